@@ -1,0 +1,87 @@
+#pragma once
+
+#include <QString>
+
+#include <optional>
+#include <utility>
+#include <variant>
+
+namespace sotto {
+
+// Error codes. The first block are the wire codes of PROTOCOL.md §6.2; the rest are local.
+enum class ErrorCode {
+    Auth,
+    BadRequest,
+    UnknownAccount,
+    Offline,
+    Busy,
+    Declined,
+    NotInSession,
+    Forbidden,
+    RateLimited,
+    Internal,
+    // local only
+    Crypto,
+    Io,
+    Corrupt,
+    Network,
+    Timeout,
+    Usage,
+};
+
+struct Error
+{
+    ErrorCode code = ErrorCode::Internal;
+    QString message;
+};
+
+// The wire name of a code ("auth", "bad_request", ...); local codes map to "internal".
+QString errorCodeName(ErrorCode code);
+// Inverse of errorCodeName; unknown names give Internal.
+ErrorCode errorCodeFromName(QStringView name);
+
+// A value or an error. No exception crosses a library boundary: every fallible call returns this.
+template <typename T>
+class [[nodiscard]] Result
+{
+public:
+    Result(T value) : m_v(std::in_place_index<0>, std::move(value)) {}
+    Result(Error error) : m_v(std::in_place_index<1>, std::move(error)) {}
+
+    bool ok() const { return m_v.index() == 0; }
+    explicit operator bool() const { return ok(); }
+
+    T &value() & { return std::get<0>(m_v); }
+    const T &value() const & { return std::get<0>(m_v); }
+    T &&value() && { return std::get<0>(std::move(m_v)); }
+    T *operator->() { return &value(); }
+    const T *operator->() const { return &value(); }
+    T &operator*() & { return value(); }
+    const T &operator*() const & { return value(); }
+
+    const Error &error() const { return std::get<1>(m_v); }
+
+private:
+    std::variant<T, Error> m_v;
+};
+
+template <>
+class [[nodiscard]] Result<void>
+{
+public:
+    Result() = default;
+    Result(Error error) : m_error(std::move(error)) {}
+    bool ok() const { return !m_error; }
+    explicit operator bool() const { return ok(); }
+    const Error &error() const { return *m_error; }
+
+private:
+    std::optional<Error> m_error;
+};
+
+inline Error makeError(ErrorCode code, QString message)
+{
+    return Error{code, std::move(message)};
+}
+
+} // namespace sotto

@@ -1,0 +1,84 @@
+#pragma once
+
+// SKBP/1 derivations and key wrapping (PROTOCOL.md §2, §4, §5, §6.1). Pure functions over
+// core/crypto; every one has a known-answer row in tests/core/tst_skbp.cpp.
+
+#include "core/result.h"
+#include "core/secretbytes.h"
+
+#include <QByteArray>
+#include <QString>
+
+namespace sotto::skbp {
+
+constexpr int kKeySize = 32;
+constexpr int kSidSize = 16;
+constexpr int kNonceSize = 16;     // login nonces n_c, n_b
+constexpr int kWrappedSize = 65;   // wrap() of a 32-byte secret
+constexpr int kSrtpMaterialSize = 44;
+constexpr quint16 kDefaultPort = 7420;
+
+enum class KeyMode { Derived, Patent };
+
+enum class WrapPurpose : quint8 { Call = 1, Join = 2, Rekey = 3, Rotate = 4, Federation = 5 };
+
+// Accounts are 1–64 bytes of [a-z0-9._-].
+bool isValidAccount(QStringView account);
+
+QByteArray u32(quint32 n);
+QByteArray lp(QStringView text); // one length byte, then UTF-8
+
+// fp(x) = first 8 bytes of SHA-256("SKBP/1 fingerprint" || x), "3f2a-91c0-7d4e-b815".
+QString fingerprint(QByteArrayView x);
+inline QString fingerprint(const SecretBytes &x) { return fingerprint(x.view()); }
+
+QByteArray enrollPrologue(QStringView account, quint32 epoch);
+// K_new = HKDF(salt = h, ikm = k_i2r || k_r2i, info = "SKBP/1 broker-key", 32)
+Result<SecretBytes> brokerKey(QByteArrayView handshakeHash, const SecretBytes &kI2r,
+                              const SecretBytes &kR2i);
+
+struct ChannelKeys
+{
+    SecretBytes clientToBroker;
+    SecretBytes brokerToClient;
+};
+Result<ChannelKeys> channelKeys(const SecretBytes &brokerKey, QStringView account, quint32 epoch,
+                                QByteArrayView nonceClient, QByteArrayView nonceBroker);
+
+Result<SecretBytes> wrapKey(const SecretBytes &key);
+QByteArray wrapAad(WrapPurpose purpose, QByteArrayView sid, quint32 gen, QStringView owner,
+                   quint32 epoch);
+
+struct WrapContext
+{
+    WrapPurpose purpose = WrapPurpose::Call;
+    QByteArray sid = QByteArray(kSidSize, '\0'); // 16 zero bytes for rotate
+    quint32 gen = 0;
+    QString owner;
+};
+
+// wrap(K@epoch, secret) = 0x01 || u32(epoch) || nonce12 || AEAD(wrap_key(K), nonce12, secret, aad)
+// nonce: 12 bytes, or empty for a fresh random one.
+Result<QByteArray> wrap(const SecretBytes &key, quint32 epoch, const SecretBytes &secret,
+                        const WrapContext &ctx, QByteArrayView nonce = {});
+// The epoch named inside a wrapped blob (or an error when it is not a wrapped blob).
+Result<quint32> wrappedEpoch(QByteArrayView wrapped);
+// Fails (ErrorCode::Crypto) on any tampering, wrong key, wrong context or wrong epoch.
+Result<SecretBytes> unwrap(const SecretBytes &key, quint32 epoch, QByteArrayView wrapped,
+                           const WrapContext &ctx);
+
+Result<SecretBytes> sessionKey(KeyMode mode, const SecretBytes &calleeKey, QByteArrayView sid,
+                               QStringView callee, quint32 epoch);
+Result<SecretBytes> ratchet(const SecretBytes &sessionKey, QByteArrayView sid, quint32 nextGen);
+
+struct SrtpMaterial
+{
+    SecretBytes masterKey;  // 32
+    SecretBytes masterSalt; // 12
+};
+Result<SrtpMaterial> srtpMaterial(const SecretBytes &sessionKey, QByteArrayView sid, quint32 gen,
+                                  quint32 ssrc);
+
+Result<QByteArray> rotateProof(const SecretBytes &nextKey, QStringView account, quint32 nextEpoch);
+
+} // namespace sotto::skbp

@@ -1,0 +1,101 @@
+#include "core/framedsocket.h"
+
+namespace sotto {
+
+FramedSocket::FramedSocket(QTcpSocket *socket, QObject *parent)
+    : QObject(parent), m_socket(socket)
+{
+    m_socket->setParent(this);
+    m_socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
+    m_stallTimer.setSingleShot(true);
+    connect(&m_stallTimer, &QTimer::timeout, this, &FramedSocket::onStall);
+    connect(m_socket, &QTcpSocket::readyRead, this, &FramedSocket::onReadyRead);
+    connect(m_socket, &QTcpSocket::connected, this, &FramedSocket::connected);
+    connect(m_socket, &QTcpSocket::disconnected, this, &FramedSocket::disconnected);
+    connect(m_socket, &QTcpSocket::errorOccurred, this, [this](QAbstractSocket::SocketError) {
+        if (m_socket->state() == QAbstractSocket::UnconnectedState && !m_closing) {
+            m_closing = true;
+            Q_EMIT disconnected();
+        }
+    });
+}
+
+FramedSocket::~FramedSocket()
+{
+    m_socket->disconnect(this);
+    m_socket->abort();
+}
+
+bool FramedSocket::isConnected() const
+{
+    return m_socket->state() == QAbstractSocket::ConnectedState && !m_closing;
+}
+
+QString FramedSocket::peerName() const
+{
+    return QStringLiteral("%1:%2").arg(m_socket->peerAddress().toString()).arg(m_socket->peerPort());
+}
+
+void FramedSocket::send(QByteArrayView body)
+{
+    if (m_closing)
+        return;
+    const QByteArray f = wire::frame(body);
+    if (!f.isEmpty())
+        m_socket->write(f);
+}
+
+void FramedSocket::sendAndClose(QByteArrayView body)
+{
+    send(body);
+    close();
+}
+
+void FramedSocket::close()
+{
+    if (m_closing)
+        return;
+    m_closing = true;
+    m_stallTimer.stop();
+    m_socket->disconnectFromHost();
+}
+
+void FramedSocket::abort()
+{
+    m_closing = true;
+    m_stallTimer.stop();
+    m_socket->abort();
+}
+
+void FramedSocket::onReadyRead()
+{
+    m_reader.append(m_socket->readAll());
+    while (!m_closing) {
+        auto next = m_reader.next();
+        if (!next)
+            break;
+        if (!*next) {
+            const QString reason = next->error().message;
+            sendAndClose(wire::encodeCleartextError(ErrorCode::BadRequest, reason));
+            Q_EMIT protocolError(reason);
+            return;
+        }
+        Q_EMIT frameReceived(next->value());
+    }
+    if (m_reader.hasPartialFrame() && !m_closing) {
+        m_stallTimer.start(m_stallTimeoutMs); // restarted by every arrival: a stall, not a deadline
+    } else {
+        m_stallTimer.stop();
+    }
+}
+
+void FramedSocket::onStall()
+{
+    if (m_closing)
+        return;
+    abort();
+    Q_EMIT protocolError(QStringLiteral("frame stalled"));
+    Q_EMIT disconnected();
+}
+
+} // namespace sotto

@@ -1,0 +1,16 @@
+#pragma once
+
+#include "core/secretbytes.h"
+
+#include <QByteArray>
+#include <QJsonObject>
+#include <QString>
+
+namespace sotto::test {
+
+// Loads ../shared/vectors/<file> (SOTTO_VECTORS_DIR); QFAIL-worthy empty object when missing.
+QJsonObject loadVectors(const QString &file);
+QByteArray hex(const QJsonValue &v);
+SecretBytes secretHex(const QJsonValue &v);
+
+} // namespace sotto::test
