@@ -1,0 +1,118 @@
+#pragma once
+
+// The key broker of SKBP/1: enrolment and refresh (§4), login (§5), calls, conferences, key
+// delivery and rotation (§6). One event loop; the store commits in groups (see Store).
+
+#include "broker/store.h"
+#include "core/crypto.h"
+#include "core/result.h"
+#include "core/skbp.h"
+
+#include <QHostAddress>
+#include <QObject>
+#include <QStringList>
+#include <QTimer>
+
+#include <chrono>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+class QTcpServer;
+
+namespace sotto::broker {
+
+class CallRouter;
+class Connection;
+
+struct BrokerConfig
+{
+    QHostAddress address = QHostAddress::Any;
+    quint16 port = skbp::kDefaultPort; // 0: any free port (tests)
+    QString dataDir;                   // holds broker.key and broker.db
+    QString name;                      // shown to clients; default: the host name
+    skbp::KeyMode keyMode = skbp::KeyMode::Derived;
+    qint64 refreshIntervalSecs = 24 * 3600;
+    int handshakeTimeoutMs = 5000;
+};
+
+struct SessionView
+{
+    QByteArray sid;
+    QString caller;
+    QString callee;
+    quint32 gen = 0;
+    QStringList members; // joined
+    QStringList ringing;
+};
+
+struct AccountView
+{
+    QString name;
+    quint32 epoch = 0;
+    QString fingerprint;
+    bool online = false;
+    bool rotationPending = false;
+};
+
+class Broker : public QObject
+{
+    Q_OBJECT
+public:
+    explicit Broker(BrokerConfig config, QObject *parent = nullptr);
+    ~Broker() override;
+
+    // Loads or creates the static key (0600) and the store, then listens. Errors say which.
+    Result<void> start();
+    void stop();
+
+    quint16 port() const;
+    QString name() const { return m_config.name; }
+    QString fingerprint() const;
+    QByteArray publicKey() const { return m_static.publicKey; }
+    const BrokerConfig &config() const { return m_config; }
+    Store &store() { return m_store; }
+
+    // A fresh single-use invite; returns the sotto:// link.
+    Result<QString> createInvite(const QString &account, qint64 validForSecs);
+
+    std::vector<AccountView> accounts() const;
+    std::vector<SessionView> sessions() const;
+    bool isOnline(const QString &account) const;
+    int connectionCount() const;
+
+    // Loads (or, when absent, creates) the static key file of a data dir.
+    static Result<crypto::X25519KeyPair> loadOrCreateStaticKey(const QString &path);
+    // The host to put in invite links for a listen address.
+    static QString advertisedHost(const QHostAddress &listen);
+
+Q_SIGNALS:
+    void logEvent(const QString &line);
+    void accountsChanged();
+    void sessionsChanged();
+
+private:
+    friend class Connection;
+    friend class CallRouter;
+
+    void onNewConnection();
+    void onConnectionClosed(Connection *c);
+    void registerOnline(Connection *c);
+    // Sends in order with everything else: after the pending group commit, if any.
+    void sendTo(const QString &account, const QCborMap &message);
+    void broadcastPresence(const QString &account, bool online);
+    void checkRefreshPolicy();
+    void log(const QString &line);
+    qint64 refreshIn(const AccountRecord &a) const;
+
+    BrokerConfig m_config;
+    crypto::X25519KeyPair m_static;
+    Store m_store;
+    QTcpServer *m_server = nullptr;
+    std::unique_ptr<CallRouter> m_router;
+    std::vector<Connection *> m_connections; // owned through QObject parenting
+    std::unordered_map<QString, Connection *> m_online;
+    QTimer m_refreshTimer;
+};
+
+} // namespace sotto::broker

@@ -1,0 +1,109 @@
+#pragma once
+
+// The broker's durable store: accounts with their current and pending keys, and invites.
+// SQLite through QtSql, WAL, synchronous=FULL. Accounts are cached in memory; every change is
+// written inside a batch transaction that commits at the end of the current event-loop pass
+// (group commit), and work that must wait for durability (sending `rotate`, `enrolled`) is
+// queued with afterCommit(). Single-threaded: use from the thread that opened it.
+
+#include "core/result.h"
+#include "core/secretbytes.h"
+
+#include <QDateTime>
+#include <QObject>
+#include <QSqlDatabase>
+#include <QString>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <vector>
+
+namespace sotto::broker {
+
+enum class PendingKind { None = 0, Handshake = 1, Rotate = 2 };
+
+struct AccountRecord
+{
+    QString name;
+    quint32 epoch = 0; // 0: enrolment not yet committed
+    SecretBytes key;
+    quint32 pendingEpoch = 0; // 0: nothing pending
+    SecretBytes pendingKey;
+    PendingKind pendingKind = PendingKind::None;
+    qint64 pendingInvite = 0;    // invite consumed when this pending enrolment commits
+    qint64 refreshedAt = 0;      // unix seconds of the last committed Diffie-Hellman
+    bool rotateAgain = false;    // not stored: a call ended while a rotation was pending
+
+    bool isEnrolled() const { return epoch > 0; }
+    bool hasPending() const { return pendingKind != PendingKind::None; }
+};
+
+struct Invite
+{
+    qint64 id = 0;
+    QString account;
+    SecretBytes secret;
+    qint64 expiresAt = 0;
+};
+
+class Store : public QObject
+{
+    Q_OBJECT
+public:
+    explicit Store(QObject *parent = nullptr);
+    ~Store() override;
+
+    // Opens or creates the database file (mode 0600). A file that is not a Sotto store is
+    // reported (ErrorCode::Corrupt) and left untouched.
+    Result<void> open(const QString &path);
+    void close();
+    QString path() const { return m_path; }
+
+    const AccountRecord *account(const QString &name) const;
+    std::vector<const AccountRecord *> accounts() const;
+
+    // Mutations: memory at once, disk at the next group commit.
+    Result<void> setPending(const QString &name, quint32 epoch, const SecretBytes &key,
+                            PendingKind kind, qint64 inviteId = 0);
+    Result<void> commitPending(const QString &name);
+    void setRotateAgain(const QString &name, bool again);
+
+    // Unconsumed, unexpired invites for an account (read straight from disk, so invites made by
+    // another process while the broker runs are seen at once).
+    std::vector<Invite> openInvites(const QString &account, qint64 now);
+    // Writes and commits at once (for `sotto broker invite` and the console).
+    Result<void> createInvite(const QString &account, const SecretBytes &secret, qint64 expiresAt);
+
+    // Runs `then(ok)` once everything written so far is durable (or has failed to be).
+    void afterCommit(std::function<void(bool ok)> then);
+    // Commits the open batch now.
+    bool flush();
+
+    QString metaValue(const QString &key) const;
+    Result<void> setMetaValue(const QString &key, const QString &value);
+
+    // The whole stored state as text (keys as fingerprints), for tests to compare before/after.
+    QString dump();
+
+    int commitCount() const { return m_commits; }
+
+Q_SIGNALS:
+    void accountChanged(const QString &name);
+
+private:
+    Result<void> ensureBatch();
+    Result<void> writeAccount(const AccountRecord &a);
+    Result<void> load();
+    void scheduleFlush();
+
+    QString m_connectionName;
+    QString m_path;
+    std::map<QString, std::unique_ptr<AccountRecord>> m_accounts;
+    std::vector<std::function<void(bool)>> m_afterCommit;
+    bool m_inBatch = false;
+    bool m_flushScheduled = false;
+    int m_commits = 0;
+};
+
+} // namespace sotto::broker

@@ -1,0 +1,277 @@
+#include "broker/broker.h"
+
+#include "broker/log.h"
+#include "callrouter.h"
+#include "connection.h"
+#include "core/invite.h"
+
+#include <QDateTime>
+#include <QDir>
+#include <QFile>
+#include <QHostInfo>
+#include <QNetworkInterface>
+#include <QSaveFile>
+#include <QTcpServer>
+
+Q_LOGGING_CATEGORY(lcBroker, "sotto.broker")
+
+namespace sotto::broker {
+
+Broker::Broker(BrokerConfig config, QObject *parent)
+    : QObject(parent), m_config(std::move(config)), m_router(std::make_unique<CallRouter>(*this))
+{
+    if (m_config.name.isEmpty()) {
+        QString host = QHostInfo::localHostName().toLower();
+        host.removeIf([](QChar c) { return !(c.isLetterOrNumber() || c == u'-' || c == u'.'); });
+        m_config.name = host.isEmpty() ? QStringLiteral("sotto") : host;
+    }
+    connect(&m_refreshTimer, &QTimer::timeout, this, &Broker::checkRefreshPolicy);
+    connect(&m_store, &Store::accountChanged, this, &Broker::accountsChanged);
+}
+
+Broker::~Broker()
+{
+    stop();
+}
+
+Result<crypto::X25519KeyPair> Broker::loadOrCreateStaticKey(const QString &path)
+{
+    QFile f(path);
+    if (f.exists()) {
+        if (!f.open(QIODevice::ReadOnly))
+            return makeError(ErrorCode::Io, QStringLiteral("cannot read %1").arg(path));
+        QByteArray raw = f.read(64);
+        if (raw.size() != 32) {
+            raw.fill('\0');
+            return makeError(ErrorCode::Corrupt,
+                             QStringLiteral("%1 is not a broker key (expected 32 bytes); not touching it").arg(path));
+        }
+        auto kp = crypto::x25519FromPrivate(raw);
+        raw.fill('\0');
+        return kp;
+    }
+    auto kp = crypto::x25519Generate();
+    if (!kp)
+        return kp.error();
+    QSaveFile out(path);
+    if (!out.open(QIODevice::WriteOnly))
+        return makeError(ErrorCode::Io, QStringLiteral("cannot write %1").arg(path));
+    out.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+    out.write(reinterpret_cast<const char *>(kp->privateKey.data()), qint64(kp->privateKey.size()));
+    if (!out.commit())
+        return makeError(ErrorCode::Io, QStringLiteral("cannot write %1").arg(path));
+    QFile::setPermissions(path, QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+    return kp;
+}
+
+QString Broker::advertisedHost(const QHostAddress &listen)
+{
+    if (listen != QHostAddress::Any && listen != QHostAddress::AnyIPv4 && listen != QHostAddress::AnyIPv6)
+        return listen.toString();
+    for (const QHostAddress &a : QNetworkInterface::allAddresses()) {
+        if (a.protocol() == QAbstractSocket::IPv4Protocol && !a.isLoopback())
+            return a.toString();
+    }
+    return QStringLiteral("127.0.0.1");
+}
+
+Result<void> Broker::start()
+{
+    if (m_config.dataDir.isEmpty())
+        return makeError(ErrorCode::Usage, QStringLiteral("no data directory"));
+    if (!QDir().mkpath(m_config.dataDir))
+        return makeError(ErrorCode::Io, QStringLiteral("cannot create %1").arg(m_config.dataDir));
+    QFile::setPermissions(m_config.dataDir, QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner);
+    auto kp = loadOrCreateStaticKey(QDir(m_config.dataDir).filePath(QStringLiteral("broker.key")));
+    if (!kp)
+        return kp.error();
+    m_static = std::move(*kp);
+    if (auto r = m_store.open(QDir(m_config.dataDir).filePath(QStringLiteral("broker.db"))); !r)
+        return r;
+
+    m_server = new QTcpServer(this);
+    m_server->setMaxPendingConnections(1024);
+    if (!m_server->listen(m_config.address, m_config.port)) {
+        const QString why = m_server->errorString();
+        delete m_server;
+        m_server = nullptr;
+        m_store.close();
+        return makeError(ErrorCode::Network, QStringLiteral("cannot listen on %1:%2: %3")
+                                                 .arg(m_config.address.toString())
+                                                 .arg(m_config.port)
+                                                 .arg(why));
+    }
+    connect(m_server, &QTcpServer::newConnection, this, &Broker::onNewConnection);
+    (void)m_store.setMetaValue(QStringLiteral("listen"),
+                               QStringLiteral("%1:%2").arg(advertisedHost(m_config.address)).arg(port()));
+    (void)m_store.setMetaValue(QStringLiteral("name"), m_config.name);
+    m_store.flush();
+
+    const qint64 period = std::clamp<qint64>(m_config.refreshIntervalSecs * 1000 / 4, 500, 60000);
+    m_refreshTimer.start(int(period));
+    if (m_config.keyMode == skbp::KeyMode::Patent)
+        qCWarning(lcBroker) << "key-mode patent: callers receive the callee's broker key itself "
+                               "(SK = K_callee), no ratchet, no re-key. For demonstration only.";
+    log(QStringLiteral("broker %1 listening on %2:%3, key %4")
+            .arg(m_config.name, m_config.address.toString())
+            .arg(port())
+            .arg(fingerprint()));
+    return {};
+}
+
+void Broker::stop()
+{
+    if (!m_server)
+        return;
+    m_refreshTimer.stop();
+    m_server->close();
+    for (Connection *c : std::vector<Connection *>(m_connections))
+        c->close();
+    m_store.flush();
+    m_store.close();
+    delete m_server;
+    m_server = nullptr;
+}
+
+quint16 Broker::port() const
+{
+    return m_server ? m_server->serverPort() : m_config.port;
+}
+
+QString Broker::fingerprint() const
+{
+    return skbp::fingerprint(m_static.publicKey);
+}
+
+Result<QString> Broker::createInvite(const QString &account, qint64 validForSecs)
+{
+    if (!skbp::isValidAccount(account))
+        return makeError(ErrorCode::Usage, QStringLiteral("\"%1\" is not a valid account name (1-64 of a-z 0-9 . _ -)").arg(account));
+    if (const AccountRecord *a = m_store.account(account); a && a->isEnrolled())
+        return makeError(ErrorCode::Usage, QStringLiteral("account \"%1\" is already enrolled").arg(account));
+    auto secret = crypto::randomSecret(32);
+    if (!secret)
+        return secret.error();
+    if (auto r = m_store.createInvite(account, *secret, QDateTime::currentSecsSinceEpoch() + validForSecs); !r)
+        return r.error();
+    InviteLink link{advertisedHost(m_config.address), port(), account, m_static.publicKey, std::move(*secret)};
+    log(QStringLiteral("invite created for %1").arg(account));
+    return link.toString();
+}
+
+std::vector<AccountView> Broker::accounts() const
+{
+    std::vector<AccountView> out;
+    for (const AccountRecord *a : m_store.accounts()) {
+        out.push_back({a->name, a->epoch, a->isEnrolled() ? skbp::fingerprint(a->key) : QString(),
+                       isOnline(a->name), a->pendingKind == PendingKind::Rotate});
+    }
+    return out;
+}
+
+std::vector<SessionView> Broker::sessions() const
+{
+    return m_router->sessions();
+}
+
+bool Broker::isOnline(const QString &account) const
+{
+    return m_online.contains(account);
+}
+
+int Broker::connectionCount() const
+{
+    return int(m_connections.size());
+}
+
+void Broker::onNewConnection()
+{
+    while (QTcpSocket *s = m_server->nextPendingConnection()) {
+        auto *c = new Connection(*this, s);
+        m_connections.push_back(c);
+        connect(c, &Connection::closed, this, &Broker::onConnectionClosed);
+    }
+}
+
+void Broker::onConnectionClosed(Connection *c)
+{
+    std::erase(m_connections, c);
+    const QString account = c->account();
+    auto it = m_online.find(account);
+    if (it != m_online.end() && it->second == c) {
+        m_online.erase(it);
+        m_router->onOffline(account);
+        broadcastPresence(account, false);
+        log(QStringLiteral("%1 offline").arg(account));
+        Q_EMIT accountsChanged();
+    }
+    c->deleteLater();
+}
+
+void Broker::registerOnline(Connection *c)
+{
+    const QString account = c->account();
+    auto it = m_online.find(account);
+    if (it != m_online.end() && it->second != c) {
+        Connection *old = it->second;
+        it->second = c; // sessions stay with the account; the old channel just goes
+        old->close();
+    } else {
+        m_online.emplace(account, c);
+        broadcastPresence(account, true);
+    }
+    log(QStringLiteral("%1 online (epoch %2)").arg(account).arg(m_store.account(account)->epoch));
+    Q_EMIT accountsChanged();
+}
+
+void Broker::sendTo(const QString &account, const QCborMap &message)
+{
+    auto deliver = [this, account, message](bool ok) {
+        if (!ok)
+            return;
+        auto it = m_online.find(account);
+        if (it != m_online.end())
+            it->second->sendMessage(message);
+    };
+    m_store.afterCommit(deliver);
+}
+
+void Broker::broadcastPresence(const QString &account, bool online)
+{
+    QCborMap p = wire::message(QLatin1StringView("presence"));
+    p.insert(QLatin1StringView("account"), account);
+    p.insert(QLatin1StringView("online"), online);
+    for (const auto &[name, c] : m_online) {
+        if (name != account && c->wantsPresence())
+            sendTo(name, p);
+    }
+}
+
+qint64 Broker::refreshIn(const AccountRecord &a) const
+{
+    return std::max<qint64>(0, a.refreshedAt + m_config.refreshIntervalSecs - QDateTime::currentSecsSinceEpoch());
+}
+
+void Broker::checkRefreshPolicy()
+{
+    // Ask idle clients whose broker key is older than the interval to run the DH refresh.
+    const auto busy = m_router->sessions();
+    for (const auto &[name, c] : m_online) {
+        const AccountRecord *a = m_store.account(name);
+        if (!a || a->hasPending() || refreshIn(*a) > 0)
+            continue;
+        const bool inCall = std::any_of(busy.begin(), busy.end(), [&](const SessionView &s) {
+            return s.members.contains(name) || s.ringing.contains(name);
+        });
+        if (!inCall)
+            sendTo(name, wire::message(QLatin1StringView("refresh_due")));
+    }
+}
+
+void Broker::log(const QString &line)
+{
+    qCInfo(lcBroker).noquote() << line;
+    Q_EMIT logEvent(line);
+}
+
+} // namespace sotto::broker

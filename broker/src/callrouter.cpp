@@ -1,0 +1,511 @@
+#include "callrouter.h"
+
+#include "broker/broker.h"
+#include "core/crypto.h"
+
+#include <QCborArray>
+#include <QtEndian>
+
+namespace sotto::broker {
+
+namespace {
+
+constexpr int kMaxSessionsPerAccount = 8;
+constexpr int kMaxMembers = 16;
+
+QLatin1StringView k(const char *s)
+{
+    return QLatin1StringView(s);
+}
+
+Error err(ErrorCode code, const QString &msg)
+{
+    return makeError(code, msg);
+}
+
+// The key an account's next wrapped message is under. A pending rotation counts as soon as it
+// exists: `rotate` is queued before anything else for that account, and the client processes its
+// channel in order (§6.2 rules).
+std::pair<quint32, const SecretBytes *> effectiveKey(const AccountRecord &a)
+{
+    if (a.pendingKind == PendingKind::Rotate)
+        return {a.pendingEpoch, &a.pendingKey};
+    return {a.epoch, &a.key};
+}
+
+QCborMap peerOf(const QString &account, quint32 ssrc)
+{
+    QCborMap p;
+    p.insert(k("account"), account);
+    p.insert(k("ssrc"), qint64(ssrc));
+    return p;
+}
+
+} // namespace
+
+CallRouter::Member *CallRouter::Session::find(const QString &account)
+{
+    for (Member &m : members) {
+        if (m.account == account)
+            return &m;
+    }
+    return nullptr;
+}
+
+int CallRouter::Session::joinedCount() const
+{
+    int n = 0;
+    for (const Member &m : members)
+        n += m.joined ? 1 : 0;
+    return n;
+}
+
+CallRouter::CallRouter(Broker &broker) : m_broker(broker) {}
+CallRouter::~CallRouter() = default;
+
+QCborMap CallRouter::directory(std::optional<quint32> id) const
+{
+    QCborArray list;
+    for (const AccountRecord *a : m_broker.m_store.accounts()) {
+        if (!a->isEnrolled())
+            continue;
+        QCborMap e;
+        e.insert(k("account"), a->name);
+        e.insert(k("online"), m_broker.isOnline(a->name));
+        list.append(e);
+    }
+    QCborMap out = wire::message(k("directory"));
+    if (id)
+        out.insert(k("id"), qint64(*id));
+    out.insert(k("accounts"), list);
+    return out;
+}
+
+int CallRouter::sessionsOf(const QString &account) const
+{
+    int n = 0;
+    for (const auto &[sid, s] : m_sessions) {
+        for (const Member &m : s->members)
+            n += m.account == account ? 1 : 0;
+    }
+    return n;
+}
+
+Result<CallRouter::Member> CallRouter::newMember(const Session &s, const QString &account) const
+{
+    Member m;
+    m.account = account;
+    for (;;) {
+        auto r = crypto::randomBytes(4 + 16);
+        if (!r)
+            return r.error();
+        m.ssrc = qFromBigEndian<quint32>(r->constData());
+        m.token = r->mid(4);
+        bool clash = m.ssrc == 0;
+        for (const Member &o : s.members)
+            clash = clash || o.ssrc == m.ssrc;
+        if (!clash)
+            return m;
+    }
+}
+
+QCborMap CallRouter::relayOf(const Member &m) const
+{
+    QCborMap relay;
+    relay.insert(k("port"), qint64(m_broker.port()));
+    relay.insert(k("token"), m.token);
+    return relay;
+}
+
+Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
+{
+    const QString to = msg.text(k("to"));
+    if (to == from)
+        return err(ErrorCode::BadRequest, QStringLiteral("cannot call yourself"));
+    const AccountRecord *callee = m_broker.m_store.account(to);
+    if (!callee || !callee->isEnrolled())
+        return err(ErrorCode::UnknownAccount, QStringLiteral("no account \"%1\"").arg(to));
+    if (!m_broker.isOnline(to))
+        return err(ErrorCode::Offline, QStringLiteral("%1 is offline").arg(to));
+    if (sessionsOf(to) >= kMaxSessionsPerAccount)
+        return err(ErrorCode::Busy, QStringLiteral("%1 is busy").arg(to));
+    if (sessionsOf(from) >= kMaxSessionsPerAccount)
+        return err(ErrorCode::RateLimited, QStringLiteral("too many sessions"));
+    const AccountRecord *caller = m_broker.m_store.account(from);
+    if (!caller)
+        return err(ErrorCode::Internal, QStringLiteral("caller vanished"));
+
+    auto sid = crypto::randomBytes(skbp::kSidSize);
+    if (!sid)
+        return sid.error();
+    auto session = std::make_unique<Session>();
+    session->sid = *sid;
+    session->caller = from;
+    session->callee = to;
+    const auto [calleeEpoch, calleeKey] = effectiveKey(*callee);
+    auto sk = skbp::sessionKey(m_broker.m_config.keyMode, *calleeKey, *sid, to, calleeEpoch);
+    if (!sk)
+        return sk.error();
+    session->key = std::move(*sk);
+    auto a = newMember(*session, from);
+    if (!a)
+        return a.error();
+    a->joined = true;
+    session->members.push_back(*a);
+    auto b = newMember(*session, to);
+    if (!b)
+        return b.error();
+    session->members.push_back(*b);
+
+    const auto [callerEpoch, callerKey] = effectiveKey(*caller);
+    auto wrapped = skbp::wrap(*callerKey, callerEpoch, session->key,
+                              {skbp::WrapPurpose::Call, *sid, 0, from});
+    if (!wrapped)
+        return wrapped.error();
+
+    QCborMap callKey = wire::message(k("call_key"));
+    if (auto id = msg.id())
+        callKey.insert(k("id"), qint64(*id));
+    callKey.insert(k("sid"), *sid);
+    callKey.insert(k("callee"), to);
+    callKey.insert(k("epoch"), qint64(calleeEpoch));
+    callKey.insert(k("gen"), 0);
+    callKey.insert(k("wrapped"), *wrapped);
+    callKey.insert(k("ssrc"), qint64(a->ssrc));
+    callKey.insert(k("relay"), relayOf(*a));
+
+    QCborMap incoming = wire::message(k("incoming"));
+    incoming.insert(k("sid"), *sid);
+    incoming.insert(k("from"), from);
+    incoming.insert(k("epoch"), qint64(calleeEpoch));
+    incoming.insert(k("gen"), 0);
+    incoming.insert(k("ssrc"), qint64(b->ssrc));
+    incoming.insert(k("peers"), QCborArray{peerOf(from, a->ssrc)});
+    incoming.insert(k("relay"), relayOf(*b));
+
+    m_broker.log(QStringLiteral("%1 calls %2: session %3, SK from K_%2 (epoch %4), {SK}K_%1")
+                     .arg(from, to, QString::fromLatin1(sid->toHex().left(8)))
+                     .arg(calleeEpoch));
+    m_sessions.emplace(*sid, std::move(session));
+    m_broker.sendTo(from, callKey);
+    m_broker.sendTo(to, incoming);
+    Q_EMIT m_broker.sessionsChanged();
+    return {};
+}
+
+Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
+{
+    auto it = m_sessions.find(sid);
+    Member *me = it == m_sessions.end() ? nullptr : it->second->find(from);
+    if (!me)
+        return err(ErrorCode::NotInSession, QStringLiteral("no such call"));
+    if (me->joined)
+        return err(ErrorCode::BadRequest, QStringLiteral("already answered"));
+    Session &s = *it->second;
+    if (from == s.callee && !s.answered) {
+        me->joined = true;
+        s.answered = true;
+        QCborMap answered = wire::message(k("answered"));
+        answered.insert(k("sid"), sid);
+        answered.insert(k("peers"), QCborArray{peerOf(from, me->ssrc)});
+        m_broker.sendTo(s.caller, answered);
+        m_broker.log(QStringLiteral("%1 answered session %2").arg(from, QString::fromLatin1(sid.toHex().left(8))));
+        Q_EMIT m_broker.sessionsChanged();
+        return {};
+    }
+    // A conference joiner: ratchet (derived mode) and wrap the new generation for them.
+    const AccountRecord *joiner = m_broker.m_store.account(from);
+    if (!joiner)
+        return err(ErrorCode::Internal, QStringLiteral("joiner vanished"));
+    SecretBytes next = s.key;
+    quint32 gen = s.gen;
+    if (m_broker.m_config.keyMode == skbp::KeyMode::Derived) {
+        gen = s.gen + 1;
+        auto r = skbp::ratchet(s.key, sid, gen);
+        if (!r)
+            return r.error();
+        next = std::move(*r);
+    }
+    const auto [epoch, key] = effectiveKey(*joiner);
+    auto wrapped = skbp::wrap(*key, epoch, next, {skbp::WrapPurpose::Join, sid, gen, from});
+    if (!wrapped)
+        return wrapped.error();
+    QCborArray peers;
+    for (const Member &m : s.members) {
+        if (m.joined)
+            peers.append(peerOf(m.account, m.ssrc));
+    }
+    QCborMap sessionKey = wire::message(k("session_key"));
+    sessionKey.insert(k("sid"), sid);
+    sessionKey.insert(k("gen"), qint64(gen));
+    sessionKey.insert(k("wrapped"), *wrapped);
+    sessionKey.insert(k("peers"), peers);
+    QCborMap joined = wire::message(k("joined"));
+    joined.insert(k("sid"), sid);
+    joined.insert(k("who"), from);
+    joined.insert(k("ssrc"), qint64(me->ssrc));
+    joined.insert(k("gen"), qint64(gen));
+
+    s.key = std::move(next);
+    s.gen = gen;
+    for (const Member &m : s.members) {
+        if (m.joined)
+            m_broker.sendTo(m.account, joined);
+    }
+    me->joined = true;
+    m_broker.sendTo(from, sessionKey);
+    m_broker.log(QStringLiteral("%1 joined session %2: ratchet to generation %3, {SK}K_%1")
+                     .arg(from, QString::fromLatin1(sid.toHex().left(8)))
+                     .arg(gen));
+    Q_EMIT m_broker.sessionsChanged();
+    return {};
+}
+
+Result<void> CallRouter::decline(const QString &from, const QByteArray &sid)
+{
+    auto it = m_sessions.find(sid);
+    Member *me = it == m_sessions.end() ? nullptr : it->second->find(from);
+    if (!me || me->joined)
+        return err(ErrorCode::NotInSession, QStringLiteral("no call ringing"));
+    Session &s = *it->second;
+    if (from == s.callee && !s.answered) {
+        endSession(sid, QStringLiteral("declined"));
+        return {};
+    }
+    // An invitee said no: the others learn it; no key changed hands, so no re-key.
+    const QString who = me->account;
+    std::erase_if(s.members, [&](const Member &m) { return m.account == who; });
+    QCborMap left = wire::message(k("left"));
+    left.insert(k("sid"), sid);
+    left.insert(k("who"), who);
+    for (const Member &m : s.members) {
+        if (m.joined)
+            m_broker.sendTo(m.account, left);
+    }
+    Q_EMIT m_broker.sessionsChanged();
+    return {};
+}
+
+Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, const QString &who)
+{
+    auto it = m_sessions.find(sid);
+    Member *me = it == m_sessions.end() ? nullptr : it->second->find(from);
+    if (!me || !me->joined)
+        return err(ErrorCode::NotInSession, QStringLiteral("not in that call"));
+    Session &s = *it->second;
+    if (!s.answered)
+        return err(ErrorCode::Forbidden, QStringLiteral("the call has not been answered yet"));
+    const AccountRecord *target = m_broker.m_store.account(who);
+    if (!target || !target->isEnrolled())
+        return err(ErrorCode::UnknownAccount, QStringLiteral("no account \"%1\"").arg(who));
+    if (s.find(who))
+        return err(ErrorCode::Busy, QStringLiteral("%1 is already in the call").arg(who));
+    if (!m_broker.isOnline(who))
+        return err(ErrorCode::Offline, QStringLiteral("%1 is offline").arg(who));
+    if (int(s.members.size()) >= kMaxMembers || sessionsOf(who) >= kMaxSessionsPerAccount)
+        return err(ErrorCode::Busy, QStringLiteral("%1 is busy").arg(who));
+    auto m = newMember(s, who);
+    if (!m)
+        return m.error();
+    QCborArray peers;
+    for (const Member &o : s.members) {
+        if (o.joined)
+            peers.append(peerOf(o.account, o.ssrc));
+    }
+    // No key yet and no epoch: the invitee's key comes wrapped after it answers.
+    QCborMap incoming = wire::message(k("incoming"));
+    incoming.insert(k("sid"), sid);
+    incoming.insert(k("from"), from);
+    incoming.insert(k("gen"), qint64(s.gen));
+    incoming.insert(k("ssrc"), qint64(m->ssrc));
+    incoming.insert(k("peers"), peers);
+    incoming.insert(k("relay"), relayOf(*m));
+    s.members.push_back(*m);
+    m_broker.sendTo(who, incoming);
+    m_broker.log(QStringLiteral("%1 invites %2 into session %3").arg(from, who, QString::fromLatin1(sid.toHex().left(8))));
+    Q_EMIT m_broker.sessionsChanged();
+    return {};
+}
+
+Result<void> CallRouter::leave(const QString &from, const QByteArray &sid)
+{
+    auto it = m_sessions.find(sid);
+    Member *me = it == m_sessions.end() ? nullptr : it->second->find(from);
+    if (!me)
+        return err(ErrorCode::NotInSession, QStringLiteral("not in that call"));
+    Session &s = *it->second;
+    if (!me->joined) // a ringing member hanging up is a decline
+        return decline(from, sid);
+    if (!s.answered) { // caller gave up before the answer
+        endSession(sid, QStringLiteral("cancelled"), from);
+        return {};
+    }
+    std::erase_if(s.members, [&](const Member &m) { return m.account == from; });
+    if (s.joinedCount() < 2) {
+        endSession(sid, QStringLiteral("hangup"), from);
+        return {};
+    }
+    // Two or more remain: re-key (derived mode) so the leaver cannot read what follows.
+    QCborMap left = wire::message(k("left"));
+    left.insert(k("sid"), sid);
+    left.insert(k("who"), from);
+    if (m_broker.m_config.keyMode == skbp::KeyMode::Patent) {
+        for (const Member &m : s.members) {
+            if (m.joined)
+                m_broker.sendTo(m.account, left);
+        }
+        Q_EMIT m_broker.sessionsChanged();
+        return {};
+    }
+    auto fresh = crypto::randomSecret(skbp::kKeySize);
+    if (!fresh)
+        return fresh.error();
+    const quint32 gen = s.gen + 1;
+    std::vector<std::pair<QString, QCborMap>> rekeys;
+    for (const Member &m : s.members) {
+        if (!m.joined)
+            continue;
+        const AccountRecord *a = m_broker.m_store.account(m.account);
+        if (!a)
+            return err(ErrorCode::Internal, QStringLiteral("member vanished"));
+        const auto [epoch, key] = effectiveKey(*a);
+        auto wrapped = skbp::wrap(*key, epoch, *fresh, {skbp::WrapPurpose::Rekey, sid, gen, m.account});
+        if (!wrapped)
+            return wrapped.error();
+        QCborMap rekey = wire::message(k("rekey"));
+        rekey.insert(k("sid"), sid);
+        rekey.insert(k("gen"), qint64(gen));
+        rekey.insert(k("wrapped"), *wrapped);
+        rekeys.emplace_back(m.account, rekey);
+    }
+    s.key = std::move(*fresh);
+    s.gen = gen;
+    left.insert(k("gen"), qint64(gen));
+    for (const auto &[account, rekey] : rekeys) {
+        m_broker.sendTo(account, left);
+        m_broker.sendTo(account, rekey);
+    }
+    m_broker.log(QStringLiteral("%1 left session %2: re-key to generation %3")
+                     .arg(from, QString::fromLatin1(sid.toHex().left(8)))
+                     .arg(gen));
+    Q_EMIT m_broker.sessionsChanged();
+    return {};
+}
+
+void CallRouter::endSession(const QByteArray &sid, const QString &reason, const QString &except)
+{
+    auto it = m_sessions.find(sid);
+    if (it == m_sessions.end())
+        return;
+    std::unique_ptr<Session> s = std::move(it->second);
+    m_sessions.erase(it);
+    QCborMap ended = wire::message(k("ended"));
+    ended.insert(k("sid"), sid);
+    ended.insert(k("reason"), reason);
+    for (const Member &m : s->members) {
+        if (m.account != except)
+            m_broker.sendTo(m.account, ended);
+    }
+    m_broker.log(QStringLiteral("session %1 ended (%2)").arg(QString::fromLatin1(sid.toHex().left(8)), reason));
+    // A key derived from K_callee has been handed out: rotate it (patent Fig. 1, last step).
+    rotate(s->callee);
+    Q_EMIT m_broker.sessionsChanged();
+}
+
+void CallRouter::rotate(const QString &account)
+{
+    Store &store = m_broker.m_store;
+    const AccountRecord *a = store.account(account);
+    if (!a || !a->isEnrolled())
+        return;
+    if (a->hasPending()) { // one pending key at a time; rotate again once it commits
+        store.setRotateAgain(account, true);
+        return;
+    }
+    auto next = crypto::randomSecret(skbp::kKeySize);
+    if (!next)
+        return;
+    // Durable before `rotate` leaves: sendTo() waits for the group commit.
+    if (!store.setPending(account, a->epoch + 1, *next, PendingKind::Rotate))
+        return;
+    m_broker.log(QStringLiteral("%1: key rotation to epoch %2 pending, {K_%1'}K_%1").arg(account).arg(a->epoch + 1));
+    if (m_broker.isOnline(account))
+        sendRotate(account);
+    Q_EMIT m_broker.accountsChanged();
+}
+
+void CallRouter::sendRotate(const QString &account)
+{
+    const AccountRecord *a = m_broker.m_store.account(account);
+    if (!a || a->pendingKind != PendingKind::Rotate)
+        return;
+    auto wrapped = skbp::wrap(a->key, a->epoch, a->pendingKey,
+                              {skbp::WrapPurpose::Rotate, QByteArray(skbp::kSidSize, '\0'), 0, account});
+    if (!wrapped)
+        return;
+    QCborMap rotate = wire::message(k("rotate"));
+    rotate.insert(k("epoch"), qint64(a->pendingEpoch));
+    rotate.insert(k("wrapped"), *wrapped);
+    m_broker.sendTo(account, rotate);
+}
+
+Result<void> CallRouter::rotateAck(const QString &from, quint32 epoch, const QByteArray &proof)
+{
+    Store &store = m_broker.m_store;
+    const AccountRecord *a = store.account(from);
+    if (!a)
+        return err(ErrorCode::Internal, QStringLiteral("account vanished"));
+    if (a->pendingKind != PendingKind::Rotate || a->pendingEpoch != epoch) {
+        if (a->epoch == epoch)
+            return {}; // already committed by a login under the new key
+        return err(ErrorCode::BadRequest, QStringLiteral("no rotation to epoch %1 pending").arg(epoch));
+    }
+    auto expected = skbp::rotateProof(a->pendingKey, from, epoch);
+    if (!expected || !crypto::constantTimeEquals(*expected, proof))
+        return err(ErrorCode::Auth, QStringLiteral("rotation proof does not match"));
+    if (auto r = store.commitPending(from); !r)
+        return r;
+    m_broker.log(QStringLiteral("%1: epoch %2 committed (rotate_ack)").arg(from).arg(epoch));
+    onKeyCommitted(from);
+    Q_EMIT m_broker.accountsChanged();
+    return {};
+}
+
+void CallRouter::onKeyCommitted(const QString &account)
+{
+    const AccountRecord *a = m_broker.m_store.account(account);
+    if (a && a->rotateAgain) {
+        m_broker.m_store.setRotateAgain(account, false);
+        rotate(account);
+    }
+}
+
+void CallRouter::onLogin(const QString &account)
+{
+    sendRotate(account); // re-sent at every login until acknowledged
+}
+
+void CallRouter::onOffline(const QString &account)
+{
+    std::vector<QByteArray> mine;
+    for (const auto &[sid, s] : m_sessions) {
+        if (s->find(account))
+            mine.push_back(sid);
+    }
+    for (const QByteArray &sid : mine)
+        (void)leave(account, sid);
+}
+
+std::vector<SessionView> CallRouter::sessions() const
+{
+    std::vector<SessionView> out;
+    for (const auto &[sid, s] : m_sessions) {
+        SessionView v{sid, s->caller, s->callee, s->gen, {}, {}};
+        for (const Member &m : s->members)
+            (m.joined ? v.members : v.ringing).append(m.account);
+        out.push_back(std::move(v));
+    }
+    return out;
+}
+
+} // namespace sotto::broker

@@ -1,0 +1,385 @@
+#include "connection.h"
+
+#include "broker/broker.h"
+#include "broker/log.h"
+#include "callrouter.h"
+#include "core/skbp.h"
+
+#include <QCborMap>
+#include <QDateTime>
+#include <QPointer>
+
+namespace sotto::broker {
+
+namespace {
+constexpr double kBurst = 1000;      // messages
+constexpr double kRefillPerSec = 500; // messages a second, sustained
+} // namespace
+
+Connection::Connection(Broker &broker, QTcpSocket *socket)
+    : QObject(&broker), m_broker(broker), m_socket(new FramedSocket(socket, this))
+{
+    m_tokens = kBurst;
+    m_tokenClock.start();
+    connect(m_socket, &FramedSocket::frameReceived, this, &Connection::onFrame);
+    connect(m_socket, &FramedSocket::disconnected, this, &Connection::close);
+    connect(m_socket, &FramedSocket::protocolError, this, [this](const QString &reason) {
+        qCDebug(lcBroker) << "protocol error from" << m_socket->peerName() << reason;
+    });
+    // §3: enrolment or login must finish within the deadline.
+    m_deadline.setSingleShot(true);
+    connect(&m_deadline, &QTimer::timeout, this, [this] {
+        if (m_phase != Phase::Online && m_phase != Phase::Closed)
+            fail(ErrorCode::Auth, QStringLiteral("handshake timed out"));
+    });
+    m_deadline.start(broker.m_config.handshakeTimeoutMs);
+}
+
+void Connection::close()
+{
+    if (m_phase == Phase::Closed)
+        return;
+    m_phase = Phase::Closed;
+    m_deadline.stop();
+    m_socket->close();
+    Q_EMIT closed(this);
+}
+
+void Connection::sendMessage(const QCborMap &message)
+{
+    if (m_phase != Phase::Online && m_phase != Phase::EnrolConfirm)
+        return;
+    auto sealed = m_channel.seal(message);
+    if (sealed)
+        m_socket->send(*sealed);
+}
+
+void Connection::sendError(ErrorCode code, const QString &msg, std::optional<quint32> id)
+{
+    sendMessage(wire::errorMessage(code, msg, id));
+}
+
+void Connection::fail(ErrorCode code, const QString &msg)
+{
+    if (m_phase == Phase::Closed)
+        return;
+    if (m_channel.isOpen() && (m_phase == Phase::Online || m_phase == Phase::EnrolConfirm))
+        sendError(code, msg);
+    else
+        m_socket->send(wire::encodeCleartextError(code, msg));
+    close();
+}
+
+bool Connection::takeToken()
+{
+    const double elapsed = double(m_tokenClock.restart()) / 1000.0;
+    m_tokens = std::min(kBurst, m_tokens + elapsed * kRefillPerSec);
+    if (m_tokens < 1)
+        return false;
+    m_tokens -= 1;
+    return true;
+}
+
+void Connection::onFrame(const QByteArray &body)
+{
+    switch (m_phase) {
+    case Phase::Opening:
+        onOpening(body);
+        break;
+    case Phase::EnrolConfirm:
+        onEnrolConfirm(body);
+        break;
+    case Phase::LoginFirstFrame:
+        onLoginFirstFrame(body);
+        break;
+    case Phase::Online:
+        onMessage(body);
+        break;
+    case Phase::Closed:
+        break;
+    }
+}
+
+void Connection::onOpening(const QByteArray &body)
+{
+    switch (quint8(body[0])) {
+    case wire::kEnrollTag:
+        startEnrolment(body);
+        break;
+    case wire::kLoginTag:
+        startLogin(body);
+        break;
+    default:
+        fail(ErrorCode::BadRequest, QStringLiteral("unknown connection type"));
+    }
+}
+
+// §4, broker side: msg1 → (psk check) → msg2, K_new pending (durable before msg2 leaves).
+void Connection::startEnrolment(const QByteArray &body)
+{
+    auto frame = wire::decodeEnroll1(body);
+    if (!frame) {
+        fail(ErrorCode::BadRequest, frame.error().message);
+        return;
+    }
+    Store &store = m_broker.m_store;
+    const AccountRecord *a = store.account(frame->account);
+    struct Candidate
+    {
+        SecretBytes psk;
+        qint64 invite = 0;
+        bool commitRotationFirst = false;
+    };
+    std::vector<Candidate> candidates;
+    if (frame->epoch == 0) {
+        if (!a || !a->isEnrolled()) {
+            for (Invite &inv : store.openInvites(frame->account, QDateTime::currentSecsSinceEpoch()))
+                candidates.push_back({std::move(inv.secret), inv.id, false});
+        }
+    } else if (a && a->isEnrolled()) {
+        if (a->epoch == frame->epoch)
+            candidates.push_back({a->key, 0, false});
+        else if (a->pendingKind == PendingKind::Rotate && a->pendingEpoch == frame->epoch)
+            candidates.push_back({a->pendingKey, 0, true}); // the client proves it holds K_next
+    }
+
+    for (Candidate &c : candidates) {
+        noise::HandshakeConfig cfg;
+        cfg.pattern = noise::Pattern::NKpsk0;
+        cfg.initiator = false;
+        cfg.prologue = skbp::enrollPrologue(frame->account, frame->epoch);
+        cfg.localStatic = m_broker.m_static.privateKey;
+        cfg.psk = c.psk;
+        auto hs = noise::HandshakeState::create(std::move(cfg));
+        if (!hs)
+            continue;
+        auto payload = hs->readMessage(frame->noiseMessage);
+        if (!payload)
+            continue; // wrong psk: try the next candidate
+        if (!wire::decodeMap(*payload)) {
+            fail(ErrorCode::BadRequest, QStringLiteral("bad enrolment payload"));
+            return;
+        }
+        m_account = frame->account;
+        m_epoch = frame->epoch;
+        m_newEpoch = frame->epoch + 1;
+        QCborMap reply;
+        reply.insert(QLatin1StringView("epoch"), qint64(m_newEpoch));
+        auto msg2 = hs->writeMessage(wire::encodeMessage(reply));
+        if (!msg2) {
+            fail(ErrorCode::Internal, QStringLiteral("handshake failed"));
+            return;
+        }
+        auto [i2r, r2i] = hs->split();
+        auto newKey = skbp::brokerKey(hs->handshakeHash(), i2r.key(), r2i.key());
+        if (!newKey) {
+            fail(ErrorCode::Internal, QStringLiteral("key derivation failed"));
+            return;
+        }
+        if (c.commitRotationFirst) {
+            if (auto r = store.commitPending(m_account); !r) {
+                fail(ErrorCode::Internal, QStringLiteral("store failure"));
+                return;
+            }
+        }
+        if (auto r = store.setPending(m_account, m_newEpoch, *newKey, PendingKind::Handshake, c.invite);
+            !r) {
+            fail(ErrorCode::Internal, QStringLiteral("store failure"));
+            return;
+        }
+        m_channel = SecureChannel(r2i, i2r);
+        m_phase = Phase::EnrolConfirm;
+        m_broker.log(QStringLiteral("%1: Diffie-Hellman %2 at epoch %3 (pending epoch %4, %5)")
+                         .arg(m_account, frame->epoch == 0 ? QStringLiteral("enrolment")
+                                                           : QStringLiteral("refresh"))
+                         .arg(frame->epoch)
+                         .arg(m_newEpoch)
+                         .arg(skbp::fingerprint(*newKey)));
+        const QByteArray out = wire::encodeEnroll2(*msg2);
+        store.afterCommit([self = QPointer<Connection>(this), out](bool ok) {
+            if (!self)
+                return;
+            if (ok)
+                self->m_socket->send(out);
+            else
+                self->fail(ErrorCode::Internal, QStringLiteral("store failure"));
+        });
+        return;
+    }
+    // Same answer whether the account, the invite or the key was wrong.
+    fail(ErrorCode::Auth, QStringLiteral("authentication failed"));
+}
+
+void Connection::onEnrolConfirm(const QByteArray &body)
+{
+    auto m = m_channel.open(body);
+    if (!m || m->type() != QLatin1StringView("confirm")) {
+        fail(m ? ErrorCode::BadRequest : (m.error().code == ErrorCode::Crypto ? ErrorCode::Auth
+                                                                               : ErrorCode::BadRequest),
+             m ? QStringLiteral("expected confirm") : m.error().message);
+        return;
+    }
+    Store &store = m_broker.m_store;
+    const AccountRecord *a = store.account(m_account);
+    if (!a || a->pendingKind != PendingKind::Handshake || a->pendingEpoch != m_newEpoch) {
+        fail(ErrorCode::Auth, QStringLiteral("enrolment superseded"));
+        return;
+    }
+    if (auto r = store.commitPending(m_account); !r) {
+        fail(ErrorCode::Internal, QStringLiteral("store failure"));
+        return;
+    }
+    m_broker.log(QStringLiteral("%1: epoch %2 committed (confirm)").arg(m_account).arg(m_newEpoch));
+    QCborMap enrolled = wire::message(QLatin1StringView("enrolled"));
+    enrolled.insert(QLatin1StringView("epoch"), qint64(m_newEpoch));
+    store.afterCommit([self = QPointer<Connection>(this), enrolled](bool ok) {
+        if (!self)
+            return;
+        if (ok)
+            self->sendMessage(enrolled);
+        self->close();
+    });
+    m_broker.m_router->onKeyCommitted(m_account);
+    Q_EMIT m_broker.accountsChanged();
+}
+
+// §5, broker side. Unknown accounts and epochs get a challenge too, and fail at the first frame
+// exactly like a wrong key: the answer never tells which it was.
+void Connection::startLogin(const QByteArray &body)
+{
+    auto hello = wire::decodeHello(body);
+    if (!hello) {
+        fail(ErrorCode::BadRequest, hello.error().message);
+        return;
+    }
+    auto nb = crypto::randomBytes(skbp::kNonceSize);
+    if (!nb) {
+        fail(ErrorCode::Internal, QStringLiteral("no randomness"));
+        return;
+    }
+    const AccountRecord *a = m_broker.m_store.account(hello->account);
+    SecretBytes key;
+    if (a && a->isEnrolled() && a->epoch == hello->epoch) {
+        key = a->key;
+    } else if (a && a->hasPending() && a->pendingEpoch == hello->epoch) {
+        key = a->pendingKey;
+        m_commitOnLogin = true;
+    } else {
+        auto decoy = crypto::randomSecret(skbp::kKeySize);
+        if (!decoy) {
+            fail(ErrorCode::Internal, QStringLiteral("no randomness"));
+            return;
+        }
+        key = std::move(*decoy);
+    }
+    auto keys = skbp::channelKeys(key, hello->account, hello->epoch, hello->nonce, *nb);
+    if (!keys) {
+        fail(ErrorCode::Internal, QStringLiteral("key derivation failed"));
+        return;
+    }
+    m_account = hello->account;
+    m_epoch = hello->epoch;
+    m_channel = SecureChannel(noise::CipherState(std::move(keys->brokerToClient)),
+                              noise::CipherState(std::move(keys->clientToBroker)));
+    m_phase = Phase::LoginFirstFrame;
+    m_socket->send(wire::encodeChallenge(*nb));
+}
+
+void Connection::onLoginFirstFrame(const QByteArray &body)
+{
+    auto m = m_channel.open(body);
+    if (!m) {
+        if (m.error().code == ErrorCode::Crypto)
+            m_broker.log(QStringLiteral("login refused for \"%1\" (epoch %2)").arg(m_account).arg(m_epoch));
+        // A frame we cannot decrypt: the client may not hold this key; answer in clear.
+        m_channel = SecureChannel();
+        fail(m.error().code == ErrorCode::Crypto ? ErrorCode::Auth : ErrorCode::BadRequest,
+             m.error().code == ErrorCode::Crypto ? QStringLiteral("authentication failed")
+                                                 : m.error().message);
+        return;
+    }
+    if (m->type() != QLatin1StringView("login")) {
+        m_phase = Phase::Online; // the channel works; say why in it
+        fail(ErrorCode::BadRequest, QStringLiteral("expected login"));
+        return;
+    }
+    Store &store = m_broker.m_store;
+    if (m_commitOnLogin) {
+        const AccountRecord *a = store.account(m_account);
+        if (a && a->hasPending() && a->pendingEpoch == m_epoch) {
+            if (auto r = store.commitPending(m_account); !r) {
+                fail(ErrorCode::Internal, QStringLiteral("store failure"));
+                return;
+            }
+            m_broker.log(QStringLiteral("%1: epoch %2 committed (login under pending key)")
+                             .arg(m_account)
+                             .arg(m_epoch));
+            m_broker.m_router->onKeyCommitted(m_account);
+        }
+    }
+    m_phase = Phase::Online;
+    m_deadline.stop();
+    const AccountRecord *a = store.account(m_account);
+    QCborMap welcome = wire::message(QLatin1StringView("welcome"));
+    welcome.insert(QLatin1StringView("epoch"), qint64(m_epoch));
+    welcome.insert(QLatin1StringView("broker"), m_broker.name());
+    welcome.insert(QLatin1StringView("fp"), m_broker.fingerprint());
+    welcome.insert(QLatin1StringView("refresh_in"), a ? m_broker.refreshIn(*a) : 0);
+    m_broker.registerOnline(this);
+    m_broker.sendTo(m_account, welcome);
+    m_broker.m_router->onLogin(m_account);
+}
+
+void Connection::onMessage(const QByteArray &body)
+{
+    auto m = m_channel.open(body);
+    if (!m) {
+        // Tampered, replayed or reordered frames fail decryption; malformed ones the schema.
+        fail(m.error().code == ErrorCode::Crypto ? ErrorCode::BadRequest : m.error().code,
+             m.error().code == ErrorCode::Crypto ? QStringLiteral("frame failed authentication")
+                                                 : m.error().message);
+        return;
+    }
+    if (!takeToken()) {
+        sendError(ErrorCode::RateLimited, QStringLiteral("slow down"), m->id());
+        return;
+    }
+    handle(*m);
+}
+
+void Connection::handle(const wire::Message &m)
+{
+    const QString t = m.type();
+    CallRouter &router = *m_broker.m_router;
+    Result<void> r;
+    if (t == QLatin1StringView("directory")) {
+        m_wantsPresence = true;
+        m_broker.sendTo(m_account, router.directory(m.id()));
+        return;
+    } else if (t == QLatin1StringView("call")) {
+        r = router.call(m_account, m);
+    } else if (t == QLatin1StringView("answer")) {
+        r = router.answer(m_account, m.bytes(QLatin1StringView("sid")));
+    } else if (t == QLatin1StringView("decline")) {
+        r = router.decline(m_account, m.bytes(QLatin1StringView("sid")));
+    } else if (t == QLatin1StringView("invite")) {
+        r = router.invite(m_account, m.bytes(QLatin1StringView("sid")), m.text(QLatin1StringView("who")));
+    } else if (t == QLatin1StringView("leave")) {
+        r = router.leave(m_account, m.bytes(QLatin1StringView("sid")));
+    } else if (t == QLatin1StringView("rotate_ack")) {
+        r = router.rotateAck(m_account, m.u32(QLatin1StringView("epoch")), m.bytes(QLatin1StringView("proof")));
+    } else if (t == QLatin1StringView("ping")) {
+        QCborMap pong = wire::message(QLatin1StringView("ping"));
+        if (auto id = m.id())
+            pong.insert(QLatin1StringView("id"), qint64(*id));
+        m_broker.sendTo(m_account, pong);
+        return;
+    } else {
+        fail(ErrorCode::BadRequest, QStringLiteral("unexpected message \"%1\"").arg(t));
+        return;
+    }
+    if (!r)
+        m_broker.sendTo(m_account, wire::errorMessage(r.error().code, r.error().message, m.id()));
+}
+
+} // namespace sotto::broker

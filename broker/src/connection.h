@@ -1,0 +1,67 @@
+#pragma once
+
+// One client connection: the opening handshake (enrolment §4 or login §5), then, for a login,
+// the session channel. Private to the broker.
+
+#include "core/channel.h"
+#include "core/framedsocket.h"
+#include "core/noise.h"
+
+#include <QElapsedTimer>
+#include <QObject>
+#include <QTimer>
+
+#include <optional>
+
+namespace sotto::broker {
+
+class Broker;
+
+class Connection : public QObject
+{
+    Q_OBJECT
+public:
+    enum class Phase { Opening, EnrolConfirm, LoginFirstFrame, Online, Closed };
+
+    Connection(Broker &broker, QTcpSocket *socket);
+
+    Phase phase() const { return m_phase; }
+    QString account() const { return m_account; }
+    bool wantsPresence() const { return m_wantsPresence; }
+    // Seals and sends a message on the session channel (Online only).
+    void sendMessage(const QCborMap &message);
+    void sendError(ErrorCode code, const QString &msg, std::optional<quint32> id = {});
+    // Sends an error (sealed if the channel is open, cleartext before) and closes.
+    void fail(ErrorCode code, const QString &msg);
+    void close();
+
+Q_SIGNALS:
+    void closed(Connection *self);
+
+private:
+    void onFrame(const QByteArray &body);
+    void onOpening(const QByteArray &body);
+    void startEnrolment(const QByteArray &body);
+    void onEnrolConfirm(const QByteArray &body);
+    void startLogin(const QByteArray &body);
+    void onLoginFirstFrame(const QByteArray &body);
+    void onMessage(const QByteArray &body);
+    void handle(const wire::Message &m);
+    bool takeToken();
+
+    Broker &m_broker;
+    FramedSocket *m_socket;
+    Phase m_phase = Phase::Opening;
+    QString m_account;
+    quint32 m_epoch = 0;
+    quint32 m_newEpoch = 0;
+    bool m_commitOnLogin = false;
+    bool m_wantsPresence = false;
+    SecureChannel m_channel;
+    QTimer m_deadline;
+    // token bucket against floods
+    double m_tokens = 0;
+    QElapsedTimer m_tokenClock;
+};
+
+} // namespace sotto::broker

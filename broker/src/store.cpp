@@ -1,0 +1,409 @@
+#include "broker/store.h"
+
+#include "broker/log.h"
+#include "core/skbp.h"
+
+#include <QFile>
+#include <QFileInfo>
+#include <QSqlError>
+#include <QSqlQuery>
+#include <QTimer>
+#include <QUuid>
+
+namespace sotto::broker {
+
+namespace {
+
+const char *const kSchema[] = {
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS accounts("
+    " name TEXT PRIMARY KEY,"
+    " epoch INTEGER NOT NULL,"
+    " key BLOB,"
+    " pending_epoch INTEGER NOT NULL DEFAULT 0,"
+    " pending_key BLOB,"
+    " pending_kind INTEGER NOT NULL DEFAULT 0,"
+    " pending_invite INTEGER NOT NULL DEFAULT 0,"
+    " refreshed_at INTEGER NOT NULL DEFAULT 0)",
+    "CREATE TABLE IF NOT EXISTS invites("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " account TEXT NOT NULL,"
+    " secret BLOB NOT NULL,"
+    " expires_at INTEGER NOT NULL,"
+    " consumed_at INTEGER)",
+};
+
+constexpr int kSchemaVersion = 1;
+
+Error sqlError(const QString &what, const QSqlError &e)
+{
+    return makeError(ErrorCode::Io, QStringLiteral("%1: %2").arg(what, e.text()));
+}
+
+QByteArray raw(const SecretBytes &s)
+{
+    return s.view().toByteArray();
+}
+
+void wipe(QByteArray &b)
+{
+    b.fill('\0');
+}
+
+} // namespace
+
+Store::Store(QObject *parent)
+    : QObject(parent), m_connectionName(QUuid::createUuid().toString(QUuid::WithoutBraces))
+{
+}
+
+Store::~Store()
+{
+    close();
+}
+
+Result<void> Store::open(const QString &path)
+{
+    const bool existed = QFileInfo::exists(path);
+    if (existed) {
+        QFile f(path);
+        if (!f.open(QIODevice::ReadOnly))
+            return makeError(ErrorCode::Io, QStringLiteral("cannot read %1").arg(path));
+        const QByteArray head = f.read(16);
+        if (!head.isEmpty() && head != QByteArrayLiteral("SQLite format 3\0"))
+            return makeError(ErrorCode::Corrupt,
+                             QStringLiteral("%1 is not a Sotto store (not an SQLite file)").arg(path));
+    } else {
+        QFile f(path);
+        if (!f.open(QIODevice::WriteOnly))
+            return makeError(ErrorCode::Io, QStringLiteral("cannot create %1").arg(path));
+        f.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+    }
+    {
+        QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), m_connectionName);
+        db.setDatabaseName(path);
+        db.setConnectOptions(QStringLiteral("QSQLITE_BUSY_TIMEOUT=5000"));
+        if (!db.open())
+            return sqlError(QStringLiteral("cannot open store"), db.lastError());
+    }
+    m_path = path;
+    QSqlDatabase db = QSqlDatabase::database(m_connectionName);
+    QSqlQuery q(db);
+    for (const char *pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL"}) {
+        if (!q.exec(QLatin1StringView(pragma))) {
+            const Error e = makeError(ErrorCode::Corrupt, QStringLiteral("%1 is not a usable store: %2")
+                                                              .arg(path, q.lastError().text()));
+            close();
+            return e;
+        }
+    }
+    if (!db.transaction())
+        return sqlError(QStringLiteral("begin"), db.lastError());
+    for (const char *stmt : kSchema) {
+        if (!q.exec(QLatin1StringView(stmt))) {
+            const Error e = makeError(ErrorCode::Corrupt, QStringLiteral("%1 is not a usable store: %2")
+                                                              .arg(path, q.lastError().text()));
+            db.rollback();
+            close();
+            return e;
+        }
+    }
+    q.exec(QStringLiteral("SELECT value FROM meta WHERE key='schema'"));
+    if (q.next()) {
+        if (q.value(0).toInt() != kSchemaVersion) {
+            db.rollback();
+            close();
+            return makeError(ErrorCode::Corrupt, QStringLiteral("%1: unknown store version %2")
+                                                     .arg(path, q.value(0).toString()));
+        }
+    } else {
+        q.exec(QStringLiteral("INSERT INTO meta(key, value) VALUES('schema', '%1')").arg(kSchemaVersion));
+    }
+    if (!db.commit())
+        return sqlError(QStringLiteral("commit"), db.lastError());
+    QFile::setPermissions(path, QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+    return load();
+}
+
+void Store::close()
+{
+    if (m_path.isEmpty())
+        return;
+    flush();
+    m_accounts.clear();
+    {
+        QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
+        db.close();
+    }
+    QSqlDatabase::removeDatabase(m_connectionName);
+    m_path.clear();
+}
+
+Result<void> Store::load()
+{
+    m_accounts.clear();
+    QSqlQuery q(QSqlDatabase::database(m_connectionName));
+    if (!q.exec(QStringLiteral("SELECT name, epoch, key, pending_epoch, pending_key, pending_kind, "
+                               "pending_invite, refreshed_at FROM accounts")))
+        return sqlError(QStringLiteral("load accounts"), q.lastError());
+    while (q.next()) {
+        auto a = std::make_unique<AccountRecord>();
+        a->name = q.value(0).toString();
+        a->epoch = quint32(q.value(1).toLongLong());
+        QByteArray key = q.value(2).toByteArray();
+        QByteArray pkey = q.value(4).toByteArray();
+        a->key = SecretBytes::copyOf(key);
+        a->pendingEpoch = quint32(q.value(3).toLongLong());
+        a->pendingKey = SecretBytes::copyOf(pkey);
+        wipe(key);
+        wipe(pkey);
+        const int kind = q.value(5).toInt();
+        a->pendingKind = kind == 1 ? PendingKind::Handshake : kind == 2 ? PendingKind::Rotate : PendingKind::None;
+        a->pendingInvite = q.value(6).toLongLong();
+        a->refreshedAt = q.value(7).toLongLong();
+        const bool sane = skbp::isValidAccount(a->name)
+            && (a->epoch == 0 || a->key.size() == std::size_t(skbp::kKeySize))
+            && (a->pendingKind == PendingKind::None || a->pendingKey.size() == std::size_t(skbp::kKeySize));
+        if (!sane)
+            return makeError(ErrorCode::Corrupt, QStringLiteral("store holds a malformed account row"));
+        m_accounts.emplace(a->name, std::move(a));
+    }
+    return {};
+}
+
+const AccountRecord *Store::account(const QString &name) const
+{
+    auto it = m_accounts.find(name);
+    return it == m_accounts.end() ? nullptr : it->second.get();
+}
+
+std::vector<const AccountRecord *> Store::accounts() const
+{
+    std::vector<const AccountRecord *> out;
+    out.reserve(m_accounts.size());
+    for (const auto &[name, a] : m_accounts)
+        out.push_back(a.get());
+    return out;
+}
+
+Result<void> Store::ensureBatch()
+{
+    if (m_inBatch)
+        return {};
+    QSqlDatabase db = QSqlDatabase::database(m_connectionName);
+    if (!db.transaction())
+        return sqlError(QStringLiteral("begin"), db.lastError());
+    m_inBatch = true;
+    scheduleFlush();
+    return {};
+}
+
+void Store::scheduleFlush()
+{
+    if (m_flushScheduled)
+        return;
+    m_flushScheduled = true;
+    QTimer::singleShot(0, this, [this] { flush(); });
+}
+
+Result<void> Store::writeAccount(const AccountRecord &a)
+{
+    if (auto r = ensureBatch(); !r)
+        return r;
+    QSqlQuery q(QSqlDatabase::database(m_connectionName));
+    q.prepare(QStringLiteral(
+        "INSERT INTO accounts(name, epoch, key, pending_epoch, pending_key, pending_kind, pending_invite, refreshed_at) "
+        "VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET epoch=excluded.epoch, key=excluded.key, "
+        "pending_epoch=excluded.pending_epoch, pending_key=excluded.pending_key, pending_kind=excluded.pending_kind, "
+        "pending_invite=excluded.pending_invite, refreshed_at=excluded.refreshed_at"));
+    QByteArray key = raw(a.key);
+    QByteArray pkey = raw(a.pendingKey);
+    q.addBindValue(a.name);
+    q.addBindValue(qint64(a.epoch));
+    q.addBindValue(a.epoch ? QVariant(key) : QVariant(QMetaType(QMetaType::QByteArray)));
+    q.addBindValue(qint64(a.pendingEpoch));
+    q.addBindValue(a.hasPending() ? QVariant(pkey) : QVariant(QMetaType(QMetaType::QByteArray)));
+    q.addBindValue(int(a.pendingKind));
+    q.addBindValue(a.pendingInvite);
+    q.addBindValue(a.refreshedAt);
+    const bool ok = q.exec();
+    wipe(key);
+    wipe(pkey);
+    if (!ok)
+        return sqlError(QStringLiteral("write account"), q.lastError());
+    return {};
+}
+
+Result<void> Store::setPending(const QString &name, quint32 epoch, const SecretBytes &key,
+                               PendingKind kind, qint64 inviteId)
+{
+    auto it = m_accounts.find(name);
+    AccountRecord *a;
+    if (it == m_accounts.end()) {
+        auto fresh = std::make_unique<AccountRecord>();
+        fresh->name = name;
+        a = fresh.get();
+        m_accounts.emplace(name, std::move(fresh));
+    } else {
+        a = it->second.get();
+    }
+    a->pendingEpoch = epoch;
+    a->pendingKey = key;
+    a->pendingKind = kind;
+    a->pendingInvite = inviteId;
+    auto r = writeAccount(*a);
+    Q_EMIT accountChanged(name);
+    return r;
+}
+
+Result<void> Store::commitPending(const QString &name)
+{
+    auto it = m_accounts.find(name);
+    if (it == m_accounts.end() || !it->second->hasPending())
+        return makeError(ErrorCode::Internal, QStringLiteral("nothing pending for %1").arg(name));
+    AccountRecord &a = *it->second;
+    if (a.pendingKind == PendingKind::Handshake)
+        a.refreshedAt = QDateTime::currentSecsSinceEpoch();
+    a.epoch = a.pendingEpoch;
+    a.key = std::move(a.pendingKey);
+    a.pendingKey.clear();
+    a.pendingEpoch = 0;
+    a.pendingKind = PendingKind::None;
+    const qint64 invite = a.pendingInvite;
+    a.pendingInvite = 0;
+    auto r = writeAccount(a);
+    if (r && invite) {
+        QSqlQuery q(QSqlDatabase::database(m_connectionName));
+        q.prepare(QStringLiteral("UPDATE invites SET consumed_at=? WHERE id=?"));
+        q.addBindValue(QDateTime::currentSecsSinceEpoch());
+        q.addBindValue(invite);
+        if (!q.exec())
+            r = sqlError(QStringLiteral("consume invite"), q.lastError());
+    }
+    Q_EMIT accountChanged(name);
+    return r;
+}
+
+void Store::setRotateAgain(const QString &name, bool again)
+{
+    auto it = m_accounts.find(name);
+    if (it != m_accounts.end())
+        it->second->rotateAgain = again;
+}
+
+std::vector<Invite> Store::openInvites(const QString &account, qint64 now)
+{
+    std::vector<Invite> out;
+    QSqlQuery q(QSqlDatabase::database(m_connectionName));
+    q.prepare(QStringLiteral("SELECT id, secret, expires_at FROM invites WHERE account=? AND "
+                             "consumed_at IS NULL AND expires_at>? ORDER BY id DESC LIMIT 8"));
+    q.addBindValue(account);
+    q.addBindValue(now);
+    if (!q.exec())
+        return out;
+    while (q.next()) {
+        QByteArray secret = q.value(1).toByteArray();
+        out.push_back(Invite{q.value(0).toLongLong(), account, SecretBytes::copyOf(secret),
+                             q.value(2).toLongLong()});
+        wipe(secret);
+    }
+    return out;
+}
+
+Result<void> Store::createInvite(const QString &account, const SecretBytes &secret, qint64 expiresAt)
+{
+    flush();
+    QSqlQuery q(QSqlDatabase::database(m_connectionName));
+    q.prepare(QStringLiteral("INSERT INTO invites(account, secret, expires_at) VALUES(?,?,?)"));
+    QByteArray s = raw(secret);
+    q.addBindValue(account);
+    q.addBindValue(s);
+    q.addBindValue(expiresAt);
+    const bool ok = q.exec();
+    wipe(s);
+    if (!ok)
+        return sqlError(QStringLiteral("create invite"), q.lastError());
+    return {};
+}
+
+void Store::afterCommit(std::function<void(bool)> then)
+{
+    if (!m_inBatch) {
+        then(true);
+        return;
+    }
+    m_afterCommit.push_back(std::move(then));
+    scheduleFlush();
+}
+
+bool Store::flush()
+{
+    m_flushScheduled = false;
+    bool ok = true;
+    if (m_inBatch) {
+        QSqlDatabase db = QSqlDatabase::database(m_connectionName);
+        ok = db.commit();
+        m_inBatch = false;
+        ++m_commits;
+        if (!ok) {
+            qCCritical(lcBroker) << "store commit failed:" << db.lastError().text()
+                                 << "- reloading the last durable state";
+            db.rollback();
+            (void)load();
+        }
+    }
+    auto callbacks = std::move(m_afterCommit);
+    m_afterCommit.clear();
+    for (auto &cb : callbacks)
+        cb(ok);
+    return ok;
+}
+
+QString Store::metaValue(const QString &key) const
+{
+    QSqlQuery q(QSqlDatabase::database(m_connectionName));
+    q.prepare(QStringLiteral("SELECT value FROM meta WHERE key=?"));
+    q.addBindValue(key);
+    if (q.exec() && q.next())
+        return q.value(0).toString();
+    return {};
+}
+
+Result<void> Store::setMetaValue(const QString &key, const QString &value)
+{
+    if (auto r = ensureBatch(); !r)
+        return r;
+    QSqlQuery q(QSqlDatabase::database(m_connectionName));
+    q.prepare(QStringLiteral("INSERT OR REPLACE INTO meta(key, value) VALUES(?,?)"));
+    q.addBindValue(key);
+    q.addBindValue(value);
+    if (!q.exec())
+        return sqlError(QStringLiteral("write meta"), q.lastError());
+    return {};
+}
+
+QString Store::dump()
+{
+    flush();
+    QString out;
+    QSqlQuery q(QSqlDatabase::database(m_connectionName));
+    q.exec(QStringLiteral("SELECT name, epoch, key, pending_epoch, pending_key, pending_kind, "
+                          "pending_invite, refreshed_at FROM accounts ORDER BY name"));
+    while (q.next()) {
+        out += QStringLiteral("account %1 epoch %2 key %3 pending %4 %5 kind %6 invite %7 refreshed %8\n")
+                   .arg(q.value(0).toString(), q.value(1).toString(),
+                        skbp::fingerprint(q.value(2).toByteArray()), q.value(3).toString(),
+                        skbp::fingerprint(q.value(4).toByteArray()), q.value(5).toString(),
+                        q.value(6).toString(), q.value(7).toString());
+    }
+    q.exec(QStringLiteral("SELECT id, account, secret, expires_at, consumed_at FROM invites ORDER BY id"));
+    while (q.next()) {
+        out += QStringLiteral("invite %1 %2 %3 expires %4 consumed %5\n")
+                   .arg(q.value(0).toString(), q.value(1).toString(),
+                        skbp::fingerprint(q.value(2).toByteArray()), q.value(3).toString(),
+                        q.value(4).toString());
+    }
+    return out;
+}
+
+} // namespace sotto::broker
