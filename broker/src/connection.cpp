@@ -325,6 +325,9 @@ void Connection::onLoginFirstFrame(const QByteArray &body)
     welcome.insert(QLatin1StringView("broker"), m_broker.name());
     welcome.insert(QLatin1StringView("fp"), m_broker.fingerprint());
     welcome.insert(QLatin1StringView("refresh_in"), a ? m_broker.refreshIn(*a) : 0);
+    welcome.insert(QLatin1StringView("key_mode"), m_broker.config().keyMode == skbp::KeyMode::Patent
+                                                      ? QStringLiteral("patent")
+                                                      : QStringLiteral("derived"));
     m_broker.registerOnline(this);
     m_broker.sendTo(m_account, welcome);
     m_broker.m_router->onLogin(m_account);

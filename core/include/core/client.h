@@ -1,0 +1,197 @@
+#pragma once
+
+// The phone engine, no GUI: login with reconnect and back-off (§5), calls as caller and callee,
+// conference invite and join, leave, rotation and refresh under the commit rule (§4, §6), and
+// the key timeline. Everything a GUI or the headless phone needs is a signal or a getter here.
+// Lives on one thread (the one that created it).
+
+#include "core/channel.h"
+#include "core/enroller.h"
+#include "core/framedsocket.h"
+#include "core/profile.h"
+#include "core/skbp.h"
+#include "core/timeline.h"
+
+#include <QElapsedTimer>
+#include <QObject>
+#include <QPointer>
+#include <QTimer>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace sotto {
+
+struct InviteLink;
+
+struct ContactInfo
+{
+    QString account;
+    bool online = false;
+};
+
+struct MemberInfo
+{
+    QString account;
+    quint32 ssrc = 0;
+};
+
+struct SessionInfo
+{
+    enum class Role { Caller, Callee, Invitee };
+    QByteArray sid;
+    Role role = Role::Caller;
+    QString peer;   // the callee (for the caller) or who rang us
+    QString callee; // whose key the session key came from
+    bool answered = false;
+    bool keyed = false; // we hold a key for it
+    quint32 gen = 0;
+    quint32 ownSsrc = 0;
+    quint16 relayPort = 0;
+    QByteArray relayToken;
+    std::vector<MemberInfo> members; // the others who are in the call
+    QString keyFingerprint;
+};
+
+struct ClientOptions
+{
+    QString device = QStringLiteral("sotto/" SOTTO_VERSION);
+    int minBackoffMs = 250;
+    int maxBackoffMs = 30000;
+    int loginTimeoutMs = 5000;
+    // How long the previous generation of a session key is kept after a switch (§6.2: ≤ 2 s).
+    int previousKeyMs = 2000;
+};
+
+class ClientEngine : public QObject
+{
+    Q_OBJECT
+public:
+    enum class State { Offline, Connecting, Online };
+    Q_ENUM(State)
+
+    ClientEngine(Profile &profile, ClientOptions options = {}, QObject *parent = nullptr);
+    ~ClientEngine() override;
+
+    Profile &profile() { return m_profile; }
+    Timeline &timeline() { return m_timeline; }
+    State state() const { return m_state; }
+    QString account() const { return m_profile.account(); }
+    skbp::KeyMode keyMode() const { return m_keyMode; }
+
+    // Enrol from an invite (the profile takes the identity first). Result: enrolled()/enrolFailed().
+    void enrol(const InviteLink &link);
+    // Go online and stay online (reconnecting with back-off) until stop().
+    void start();
+    void stop();
+    // Run the Diffie-Hellman refresh now (when idle); result: refreshed() or refreshFailed().
+    void refresh();
+
+    // Returns a request id; the result is callStarted() or callFailed().
+    quint32 call(const QString &account);
+    void answer(const QByteArray &sid);
+    void decline(const QByteArray &sid);
+    void invite(const QByteArray &sid, const QString &account);
+    void leave(const QByteArray &sid);
+    void requestDirectory();
+
+    std::vector<ContactInfo> contacts() const;
+    std::vector<SessionInfo> sessions() const;
+    std::optional<SessionInfo> session(const QByteArray &sid) const;
+    bool isIdle() const { return m_sessions.empty(); }
+
+    // For the media layer only (never shown): the session key of a generation we still hold,
+    // and the SRTP master key and salt for one sender.
+    std::optional<SecretBytes> sessionKey(const QByteArray &sid, quint32 gen) const;
+    Result<skbp::SrtpMaterial> srtpMaterial(const QByteArray &sid, quint32 gen, quint32 ssrc) const;
+
+Q_SIGNALS:
+    void stateChanged(sotto::ClientEngine::State state);
+    void enrolled(quint32 epoch);
+    void enrolFailed(const sotto::Error &error);
+    void refreshed(quint32 epoch);
+    void refreshFailed(const sotto::Error &error);
+    void loginFailed(const sotto::Error &error);
+    void directoryChanged();
+    void presenceChanged(const QString &account, bool online);
+    void callStarted(const QByteArray &sid, const QString &callee); // we hold the key; ringing
+    void callFailed(quint32 requestId, const QString &account, const sotto::Error &error);
+    void incomingCall(const QByteArray &sid, const QString &from, bool conference);
+    void callAnswered(const QByteArray &sid);
+    void sessionKeyChanged(const QByteArray &sid, quint32 gen);
+    void memberJoined(const QByteArray &sid, const QString &account);
+    void memberLeft(const QByteArray &sid, const QString &account);
+    void callEnded(const QByteArray &sid, const QString &reason);
+    void rotated(quint32 epoch);
+    void requestFailed(const QString &what, const sotto::Error &error);
+
+private:
+    struct Session
+    {
+        SessionInfo info;
+        SecretBytes key;
+        SecretBytes previousKey;
+        quint32 previousGen = 0;
+        std::unique_ptr<QTimer> wipeTimer;
+        QString invitedBy;
+    };
+    struct PendingCall
+    {
+        QString to;
+    };
+
+    void connectNow();
+    void onConnected();
+    void onFrame(const QByteArray &body);
+    void onDisconnected();
+    void scheduleReconnect();
+    void setState(State s);
+    void send(const QCborMap &message);
+    void handle(const wire::Message &m);
+    void onWelcome(const wire::Message &m);
+    void onCallKey(const wire::Message &m);
+    void onIncoming(const wire::Message &m);
+    void onAnswered(const wire::Message &m);
+    void onSessionKey(const wire::Message &m);
+    void onJoined(const wire::Message &m);
+    void onLeft(const wire::Message &m);
+    void onRekey(const wire::Message &m);
+    void onEnded(const wire::Message &m);
+    void onRotate(const wire::Message &m);
+    void onError(const wire::Message &m);
+    void installGeneration(Session &s, quint32 gen, SecretBytes key);
+    void endLocally(const QByteArray &sid, const QString &reason);
+    void maybeRefresh();
+    Result<SecretBytes> unwrapForMe(const QByteArray &wrapped, skbp::WrapContext ctx) const;
+    void addEvent(TimelineEvent::Kind kind, const QByteArray &sid, std::optional<quint32> gen,
+                  std::optional<quint32> epoch, const QString &fp, const QString &peer,
+                  const QString &notation, const QString &text);
+    Session *find(const QByteArray &sid);
+
+    Profile &m_profile;
+    ClientOptions m_options;
+    Timeline m_timeline;
+    State m_state = State::Offline;
+    bool m_running = false;
+    FramedSocket *m_socket = nullptr;
+    SecureChannel m_channel;
+    QByteArray m_nonce;
+    quint32 m_loginEpoch = 0;
+    bool m_triedPending = false;
+    bool m_loggedIn = false;
+    skbp::KeyMode m_keyMode = skbp::KeyMode::Derived;
+    int m_backoffMs = 0;
+    QTimer m_reconnectTimer;
+    QTimer m_loginTimer;
+    QTimer m_refreshTimer;
+    bool m_refreshWanted = false;
+    QPointer<Enroller> m_enroller;
+    quint32 m_nextId = 1;
+    std::map<quint32, PendingCall> m_pendingCalls;
+    std::map<QByteArray, Session> m_sessions;
+    std::map<QString, bool> m_contacts;
+};
+
+} // namespace sotto

@@ -1,0 +1,215 @@
+#include "core/profile.h"
+
+#include "core/invite.h"
+#include "core/skbp.h"
+
+#include <QCborMap>
+#include <QCborValue>
+#include <QDir>
+#include <QFile>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QSaveFile>
+
+namespace sotto {
+
+namespace {
+const QString kIdentityFile = QStringLiteral("profile.json");
+const QString kKeysFile = QStringLiteral("keys.cbor");
+
+QLatin1StringView k(const char *s)
+{
+    return QLatin1StringView(s);
+}
+
+Error corrupt(const QString &path, const QString &why)
+{
+    return makeError(ErrorCode::Corrupt,
+                     QStringLiteral("profile file %1 is damaged (%2); it was left as it is").arg(path, why));
+}
+} // namespace
+
+Result<void> writePrivateFile(const QString &path, QByteArrayView data)
+{
+    QSaveFile f(path);
+    if (!f.open(QIODevice::WriteOnly))
+        return makeError(ErrorCode::Io, QStringLiteral("cannot write %1: %2").arg(path, f.errorString()));
+    // The temporary file gets the mode before any byte is written; rename keeps it.
+    f.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+    if (f.write(data.data(), data.size()) != data.size() || !f.commit())
+        return makeError(ErrorCode::Io, QStringLiteral("cannot write %1: %2").arg(path, f.errorString()));
+    return {};
+}
+
+Result<Profile> Profile::open(const QString &dir)
+{
+    if (!QDir().mkpath(dir))
+        return makeError(ErrorCode::Io, QStringLiteral("cannot create profile directory %1").arg(dir));
+    QFile::setPermissions(dir, QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner);
+    Profile p;
+    p.m_dir = QDir(dir).absolutePath();
+    if (auto r = p.load(); !r)
+        return r.error();
+    return p;
+}
+
+Result<void> Profile::load()
+{
+    const QString idPath = QDir(m_dir).filePath(kIdentityFile);
+    if (QFile::exists(idPath)) {
+        QFile f(idPath);
+        if (!f.open(QIODevice::ReadOnly))
+            return makeError(ErrorCode::Io, QStringLiteral("cannot read %1").arg(idPath));
+        QJsonParseError err;
+        const QJsonDocument doc = QJsonDocument::fromJson(f.readAll(), &err);
+        if (err.error != QJsonParseError::NoError || !doc.isObject())
+            return corrupt(idPath, QStringLiteral("not JSON"));
+        const QJsonObject o = doc.object();
+        m_account = o.value(k("account")).toString();
+        m_brokerHost = o.value(k("broker_host")).toString();
+        const int port = o.value(k("broker_port")).toInt(-1);
+        m_brokerKey = QByteArray::fromHex(o.value(k("broker_key")).toString().toLatin1());
+        m_brokerName = o.value(k("broker_name")).toString();
+        if (!skbp::isValidAccount(m_account) || m_brokerHost.isEmpty() || port <= 0 || port > 65535
+            || m_brokerKey.size() != 32)
+            return corrupt(idPath, QStringLiteral("fields missing or invalid"));
+        m_brokerPort = quint16(port);
+    }
+    const QString keysPath = QDir(m_dir).filePath(kKeysFile);
+    if (QFile::exists(keysPath)) {
+        if (!hasIdentity())
+            return corrupt(keysPath, QStringLiteral("keys without an identity"));
+        QFile f(keysPath);
+        if (!f.open(QIODevice::ReadOnly))
+            return makeError(ErrorCode::Io, QStringLiteral("cannot read %1").arg(keysPath));
+        QByteArray raw = f.readAll();
+        QCborParserError err;
+        const QCborValue v = QCborValue::fromCbor(raw, &err);
+        raw.fill('\0');
+        if (err.error != QCborError::NoError || !v.isMap())
+            return corrupt(keysPath, QStringLiteral("not CBOR"));
+        const QCborMap m = v.toMap();
+        auto secret = [&](const char *key) {
+            QByteArray b = m.value(k(key)).toByteArray();
+            SecretBytes s = SecretBytes::copyOf(b);
+            b.fill('\0');
+            return s;
+        };
+        m_epoch = quint32(m.value(k("epoch")).toInteger());
+        m_key = secret("key");
+        m_pendingEpoch = quint32(m.value(k("pending_epoch")).toInteger());
+        m_pendingKey = secret("pending_key");
+        m_invite = secret("invite");
+        const bool ok = (m_epoch == 0 || m_key.size() == 32)
+            && (m_pendingEpoch == 0 || m_pendingKey.size() == 32)
+            && (m_invite.isEmpty() || m_invite.size() == 32);
+        if (!ok)
+            return corrupt(keysPath, QStringLiteral("key sizes"));
+    }
+    return {};
+}
+
+QString Profile::brokerFingerprint() const
+{
+    return m_brokerKey.isEmpty() ? QString() : skbp::fingerprint(m_brokerKey);
+}
+
+const SecretBytes *Profile::keyForEpoch(quint32 epoch) const
+{
+    if (epoch == 0)
+        return nullptr;
+    if (epoch == m_epoch)
+        return &m_key;
+    if (epoch == m_pendingEpoch)
+        return &m_pendingKey;
+    return nullptr;
+}
+
+Result<void> Profile::saveIdentity()
+{
+    QJsonObject o;
+    o.insert(k("account"), m_account);
+    o.insert(k("broker_host"), m_brokerHost);
+    o.insert(k("broker_port"), int(m_brokerPort));
+    o.insert(k("broker_key"), QString::fromLatin1(m_brokerKey.toHex()));
+    o.insert(k("broker_fp"), brokerFingerprint());
+    o.insert(k("broker_name"), m_brokerName);
+    return writePrivateFile(QDir(m_dir).filePath(kIdentityFile), QJsonDocument(o).toJson());
+}
+
+Result<void> Profile::saveKeys()
+{
+    QCborMap m;
+    m.insert(k("epoch"), qint64(m_epoch));
+    m.insert(k("key"), m_key.view().toByteArray());
+    m.insert(k("pending_epoch"), qint64(m_pendingEpoch));
+    m.insert(k("pending_key"), m_pendingKey.view().toByteArray());
+    m.insert(k("invite"), m_invite.view().toByteArray());
+    QByteArray raw = m.toCborValue().toCbor();
+    auto r = writePrivateFile(QDir(m_dir).filePath(kKeysFile), raw);
+    raw.fill('\0');
+    return r;
+}
+
+Result<void> Profile::adoptInvite(const InviteLink &link)
+{
+    if (isEnrolled())
+        return makeError(ErrorCode::Usage, QStringLiteral("this profile is already enrolled as %1").arg(m_account));
+    m_account = link.account;
+    m_brokerHost = link.host;
+    m_brokerPort = link.port;
+    m_brokerKey = link.brokerPublicKey;
+    m_invite = link.secret;
+    m_pendingEpoch = 0;
+    m_pendingKey.clear();
+    if (auto r = saveIdentity(); !r)
+        return r;
+    return saveKeys();
+}
+
+Result<void> Profile::setBrokerName(const QString &name)
+{
+    if (name == m_brokerName)
+        return {};
+    m_brokerName = name;
+    return saveIdentity();
+}
+
+Result<void> Profile::setPending(quint32 epoch, const SecretBytes &key)
+{
+    m_pendingEpoch = epoch;
+    m_pendingKey = key;
+    return saveKeys();
+}
+
+Result<void> Profile::commitPending()
+{
+    if (m_pendingEpoch == 0)
+        return makeError(ErrorCode::Internal, QStringLiteral("no pending key"));
+    m_epoch = m_pendingEpoch;
+    m_key = std::move(m_pendingKey);
+    m_pendingKey.clear();
+    m_pendingEpoch = 0;
+    m_invite.clear(); // consumed by the broker when the first enrolment committed
+    return saveKeys();
+}
+
+Result<void> Profile::discardPending()
+{
+    m_pendingEpoch = 0;
+    m_pendingKey.clear();
+    return saveKeys();
+}
+
+Result<void> Profile::adoptRotation(quint32 epoch, const SecretBytes &key)
+{
+    m_epoch = epoch;
+    m_key = key;
+    if (m_pendingEpoch <= epoch) {
+        m_pendingEpoch = 0;
+        m_pendingKey.clear();
+    }
+    return saveKeys();
+}
+
+} // namespace sotto
