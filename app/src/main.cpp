@@ -1,2 +1,69 @@
+// sotto — one binary: the phone, the broker and the demo (CLI.md).
+
+#include "commands.h"
+#include "exitcodes.h"
+
 #include <QCoreApplication>
-int main(int argc, char **argv) { QCoreApplication app(argc, argv); return 0; }
+#include <QTextStream>
+
+#include <cstdio>
+
+namespace sotto::app {
+
+void printError(const QString &message)
+{
+    std::fprintf(stderr, "sotto: %s\n", message.toLocal8Bit().constData());
+    std::fflush(stderr);
+}
+
+namespace {
+
+const char kUsage[] =
+    "Usage:\n"
+    "  sotto [--profile DIR]                      the phone, with its window\n"
+    "  sotto phone --headless --profile DIR [options]   the phone without a window\n"
+    "        --join LINK  --call ACCOUNT  --answer  --invite ACCOUNT  --hangup-after SECONDS\n"
+    "        --timeline FILE\n"
+    "  sotto broker [--headless] [--listen HOST:PORT] [--data DIR] [--name NAME]\n"
+    "               [--key-mode derived|patent] [--refresh-interval DURATION]\n"
+    "  sotto broker invite ACCOUNT [--expires DURATION] --data DIR\n"
+    "  sotto demo [--headless]                    a broker and alice, bob, carol on loopback\n"
+    "  sotto --version | --help\n"
+    "Durations: 90s, 15m, 24h, 7d.\n";
+
+} // namespace
+} // namespace sotto::app
+
+int main(int argc, char **argv)
+{
+    using namespace sotto::app;
+    QCoreApplication::setApplicationName(QStringLiteral("sotto"));
+    QCoreApplication::setOrganizationName(QStringLiteral("Sotto"));
+    QCoreApplication::setApplicationVersion(QStringLiteral(SOTTO_VERSION));
+
+    QStringList args;
+    for (int i = 1; i < argc; ++i)
+        args.append(QString::fromLocal8Bit(argv[i]));
+    const QString command = args.value(0);
+    if (command == QLatin1StringView("--version") || command == QLatin1StringView("-v")) {
+        std::printf("sotto %s\n", SOTTO_VERSION);
+        return ExitOk;
+    }
+    if (command == QLatin1StringView("--help") || command == QLatin1StringView("-h")) {
+        std::fputs(kUsage, stdout);
+        return ExitOk;
+    }
+    if (command == QLatin1StringView("phone"))
+        return runPhone(argc, argv, args.mid(1));
+    if (command == QLatin1StringView("broker")) {
+        if (args.value(1) == QLatin1StringView("invite"))
+            return runInvite(argc, argv, args.mid(2));
+        return runBroker(argc, argv, args.mid(1));
+    }
+    if (command == QLatin1StringView("demo"))
+        return runDemo(argc, argv, args.mid(1));
+    if (command.isEmpty() || command.startsWith(QLatin1StringView("--profile")))
+        return runPhone(argc, argv, args);
+    printError(QStringLiteral("unknown command \"%1\" (see sotto --help)").arg(command));
+    return ExitUsage;
+}

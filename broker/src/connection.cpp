@@ -41,7 +41,8 @@ void Connection::close()
         return;
     m_phase = Phase::Closed;
     m_deadline.stop();
-    m_socket->close();
+    m_socket->closeGracefully();
+    m_socket = nullptr;
     Q_EMIT closed(this);
 }
 
@@ -197,7 +198,7 @@ void Connection::startEnrolment(const QByteArray &body)
                          .arg(skbp::fingerprint(*newKey)));
         const QByteArray out = wire::encodeEnroll2(*msg2);
         store.afterCommit([self = QPointer<Connection>(this), out](bool ok) {
-            if (!self)
+            if (!self || self->m_phase == Phase::Closed)
                 return;
             if (ok)
                 self->m_socket->send(out);

@@ -180,9 +180,7 @@ void ClientEngine::stop()
     for (const QByteArray &sid : sids)
         endLocally(sid, QStringLiteral("hangup"));
     if (m_socket) {
-        m_socket->disconnect(this);
-        m_socket->close();
-        m_socket->deleteLater();
+        m_socket->closeGracefully();
         m_socket = nullptr;
     }
     m_loggedIn = false;

@@ -142,8 +142,10 @@ void Enroller::finish(bool ok, const Error &error)
         return;
     m_step = Step::Done;
     m_timeout.stop();
-    if (m_socket)
-        m_socket->close();
+    if (m_socket) {
+        m_socket->closeGracefully();
+        m_socket = nullptr;
+    }
     Q_EMIT finished(ok, ok ? m_newEpoch : 0, ok ? m_fp : QString(), error);
 }
 

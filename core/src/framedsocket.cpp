@@ -60,6 +60,19 @@ void FramedSocket::close()
     m_socket->disconnectFromHost();
 }
 
+void FramedSocket::closeGracefully()
+{
+    disconnect(); // nobody hears from us any more
+    setParent(nullptr);
+    close();
+    if (m_socket->state() == QAbstractSocket::UnconnectedState) {
+        deleteLater();
+        return;
+    }
+    connect(m_socket, &QTcpSocket::disconnected, this, &QObject::deleteLater);
+    QTimer::singleShot(2000, this, &QObject::deleteLater);
+}
+
 void FramedSocket::abort()
 {
     m_closing = true;

@@ -27,6 +27,9 @@ public:
     // Sends (best effort) then closes once written.
     void sendAndClose(QByteArrayView body);
     void close();
+    // Detaches from its parent, flushes what is queued, closes, and deletes itself once the
+    // peer has the bytes (or after a short grace). Do not use the pointer afterwards.
+    void closeGracefully();
     // Closes without flushing pending writes (for fatal errors and for tests).
     void abort();
     bool isConnected() const;

@@ -1,0 +1,331 @@
+#include "commands.h"
+
+#include "broker/broker.h"
+#include "broker/store.h"
+#include "brokerwindow.h"
+#include "core/invite.h"
+#include "exitcodes.h"
+#include "headlessdemo.h"
+#include "headlessphone.h"
+#include "signals.h"
+
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QCoreApplication>
+#include <QDateTime>
+#include <QDir>
+#include <QStandardPaths>
+
+#include <cstdio>
+#include <memory>
+
+namespace sotto::app {
+
+namespace {
+
+// Parses subcommand options; on error prints one line and gives ExitUsage.
+std::optional<int> parse(QCommandLineParser &parser, const QString &name, const QStringList &args)
+{
+    parser.setSingleDashWordOptionMode(QCommandLineParser::ParseAsLongOptions);
+    if (!parser.parse(QStringList{name} + args)) {
+        printError(parser.errorText());
+        return ExitUsage;
+    }
+    return std::nullopt;
+}
+
+QCommandLineOption opt(const char *name, const char *help, const char *value = nullptr)
+{
+    return value ? QCommandLineOption(QString::fromLatin1(name), QString::fromLatin1(help), QString::fromLatin1(value))
+                 : QCommandLineOption(QString::fromLatin1(name), QString::fromLatin1(help));
+}
+
+QString defaultBrokerDir()
+{
+    return QDir(QStandardPaths::writableLocation(QStandardPaths::AppDataLocation)).filePath(QStringLiteral("broker"));
+}
+
+bool haveDisplay()
+{
+#if defined(Q_OS_LINUX) || defined(Q_OS_FREEBSD)
+    return qEnvironmentVariableIsSet("QT_QPA_PLATFORM") || qEnvironmentVariableIsSet("DISPLAY")
+        || qEnvironmentVariableIsSet("WAYLAND_DISPLAY");
+#else
+    return true;
+#endif
+}
+
+template <typename Runner>
+int exec(QCoreApplication &app, Runner &runner, void (Runner::*finishedSignal)(int))
+{
+    int code = ExitOk;
+    QObject::connect(&runner, finishedSignal, &app, [&app, &code](int c) {
+        code = c;
+        app.exit(c);
+    });
+    app.exec();
+    return code;
+}
+
+} // namespace
+
+int runPhone(int argc, char **argv, const QStringList &args)
+{
+    QCommandLineParser p;
+    const auto headless = opt("headless", "no window");
+    const auto profile = opt("profile", "profile directory", "DIR");
+    const auto join = opt("join", "enrol first with this invite link", "LINK");
+    const auto call = opt("call", "call this account", "ACCOUNT");
+    const auto answer = opt("answer", "answer every incoming call");
+    const auto invite = opt("invite", "invite this account once the call is answered", "ACCOUNT");
+    const auto hangup = opt("hangup-after", "hang up this long after the call is answered", "SECONDS");
+    const auto timeline = opt("timeline", "write the key timeline as JSON lines", "FILE");
+    const auto play = opt("play", "microphone from a WAV file", "FILE.wav");
+    const auto record = opt("record", "record what this phone hears", "FILE.wav");
+    const auto device = opt("audio-device", "PortAudio device", "NAME");
+    const auto loss = opt("loss", "drop this share of received packets", "PERCENT");
+    const auto stats = opt("stats", "write receive statistics", "FILE");
+    p.addOptions({headless, profile, join, call, answer, invite, hangup, timeline, play, record, device, loss, stats});
+    if (auto r = parse(p, QStringLiteral("phone"), args))
+        return *r;
+    if (!p.positionalArguments().isEmpty()) {
+        printError(QStringLiteral("unexpected argument \"%1\"").arg(p.positionalArguments().first()));
+        return ExitUsage;
+    }
+    if (!p.isSet(headless)) {
+        printError(QStringLiteral("the phone window is not available in this build; use sotto phone --headless"));
+        return ExitUsage;
+    }
+    for (const auto &media : {play, record, device, loss, stats}) {
+        if (p.isSet(media)) {
+            printError(QStringLiteral("--%1 needs the voice pipeline, which this build does not have yet")
+                           .arg(media.names().first()));
+            return ExitUsage;
+        }
+    }
+    HeadlessOptions o;
+    o.profileDir = p.value(profile);
+    if (o.profileDir.isEmpty()) {
+        printError(QStringLiteral("--profile DIR is required with --headless"));
+        return ExitUsage;
+    }
+    if (p.isSet(join)) {
+        auto link = InviteLink::parse(p.value(join));
+        if (!link) {
+            printError(QStringLiteral("bad invite link: %1").arg(link.error().message));
+            return ExitUsage;
+        }
+        o.join = std::move(*link);
+    }
+    o.call = p.value(call);
+    if (!o.call.isEmpty() && !skbp::isValidAccount(o.call)) {
+        printError(QStringLiteral("\"%1\" is not a valid account name").arg(o.call));
+        return ExitUsage;
+    }
+    o.answer = p.isSet(answer);
+    o.invite = p.value(invite);
+    if (!o.invite.isEmpty() && !skbp::isValidAccount(o.invite)) {
+        printError(QStringLiteral("\"%1\" is not a valid account name").arg(o.invite));
+        return ExitUsage;
+    }
+    if (p.isSet(hangup)) {
+        bool ok = false;
+        const double secs = p.value(hangup).toDouble(&ok);
+        if (!ok || secs < 0 || secs > 86400) {
+            printError(QStringLiteral("--hangup-after takes seconds, not \"%1\"").arg(p.value(hangup)));
+            return ExitUsage;
+        }
+        o.hangupAfterSecs = secs;
+    }
+    if (!o.invite.isEmpty() && o.call.isEmpty() && !o.answer) {
+        printError(QStringLiteral("--invite needs a call: give --call or --answer"));
+        return ExitUsage;
+    }
+    o.timelineFile = p.value(timeline);
+
+    QCoreApplication app(argc, argv);
+    HeadlessPhone phone(std::move(o));
+    TerminationWatcher term;
+    QObject::connect(&term, &TerminationWatcher::terminationRequested, &phone, &HeadlessPhone::terminate);
+    if (auto code = phone.start())
+        return *code;
+    return exec(app, phone, &HeadlessPhone::finished);
+}
+
+int runBroker(int argc, char **argv, const QStringList &args)
+{
+    QCommandLineParser p;
+    const auto headless = opt("headless", "no window");
+    const auto listen = opt("listen", "address to listen on (default 0.0.0.0:7420)", "HOST:PORT");
+    const auto data = opt("data", "data directory", "DIR");
+    const auto name = opt("name", "broker name", "NAME");
+    const auto keyMode = opt("key-mode", "derived (default) or patent", "MODE");
+    const auto refresh = opt("refresh-interval", "periodic Diffie-Hellman refresh (default 24h)", "DURATION");
+    const auto peer = opt("peer", "federation peer NAME=HOST:PORT,PUBKEY", "PEER");
+    p.addOptions({headless, listen, data, name, keyMode, refresh, peer});
+    if (auto r = parse(p, QStringLiteral("broker"), args))
+        return *r;
+    if (!p.positionalArguments().isEmpty()) {
+        printError(QStringLiteral("unknown broker command \"%1\"").arg(p.positionalArguments().first()));
+        return ExitUsage;
+    }
+    if (p.isSet(peer)) {
+        printError(QStringLiteral("--peer: federation is not available in this build yet"));
+        return ExitUsage;
+    }
+    broker::BrokerConfig cfg;
+    if (p.isSet(listen)) {
+        auto hp = parseHostPort(p.value(listen), skbp::kDefaultPort);
+        QHostAddress addr;
+        if (!hp || !addr.setAddress(hp->first)) {
+            printError(QStringLiteral("--listen wants an IP address and port, not \"%1\"").arg(p.value(listen)));
+            return ExitUsage;
+        }
+        cfg.address = addr;
+        cfg.port = hp->second;
+    }
+    cfg.dataDir = p.isSet(data) ? p.value(data) : defaultBrokerDir();
+    cfg.name = p.value(name);
+    if (p.isSet(keyMode)) {
+        const QString m = p.value(keyMode);
+        if (m == QLatin1StringView("derived"))
+            cfg.keyMode = skbp::KeyMode::Derived;
+        else if (m == QLatin1StringView("patent"))
+            cfg.keyMode = skbp::KeyMode::Patent;
+        else {
+            printError(QStringLiteral("--key-mode is derived or patent, not \"%1\"").arg(m));
+            return ExitUsage;
+        }
+    }
+    if (p.isSet(refresh)) {
+        auto secs = parseDuration(p.value(refresh));
+        if (!secs) {
+            printError(QStringLiteral("--refresh-interval: %1").arg(secs.error().message));
+            return ExitUsage;
+        }
+        cfg.refreshIntervalSecs = *secs;
+    }
+    const bool gui = !p.isSet(headless);
+    if (gui && !haveDisplay()) {
+        printError(QStringLiteral("no display for the broker console; use --headless"));
+        return ExitUsage;
+    }
+    std::unique_ptr<QCoreApplication> app = gui ? std::make_unique<QApplication>(argc, argv)
+                                                : std::make_unique<QCoreApplication>(argc, argv);
+    broker::Broker b(cfg);
+    if (auto r = b.start(); !r) {
+        printError(r.error().message);
+        return r.error().code == ErrorCode::Network || r.error().code == ErrorCode::Usage ? ExitUsage : ExitFailed;
+    }
+    std::unique_ptr<BrokerWindow> window;
+    if (gui) {
+        window = std::make_unique<BrokerWindow>(b);
+        window->show();
+    }
+    TerminationWatcher term;
+    QObject::connect(&term, &TerminationWatcher::terminationRequested, app.get(), [&] {
+        b.stop(); // commits the store
+        app->quit();
+    });
+    app->exec();
+    b.stop();
+    return ExitOk;
+}
+
+int runInvite(int argc, char **argv, const QStringList &args)
+{
+    QCommandLineParser p;
+    const auto expires = opt("expires", "how long the invite is valid (default 7d)", "DURATION");
+    const auto data = opt("data", "the broker's data directory", "DIR");
+    p.addOptions({expires, data});
+    if (auto r = parse(p, QStringLiteral("invite"), args))
+        return *r;
+    if (p.positionalArguments().size() != 1) {
+        printError(QStringLiteral("usage: sotto broker invite ACCOUNT [--expires DURATION] --data DIR"));
+        return ExitUsage;
+    }
+    const QString account = p.positionalArguments().first();
+    if (!skbp::isValidAccount(account)) {
+        printError(QStringLiteral("\"%1\" is not a valid account name (1-64 of a-z 0-9 . _ -)").arg(account));
+        return ExitUsage;
+    }
+    if (!p.isSet(data)) {
+        printError(QStringLiteral("--data DIR is required"));
+        return ExitUsage;
+    }
+    qint64 validFor = 7 * 86400;
+    if (p.isSet(expires)) {
+        auto secs = parseDuration(p.value(expires));
+        if (!secs) {
+            printError(QStringLiteral("--expires: %1").arg(secs.error().message));
+            return ExitUsage;
+        }
+        validFor = *secs;
+    }
+    QCoreApplication app(argc, argv);
+    const QDir dir(p.value(data));
+    if (!QDir().mkpath(dir.path())) {
+        printError(QStringLiteral("cannot create %1").arg(dir.path()));
+        return ExitFailed;
+    }
+    auto key = broker::Broker::loadOrCreateStaticKey(dir.filePath(QStringLiteral("broker.key")));
+    if (!key) {
+        printError(key.error().message);
+        return ExitFailed;
+    }
+    broker::Store store;
+    if (auto r = store.open(dir.filePath(QStringLiteral("broker.db"))); !r) {
+        printError(r.error().message);
+        return ExitFailed;
+    }
+    if (const auto *a = store.account(account); a && a->isEnrolled()) {
+        printError(QStringLiteral("account \"%1\" is already enrolled").arg(account));
+        return ExitUsage;
+    }
+    auto secret = crypto::randomSecret(32);
+    if (!secret) {
+        printError(secret.error().message);
+        return ExitFailed;
+    }
+    if (auto r = store.createInvite(account, *secret, QDateTime::currentSecsSinceEpoch() + validFor); !r) {
+        printError(r.error().message);
+        return ExitFailed;
+    }
+    QString listen = store.metaValue(QStringLiteral("listen"));
+    if (listen.isEmpty())
+        listen = QStringLiteral("%1:%2").arg(broker::Broker::advertisedHost(QHostAddress::Any)).arg(skbp::kDefaultPort);
+    auto hp = parseHostPort(listen, skbp::kDefaultPort);
+    if (!hp) {
+        printError(QStringLiteral("the store names a bad broker address"));
+        return ExitFailed;
+    }
+    InviteLink link{hp->first, hp->second, account, key->publicKey, std::move(*secret)};
+    std::printf("%s\n", link.toString().toUtf8().constData());
+    return ExitOk;
+}
+
+int runDemo(int argc, char **argv, const QStringList &args)
+{
+    QCommandLineParser p;
+    const auto headless = opt("headless", "no windows: print the story and the key timeline");
+    const auto federated = opt("federated", "two brokers (patent Fig. 3)");
+    p.addOptions({headless, federated});
+    if (auto r = parse(p, QStringLiteral("demo"), args))
+        return *r;
+    if (p.isSet(federated)) {
+        printError(QStringLiteral("--federated: federation is not available in this build yet"));
+        return ExitUsage;
+    }
+    if (!p.isSet(headless)) {
+        printError(QStringLiteral("the windowed demo is not available in this build; use sotto demo --headless"));
+        return ExitUsage;
+    }
+    QCoreApplication app(argc, argv);
+    QTextStream out(stdout);
+    HeadlessDemo demo(out);
+    if (auto code = demo.start())
+        return *code;
+    return exec(app, demo, &HeadlessDemo::finished);
+}
+
+} // namespace sotto::app

@@ -1,0 +1,194 @@
+#include "headlessdemo.h"
+
+#include "core/invite.h"
+#include "exitcodes.h"
+
+#include <QDir>
+
+#include <algorithm>
+
+namespace sotto::app {
+
+HeadlessDemo::HeadlessDemo(QTextStream &out, QObject *parent) : QObject(parent), m_out(out)
+{
+    m_watchdog.setSingleShot(true);
+    connect(&m_watchdog, &QTimer::timeout, this, [this] { finish(ExitFailed, QStringLiteral("the demo stalled")); });
+}
+
+HeadlessDemo::~HeadlessDemo() = default;
+
+HeadlessDemo::Phone &HeadlessDemo::phone(const QString &name)
+{
+    for (auto &p : m_phones) {
+        if (p->name == name)
+            return *p;
+    }
+    Q_UNREACHABLE();
+}
+
+std::optional<int> HeadlessDemo::start()
+{
+    if (!m_dir.isValid()) {
+        printError(QStringLiteral("cannot create a temporary directory"));
+        return ExitFailed;
+    }
+    m_t0 = QDateTime::currentDateTimeUtc();
+    broker::BrokerConfig cfg;
+    cfg.address = QHostAddress::LocalHost;
+    cfg.port = 0;
+    cfg.dataDir = m_dir.filePath(QStringLiteral("broker"));
+    cfg.name = QStringLiteral("demo");
+    m_broker = std::make_unique<broker::Broker>(cfg);
+    if (auto r = m_broker->start(); !r) {
+        printError(r.error().message);
+        return ExitFailed;
+    }
+    m_out << "broker \"demo\" on 127.0.0.1:" << m_broker->port() << ", key fingerprint "
+          << m_broker->fingerprint() << Qt::endl;
+    for (const char *name : {"alice", "bob", "carol"}) {
+        auto p = std::make_unique<Phone>();
+        p->name = QString::fromLatin1(name);
+        auto profile = Profile::open(m_dir.filePath(p->name));
+        if (!profile) {
+            printError(profile.error().message);
+            return ExitFailed;
+        }
+        p->profile.emplace(std::move(*profile));
+        p->engine = std::make_unique<ClientEngine>(*p->profile);
+        m_phones.push_back(std::move(p));
+    }
+    wire();
+    for (auto &p : m_phones) {
+        auto link = m_broker->createInvite(p->name, 3600);
+        auto parsed = link ? InviteLink::parse(*link) : Result<InviteLink>(link.error());
+        if (!parsed) {
+            printError(parsed.error().message);
+            return ExitFailed;
+        }
+        p->engine->enrol(*parsed);
+    }
+    m_watchdog.start(30000);
+    return std::nullopt;
+}
+
+void HeadlessDemo::step(const QString &what)
+{
+    m_out << QStringLiteral("%1  %2").arg(double(m_t0.msecsTo(QDateTime::currentDateTimeUtc())) / 1000.0, 7, 'f', 3).arg(what)
+          << Qt::endl;
+}
+
+void HeadlessDemo::wire()
+{
+    ClientEngine &alice = *phone(QStringLiteral("alice")).engine;
+    ClientEngine &bob = *phone(QStringLiteral("bob")).engine;
+    ClientEngine &carol = *phone(QStringLiteral("carol")).engine;
+    for (auto &p : m_phones) {
+        ClientEngine *e = p->engine.get();
+        const QString name = p->name;
+        connect(e, &ClientEngine::enrolled, this, [this, e, name](quint32 epoch) {
+            step(QStringLiteral("%1 enrolled (epoch %2)").arg(name).arg(epoch));
+            if (++m_enrolled == 3) {
+                for (auto &q : m_phones)
+                    q->engine->start();
+            }
+            Q_UNUSED(e);
+        });
+        connect(e, &ClientEngine::enrolFailed, this, [this, name](const Error &err) {
+            finish(ExitFailed, QStringLiteral("%1 could not enrol: %2").arg(name, err.message));
+        });
+        connect(e, &ClientEngine::stateChanged, this, [this, name](ClientEngine::State s) {
+            if (s != ClientEngine::State::Online)
+                return;
+            step(QStringLiteral("%1 online").arg(name));
+            if (++m_online == 3) {
+                step(QStringLiteral("alice calls bob"));
+                phone(QStringLiteral("alice")).engine->call(QStringLiteral("bob"));
+            }
+        });
+        connect(e, &ClientEngine::requestFailed, this, [this, name](const QString &what, const Error &err) {
+            finish(ExitFailed, QStringLiteral("%1: %2: %3").arg(name, what, err.message));
+        });
+    }
+    connect(&alice, &ClientEngine::callFailed, this, [this](quint32, const QString &, const Error &err) {
+        finish(ExitFailed, QStringLiteral("alice's call failed: %1").arg(err.message));
+    });
+    connect(&alice, &ClientEngine::callStarted, this, [this](const QByteArray &sid, const QString &) { m_sid = sid; });
+    connect(&bob, &ClientEngine::incomingCall, this, [this, &bob](const QByteArray &sid, const QString &from, bool) {
+        step(QStringLiteral("bob's phone rings (%1); bob answers").arg(from));
+        bob.answer(sid);
+    });
+    connect(&alice, &ClientEngine::callAnswered, this, [this, &alice](const QByteArray &sid) {
+        step(QStringLiteral("alice invites carol"));
+        alice.invite(sid, QStringLiteral("carol"));
+    });
+    connect(&carol, &ClientEngine::incomingCall, this, [this, &carol](const QByteArray &sid, const QString &, bool) {
+        step(QStringLiteral("carol's phone rings; carol answers"));
+        carol.answer(sid);
+    });
+    connect(&carol, &ClientEngine::sessionKeyChanged, this, [this, &carol](const QByteArray &sid, quint32 gen) {
+        step(QStringLiteral("carol holds generation %1; carol leaves").arg(gen));
+        m_carolLeft = true;
+        QTimer::singleShot(200, &carol, [&carol, sid] { carol.leave(sid); });
+    });
+    connect(&alice, &ClientEngine::sessionKeyChanged, this, [this, &alice](const QByteArray &sid, quint32 gen) {
+        if (!m_carolLeft || m_hungUp || gen < 2)
+            return;
+        m_hungUp = true;
+        step(QStringLiteral("alice and bob re-keyed to generation %1; alice hangs up").arg(gen));
+        QTimer::singleShot(200, &alice, [&alice, sid] { alice.leave(sid); });
+    });
+    connect(&bob, &ClientEngine::rotated, this, [this](quint32 epoch) {
+        step(QStringLiteral("bob's key rotated to epoch %1").arg(epoch));
+        QTimer::singleShot(200, this, [this] {
+            printTimeline();
+            finish(ExitOk);
+        });
+    });
+}
+
+void HeadlessDemo::printTimeline()
+{
+    struct Row
+    {
+        QString who;
+        TimelineEvent e;
+    };
+    std::vector<Row> rows;
+    for (auto &p : m_phones) {
+        for (const TimelineEvent &e : p->engine->timeline().events())
+            rows.push_back({p->name, e});
+    }
+    std::stable_sort(rows.begin(), rows.end(), [](const Row &a, const Row &b) { return a.e.ts < b.e.ts; });
+    m_out << Qt::endl << "Key timeline (fingerprints only; never a key):" << Qt::endl;
+    for (const Row &r : rows) {
+        const QString gen = r.e.gen ? QStringLiteral("g%1").arg(*r.e.gen) : QString();
+        const QString epoch = r.e.epoch ? QStringLiteral("e%1").arg(*r.e.epoch) : QString();
+        m_out << QStringLiteral("%1  %2 %3 %4 %5 %6  %7")
+                     .arg(double(m_t0.msecsTo(r.e.ts)) / 1000.0, 7, 'f', 3)
+                     .arg(r.who, -6)
+                     .arg(TimelineEvent::kindName(r.e.kind), -12)
+                     .arg(r.e.notation, -27)
+                     .arg(gen, -3)
+                     .arg(epoch, -3)
+                     .arg(r.e.text)
+              << Qt::endl;
+    }
+}
+
+void HeadlessDemo::finish(int code, const QString &why)
+{
+    if (m_done)
+        return;
+    m_done = true;
+    m_watchdog.stop();
+    if (!why.isEmpty())
+        printError(why);
+    for (auto &p : m_phones)
+        p->engine->stop();
+    QTimer::singleShot(50, this, [this, code] {
+        m_broker->stop();
+        Q_EMIT finished(code);
+    });
+}
+
+} // namespace sotto::app

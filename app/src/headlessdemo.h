@@ -1,0 +1,59 @@
+#pragma once
+
+// `sotto demo --headless`: a broker and three phone engines (alice, bob, carol) in temporary
+// directories on loopback, playing patent Fig. 1 and Fig. 2 end to end, then printing the
+// merged key timeline in the patent's notation.
+
+#include "broker/broker.h"
+#include "core/client.h"
+
+#include <QObject>
+#include <QTemporaryDir>
+#include <QTextStream>
+#include <QTimer>
+
+#include <memory>
+#include <vector>
+
+namespace sotto::app {
+
+class HeadlessDemo : public QObject
+{
+    Q_OBJECT
+public:
+    explicit HeadlessDemo(QTextStream &out, QObject *parent = nullptr);
+    ~HeadlessDemo() override;
+
+    std::optional<int> start();
+
+Q_SIGNALS:
+    void finished(int exitCode);
+
+private:
+    struct Phone
+    {
+        QString name;
+        std::optional<Profile> profile;
+        std::unique_ptr<ClientEngine> engine;
+    };
+    Phone &phone(const QString &name);
+    void step(const QString &what);
+    void wire();
+    void printTimeline();
+    void finish(int code, const QString &why = {});
+
+    QTextStream &m_out;
+    QTemporaryDir m_dir;
+    std::unique_ptr<broker::Broker> m_broker;
+    std::vector<std::unique_ptr<Phone>> m_phones;
+    QByteArray m_sid;
+    int m_online = 0;
+    int m_enrolled = 0;
+    bool m_carolLeft = false;
+    bool m_hungUp = false;
+    bool m_done = false;
+    QTimer m_watchdog;
+    QDateTime m_t0;
+};
+
+} // namespace sotto::app

@@ -1,0 +1,159 @@
+#include "headlessphone.h"
+
+#include "exitcodes.h"
+
+#include <QJsonDocument>
+
+namespace sotto::app {
+
+HeadlessPhone::HeadlessPhone(HeadlessOptions options, QObject *parent)
+    : QObject(parent), m_options(std::move(options))
+{
+    m_hangupTimer.setSingleShot(true);
+    connect(&m_hangupTimer, &QTimer::timeout, this, [this] {
+        if (!m_sid.isEmpty())
+            m_engine->leave(m_sid);
+    });
+    // A callee lingers briefly after its call for the post-call rotation of its key.
+    m_graceTimer.setSingleShot(true);
+    connect(&m_graceTimer, &QTimer::timeout, this, [this] { finish(m_exitAfterCall); });
+}
+
+std::optional<int> HeadlessPhone::start()
+{
+    auto profile = Profile::open(m_options.profileDir);
+    if (!profile) {
+        printError(profile.error().message);
+        return profile.error().code == ErrorCode::Corrupt ? ExitFailed : ExitUsage;
+    }
+    m_profile.emplace(std::move(*profile));
+    if (!m_profile->isEnrolled() && m_profile->pendingEpoch() == 0 && !m_options.join) {
+        printError(QStringLiteral("profile %1 is not enrolled: give --join LINK").arg(m_options.profileDir));
+        return ExitUsage;
+    }
+    if (!m_options.timelineFile.isEmpty()) {
+        m_timeline.setFileName(m_options.timelineFile);
+        if (!m_timeline.open(QIODevice::WriteOnly | QIODevice::Append | QIODevice::Text)) {
+            printError(QStringLiteral("cannot write the timeline to %1").arg(m_options.timelineFile));
+            return ExitUsage;
+        }
+    }
+    m_engine = std::make_unique<ClientEngine>(*m_profile);
+    ClientEngine &e = *m_engine;
+    connect(&e.timeline(), &Timeline::appended, this, &HeadlessPhone::writeTimeline);
+    connect(&e, &ClientEngine::stateChanged, this, [this](ClientEngine::State s) {
+        if (s == ClientEngine::State::Online)
+            onOnline();
+    });
+    connect(&e, &ClientEngine::loginFailed, this, [this](const Error &err) {
+        finish(ExitFailed, QStringLiteral("login failed: %1").arg(err.message));
+    });
+    connect(&e, &ClientEngine::callStarted, this, [this](const QByteArray &sid, const QString &) {
+        m_sid = sid;
+        m_tookPart = true;
+    });
+    connect(&e, &ClientEngine::callFailed, this, [this](quint32, const QString &to, const Error &err) {
+        finish(ExitFailed, QStringLiteral("call to %1 failed: %2").arg(to, err.message));
+    });
+    connect(&e, &ClientEngine::incomingCall, this, [this](const QByteArray &sid, const QString &, bool) {
+        if (!m_options.answer)
+            return;
+        if (!m_sid.isEmpty() && m_sid != sid) {
+            m_engine->decline(sid); // one call at a time for a scripted phone
+            return;
+        }
+        m_sid = sid;
+        m_tookPart = true;
+        m_wasCallee = m_engine->session(sid) && m_engine->session(sid)->role == SessionInfo::Role::Callee;
+        m_engine->answer(sid);
+    });
+    connect(&e, &ClientEngine::callAnswered, this, [this](const QByteArray &sid) {
+        if (sid != m_sid)
+            return;
+        if (!m_options.invite.isEmpty())
+            m_engine->invite(sid, m_options.invite);
+        if (m_options.hangupAfterSecs)
+            m_hangupTimer.start(int(*m_options.hangupAfterSecs * 1000));
+    });
+    connect(&e, &ClientEngine::callEnded, this, &HeadlessPhone::onCallEnded);
+    connect(&e, &ClientEngine::rotated, this, [this] {
+        if (m_graceTimer.isActive()) {
+            m_graceTimer.stop();
+            QTimer::singleShot(100, this, [this] { finish(m_exitAfterCall); }); // let the ack go out
+        }
+    });
+    connect(&e, &ClientEngine::requestFailed, this, [](const QString &what, const Error &err) {
+        printError(QStringLiteral("%1: %2").arg(what, err.message));
+    });
+
+    if (!m_profile->isEnrolled() && m_profile->pendingEpoch() == 0) {
+        connect(&e, &ClientEngine::enrolled, this, &HeadlessPhone::goOnline);
+        connect(&e, &ClientEngine::enrolFailed, this, [this](const Error &err) {
+            finish(ExitFailed, QStringLiteral("enrolment failed: %1").arg(err.message));
+        });
+        e.enrol(*m_options.join);
+    } else {
+        goOnline();
+    }
+    return std::nullopt;
+}
+
+void HeadlessPhone::goOnline()
+{
+    m_engine->start();
+}
+
+void HeadlessPhone::onOnline()
+{
+    if (!m_options.call.isEmpty() && !m_callPlaced) {
+        m_callPlaced = true;
+        m_engine->call(m_options.call);
+    }
+}
+
+void HeadlessPhone::onCallEnded(const QByteArray &sid, const QString &reason)
+{
+    if (sid != m_sid)
+        return;
+    m_sid.clear();
+    m_hangupTimer.stop();
+    const bool failed = reason == QLatin1StringView("declined") || reason == QLatin1StringView("disconnected");
+    m_exitAfterCall = failed ? ExitFailed : ExitOk;
+    if (failed)
+        printError(QStringLiteral("the call ended: %1").arg(reason));
+    if (m_wasCallee) {
+        m_graceTimer.start(3000);
+        return;
+    }
+    finish(m_exitAfterCall);
+}
+
+void HeadlessPhone::writeTimeline(const TimelineEvent &e)
+{
+    if (!m_timeline.isOpen())
+        return;
+    m_timeline.write(QJsonDocument(e.toJson()).toJson(QJsonDocument::Compact) + '\n');
+    m_timeline.flush();
+}
+
+void HeadlessPhone::terminate()
+{
+    finish(ExitOk);
+}
+
+void HeadlessPhone::finish(int code, const QString &why)
+{
+    if (m_finished)
+        return;
+    m_finished = true;
+    if (!why.isEmpty())
+        printError(why);
+    if (m_engine)
+        m_engine->stop(); // leaves any call
+    if (m_timeline.isOpen())
+        m_timeline.close();
+    // Give the socket a moment to flush the leave before the process goes.
+    QTimer::singleShot(50, this, [this, code] { Q_EMIT finished(code); });
+}
+
+} // namespace sotto::app

@@ -1,0 +1,64 @@
+#pragma once
+
+// `sotto phone --headless`: the phone engine driven by command-line options, for scripts,
+// tests, demos and benchmarks (CLI.md).
+
+#include "core/client.h"
+#include "core/invite.h"
+#include "core/profile.h"
+
+#include <QFile>
+#include <QObject>
+#include <QTimer>
+
+#include <memory>
+#include <optional>
+
+namespace sotto::app {
+
+struct HeadlessOptions
+{
+    QString profileDir;
+    std::optional<InviteLink> join;
+    QString call;
+    bool answer = false;
+    QString invite;
+    std::optional<double> hangupAfterSecs;
+    QString timelineFile;
+};
+
+class HeadlessPhone : public QObject
+{
+    Q_OBJECT
+public:
+    explicit HeadlessPhone(HeadlessOptions options, QObject *parent = nullptr);
+
+    // Starts the run; returns an exit code at once only when it cannot start.
+    std::optional<int> start();
+    void terminate();
+
+Q_SIGNALS:
+    void finished(int exitCode);
+
+private:
+    void goOnline();
+    void onOnline();
+    void onCallEnded(const QByteArray &sid, const QString &reason);
+    void writeTimeline(const TimelineEvent &e);
+    void finish(int code, const QString &why = {});
+
+    HeadlessOptions m_options;
+    std::optional<Profile> m_profile;
+    std::unique_ptr<ClientEngine> m_engine;
+    QFile m_timeline;
+    QByteArray m_sid;
+    bool m_callPlaced = false;
+    bool m_tookPart = false;
+    bool m_wasCallee = false;
+    bool m_finished = false;
+    int m_exitAfterCall = 0;
+    QTimer m_hangupTimer;
+    QTimer m_graceTimer;
+};
+
+} // namespace sotto::app
