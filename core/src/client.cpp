@@ -113,7 +113,7 @@ void ClientEngine::enrol(const InviteLink &link)
                              .arg(fp));
                 Q_EMIT enrolled(epoch);
             });
-    enroller->start();
+    enroller->start(m_options.enrolTimeoutMs);
 }
 
 void ClientEngine::refresh()
@@ -148,7 +148,7 @@ void ClientEngine::maybeRefresh()
                              .arg(fp));
                 Q_EMIT refreshed(epoch);
             });
-    enroller->start();
+    enroller->start(m_options.enrolTimeoutMs);
 }
 
 // ---- login and the session channel (§5) ----------------------------------------------------

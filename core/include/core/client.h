@@ -61,6 +61,7 @@ struct ClientOptions
     int minBackoffMs = 250;
     int maxBackoffMs = 30000;
     int loginTimeoutMs = 5000;
+    int enrolTimeoutMs = 10000;
     // How long the previous generation of a session key is kept after a switch (§6.2: ≤ 2 s).
     int previousKeyMs = 2000;
 };
