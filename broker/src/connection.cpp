@@ -305,15 +305,25 @@ void Connection::onLoginFirstFrame(const QByteArray &body)
         return;
     }
     Store &store = m_broker.m_store;
-    if (m_commitOnLogin) {
-        const AccountRecord *a = store.account(m_account);
-        if (a && a->hasPending() && a->pendingEpoch == m_epoch) {
+    if (const AccountRecord *a = store.account(m_account); a && a->hasPending()) {
+        if (m_commitOnLogin && a->pendingEpoch == m_epoch) {
             if (auto r = store.commitPending(m_account); !r) {
                 fail(ErrorCode::Internal, QStringLiteral("store failure"));
                 return;
             }
-            m_broker.log(QStringLiteral("%1: epoch %2 committed (login under pending key)")
+            m_broker.log(QStringLiteral("%1: epoch %2 committed (login under pending key)").arg(m_account).arg(m_epoch));
+            m_broker.m_router->onKeyCommitted(m_account);
+        } else if (a->pendingKind == PendingKind::Handshake) {
+            // A client tries its pending key first, so a login under the current one means it
+            // never stored the new key (its msg2 was lost): drop ours, or it would block rotations.
+            const quint32 stale = a->pendingEpoch;
+            if (auto r = store.discardPending(m_account); !r) {
+                fail(ErrorCode::Internal, QStringLiteral("store failure"));
+                return;
+            }
+            m_broker.log(QStringLiteral("%1: unconfirmed epoch %2 discarded (login under epoch %3)")
                              .arg(m_account)
+                             .arg(stale)
                              .arg(m_epoch));
             m_broker.m_router->onKeyCommitted(m_account);
         }

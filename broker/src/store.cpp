@@ -284,6 +284,21 @@ Result<void> Store::commitPending(const QString &name)
     return r;
 }
 
+Result<void> Store::discardPending(const QString &name)
+{
+    auto it = m_accounts.find(name);
+    if (it == m_accounts.end() || !it->second->hasPending())
+        return {};
+    AccountRecord &a = *it->second;
+    a.pendingKey.clear();
+    a.pendingEpoch = 0;
+    a.pendingKind = PendingKind::None;
+    a.pendingInvite = 0;
+    auto r = writeAccount(a);
+    Q_EMIT accountChanged(name);
+    return r;
+}
+
 void Store::setRotateAgain(const QString &name, bool again)
 {
     auto it = m_accounts.find(name);

@@ -209,10 +209,10 @@ void ClientEngine::connectNow()
 
 void ClientEngine::onConnected()
 {
-    // Commit rule: a pending key is tried first; success commits it, failure discards it.
-    if (m_profile.pendingEpoch() != 0 && !m_triedPending) {
+    // Commit rule: a pending key is tried first; success commits it. Only a definite "auth"
+    // answer to it (not a lost connection) makes us fall back to the current key.
+    if (m_profile.pendingEpoch() != 0 && !m_pendingRefused) {
         m_loginEpoch = m_profile.pendingEpoch();
-        m_triedPending = true;
     } else {
         m_loginEpoch = m_profile.epoch();
     }
@@ -262,6 +262,7 @@ void ClientEngine::onFrame(const QByteArray &body)
             const bool pendingFailed = m_loginEpoch == m_profile.pendingEpoch() && m_profile.isEnrolled();
             if (e->code == ErrorCode::Auth && pendingFailed) {
                 // The broker never committed the pending key: fall back to the current one now.
+                m_pendingRefused = true;
                 m_socket->disconnect(this);
                 m_socket->abort();
                 m_socket->deleteLater();
@@ -270,6 +271,7 @@ void ClientEngine::onFrame(const QByteArray &body)
                 connectNow();
                 return;
             }
+            m_pendingRefused = false; // nothing worked: next time start again from the pending key
             Q_EMIT loginFailed(*e);
         } else {
             qCWarning(lcCore) << "dropping the broker connection:" << m.error().message;
@@ -315,10 +317,10 @@ void ClientEngine::onWelcome(const wire::Message &m)
             else
                 Q_EMIT refreshed(pending);
         }
-    } else if (pending != 0 && m_triedPending) {
-        (void)m_profile.discardPending(); // the broker never committed it
+    } else if (pending != 0 && m_pendingRefused) {
+        (void)m_profile.discardPending(); // the broker refused it and took the current key
     }
-    m_triedPending = false;
+    m_pendingRefused = false;
     m_keyMode = m.text(k("key_mode")) == k("patent") ? skbp::KeyMode::Patent : skbp::KeyMode::Derived;
     (void)m_profile.setBrokerName(m.text(k("broker")));
     if (m.has(k("refresh_in")))

@@ -67,6 +67,7 @@ public:
     Result<void> setPending(const QString &name, quint32 epoch, const SecretBytes &key,
                             PendingKind kind, qint64 inviteId = 0);
     Result<void> commitPending(const QString &name);
+    Result<void> discardPending(const QString &name);
     void setRotateAgain(const QString &name, bool again);
 
     // Unconsumed, unexpired invites for an account (read straight from disk, so invites made by

@@ -180,7 +180,7 @@ private:
     SecureChannel m_channel;
     QByteArray m_nonce;
     quint32 m_loginEpoch = 0;
-    bool m_triedPending = false;
+    bool m_pendingRefused = false;
     bool m_loggedIn = false;
     skbp::KeyMode m_keyMode = skbp::KeyMode::Derived;
     int m_backoffMs = 0;
