@@ -224,16 +224,27 @@ void Broker::registerOnline(Connection *c)
     Q_EMIT accountsChanged();
 }
 
-void Broker::sendTo(const QString &account, const QCborMap &message)
+void Broker::sendTo(const QString &account, const QCborMap &message, Delivery delivery)
 {
-    auto deliver = [this, account, message](bool ok) {
-        if (!ok)
-            return;
+    auto deliver = [this, account, message] {
         auto it = m_online.find(account);
         if (it != m_online.end())
             it->second->sendMessage(message);
     };
-    m_store.afterCommit(deliver);
+    auto queued = m_queued.find(account);
+    const bool mustWait = (delivery == Delivery::AfterCommit && m_store.hasUncommitted())
+        || (queued != m_queued.end() && queued->second > 0);
+    if (!mustWait) {
+        deliver();
+        return;
+    }
+    ++m_queued[account];
+    m_store.afterCommit([this, account, deliver](bool ok) {
+        if (--m_queued[account] == 0)
+            m_queued.erase(account);
+        if (ok)
+            deliver();
+    });
 }
 
 void Broker::broadcastPresence(const QString &account, bool online)

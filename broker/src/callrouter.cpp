@@ -446,7 +446,7 @@ void CallRouter::sendRotate(const QString &account)
     QCborMap rotate = wire::message(k("rotate"));
     rotate.insert(k("epoch"), qint64(a->pendingEpoch));
     rotate.insert(k("wrapped"), *wrapped);
-    m_broker.sendTo(account, rotate);
+    m_broker.sendTo(account, rotate, Broker::Delivery::AfterCommit); // K_next durable first
 }
 
 Result<void> CallRouter::rotateAck(const QString &from, quint32 epoch, const QByteArray &proof)

@@ -10,7 +10,11 @@ FramedSocket::FramedSocket(QTcpSocket *socket, QObject *parent)
     m_stallTimer.setSingleShot(true);
     connect(&m_stallTimer, &QTimer::timeout, this, &FramedSocket::onStall);
     connect(m_socket, &QTcpSocket::readyRead, this, &FramedSocket::onReadyRead);
-    connect(m_socket, &QTcpSocket::connected, this, &FramedSocket::connected);
+    connect(m_socket, &QTcpSocket::connected, this, [this] {
+        // Small frames, request/answer: Nagle would add a delayed-ACK wait to every exchange.
+        m_socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
+        Q_EMIT connected();
+    });
     connect(m_socket, &QTcpSocket::disconnected, this, &FramedSocket::disconnected);
     connect(m_socket, &QTcpSocket::errorOccurred, this, [this](QAbstractSocket::SocketError) {
         if (m_socket->state() == QAbstractSocket::UnconnectedState && !m_closing) {

@@ -84,6 +84,8 @@ Result<std::pair<QString, quint16>> parseHostPort(const QString &text, quint16 d
         host = host.mid(1, close - 1);
     } else if (host.count(u':') == 1) {
         portText = host.section(u':', 1);
+        if (portText.isNull())
+            portText = QStringLiteral(""); // "host:" names a port, an empty one: refuse it below
         host = host.section(u':', 0, 0);
     }
     if (!portText.isNull()) {

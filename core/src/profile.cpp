@@ -100,8 +100,8 @@ Result<void> Profile::load()
         m_pendingEpoch = quint32(m.value(k("pending_epoch")).toInteger());
         m_pendingKey = secret("pending_key");
         m_invite = secret("invite");
-        const bool ok = (m_epoch == 0 || m_key.size() == 32)
-            && (m_pendingEpoch == 0 || m_pendingKey.size() == 32)
+        const bool ok = (m_epoch == 0 ? m_key.isEmpty() : m_key.size() == 32)
+            && (m_pendingEpoch == 0 ? m_pendingKey.isEmpty() : m_pendingKey.size() == 32)
             && (m_invite.isEmpty() || m_invite.size() == 32);
         if (!ok)
             return corrupt(keysPath, QStringLiteral("key sizes"));

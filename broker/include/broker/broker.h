@@ -98,8 +98,11 @@ private:
     void onNewConnection();
     void onConnectionClosed(Connection *c);
     void registerOnline(Connection *c);
-    // Sends in order with everything else: after the pending group commit, if any.
-    void sendTo(const QString &account, const QCborMap &message);
+    enum class Delivery { Now, AfterCommit };
+    // Sends on the account's channel, in order. AfterCommit waits for the group commit of what
+    // has been written so far (e.g. a pending key before `rotate`); later messages to the same
+    // account queue behind it, other accounts are not held up.
+    void sendTo(const QString &account, const QCborMap &message, Delivery delivery = Delivery::Now);
     void broadcastPresence(const QString &account, bool online);
     void checkRefreshPolicy();
     void log(const QString &line);
@@ -112,6 +115,7 @@ private:
     std::unique_ptr<CallRouter> m_router;
     std::vector<Connection *> m_connections; // owned through QObject parenting
     std::unordered_map<QString, Connection *> m_online;
+    std::unordered_map<QString, int> m_queued; // messages per account waiting for a commit
     QTimer m_refreshTimer;
 };
 

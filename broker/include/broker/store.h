@@ -78,6 +78,7 @@ public:
 
     // Runs `then(ok)` once everything written so far is durable (or has failed to be).
     void afterCommit(std::function<void(bool ok)> then);
+    bool hasUncommitted() const { return m_inBatch; }
     // Commits the open batch now.
     bool flush();
 

@@ -1,0 +1,396 @@
+// sotto-bench: every benchmark in one process and one run (BENCH.md).
+//
+//   sotto-bench [--json FILE] [--quick] [--only NAME,...]
+//
+// Figures are medians over repeated runs, with their spread; ratios come from the same run.
+
+#include "benchclient.h"
+
+#include "broker/broker.h"
+#include "core/crypto.h"
+#include "core/noise.h"
+#include "core/skbp.h"
+
+#include <QCommandLineParser>
+#include <QCoreApplication>
+#include <QDeadlineTimer>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QTemporaryDir>
+#include <QThread>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <memory>
+#include <vector>
+
+#ifdef Q_OS_UNIX
+#include <sys/resource.h>
+#include <time.h>
+#endif
+
+using namespace sotto;
+using namespace sotto::bench;
+
+namespace {
+
+// CPU time of this thread in µs (POSIX); wall time elsewhere, which on an idle machine is close.
+double cpuMicros()
+{
+#ifdef Q_OS_UNIX
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) * 1e6 + double(ts.tv_nsec) / 1e3;
+#else
+    using namespace std::chrono;
+    return double(duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count()) / 1e3;
+#endif
+}
+
+void raiseFileLimit()
+{
+#ifdef Q_OS_UNIX
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = std::min<rlim_t>(rl.rlim_max, 65536);
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+#endif
+}
+
+struct Summary
+{
+    double median = 0;
+    double min = 0;
+    double max = 0;
+    int runs = 0;
+};
+
+Summary summarize(std::vector<double> v)
+{
+    std::sort(v.begin(), v.end());
+    Summary s;
+    s.runs = int(v.size());
+    if (v.empty())
+        return s;
+    s.median = v[v.size() / 2];
+    s.min = v.front();
+    s.max = v.back();
+    return s;
+}
+
+double percentile(std::vector<double> v, double p)
+{
+    if (v.empty())
+        return 0;
+    std::sort(v.begin(), v.end());
+    const std::size_t i = std::min(v.size() - 1, std::size_t(p * double(v.size() - 1) + 0.5));
+    return v[i];
+}
+
+bool spin(const std::function<bool()> &done, int ms)
+{
+    QDeadlineTimer deadline(ms);
+    while (!done() && !deadline.hasExpired())
+        QCoreApplication::processEvents(QEventLoop::AllEvents, 5);
+    return done();
+}
+
+// A broker on its own thread, so that clients in this thread load it as real peers would.
+class BrokerHost
+{
+public:
+    BrokerHost()
+    {
+        m_context.moveToThread(&m_thread);
+        m_thread.start();
+        broker::BrokerConfig cfg;
+        cfg.address = QHostAddress::LocalHost;
+        cfg.port = 0;
+        cfg.dataDir = m_dir.filePath(QStringLiteral("broker"));
+        cfg.name = QStringLiteral("bench");
+        run([this, cfg] {
+            m_broker = new broker::Broker(cfg);
+            auto r = m_broker->start();
+            if (!r)
+                qFatal("broker: %s", qPrintable(r.error().message));
+            m_port = m_broker->port();
+        });
+    }
+    ~BrokerHost()
+    {
+        run([this] { delete m_broker; });
+        m_thread.quit();
+        m_thread.wait();
+    }
+    void run(std::function<void()> f) { QMetaObject::invokeMethod(&m_context, f, Qt::BlockingQueuedConnection); }
+    quint16 port() const { return m_port; }
+    // Accounts created straight in the store (the enrolment handshake is measured elsewhere).
+    std::vector<SecretBytes> seed(const QStringList &names)
+    {
+        std::vector<SecretBytes> keys;
+        for (int i = 0; i < names.size(); ++i)
+            keys.push_back(*crypto::randomSecret(32));
+        run([&] {
+            auto &store = m_broker->store();
+            for (int i = 0; i < names.size(); ++i) {
+                (void)store.setPending(names[i], 1, keys[std::size_t(i)], broker::PendingKind::Handshake);
+                (void)store.commitPending(names[i]);
+            }
+            store.flush();
+        });
+        return keys;
+    }
+
+private:
+    QTemporaryDir m_dir;
+    QThread m_thread;
+    QObject m_context;
+    broker::Broker *m_broker = nullptr;
+    quint16 m_port = 0;
+};
+
+std::vector<std::unique_ptr<BenchClient>> loginAll(BrokerHost &host, const QStringList &names)
+{
+    auto keys = host.seed(names);
+    std::vector<std::unique_ptr<BenchClient>> clients;
+    int online = 0;
+    for (int i = 0; i < names.size(); ++i) {
+        auto c = std::make_unique<BenchClient>(names[i], std::move(keys[std::size_t(i)]), 1, host.port());
+        QObject::connect(c.get(), &BenchClient::online, [&online] { ++online; });
+        QObject::connect(c.get(), &BenchClient::failed, [](const QString &why) { std::fprintf(stderr, "client: %s\n", qPrintable(why)); });
+        c->connectToBroker();
+        clients.push_back(std::move(c));
+        if (i % 50 == 49)
+            spin([&] { return online >= i - 25; }, 5000);
+    }
+    if (!spin([&] { return online == names.size(); }, 60000))
+        qFatal("only %d of %lld clients logged in", online, qint64(names.size()));
+    return clients;
+}
+
+// ---- the benchmarks ----------------------------------------------------------------------------
+
+Summary benchClientSetup(int runs, int iterations)
+{
+    const SecretBytes kAlice = *crypto::randomSecret(32);
+    const SecretBytes sk = *crypto::randomSecret(32);
+    const QByteArray sid = *crypto::randomBytes(16);
+    const skbp::WrapContext ctx{skbp::WrapPurpose::Call, sid, 0, QStringLiteral("alice")};
+    const QByteArray wrapped = *skbp::wrap(kAlice, 7, sk, ctx);
+    std::vector<double> perRun;
+    for (int r = 0; r < runs; ++r) {
+        const double t0 = cpuMicros();
+        for (int i = 0; i < iterations; ++i) {
+            auto key = skbp::unwrap(kAlice, 7, wrapped, ctx);
+            auto own = skbp::srtpMaterial(*key, sid, 0, 0x11111111);   // what we send under
+            auto peer = skbp::srtpMaterial(*key, sid, 0, 0x22222222);  // what we receive
+            if (!own || !peer)
+                qFatal("setup failed");
+        }
+        perRun.push_back((cpuMicros() - t0) / iterations);
+    }
+    return summarize(perRun);
+}
+
+Summary benchNoiseHandshake(int runs, int iterations)
+{
+    const auto broker = *crypto::x25519Generate();
+    const SecretBytes psk = *crypto::randomSecret(32);
+    const QByteArray prologue = skbp::enrollPrologue(QStringLiteral("alice"), 3);
+    std::vector<double> perRun;
+    for (int r = 0; r < runs; ++r) {
+        double clientMicros = 0;
+        for (int i = 0; i < iterations; ++i) {
+            double t = cpuMicros();
+            auto client = noise::HandshakeState::create({noise::Pattern::NKpsk0, true, prologue, {}, broker.publicKey, psk, std::nullopt});
+            auto m1 = client->writeMessage("{}");
+            clientMicros += cpuMicros() - t;
+            auto resp = noise::HandshakeState::create({noise::Pattern::NKpsk0, false, prologue, broker.privateKey, {}, psk, std::nullopt});
+            (void)resp->readMessage(*m1);
+            auto m2 = resp->writeMessage("{}");
+            t = cpuMicros();
+            if (!client->readMessage(*m2))
+                qFatal("handshake failed");
+            auto [a, b] = client->split();
+            auto k = skbp::brokerKey(client->handshakeHash(), a.key(), b.key());
+            clientMicros += cpuMicros() - t;
+        }
+        perRun.push_back(clientMicros / iterations);
+    }
+    return summarize(perRun);
+}
+
+struct Latency
+{
+    double p50 = 0, p99 = 0, mean = 0;
+    int samples = 0;
+};
+
+Latency benchCallSetupLatency(int idleClients, int calls)
+{
+    BrokerHost host;
+    QStringList names;
+    for (int i = 0; i < idleClients; ++i)
+        names.append(QStringLiteral("idle%1").arg(i));
+    names.append(QStringLiteral("alice"));
+    names.append(QStringLiteral("bob"));
+    auto clients = loginAll(host, names);
+    BenchClient &alice = *clients[std::size_t(idleClients)];
+    BenchClient &bob = *clients[std::size_t(idleClients + 1)];
+    bob.autoAnswer = false;
+    std::vector<double> samples;
+    QElapsedTimer clock;
+    bool haveKey = false, rang = false;
+    QByteArray sid;
+    QObject::connect(&alice, &BenchClient::callKey, [&](const QByteArray &s) { haveKey = true; sid = s; });
+    QObject::connect(&bob, &BenchClient::incoming, [&](const QByteArray &) { rang = true; });
+    int rotations = 0;
+    QObject::connect(&bob, &BenchClient::rotated, [&](quint32) { ++rotations; });
+    for (int i = 0; i < calls; ++i) {
+        haveKey = rang = false;
+        clock.start();
+        alice.call(QStringLiteral("bob"));
+        if (!spin([&] { return haveKey && rang; }, 5000))
+            qFatal("call %d did not set up", i);
+        samples.push_back(double(clock.nsecsElapsed()) / 1000.0);
+        alice.leave(sid);
+        spin([&] { return rotations == i + 1; }, 5000); // settle: bob rotated and acked
+    }
+    Latency l;
+    l.p50 = percentile(samples, 0.50);
+    l.p99 = percentile(samples, 0.99);
+    l.samples = int(samples.size());
+    return l;
+}
+
+struct Throughput
+{
+    double value = 0;
+    std::vector<double> windows;
+};
+
+Throughput benchCallCycles(int pairs, int seconds)
+{
+    BrokerHost host;
+    QStringList names;
+    for (int i = 0; i < pairs; ++i) {
+        names.append(QStringLiteral("caller%1").arg(i));
+        names.append(QStringLiteral("callee%1").arg(i));
+    }
+    auto clients = loginAll(host, names);
+    long long cycles = 0;
+    bool running = true;
+    for (int i = 0; i < pairs; ++i) {
+        BenchClient *caller = clients[std::size_t(2 * i)].get();
+        BenchClient *callee = clients[std::size_t(2 * i + 1)].get();
+        callee->autoAnswer = true;
+        const QString calleeName = callee->account();
+        // call → call_key/incoming → answer → answered → leave → ended → rotate → ack
+        QObject::connect(caller, &BenchClient::answered, caller, [caller](const QByteArray &sid) { caller->leave(sid); });
+        QObject::connect(callee, &BenchClient::rotated, caller, [&cycles, &running, caller, calleeName](quint32) {
+            ++cycles;
+            if (running)
+                caller->call(calleeName);
+        });
+    }
+    for (int i = 0; i < pairs; ++i)
+        clients[std::size_t(2 * i)]->call(clients[std::size_t(2 * i + 1)]->account());
+    // Warm up one second, then count whole-second windows.
+    QElapsedTimer t;
+    t.start();
+    spin([&] { return t.elapsed() >= 1000; }, 2000);
+    Throughput out;
+    for (int w = 0; w < seconds; ++w) {
+        const long long start = cycles;
+        QElapsedTimer win;
+        win.start();
+        spin([&] { return win.elapsed() >= 1000; }, 2000);
+        out.windows.push_back(double(cycles - start) * 1000.0 / double(win.elapsed()));
+    }
+    running = false;
+    spin([] { return false; }, 300);
+    out.value = summarize(out.windows).median;
+    return out;
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    QCoreApplication app(argc, argv);
+    QCoreApplication::setApplicationName(QStringLiteral("sotto-bench"));
+    QCommandLineParser parser;
+    parser.addHelpOption();
+    const QCommandLineOption json(QStringLiteral("json"), QStringLiteral("write the figures as JSON"), QStringLiteral("FILE"));
+    const QCommandLineOption quick(QStringLiteral("quick"), QStringLiteral("a run under two minutes"));
+    const QCommandLineOption only(QStringLiteral("only"), QStringLiteral("comma-separated benchmark names"), QStringLiteral("NAMES"));
+    parser.addOptions({json, quick, only});
+    parser.process(app);
+    const bool q = parser.isSet(quick);
+    const QStringList selected = parser.value(only).split(u',', Qt::SkipEmptyParts);
+    auto want = [&](const char *name) { return selected.isEmpty() || selected.contains(QLatin1StringView(name)); };
+    raiseFileLimit();
+    qputenv("QT_LOGGING_RULES", "sotto.*.info=false");
+
+    QJsonObject out;
+    QJsonObject spread;
+    std::vector<std::pair<QString, QString>> table;
+    auto addSpread = [&](const char *key, const Summary &s) {
+        spread.insert(QLatin1StringView(key), QJsonObject{{QStringLiteral("min"), s.min}, {QStringLiteral("max"), s.max}, {QStringLiteral("runs"), s.runs}});
+    };
+
+    std::optional<Summary> setup, handshake;
+    if (want("client_setup_us") || want("setup_vs_handshake")) {
+        setup = benchClientSetup(q ? 5 : 15, q ? 1000 : 4000);
+        out.insert(QStringLiteral("client_setup_us"), setup->median);
+        addSpread("client_setup_us", *setup);
+        table.emplace_back(QStringLiteral("client_setup_us"), QStringLiteral("%1 µs CPU (%2–%3)").arg(setup->median, 0, 'f', 2).arg(setup->min, 0, 'f', 2).arg(setup->max, 0, 'f', 2));
+    }
+    if (want("client_noise_handshake_us") || want("setup_vs_handshake")) {
+        handshake = benchNoiseHandshake(q ? 5 : 15, q ? 100 : 400);
+        out.insert(QStringLiteral("client_noise_handshake_us"), handshake->median);
+        addSpread("client_noise_handshake_us", *handshake);
+        table.emplace_back(QStringLiteral("client_noise_handshake_us"), QStringLiteral("%1 µs CPU (%2–%3)").arg(handshake->median, 0, 'f', 1).arg(handshake->min, 0, 'f', 1).arg(handshake->max, 0, 'f', 1));
+    }
+    if (setup && handshake && setup->median > 0) {
+        const double ratio = handshake->median / setup->median;
+        out.insert(QStringLiteral("setup_vs_handshake"), ratio);
+        table.emplace_back(QStringLiteral("setup_vs_handshake"), QStringLiteral("%1x (goal ≥ 100x)").arg(ratio, 0, 'f', 1));
+    }
+    if (want("call_setup_latency_us")) {
+        const int idle = q ? 200 : 1000;
+        const Latency l = benchCallSetupLatency(idle, q ? 150 : 1000);
+        out.insert(QStringLiteral("call_setup_latency_us"), QJsonObject{{QStringLiteral("p50"), l.p50}, {QStringLiteral("p99"), l.p99}, {QStringLiteral("clients"), idle}, {QStringLiteral("samples"), l.samples}});
+        table.emplace_back(QStringLiteral("call_setup_latency_us"), QStringLiteral("p50 %1 µs, p99 %2 µs, %3 idle clients (goal p50 ≤ 1000, p99 ≤ 5000)").arg(l.p50, 0, 'f', 0).arg(l.p99, 0, 'f', 0).arg(idle));
+    }
+    if (want("broker_call_cycles_per_s")) {
+        const int pairs = 200;
+        const Throughput t = benchCallCycles(pairs, q ? 3 : 8);
+        const Summary s = summarize(t.windows);
+        out.insert(QStringLiteral("broker_call_cycles_per_s"), QJsonObject{{QStringLiteral("value"), t.value}, {QStringLiteral("pairs"), pairs}});
+        addSpread("broker_call_cycles_per_s", s);
+        table.emplace_back(QStringLiteral("broker_call_cycles_per_s"), QStringLiteral("%1 /s (%2–%3), %4 pairs (goal ≥ 5000)").arg(t.value, 0, 'f', 0).arg(s.min, 0, 'f', 0).arg(s.max, 0, 'f', 0).arg(pairs));
+    }
+    out.insert(QStringLiteral("spread"), spread);
+    out.insert(QStringLiteral("quick"), q);
+
+    std::printf("%-28s %s\n", "figure", "value");
+    for (const auto &[k, v] : table)
+        std::printf("%-28s %s\n", qPrintable(k), v.toUtf8().constData());
+    if (parser.isSet(json)) {
+        QFile f(parser.value(json));
+        if (!f.open(QIODevice::WriteOnly)) {
+            std::fprintf(stderr, "sotto-bench: cannot write %s\n", qPrintable(parser.value(json)));
+            return 1;
+        }
+        f.write(QJsonDocument(out).toJson());
+    }
+    return 0;
+}

@@ -1,0 +1,705 @@
+// The `sotto` command line as scripts see it (CLI.md): exit codes, one-line errors, invite
+// links, a headless call between two real phone processes through a real broker process, damaged
+// files left alone, and SIGTERM. Every child is waited for with a timeout.
+#include "core/invite.h"
+#include "core/profile.h"
+#include "support/fixtures.h"
+
+#include <QCborMap>
+#include <QCborValue>
+#include <QDeadlineTimer>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QRegularExpression>
+#include <QStandardPaths>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <memory>
+
+using namespace sotto;
+using namespace sotto::test;
+
+namespace {
+
+QString s(const char *text)
+{
+    return QString::fromUtf8(text);
+}
+
+QString sottoBinary()
+{
+    return QStringLiteral(SOTTO_BINARY);
+}
+
+QByteArray readAll(const QString &path)
+{
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly))
+        return {};
+    return f.readAll();
+}
+
+bool writeRaw(const QString &path, const QByteArray &bytes)
+{
+    QFile f(path);
+    return f.open(QIODevice::WriteOnly | QIODevice::Truncate) && f.write(bytes) == bytes.size();
+}
+
+QStringList lines(const QByteArray &text)
+{
+    QStringList l = QString::fromUtf8(text).split(u'\n');
+    if (!l.isEmpty() && l.last().isEmpty())
+        l.removeLast();
+    return l;
+}
+
+struct Outcome
+{
+    bool finished = false;
+    QProcess::ExitStatus status = QProcess::CrashExit;
+    int code = -1;
+    QByteArray out;
+    QByteArray err;
+
+    QString describe() const
+    {
+        return QStringLiteral("finished=%1 status=%2 code=%3\nstdout: %4\nstderr: %5")
+            .arg(finished)
+            .arg(int(status))
+            .arg(code)
+            .arg(QString::fromUtf8(out), QString::fromUtf8(err));
+    }
+    bool exited(int expected) const
+    {
+        return finished && status == QProcess::NormalExit && code == expected;
+    }
+};
+
+// Runs `sotto ARGS` to the end (killing it after timeoutMs).
+Outcome run(const QStringList &args, int timeoutMs = 15000)
+{
+    QProcess p;
+    p.start(sottoBinary(), args);
+    Outcome o;
+    if (!p.waitForStarted(5000))
+        return o;
+    o.finished = p.waitForFinished(timeoutMs);
+    if (!o.finished) {
+        p.kill();
+        p.waitForFinished(3000);
+    }
+    o.status = p.exitStatus();
+    o.code = p.exitCode();
+    o.out = p.readAllStandardOutput();
+    o.err = p.readAllStandardError();
+    return o;
+}
+
+// A child that runs in the background; killed (and waited for) if the test leaves early.
+class Child
+{
+public:
+    explicit Child(const QStringList &args)
+    {
+        m_process.start(sottoBinary(), args);
+        m_process.waitForStarted(5000);
+    }
+    ~Child()
+    {
+        if (m_process.state() != QProcess::NotRunning) {
+            m_process.kill();
+            m_process.waitForFinished(3000);
+        }
+    }
+    QProcess &process() { return m_process; }
+    bool running() const { return m_process.state() == QProcess::Running; }
+    // Waits for the end (killing the child after timeoutMs); the outcome's output is everything
+    // the child wrote. Not for QVERIFY2 messages: Qt evaluates those even when the check passes.
+    Outcome wait(int timeoutMs)
+    {
+        Outcome o;
+        o.finished =
+            m_process.state() == QProcess::NotRunning || m_process.waitForFinished(timeoutMs);
+        if (!o.finished) {
+            m_process.kill();
+            m_process.waitForFinished(3000);
+        }
+        o.status = m_process.exitStatus();
+        o.code = m_process.exitCode();
+        o.out = m_process.readAllStandardOutput();
+        o.err = m_process.readAllStandardError();
+        return o;
+    }
+
+private:
+    QProcess m_process;
+};
+
+// Waits (running the event loop) until `file` holds `needle`, or the child has ended.
+bool waitForText(const QString &file, const QByteArray &needle, Child &child, int timeoutMs)
+{
+    QDeadlineTimer deadline(timeoutMs);
+    while (!deadline.hasExpired()) {
+        if (readAll(file).contains(needle))
+            return true;
+        if (!child.running())
+            return readAll(file).contains(needle);
+        QTest::qWait(50);
+    }
+    return false;
+}
+
+QList<QJsonObject> timeline(const QString &file, QString *error)
+{
+    QList<QJsonObject> events;
+    const QStringList ls = lines(readAll(file));
+    for (const QString &line : ls) {
+        QJsonParseError err;
+        const QJsonDocument doc = QJsonDocument::fromJson(line.toUtf8(), &err);
+        if (err.error != QJsonParseError::NoError || !doc.isObject()) {
+            *error = QStringLiteral("not a JSON object line: %1").arg(line);
+            return {};
+        }
+        events.append(doc.object());
+    }
+    return events;
+}
+
+QStringList eventNames(const QList<QJsonObject> &events)
+{
+    QStringList names;
+    for (const QJsonObject &e : events)
+        names.append(e.value(QLatin1StringView("event")).toString());
+    return names;
+}
+
+// `want` appears in `names` in this order (other events may come between).
+bool inOrder(const QStringList &names, const QStringList &want)
+{
+    qsizetype at = 0;
+    for (const QString &w : want) {
+        at = names.indexOf(w, at);
+        if (at < 0)
+            return false;
+        ++at;
+    }
+    return true;
+}
+
+QJsonObject firstEvent(const QList<QJsonObject> &events, const char *name)
+{
+    for (const QJsonObject &e : events) {
+        if (e.value(QLatin1StringView("event")).toString() == QLatin1StringView(name))
+            return e;
+    }
+    return {};
+}
+
+// Every encoding of every key in a profile's keys.cbor under which it must never be printed.
+QList<QByteArray> keyTexts(const QString &profileDir)
+{
+    QList<QByteArray> texts;
+    const QCborMap m =
+        QCborValue::fromCbor(readAll(QDir(profileDir).filePath(s("keys.cbor")))).toMap();
+    for (const char *field : {"key", "pending_key"}) {
+        const QByteArray k = m.value(QLatin1StringView(field)).toByteArray();
+        if (k.isEmpty())
+            continue;
+        texts << k.toHex() << k.toHex().toUpper() << k.toBase64()
+              << k.toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
+    }
+    return texts;
+}
+
+constexpr QFileDevice::Permissions kModeBits =
+    QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner |
+    QFileDevice::ReadGroup | QFileDevice::WriteGroup | QFileDevice::ExeGroup |
+    QFileDevice::ReadOther | QFileDevice::WriteOther | QFileDevice::ExeOther;
+
+} // namespace
+
+class TestCli : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void initTestCase();
+    void cleanupTestCase();
+    void version();
+    void help();
+    void badUsage_data();
+    void badUsage();
+    void brokerInvitePrintsOneLink();
+    void endToEndCall();
+    void callToUnknownAccount();
+    void corruptBrokerFiles_data();
+    void corruptBrokerFiles();
+    void corruptProfile();
+    void sigtermEndsOnlinePhone();
+
+private:
+    bool ensureBroker();
+    QString inviteLink(const QString &dataDir, const QString &account);
+    // A profile enrolled with the shared broker by `sotto phone --headless --join`.
+    QString enrolledProfile(const QString &account);
+
+    QTemporaryDir m_tmp;
+    QString m_brokerDir;
+    std::unique_ptr<BrokerProcess> m_broker;
+};
+
+void TestCli::initTestCase()
+{
+    QVERIFY(m_tmp.isValid());
+    QVERIFY2(QFileInfo(sottoBinary()).isExecutable(), SOTTO_BINARY);
+    QStandardPaths::setTestModeEnabled(true);
+    // Children never see a real home or a key log.
+    const QString home = m_tmp.filePath(s("home"));
+    QVERIFY(QDir().mkpath(home));
+    qputenv("HOME", home.toLocal8Bit());
+    qputenv("XDG_DATA_HOME", QDir(home).filePath(s(".local/share")).toLocal8Bit());
+    qputenv("XDG_CONFIG_HOME", QDir(home).filePath(s(".config")).toLocal8Bit());
+    qputenv("QT_QPA_PLATFORM", "offscreen");
+    qunsetenv("SOTTO_KEYLOGFILE");
+}
+
+void TestCli::cleanupTestCase()
+{
+    if (m_broker)
+        m_broker->stop();
+}
+
+void TestCli::version()
+{
+    const Outcome o = run({s("--version")});
+    QVERIFY2(o.exited(0), qPrintable(o.describe()));
+    QVERIFY2(QRegularExpression(s("^sotto \\d+\\.\\d+(\\.\\d+)?\\s*$"))
+                 .match(QString::fromUtf8(o.out))
+                 .hasMatch(),
+             o.out.constData());
+    QVERIFY(o.err.isEmpty());
+}
+
+void TestCli::help()
+{
+    const Outcome o = run({s("--help")});
+    QVERIFY2(o.exited(0), qPrintable(o.describe()));
+    const QString text = QString::fromUtf8(o.out);
+    QVERIFY(text.contains(s("phone --headless")));
+    QVERIFY(text.contains(s("broker invite ACCOUNT")));
+    QVERIFY(text.contains(s("--version")));
+    QVERIFY(o.err.isEmpty());
+}
+
+void TestCli::badUsage_data()
+{
+    QTest::addColumn<QStringList>("args"); // "@D@" is a fresh directory (not created)
+
+    QTest::newRow("unknown-command") << QStringList{s("frobnicate")};
+    QTest::newRow("phone-no-profile") << QStringList{s("phone"), s("--headless")};
+    QTest::newRow("phone-unknown-option")
+        << QStringList{s("phone"), s("--headless"), s("--profile"), s("@D@"), s("--frob")};
+    QTest::newRow("phone-stray-argument")
+        << QStringList{s("phone"), s("--headless"), s("--profile"), s("@D@"), s("extra")};
+    QTest::newRow("hangup-after-abc") << QStringList{
+        s("phone"), s("--headless"), s("--profile"), s("@D@"), s("--hangup-after"), s("abc")};
+    QTest::newRow("hangup-after-negative") << QStringList{
+        s("phone"), s("--headless"), s("--profile"), s("@D@"), s("--hangup-after"), s("-1")};
+    QTest::newRow("call-bad-account") << QStringList{s("phone"), s("--headless"), s("--profile"),
+                                                     s("@D@"),   s("--call"),     s("Bob")};
+    QTest::newRow("invite-without-call") << QStringList{s("phone"), s("--headless"), s("--profile"),
+                                                        s("@D@"),   s("--invite"),   s("carol")};
+    QTest::newRow("join-not-a-link") << QStringList{s("phone"), s("--headless"), s("--profile"),
+                                                    s("@D@"),   s("--join"),     s("not-a-link")};
+    QTest::newRow("join-bad-account") << QStringList{
+        s("phone"),
+        s("--headless"),
+        s("--profile"),
+        s("@D@"),
+        s("--join"),
+        s("sotto://127.0.0.1:1/join?account=Bob&broker=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+          "&secret=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")};
+    QTest::newRow("phone-not-enrolled")
+        << QStringList{s("phone"), s("--headless"), s("--profile"), s("@D@")};
+    QTest::newRow("key-mode-sideways")
+        << QStringList{s("broker"), s("--headless"), s("--key-mode"), s("sideways")};
+    QTest::newRow("refresh-interval-5x")
+        << QStringList{s("broker"), s("--headless"), s("--refresh-interval"), s("5x")};
+    QTest::newRow("listen-nonsense")
+        << QStringList{s("broker"), s("--headless"), s("--listen"), s("nonsense:port")};
+    QTest::newRow("listen-port-too-big")
+        << QStringList{s("broker"), s("--headless"), s("--listen"), s("127.0.0.1:99999")};
+    QTest::newRow("broker-unknown-subcommand")
+        << QStringList{s("broker"), s("--headless"), s("frob")};
+    QTest::newRow("invite-no-account") << QStringList{s("broker"), s("invite")};
+    QTest::newRow("invite-bad-account")
+        << QStringList{s("broker"), s("invite"), s("Bad!Name"), s("--data"), s("@D@")};
+    QTest::newRow("invite-two-accounts")
+        << QStringList{s("broker"), s("invite"), s("alice"), s("bob"), s("--data"), s("@D@")};
+    QTest::newRow("invite-no-data") << QStringList{s("broker"), s("invite"), s("alice")};
+    QTest::newRow("invite-expires-5x") << QStringList{
+        s("broker"), s("invite"), s("alice"), s("--expires"), s("5x"), s("--data"), s("@D@")};
+}
+
+void TestCli::badUsage()
+{
+    QFETCH(QStringList, args);
+    QTemporaryDir tmp;
+    const QString dir = tmp.filePath(s("d"));
+    args.replaceInStrings(s("@D@"), dir);
+
+    const Outcome o = run(args, 10000);
+    QVERIFY2(o.exited(2), qPrintable(o.describe()));
+    const QStringList err = lines(o.err);
+    QVERIFY2(err.size() == 1, qPrintable(o.describe()));
+    QVERIFY2(err.first().startsWith(s("sotto: ")) && err.first().size() > 7,
+             qPrintable(err.first()));
+    QVERIFY2(o.out.isEmpty(), o.out.constData());
+    // Bad usage writes nothing that holds a key.
+    for (const char *file : {"profile.json", "keys.cbor", "broker.key", "broker.db"})
+        QVERIFY2(!QFile::exists(QDir(dir).filePath(QLatin1StringView(file))), file);
+}
+
+void TestCli::brokerInvitePrintsOneLink()
+{
+    QTemporaryDir tmp;
+    const QString data = tmp.filePath(s("broker"));
+    const Outcome o = run({s("broker"), s("invite"), s("alice"), s("--data"), data});
+    QVERIFY2(o.exited(0), qPrintable(o.describe()));
+    QVERIFY2(o.out.endsWith('\n'), o.out.constData());
+    const QStringList out = lines(o.out);
+    QCOMPARE(out.size(), 1);
+    auto link = InviteLink::parse(out.first());
+    QVERIFY2(link.ok(), qPrintable(link.ok() ? QString() : link.error().message));
+    QCOMPARE(link->account, s("alice"));
+    QCOMPARE(link->brokerPublicKey.size(), 32);
+    QCOMPARE(link->secret.size(), std::size_t(32));
+    QVERIFY2(o.err.isEmpty(), o.err.constData());
+
+    // Another invite for the same (not yet enrolled) account: same broker, fresh secret.
+    const Outcome again =
+        run({s("broker"), s("invite"), s("alice"), s("--data"), data, s("--expires"), s("15m")});
+    QVERIFY2(again.exited(0), qPrintable(again.describe()));
+    QCOMPARE(lines(again.out).size(), 1);
+    auto link2 = InviteLink::parse(lines(again.out).first());
+    QVERIFY(link2.ok());
+    QCOMPARE(link2->brokerPublicKey, link->brokerPublicKey);
+    QVERIFY(!link2->secret.equals(link->secret));
+
+#ifdef Q_OS_UNIX
+    // The broker's key and store hold keys: 0600.
+    const auto rw = QFileDevice::ReadOwner | QFileDevice::WriteOwner;
+    QCOMPARE(QFile::permissions(QDir(data).filePath(s("broker.key"))) & kModeBits, rw);
+    QCOMPARE(QFile::permissions(QDir(data).filePath(s("broker.db"))) & kModeBits, rw);
+#endif
+}
+
+bool TestCli::ensureBroker()
+{
+    if (m_broker)
+        return true;
+    m_brokerDir = m_tmp.filePath(s("shared-broker"));
+    m_broker = std::make_unique<BrokerProcess>(m_brokerDir, freePort());
+    if (!m_broker->start()) {
+        m_broker.reset();
+        return false;
+    }
+    return true;
+}
+
+QString TestCli::inviteLink(const QString &dataDir, const QString &account)
+{
+    const Outcome o = run({s("broker"), s("invite"), account, s("--data"), dataDir});
+    if (!o.exited(0) || lines(o.out).size() != 1) {
+        qWarning("broker invite failed: %s", qPrintable(o.describe()));
+        return {};
+    }
+    return lines(o.out).first();
+}
+
+QString TestCli::enrolledProfile(const QString &account)
+{
+    if (!ensureBroker())
+        return {};
+    const QString link = inviteLink(m_brokerDir, account);
+    if (link.isEmpty())
+        return {};
+    const QString dir = m_tmp.filePath(s("profiles/") + account);
+    const QString tl = m_tmp.filePath(s("profiles/") + account + s(".enrol.jsonl"));
+    Child phone(
+        {s("phone"), s("--headless"), s("--profile"), dir, s("--join"), link, s("--timeline"), tl});
+    if (!waitForText(tl, "\"enrolled\"", phone, 15000)) {
+        qWarning("%s did not enrol: %s", qPrintable(account), qPrintable(phone.wait(0).describe()));
+        return {};
+    }
+    phone.process().terminate();
+    phone.wait(5000);
+    auto p = Profile::open(dir);
+    return p && p->isEnrolled() ? dir : QString();
+}
+
+void TestCli::endToEndCall()
+{
+    QTemporaryDir tmp;
+    const QString data = tmp.filePath(s("broker"));
+    BrokerProcess broker(data, freePort());
+    QVERIFY2(broker.start(), broker.output().constData());
+
+    // Invites made while the broker runs, by another process, point at it and work at once.
+    const QString linkBob = inviteLink(data, s("bob"));
+    const QString linkAlice = inviteLink(data, s("alice"));
+    QVERIFY(!linkBob.isEmpty() && !linkAlice.isEmpty());
+    for (const QString &l : {linkBob, linkAlice}) {
+        auto parsed = InviteLink::parse(l);
+        QVERIFY(parsed.ok());
+        QCOMPARE(parsed->host, s("127.0.0.1"));
+        QCOMPARE(parsed->port, broker.port());
+    }
+
+    const QString pBob = tmp.filePath(s("bob"));
+    const QString pAlice = tmp.filePath(s("alice"));
+    const QString tb = tmp.filePath(s("bob.jsonl"));
+    const QString ta = tmp.filePath(s("alice.jsonl"));
+
+    Child bob({s("phone"), s("--headless"), s("--profile"), pBob, s("--join"), linkBob,
+               s("--answer"), s("--timeline"), tb});
+    if (!waitForText(tb, "\"enrolled\"", bob, 15000))
+        QFAIL(qPrintable(QStringLiteral("bob did not enrol: ") + bob.wait(0).describe()));
+    QTest::qWait(1000); // enrolled, then logged in
+    if (!bob.running())
+        QFAIL(qPrintable(QStringLiteral("bob did not stay online: ") + bob.wait(0).describe()));
+
+    // Bob's key before the call (it is rotated after it) must not be printed either.
+    QList<QByteArray> secrets = keyTexts(pBob);
+    QVERIFY(!secrets.isEmpty());
+
+    QElapsedTimer clock;
+    clock.start();
+    // Should bob not be logged in yet on a slow machine, the call fails (exit 1) before any key
+    // moved; then alice, enrolled by now, tries again.
+    Outcome alice;
+    QByteArray aliceOutput;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        alice = run({s("phone"), s("--headless"), s("--profile"), pAlice, s("--join"), linkAlice,
+                     s("--call"), s("bob"), s("--hangup-after"), s("1"), s("--timeline"), ta},
+                    30000);
+        aliceOutput += alice.out + alice.err;
+        if (!alice.exited(1) || readAll(ta).contains("\"call_key\"") || !bob.running())
+            break;
+        qWarning("alice's call failed, retrying: %s", alice.err.constData());
+        QTest::qWait(1000);
+    }
+    QVERIFY2(alice.exited(0), qPrintable(alice.describe()));
+    const Outcome bobDone = bob.wait(10000);
+    QVERIFY2(bobDone.exited(0), qPrintable(bobDone.describe()));
+    QVERIFY2(clock.elapsed() < 25000, "the call took too long");
+
+    // The timelines.
+    QString error;
+    const QList<QJsonObject> ea = timeline(ta, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const QList<QJsonObject> eb = timeline(tb, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const QStringList na = eventNames(ea);
+    const QStringList nb = eventNames(eb);
+    QVERIFY2(inOrder(na, {s("enrolled"), s("call_key"), s("answered"), s("ended")}),
+             qPrintable(na.join(u',')));
+    QVERIFY2(inOrder(nb, {s("enrolled"), s("incoming"), s("session_key"), s("answered"), s("ended"),
+                          s("rotated")}),
+             qPrintable(nb.join(u',')));
+
+    const QStringList sessionEvents{s("call_key"), s("session_key"), s("incoming"), s("answered"),
+                                    s("joined"),   s("left"),        s("rekey"),    s("ended")};
+    QString sid;
+    for (const QList<QJsonObject> *events : {&ea, &eb}) {
+        for (const QJsonObject &e : *events) {
+            const QString line = QString::fromUtf8(QJsonDocument(e).toJson(QJsonDocument::Compact));
+            QVERIFY2(e.value(QLatin1StringView("ts")).isString(), qPrintable(line));
+            QVERIFY2(QDateTime::fromString(e.value(QLatin1StringView("ts")).toString(),
+                                           Qt::ISODateWithMs)
+                         .isValid(),
+                     qPrintable(line));
+            QVERIFY2(e.value(QLatin1StringView("event")).isString(), qPrintable(line));
+            if (!sessionEvents.contains(e.value(QLatin1StringView("event")).toString()))
+                continue;
+            const QString thisSid = e.value(QLatin1StringView("sid")).toString();
+            QVERIFY2(!thisSid.isEmpty(), qPrintable(line));
+            if (sid.isEmpty())
+                sid = thisSid;
+            QVERIFY2(thisSid == sid, qPrintable(line)); // one call, one session id on both sides
+        }
+    }
+    const QString fpAlice = firstEvent(ea, "call_key").value(QLatin1StringView("fp")).toString();
+    const QString fpBob = firstEvent(eb, "session_key").value(QLatin1StringView("fp")).toString();
+    QVERIFY(!fpAlice.isEmpty());
+    QCOMPARE(fpAlice, fpBob);
+    const QJsonObject rotated = firstEvent(eb, "rotated");
+    const QJsonObject enrolled = firstEvent(eb, "enrolled");
+    QVERIFY(rotated.value(QLatin1StringView("epoch")).toInteger() >
+            enrolled.value(QLatin1StringView("epoch")).toInteger());
+
+    // Both profiles are enrolled; bob's key moved on.
+    auto profA = Profile::open(pAlice);
+    auto profB = Profile::open(pBob);
+    QVERIFY(profA.ok() && profB.ok());
+    QVERIFY(profA->isEnrolled());
+    QCOMPARE(qint64(profB->epoch()), rotated.value(QLatin1StringView("epoch")).toInteger());
+    QCOMPARE(skbp::fingerprint(profB->key()), rotated.value(QLatin1StringView("fp")).toString());
+#ifdef Q_OS_UNIX
+    for (const QString &dir : {pAlice, pBob}) {
+        for (const char *file : {"keys.cbor", "profile.json"}) {
+            const QString path = QDir(dir).filePath(QLatin1StringView(file));
+            QCOMPARE(QFile::permissions(path) & kModeBits,
+                     QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+        }
+    }
+#endif
+
+    // An enrolled account gets no second invite.
+    for (const QString &account : {s("alice"), s("bob")}) {
+        const Outcome again = run({s("broker"), s("invite"), account, s("--data"), data});
+        QVERIFY2(again.finished && again.status == QProcess::NormalExit && again.code != 0,
+                 qPrintable(again.describe()));
+        QVERIFY2(again.out.isEmpty(), again.out.constData()); // no link
+        QVERIFY2(lines(again.err).size() == 1, again.err.constData());
+    }
+
+    // No key, in any encoding, in a timeline or anything a process printed.
+    secrets += keyTexts(pAlice);
+    secrets += keyTexts(pBob);
+    broker.stop();
+    const QList<QPair<const char *, QByteArray>> printed{
+        {"alice timeline", readAll(ta)}, {"bob timeline", readAll(tb)},
+        {"alice output", aliceOutput},   {"bob stdout", bobDone.out},
+        {"bob stderr", bobDone.err},     {"broker output", broker.output()},
+    };
+    for (const auto &[what, text] : printed) {
+        for (const QByteArray &secret : std::as_const(secrets))
+            QVERIFY2(!text.contains(secret), what);
+    }
+    QVERIFY(readAll(ta).contains(fpAlice.toLatin1())); // the check above looked at real text
+}
+
+void TestCli::callToUnknownAccount()
+{
+    const QString carol = enrolledProfile(s("carol"));
+    QVERIFY(!carol.isEmpty());
+    const Outcome o =
+        run({s("phone"), s("--headless"), s("--profile"), carol, s("--call"), s("nobody")}, 20000);
+    QVERIFY2(o.exited(1), qPrintable(o.describe()));
+    QVERIFY2(lines(o.err).size() == 1, qPrintable(o.describe()));
+    QVERIFY(lines(o.err).first().startsWith(s("sotto: ")));
+    QVERIFY(o.out.isEmpty());
+}
+
+void TestCli::corruptBrokerFiles_data()
+{
+    QTest::addColumn<QString>("file");
+    QTest::addColumn<QByteArray>("bytes");
+    QTest::newRow("broker.db-garbage")
+        << s("broker.db") << QByteArray("this is not a database\x00\x01\x02\xff", 26);
+    QTest::newRow("broker.db-almost-sqlite")
+        << s("broker.db") << QByteArray("SQLite format 2\0garbage", 23);
+    QTest::newRow("broker.key-short") << s("broker.key") << QByteArray(10, 'k');
+}
+
+void TestCli::corruptBrokerFiles()
+{
+    QFETCH(QString, file);
+    QFETCH(QByteArray, bytes);
+    QTemporaryDir tmp;
+    const QString data = tmp.filePath(s("broker"));
+    QVERIFY(QDir().mkpath(data));
+    const QString path = QDir(data).filePath(file);
+    QVERIFY(writeRaw(path, bytes));
+
+    const quint16 port = freePort();
+    const Outcome o = run({s("broker"), s("--headless"), s("--data"), data, s("--listen"),
+                           QStringLiteral("127.0.0.1:%1").arg(port)},
+                          10000);
+    QVERIFY2(o.finished && o.status == QProcess::NormalExit && o.code != 0,
+             qPrintable(o.describe()));
+    const QStringList err = lines(o.err + o.out);
+    QVERIFY2(err.size() == 1, qPrintable(o.describe()));
+    QVERIFY2(err.first().contains(file), qPrintable(err.first()));
+    QCOMPARE(readAll(path), bytes);
+}
+
+void TestCli::corruptProfile()
+{
+    QTemporaryDir tmp;
+    const QString dir = tmp.filePath(s("p"));
+    {
+        auto p = Profile::open(dir);
+        QVERIFY(p.ok());
+        InviteLink l;
+        l.host = s("127.0.0.1");
+        l.port = freePort();
+        l.account = s("alice");
+        l.brokerPublicKey = QByteArray(32, 'b');
+        l.secret = SecretBytes::copyOf(QByteArray(32, 's'));
+        QVERIFY(p->adoptInvite(l).ok());
+        QVERIFY(p->setPending(1, SecretBytes::copyOf(QByteArray(32, 'k'))).ok());
+        QVERIFY(p->commitPending().ok());
+    }
+    const QString keys = QDir(dir).filePath(s("keys.cbor"));
+    const QByteArray garbage("\xff\x00garbage, not CBOR\x01", 20);
+    QVERIFY(writeRaw(keys, garbage));
+
+    const Outcome o = run({s("phone"), s("--headless"), s("--profile"), dir}, 10000);
+    QVERIFY2(o.finished && o.status == QProcess::NormalExit && o.code != 0,
+             qPrintable(o.describe()));
+    const QStringList err = lines(o.err);
+    QVERIFY2(err.size() == 1, qPrintable(o.describe()));
+    QVERIFY2(err.first().contains(s("keys.cbor")), qPrintable(err.first()));
+    QCOMPARE(readAll(keys), garbage);
+
+    // --join does not paper over it either.
+    const QString link =
+        QStringLiteral("sotto://127.0.0.1:1/join?account=alice&broker=%1&secret=%2")
+            .arg(QString::fromLatin1(QByteArray(32, 'b').toBase64(QByteArray::Base64UrlEncoding |
+                                                                  QByteArray::OmitTrailingEquals)),
+                 QString::fromLatin1(QByteArray(32, 's').toBase64(QByteArray::Base64UrlEncoding |
+                                                                  QByteArray::OmitTrailingEquals)));
+    const Outcome j =
+        run({s("phone"), s("--headless"), s("--profile"), dir, s("--join"), link}, 10000);
+    QVERIFY2(j.finished && j.status == QProcess::NormalExit && j.code != 0,
+             qPrintable(j.describe()));
+    QVERIFY2(lines(j.err).size() == 1, qPrintable(j.describe()));
+    QCOMPARE(readAll(keys), garbage);
+}
+
+void TestCli::sigtermEndsOnlinePhone()
+{
+#ifdef Q_OS_WIN
+    QSKIP("no SIGTERM on Windows");
+#else
+    const QString dave = enrolledProfile(s("dave"));
+    QVERIFY(!dave.isEmpty());
+    const QString tl = m_tmp.filePath(s("dave.jsonl"));
+    Child phone({s("phone"), s("--headless"), s("--profile"), dave, s("--timeline"), tl});
+    QVERIFY(phone.process().waitForStarted(5000));
+    QTest::qWait(1500); // logged in, nothing to do: it stays online
+    if (!phone.running())
+        QFAIL(qPrintable(QStringLiteral("the phone did not stay online: ") +
+                         phone.wait(0).describe()));
+
+    QElapsedTimer clock;
+    clock.start();
+    phone.process().terminate();
+    const Outcome o = phone.wait(5000);
+    QVERIFY2(o.exited(0), qPrintable(o.describe()));
+    QVERIFY2(clock.elapsed() < 2000, qPrintable(QStringLiteral("took %1 ms").arg(clock.elapsed())));
+    QVERIFY2(o.err.isEmpty(), o.err.constData());
+    QVERIFY(QFile::exists(tl)); // the timeline was opened, and closed cleanly
+    auto p = Profile::open(dave);
+    QVERIFY(p.ok() && p->isEnrolled());
+#endif
+}
+
+QTEST_GUILESS_MAIN(TestCli)
+#include "tst_cli.moc"
