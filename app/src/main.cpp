@@ -53,6 +53,12 @@ int main(int argc, char **argv)
         std::fputs(kUsage, stdout);
         return ExitOk;
     }
+    // Headless runs use Qt's own event dispatcher: glib's registers socket notifiers in lists,
+    // which costs a broker with thousands of connections dearly.
+    const bool headless = args.contains(QLatin1StringView("--headless"))
+        || (command == QLatin1StringView("broker") && args.value(1) == QLatin1StringView("invite"));
+    if (headless && !qEnvironmentVariableIsSet("QT_NO_GLIB"))
+        qputenv("QT_NO_GLIB", "1");
     if (command == QLatin1StringView("phone"))
         return runPhone(argc, argv, args.mid(1));
     if (command == QLatin1StringView("broker")) {

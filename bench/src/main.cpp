@@ -184,11 +184,14 @@ Summary benchClientSetup(int runs, int iterations)
     const QByteArray sid = *crypto::randomBytes(16);
     const skbp::WrapContext ctx{skbp::WrapPurpose::Call, sid, 0, QStringLiteral("alice")};
     const QByteArray wrapped = *skbp::wrap(kAlice, 7, sk, ctx);
+    // As in ClientEngine: wrap_key(K_alice) is derived once per epoch, not per call.
+    skbp::WrapKeyCache cache;
+    (void)cache.get(kAlice);
     std::vector<double> perRun;
     for (int r = 0; r < runs; ++r) {
         const double t0 = cpuMicros();
         for (int i = 0; i < iterations; ++i) {
-            auto key = skbp::unwrap(kAlice, 7, wrapped, ctx);
+            auto key = skbp::unwrapWithWrapKey(*cache.get(kAlice), 7, wrapped, ctx);
             auto own = skbp::srtpMaterial(*key, sid, 0, 0x11111111);   // what we send under
             auto peer = skbp::srtpMaterial(*key, sid, 0, 0x22222222);  // what we receive
             if (!own || !peer)
@@ -324,6 +327,9 @@ Throughput benchCallCycles(int pairs, int seconds)
 
 int main(int argc, char **argv)
 {
+    // Same event dispatcher as the headless broker (see app/src/main.cpp).
+    if (!qEnvironmentVariableIsSet("QT_NO_GLIB"))
+        qputenv("QT_NO_GLIB", "1");
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("sotto-bench"));
     QCommandLineParser parser;

@@ -109,6 +109,15 @@ Result<CallRouter::Member> CallRouter::newMember(const Session &s, const QString
     }
 }
 
+Result<QByteArray> CallRouter::wrapFor(const QString &account, quint32 epoch, const SecretBytes &key,
+                                      const SecretBytes &secret, const skbp::WrapContext &ctx)
+{
+    auto wk = m_wrapKeys[account].get(key);
+    if (!wk)
+        return wk.error();
+    return skbp::wrapWithWrapKey(*wk, epoch, secret, ctx);
+}
+
 QCborMap CallRouter::relayOf(const Member &m) const
 {
     QCborMap relay;
@@ -158,8 +167,7 @@ Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
     session->members.push_back(*b);
 
     const auto [callerEpoch, callerKey] = effectiveKey(*caller);
-    auto wrapped = skbp::wrap(*callerKey, callerEpoch, session->key,
-                              {skbp::WrapPurpose::Call, *sid, 0, from});
+    auto wrapped = wrapFor(from, callerEpoch, *callerKey, session->key, {skbp::WrapPurpose::Call, *sid, 0, from});
     if (!wrapped)
         return wrapped.error();
 
@@ -227,7 +235,7 @@ Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
         next = std::move(*r);
     }
     const auto [epoch, key] = effectiveKey(*joiner);
-    auto wrapped = skbp::wrap(*key, epoch, next, {skbp::WrapPurpose::Join, sid, gen, from});
+    auto wrapped = wrapFor(from, epoch, *key, next, {skbp::WrapPurpose::Join, sid, gen, from});
     if (!wrapped)
         return wrapped.error();
     QCborArray peers;
@@ -369,7 +377,7 @@ Result<void> CallRouter::leave(const QString &from, const QByteArray &sid)
         if (!a)
             return err(ErrorCode::Internal, QStringLiteral("member vanished"));
         const auto [epoch, key] = effectiveKey(*a);
-        auto wrapped = skbp::wrap(*key, epoch, *fresh, {skbp::WrapPurpose::Rekey, sid, gen, m.account});
+        auto wrapped = wrapFor(m.account, epoch, *key, *fresh, {skbp::WrapPurpose::Rekey, sid, gen, m.account});
         if (!wrapped)
             return wrapped.error();
         QCborMap rekey = wire::message(k("rekey"));
@@ -439,8 +447,8 @@ void CallRouter::sendRotate(const QString &account)
     const AccountRecord *a = m_broker.m_store.account(account);
     if (!a || a->pendingKind != PendingKind::Rotate)
         return;
-    auto wrapped = skbp::wrap(a->key, a->epoch, a->pendingKey,
-                              {skbp::WrapPurpose::Rotate, QByteArray(skbp::kSidSize, '\0'), 0, account});
+    auto wrapped = wrapFor(account, a->epoch, a->key, a->pendingKey,
+                           {skbp::WrapPurpose::Rotate, QByteArray(skbp::kSidSize, '\0'), 0, account});
     if (!wrapped)
         return;
     QCborMap rotate = wire::message(k("rotate"));

@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <unordered_map>
 #include <vector>
 
 namespace sotto::broker {
@@ -70,9 +71,13 @@ private:
     void rotate(const QString &account);
     void sendRotate(const QString &account);
     int sessionsOf(const QString &account) const;
+    // wrap() for an account, with its wrap keys cached.
+    Result<QByteArray> wrapFor(const QString &account, quint32 epoch, const SecretBytes &key,
+                               const SecretBytes &secret, const skbp::WrapContext &ctx);
 
     Broker &m_broker;
     std::map<QByteArray, std::unique_ptr<Session>> m_sessions;
+    std::unordered_map<QString, skbp::WrapKeyCache> m_wrapKeys;
 };
 
 } // namespace sotto::broker

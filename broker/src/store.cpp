@@ -131,6 +131,7 @@ void Store::close()
         return;
     flush();
     m_accounts.clear();
+    m_writeAccountQuery.reset();
     {
         QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
         db.close();
@@ -210,12 +211,19 @@ Result<void> Store::writeAccount(const AccountRecord &a)
 {
     if (auto r = ensureBatch(); !r)
         return r;
-    QSqlQuery q(QSqlDatabase::database(m_connectionName));
-    q.prepare(QStringLiteral(
-        "INSERT INTO accounts(name, epoch, key, pending_epoch, pending_key, pending_kind, pending_invite, refreshed_at) "
-        "VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET epoch=excluded.epoch, key=excluded.key, "
-        "pending_epoch=excluded.pending_epoch, pending_key=excluded.pending_key, pending_kind=excluded.pending_kind, "
-        "pending_invite=excluded.pending_invite, refreshed_at=excluded.refreshed_at"));
+    if (!m_writeAccountQuery) {
+        m_writeAccountQuery = std::make_unique<QSqlQuery>(QSqlDatabase::database(m_connectionName));
+        if (!m_writeAccountQuery->prepare(QStringLiteral(
+                "INSERT INTO accounts(name, epoch, key, pending_epoch, pending_key, pending_kind, pending_invite, refreshed_at) "
+                "VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET epoch=excluded.epoch, key=excluded.key, "
+                "pending_epoch=excluded.pending_epoch, pending_key=excluded.pending_key, pending_kind=excluded.pending_kind, "
+                "pending_invite=excluded.pending_invite, refreshed_at=excluded.refreshed_at"))) {
+            const Error e = sqlError(QStringLiteral("prepare"), m_writeAccountQuery->lastError());
+            m_writeAccountQuery.reset();
+            return e;
+        }
+    }
+    QSqlQuery &q = *m_writeAccountQuery;
     QByteArray key = raw(a.key);
     QByteArray pkey = raw(a.pendingKey);
     q.addBindValue(a.name);

@@ -426,7 +426,10 @@ Result<SecretBytes> ClientEngine::unwrapForMe(const QByteArray &wrapped, skbp::W
     if (!key)
         return makeError(ErrorCode::Auth, QStringLiteral("wrapped under epoch %1, which we do not hold").arg(*epoch));
     ctx.owner = m_profile.account();
-    return skbp::unwrap(*key, *epoch, wrapped, ctx);
+    auto wk = m_wrapKeys.get(*key);
+    if (!wk)
+        return wk.error();
+    return skbp::unwrapWithWrapKey(*wk, *epoch, wrapped, ctx);
 }
 
 quint32 ClientEngine::call(const QString &account)

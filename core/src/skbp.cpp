@@ -83,6 +83,15 @@ QByteArray wrapAad(WrapPurpose purpose, QByteArrayView sid, quint32 gen, QString
 Result<QByteArray> wrap(const SecretBytes &key, quint32 epoch, const SecretBytes &secret,
                         const WrapContext &ctx, QByteArrayView nonce)
 {
+    auto wk = wrapKey(key);
+    if (!wk)
+        return wk.error();
+    return wrapWithWrapKey(*wk, epoch, secret, ctx, nonce);
+}
+
+Result<QByteArray> wrapWithWrapKey(const SecretBytes &wrapKey, quint32 epoch, const SecretBytes &secret,
+                                   const WrapContext &ctx, QByteArrayView nonce)
+{
     QByteArray n;
     if (nonce.isEmpty()) {
         auto r = crypto::randomBytes(crypto::kNonceSize);
@@ -92,14 +101,27 @@ Result<QByteArray> wrap(const SecretBytes &key, quint32 epoch, const SecretBytes
     } else {
         n = nonce.toByteArray();
     }
-    auto wk = wrapKey(key);
-    if (!wk)
-        return wk.error();
-    auto ct = crypto::aesGcmSeal(wk->view(), n, wrapAad(ctx.purpose, ctx.sid, ctx.gen, ctx.owner, epoch),
+    auto ct = crypto::aesGcmSeal(wrapKey.view(), n, wrapAad(ctx.purpose, ctx.sid, ctx.gen, ctx.owner, epoch),
                                  secret.view());
     if (!ct)
         return ct.error();
     return char(kWrapVersion) + u32(epoch) + n + *ct;
+}
+
+Result<SecretBytes> WrapKeyCache::get(const SecretBytes &key)
+{
+    for (const Slot &slot : m_slots) {
+        if (!slot.wrapKey.isEmpty() && slot.key.equals(key))
+            return slot.wrapKey;
+    }
+    auto wk = wrapKey(key);
+    if (!wk)
+        return wk.error();
+    Slot &slot = m_slots[m_next];
+    m_next = 1 - m_next;
+    slot.key = key;
+    slot.wrapKey = *wk;
+    return wk;
 }
 
 Result<quint32> wrappedEpoch(QByteArrayView wrapped)
@@ -112,15 +134,21 @@ Result<quint32> wrappedEpoch(QByteArrayView wrapped)
 Result<SecretBytes> unwrap(const SecretBytes &key, quint32 epoch, QByteArrayView wrapped,
                            const WrapContext &ctx)
 {
+    auto wk = wrapKey(key);
+    if (!wk)
+        return wk.error();
+    return unwrapWithWrapKey(*wk, epoch, wrapped, ctx);
+}
+
+Result<SecretBytes> unwrapWithWrapKey(const SecretBytes &wrapKey, quint32 epoch, QByteArrayView wrapped,
+                                      const WrapContext &ctx)
+{
     auto e = wrappedEpoch(wrapped);
     if (!e)
         return e.error();
     if (*e != epoch)
         return makeError(ErrorCode::Crypto, QStringLiteral("wrapped under epoch %1, not %2").arg(*e).arg(epoch));
-    auto wk = wrapKey(key);
-    if (!wk)
-        return wk.error();
-    return crypto::aesGcmOpen(wk->view(), wrapped.sliced(5, crypto::kNonceSize),
+    return crypto::aesGcmOpen(wrapKey.view(), wrapped.sliced(5, crypto::kNonceSize),
                               wrapAad(ctx.purpose, ctx.sid, ctx.gen, ctx.owner, epoch),
                               wrapped.sliced(5 + crypto::kNonceSize));
 }

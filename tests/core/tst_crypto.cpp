@@ -50,6 +50,11 @@ void TestCrypto::hkdf()
     QVERIFY(out.ok());
     QCOMPARE(out->view().toByteArray().toHex(), okm.toHex());
     QVERIFY(!crypto::hkdf(salt, ikm, info, 0).ok());
+    // Derivations share a per-thread context: nothing (info above all) may carry over.
+    (void)crypto::hkdf("other salt", "other ikm", "some other info", 17);
+    auto again = crypto::hkdf(salt, ikm, info, int(okm.size()));
+    QVERIFY(again.ok());
+    QCOMPARE(again->view().toByteArray().toHex(), okm.toHex());
     QVERIFY(!crypto::hkdf(salt, ikm, info, 255 * 32 + 1).ok());
 }
 

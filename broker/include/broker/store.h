@@ -12,6 +12,7 @@
 #include <QDateTime>
 #include <QObject>
 #include <QSqlDatabase>
+#include <QSqlQuery>
 #include <QString>
 
 #include <functional>
@@ -100,6 +101,7 @@ private:
     void scheduleFlush();
 
     QString m_connectionName;
+    std::unique_ptr<QSqlQuery> m_writeAccountQuery; // prepared once: parsing SQL per write is slow
     QString m_path;
     std::map<QString, std::unique_ptr<AccountRecord>> m_accounts;
     std::vector<std::function<void(bool)>> m_afterCommit;

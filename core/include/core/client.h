@@ -193,6 +193,7 @@ private:
     std::map<quint32, PendingCall> m_pendingCalls;
     std::map<QByteArray, Session> m_sessions;
     std::map<QString, bool> m_contacts;
+    mutable skbp::WrapKeyCache m_wrapKeys;
 };
 
 } // namespace sotto

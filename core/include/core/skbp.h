@@ -61,6 +61,30 @@ struct WrapContext
 // nonce: 12 bytes, or empty for a fresh random one.
 Result<QByteArray> wrap(const SecretBytes &key, quint32 epoch, const SecretBytes &secret,
                         const WrapContext &ctx, QByteArrayView nonce = {});
+// The same with wrap_key(K) already derived: callers that wrap or unwrap often keep it beside K
+// (it changes only when K does) and save an HKDF per call.
+Result<QByteArray> wrapWithWrapKey(const SecretBytes &wrapKey, quint32 epoch, const SecretBytes &secret,
+                                   const WrapContext &ctx, QByteArrayView nonce = {});
+Result<SecretBytes> unwrapWithWrapKey(const SecretBytes &wrapKey, quint32 epoch, QByteArrayView wrapped,
+                                      const WrapContext &ctx);
+
+// wrap_key(K) for the last two keys asked for (an account's current and pending key),
+// recomputed only when a new K comes. Not thread-safe.
+class WrapKeyCache
+{
+public:
+    Result<SecretBytes> get(const SecretBytes &key);
+
+private:
+    struct Slot
+    {
+        SecretBytes key;
+        SecretBytes wrapKey;
+    };
+    Slot m_slots[2];
+    int m_next = 0;
+};
+
 // The epoch named inside a wrapped blob (or an error when it is not a wrapped blob).
 Result<quint32> wrappedEpoch(QByteArrayView wrapped);
 // Fails (ErrorCode::Crypto) on any tampering, wrong key, wrong context or wrong epoch.
