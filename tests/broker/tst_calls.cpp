@@ -5,6 +5,7 @@
 #include "support/fixtures.h"
 #include "support/wiretap.h"
 
+#include <QSet>
 #include <QSignalSpy>
 #include <QStandardPaths>
 #include <QTest>
@@ -24,6 +25,8 @@ private Q_SLOTS:
     void chainAttack_data();
     void chainAttack();
     void declineEndsCallAndRotates();
+    void periodicRefreshWhenIdle();
+    void reconnectsAfterBrokerRestart();
 };
 
 void TestCalls::fig1_data()
@@ -109,6 +112,20 @@ void TestCalls::fig2Conference()
     QVERIFY(!carol.engine().sessionKey(sid, 0));
     QCOMPARE(carol.engine().session(sid)->gen, 1u);
     QCOMPARE(int(alice.engine().session(sid)->members.size()), 2);
+    // Each member sends under its own SSRC, drawn by the broker, with its own relay token.
+    QSet<quint32> ssrcs;
+    QSet<QByteArray> tokens;
+    for (TestPhone *p : {&alice, &bob, &carol}) {
+        const auto info = *p->engine().session(sid);
+        ssrcs.insert(info.ownSsrc);
+        tokens.insert(info.relayToken);
+        QCOMPARE(info.relayToken.size(), 16);
+        QCOMPARE(info.relayPort, broker.port());
+        for (const MemberInfo &m : info.members) // what others call us is what we send as
+            QCOMPARE(m.ssrc, [&] { for (TestPhone *q : {&alice, &bob, &carol}) if (q->account() == m.account) return q->engine().session(sid)->ownSsrc; return 0u; }());
+    }
+    QCOMPARE(ssrcs.size(), 3);
+    QCOMPARE(tokens.size(), 3);
 
     // carol leaves: alice and bob re-key to generation 2.
     carol.engine().leave(sid);
@@ -250,6 +267,53 @@ void TestCalls::declineEndsCallAndRotates()
     // alice held a key derived from K_bob: it rotates even though nobody talked.
     QTRY_COMPARE_WITH_TIMEOUT(rotated.size(), 1, 3000);
     QVERIFY(alice.engine().sessions().empty());
+}
+
+void TestCalls::periodicRefreshWhenIdle()
+{
+    TestBroker broker(skbp::KeyMode::Derived, /*refresh every*/ 1);
+    TestPhone alice(QStringLiteral("alice")), bob(QStringLiteral("bob"));
+    QVERIFY(enrolAndLogin(broker, alice));
+    QVERIFY(enrolAndLogin(broker, bob));
+    // In a call nobody refreshes: the handshake would compete with the call.
+    const QByteArray sid = establishCall(alice, bob);
+    QVERIFY(!sid.isEmpty());
+    const quint32 during = alice.profile().epoch();
+    QTest::qWait(2500);
+    QCOMPARE(alice.profile().epoch(), during);
+    // Idle again: the refresh is due, so alice runs the Diffie-Hellman and the chain breaks.
+    QSignalSpy refreshed(&alice.engine(), &ClientEngine::refreshed);
+    alice.engine().leave(sid);
+    QVERIFY(refreshed.wait(5000));
+    QCOMPARE(alice.profile().epoch(), during + 1);
+    const auto *a = broker.broker().store().account(QStringLiteral("alice"));
+    QCOMPARE(a->epoch, during + 1);
+    QVERIFY(a->key.equals(alice.profile().key()));
+    const auto &events = alice.engine().timeline().events();
+    auto it = std::find_if(events.begin(), events.end(), [](const TimelineEvent &e) { return e.kind == TimelineEvent::Kind::Refreshed; });
+    QVERIFY(it != events.end());
+    QCOMPARE(it->epoch, std::optional<quint32>(during + 1));
+    QCOMPARE(it->fp, skbp::fingerprint(alice.profile().key()));
+    QVERIFY(callWorks(alice, bob));
+}
+
+void TestCalls::reconnectsAfterBrokerRestart()
+{
+    TestBroker broker;
+    TestPhone alice(QStringLiteral("alice")), bob(QStringLiteral("bob"));
+    QVERIFY(enrolAndLogin(broker, alice));
+    QVERIFY(enrolAndLogin(broker, bob));
+    QSignalSpy aliceState(&alice.engine(), &ClientEngine::stateChanged);
+    QSignalSpy bobState(&bob.engine(), &ClientEngine::stateChanged);
+    broker.restart(); // same port, same store
+    // Each notices the loss, backs off, and logs in again by itself.
+    auto cameBack = [](const QSignalSpy &spy) {
+        return spy.size() >= 2 && spy.first().at(0).value<ClientEngine::State>() == ClientEngine::State::Connecting
+            && spy.last().at(0).value<ClientEngine::State>() == ClientEngine::State::Online;
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(cameBack(aliceState), 5000);
+    QTRY_VERIFY_WITH_TIMEOUT(cameBack(bobState), 5000);
+    QVERIFY(callWorks(alice, bob));
 }
 
 QTEST_GUILESS_MAIN(TestCalls)
