@@ -1,5 +1,7 @@
 #include "support/wiretap.h"
 
+#include "support/rawclient.h"
+
 #include "core/channel.h"
 #include "core/crypto.h"
 #include "core/skbp.h"
@@ -71,44 +73,21 @@ TapResult tapLogin(const std::vector<FrameProxy::Frame> &frames, int connection,
 
 QString rawLogin(quint16 port, const QString &account, quint32 epoch, const SecretBytes &key)
 {
-    // Waits spin the event loop: the broker may live in this very thread.
-    QTcpSocket s;
-    s.connectToHost(QHostAddress::LocalHost, port);
-    QDeadlineTimer connectDeadline(3000);
-    while (s.state() != QAbstractSocket::ConnectedState && !connectDeadline.hasExpired())
-        QTest::qWait(5);
-    if (s.state() != QAbstractSocket::ConnectedState)
-        return QStringLiteral("no connection");
-    wire::FrameReader reader;
-    auto readFrame = [&]() -> std::optional<QByteArray> {
-        QDeadlineTimer deadline(3000);
-        while (!deadline.hasExpired()) {
-            reader.append(s.readAll());
-            if (auto f = reader.next(); f && f->ok())
-                return f->value();
-            QTest::qWait(5);
-        }
-        return std::nullopt;
-    };
-    const QByteArray nc = *crypto::randomBytes(16);
-    s.write(wire::frame(wire::encodeHello({account, epoch, nc})));
-    auto challenge = readFrame();
-    if (!challenge)
-        return QStringLiteral("no challenge");
-    auto nb = wire::decodeChallenge(*challenge);
+    RawClient c(port);
+    auto nb = c.hello(account, epoch);
     if (!nb)
-        return QStringLiteral("bad challenge");
-    auto keys = skbp::channelKeys(key, account, epoch, nc, *nb);
-    SecureChannel channel(noise::CipherState(keys->clientToBroker), noise::CipherState(keys->brokerToClient));
+        return QStringLiteral("no challenge");
+    if (!c.keyChannel(key, *nb))
+        return QStringLiteral("no keys");
     QCborMap login = wire::message(QLatin1StringView("login"));
     login.insert(QLatin1StringView("client"), QStringLiteral("test"));
-    s.write(wire::frame(*channel.seal(login)));
-    auto answer = readFrame();
+    c.send(login);
+    auto answer = c.nextFrame(3000);
     if (!answer)
         return QStringLiteral("no answer");
     if (auto e = wire::decodeCleartextError(*answer))
         return errorCodeName(e->code);
-    auto m = channel.open(*answer);
+    auto m = c.open(*answer);
     if (!m)
         return QStringLiteral("undecryptable");
     return m->type() == QLatin1StringView("error") ? m->text(QLatin1StringView("code")) : m->type();
