@@ -1,0 +1,431 @@
+// The phone engine's calls: caller, callee and conference member (PROTOCOL.md §6), and the
+// post-call rotation. The connection, login and refresh live in client.cpp.
+
+#include "core/client.h"
+
+#include "core/crypto.h"
+#include "core/log.h"
+
+#include <QCborArray>
+#include <QCborMap>
+
+namespace sotto {
+
+namespace {
+
+QLatin1StringView k(const char *s)
+{
+    return QLatin1StringView(s);
+}
+
+std::vector<MemberInfo> membersOf(const QCborValue &peers)
+{
+    std::vector<MemberInfo> out;
+    for (const QCborValue &p : peers.toArray()) {
+        const QCborMap m = p.toMap();
+        out.push_back({m.value(k("account")).toString(), quint32(m.value(k("ssrc")).toInteger())});
+    }
+    return out;
+}
+
+} // namespace
+
+// ---- calls (§6) ----------------------------------------------------------------------------
+
+Result<SecretBytes> ClientEngine::unwrapForMe(const QByteArray &wrapped, skbp::WrapContext ctx) const
+{
+    auto epoch = skbp::wrappedEpoch(wrapped);
+    if (!epoch)
+        return epoch.error();
+    const SecretBytes *key = m_profile.keyForEpoch(*epoch);
+    if (!key)
+        return makeError(ErrorCode::Auth, QStringLiteral("wrapped under epoch %1, which we do not hold").arg(*epoch));
+    ctx.owner = m_profile.account();
+    auto wk = m_wrapKeys.get(*key);
+    if (!wk)
+        return wk.error();
+    return skbp::unwrapWithWrapKey(*wk, *epoch, wrapped, ctx);
+}
+
+quint32 ClientEngine::call(const QString &account)
+{
+    const quint32 id = m_nextId++;
+    if (!m_loggedIn) {
+        QTimer::singleShot(0, this, [this, id, account] {
+            Q_EMIT callFailed(id, account, makeError(ErrorCode::Network, QStringLiteral("not connected to the broker")));
+        });
+        return id;
+    }
+    m_pendingCalls[id] = {account};
+    QCborMap m = wire::message(k("call"));
+    m.insert(k("id"), qint64(id));
+    m.insert(k("to"), account);
+    send(m);
+    return id;
+}
+
+void ClientEngine::onCallKey(const wire::Message &m)
+{
+    const QByteArray sid = m.bytes(k("sid"));
+    const QString callee = m.text(k("callee"));
+    if (auto id = m.id())
+        m_pendingCalls.erase(*id);
+    auto sk = unwrapForMe(m.bytes(k("wrapped")), {skbp::WrapPurpose::Call, sid, m.u32(k("gen")), {}});
+    if (!sk) {
+        Q_EMIT requestFailed(QStringLiteral("call key"), sk.error());
+        QCborMap leave = wire::message(k("leave"));
+        leave.insert(k("sid"), sid);
+        send(leave);
+        return;
+    }
+    Session s;
+    s.info.sid = sid;
+    s.info.role = SessionInfo::Role::Caller;
+    s.info.peer = callee;
+    s.info.callee = callee;
+    s.info.keyed = true;
+    s.info.ownSsrc = m.u32(k("ssrc"));
+    const QCborMap relay = m.map().value(k("relay")).toMap();
+    s.info.relayPort = quint16(relay.value(k("port")).toInteger());
+    s.info.relayToken = relay.value(k("token")).toByteArray();
+    s.key = std::move(*sk);
+    s.info.gen = m.u32(k("gen"));
+    s.info.keyFingerprint = skbp::fingerprint(s.key);
+    const QString fp = s.info.keyFingerprint;
+    const quint32 calleeEpoch = m.u32(k("epoch"));
+    m_sessions.emplace(sid, std::move(s));
+    const QString me = m_profile.account();
+    addEvent(TimelineEvent::Kind::CallKey, sid, m.u32(k("gen")), calleeEpoch, fp, callee,
+             QStringLiteral("{SK}K_%1").arg(me),
+             QStringLiteral("%1's session key %2 K_%1 (epoch %3) · delivered to you as {SK}K_%4 · fp %5")
+                 .arg(callee,
+                      m_keyMode == skbp::KeyMode::Patent ? QStringLiteral("is") : QStringLiteral("derived from"))
+                 .arg(calleeEpoch)
+                 .arg(me, fp));
+    Q_EMIT callStarted(sid, callee);
+    Q_EMIT sessionKeyChanged(sid, m.u32(k("gen")));
+}
+
+void ClientEngine::onIncoming(const wire::Message &m)
+{
+    const QByteArray sid = m.bytes(k("sid"));
+    const QString from = m.text(k("from"));
+    const QString me = m_profile.account();
+    Session s;
+    s.info.sid = sid;
+    s.info.peer = from;
+    s.info.ownSsrc = m.u32(k("ssrc"));
+    s.info.gen = m.u32(k("gen"));
+    const QCborMap relay = m.map().value(k("relay")).toMap();
+    s.info.relayPort = quint16(relay.value(k("port")).toInteger());
+    s.info.relayToken = relay.value(k("token")).toByteArray();
+    s.info.members = membersOf(m.map().value(k("peers")));
+    const bool conference = !m.has(k("epoch"));
+    if (conference) {
+        s.info.role = SessionInfo::Role::Invitee;
+        s.invitedBy = from;
+        QStringList others;
+        for (const MemberInfo &mi : s.info.members)
+            others.append(mi.account);
+        m_sessions.emplace(sid, std::move(s));
+        addEvent(TimelineEvent::Kind::Incoming, sid, std::nullopt, std::nullopt, {}, from, {},
+                 QStringLiteral("%1 invites you into a call with %2 · your key comes after you answer")
+                     .arg(from, others.join(QStringLiteral(", "))));
+        Q_EMIT incomingCall(sid, from, true);
+        return;
+    }
+    const quint32 epoch = m.u32(k("epoch"));
+    const SecretBytes *key = m_profile.keyForEpoch(epoch);
+    auto sk = key ? skbp::sessionKey(m_keyMode, *key, sid, me, epoch)
+                  : Result<SecretBytes>(makeError(ErrorCode::Auth, QStringLiteral("no key for epoch %1").arg(epoch)));
+    if (!sk) {
+        Q_EMIT requestFailed(QStringLiteral("incoming call"), sk.error());
+        QCborMap decline = wire::message(k("decline"));
+        decline.insert(k("sid"), sid);
+        send(decline);
+        return;
+    }
+    s.info.role = SessionInfo::Role::Callee;
+    s.info.callee = me;
+    s.info.keyed = true;
+    s.key = std::move(*sk);
+    s.info.keyFingerprint = skbp::fingerprint(s.key);
+    const QString fp = s.info.keyFingerprint;
+    m_sessions.emplace(sid, std::move(s));
+    addEvent(TimelineEvent::Kind::Incoming, sid, 0u, epoch, {}, from, {},
+             QStringLiteral("%1 is calling").arg(from));
+    addEvent(TimelineEvent::Kind::SessionKey, sid, 0u, epoch, fp, from,
+             m_keyMode == skbp::KeyMode::Patent ? QStringLiteral("SK = K_%1").arg(me)
+                                                : QStringLiteral("SK = KDF(K_%1, sid)").arg(me),
+             QStringLiteral("session key %1 your K_%2 (epoch %3) · no message needed · fp %4")
+                 .arg(m_keyMode == skbp::KeyMode::Patent ? QStringLiteral("is") : QStringLiteral("derived from"), me)
+                 .arg(epoch)
+                 .arg(fp));
+    Q_EMIT incomingCall(sid, from, false);
+    Q_EMIT sessionKeyChanged(sid, 0);
+}
+
+void ClientEngine::answer(const QByteArray &sid)
+{
+    Session *s = find(sid);
+    if (!s || s->info.answered)
+        return;
+    QCborMap m = wire::message(k("answer"));
+    m.insert(k("sid"), sid);
+    send(m);
+    if (s->info.role == SessionInfo::Role::Callee) {
+        s->info.answered = true;
+        addEvent(TimelineEvent::Kind::Answered, sid, s->info.gen, std::nullopt, s->info.keyFingerprint,
+                 s->info.peer, {}, QStringLiteral("you answered %1").arg(s->info.peer));
+        Q_EMIT callAnswered(sid);
+    }
+}
+
+void ClientEngine::decline(const QByteArray &sid)
+{
+    Session *s = find(sid);
+    if (!s || s->info.answered)
+        return;
+    QCborMap m = wire::message(k("decline"));
+    m.insert(k("sid"), sid);
+    send(m);
+    endLocally(sid, QStringLiteral("declined"));
+}
+
+void ClientEngine::invite(const QByteArray &sid, const QString &account)
+{
+    Session *s = find(sid);
+    if (!s || !s->info.answered) {
+        Q_EMIT requestFailed(QStringLiteral("invite"), makeError(ErrorCode::NotInSession, QStringLiteral("no answered call")));
+        return;
+    }
+    QCborMap m = wire::message(k("invite"));
+    m.insert(k("id"), qint64(m_nextId++));
+    m.insert(k("sid"), sid);
+    m.insert(k("who"), account);
+    send(m);
+}
+
+void ClientEngine::leave(const QByteArray &sid)
+{
+    if (!find(sid))
+        return;
+    QCborMap m = wire::message(k("leave"));
+    m.insert(k("sid"), sid);
+    send(m);
+    endLocally(sid, QStringLiteral("hangup"));
+}
+
+void ClientEngine::requestDirectory()
+{
+    QCborMap m = wire::message(k("directory"));
+    m.insert(k("id"), qint64(m_nextId++));
+    send(m);
+}
+
+void ClientEngine::onAnswered(const wire::Message &m)
+{
+    Session *s = find(m.bytes(k("sid")));
+    if (!s)
+        return;
+    s->info.answered = true;
+    for (const MemberInfo &mi : membersOf(m.map().value(k("peers"))))
+        s->info.members.push_back(mi);
+    addEvent(TimelineEvent::Kind::Answered, s->info.sid, s->info.gen, std::nullopt, s->info.keyFingerprint,
+             s->info.peer, {}, QStringLiteral("%1 answered").arg(s->info.peer));
+    Q_EMIT callAnswered(s->info.sid);
+}
+
+void ClientEngine::installGeneration(Session &s, quint32 gen, SecretBytes key)
+{
+    s.previousKey = std::move(s.key);
+    s.previousGen = s.info.gen;
+    s.key = std::move(key);
+    s.info.gen = gen;
+    s.info.keyed = true;
+    s.info.keyFingerprint = skbp::fingerprint(s.key);
+    // §6.2: the previous generation is kept for late packets, then erased within 2 s.
+    if (!s.wipeTimer) {
+        s.wipeTimer = std::make_unique<QTimer>();
+        s.wipeTimer->setSingleShot(true);
+        const QByteArray sid = s.info.sid;
+        connect(s.wipeTimer.get(), &QTimer::timeout, this, [this, sid] {
+            if (Session *x = find(sid))
+                x->previousKey.clear();
+        });
+    }
+    s.wipeTimer->start(m_options.previousKeyMs);
+}
+
+void ClientEngine::onSessionKey(const wire::Message &m)
+{
+    const QByteArray sid = m.bytes(k("sid"));
+    Session *s = find(sid);
+    if (!s)
+        return;
+    const quint32 gen = m.u32(k("gen"));
+    auto sk = unwrapForMe(m.bytes(k("wrapped")), {skbp::WrapPurpose::Join, sid, gen, {}});
+    if (!sk) {
+        Q_EMIT requestFailed(QStringLiteral("session key"), sk.error());
+        leave(sid);
+        return;
+    }
+    installGeneration(*s, gen, std::move(*sk));
+    s->info.answered = true;
+    if (m.has(k("peers")))
+        s->info.members = membersOf(m.map().value(k("peers")));
+    const QString me = m_profile.account();
+    addEvent(TimelineEvent::Kind::Joined, sid, gen, std::nullopt, s->info.keyFingerprint, s->invitedBy,
+             QStringLiteral("{SK_%1}K_%2").arg(gen).arg(me),
+             QStringLiteral("you joined · generation %1 delivered to you as {SK_%1}K_%2 · fp %3")
+                 .arg(gen)
+                 .arg(me, s->info.keyFingerprint));
+    Q_EMIT callAnswered(sid);
+    Q_EMIT sessionKeyChanged(sid, gen);
+}
+
+void ClientEngine::onJoined(const wire::Message &m)
+{
+    const QByteArray sid = m.bytes(k("sid"));
+    Session *s = find(sid);
+    if (!s || !s->info.keyed)
+        return;
+    const QString who = m.text(k("who"));
+    const quint32 gen = m.u32(k("gen"));
+    s->info.members.push_back({who, m.u32(k("ssrc"))});
+    if (gen > s->info.gen && gen - s->info.gen <= 16) {
+        SecretBytes key = s->key;
+        for (quint32 g = s->info.gen + 1; g <= gen; ++g) {
+            auto next = skbp::ratchet(key, sid, g);
+            if (!next) {
+                Q_EMIT requestFailed(QStringLiteral("ratchet"), next.error());
+                return;
+            }
+            key = std::move(*next);
+        }
+        installGeneration(*s, gen, std::move(key));
+        addEvent(TimelineEvent::Kind::Joined, sid, gen, std::nullopt, s->info.keyFingerprint, who,
+                 QStringLiteral("SK_%1 = KDF(SK_%2)").arg(gen).arg(gen - 1),
+                 QStringLiteral("%1 joined · ratchet to generation %2 · fp %3").arg(who).arg(gen).arg(s->info.keyFingerprint));
+        Q_EMIT memberJoined(sid, who);
+        Q_EMIT sessionKeyChanged(sid, gen);
+        return;
+    }
+    addEvent(TimelineEvent::Kind::Joined, sid, s->info.gen, std::nullopt, s->info.keyFingerprint, who, {},
+             QStringLiteral("%1 joined · same key (no ratchet in patent mode)").arg(who));
+    Q_EMIT memberJoined(sid, who);
+}
+
+void ClientEngine::onLeft(const wire::Message &m)
+{
+    const QByteArray sid = m.bytes(k("sid"));
+    Session *s = find(sid);
+    if (!s)
+        return;
+    const QString who = m.text(k("who"));
+    std::erase_if(s->info.members, [&](const MemberInfo &mi) { return mi.account == who; });
+    const bool rekey = m.has(k("gen"));
+    addEvent(TimelineEvent::Kind::Left, sid, rekey ? std::optional<quint32>(m.u32(k("gen"))) : std::nullopt,
+             std::nullopt, {}, who, {},
+             rekey ? QStringLiteral("%1 left · re-key to generation %2 follows").arg(who).arg(m.u32(k("gen")))
+                   : QStringLiteral("%1 left").arg(who));
+    Q_EMIT memberLeft(sid, who);
+}
+
+void ClientEngine::onRekey(const wire::Message &m)
+{
+    const QByteArray sid = m.bytes(k("sid"));
+    Session *s = find(sid);
+    if (!s)
+        return;
+    const quint32 gen = m.u32(k("gen"));
+    auto sk = unwrapForMe(m.bytes(k("wrapped")), {skbp::WrapPurpose::Rekey, sid, gen, {}});
+    if (!sk) {
+        Q_EMIT requestFailed(QStringLiteral("re-key"), sk.error());
+        return;
+    }
+    installGeneration(*s, gen, std::move(*sk));
+    const QString me = m_profile.account();
+    addEvent(TimelineEvent::Kind::Rekeyed, sid, gen, std::nullopt, s->info.keyFingerprint, {},
+             QStringLiteral("{SK_%1}K_%2").arg(gen).arg(me),
+             QStringLiteral("re-key to generation %1 · fresh key delivered as {SK_%1}K_%2 · fp %3")
+                 .arg(gen)
+                 .arg(me, s->info.keyFingerprint));
+    Q_EMIT sessionKeyChanged(sid, gen);
+}
+
+void ClientEngine::onEnded(const wire::Message &m)
+{
+    endLocally(m.bytes(k("sid")), m.text(k("reason")));
+}
+
+void ClientEngine::endLocally(const QByteArray &sid, const QString &reason)
+{
+    auto it = m_sessions.find(sid);
+    if (it == m_sessions.end())
+        return;
+    const QString peer = it->second.info.peer;
+    const quint32 gen = it->second.info.gen;
+    m_sessions.erase(it); // wipes every key of the session
+    addEvent(TimelineEvent::Kind::Ended, sid, gen, std::nullopt, {}, peer, {},
+             QStringLiteral("call ended (%1) · session keys erased").arg(reason));
+    Q_EMIT callEnded(sid, reason);
+    QTimer::singleShot(0, this, &ClientEngine::maybeRefresh);
+}
+
+void ClientEngine::onRotate(const wire::Message &m)
+{
+    const quint32 next = m.u32(k("epoch"));
+    const QByteArray wrapped = m.bytes(k("wrapped"));
+    const QString me = m_profile.account();
+    auto oldEpoch = skbp::wrappedEpoch(wrapped);
+    if (!oldEpoch || *oldEpoch + 1 != next) {
+        Q_EMIT requestFailed(QStringLiteral("rotate"), makeError(ErrorCode::BadRequest, QStringLiteral("bad rotation")));
+        return;
+    }
+    if (m_profile.epoch() != next) {
+        auto key = unwrapForMe(wrapped, {skbp::WrapPurpose::Rotate, QByteArray(skbp::kSidSize, '\0'), 0, {}});
+        if (!key) {
+            Q_EMIT requestFailed(QStringLiteral("rotate"), key.error());
+            return;
+        }
+        // Durable first, then the proof: the broker commits on the ack or on our next login.
+        if (auto r = m_profile.adoptRotation(next, *key); !r) {
+            Q_EMIT requestFailed(QStringLiteral("rotate"), r.error());
+            return;
+        }
+        const QString fp = skbp::fingerprint(*key);
+        addEvent(TimelineEvent::Kind::Rotated, {}, std::nullopt, next, fp, {},
+                 QStringLiteral("{K_%1'}K_%1").arg(me),
+                 QStringLiteral("your key K_%1 rotated epoch %2 → %3 under cover of epoch %2 · {K_%1'}K_%1 · fp %4")
+                     .arg(me)
+                     .arg(*oldEpoch)
+                     .arg(next)
+                     .arg(fp));
+        Q_EMIT rotated(next);
+    }
+    auto proof = skbp::rotateProof(m_profile.key(), me, next);
+    if (!proof)
+        return;
+    QCborMap ack = wire::message(k("rotate_ack"));
+    ack.insert(k("epoch"), qint64(next));
+    ack.insert(k("proof"), *proof);
+    send(ack);
+}
+
+void ClientEngine::onError(const wire::Message &m)
+{
+    const Error e{errorCodeFromName(m.text(k("code"))), m.text(k("msg"))};
+    if (auto id = m.id()) {
+        auto it = m_pendingCalls.find(*id);
+        if (it != m_pendingCalls.end()) {
+            const QString to = it->second.to;
+            m_pendingCalls.erase(it);
+            Q_EMIT callFailed(*id, to, e);
+            return;
+        }
+    }
+    Q_EMIT requestFailed(QStringLiteral("request"), e);
+}
+
+} // namespace sotto
