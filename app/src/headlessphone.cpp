@@ -4,6 +4,8 @@
 
 #include <QJsonDocument>
 
+#include <cstdio>
+
 namespace sotto::app {
 
 HeadlessPhone::HeadlessPhone(HeadlessOptions options, QObject *parent)
@@ -91,6 +93,11 @@ std::optional<int> HeadlessPhone::start()
         connect(&e, &ClientEngine::enrolFailed, this, [this](const Error &err) {
             finish(ExitFailed, QStringLiteral("enrolment failed: %1").arg(err.message));
         });
+        // Say whom we are about to trust, as a person would check it against the broker's console.
+        std::printf("joining broker %s:%u as %s · broker key fingerprint %s\n",
+                    qPrintable(m_options.join->host), unsigned(m_options.join->port), qPrintable(m_options.join->account),
+                    qPrintable(skbp::fingerprint(m_options.join->brokerPublicKey)));
+        std::fflush(stdout);
         e.enrol(*m_options.join);
     } else {
         goOnline();

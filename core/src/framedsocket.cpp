@@ -15,13 +15,18 @@ FramedSocket::FramedSocket(QTcpSocket *socket, QObject *parent)
         m_socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
         Q_EMIT connected();
     });
-    connect(m_socket, &QTcpSocket::disconnected, this, &FramedSocket::disconnected);
-    connect(m_socket, &QTcpSocket::errorOccurred, this, [this](QAbstractSocket::SocketError) {
-        if (m_socket->state() == QAbstractSocket::UnconnectedState && !m_closing) {
-            m_closing = true;
-            Q_EMIT disconnected();
-        }
-    });
+    // Queued: send() writes at once, and a write can find the peer gone; the owner must not be
+    // told so from inside its own send() (it may be iterating over its connections).
+    connect(m_socket, &QTcpSocket::disconnected, this, &FramedSocket::disconnected, Qt::QueuedConnection);
+    connect(
+        m_socket, &QTcpSocket::errorOccurred, this,
+        [this](QAbstractSocket::SocketError) {
+            if (m_socket->state() == QAbstractSocket::UnconnectedState && !m_closing) {
+                m_closing = true;
+                Q_EMIT disconnected();
+            }
+        },
+        Qt::QueuedConnection);
 }
 
 FramedSocket::~FramedSocket()
@@ -45,8 +50,12 @@ void FramedSocket::send(QByteArrayView body)
     if (m_closing)
         return;
     const QByteArray f = wire::frame(body);
-    if (!f.isEmpty())
-        m_socket->write(f);
+    if (f.isEmpty())
+        return;
+    m_socket->write(f);
+    // Write now rather than on the next write-readiness poll: one syscall instead of a poll
+    // round over every socket of the process (a broker has thousands).
+    m_socket->flush();
 }
 
 void FramedSocket::sendAndClose(QByteArrayView body)
