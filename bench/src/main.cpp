@@ -23,6 +23,7 @@
 #include <QThread>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -236,17 +237,51 @@ struct Latency
     int samples = 0;
 };
 
+// Clients that log in and stay idle, on a thread of their own: the broker carries them, while
+// the measuring thread polls only the sockets it measures.
+class IdleLoad
+{
+public:
+    IdleLoad(BrokerHost &host, int count)
+    {
+        QStringList names;
+        for (int i = 0; i < count; ++i)
+            names.append(QStringLiteral("idle%1").arg(i));
+        auto keys = host.seed(names);
+        m_context.moveToThread(&m_thread);
+        m_thread.start();
+        QMetaObject::invokeMethod(&m_context, [&] {
+            for (int i = 0; i < count; ++i) {
+                auto c = std::make_unique<BenchClient>(names[i], std::move(keys[std::size_t(i)]), 1, host.port());
+                QObject::connect(c.get(), &BenchClient::online, [this] { ++m_online; });
+                c->connectToBroker();
+                m_clients.push_back(std::move(c));
+            }
+        }, Qt::BlockingQueuedConnection);
+        if (!spin([&] { return m_online.load() == count; }, 60000))
+            qFatal("only %d of %d idle clients logged in", m_online.load(), count);
+    }
+    ~IdleLoad()
+    {
+        QMetaObject::invokeMethod(&m_context, [this] { m_clients.clear(); }, Qt::BlockingQueuedConnection);
+        m_thread.quit();
+        m_thread.wait();
+    }
+
+private:
+    QThread m_thread;
+    QObject m_context;
+    std::vector<std::unique_ptr<BenchClient>> m_clients;
+    std::atomic<int> m_online{0};
+};
+
 Latency benchCallSetupLatency(int idleClients, int calls)
 {
     BrokerHost host;
-    QStringList names;
-    for (int i = 0; i < idleClients; ++i)
-        names.append(QStringLiteral("idle%1").arg(i));
-    names.append(QStringLiteral("alice"));
-    names.append(QStringLiteral("bob"));
-    auto clients = loginAll(host, names);
-    BenchClient &alice = *clients[std::size_t(idleClients)];
-    BenchClient &bob = *clients[std::size_t(idleClients + 1)];
+    IdleLoad idle(host, idleClients);
+    auto clients = loginAll(host, {QStringLiteral("alice"), QStringLiteral("bob")});
+    BenchClient &alice = *clients[0];
+    BenchClient &bob = *clients[1];
     bob.autoAnswer = false;
     std::vector<double> samples;
     QElapsedTimer clock;
