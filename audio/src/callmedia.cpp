@@ -1,0 +1,175 @@
+#include "audio/callmedia.h"
+
+#include "audio/log.h"
+
+#include <QHostInfo>
+#include <QTimer>
+
+Q_LOGGING_CATEGORY(lcAudio, "sotto.audio")
+
+namespace sotto::audio {
+
+CallMedia::CallMedia(ClientEngine &engine, DeviceFactory devices, QObject *parent)
+    : QObject(parent), m_engine(engine), m_devices(std::move(devices))
+{
+    const QString keyLog = qEnvironmentVariable("SOTTO_KEYLOGFILE");
+    if (!keyLog.isEmpty()) {
+        m_keyLog.setFileName(keyLog);
+        if (m_keyLog.open(QIODevice::WriteOnly | QIODevice::Append | QIODevice::Text)) {
+            m_keyLog.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+            qCWarning(lcAudio).noquote() << "SOTTO_KEYLOGFILE is set: SRTP keys are being written to" << keyLog
+                                         << "- anyone who reads that file can decrypt these calls";
+        } else {
+            qCWarning(lcAudio) << "SOTTO_KEYLOGFILE: cannot write" << keyLog;
+        }
+    }
+    connect(&engine, &ClientEngine::callAnswered, this, &CallMedia::ensureStarted);
+    connect(&engine, &ClientEngine::sessionKeyChanged, this, [this](const QByteArray &sid, quint32) {
+        if (m_calls.contains(sid))
+            installKeys(sid);
+    });
+    connect(&engine, &ClientEngine::memberJoined, this, [this](const QByteArray &sid, const QString &) {
+        if (m_calls.contains(sid))
+            installKeys(sid);
+    });
+    connect(&engine, &ClientEngine::memberLeft, this, [this](const QByteArray &sid, const QString &who) {
+        auto it = m_calls.find(sid);
+        if (it == m_calls.end())
+            return;
+        auto m = it->second.members.find(who);
+        if (m != it->second.members.end()) {
+            it->second.session->removeMember(m->second);
+            it->second.members.erase(m);
+        }
+    });
+    connect(&engine, &ClientEngine::callEnded, this, [this](const QByteArray &sid, const QString &) { stop(sid); });
+}
+
+CallMedia::~CallMedia()
+{
+    std::vector<QByteArray> sids;
+    for (const auto &[sid, c] : m_calls)
+        sids.push_back(sid);
+    for (const QByteArray &sid : sids)
+        stop(sid);
+}
+
+MediaSession *CallMedia::media(const QByteArray &sid)
+{
+    auto it = m_calls.find(sid);
+    return it == m_calls.end() ? nullptr : it->second.session.get();
+}
+
+void CallMedia::setMuted(bool muted)
+{
+    m_muted = muted;
+    for (auto &[sid, c] : m_calls)
+        c.session->setMuted(muted);
+}
+
+void CallMedia::ensureStarted(const QByteArray &sid)
+{
+    if (m_calls.contains(sid))
+        return;
+    const auto info = m_engine.session(sid);
+    if (!info || !info->keyed)
+        return;
+    auto devices = m_devices();
+    if (!devices) {
+        Q_EMIT failed(sid, devices.error().message);
+        return;
+    }
+    // The relay is the broker's own host (PROTOCOL §7).
+    QHostAddress relay(m_engine.profile().brokerHost());
+    if (relay.isNull()) {
+        const QHostInfo hi = QHostInfo::fromName(m_engine.profile().brokerHost());
+        if (hi.addresses().isEmpty()) {
+            Q_EMIT failed(sid, QStringLiteral("cannot resolve %1").arg(m_engine.profile().brokerHost()));
+            return;
+        }
+        relay = hi.addresses().first();
+    }
+    MediaSession::Config cfg;
+    cfg.relayAddress = relay;
+    cfg.relayPort = info->relayPort;
+    cfg.sid = sid;
+    cfg.ownSsrc = info->ownSsrc;
+    cfg.token = info->relayToken;
+    cfg.lossPercent = m_loss;
+    Call call;
+    call.devices = std::move(*devices);
+    call.session = std::make_unique<MediaSession>(cfg, *call.devices.input, *call.devices.output);
+    call.session->setMuted(m_muted);
+    auto &c = m_calls.emplace(sid, std::move(call)).first->second;
+    installKeys(sid);
+    if (auto r = c.session->start(); !r) {
+        const QString why = r.error().message;
+        m_calls.erase(sid);
+        Q_EMIT failed(sid, why);
+        return;
+    }
+    Q_EMIT mediaStarted(sid);
+}
+
+void CallMedia::installKeys(const QByteArray &sid)
+{
+    auto it = m_calls.find(sid);
+    const auto info = m_engine.session(sid);
+    if (it == m_calls.end() || !info || !info->keyed)
+        return;
+    Call &c = it->second;
+    const quint32 gen = info->gen;
+    auto own = m_engine.srtpMaterial(sid, gen, info->ownSsrc);
+    if (own) {
+        if (auto r = c.session->setSendKey(gen, *own); !r)
+            Q_EMIT failed(sid, r.error().message);
+        logKey(sid, gen, info->ownSsrc, *own);
+    }
+    for (const MemberInfo &m : info->members) {
+        auto key = m_engine.srtpMaterial(sid, gen, m.ssrc);
+        if (!key)
+            continue;
+        (void)c.session->addReceiveKey(m.ssrc, gen, *key);
+        logKey(sid, gen, m.ssrc, *key);
+        c.members[m.account] = m.ssrc;
+    }
+    if (gen != c.gen) {
+        // Late packets of the previous generation still decrypt for 2 s, then it goes.
+        const quint32 previous = c.gen;
+        c.gen = gen;
+        QTimer::singleShot(2000, this, [this, sid, previous] {
+            if (MediaSession *s = media(sid))
+                s->dropGeneration(previous);
+        });
+    }
+}
+
+void CallMedia::stop(const QByteArray &sid)
+{
+    auto it = m_calls.find(sid);
+    if (it == m_calls.end())
+        return;
+    it->second.session->stop();
+    const MediaStats stats = it->second.session->stats();
+    m_history[sid] = stats;
+    m_calls.erase(it);
+    Q_EMIT mediaStopped(sid, stats);
+}
+
+void CallMedia::logKey(const QByteArray &sid, quint32 gen, quint32 ssrc, const skbp::SrtpMaterial &m)
+{
+    if (!m_keyLog.isOpen())
+        return;
+    const SecretBytes both = m.masterKey + m.masterSalt;
+    QByteArray b64 = both.view().toByteArray().toBase64();
+    m_keyLog.write(QStringLiteral("SKBP_SRTP %1 %2 %3 ")
+                       .arg(QString::fromLatin1(sid.toHex()))
+                       .arg(gen)
+                       .arg(ssrc, 8, 16, QLatin1Char('0'))
+                       .toLatin1()
+                   + b64 + '\n');
+    b64.fill('\0');
+    m_keyLog.flush();
+}
+
+} // namespace sotto::audio
