@@ -102,6 +102,13 @@ Result<void> Broker::start()
                                                  .arg(why));
     }
     connect(m_server, &QTcpServer::newConnection, this, &Broker::onNewConnection);
+    QString relayError;
+    if (!m_relay.start(m_config.address, port(), &relayError)) {
+        delete m_server;
+        m_server = nullptr;
+        m_store.close();
+        return makeError(ErrorCode::Network, QStringLiteral("cannot open the media relay on UDP %1: %2").arg(m_config.port).arg(relayError));
+    }
     (void)m_store.setMetaValue(QStringLiteral("listen"),
                                QStringLiteral("%1:%2").arg(advertisedHost(m_config.address)).arg(port()));
     (void)m_store.setMetaValue(QStringLiteral("name"), m_config.name);
@@ -124,6 +131,7 @@ void Broker::stop()
     if (!m_server)
         return;
     m_refreshTimer.stop();
+    m_relay.stop();
     m_server->close();
     for (Connection *c : std::vector<Connection *>(m_connections))
         c->close();

@@ -194,6 +194,8 @@ Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
     m_broker.log(QStringLiteral("%1 calls %2: session %3, SK from K_%2 (epoch %4), {SK}K_%1")
                      .arg(from, to, QString::fromLatin1(sid->toHex().left(8)))
                      .arg(calleeEpoch));
+    m_broker.m_relayTable.addMember(*sid, a->ssrc, a->token);
+    m_broker.m_relayTable.addMember(*sid, b->ssrc, b->token);
     m_sessions.emplace(*sid, std::move(session));
     m_broker.sendTo(from, callKey);
     m_broker.sendTo(to, incoming);
@@ -282,6 +284,7 @@ Result<void> CallRouter::decline(const QString &from, const QByteArray &sid)
     }
     // An invitee said no: the others learn it; no key changed hands, so no re-key.
     const QString who = me->account;
+    m_broker.m_relayTable.removeMember(sid, me->ssrc);
     std::erase_if(s.members, [&](const Member &m) { return m.account == who; });
     QCborMap left = wire::message(k("left"));
     left.insert(k("sid"), sid);
@@ -329,6 +332,7 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
     incoming.insert(k("peers"), peers);
     incoming.insert(k("relay"), relayOf(*m));
     s.members.push_back(*m);
+    m_broker.m_relayTable.addMember(sid, m->ssrc, m->token);
     m_broker.sendTo(who, incoming);
     m_broker.log(QStringLiteral("%1 invites %2 into session %3").arg(from, who, QString::fromLatin1(sid.toHex().left(8))));
     Q_EMIT m_broker.sessionsChanged();
@@ -348,6 +352,7 @@ Result<void> CallRouter::leave(const QString &from, const QByteArray &sid)
         endSession(sid, QStringLiteral("cancelled"), from);
         return {};
     }
+    m_broker.m_relayTable.removeMember(sid, me->ssrc);
     std::erase_if(s.members, [&](const Member &m) { return m.account == from; });
     if (s.joinedCount() < 2) {
         endSession(sid, QStringLiteral("hangup"), from);
@@ -407,6 +412,7 @@ void CallRouter::endSession(const QByteArray &sid, const QString &reason, const 
         return;
     std::unique_ptr<Session> s = std::move(it->second);
     m_sessions.erase(it);
+    m_broker.m_relayTable.endSession(sid);
     QCborMap ended = wire::message(k("ended"));
     ended.insert(k("sid"), sid);
     ended.insert(k("reason"), reason);

@@ -3,6 +3,7 @@
 // The key broker of SKBP/1: enrolment and refresh (§4), login (§5), calls, conferences, key
 // delivery and rotation (§6). One event loop; the store commits in groups (see Store).
 
+#include "broker/relay.h"
 #include "broker/store.h"
 #include "core/crypto.h"
 #include "core/result.h"
@@ -76,6 +77,7 @@ public:
     // A fresh single-use invite; returns the sotto:// link.
     Result<QString> createInvite(const QString &account, qint64 validForSecs);
 
+    RelayCounters relayCounters() const { return m_relay.counters(); }
     std::vector<AccountView> accounts() const;
     std::vector<SessionView> sessions() const;
     bool isOnline(const QString &account) const;
@@ -112,6 +114,8 @@ private:
     crypto::X25519KeyPair m_static;
     Store m_store;
     QTcpServer *m_server = nullptr;
+    RelayTable m_relayTable;
+    Relay m_relay{m_relayTable};
     std::unique_ptr<CallRouter> m_router;
     std::vector<Connection *> m_connections; // owned through QObject parenting
     std::unordered_map<QString, Connection *> m_online;

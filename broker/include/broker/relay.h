@@ -1,0 +1,78 @@
+#pragma once
+
+// The media relay of PROTOCOL.md §7: UDP on the broker's port, on a thread of its own (off the
+// control event loop). A member binds with `0x01 || sid || u32(ssrc) || token` and gets
+// `0x02 || sid || u32(ssrc)`; from then on every RTP packet (first byte 0x80–0xBF) from that
+// address and SSRC goes to the other bound members of the session. The relay never decrypts.
+// Unbound, malformed and over-rate packets are dropped and counted.
+
+#include <QByteArray>
+#include <QHostAddress>
+#include <QObject>
+#include <QThread>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+class QUdpSocket;
+
+namespace sotto::broker {
+
+struct RelayCounters
+{
+    quint64 forwarded = 0; // packets sent on (one per recipient)
+    quint64 binds = 0;
+    quint64 droppedUnbound = 0;
+    quint64 droppedMalformed = 0;
+    quint64 droppedRate = 0;
+    quint64 droppedBadToken = 0;
+};
+
+// Who may send in which session: written by the call router (control thread), read by the relay.
+class RelayTable
+{
+public:
+    void addMember(const QByteArray &sid, quint32 ssrc, const QByteArray &token);
+    void removeMember(const QByteArray &sid, quint32 ssrc);
+    void endSession(const QByteArray &sid);
+
+private:
+    friend class RelayWorker;
+    struct Member
+    {
+        QByteArray token;
+        QHostAddress address;
+        quint16 port = 0;
+        bool bound = false;
+        double tokens = 0;   // rate limit bucket
+        qint64 lastRefillMs = 0;
+    };
+    struct Session
+    {
+        std::unordered_map<quint32, Member> members;
+    };
+    std::mutex m_mutex;
+    std::unordered_map<QByteArray, Session> m_sessions;
+};
+
+class RelayWorker;
+
+class Relay
+{
+public:
+    explicit Relay(RelayTable &table);
+    ~Relay();
+    // Binds the UDP port on the relay thread; false with a reason on failure.
+    bool start(const QHostAddress &address, quint16 port, QString *error = nullptr);
+    void stop();
+    RelayCounters counters() const;
+
+private:
+    RelayTable &m_table;
+    QThread m_thread;
+    RelayWorker *m_worker = nullptr;
+};
+
+} // namespace sotto::broker

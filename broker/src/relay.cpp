@@ -1,0 +1,234 @@
+#include "broker/relay.h"
+
+#include "core/crypto.h"
+
+#include <QElapsedTimer>
+#include <QVariant>
+#include <QNetworkDatagram>
+#include <QUdpSocket>
+#include <QtEndian>
+
+namespace sotto::broker {
+
+namespace {
+constexpr quint8 kBind = 0x01;
+constexpr quint8 kBindAck = 0x02;
+constexpr int kBindSize = 1 + 16 + 4 + 16;
+// 50 packets a second is one 20 ms stream; allow bursts and a little slack.
+constexpr double kRatePerSec = 120;
+constexpr double kBurst = 240;
+} // namespace
+
+void RelayTable::addMember(const QByteArray &sid, quint32 ssrc, const QByteArray &token)
+{
+    std::lock_guard lock(m_mutex);
+    Member m;
+    m.token = token;
+    m.tokens = kBurst;
+    m_sessions[sid].members[ssrc] = m;
+}
+
+void RelayTable::removeMember(const QByteArray &sid, quint32 ssrc)
+{
+    std::lock_guard lock(m_mutex);
+    auto it = m_sessions.find(sid);
+    if (it != m_sessions.end())
+        it->second.members.erase(ssrc);
+}
+
+void RelayTable::endSession(const QByteArray &sid)
+{
+    std::lock_guard lock(m_mutex);
+    m_sessions.erase(sid);
+}
+
+class RelayWorker : public QObject
+{
+public:
+    explicit RelayWorker(RelayTable &table) : m_table(table) { m_clock.start(); }
+
+    bool open(const QHostAddress &address, quint16 port, QString *error)
+    {
+        m_socket = std::make_unique<QUdpSocket>();
+        if (!m_socket->bind(address, port)) {
+            if (error)
+                *error = m_socket->errorString();
+            m_socket.reset();
+            return false;
+        }
+        m_socket->setSocketOption(QAbstractSocket::ReceiveBufferSizeSocketOption, QVariant(4 * 1024 * 1024));
+        m_socket->setSocketOption(QAbstractSocket::SendBufferSizeSocketOption, QVariant(4 * 1024 * 1024));
+        connect(m_socket.get(), &QUdpSocket::readyRead, this, &RelayWorker::onReadyRead);
+        return true;
+    }
+    void close() { m_socket.reset(); }
+
+    RelayCounters counters() const
+    {
+        RelayCounters c;
+        c.forwarded = m_forwarded.load();
+        c.binds = m_binds.load();
+        c.droppedUnbound = m_unbound.load();
+        c.droppedMalformed = m_malformed.load();
+        c.droppedRate = m_rate.load();
+        c.droppedBadToken = m_badToken.load();
+        return c;
+    }
+
+private:
+    void onReadyRead()
+    {
+        char buf[2048];
+        while (m_socket && m_socket->hasPendingDatagrams()) {
+            QHostAddress from;
+            quint16 port = 0;
+            const qint64 n = m_socket->readDatagram(buf, sizeof buf, &from, &port);
+            if (n <= 0) {
+                ++m_malformed;
+                continue;
+            }
+            handle(QByteArrayView(buf, n), from, port);
+        }
+    }
+
+    struct Endpoint
+    {
+        QByteArray sid;
+        quint32 ssrc;
+    };
+    static QByteArray endpointKey(const QHostAddress &a, quint16 port)
+    {
+        const Q_IPV6ADDR v6 = a.toIPv6Address();
+        QByteArray k(reinterpret_cast<const char *>(v6.c), 16);
+        k.append(char(port >> 8)).append(char(port & 0xff));
+        return k;
+    }
+
+    void handle(QByteArrayView d, const QHostAddress &from, quint16 port)
+    {
+        const quint8 first = quint8(d[0]);
+        if (first == kBind) {
+            if (d.size() != kBindSize) {
+                ++m_malformed;
+                return;
+            }
+            const QByteArray sid = d.sliced(1, 16).toByteArray();
+            const quint32 ssrc = qFromBigEndian<quint32>(d.data() + 17);
+            const QByteArrayView token = d.sliced(21, 16);
+            {
+                std::lock_guard lock(m_table.m_mutex);
+                auto s = m_table.m_sessions.find(sid);
+                auto m = s == m_table.m_sessions.end() ? nullptr : &s->second.members;
+                auto it = m ? m->find(ssrc) : decltype(m->find(ssrc)){};
+                if (!m || it == m->end() || !crypto::constantTimeEquals(it->second.token, token)) {
+                    ++m_badToken;
+                    return;
+                }
+                it->second.address = from;
+                it->second.port = port;
+                it->second.bound = true;
+            }
+            m_endpoints[endpointKey(from, port)] = Endpoint{sid, ssrc};
+            ++m_binds;
+            QByteArray ack;
+            ack.append(char(kBindAck)).append(sid).append(d.sliced(17, 4).toByteArray());
+            m_socket->writeDatagram(ack, from, port);
+            return;
+        }
+        if ((first & 0xC0) != 0x80 || d.size() < 12) {
+            ++m_malformed;
+            return;
+        }
+        auto ep = m_endpoints.find(endpointKey(from, port));
+        if (ep == m_endpoints.end()) {
+            ++m_unbound;
+            return;
+        }
+        const quint32 ssrc = qFromBigEndian<quint32>(d.data() + 8);
+        if (ssrc != ep->second.ssrc) {
+            ++m_unbound; // not the stream this address bound
+            return;
+        }
+        m_targets.clear();
+        {
+            std::lock_guard lock(m_table.m_mutex);
+            auto s = m_table.m_sessions.find(ep->second.sid);
+            if (s == m_table.m_sessions.end()) {
+                m_endpoints.erase(ep); // the session is over
+                ++m_unbound;
+                return;
+            }
+            auto me = s->second.members.find(ssrc);
+            if (me == s->second.members.end() || !me->second.bound) {
+                ++m_unbound;
+                return;
+            }
+            // Token bucket per sender.
+            const qint64 now = m_clock.elapsed();
+            Member &sender = me->second;
+            sender.tokens = std::min(kBurst, sender.tokens + double(now - sender.lastRefillMs) * kRatePerSec / 1000.0);
+            sender.lastRefillMs = now;
+            if (sender.tokens < 1) {
+                ++m_rate;
+                return;
+            }
+            sender.tokens -= 1;
+            for (const auto &[other, m] : s->second.members) {
+                if (other != ssrc && m.bound)
+                    m_targets.emplace_back(m.address, m.port);
+            }
+        }
+        for (const auto &[addr, p] : m_targets) {
+            m_socket->writeDatagram(d.data(), d.size(), addr, p);
+            ++m_forwarded;
+        }
+    }
+
+    using Member = RelayTable::Member;
+    RelayTable &m_table;
+    std::unique_ptr<QUdpSocket> m_socket;
+    std::unordered_map<QByteArray, Endpoint> m_endpoints;
+    std::vector<std::pair<QHostAddress, quint16>> m_targets;
+    QElapsedTimer m_clock;
+    std::atomic<quint64> m_forwarded{0}, m_binds{0}, m_unbound{0}, m_malformed{0}, m_rate{0}, m_badToken{0};
+};
+
+Relay::Relay(RelayTable &table) : m_table(table) {}
+
+Relay::~Relay()
+{
+    stop();
+}
+
+bool Relay::start(const QHostAddress &address, quint16 port, QString *error)
+{
+    m_worker = new RelayWorker(m_table);
+    m_worker->moveToThread(&m_thread);
+    m_thread.setObjectName(QStringLiteral("relay"));
+    m_thread.start();
+    bool ok = false;
+    QMetaObject::invokeMethod(m_worker, [&] { ok = m_worker->open(address, port, error); }, Qt::BlockingQueuedConnection);
+    if (!ok)
+        stop();
+    return ok;
+}
+
+void Relay::stop()
+{
+    if (!m_worker)
+        return;
+    QMetaObject::invokeMethod(m_worker, [this] {
+        m_worker->close();
+        delete m_worker;
+    }, Qt::BlockingQueuedConnection);
+    m_worker = nullptr;
+    m_thread.quit();
+    m_thread.wait();
+}
+
+RelayCounters Relay::counters() const
+{
+    return m_worker ? m_worker->counters() : RelayCounters{};
+}
+
+} // namespace sotto::broker

@@ -1,0 +1,55 @@
+#include "support/audiotools.h"
+
+#include "audio/format.h"
+
+#include <cmath>
+#include <numbers>
+
+namespace sotto::test {
+
+std::vector<qint16> tone(double hz, double seconds, double amplitude)
+{
+    const std::size_t n = std::size_t(seconds * audio::kSampleRate);
+    std::vector<qint16> out(n);
+    for (std::size_t i = 0; i < n; ++i)
+        out[i] = qint16(amplitude * 32767.0 * std::sin(2 * std::numbers::pi * hz * double(i) / audio::kSampleRate));
+    return out;
+}
+
+double toneToTotalDb(const std::vector<qint16> &s, double hz, std::size_t from, std::size_t to)
+{
+    to = std::min(to, s.size());
+    if (from >= to)
+        return -200;
+    const double w = 2 * std::numbers::pi * hz / audio::kSampleRate;
+    const double coeff = 2 * std::cos(w);
+    double q1 = 0, q2 = 0, total = 0;
+    for (std::size_t i = from; i < to; ++i) {
+        const double x = s[i];
+        const double q0 = coeff * q1 - q2 + x;
+        q2 = q1;
+        q1 = q0;
+        total += x * x;
+    }
+    const double n = double(to - from);
+    // |X(f)|^2 * 2 / N is the power of a sinusoid at f; total/N is the mean power.
+    const double tonePower = (q1 * q1 + q2 * q2 - coeff * q1 * q2) * 2 / (n * n);
+    const double meanPower = total / n;
+    if (meanPower <= 0)
+        return -200;
+    return 10 * std::log10(std::max(tonePower, 1e-12) / meanPower);
+}
+
+double levelDb(const std::vector<qint16> &s, std::size_t from, std::size_t to)
+{
+    to = std::min(to, s.size());
+    if (from >= to)
+        return -200;
+    double sum = 0;
+    for (std::size_t i = from; i < to; ++i)
+        sum += double(s[i]) * s[i];
+    const double ms = sum / double(to - from) / (32768.0 * 32768.0);
+    return 10 * std::log10(std::max(ms, 1e-20));
+}
+
+} // namespace sotto::test
