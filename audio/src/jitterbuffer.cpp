@@ -7,7 +7,7 @@
 
 namespace sotto::audio {
 
-JitterBuffer::JitterBuffer(Config config) : m_config(config), m_targetMs(config.minDelayMs * 2) {}
+JitterBuffer::JitterBuffer(Config config) : m_config(config), m_targetMs(config.minDelayMs) {}
 
 qint64 JitterBuffer::extend(quint16 seq)
 {
@@ -64,8 +64,11 @@ JitterBuffer::PutResult JitterBuffer::put(quint16 seq, quint32 timestamp, QByteA
 void JitterBuffer::adapt()
 {
     const double jitterMs = m_jitter * 1000.0 / kSampleRate;
-    // Room for about three times the jitter on top of one frame, in whole frames.
-    const int want = int(std::ceil((kFrameMs + 3.0 * jitterMs) / kFrameMs)) * kFrameMs;
+    // Room for about three times the jitter on top of one frame, in whole frames; and while
+    // packets are being lost, one frame more, so the packet after a loss is here for its FEC.
+    int want = int(std::ceil((kFrameMs + 3.0 * jitterMs) / kFrameMs)) * kFrameMs;
+    if (m_lossEwma > 0.005)
+        want = std::max(want, 2 * kFrameMs);
     m_targetMs = std::clamp(want, m_config.minDelayMs, m_config.maxDelayMs);
 }
 
@@ -77,33 +80,50 @@ JitterBuffer::Slot JitterBuffer::pop()
             return {};
         m_next = m_packets.begin()->first;
     }
+    // Deeper than the target by two frames: drop the oldest so the delay comes back down.
+    if (qint64(m_packets.size()) * kFrameMs > m_targetMs + 2 * kFrameMs && m_packets.begin()->first == *m_next) {
+        m_packets.erase(m_packets.begin());
+        ++*m_next;
+        ++m_stats.skipped;
+    }
     Slot slot;
     auto it = m_packets.find(*m_next);
     if (it != m_packets.end()) {
         slot.kind = Slot::Kind::Packet;
         slot.payload = std::move(it->second);
         m_packets.erase(it);
-        m_missesInARow = 0;
-    } else {
-        auto after = m_packets.find(*m_next + 1);
-        if (after != m_packets.end()) {
-            slot.kind = Slot::Kind::Fec;
-            slot.payload = after->second;
-            ++m_stats.recovered;
-        } else {
-            slot.kind = Slot::Kind::Lost;
+        m_underruns = 0;
+        ++*m_next;
+        m_lossEwma *= 0.99;
+        return slot;
+    }
+    if (m_packets.empty()) {
+        // Underrun: the next packet is late, not (yet) lost. Conceal without moving on, so it
+        // plays when it comes and the delay grows by a frame; after 100 ms it is a pause.
+        if (++m_underruns >= 5) {
+            m_next.reset();
+            m_underruns = 0;
+            return {};
         }
-        ++m_stats.lost;
-        ++m_missesInARow;
+        slot.kind = Slot::Kind::Lost;
+        ++m_stats.underruns;
+        return slot;
     }
+    // A gap with later packets waiting: that packet is lost. Recover it from the next one's
+    // FEC if the next one is here, else conceal.
+    m_underruns = 0;
+    auto after = m_packets.find(*m_next + 1);
+    if (after != m_packets.end()) {
+        slot.kind = Slot::Kind::Fec;
+        slot.payload = after->second;
+        ++m_stats.recovered;
+    } else {
+        slot.kind = Slot::Kind::Lost;
+    }
+    ++m_stats.lost;
+    m_lossEwma = m_lossEwma * 0.99 + 0.01;
+    adapt();
     ++*m_next;
-    // A long silence (the sender stopped, or DTX): stop and buffer afresh when it resumes.
-    if (m_missesInARow >= 5 && m_packets.empty()) {
-        m_next.reset();
-        m_missesInARow = 0;
-        m_stats.lost -= 5; // nothing was lost; the talk spurt ended
-        slot.kind = Slot::Kind::Idle;
-    }
     return slot;
 }
 

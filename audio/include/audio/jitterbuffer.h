@@ -41,6 +41,8 @@ public:
         quint64 duplicates = 0;
         quint64 lost = 0;      // played out as missing (FEC or PLC)
         quint64 recovered = 0; // of those, recovered with FEC
+        quint64 underruns = 0; // frames concealed while waiting for a late packet
+        quint64 skipped = 0;   // frames dropped to bring the delay back to the target
         double jitterMs = 0;   // RFC 3550 interarrival jitter
         int targetMs = 0;
         int bufferedMs = 0;
@@ -64,7 +66,8 @@ private:
     std::map<qint64, QByteArray> m_packets;
     std::optional<qint64> m_highest; // extended sequence numbers
     std::optional<qint64> m_next;    // next to play; empty while buffering
-    int m_missesInARow = 0;
+    int m_underruns = 0;
+    double m_lossEwma = 0;
     int m_targetMs;
     double m_jitter = 0; // in RTP timestamp units
     std::optional<double> m_lastTransit;

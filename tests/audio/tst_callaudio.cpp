@@ -1,0 +1,167 @@
+// Voice end to end in one process: a real broker and its UDP relay on loopback, real phone
+// engines, Opus and SRTP, with file devices at the edges (tones in, memory out).
+//
+// The metric: the share of a recording's power that sits at one speaker's tone frequency
+// (Goertzel), in dB. A clean tone through Opus keeps nearly all of it (about 0 dB); we ask for
+// more than half (-3 dB) where one person is heard, and for less than 1% (-20 dB) where someone
+// must not be heard. With two equal speakers each holds about half (-3 dB); we ask for -9 dB.
+#include "audio/callmedia.h"
+#include "support/audiotools.h"
+#include "support/fixtures.h"
+
+#include <QSignalSpy>
+#include <QStandardPaths>
+#include <QTest>
+
+using namespace sotto;
+using namespace sotto::audio;
+using namespace sotto::test;
+
+namespace {
+
+// A phone with voice: its microphone plays a tone, its loudspeaker is kept in memory.
+struct VoicePhone
+{
+    VoicePhone(const QString &account, double hz) : phone(account), hz(hz)
+    {
+        media = std::make_unique<CallMedia>(phone.engine(), [this]() -> Result<CallMedia::Devices> {
+            auto out = std::make_unique<MemoryAudioOutput>();
+            heard = out.get();
+            return CallMedia::Devices{std::make_unique<FileAudioInput>(tone(this->hz, 5.0), true), std::move(out)};
+        });
+    }
+    TestPhone phone;
+    double hz;
+    std::unique_ptr<CallMedia> media;
+    MemoryAudioOutput *heard = nullptr; // owned by the call's media, valid while it runs
+    std::vector<qint16> keep() const { return heard ? heard->samples : std::vector<qint16>{}; }
+};
+
+constexpr std::size_t kMs = 48; // samples per millisecond
+
+void talk(int ms)
+{
+    QTest::qWait(ms);
+}
+
+} // namespace
+
+class TestCallAudio : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
+    void twoPartyCall();
+    void conferenceAndLeave();
+    void tenPercentLoss();
+};
+
+void TestCallAudio::twoPartyCall()
+{
+    TestBroker broker;
+    VoicePhone alice(QStringLiteral("alice"), 440), bob(QStringLiteral("bob"), 660);
+    QVERIFY(enrolAndLogin(broker, alice.phone));
+    QVERIFY(enrolAndLogin(broker, bob.phone));
+    QSignalSpy aliceMedia(alice.media.get(), &CallMedia::mediaStarted);
+    QSignalSpy bobMedia(bob.media.get(), &CallMedia::mediaStarted);
+    const QByteArray sid = establishCall(alice.phone, bob.phone);
+    QVERIFY(!sid.isEmpty());
+    QTRY_VERIFY(!aliceMedia.isEmpty() && !bobMedia.isEmpty());
+    QTRY_VERIFY_WITH_TIMEOUT(alice.media->media(sid)->stats().bound && bob.media->media(sid)->stats().bound, 2000);
+    talk(2000);
+    const auto bobHeard = bob.keep();
+    const auto aliceHeard = alice.keep();
+    QVERIFY(bobHeard.size() > 1500 * kMs);
+    // bob hears alice's 440 Hz, not his own 660 Hz; and the other way round.
+    const double aliceInBob = toneToTotalDb(bobHeard, 440, 500 * kMs, bobHeard.size());
+    const double ownInBob = toneToTotalDb(bobHeard, 660, 500 * kMs, bobHeard.size());
+    QVERIFY2(aliceInBob > -3, qPrintable(QString::number(aliceInBob)));
+    QVERIFY2(ownInBob < -20, qPrintable(QString::number(ownInBob)));
+    QVERIFY(toneToTotalDb(aliceHeard, 660, 500 * kMs, aliceHeard.size()) > -3);
+    QVERIFY(levelDb(bobHeard, 500 * kMs, bobHeard.size()) > -30); // audible, not a whisper
+
+    const MediaStats stats = bob.media->media(sid)->stats();
+    QCOMPARE(int(stats.members.size()), 1);
+    QVERIFY(stats.members.front().packets > 60);
+    QCOMPARE(stats.members.front().authFailures, 0u);
+    QCOMPARE(stats.members.front().replays, 0u);
+    QVERIFY(broker.broker().relayCounters().forwarded > 120);
+
+    QSignalSpy stopped(bob.media.get(), &CallMedia::mediaStopped);
+    alice.phone.engine().leave(sid);
+    QVERIFY(stopped.wait(3000));
+    QVERIFY(!bob.media->media(sid));
+}
+
+void TestCallAudio::conferenceAndLeave()
+{
+    TestBroker broker;
+    VoicePhone alice(QStringLiteral("alice"), 440), bob(QStringLiteral("bob"), 660), carol(QStringLiteral("carol"), 880);
+    for (VoicePhone *p : {&alice, &bob, &carol})
+        QVERIFY(enrolAndLogin(broker, p->phone));
+    const QByteArray sid = establishCall(alice.phone, bob.phone);
+    QVERIFY(!sid.isEmpty());
+    QSignalSpy carolRings(&carol.phone.engine(), &ClientEngine::incomingCall);
+    alice.phone.engine().invite(sid, QStringLiteral("carol"));
+    QVERIFY(carolRings.wait(3000));
+    carol.phone.engine().answer(sid);
+    QTRY_VERIFY_WITH_TIMEOUT(carol.media->media(sid) && carol.media->media(sid)->stats().bound, 3000);
+    const std::size_t mark = alice.keep().size();
+    talk(2000);
+    // Everyone hears the other two, and not themselves.
+    for (VoicePhone *me : {&alice, &bob, &carol}) {
+        const auto heard = me->keep();
+        const std::size_t from = mark + 600 * kMs;
+        for (VoicePhone *other : {&alice, &bob, &carol}) {
+            const double db = toneToTotalDb(heard, other->hz, from, heard.size());
+            if (other == me)
+                QVERIFY2(db < -20, qPrintable(QStringLiteral("%1 hears itself: %2 dB").arg(me->phone.account()).arg(db)));
+            else
+                QVERIFY2(db > -9, qPrintable(QStringLiteral("%1 does not hear %2: %3 dB")
+                                                  .arg(me->phone.account(), other->phone.account()).arg(db)));
+        }
+    }
+    // carol leaves; alice and bob re-key to generation 2 and no longer hear her.
+    QSignalSpy carolStopped(carol.media.get(), &CallMedia::mediaStopped);
+    carol.phone.engine().leave(sid);
+    QTRY_COMPARE_WITH_TIMEOUT(carolStopped.size(), 1, 3000);
+    QTRY_VERIFY_WITH_TIMEOUT(alice.phone.engine().session(sid)->gen == 2 && bob.phone.engine().session(sid)->gen == 2, 3000);
+    const std::size_t afterLeave = alice.keep().size();
+    talk(1500);
+    const auto aliceHeard = alice.keep();
+    const std::size_t from = afterLeave + 500 * kMs;
+    QVERIFY(toneToTotalDb(aliceHeard, 880, from, aliceHeard.size()) < -20);
+    QVERIFY(toneToTotalDb(aliceHeard, 660, from, aliceHeard.size()) > -3);
+    // Generation 2 keys are fresh: carol holds nothing of this call any more, and the packets
+    // alice and bob now send carry MKI 2, for which no receiver of hers ever had a key.
+    QVERIFY(!carol.phone.engine().session(sid));
+    QVERIFY(!carol.media->media(sid));
+    const MediaStats bobStats = bob.media->media(sid)->stats();
+    for (const MemberStats &m : bobStats.members)
+        QCOMPARE(m.authFailures, 0u);
+}
+
+void TestCallAudio::tenPercentLoss()
+{
+    TestBroker broker;
+    VoicePhone alice(QStringLiteral("alice"), 440), bob(QStringLiteral("bob"), 660);
+    bob.media->setLossPercent(10);
+    QVERIFY(enrolAndLogin(broker, alice.phone));
+    QVERIFY(enrolAndLogin(broker, bob.phone));
+    const QByteArray sid = establishCall(alice.phone, bob.phone);
+    QVERIFY(!sid.isEmpty());
+    QTRY_VERIFY_WITH_TIMEOUT(bob.media->media(sid) && bob.media->media(sid)->stats().bound, 3000);
+    talk(3000);
+    const auto heard = bob.keep();
+    // Still clearly alice: FEC rebuilds single losses, PLC covers the rest. We ask for a quarter
+    // of the power at her tone (-6 dB): clicks and smeared frames cost a few dB.
+    const double db = toneToTotalDb(heard, 440, 500 * kMs, heard.size());
+    QVERIFY2(db > -6, qPrintable(QString::number(db)));
+    const MemberStats m = bob.media->media(sid)->stats().members.front();
+    QVERIFY(m.droppedForTest > 5);
+    QVERIFY(m.lost > 0);
+    QVERIFY2(m.recovered > 0, "no FEC recovery happened");
+}
+
+QTEST_GUILESS_MAIN(TestCallAudio)
+#include "tst_callaudio.moc"
