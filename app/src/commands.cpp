@@ -96,12 +96,9 @@ int runPhone(int argc, char **argv, const QStringList &args)
         printError(QStringLiteral("the phone window is not available in this build; use sotto phone --headless"));
         return ExitUsage;
     }
-    for (const auto &media : {play, record, device, loss, stats}) {
-        if (p.isSet(media)) {
-            printError(QStringLiteral("--%1 needs the voice pipeline, which this build does not have yet")
-                           .arg(media.names().first()));
-            return ExitUsage;
-        }
+    if (p.isSet(device)) {
+        printError(QStringLiteral("--audio-device: sound cards (PortAudio) are not in this build yet; use --play/--record"));
+        return ExitUsage;
     }
     HeadlessOptions o;
     o.profileDir = p.value(profile);
@@ -142,6 +139,17 @@ int runPhone(int argc, char **argv, const QStringList &args)
         return ExitUsage;
     }
     o.timelineFile = p.value(timeline);
+    o.playFile = p.value(play);
+    o.recordFile = p.value(record);
+    o.statsFile = p.value(stats);
+    if (p.isSet(loss)) {
+        bool ok = false;
+        o.lossPercent = p.value(loss).toDouble(&ok);
+        if (!ok || o.lossPercent < 0 || o.lossPercent > 100) {
+            printError(QStringLiteral("--loss takes a percentage from 0 to 100, not \"%1\"").arg(p.value(loss)));
+            return ExitUsage;
+        }
+    }
 
     QCoreApplication app(argc, argv);
     HeadlessPhone phone(std::move(o));

@@ -3,7 +3,14 @@
 #include "core/invite.h"
 #include "exitcodes.h"
 
+#include "audio/format.h"
+#include "audio/wav.h"
+
+#include <QCoreApplication>
 #include <QDir>
+#include <QProcess>
+
+#include <cmath>
 
 #include <algorithm>
 
@@ -33,6 +40,9 @@ std::optional<int> HeadlessDemo::start()
         return ExitFailed;
     }
     m_t0 = QDateTime::currentDateTimeUtc();
+    // What each one heard stays after the demo, to listen to.
+    m_recordings = QDir(QDir::tempPath()).filePath(QStringLiteral("sotto-demo-%1").arg(QCoreApplication::applicationPid()));
+    QDir().mkpath(m_recordings);
     broker::BrokerConfig cfg;
     cfg.address = QHostAddress::LocalHost;
     cfg.port = 0;
@@ -55,6 +65,13 @@ std::optional<int> HeadlessDemo::start()
         }
         p->profile.emplace(std::move(*profile));
         p->engine = std::make_unique<ClientEngine>(*p->profile);
+        p->voice = voiceFor(p->name, int(m_phones.size()));
+        Phone *raw = p.get();
+        p->media = std::make_unique<audio::CallMedia>(*p->engine, [this, raw]() -> Result<audio::CallMedia::Devices> {
+            return audio::CallMedia::Devices{std::make_unique<audio::FileAudioInput>(raw->voice, true, raw->name),
+                                             std::make_unique<audio::FileAudioOutput>(
+                                                 QDir(m_recordings).filePath(raw->name + QStringLiteral("-heard.wav")))};
+        });
         m_phones.push_back(std::move(p));
     }
     wire();
@@ -67,8 +84,32 @@ std::optional<int> HeadlessDemo::start()
         }
         p->engine->enrol(*parsed);
     }
-    m_watchdog.start(30000);
+    m_watchdog.start(60000);
     return std::nullopt;
+}
+
+std::vector<qint16> HeadlessDemo::voiceFor(const QString &name, int index)
+{
+    static const char *const sentences[] = {
+        "Hello, this is Alice. The broker gave me your session key.",
+        "Bob here. I derived the very same key from my own.",
+        "Carol speaking. I joined, and the key moved on one step.",
+    };
+    // Spoken with espeak-ng when it is installed; otherwise a tone of one's own.
+    const QString wav = QDir(m_dir.path()).filePath(name + QStringLiteral("-voice.wav"));
+    QProcess espeak;
+    espeak.start(QStringLiteral("espeak-ng"), {QStringLiteral("-w"), wav, QString::fromLatin1(sentences[index % 3])});
+    if (espeak.waitForFinished(10000) && espeak.exitCode() == 0) {
+        if (auto samples = audio::readWav(wav); samples && !samples->empty()) {
+            samples->resize(samples->size() + audio::kSampleRate / 2, 0); // a breath between repeats
+            return std::move(*samples);
+        }
+    }
+    const double hz = 330.0 + 220.0 * index;
+    std::vector<qint16> out(audio::kSampleRate);
+    for (std::size_t i = 0; i < out.size(); ++i)
+        out[i] = qint16(8000 * std::sin(2 * 3.14159265358979 * hz * double(i) / audio::kSampleRate));
+    return out;
 }
 
 void HeadlessDemo::step(const QString &what)
@@ -118,29 +159,54 @@ void HeadlessDemo::wire()
         bob.answer(sid);
     });
     connect(&alice, &ClientEngine::callAnswered, this, [this, &alice](const QByteArray &sid) {
-        step(QStringLiteral("alice invites carol"));
-        alice.invite(sid, QStringLiteral("carol"));
+        step(QStringLiteral("alice and bob talk"));
+        QTimer::singleShot(2500, &alice, [this, &alice, sid] {
+            step(QStringLiteral("alice invites carol"));
+            alice.invite(sid, QStringLiteral("carol"));
+        });
     });
     connect(&carol, &ClientEngine::incomingCall, this, [this, &carol](const QByteArray &sid, const QString &, bool) {
         step(QStringLiteral("carol's phone rings; carol answers"));
         carol.answer(sid);
     });
     connect(&carol, &ClientEngine::sessionKeyChanged, this, [this, &carol](const QByteArray &sid, quint32 gen) {
-        step(QStringLiteral("carol holds generation %1; carol leaves").arg(gen));
-        m_carolLeft = true;
-        QTimer::singleShot(200, &carol, [&carol, sid] { carol.leave(sid); });
+        step(QStringLiteral("carol holds generation %1; the three talk").arg(gen));
+        QTimer::singleShot(3000, &carol, [this, &carol, sid] {
+            step(QStringLiteral("carol leaves"));
+            m_carolLeft = true;
+            carol.leave(sid);
+        });
     });
     connect(&alice, &ClientEngine::sessionKeyChanged, this, [this, &alice](const QByteArray &sid, quint32 gen) {
         if (!m_carolLeft || m_hungUp || gen < 2)
             return;
         m_hungUp = true;
-        step(QStringLiteral("alice and bob re-keyed to generation %1; alice hangs up").arg(gen));
-        QTimer::singleShot(200, &alice, [&alice, sid] { alice.leave(sid); });
+        step(QStringLiteral("alice and bob re-keyed to generation %1 and talk on").arg(gen));
+        QTimer::singleShot(2000, &alice, [this, &alice, sid] {
+            step(QStringLiteral("alice hangs up"));
+            alice.leave(sid);
+        });
     });
     connect(&bob, &ClientEngine::rotated, this, [this](quint32 epoch) {
         step(QStringLiteral("bob's key rotated to epoch %1").arg(epoch));
         QTimer::singleShot(200, this, [this] {
             printTimeline();
+            m_out << Qt::endl << "What each one heard:" << Qt::endl;
+            for (auto &p : m_phones) {
+                for (const auto &[sid, st] : p->media->history()) {
+                    quint64 packets = 0, lost = 0;
+                    for (const auto &m : st.members) {
+                        packets += m.packets;
+                        lost += m.lost;
+                    }
+                    m_out << QStringLiteral("  %1  %2  (%3 packets received, %4 lost)")
+                                 .arg(p->name, -6)
+                                 .arg(QDir(m_recordings).filePath(p->name + QStringLiteral("-heard.wav")))
+                                 .arg(packets)
+                                 .arg(lost)
+                          << Qt::endl;
+                }
+            }
             finish(ExitOk);
         });
     });

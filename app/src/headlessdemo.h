@@ -4,6 +4,7 @@
 // directories on loopback, playing patent Fig. 1 and Fig. 2 end to end, then printing the
 // merged key timeline in the patent's notation.
 
+#include "audio/callmedia.h"
 #include "broker/broker.h"
 #include "core/client.h"
 
@@ -35,11 +36,14 @@ private:
         QString name;
         std::optional<Profile> profile;
         std::unique_ptr<ClientEngine> engine;
+        std::unique_ptr<audio::CallMedia> media;
+        std::vector<qint16> voice;
     };
     Phone &phone(const QString &name);
     void step(const QString &what);
     void wire();
     void printTimeline();
+    std::vector<qint16> voiceFor(const QString &name, int index);
     void finish(int code, const QString &why = {});
 
     QTextStream &m_out;
@@ -54,6 +58,7 @@ private:
     bool m_done = false;
     QTimer m_watchdog;
     QDateTime m_t0;
+    QString m_recordings;
 };
 
 } // namespace sotto::app

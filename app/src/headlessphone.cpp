@@ -2,7 +2,11 @@
 
 #include "exitcodes.h"
 
+#include "audio/wav.h"
+
+#include <QJsonArray>
 #include <QJsonDocument>
+#include <QJsonObject>
 
 #include <cstdio>
 
@@ -42,6 +46,36 @@ std::optional<int> HeadlessPhone::start()
     }
     m_engine = std::make_unique<ClientEngine>(*m_profile);
     ClientEngine &e = *m_engine;
+    if (!m_options.playFile.isEmpty()) { // refuse a bad file now, not when the call comes
+        auto probe = audio::readWav(m_options.playFile);
+        if (!probe) {
+            printError(probe.error().message);
+            return ExitUsage;
+        }
+    }
+    m_media = std::make_unique<audio::CallMedia>(e, [this]() -> Result<audio::CallMedia::Devices> {
+        audio::CallMedia::Devices d;
+        if (m_options.playFile.isEmpty()) {
+            d.input = audio::makeSilentInput();
+        } else {
+            auto in = audio::FileAudioInput::open(m_options.playFile, false);
+            if (!in)
+                return in.error();
+            d.input = std::move(*in);
+        }
+        if (m_options.recordFile.isEmpty())
+            d.output = std::make_unique<audio::NullAudioOutput>();
+        else
+            d.output = std::make_unique<audio::FileAudioOutput>(m_options.recordFile);
+        return d;
+    });
+    m_media->setLossPercent(m_options.lossPercent);
+    connect(m_media.get(), &audio::CallMedia::failed, this, [](const QByteArray &, const QString &why) {
+        printError(QStringLiteral("media: %1").arg(why));
+    });
+    if (m_media->keyLogActive())
+        printError(QStringLiteral("warning: SOTTO_KEYLOGFILE is set; SRTP keys are written to %1")
+                       .arg(qEnvironmentVariable("SOTTO_KEYLOGFILE")));
     connect(&e.timeline(), &Timeline::appended, this, &HeadlessPhone::writeTimeline);
     connect(&e, &ClientEngine::stateChanged, this, [this](ClientEngine::State s) {
         if (s == ClientEngine::State::Online)
@@ -143,6 +177,42 @@ void HeadlessPhone::writeTimeline(const TimelineEvent &e)
     m_timeline.flush();
 }
 
+void HeadlessPhone::writeStats()
+{
+    if (m_options.statsFile.isEmpty() || !m_media)
+        return;
+    QJsonArray calls;
+    for (const auto &[sid, st] : m_media->history()) {
+        QJsonArray members;
+        for (const audio::MemberStats &m : st.members) {
+            members.append(QJsonObject{{QStringLiteral("ssrc"), qint64(m.ssrc)},
+                                       {QStringLiteral("packets"), qint64(m.packets)},
+                                       {QStringLiteral("lost"), qint64(m.lost)},
+                                       {QStringLiteral("recovered_fec"), qint64(m.recovered)},
+                                       {QStringLiteral("concealed"), qint64(m.concealed)},
+                                       {QStringLiteral("late"), qint64(m.late)},
+                                       {QStringLiteral("duplicates"), qint64(m.duplicates)},
+                                       {QStringLiteral("auth_failures"), qint64(m.authFailures)},
+                                       {QStringLiteral("replays"), qint64(m.replays)},
+                                       {QStringLiteral("unknown_generation"), qint64(m.unknownGeneration)},
+                                       {QStringLiteral("dropped_for_test"), qint64(m.droppedForTest)},
+                                       {QStringLiteral("jitter_ms"), m.jitterMs},
+                                       {QStringLiteral("buffer_ms"), m.bufferMs},
+                                       {QStringLiteral("target_ms"), m.targetMs}});
+        }
+        calls.append(QJsonObject{{QStringLiteral("sid"), QString::fromLatin1(sid.toHex())},
+                                 {QStringLiteral("frames_sent"), qint64(st.framesSent)},
+                                 {QStringLiteral("bytes_sent"), qint64(st.bytesSent)},
+                                 {QStringLiteral("relay_bound"), st.bound},
+                                 {QStringLiteral("members"), members}});
+    }
+    QFile f(m_options.statsFile);
+    if (f.open(QIODevice::WriteOnly))
+        f.write(QJsonDocument(QJsonObject{{QStringLiteral("calls"), calls}}).toJson());
+    else
+        printError(QStringLiteral("cannot write %1").arg(m_options.statsFile));
+}
+
 void HeadlessPhone::terminate()
 {
     finish(ExitOk);
@@ -156,7 +226,8 @@ void HeadlessPhone::finish(int code, const QString &why)
     if (!why.isEmpty())
         printError(why);
     if (m_engine)
-        m_engine->stop(); // leaves any call
+        m_engine->stop(); // leaves any call; the media stops and the recording is closed
+    writeStats();
     if (m_timeline.isOpen())
         m_timeline.close();
     // Give the socket a moment to flush the leave before the process goes.

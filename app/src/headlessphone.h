@@ -3,6 +3,7 @@
 // `sotto phone --headless`: the phone engine driven by command-line options, for scripts,
 // tests, demos and benchmarks (CLI.md).
 
+#include "audio/callmedia.h"
 #include "core/client.h"
 #include "core/invite.h"
 #include "core/profile.h"
@@ -25,6 +26,10 @@ struct HeadlessOptions
     QString invite;
     std::optional<double> hangupAfterSecs;
     QString timelineFile;
+    QString playFile;   // microphone: this WAV, once
+    QString recordFile; // what this phone hears, mixed
+    double lossPercent = 0;
+    QString statsFile;
 };
 
 class HeadlessPhone : public QObject
@@ -45,11 +50,13 @@ private:
     void onOnline();
     void onCallEnded(const QByteArray &sid, const QString &reason);
     void writeTimeline(const TimelineEvent &e);
+    void writeStats();
     void finish(int code, const QString &why = {});
 
     HeadlessOptions m_options;
     std::optional<Profile> m_profile;
     std::unique_ptr<ClientEngine> m_engine;
+    std::unique_ptr<audio::CallMedia> m_media;
     QFile m_timeline;
     QByteArray m_sid;
     bool m_callPlaced = false;
