@@ -9,7 +9,9 @@
 #include "support/audiotools.h"
 #include "support/fixtures.h"
 
+#include <QSet>
 #include <QSignalSpy>
+#include <QTemporaryDir>
 #include <QStandardPaths>
 #include <QTest>
 
@@ -54,6 +56,7 @@ private Q_SLOTS:
     void twoPartyCall();
     void conferenceAndLeave();
     void tenPercentLoss();
+    void keyLog();
 };
 
 void TestCallAudio::twoPartyCall()
@@ -161,6 +164,52 @@ void TestCallAudio::tenPercentLoss()
     QVERIFY(m.droppedForTest > 5);
     QVERIFY(m.lost > 0);
     QVERIFY2(m.recovered > 0, "no FEC recovery happened");
+}
+
+void TestCallAudio::keyLog()
+{
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("keys.log"));
+    qputenv("SOTTO_KEYLOGFILE", path.toLocal8Bit());
+    TestBroker broker;
+    VoicePhone alice(QStringLiteral("alice"), 440);
+    qunsetenv("SOTTO_KEYLOGFILE");
+    VoicePhone bob(QStringLiteral("bob"), 660);
+    QVERIFY(alice.media->keyLogActive());
+    QVERIFY(enrolAndLogin(broker, alice.phone));
+    QVERIFY(enrolAndLogin(broker, bob.phone));
+    const QByteArray sid = establishCall(alice.phone, bob.phone);
+    QVERIFY(!sid.isEmpty());
+    QTRY_VERIFY(alice.media->media(sid));
+    QFile f(path);
+    QVERIFY(f.open(QIODevice::ReadOnly));
+#ifndef Q_OS_WIN
+    QCOMPARE(f.permissions() & (QFileDevice::ReadGroup | QFileDevice::ReadOther), QFileDevice::Permissions());
+#endif
+    // SKBP_SRTP <sid hex> <g> <ssrc as 8 hex digits> <base64(master key || master salt)>
+    const auto info = *alice.phone.engine().session(sid);
+    QSet<quint32> seen;
+    for (const QByteArray &line : f.readAll().split('\n')) {
+        if (line.isEmpty())
+            continue;
+        const QList<QByteArray> parts = line.split(' ');
+        QCOMPARE(parts.size(), 5);
+        QCOMPARE(parts[0], QByteArray("SKBP_SRTP"));
+        QCOMPARE(parts[1], sid.toHex());
+        QCOMPARE(parts[2], QByteArray("0"));
+        QCOMPARE(parts[3].size(), 8);
+        const quint32 ssrc = parts[3].toUInt(nullptr, 16);
+        const QByteArray keySalt = QByteArray::fromBase64(parts[4]);
+        QCOMPARE(keySalt.size(), 44);
+        auto m = alice.phone.engine().srtpMaterial(sid, 0, ssrc);
+        QVERIFY(m.ok());
+        QCOMPARE(keySalt, (m->masterKey + m->masterSalt).view().toByteArray());
+        seen.insert(ssrc);
+    }
+    QVERIFY(seen.contains(info.ownSsrc));
+    QVERIFY(seen.contains(info.members.front().ssrc));
+    QVERIFY(!bob.media->keyLogActive()); // only while the variable is set
+    alice.phone.engine().leave(sid);
 }
 
 QTEST_GUILESS_MAIN(TestCallAudio)

@@ -1,0 +1,141 @@
+// The UDP relay with raw sockets: binding, forwarding to the other bound members only, and
+// garbage, unbound, spoofed and over-rate packets dropped and counted while the call goes on.
+#include "audio/rtp.h"
+#include "support/fixtures.h"
+
+#include <QNetworkDatagram>
+#include <QStandardPaths>
+#include <QTest>
+#include <QUdpSocket>
+#include <QtEndian>
+
+using namespace sotto;
+using namespace sotto::test;
+
+namespace {
+
+struct RawMember
+{
+    QUdpSocket socket;
+    QByteArray sid;
+    quint32 ssrc = 0;
+    QByteArray token;
+    quint16 relayPort = 0;
+
+    RawMember() { socket.bind(QHostAddress::LocalHost, 0); }
+    void send(const QByteArray &d) { socket.writeDatagram(d, QHostAddress::LocalHost, relayPort); }
+    QByteArray bindPacket(const QByteArray &withToken) const
+    {
+        QByteArray b(1, '\x01');
+        char s[4];
+        qToBigEndian(ssrc, s);
+        return b + sid + QByteArray(s, 4) + withToken;
+    }
+    QByteArray rtp(quint16 seq, quint32 asSsrc = 0) const
+    {
+        audio::RtpPacket p;
+        p.seq = seq;
+        p.ssrc = asSsrc ? asSsrc : ssrc;
+        p.payload = QByteArray(40, char(seq));
+        return audio::encodeRtp(p);
+    }
+    std::vector<QByteArray> drain(int waitMs = 200)
+    {
+        std::vector<QByteArray> got;
+        QTest::qWait(waitMs);
+        while (socket.hasPendingDatagrams())
+            got.push_back(socket.receiveDatagram().data());
+        return got;
+    }
+};
+
+} // namespace
+
+class TestRelay : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
+    void bindForwardAndDrop();
+};
+
+void TestRelay::bindForwardAndDrop()
+{
+    TestBroker broker;
+    TestPhone alice(QStringLiteral("alice")), bob(QStringLiteral("bob"));
+    QVERIFY(enrolAndLogin(broker, alice));
+    QVERIFY(enrolAndLogin(broker, bob));
+    const QByteArray sid = establishCall(alice, bob);
+    QVERIFY(!sid.isEmpty());
+    RawMember a, b, stranger;
+    for (auto [raw, phone] : {std::pair{&a, &alice}, std::pair{&b, &bob}}) {
+        const auto info = *phone->engine().session(sid);
+        raw->sid = sid;
+        raw->ssrc = info.ownSsrc;
+        raw->token = info.relayToken;
+        raw->relayPort = info.relayPort;
+    }
+    stranger.relayPort = a.relayPort;
+    stranger.sid = sid;
+    stranger.ssrc = a.ssrc;
+
+    // Before binding nothing is forwarded.
+    a.send(a.rtp(1));
+    QVERIFY(b.drain().empty());
+    QTRY_VERIFY(broker.broker().relayCounters().droppedUnbound >= 1);
+
+    // A wrong token does not bind (and is not acknowledged).
+    stranger.send(stranger.bindPacket(QByteArray(16, 'x')));
+    QVERIFY(stranger.drain().empty());
+    QTRY_VERIFY(broker.broker().relayCounters().droppedBadToken >= 1);
+
+    // Bind both; each gets 0x02 || sid || ssrc.
+    a.send(a.bindPacket(a.token));
+    b.send(b.bindPacket(b.token));
+    const auto ackA = a.drain();
+    QCOMPARE(int(ackA.size()), 1);
+    QCOMPARE(ackA.front().size(), 21);
+    QCOMPARE(quint8(ackA.front()[0]), quint8(0x02));
+    QCOMPARE(ackA.front().mid(1, 16), sid);
+    QCOMPARE(qFromBigEndian<quint32>(ackA.front().constData() + 17), a.ssrc);
+    QCOMPARE(int(b.drain().size()), 1);
+
+    // Forwarded as is (the relay never decrypts or changes a byte), to the others only.
+    const QByteArray p = a.rtp(2);
+    a.send(p);
+    const auto atB = b.drain();
+    QCOMPARE(int(atB.size()), 1);
+    QCOMPARE(atB.front(), p);
+    QVERIFY(a.drain(50).empty());
+
+    // Garbage, short RTP, and a bound address sending someone else's SSRC: dropped, counted.
+    const auto before = broker.broker().relayCounters();
+    a.send(QByteArray("\x17garbage", 8));
+    a.send(QByteArray("\x80\x6f", 2));
+    a.send(a.bindPacket(a.token).left(20));
+    a.send(a.rtp(3, b.ssrc));
+    stranger.send(a.rtp(4)); // right SSRC, wrong address: unbound
+    QVERIFY(b.drain().empty());
+    const auto after = broker.broker().relayCounters();
+    QCOMPARE(after.droppedMalformed - before.droppedMalformed, 3u);
+    QCOMPARE(after.droppedUnbound - before.droppedUnbound, 2u);
+
+    // A flood is cut to the rate limit; the call itself carries on.
+    for (int i = 0; i < 2000; ++i)
+        a.send(a.rtp(quint16(100 + i)));
+    const auto flooded = b.drain(500);
+    QVERIFY2(flooded.size() < 600, qPrintable(QString::number(flooded.size())));
+    QTRY_VERIFY(broker.broker().relayCounters().droppedRate > 500);
+    QTest::qWait(1100); // the bucket refills
+    a.send(a.rtp(5000));
+    QCOMPARE(int(b.drain().size()), 1);
+
+    // When the call ends the session is gone from the relay.
+    alice.engine().leave(sid);
+    QTest::qWait(200);
+    b.send(b.rtp(7));
+    QVERIFY(a.drain().empty());
+}
+
+QTEST_GUILESS_MAIN(TestRelay)
+#include "tst_relay.moc"
