@@ -139,6 +139,14 @@ void MediaSession::sendBind()
 
 void MediaSession::tick()
 {
+    // A device that has gone is said once; the call goes on (the others still hear each other).
+    if (!m_deviceFailed) {
+        const QString why = !m_input.error().isEmpty() ? m_input.error() : m_output.error();
+        if (!why.isEmpty()) {
+            m_deviceFailed = true;
+            Q_EMIT failed(why);
+        }
+    }
     // Capture: whatever the device has, in 20 ms frames.
     qint16 buf[kFrameSamples * 4];
     for (;;) {

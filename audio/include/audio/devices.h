@@ -25,6 +25,8 @@ public:
     // Up to maxSamples captured samples that are ready now; never blocks.
     virtual qsizetype read(qint16 *dst, qsizetype maxSamples) = 0;
     virtual QString name() const = 0;
+    // Non-empty once the device has failed (unplugged, stopped by the system).
+    virtual QString error() const { return {}; }
 };
 
 class IAudioOutput
@@ -36,6 +38,7 @@ public:
     // Queues samples for playback; returns how many were taken.
     virtual qsizetype write(const qint16 *src, qsizetype count) = 0;
     virtual QString name() const = 0;
+    virtual QString error() const { return {}; }
 };
 
 // WAV in, paced by a clock so it behaves like a sound card: read() hands out only as many

@@ -123,6 +123,7 @@ private:
     quint32 m_timestamp;
     bool m_muted = false;
     bool m_running = false;
+    bool m_deviceFailed = false;
     std::mt19937 m_lossRng;
     MediaStats m_stats;
 };
