@@ -96,10 +96,7 @@ int runPhone(int argc, char **argv, const QStringList &args)
         printError(QStringLiteral("the phone window is not available in this build; use sotto phone --headless"));
         return ExitUsage;
     }
-    if (p.isSet(device)) {
-        printError(QStringLiteral("--audio-device: sound cards (PortAudio) are not in this build yet; use --play/--record"));
-        return ExitUsage;
-    }
+
     HeadlessOptions o;
     o.profileDir = p.value(profile);
     if (o.profileDir.isEmpty()) {
@@ -142,6 +139,8 @@ int runPhone(int argc, char **argv, const QStringList &args)
     o.playFile = p.value(play);
     o.recordFile = p.value(record);
     o.statsFile = p.value(stats);
+    if (p.isSet(device))
+        o.audioDevice = p.value(device).isEmpty() ? QStringLiteral("default") : p.value(device);
     if (p.isSet(loss)) {
         bool ok = false;
         o.lossPercent = p.value(loss).toDouble(&ok);

@@ -2,6 +2,7 @@
 
 #include "exitcodes.h"
 
+#include "audio/portaudiodevices.h"
 #include "audio/wav.h"
 
 #include <QJsonArray>
@@ -53,9 +54,22 @@ std::optional<int> HeadlessPhone::start()
             return ExitUsage;
         }
     }
+    if (!m_options.audioDevice.isNull()) { // a device asked for and missing: say so now
+        auto in = audio::openPortAudioInput(m_options.audioDevice);
+        auto out = in ? audio::openPortAudioOutput(m_options.audioDevice) : Result<std::unique_ptr<audio::IAudioOutput>>(in.error());
+        if (!in || !out) {
+            printError(QStringLiteral("audio device: %1").arg(in ? out.error().message : in.error().message));
+            return ExitFailed;
+        }
+    }
     m_media = std::make_unique<audio::CallMedia>(e, [this]() -> Result<audio::CallMedia::Devices> {
         audio::CallMedia::Devices d;
-        if (m_options.playFile.isEmpty()) {
+        if (m_options.playFile.isEmpty() && !m_options.audioDevice.isNull()) {
+            auto in = audio::openPortAudioInput(m_options.audioDevice);
+            if (!in)
+                return in.error();
+            d.input = std::move(*in);
+        } else if (m_options.playFile.isEmpty()) {
             d.input = audio::makeSilentInput();
         } else {
             auto in = audio::FileAudioInput::open(m_options.playFile, false);
@@ -63,7 +77,12 @@ std::optional<int> HeadlessPhone::start()
                 return in.error();
             d.input = std::move(*in);
         }
-        if (m_options.recordFile.isEmpty())
+        if (m_options.recordFile.isEmpty() && !m_options.audioDevice.isNull()) {
+            auto out = audio::openPortAudioOutput(m_options.audioDevice);
+            if (!out)
+                return out.error();
+            d.output = std::move(*out);
+        } else if (m_options.recordFile.isEmpty())
             d.output = std::make_unique<audio::NullAudioOutput>();
         else
             d.output = std::make_unique<audio::FileAudioOutput>(m_options.recordFile);

@@ -30,6 +30,7 @@ struct HeadlessOptions
     QString recordFile; // what this phone hears, mixed
     double lossPercent = 0;
     QString statsFile;
+    QString audioDevice; // PortAudio device for what --play/--record do not cover
 };
 
 class HeadlessPhone : public QObject
