@@ -27,6 +27,7 @@ Result<std::unique_ptr<OpusEncoderWrapper>> OpusEncoderWrapper::create(Settings 
     opus_encoder_ctl(w->m_enc, OPUS_SET_DTX(settings.dtx ? 1 : 0));
     opus_encoder_ctl(w->m_enc, OPUS_SET_PACKET_LOSS_PERC(settings.expectedLossPercent));
     opus_encoder_ctl(w->m_enc, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE));
+    opus_encoder_ctl(w->m_enc, OPUS_SET_COMPLEXITY(std::clamp(settings.complexity, 0, 10)));
     return w;
 }
 

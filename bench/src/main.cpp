@@ -5,6 +5,7 @@
 // Figures are medians over repeated runs, with their spread; ratios come from the same run.
 
 #include "benchclient.h"
+#include "mediabench.h"
 
 #include "broker/broker.h"
 #include "core/crypto.h"
@@ -40,19 +41,6 @@ using namespace sotto;
 using namespace sotto::bench;
 
 namespace {
-
-// CPU time of this thread in µs (POSIX); wall time elsewhere, which on an idle machine is close.
-double cpuMicros()
-{
-#ifdef Q_OS_UNIX
-    timespec ts{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return double(ts.tv_sec) * 1e6 + double(ts.tv_nsec) / 1e3;
-#else
-    using namespace std::chrono;
-    return double(duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count()) / 1e3;
-#endif
-}
 
 void raiseFileLimit()
 {
@@ -424,6 +412,39 @@ int main(int argc, char **argv)
         out.insert(QStringLiteral("broker_call_cycles_per_s"), QJsonObject{{QStringLiteral("value"), t.value}, {QStringLiteral("pairs"), pairs}});
         addSpread("broker_call_cycles_per_s", s);
         table.emplace_back(QStringLiteral("broker_call_cycles_per_s"), QStringLiteral("%1 /s (%2–%3), %4 pairs (goal ≥ 5000)").arg(t.value, 0, 'f', 0).arg(s.min, 0, 'f', 0).arg(s.max, 0, 'f', 0).arg(pairs));
+    }
+    if (want("opus_encode_us") || want("media_send_us") || want("media_recv_us") || want("media_send_vs_opus")) {
+        const MediaCpu m = benchMediaCpu(q ? 5 : 15, q ? 200 : 500);
+        const Summary opus = summarize(m.opusEncodeUs), send = summarize(m.sendUs), recv = summarize(m.recvUs);
+        out.insert(QStringLiteral("opus_encode_us"), opus.median);
+        out.insert(QStringLiteral("media_send_us"), send.median);
+        out.insert(QStringLiteral("media_recv_us"), recv.median);
+        if (opus.median > 0)
+            out.insert(QStringLiteral("media_send_vs_opus"), send.median / opus.median);
+        addSpread("opus_encode_us", opus);
+        addSpread("media_send_us", send);
+        addSpread("media_recv_us", recv);
+        // 1% of one core per member stream = 200 µs per 20 ms frame.
+        table.emplace_back(QStringLiteral("opus_encode_us"), QStringLiteral("%1 µs CPU per 20 ms frame").arg(opus.median, 0, 'f', 1));
+        table.emplace_back(QStringLiteral("media_send_us"), QStringLiteral("%1 µs CPU (%2x Opus; goal ≤ 200 µs = 1% of a core)").arg(send.median, 0, 'f', 1).arg(send.median / opus.median, 0, 'f', 2));
+        table.emplace_back(QStringLiteral("media_recv_us"), QStringLiteral("%1 µs CPU for two members (goal ≤ 400 µs)").arg(recv.median, 0, 'f', 1));
+    }
+    if (want("relay_packets_per_s")) {
+        const int sessions = 100;
+        const RelayRate r = benchRelay(sessions, q ? 3 : 6);
+        const Summary s = summarize(r.windows);
+        out.insert(QStringLiteral("relay_packets_per_s"), QJsonObject{{QStringLiteral("value"), s.median}, {QStringLiteral("sessions"), sessions}, {QStringLiteral("members"), 3}});
+        addSpread("relay_packets_per_s", s);
+        table.emplace_back(QStringLiteral("relay_packets_per_s"), QStringLiteral("%1 /s forwarded (%2–%3), %4 sessions × 3 (goal ≥ 100000)").arg(s.median, 0, 'f', 0).arg(s.min, 0, 'f', 0).arg(s.max, 0, 'f', 0).arg(sessions));
+    }
+    if (want("mouth_to_ear_ms")) {
+        const MouthToEar m = benchMouthToEar(q ? 6 : 16);
+        if (m.clicks > 0) {
+            out.insert(QStringLiteral("mouth_to_ear_ms"), QJsonObject{{QStringLiteral("value"), m.ms}, {QStringLiteral("jitter_buffer_ms"), m.jitterBufferMs}, {QStringLiteral("clicks"), m.clicks}});
+            table.emplace_back(QStringLiteral("mouth_to_ear_ms"), QStringLiteral("%1 ms (jitter buffer %2 ms), %3 clicks (goal ≤ 60)").arg(m.ms, 0, 'f', 1).arg(m.jitterBufferMs, 0, 'f', 1).arg(m.clicks));
+        } else {
+            table.emplace_back(QStringLiteral("mouth_to_ear_ms"), QStringLiteral("no click came through"));
+        }
     }
     out.insert(QStringLiteral("spread"), spread);
     out.insert(QStringLiteral("quick"), q);

@@ -14,9 +14,6 @@ namespace {
 constexpr quint8 kBind = 0x01;
 constexpr quint8 kBindAck = 0x02;
 constexpr int kBindSize = 1 + 16 + 4 + 16;
-// 50 packets a second is one 20 ms stream; allow bursts and a little slack.
-constexpr double kRatePerSec = 120;
-constexpr double kBurst = 240;
 } // namespace
 
 void RelayTable::addMember(const QByteArray &sid, quint32 ssrc, const QByteArray &token)
@@ -24,7 +21,7 @@ void RelayTable::addMember(const QByteArray &sid, quint32 ssrc, const QByteArray
     std::lock_guard lock(m_mutex);
     Member m;
     m.token = token;
-    m.tokens = kBurst;
+    m.tokens = m_limits.burst;
     m_sessions[sid].members[ssrc] = m;
 }
 
@@ -166,7 +163,8 @@ private:
             // Token bucket per sender.
             const qint64 now = m_clock.elapsed();
             Member &sender = me->second;
-            sender.tokens = std::min(kBurst, sender.tokens + double(now - sender.lastRefillMs) * kRatePerSec / 1000.0);
+            const RelayTable::Limits &lim = m_table.m_limits;
+            sender.tokens = std::min(lim.burst, sender.tokens + double(now - sender.lastRefillMs) * lim.packetsPerSecond / 1000.0);
             sender.lastRefillMs = now;
             if (sender.tokens < 1) {
                 ++m_rate;

@@ -34,6 +34,15 @@ struct RelayCounters
 class RelayTable
 {
 public:
+    // Per sender: a 20 ms stream is 50 packets a second; the default allows bursts and slack.
+    struct Limits
+    {
+        double packetsPerSecond = 120;
+        double burst = 240;
+    };
+    RelayTable() = default;
+    explicit RelayTable(Limits limits) : m_limits(limits) {}
+
     void addMember(const QByteArray &sid, quint32 ssrc, const QByteArray &token);
     void removeMember(const QByteArray &sid, quint32 ssrc);
     void endSession(const QByteArray &sid);
@@ -53,6 +62,7 @@ private:
     {
         std::unordered_map<quint32, Member> members;
     };
+    Limits m_limits;
     std::mutex m_mutex;
     std::unordered_map<QByteArray, Session> m_sessions;
 };

@@ -1,0 +1,36 @@
+#pragma once
+
+// The voice figures of BENCH.md: media CPU per 20 ms frame, relay forwarding rate, and
+// mouth-to-ear latency through the whole pipeline.
+
+#include <vector>
+
+namespace sotto::bench {
+
+struct MediaCpu
+{
+    std::vector<double> opusEncodeUs;
+    std::vector<double> sendUs;
+    std::vector<double> recvUs; // two members
+};
+MediaCpu benchMediaCpu(int runs, int frames);
+
+struct RelayRate
+{
+    std::vector<double> windows; // forwarded packets a second
+    int sessions = 0;
+};
+RelayRate benchRelay(int sessions, int seconds);
+
+struct MouthToEar
+{
+    double ms = 0;
+    double jitterBufferMs = 0;
+    int clicks = 0;
+};
+MouthToEar benchMouthToEar(int clicks);
+
+// CPU time of this thread in µs (wall time where the platform has no thread clock).
+double cpuMicros();
+
+} // namespace sotto::bench
