@@ -69,6 +69,7 @@ std::optional<int> HeadlessPhone::start()
             if (!in)
                 return in.error();
             d.input = std::move(*in);
+            d.processing = audio::VoiceProcessor::Settings{}; // a real microphone: AEC, NS, AGC
         } else if (m_options.playFile.isEmpty()) {
             d.input = audio::makeSilentInput();
         } else {

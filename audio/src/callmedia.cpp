@@ -96,6 +96,7 @@ void CallMedia::ensureStarted(const QByteArray &sid)
     cfg.ownSsrc = info->ownSsrc;
     cfg.token = info->relayToken;
     cfg.lossPercent = m_loss;
+    cfg.processing = devices->processing;
     Call call;
     call.devices = std::move(*devices);
     call.session = std::make_unique<MediaSession>(cfg, *call.devices.input, *call.devices.output);

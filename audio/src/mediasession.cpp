@@ -55,6 +55,7 @@ Result<void> MediaSession::start()
     if (!enc)
         return enc.error();
     m_encoder = std::move(*enc);
+    m_processor = std::make_unique<VoiceProcessor>(m_config.processing);
     const QHostAddress any = m_config.relayAddress.protocol() == QAbstractSocket::IPv6Protocol
         ? QHostAddress(QHostAddress::AnyIPv6) : QHostAddress(QHostAddress::AnyIPv4);
     if (!m_socket.bind(any, 0))
@@ -159,8 +160,14 @@ void MediaSession::tick()
     }
     while (m_captured.size() >= std::size_t(kFrameSamples)) {
         qint16 *frame = m_captured.data();
+        const bool talking = m_processor->process(frame, m_lastPlayed.empty() ? nullptr : m_lastPlayed.data()) && !m_muted;
         if (m_muted)
             std::fill(frame, frame + kFrameSamples, qint16(0));
+        if (talking != m_talking) {
+            m_talking = talking;
+            m_stats.talking = talking;
+            Q_EMIT talkingChanged(talking);
+        }
         m_stats.inputLevel = rms(frame, kFrameSamples);
         if (m_sender) {
             auto packet = m_encoder->encode(frame);
@@ -218,6 +225,7 @@ void MediaSession::tick()
     for (int i = 0; i < kFrameSamples; ++i)
         pcm[i] = qint16(std::clamp<qint32>(mix[std::size_t(i)], -32768, 32767));
     m_output.write(pcm, kFrameSamples);
+    m_lastPlayed.assign(pcm, pcm + kFrameSamples);
     // Feed the measured loss back into the encoder's FEC effort.
     if (total > 50)
         m_encoder->setExpectedLoss(int(100 * worstLoss / total));

@@ -6,6 +6,7 @@
 #include "audio/opuscodec.h"
 #include "audio/rtp.h"
 #include "audio/srtp.h"
+#include "audio/voiceprocessor.h"
 #include "broker/broker.h"
 #include "broker/relay.h"
 #include "core/crypto.h"
@@ -88,9 +89,12 @@ MediaCpu benchMediaCpu(int runs, int frames)
             (void)enc->encode(voice.data() + (f % available) * kFrameSamples);
         out.opusEncodeUs.push_back((cpuMicros() - t) / frames);
 
-        // The phone's send path: encode + RTP + SRTP (what MediaSession::tick does per frame).
+        // The phone's send path with a live microphone: AEC + noise suppression + AGC + VAD,
+        // encode, RTP, SRTP (what MediaSession::tick does per frame).
         auto enc2 = *OpusEncoderWrapper::create({});
         auto sender = *SrtpSender::create(1, 0, material('a'));
+        VoiceProcessor processor(VoiceProcessor::Settings{});
+        std::vector<qint16> frame(kFrameSamples), played(kFrameSamples, 0);
         std::vector<QByteArray> wire;
         wire.reserve(std::size_t(frames));
         t = cpuMicros();
@@ -99,7 +103,9 @@ MediaCpu benchMediaCpu(int runs, int frames)
             p.seq = quint16(f);
             p.timestamp = quint32(f * kFrameSamples);
             p.ssrc = 1;
-            p.payload = *enc2->encode(voice.data() + (f % available) * kFrameSamples);
+            std::copy_n(voice.data() + (f % available) * kFrameSamples, kFrameSamples, frame.data());
+            processor.process(frame.data(), played.data());
+            p.payload = *enc2->encode(frame.data());
             wire.push_back(*sender->protect(encodeRtp(p)));
         }
         out.sendUs.push_back((cpuMicros() - t) / frames);

@@ -25,6 +25,9 @@ public:
     {
         std::unique_ptr<IAudioInput> input;
         std::unique_ptr<IAudioOutput> output;
+        // For a live microphone; a WAV file or generated audio is already clean, and noise
+        // suppression would eat a steady test tone.
+        VoiceProcessor::Settings processing{false, false, false};
     };
     // Makes the devices for a new call (a file, a sound card, silence...).
     using DeviceFactory = std::function<Result<Devices>()>;

@@ -11,6 +11,7 @@
 #include "audio/jitterbuffer.h"
 #include "audio/opuscodec.h"
 #include "audio/srtp.h"
+#include "audio/voiceprocessor.h"
 
 #include <QElapsedTimer>
 #include <QHostAddress>
@@ -51,6 +52,7 @@ struct MediaStats
     quint64 bytesSent = 0;
     quint64 unknownSender = 0;
     bool bound = false;
+    bool talking = false;
     float inputLevel = 0;
     std::vector<MemberStats> members;
 };
@@ -68,6 +70,7 @@ public:
         QByteArray token;
         double lossPercent = 0; // drop this share of received packets (testing)
         OpusEncoderWrapper::Settings opus;
+        VoiceProcessor::Settings processing;
         int rebindMs = 5000;
     };
 
@@ -90,6 +93,7 @@ public:
 Q_SIGNALS:
     void bound();
     void levels(float input, const std::vector<std::pair<quint32, float>> &members);
+    void talkingChanged(bool talking); // voice activity on our microphone (muted: never)
     void failed(const QString &why);
 
 private:
@@ -116,6 +120,9 @@ private:
     QTimer m_rebind;
     QElapsedTimer m_clock;
     std::unique_ptr<OpusEncoderWrapper> m_encoder;
+    std::unique_ptr<VoiceProcessor> m_processor;
+    std::vector<qint16> m_lastPlayed; // the echo reference: what the loudspeaker just got
+    bool m_talking = false;
     std::unique_ptr<SrtpSender> m_sender;
     std::map<quint32, std::unique_ptr<Member>> m_members;
     std::vector<qint16> m_captured;
