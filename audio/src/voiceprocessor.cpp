@@ -17,7 +17,8 @@ VoiceProcessor::VoiceProcessor(Settings settings)
     int on = 1, off = 0;
     speex_preprocess_ctl(m_pre, SPEEX_PREPROCESS_SET_DENOISE, settings.noiseSuppression ? &on : &off);
     speex_preprocess_ctl(m_pre, SPEEX_PREPROCESS_SET_AGC, settings.automaticGain ? &on : &off);
-    speex_preprocess_ctl(m_pre, SPEEX_PREPROCESS_SET_VAD, &on);
+    // Voice activity from the preprocessor's speech probability (its own VAD switch only prints
+    // a warning that it is "a hack" and does the same).
     if (settings.automaticGain) {
         float level = 12000;
         speex_preprocess_ctl(m_pre, SPEEX_PREPROCESS_SET_AGC_LEVEL, &level);
@@ -45,7 +46,10 @@ bool VoiceProcessor::process(short *frame, const short *played)
         speex_echo_cancellation(m_echo, frame, played ? played : silence, m_scratch.get());
         std::memcpy(frame, m_scratch.get(), sizeof(short) * kFrameSamples);
     }
-    return speex_preprocess_run(m_pre, frame) != 0;
+    speex_preprocess_run(m_pre, frame);
+    int probability = 0;
+    speex_preprocess_ctl(m_pre, SPEEX_PREPROCESS_GET_PROB, &probability);
+    return probability >= 50;
 }
 
 } // namespace sotto::audio

@@ -19,7 +19,7 @@ public:
         bool echoCancellation = true;
         bool noiseSuppression = true;
         bool automaticGain = true;
-        int echoTailMs = 200;
+        int echoTailMs = 100; // a laptop or headset; the filter cost grows with the tail
     };
     explicit VoiceProcessor(Settings settings);
     ~VoiceProcessor();
