@@ -42,6 +42,7 @@ MediaSession::MediaSession(Config config, IAudioInput &input, IAudioOutput &outp
     connect(&m_tick, &QTimer::timeout, this, &MediaSession::tick);
     connect(&m_rebind, &QTimer::timeout, this, &MediaSession::sendBind);
     connect(&m_socket, &QUdpSocket::readyRead, this, &MediaSession::onDatagrams);
+    connect(&m_statsTimer, &QTimer::timeout, this, [this] { Q_EMIT statsUpdated(stats()); });
 }
 
 MediaSession::~MediaSession()
@@ -69,6 +70,7 @@ Result<void> MediaSession::start()
     sendBind();
     m_rebind.start(200); // until bound; then every rebindMs (NAT keep-alive)
     m_tick.start();
+    m_statsTimer.start(1000);
     return {};
 }
 
@@ -79,6 +81,7 @@ void MediaSession::stop()
     m_running = false;
     m_tick.stop();
     m_rebind.stop();
+    m_statsTimer.stop();
     m_input.stop();
     m_output.stop();
     m_socket.close();

@@ -94,6 +94,7 @@ Q_SIGNALS:
     void bound();
     void levels(float input, const std::vector<std::pair<quint32, float>> &members);
     void talkingChanged(bool talking); // voice activity on our microphone (muted: never)
+    void statsUpdated(const sotto::audio::MediaStats &stats); // once a second
     void failed(const QString &why);
 
 private:
@@ -118,6 +119,7 @@ private:
     QUdpSocket m_socket;
     QTimer m_tick;
     QTimer m_rebind;
+    QTimer m_statsTimer;
     QElapsedTimer m_clock;
     std::unique_ptr<OpusEncoderWrapper> m_encoder;
     std::unique_ptr<VoiceProcessor> m_processor;
