@@ -47,7 +47,7 @@ QString FramedSocket::peerName() const
 
 void FramedSocket::send(QByteArrayView body)
 {
-    if (m_closing)
+    if (m_closing || m_socket->state() != QAbstractSocket::ConnectedState)
         return;
     const QByteArray f = wire::frame(body);
     if (f.isEmpty())
