@@ -106,7 +106,6 @@ std::optional<int> HeadlessPhone::start()
     });
     connect(&e, &ClientEngine::callStarted, this, [this](const QByteArray &sid, const QString &) {
         m_sid = sid;
-        m_tookPart = true;
     });
     connect(&e, &ClientEngine::callFailed, this, [this](quint32, const QString &to, const Error &err) {
         finish(ExitFailed, QStringLiteral("call to %1 failed: %2").arg(to, err.message));
@@ -119,7 +118,6 @@ std::optional<int> HeadlessPhone::start()
             return;
         }
         m_sid = sid;
-        m_tookPart = true;
         m_wasCallee = m_engine->session(sid) && m_engine->session(sid)->role == SessionInfo::Role::Callee;
         m_engine->answer(sid);
     });

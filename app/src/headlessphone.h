@@ -61,7 +61,6 @@ private:
     QFile m_timeline;
     QByteArray m_sid;
     bool m_callPlaced = false;
-    bool m_tookPart = false;
     bool m_wasCallee = false;
     bool m_finished = false;
     int m_exitAfterCall = 0;

@@ -124,14 +124,14 @@ void CallMedia::installKeys(const QByteArray &sid)
     if (own) {
         if (auto r = c.session->setSendKey(gen, *own); !r)
             Q_EMIT failed(sid, r.error().message);
-        logKey(sid, gen, info->ownSsrc, *own);
+        logKey(c, sid, gen, info->ownSsrc, *own);
     }
     for (const MemberInfo &m : info->members) {
         auto key = m_engine.srtpMaterial(sid, gen, m.ssrc);
         if (!key)
             continue;
         (void)c.session->addReceiveKey(m.ssrc, gen, *key);
-        logKey(sid, gen, m.ssrc, *key);
+        logKey(c, sid, gen, m.ssrc, *key);
         c.members[m.account] = m.ssrc;
     }
     if (gen != c.gen) {
@@ -157,9 +157,10 @@ void CallMedia::stop(const QByteArray &sid)
     Q_EMIT mediaStopped(sid, stats);
 }
 
-void CallMedia::logKey(const QByteArray &sid, quint32 gen, quint32 ssrc, const skbp::SrtpMaterial &m)
+void CallMedia::logKey(Call &call, const QByteArray &sid, quint32 gen, quint32 ssrc, const skbp::SrtpMaterial &m)
 {
-    if (!m_keyLog.isOpen())
+    // Keys are installed again whenever the membership or generation changes; log each once.
+    if (!m_keyLog.isOpen() || !call.logged.emplace(gen, ssrc).second)
         return;
     const SecretBytes both = m.masterKey + m.masterSalt;
     QByteArray b64 = both.view().toByteArray().toBase64();

@@ -252,6 +252,7 @@ void TestCallAudio::keyLog()
         auto m = alice.phone.engine().srtpMaterial(sid, 0, ssrc);
         QVERIFY(m.ok());
         QCOMPARE(keySalt, (m->masterKey + m->masterSalt).view().toByteArray());
+        QVERIFY2(!seen.contains(ssrc), "a key was logged twice");
         seen.insert(ssrc);
     }
     QVERIFY(seen.contains(info.ownSsrc));

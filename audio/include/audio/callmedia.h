@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 
 namespace sotto::audio {
 
@@ -54,11 +55,12 @@ private:
         std::unique_ptr<MediaSession> session;
         quint32 gen = 0;
         std::map<QString, quint32> members; // account → ssrc
+        std::set<std::pair<quint32, quint32>> logged; // (gen, ssrc) already in the key log
     };
     void ensureStarted(const QByteArray &sid);
     void installKeys(const QByteArray &sid);
     void stop(const QByteArray &sid);
-    void logKey(const QByteArray &sid, quint32 gen, quint32 ssrc, const skbp::SrtpMaterial &m);
+    void logKey(Call &call, const QByteArray &sid, quint32 gen, quint32 ssrc, const skbp::SrtpMaterial &m);
 
     ClientEngine &m_engine;
     DeviceFactory m_devices;
