@@ -325,6 +325,15 @@ void TestCli::badUsage_data()
           "&secret=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")};
     QTest::newRow("phone-not-enrolled")
         << QStringList{s("phone"), s("--headless"), s("--profile"), s("@D@")};
+    // Media options are checked before anything is enrolled or written.
+    const QString goodLink = s("sotto://127.0.0.1:1/join?account=bob&broker=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+                               "&secret=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    QTest::newRow("play-not-a-wav") << QStringList{s("phone"), s("--headless"), s("--profile"), s("@D@"),
+                                                   s("--join"), goodLink, s("--play"), sottoBinary()};
+    QTest::newRow("play-missing-file") << QStringList{s("phone"), s("--headless"), s("--profile"), s("@D@"),
+                                                      s("--join"), goodLink, s("--play"), s("@D@/none.wav")};
+    QTest::newRow("loss-over-100") << QStringList{s("phone"), s("--headless"), s("--profile"), s("@D@"),
+                                                  s("--join"), goodLink, s("--loss"), s("150")};
     QTest::newRow("key-mode-sideways")
         << QStringList{s("broker"), s("--headless"), s("--key-mode"), s("sideways")};
     QTest::newRow("refresh-interval-5x")
