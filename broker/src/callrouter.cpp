@@ -33,6 +33,11 @@ std::pair<quint32, const SecretBytes *> effectiveKey(const AccountRecord &a)
     return {a.epoch, &a.key};
 }
 
+QString shortSid(const QByteArray &sid)
+{
+    return QString::fromLatin1(sid.toHex().left(8));
+}
+
 QCborMap peerOf(const QString &account, quint32 ssrc)
 {
     QCborMap p;
@@ -89,6 +94,14 @@ int CallRouter::sessionsOf(const QString &account) const
             n += m.account == account ? 1 : 0;
     }
     return n;
+}
+
+std::pair<CallRouter::Session *, CallRouter::Member *> CallRouter::locate(const QByteArray &sid, const QString &account)
+{
+    auto it = m_sessions.find(sid);
+    if (it == m_sessions.end())
+        return {nullptr, nullptr};
+    return {it->second.get(), it->second->find(account)};
 }
 
 Result<CallRouter::Member> CallRouter::newMember(const Session &s, const QString &account) const
@@ -192,7 +205,7 @@ Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
     incoming.insert(k("relay"), relayOf(*b));
 
     m_broker.log(QStringLiteral("%1 calls %2: session %3, SK from K_%2 (epoch %4), {SK}K_%1")
-                     .arg(from, to, QString::fromLatin1(sid->toHex().left(8)))
+                     .arg(from, to, shortSid(*sid))
                      .arg(calleeEpoch));
     m_broker.m_relayTable.addMember(*sid, a->ssrc, a->token);
     m_broker.m_relayTable.addMember(*sid, b->ssrc, b->token);
@@ -205,13 +218,12 @@ Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
 
 Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
 {
-    auto it = m_sessions.find(sid);
-    Member *me = it == m_sessions.end() ? nullptr : it->second->find(from);
+    auto [session, me] = locate(sid, from);
     if (!me)
         return err(ErrorCode::NotInSession, QStringLiteral("no such call"));
     if (me->joined)
         return err(ErrorCode::BadRequest, QStringLiteral("already answered"));
-    Session &s = *it->second;
+    Session &s = *session;
     if (from == s.callee && !s.answered) {
         me->joined = true;
         s.answered = true;
@@ -219,7 +231,7 @@ Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
         answered.insert(k("sid"), sid);
         answered.insert(k("peers"), QCborArray{peerOf(from, me->ssrc)});
         m_broker.sendTo(s.caller, answered);
-        m_broker.log(QStringLiteral("%1 answered session %2").arg(from, QString::fromLatin1(sid.toHex().left(8))));
+        m_broker.log(QStringLiteral("%1 answered session %2").arg(from, shortSid(sid)));
         Q_EMIT m_broker.sessionsChanged();
         return {};
     }
@@ -265,7 +277,7 @@ Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
     me->joined = true;
     m_broker.sendTo(from, sessionKey);
     m_broker.log(QStringLiteral("%1 joined session %2: ratchet to generation %3, {SK}K_%1")
-                     .arg(from, QString::fromLatin1(sid.toHex().left(8)))
+                     .arg(from, shortSid(sid))
                      .arg(gen));
     Q_EMIT m_broker.sessionsChanged();
     return {};
@@ -273,11 +285,10 @@ Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
 
 Result<void> CallRouter::decline(const QString &from, const QByteArray &sid)
 {
-    auto it = m_sessions.find(sid);
-    Member *me = it == m_sessions.end() ? nullptr : it->second->find(from);
+    auto [session, me] = locate(sid, from);
     if (!me || me->joined)
         return err(ErrorCode::NotInSession, QStringLiteral("no call ringing"));
-    Session &s = *it->second;
+    Session &s = *session;
     if (from == s.callee && !s.answered) {
         endSession(sid, QStringLiteral("declined"));
         return {};
@@ -299,11 +310,10 @@ Result<void> CallRouter::decline(const QString &from, const QByteArray &sid)
 
 Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, const QString &who)
 {
-    auto it = m_sessions.find(sid);
-    Member *me = it == m_sessions.end() ? nullptr : it->second->find(from);
+    auto [session, me] = locate(sid, from);
     if (!me || !me->joined)
         return err(ErrorCode::NotInSession, QStringLiteral("not in that call"));
-    Session &s = *it->second;
+    Session &s = *session;
     if (!s.answered)
         return err(ErrorCode::Forbidden, QStringLiteral("the call has not been answered yet"));
     const AccountRecord *target = m_broker.m_store.account(who);
@@ -334,18 +344,17 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
     s.members.push_back(*m);
     m_broker.m_relayTable.addMember(sid, m->ssrc, m->token);
     m_broker.sendTo(who, incoming);
-    m_broker.log(QStringLiteral("%1 invites %2 into session %3").arg(from, who, QString::fromLatin1(sid.toHex().left(8))));
+    m_broker.log(QStringLiteral("%1 invites %2 into session %3").arg(from, who, shortSid(sid)));
     Q_EMIT m_broker.sessionsChanged();
     return {};
 }
 
 Result<void> CallRouter::leave(const QString &from, const QByteArray &sid)
 {
-    auto it = m_sessions.find(sid);
-    Member *me = it == m_sessions.end() ? nullptr : it->second->find(from);
+    auto [session, me] = locate(sid, from);
     if (!me)
         return err(ErrorCode::NotInSession, QStringLiteral("not in that call"));
-    Session &s = *it->second;
+    Session &s = *session;
     if (!me->joined) // a ringing member hanging up is a decline
         return decline(from, sid);
     if (!s.answered) { // caller gave up before the answer
@@ -399,7 +408,7 @@ Result<void> CallRouter::leave(const QString &from, const QByteArray &sid)
         m_broker.sendTo(account, rekey);
     }
     m_broker.log(QStringLiteral("%1 left session %2: re-key to generation %3")
-                     .arg(from, QString::fromLatin1(sid.toHex().left(8)))
+                     .arg(from, shortSid(sid))
                      .arg(gen));
     Q_EMIT m_broker.sessionsChanged();
     return {};
@@ -420,7 +429,7 @@ void CallRouter::endSession(const QByteArray &sid, const QString &reason, const 
         if (m.account != except)
             m_broker.sendTo(m.account, ended);
     }
-    m_broker.log(QStringLiteral("session %1 ended (%2)").arg(QString::fromLatin1(sid.toHex().left(8)), reason));
+    m_broker.log(QStringLiteral("session %1 ended (%2)").arg(shortSid(sid), reason));
     // A key derived from K_callee has been handed out: rotate it (patent Fig. 1, last step).
     rotate(s->callee);
     Q_EMIT m_broker.sessionsChanged();

@@ -66,6 +66,8 @@ private:
     };
 
     Result<Member> newMember(const Session &s, const QString &account) const;
+    // The session and this account's place in it, or nulls.
+    std::pair<Session *, Member *> locate(const QByteArray &sid, const QString &account);
     QCborMap relayOf(const Member &m) const;
     void endSession(const QByteArray &sid, const QString &reason, const QString &except = {});
     void rotate(const QString &account);
