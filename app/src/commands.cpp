@@ -21,6 +21,12 @@
 
 namespace sotto::app {
 
+void printError(const QString &message)
+{
+    std::fprintf(stderr, "sotto: %s\n", message.toLocal8Bit().constData());
+    std::fflush(stderr);
+}
+
 namespace {
 
 // Parses subcommand options; on error prints one line and gives ExitUsage.

@@ -10,12 +10,6 @@
 
 namespace sotto::app {
 
-void printError(const QString &message)
-{
-    std::fprintf(stderr, "sotto: %s\n", message.toLocal8Bit().constData());
-    std::fflush(stderr);
-}
-
 namespace {
 
 const char kUsage[] =

@@ -4,7 +4,10 @@
 #include "core/invite.h"
 #include "core/log.h"
 
+#include <algorithm>
+
 #include <QCborArray>
+#include <QDateTime>
 #include <QCborMap>
 
 namespace sotto {
@@ -106,6 +109,40 @@ void ClientEngine::enrol(const InviteLink &link)
     enroller->start(m_options.enrolTimeoutMs);
 }
 
+QDateTime ClientEngine::nextRefresh() const
+{
+    return m_refreshDue;
+}
+
+void ClientEngine::setRefreshInterval(qint64 secs)
+{
+    m_options.refreshIntervalSecs = std::max<qint64>(0, secs);
+    if (m_state == State::Online)
+        scheduleRefresh(-1);
+}
+
+// brokerSecs: the broker's refresh_in from the welcome (-1: keep what we had from the broker).
+void ClientEngine::scheduleRefresh(qint64 brokerSecs)
+{
+    const QDateTime now = QDateTime::currentDateTimeUtc();
+    if (brokerSecs >= 0)
+        m_brokerRefreshDue = now.addSecs(brokerSecs);
+    QDateTime due = m_brokerRefreshDue;
+    if (m_options.refreshIntervalSecs > 0) {
+        const QDateTime local = m_lastRefresh.isValid() ? m_lastRefresh.addSecs(m_options.refreshIntervalSecs)
+                                                        : now.addSecs(m_options.refreshIntervalSecs);
+        if (!due.isValid() || local < due)
+            due = local;
+    }
+    m_refreshDue = due;
+    if (!due.isValid()) {
+        m_refreshTimer.stop();
+        return;
+    }
+    constexpr qint64 kMaxMs = qint64(24) * 24 * 3600 * 1000; // a QTimer holds an int
+    m_refreshTimer.start(int(std::clamp<qint64>(now.msecsTo(due), 0, kMaxMs)));
+}
+
 void ClientEngine::refresh()
 {
     m_refreshWanted = true;
@@ -129,6 +166,10 @@ void ClientEngine::maybeRefresh()
                     Q_EMIT refreshFailed(error);
                     return;
                 }
+                m_lastRefresh = QDateTime::currentDateTimeUtc();
+                if (m_brokerRefreshDue.isValid() && m_brokerRefreshDue <= m_lastRefresh)
+                    m_brokerRefreshDue = {};
+                scheduleRefresh(-1);
                 const QString me = m_profile.account();
                 addEvent(TimelineEvent::Kind::Refreshed, {}, std::nullopt, epoch, fp, {},
                          QStringLiteral("K_%1' = DH(%1, broker) under psk K_%1").arg(me),
@@ -313,8 +354,9 @@ void ClientEngine::onWelcome(const wire::Message &m)
     m_pendingRefused = false;
     m_keyMode = m.text(k("key_mode")) == k("patent") ? skbp::KeyMode::Patent : skbp::KeyMode::Derived;
     (void)m_profile.setBrokerName(m.text(k("broker")));
-    if (m.has(k("refresh_in")))
-        m_refreshTimer.start(int(std::min<quint32>(m.u32(k("refresh_in")), 24u * 24 * 3600) * 1000));
+    if (!m_lastRefresh.isValid())
+        m_lastRefresh = QDateTime::currentDateTimeUtc();
+    scheduleRefresh(m.has(k("refresh_in")) ? qint64(m.u32(k("refresh_in"))) : -1);
     setState(State::Online);
     requestDirectory();
 }

@@ -9,6 +9,8 @@
 #include <QCborArray>
 #include <QCborMap>
 
+#include <utility>
+
 namespace sotto {
 
 namespace {
@@ -366,6 +368,8 @@ void ClientEngine::endLocally(const QByteArray &sid, const QString &reason)
         return;
     const QString peer = it->second.info.peer;
     const quint32 gen = it->second.info.gen;
+    if (it->second.info.role == SessionInfo::Role::Callee && it->second.info.keyed)
+        m_lastCalleeSid = sid; // the broker rotates our key after this call
     m_sessions.erase(it); // wipes every key of the session
     addEvent(TimelineEvent::Kind::Ended, sid, gen, std::nullopt, {}, peer, {},
              QStringLiteral("call ended (%1) · session keys erased").arg(reason));
@@ -395,7 +399,8 @@ void ClientEngine::onRotate(const wire::Message &m)
             return;
         }
         const QString fp = skbp::fingerprint(*key);
-        addEvent(TimelineEvent::Kind::Rotated, {}, std::nullopt, next, fp, {},
+        // The rotation belongs to the call that used our key, so that call's timeline shows it.
+        addEvent(TimelineEvent::Kind::Rotated, std::exchange(m_lastCalleeSid, {}), std::nullopt, next, fp, {},
                  QStringLiteral("{K_%1'}K_%1").arg(me),
                  QStringLiteral("your key K_%1 rotated epoch %2 → %3 under cover of epoch %2 · {K_%1'}K_%1 · fp %4")
                      .arg(me)

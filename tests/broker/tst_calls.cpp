@@ -74,6 +74,7 @@ void TestCalls::fig1()
     QTRY_COMPARE_WITH_TIMEOUT(broker.broker().store().account(QStringLiteral("bob"))->epoch, 2u, 5000);
     QVERIFY(broker.broker().store().account(QStringLiteral("bob"))->key.equals(bob.profile().key()));
     QCOMPARE(bob.engine().timeline().events().back().kind, TimelineEvent::Kind::Rotated);
+    QCOMPARE(bob.engine().timeline().events().back().sid, sid); // shown with the call that caused it
 
     // bob can still be called, under the new epoch.
     QVERIFY(callWorks(alice, bob));

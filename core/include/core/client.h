@@ -12,6 +12,7 @@
 #include "core/skbp.h"
 #include "core/timeline.h"
 
+#include <QDateTime>
 #include <QElapsedTimer>
 #include <QObject>
 #include <QPointer>
@@ -64,6 +65,9 @@ struct ClientOptions
     int enrolTimeoutMs = 10000;
     // How long the previous generation of a session key is kept after a switch (§6.2: ≤ 2 s).
     int previousKeyMs = 2000;
+    // The phone's own ceiling on the time between Diffie-Hellman refreshes (0: the broker's
+    // schedule alone). The sooner of the two wins.
+    qint64 refreshIntervalSecs = 0;
 };
 
 class ClientEngine : public QObject
@@ -102,6 +106,10 @@ public:
     std::vector<SessionInfo> sessions() const;
     std::optional<SessionInfo> session(const QByteArray &sid) const;
     bool isIdle() const { return m_sessions.empty(); }
+    // When the next periodic refresh is due (invalid when none is scheduled). It runs then, or
+    // as soon after as the phone is idle.
+    QDateTime nextRefresh() const;
+    void setRefreshInterval(qint64 secs);
 
     // For the media layer only (never shown): the session key of a generation we still hold,
     // and the SRTP master key and salt for one sender.
@@ -165,6 +173,7 @@ private:
     void installGeneration(Session &s, quint32 gen, SecretBytes key);
     void endLocally(const QByteArray &sid, const QString &reason);
     void maybeRefresh();
+    void scheduleRefresh(qint64 brokerSecs);
     Result<SecretBytes> unwrapForMe(const QByteArray &wrapped, skbp::WrapContext ctx) const;
     void addEvent(TimelineEvent::Kind kind, const QByteArray &sid, std::optional<quint32> gen,
                   std::optional<quint32> epoch, const QString &fp, const QString &peer,
@@ -188,6 +197,10 @@ private:
     QTimer m_loginTimer;
     QTimer m_refreshTimer;
     bool m_refreshWanted = false;
+    QDateTime m_refreshDue;       // the sooner of the broker's and our own schedule
+    QDateTime m_brokerRefreshDue; // from the welcome's refresh_in
+    QDateTime m_lastRefresh;
+    QByteArray m_lastCalleeSid; // the call whose end brings a rotation of our key
     QPointer<Enroller> m_enroller;
     quint32 m_nextId = 1;
     std::map<quint32, PendingCall> m_pendingCalls;
