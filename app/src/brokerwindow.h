@@ -2,7 +2,7 @@
 
 #include <QMainWindow>
 
-class QPlainTextEdit;
+class QTabWidget;
 
 namespace sotto::broker {
 class Broker;
@@ -10,8 +10,14 @@ class Broker;
 
 namespace sotto::app {
 
-// A first broker window: the event log, titled "Sotto broker — NAME". (The full console with
-// accounts, sessions and invites is its own issue.)
+class AccountsPanel;
+class InvitePanel;
+class LogPanel;
+class SessionsPanel;
+
+// The broker console, titled "Sotto broker — NAME" (CLI.md relies on the title): who the broker
+// is, its accounts, live sessions, invites, event log and relay counters. It only displays the
+// broker's state, apart from creating invites. GUI thread only; `broker` must outlive it.
 class BrokerWindow : public QMainWindow
 {
     Q_OBJECT
@@ -19,7 +25,13 @@ public:
     explicit BrokerWindow(broker::Broker &broker, QWidget *parent = nullptr);
 
 private:
-    QPlainTextEdit *m_log;
+    QWidget *makeSummary(broker::Broker &broker);
+
+    QTabWidget *m_tabs;
+    AccountsPanel *m_accounts;
+    SessionsPanel *m_sessions;
+    InvitePanel *m_invite;
+    LogPanel *m_log;
 };
 
 } // namespace sotto::app

@@ -5,8 +5,11 @@
 #include "brokerwindow.h"
 #include "core/invite.h"
 #include "exitcodes.h"
+#include "guidemo.h"
 #include "headlessdemo.h"
 #include "headlessphone.h"
+#include "phone.h"
+#include "phonewindow.h"
 #include "signals.h"
 
 #include <QApplication>
@@ -14,6 +17,9 @@
 #include <QCoreApplication>
 #include <QDateTime>
 #include <QDir>
+#include <QIcon>
+#include <QMessageBox>
+#include <QSettings>
 #include <QStandardPaths>
 
 #include <cstdio>
@@ -73,6 +79,39 @@ int exec(QCoreApplication &app, Runner &runner, void (Runner::*finishedSignal)(i
     return code;
 }
 
+int runPhoneWindow(int argc, char **argv, const QString &profileOption)
+{
+    if (!haveDisplay()) {
+        printError(QStringLiteral("no display for the phone's window; use sotto phone --headless"));
+        return ExitUsage;
+    }
+    QApplication app(argc, argv);
+    QApplication::setWindowIcon(QIcon(QStringLiteral(":/sotto/icons/sotto.svg")));
+    QSettings store;
+    PhoneSettings settings = PhoneSettings::load(store);
+    QString dir = profileOption;
+    if (dir.isEmpty())
+        dir = settings.profileDir;
+    if (dir.isEmpty())
+        dir = QDir(QStandardPaths::writableLocation(QStandardPaths::AppDataLocation)).filePath(QStringLiteral("profile"));
+    ClientOptions options;
+    options.refreshIntervalSecs = qint64(settings.refreshHours) * 3600;
+    auto phone = Phone::open(dir, {}, options);
+    if (!phone) {
+        printError(phone.error().message);
+        QMessageBox::critical(nullptr, QStringLiteral("Sotto"), phone.error().message);
+        return phone.error().code == ErrorCode::Corrupt ? ExitFailed : ExitUsage;
+    }
+    (*phone)->setAudio(PhoneAudio::fromDevices(settings.inputDevice, settings.outputDevice, settings.echoCancellation,
+                                               settings.noiseSuppression, (*phone)->profile().account()));
+    PhoneWindow window(**phone, settings, &store);
+    window.show();
+    TerminationWatcher term;
+    QObject::connect(&term, &TerminationWatcher::terminationRequested, &app, &QCoreApplication::quit);
+    app.exec();
+    return ExitOk;
+}
+
 } // namespace
 
 int runPhone(int argc, char **argv, const QStringList &args)
@@ -99,8 +138,13 @@ int runPhone(int argc, char **argv, const QStringList &args)
         return ExitUsage;
     }
     if (!p.isSet(headless)) {
-        printError(QStringLiteral("the phone window is not available in this build; use sotto phone --headless"));
-        return ExitUsage;
+        for (const auto &o : {join, call, answer, invite, hangup, timeline, play, record, device, loss, stats}) {
+            if (p.isSet(o)) {
+                printError(QStringLiteral("--%1 is for the headless phone (add --headless)").arg(o.names().first()));
+                return ExitUsage;
+            }
+        }
+        return runPhoneWindow(argc, argv, p.value(profile));
     }
 
     HeadlessOptions o;
@@ -330,8 +374,21 @@ int runDemo(int argc, char **argv, const QStringList &args)
         return ExitUsage;
     }
     if (!p.isSet(headless)) {
-        printError(QStringLiteral("the windowed demo is not available in this build; use sotto demo --headless"));
-        return ExitUsage;
+        if (!haveDisplay()) {
+            printError(QStringLiteral("no display for the demo's windows; use sotto demo --headless"));
+            return ExitUsage;
+        }
+        QApplication app(argc, argv);
+        QApplication::setWindowIcon(QIcon(QStringLiteral(":/sotto/icons/sotto.svg")));
+        GuiDemo demo;
+        if (auto r = demo.start(); !r) {
+            printError(r.error().message);
+            return ExitFailed;
+        }
+        TerminationWatcher term;
+        QObject::connect(&term, &TerminationWatcher::terminationRequested, &app, &QCoreApplication::quit);
+        app.exec();
+        return ExitOk;
     }
     QCoreApplication app(argc, argv);
     QTextStream out(stdout);

@@ -2,15 +2,13 @@
 
 #include "core/invite.h"
 #include "exitcodes.h"
+#include "phone.h"
 
 #include "audio/format.h"
 #include "audio/wav.h"
 
 #include <QCoreApplication>
 #include <QDir>
-#include <QProcess>
-
-#include <cmath>
 
 #include <algorithm>
 
@@ -95,21 +93,7 @@ std::vector<qint16> HeadlessDemo::voiceFor(const QString &name, int index)
         "Bob here. I derived the very same key from my own.",
         "Carol speaking. I joined, and the key moved on one step.",
     };
-    // Spoken with espeak-ng when it is installed; otherwise a tone of one's own.
-    const QString wav = QDir(m_dir.path()).filePath(name + QStringLiteral("-voice.wav"));
-    QProcess espeak;
-    espeak.start(QStringLiteral("espeak-ng"), {QStringLiteral("-w"), wav, QString::fromLatin1(sentences[index % 3])});
-    if (espeak.waitForFinished(10000) && espeak.exitCode() == 0) {
-        if (auto samples = audio::readWav(wav); samples && !samples->empty()) {
-            samples->resize(samples->size() + audio::kSampleRate / 2, 0); // a breath between repeats
-            return std::move(*samples);
-        }
-    }
-    const double hz = 330.0 + 220.0 * index;
-    std::vector<qint16> out(audio::kSampleRate);
-    for (std::size_t i = 0; i < out.size(); ++i)
-        out[i] = qint16(8000 * std::sin(2 * 3.14159265358979 * hz * double(i) / audio::kSampleRate));
-    return out;
+    return PhoneAudio::generatedVoice(name, QString::fromLatin1(sentences[index % 3]), m_dir.path());
 }
 
 void HeadlessDemo::step(const QString &what)

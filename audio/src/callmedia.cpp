@@ -2,7 +2,6 @@
 
 #include "audio/log.h"
 
-#include <QHostInfo>
 #include <QTimer>
 
 Q_LOGGING_CATEGORY(lcAudio, "sotto.audio")
@@ -79,15 +78,14 @@ void CallMedia::ensureStarted(const QByteArray &sid)
         Q_EMIT failed(sid, devices.error().message);
         return;
     }
-    // The relay is the broker's own host (PROTOCOL §7).
-    QHostAddress relay(m_engine.profile().brokerHost());
+    // The relay is the broker's own host (PROTOCOL §7): the address our connection reached, so
+    // no name lookup blocks the thread here.
+    QHostAddress relay = m_engine.brokerAddress();
+    if (relay.isNull())
+        relay = QHostAddress(m_engine.profile().brokerHost());
     if (relay.isNull()) {
-        const QHostInfo hi = QHostInfo::fromName(m_engine.profile().brokerHost());
-        if (hi.addresses().isEmpty()) {
-            Q_EMIT failed(sid, QStringLiteral("cannot resolve %1").arg(m_engine.profile().brokerHost()));
-            return;
-        }
-        relay = hi.addresses().first();
+        Q_EMIT failed(sid, QStringLiteral("not connected to the broker"));
+        return;
     }
     MediaSession::Config cfg;
     cfg.relayAddress = relay;

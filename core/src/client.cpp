@@ -109,6 +109,11 @@ void ClientEngine::enrol(const InviteLink &link)
     enroller->start(m_options.enrolTimeoutMs);
 }
 
+QHostAddress ClientEngine::brokerAddress() const
+{
+    return m_socket && m_socket->socket() ? m_socket->socket()->peerAddress() : QHostAddress();
+}
+
 QDateTime ClientEngine::nextRefresh() const
 {
     return m_refreshDue;

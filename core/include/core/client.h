@@ -14,6 +14,7 @@
 
 #include <QDateTime>
 #include <QElapsedTimer>
+#include <QHostAddress>
 #include <QObject>
 #include <QPointer>
 #include <QTimer>
@@ -106,6 +107,8 @@ public:
     std::vector<SessionInfo> sessions() const;
     std::optional<SessionInfo> session(const QByteArray &sid) const;
     bool isIdle() const { return m_sessions.empty(); }
+    // The broker's address as connected (the relay lives there too, PROTOCOL §7); null offline.
+    QHostAddress brokerAddress() const;
     // When the next periodic refresh is due (invalid when none is scheduled). It runs then, or
     // as soon after as the phone is idle.
     QDateTime nextRefresh() const;

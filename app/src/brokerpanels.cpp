@@ -1,0 +1,434 @@
+#include "brokerpanels.h"
+
+#include "broker/broker.h"
+#include "core/skbp.h"
+
+#include <QClipboard>
+#include <QComboBox>
+#include <QDateTime>
+#include <QFontDatabase>
+#include <QFormLayout>
+#include <QGuiApplication>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLineEdit>
+#include <QLocale>
+#include <QPainter>
+#include <QPixmap>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QTableWidget>
+#include <QVBoxLayout>
+
+#include <algorithm>
+
+namespace sotto::app {
+
+namespace {
+
+// Rows are rebuilt on every change; the key in column 0 lets the selection survive that.
+constexpr int kKeyRole = Qt::UserRole + 1;
+
+const QString kNone = QStringLiteral("—");
+
+QTableWidget *makeTable(const QStringList &headers, QWidget *parent)
+{
+    auto *table = new QTableWidget(0, int(headers.size()), parent);
+    table->setHorizontalHeaderLabels(headers);
+    table->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    table->setSelectionBehavior(QAbstractItemView::SelectRows);
+    table->setSelectionMode(QAbstractItemView::SingleSelection);
+    table->setAlternatingRowColors(true);
+    table->setWordWrap(false);
+    table->verticalHeader()->setVisible(false);
+    table->horizontalHeader()->setHighlightSections(false);
+    return table;
+}
+
+QTableWidgetItem *cell(const QString &text, const QString &toolTip = {})
+{
+    auto *item = new QTableWidgetItem(text);
+    if (!toolTip.isEmpty())
+        item->setToolTip(toolTip);
+    return item;
+}
+
+QTableWidgetItem *numberCell(quint32 n)
+{
+    auto *item = cell(QString::number(n));
+    item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+    return item;
+}
+
+QString selectedKey(const QTableWidget *table)
+{
+    const QList<QTableWidgetItem *> items = table->selectedItems();
+    for (const QTableWidgetItem *item : items) {
+        if (const QTableWidgetItem *first = table->item(item->row(), 0))
+            return first->data(kKeyRole).toString();
+    }
+    return {};
+}
+
+void reselect(QTableWidget *table, const QString &key)
+{
+    if (key.isEmpty())
+        return;
+    for (int row = 0; row < table->rowCount(); ++row) {
+        if (table->item(row, 0)->data(kKeyRole).toString() == key) {
+            table->selectRow(row);
+            return;
+        }
+    }
+}
+
+// Drawn rather than loaded so that the console needs no image plugin to show presence.
+QIcon dot(const QColor &colour)
+{
+    QPixmap pixmap(12, 12);
+    pixmap.fill(Qt::transparent);
+    QPainter painter(&pixmap);
+    painter.setRenderHint(QPainter::Antialiasing);
+    painter.setPen(Qt::NoPen);
+    painter.setBrush(colour);
+    painter.drawEllipse(QRectF(2, 2, 8, 8));
+    return QIcon(pixmap);
+}
+
+QLabel *plainLabel(QWidget *parent)
+{
+    // Plain text always: QLabel would otherwise guess rich text from what an admin typed.
+    auto *label = new QLabel(parent);
+    label->setTextFormat(Qt::PlainText);
+    return label;
+}
+
+} // namespace
+
+// ---- AccountsPanel -------------------------------------------------------------------------
+
+namespace {
+namespace AccountColumn {
+constexpr int Name = 0, Epoch = 1, Key = 2, Status = 3, Rotation = 4;
+}
+} // namespace
+
+AccountsPanel::AccountsPanel(broker::Broker &broker, QWidget *parent)
+    : QWidget(parent), m_broker(broker),
+      m_table(makeTable(
+          {tr("Account"), tr("Epoch"), tr("Key fingerprint"), tr("Status"), tr("Rotation pending")},
+          this)),
+      m_onlineIcon(dot(QColor(0x2e, 0x7d, 0x32))), m_offlineIcon(dot(QColor(0x9e, 0x9e, 0x9e)))
+{
+    m_table->setObjectName(QStringLiteral("accounts"));
+    m_table->setToolTip(
+        tr("Every account the broker holds a key for. The fingerprint is that of the "
+           "account's current key; the phone shows the same one."));
+    QHeaderView *header = m_table->horizontalHeader();
+    header->setSectionResizeMode(QHeaderView::ResizeToContents);
+    header->setSectionResizeMode(AccountColumn::Name, QHeaderView::Stretch);
+    auto *layout = new QVBoxLayout(this);
+    layout->addWidget(m_table);
+
+    connect(&broker, &broker::Broker::accountsChanged, this, &AccountsPanel::refresh);
+    refresh();
+}
+
+int AccountsPanel::count() const
+{
+    return m_table->rowCount();
+}
+
+void AccountsPanel::refresh()
+{
+    const QString keep = selectedKey(m_table);
+    const QFont fixed = QFontDatabase::systemFont(QFontDatabase::FixedFont);
+    const std::vector<broker::AccountView> accounts = m_broker.accounts();
+    m_table->setRowCount(int(accounts.size()));
+    for (int row = 0; row < int(accounts.size()); ++row) {
+        const broker::AccountView &a = accounts[size_t(row)];
+        auto *name = cell(a.name);
+        name->setData(kKeyRole, a.name);
+        m_table->setItem(row, AccountColumn::Name, name);
+
+        // Epoch 0 is an enrolment whose key is not yet durable: there is no key to show.
+        const bool enrolled = a.epoch > 0;
+        m_table->setItem(row, AccountColumn::Epoch,
+                         enrolled ? numberCell(a.epoch)
+                                  : cell(kNone, tr("Enrolment not yet completed")));
+        auto *key = enrolled ? cell(a.fingerprint) : cell(kNone, tr("Enrolment not yet completed"));
+        if (enrolled)
+            key->setFont(fixed);
+        m_table->setItem(row, AccountColumn::Key, key);
+
+        auto *status = cell(a.online ? tr("Online") : tr("Offline"),
+                            a.online ? tr("%1 is connected to this broker").arg(a.name)
+                                     : tr("%1 is not connected").arg(a.name));
+        status->setIcon(a.online ? m_onlineIcon : m_offlineIcon);
+        if (!a.online)
+            status->setForeground(palette().brush(QPalette::Disabled, QPalette::Text));
+        m_table->setItem(row, AccountColumn::Status, status);
+
+        m_table->setItem(
+            row, AccountColumn::Rotation,
+            a.rotationPending
+                ? cell(tr("yes"), tr("A new key has been sent after a call; it becomes "
+                                     "current once the phone has stored it."))
+                : cell(kNone));
+    }
+    m_table->clearSelection();
+    reselect(m_table, keep);
+    Q_EMIT countChanged(m_table->rowCount());
+}
+
+// ---- SessionsPanel -------------------------------------------------------------------------
+
+namespace {
+namespace SessionColumn {
+constexpr int Id = 0, Caller = 1, Callee = 2, Generation = 3, Members = 4, Ringing = 5;
+}
+} // namespace
+
+SessionsPanel::SessionsPanel(broker::Broker &broker, QWidget *parent)
+    : QWidget(parent), m_broker(broker),
+      m_table(makeTable({tr("Session"), tr("Caller"), tr("Callee"), tr("Generation"), tr("Members"),
+                         tr("Ringing")},
+                        this))
+{
+    m_table->setObjectName(QStringLiteral("sessions"));
+    m_table->setToolTip(
+        tr("Calls and conferences in progress. The generation counts the re-keys of "
+           "the session key as members join and leave."));
+    QHeaderView *header = m_table->horizontalHeader();
+    header->setSectionResizeMode(QHeaderView::ResizeToContents);
+    header->setSectionResizeMode(SessionColumn::Members, QHeaderView::Stretch);
+    auto *layout = new QVBoxLayout(this);
+    layout->addWidget(m_table);
+
+    connect(&broker, &broker::Broker::sessionsChanged, this, &SessionsPanel::refresh);
+    refresh();
+}
+
+int SessionsPanel::count() const
+{
+    return m_table->rowCount();
+}
+
+void SessionsPanel::refresh()
+{
+    const QString keep = selectedKey(m_table);
+    const QFont fixed = QFontDatabase::systemFont(QFontDatabase::FixedFont);
+    std::vector<broker::SessionView> sessions = m_broker.sessions();
+    // The router keeps sessions in a hash; sorting keeps rows from jumping between refreshes.
+    std::sort(
+        sessions.begin(), sessions.end(),
+        [](const broker::SessionView &a, const broker::SessionView &b) { return a.sid < b.sid; });
+    m_table->setRowCount(int(sessions.size()));
+    for (int row = 0; row < int(sessions.size()); ++row) {
+        const broker::SessionView &s = sessions[size_t(row)];
+        const QString hex = QString::fromLatin1(s.sid.toHex());
+        auto *id = cell(hex.left(8), tr("Session id %1").arg(hex));
+        id->setData(kKeyRole, hex);
+        id->setFont(fixed);
+        m_table->setItem(row, SessionColumn::Id, id);
+        m_table->setItem(row, SessionColumn::Caller, cell(s.caller));
+        m_table->setItem(row, SessionColumn::Callee, cell(s.callee));
+        m_table->setItem(row, SessionColumn::Generation, numberCell(s.gen));
+        m_table->setItem(
+            row, SessionColumn::Members,
+            cell(s.members.isEmpty() ? kNone : s.members.join(QLatin1StringView(", "))));
+        m_table->setItem(
+            row, SessionColumn::Ringing,
+            cell(s.ringing.isEmpty() ? kNone : s.ringing.join(QLatin1StringView(", "))));
+    }
+    m_table->clearSelection();
+    reselect(m_table, keep);
+    Q_EMIT countChanged(m_table->rowCount());
+}
+
+// ---- InvitePanel ---------------------------------------------------------------------------
+
+InvitePanel::InvitePanel(broker::Broker &broker, QWidget *parent)
+    : QWidget(parent), m_broker(broker), m_account(new QLineEdit(this)),
+      m_expiry(new QComboBox(this)), m_create(new QPushButton(tr("C&reate invite"), this)),
+      m_link(new QLineEdit(this)), m_copy(new QPushButton(tr("&Copy"), this)),
+      m_error(plainLabel(this)), m_info(plainLabel(this))
+{
+    auto *intro =
+        new QLabel(tr("An invite is a single-use link that carries a secret: whoever opens "
+                      "it first enrols as that account. Send it over a channel you trust."),
+                   this);
+    intro->setWordWrap(true);
+
+    m_account->setObjectName(QStringLiteral("inviteAccount"));
+    m_account->setPlaceholderText(tr("e.g. dave"));
+    m_account->setMaxLength(64);
+    // Room for a long name, without stretching across a wide window.
+    m_account->setMaximumWidth(m_account->fontMetrics().horizontalAdvance(QLatin1Char('m')) * 32);
+    m_account->setToolTip(
+        tr("1–64 characters of a–z, 0–9, '.', '_' and '-'. Enter creates the invite."));
+
+    m_expiry->setObjectName(QStringLiteral("inviteExpiry"));
+    m_expiry->addItem(tr("1 hour"), qint64(3600));
+    m_expiry->addItem(tr("1 day"), qint64(24 * 3600));
+    m_expiry->addItem(tr("7 days"), qint64(7 * 24 * 3600));
+    m_expiry->setCurrentIndex(2);
+    m_expiry->setToolTip(tr("An unused invite stops working after this time"));
+    m_expiry->setSizePolicy(QSizePolicy::Fixed, QSizePolicy::Fixed);
+
+    m_create->setObjectName(QStringLiteral("createInvite"));
+    m_create->setToolTip(tr("Create a single-use invite link for this account (Enter)"));
+
+    m_error->setObjectName(QStringLiteral("inviteError"));
+    m_error->setWordWrap(true);
+    QPalette errorPalette = m_error->palette();
+    errorPalette.setColor(QPalette::WindowText, QColor(0xc6, 0x28, 0x28));
+    m_error->setPalette(errorPalette);
+    m_error->hide();
+
+    m_link->setObjectName(QStringLiteral("inviteLink"));
+    m_link->setReadOnly(true);
+    m_link->setPlaceholderText(tr("The link appears here"));
+    m_link->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+
+    m_copy->setObjectName(QStringLiteral("copyInvite"));
+    m_copy->setToolTip(tr("Copy the link to the clipboard. It holds the invite secret: clear the "
+                          "clipboard once it is sent."));
+    m_copy->setEnabled(false);
+
+    m_info->setObjectName(QStringLiteral("inviteInfo"));
+    m_info->setWordWrap(true);
+
+    auto *createRow = new QHBoxLayout;
+    createRow->addWidget(m_create);
+    createRow->addStretch(1);
+    auto *linkRow = new QHBoxLayout;
+    linkRow->addWidget(m_link, 1);
+    linkRow->addWidget(m_copy);
+
+    auto *form = new QFormLayout;
+    form->addRow(tr("&Account:"), m_account);
+    form->addRow(tr("&Valid for:"), m_expiry);
+    form->addRow(QString(), createRow);
+    form->addRow(QString(), m_error);
+    form->addRow(tr("Link:"), linkRow);
+    form->addRow(QString(), m_info);
+
+    auto *layout = new QVBoxLayout(this);
+    layout->addWidget(intro);
+    layout->addLayout(form);
+    layout->addStretch(1);
+
+    connect(m_create, &QPushButton::clicked, this, &InvitePanel::create);
+    connect(m_account, &QLineEdit::returnPressed, this, &InvitePanel::create);
+    connect(m_copy, &QPushButton::clicked, this, &InvitePanel::copy);
+    // The error was about what was typed; once that changes it no longer applies.
+    connect(m_account, &QLineEdit::textEdited, m_error, &QLabel::hide);
+}
+
+void InvitePanel::create()
+{
+    // A link left standing next to a different name would be sent to the wrong person.
+    m_link->clear();
+    m_copy->setEnabled(false);
+    m_info->clear();
+
+    const QString account = m_account->text().trimmed();
+    if (account.isEmpty()) {
+        showError(tr("Enter the name of the account to invite."));
+        return;
+    }
+    if (!skbp::isValidAccount(account)) {
+        showError(tr("\"%1\" is not a valid account name: use 1–64 characters of a–z, 0–9, '.', "
+                     "'_' and '-'.")
+                      .arg(account));
+        return;
+    }
+    const qint64 validFor = m_expiry->currentData().toLongLong();
+    Result<QString> link = m_broker.createInvite(account, validFor);
+    if (!link) {
+        showError(link.error().message);
+        return;
+    }
+    m_error->hide();
+    m_error->clear();
+    m_link->setText(*link);
+    m_link->setCursorPosition(0);
+    m_copy->setEnabled(true);
+    m_info->setText(
+        tr("Single-use link for %1, valid until %2.")
+            .arg(account, QLocale().toString(QDateTime::currentDateTime().addSecs(validFor),
+                                             QLocale::ShortFormat)));
+}
+
+void InvitePanel::copy()
+{
+    if (m_link->text().isEmpty())
+        return;
+    QGuiApplication::clipboard()->setText(m_link->text());
+    m_copy->setText(tr("Copied"));
+    QTimer::singleShot(1500, m_copy, [this] { m_copy->setText(tr("&Copy")); });
+}
+
+void InvitePanel::showError(const QString &message)
+{
+    m_error->setText(message);
+    m_error->show();
+}
+
+// ---- LogPanel ------------------------------------------------------------------------------
+
+LogPanel::LogPanel(broker::Broker &broker, QWidget *parent)
+    : QWidget(parent), m_log(new QPlainTextEdit(this))
+{
+    m_log->setObjectName(QStringLiteral("log"));
+    m_log->setReadOnly(true);
+    // A broker runs for weeks; the log must not grow without bound.
+    m_log->setMaximumBlockCount(5000);
+    m_log->setLineWrapMode(QPlainTextEdit::NoWrap);
+    m_log->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+    auto *layout = new QVBoxLayout(this);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->addWidget(m_log);
+
+    connect(&broker, &broker::Broker::logEvent, this, &LogPanel::append);
+}
+
+void LogPanel::append(const QString &line)
+{
+    // With the date: a broker outlives a day, and its log is read to match phones' reports.
+    m_log->appendPlainText(QStringLiteral("%1  %2").arg(
+        QDateTime::currentDateTime().toString(QStringLiteral("yyyy-MM-dd HH:mm:ss")), line));
+}
+
+// ---- RelayCountersLabel --------------------------------------------------------------------
+
+RelayCountersLabel::RelayCountersLabel(broker::Broker &broker, QWidget *parent)
+    : QLabel(parent), m_broker(broker)
+{
+    setObjectName(QStringLiteral("relayCounters"));
+    setTextFormat(Qt::PlainText);
+    setToolTip(tr("Media relay, updated every second. Forwarded counts one per recipient. Drops: "
+                  "unbound (sender never bound to a session), malformed, over rate (sender over "
+                  "its packet budget), bad token (bind with a wrong relay token)."));
+    m_timer.setInterval(1000);
+    connect(&m_timer, &QTimer::timeout, this, &RelayCountersLabel::refresh);
+    m_timer.start();
+    refresh();
+}
+
+void RelayCountersLabel::refresh()
+{
+    const broker::RelayCounters c = m_broker.relayCounters();
+    const QLocale locale;
+    const quint64 dropped =
+        c.droppedUnbound + c.droppedMalformed + c.droppedRate + c.droppedBadToken;
+    setText(
+        tr("Relay: %1 forwarded · %2 binds · %3 dropped (%4 unbound, %5 malformed, %6 over rate, "
+           "%7 bad token)")
+            .arg(locale.toString(c.forwarded), locale.toString(c.binds), locale.toString(dropped),
+                 locale.toString(c.droppedUnbound), locale.toString(c.droppedMalformed),
+                 locale.toString(c.droppedRate), locale.toString(c.droppedBadToken)));
+}
+
+} // namespace sotto::app

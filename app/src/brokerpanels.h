@@ -1,0 +1,113 @@
+#pragma once
+
+// The panels of the broker console (BrokerWindow). Each one reads the broker it is given and
+// refreshes itself from the broker's signals; none of them changes broker state except
+// InvitePanel, which creates invites. GUI thread only, like the broker itself.
+
+#include <QIcon>
+#include <QLabel>
+#include <QTimer>
+#include <QWidget>
+
+class QComboBox;
+class QLineEdit;
+class QPlainTextEdit;
+class QPushButton;
+class QTableWidget;
+
+namespace sotto::broker {
+class Broker;
+}
+
+namespace sotto::app {
+
+// Accounts: name, epoch, key fingerprint, online, rotation pending. Refreshed on
+// Broker::accountsChanged().
+class AccountsPanel : public QWidget
+{
+    Q_OBJECT
+public:
+    explicit AccountsPanel(broker::Broker &broker, QWidget *parent = nullptr);
+    int count() const;
+
+Q_SIGNALS:
+    void countChanged(int count);
+
+private:
+    void refresh();
+
+    broker::Broker &m_broker;
+    QTableWidget *m_table;
+    QIcon m_onlineIcon;
+    QIcon m_offlineIcon;
+};
+
+// Live sessions: short id, caller, callee, generation, members, ringing. Refreshed on
+// Broker::sessionsChanged().
+class SessionsPanel : public QWidget
+{
+    Q_OBJECT
+public:
+    explicit SessionsPanel(broker::Broker &broker, QWidget *parent = nullptr);
+    int count() const;
+
+Q_SIGNALS:
+    void countChanged(int count);
+
+private:
+    void refresh();
+
+    broker::Broker &m_broker;
+    QTableWidget *m_table;
+};
+
+// Creates single-use invite links and puts them on the clipboard.
+class InvitePanel : public QWidget
+{
+    Q_OBJECT
+public:
+    explicit InvitePanel(broker::Broker &broker, QWidget *parent = nullptr);
+
+private:
+    void create();
+    void copy();
+    void showError(const QString &message);
+
+    broker::Broker &m_broker;
+    QLineEdit *m_account;
+    QComboBox *m_expiry;
+    QPushButton *m_create;
+    QLineEdit *m_link;
+    QPushButton *m_copy;
+    QLabel *m_error;
+    QLabel *m_info;
+};
+
+// The broker's event log, one timestamped line per Broker::logEvent().
+class LogPanel : public QWidget
+{
+    Q_OBJECT
+public:
+    explicit LogPanel(broker::Broker &broker, QWidget *parent = nullptr);
+    void append(const QString &line);
+
+private:
+    QPlainTextEdit *m_log;
+};
+
+// The relay's counters on one line. The relay counts on its own thread and has no change
+// signal, so this polls once a second.
+class RelayCountersLabel : public QLabel
+{
+    Q_OBJECT
+public:
+    explicit RelayCountersLabel(broker::Broker &broker, QWidget *parent = nullptr);
+
+private:
+    void refresh();
+
+    broker::Broker &m_broker;
+    QTimer m_timer;
+};
+
+} // namespace sotto::app

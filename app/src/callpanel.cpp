@@ -1,0 +1,352 @@
+#include "callpanel.h"
+
+#include "phone.h"
+
+#include <QFrame>
+#include <QGridLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QMenu>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QShortcut>
+#include <QTimer>
+#include <QToolButton>
+#include <QVBoxLayout>
+
+#include <algorithm>
+#include <cmath>
+
+namespace sotto::app {
+
+namespace {
+
+constexpr float kTalkingLevel = 0.02f; // RMS of a frame, 0..1: speech is well above this
+
+int meterValue(float level)
+{
+    // dBFS from −60 to 0 on the meter: what a person sees as "loud" grows logarithmically.
+    if (level <= 0.001f)
+        return 0;
+    const double db = 20.0 * std::log10(double(level));
+    return std::clamp(int((db + 60.0) / 60.0 * 100.0), 0, 100);
+}
+
+QPushButton *button(const QString &text, const char *icon, const QString &tip, const char *name, QWidget *parent)
+{
+    auto *b = new QPushButton(QIcon(QString::fromLatin1(icon)), text, parent);
+    b->setToolTip(tip);
+    b->setObjectName(QString::fromLatin1(name));
+    return b;
+}
+
+} // namespace
+
+CallPanel::CallPanel(Phone &phone, QWidget *parent)
+    : QWidget(parent), m_phone(phone), m_title(new QLabel(this)), m_state(new QLabel(this)),
+      m_notice(new QLabel(this)), m_banner(new QFrame(this)), m_bannerText(new QLabel(m_banner)),
+      m_members(new QWidget(this)), m_grid(new QGridLayout(m_members)),
+      m_answer(button(tr("&Answer"), ":/sotto/icons/call.svg", tr("Answer the call"), "answer", this)),
+      m_decline(button(tr("&Decline"), ":/sotto/icons/hangup.svg", tr("Decline the call"), "decline", this)),
+      m_hangup(button(tr("&Hang up"), ":/sotto/icons/hangup.svg", tr("Leave the call (Esc)"), "hangup", this)),
+      m_mute(button(tr("&Mute"), ":/sotto/icons/mute.svg", tr("Stop sending your voice (Ctrl+M)"), "mute", this)),
+      m_add(new QToolButton(this))
+{
+    m_title->setObjectName(QStringLiteral("callTitle"));
+    m_state->setObjectName(QStringLiteral("callState"));
+    m_notice->setObjectName(QStringLiteral("audioNotice"));
+    m_notice->setWordWrap(true);
+    m_notice->setStyleSheet(QStringLiteral("color: palette(dark); font-style: italic"));
+    m_mute->setCheckable(true);
+    m_mute->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_M));
+    m_add->setObjectName(QStringLiteral("addParticipant"));
+    m_add->setText(tr("Add &participant"));
+    m_add->setIcon(QIcon(QStringLiteral(":/sotto/icons/add.svg")));
+    m_add->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+    m_add->setPopupMode(QToolButton::InstantPopup);
+    m_add->setToolTip(tr("Invite someone into this call: they get the key, one ratchet step on"));
+    m_add->setMenu(new QMenu(m_add));
+    connect(m_add->menu(), &QMenu::aboutToShow, this, &CallPanel::fillInviteMenu);
+    m_members->setObjectName(QStringLiteral("members"));
+    m_grid->setContentsMargins(0, 0, 0, 0);
+    m_grid->setColumnStretch(2, 1);
+
+    m_banner->setObjectName(QStringLiteral("incomingBanner"));
+    m_banner->setFrameShape(QFrame::StyledPanel);
+    auto *bannerLayout = new QHBoxLayout(m_banner);
+    bannerLayout->addWidget(m_bannerText, 1);
+    auto *takeIt = button(tr("Hang up && answer"), ":/sotto/icons/call.svg", tr("Leave this call and answer the other"),
+                          "switchCall", m_banner);
+    auto *refuse = button(tr("Decline"), ":/sotto/icons/hangup.svg", tr("Decline the other call"), "declineOther", m_banner);
+    bannerLayout->addWidget(takeIt);
+    bannerLayout->addWidget(refuse);
+    connect(takeIt, &QPushButton::clicked, this, [this] {
+        const QByteArray other = ringingElsewhere();
+        if (other.isEmpty())
+            return;
+        m_phone.engine().leave(m_sid);
+        m_phone.engine().answer(other);
+    });
+    connect(refuse, &QPushButton::clicked, this, [this] {
+        const QByteArray other = ringingElsewhere();
+        if (!other.isEmpty())
+            m_phone.engine().decline(other);
+    });
+
+    QFont big = m_title->font();
+    big.setPointSizeF(big.pointSizeF() * 1.4);
+    big.setBold(true);
+    m_title->setFont(big);
+
+    auto *buttons = new QHBoxLayout;
+    for (QWidget *w : std::initializer_list<QWidget *>{m_answer, m_decline, m_mute, m_add, m_hangup})
+        buttons->addWidget(w);
+    buttons->addStretch();
+    auto *layout = new QVBoxLayout(this);
+    layout->addWidget(m_banner);
+    layout->addWidget(m_title);
+    layout->addWidget(m_state);
+    layout->addWidget(m_members);
+    layout->addStretch(1);
+    layout->addWidget(m_notice);
+    layout->addLayout(buttons);
+
+    connect(m_answer, &QPushButton::clicked, this, &CallPanel::answer);
+    connect(m_decline, &QPushButton::clicked, this, &CallPanel::decline);
+    connect(m_hangup, &QPushButton::clicked, this, &CallPanel::hangUp);
+    connect(m_mute, &QPushButton::toggled, &m_phone, &Phone::setMuted);
+    connect(&m_phone, &Phone::mutedChanged, m_mute, [this](bool muted) {
+        const QSignalBlocker block(m_mute);
+        m_mute->setChecked(muted);
+        m_mute->setText(muted ? tr("Un&mute") : tr("&Mute"));
+        refresh();
+    });
+    auto *esc = new QShortcut(QKeySequence(Qt::Key_Escape), this);
+    esc->setContext(Qt::WindowShortcut);
+    connect(esc, &QShortcut::activated, this, [this] {
+        if (m_sid.isEmpty())
+            return;
+        const auto s = m_phone.engine().session(m_sid);
+        if (s && s->role != SessionInfo::Role::Caller && !s->answered)
+            decline();
+        else
+            hangUp();
+    });
+
+    ClientEngine &e = m_phone.engine();
+    connect(&m_phone, &Phone::currentCallChanged, this, &CallPanel::show);
+    connect(&e, &ClientEngine::memberJoined, this, &CallPanel::rebuildMembers);
+    connect(&e, &ClientEngine::memberLeft, this, &CallPanel::rebuildMembers);
+    connect(&e, &ClientEngine::callAnswered, this, &CallPanel::rebuildMembers);
+    connect(&e, &ClientEngine::incomingCall, this, &CallPanel::refresh);
+    connect(&e, &ClientEngine::callEnded, this, &CallPanel::refresh);
+    connect(&e, &ClientEngine::sessionKeyChanged, this, &CallPanel::refresh);
+    connect(&e, &ClientEngine::stateChanged, this, &CallPanel::refresh);
+    connect(&m_phone.media(), &audio::CallMedia::mediaStarted, this, &CallPanel::onMediaStarted);
+    connect(&m_phone.media(), &audio::CallMedia::failed, this, [this](const QByteArray &sid, const QString &why) {
+        if (sid == m_sid)
+            m_notice->setText(tr("Audio: %1").arg(why));
+    });
+    auto *clock = new QTimer(this);
+    connect(clock, &QTimer::timeout, this, &CallPanel::refresh);
+    clock->start(1000);
+    show(m_phone.currentCall());
+}
+
+void CallPanel::show(const QByteArray &sid)
+{
+    m_sid = sid;
+    m_since.restart();
+    rebuildMembers();
+    if (m_phone.media().media(sid))
+        onMediaStarted(sid);
+}
+
+QByteArray CallPanel::ringingElsewhere() const
+{
+    for (const SessionInfo &s : m_phone.engine().sessions()) {
+        if (s.sid != m_sid && s.role != SessionInfo::Role::Caller && !s.answered)
+            return s.sid;
+    }
+    return {};
+}
+
+void CallPanel::refresh()
+{
+    const auto s = m_sid.isEmpty() ? std::nullopt : m_phone.engine().session(m_sid);
+    const bool online = m_phone.engine().state() == ClientEngine::State::Online;
+    const bool ringsForUs = s && s->role != SessionInfo::Role::Caller && !s->answered;
+    const bool inCall = s && !ringsForUs;
+    m_answer->setVisible(ringsForUs);
+    m_decline->setVisible(ringsForUs);
+    m_hangup->setVisible(inCall);
+    m_mute->setVisible(inCall);
+    m_add->setVisible(inCall);
+    m_add->setEnabled(inCall && s->answered && s->keyed && online);
+    m_members->setVisible(bool(s));
+    m_notice->setText(m_phone.audio().notice);
+    m_notice->setVisible(!m_notice->text().isEmpty() && bool(s));
+
+    const QByteArray other = ringingElsewhere();
+    m_banner->setVisible(inCall && !other.isEmpty());
+    if (!other.isEmpty()) {
+        if (const auto o = m_phone.engine().session(other))
+            m_bannerText->setText(tr("<b>%1</b> is calling you").arg(o->peer.toHtmlEscaped()));
+    }
+
+    if (!s) {
+        m_title->setText(online ? tr("No call") : tr("Offline"));
+        m_state->setText(online ? tr("Select a contact and press Enter to call.")
+                                : tr("Waiting for the broker…"));
+        return;
+    }
+    QStringList others;
+    for (const MemberInfo &m : s->members)
+        others.append(m.account);
+    if (others.isEmpty())
+        others.append(s->peer);
+    const QString who = others.join(QStringLiteral(", "));
+    const QString secs = QStringLiteral("%1:%2").arg(m_since.elapsed() / 60000).arg(m_since.elapsed() / 1000 % 60, 2, 10, QLatin1Char('0'));
+    if (ringsForUs) {
+        m_title->setText(s->role == SessionInfo::Role::Invitee ? tr("%1 invites you into a call").arg(s->peer)
+                                                               : tr("%1 is calling").arg(s->peer));
+        m_state->setText(s->role == SessionInfo::Role::Invitee
+                             ? tr("Your key for this call comes when you answer.")
+                             : tr("Session key ready (generation %1 · fp %2). Enter answers, Esc declines.")
+                                   .arg(s->gen)
+                                   .arg(s->keyFingerprint));
+    } else if (!s->answered) {
+        m_title->setText(tr("Calling %1…").arg(s->peer));
+        m_state->setText(tr("Ringing · session key held (generation %1 · fp %2)").arg(s->gen).arg(s->keyFingerprint));
+    } else {
+        m_title->setText(tr("In a call with %1").arg(who));
+        m_state->setText(tr("%1 · generation %2 · fp %3%4")
+                             .arg(secs)
+                             .arg(s->gen)
+                             .arg(s->keyFingerprint, m_phone.isMuted() ? tr(" · you are muted") : QString()));
+    }
+}
+
+void CallPanel::rebuildMembers()
+{
+    while (QLayoutItem *item = m_grid->takeAt(0)) {
+        delete item->widget();
+        delete item;
+    }
+    m_rows.clear();
+    const auto s = m_sid.isEmpty() ? std::nullopt : m_phone.engine().session(m_sid);
+    if (s) {
+        QStringList names{QString()};
+        for (const MemberInfo &m : s->members)
+            names.append(m.account);
+        if (s->members.empty())
+            names.append(s->peer);
+        int row = 0;
+        for (const QString &account : names) {
+            Row r;
+            r.name = new QLabel(account.isEmpty() ? tr("You (%1)").arg(m_phone.engine().account()) : account, m_members);
+            r.talking = new QLabel(m_members);
+            r.talking->setPixmap(QIcon(QStringLiteral(":/sotto/icons/talking.svg")).pixmap(QSize(16, 16)));
+            r.talking->setToolTip(tr("Talking"));
+            r.talking->setVisible(false);
+            r.meter = new QProgressBar(m_members);
+            r.meter->setRange(0, 100);
+            r.meter->setTextVisible(false);
+            r.meter->setMaximumHeight(10);
+            r.meter->setToolTip(tr("Level of %1").arg(account.isEmpty() ? tr("your microphone") : account));
+            r.meter->setObjectName(QStringLiteral("meter-%1").arg(account.isEmpty() ? QStringLiteral("self") : account));
+            m_grid->addWidget(r.name, row, 0);
+            m_grid->addWidget(r.talking, row, 1);
+            m_grid->addWidget(r.meter, row, 2);
+            m_rows.emplace(account, r);
+            ++row;
+        }
+    }
+    refresh();
+}
+
+void CallPanel::onMediaStarted(const QByteArray &sid)
+{
+    if (sid != m_sid)
+        return;
+    audio::MediaSession *media = m_phone.media().media(sid);
+    if (!media)
+        return;
+    connect(media, &audio::MediaSession::levels, this,
+            [this, sid](float input, const std::vector<std::pair<quint32, float>> &members) {
+                if (sid != m_sid)
+                    return;
+                setLevel(QString(), m_phone.isMuted() ? 0.f : input, false);
+                const auto s = m_phone.engine().session(sid);
+                if (!s)
+                    return;
+                for (const auto &[ssrc, level] : members) {
+                    for (const MemberInfo &m : s->members) {
+                        if (m.ssrc == ssrc)
+                            setLevel(m.account, level, level > kTalkingLevel);
+                    }
+                }
+            },
+            Qt::UniqueConnection);
+    connect(media, &audio::MediaSession::talkingChanged, this,
+            [this, sid](bool talking) {
+                if (sid != m_sid)
+                    return;
+                auto it = m_rows.find(QString());
+                if (it != m_rows.end())
+                    it->second.talking->setVisible(talking && !m_phone.isMuted());
+            },
+            Qt::UniqueConnection);
+}
+
+void CallPanel::setLevel(const QString &account, float level, bool talking)
+{
+    auto it = m_rows.find(account);
+    if (it == m_rows.end())
+        return;
+    it->second.meter->setValue(meterValue(level));
+    if (!account.isEmpty())
+        it->second.talking->setVisible(talking);
+}
+
+void CallPanel::fillInviteMenu()
+{
+    QMenu *menu = m_add->menu();
+    menu->clear();
+    const auto s = m_phone.engine().session(m_sid);
+    if (!s)
+        return;
+    QStringList inCall{m_phone.engine().account(), s->peer};
+    for (const MemberInfo &m : s->members)
+        inCall.append(m.account);
+    for (const ContactInfo &c : m_phone.engine().contacts()) {
+        if (inCall.contains(c.account) || !c.online)
+            continue;
+        const QString account = c.account;
+        QAction *a = menu->addAction(QIcon(QStringLiteral(":/sotto/icons/online.svg")), account);
+        a->setObjectName(QStringLiteral("invite-%1").arg(account));
+        connect(a, &QAction::triggered, this, [this, account] { m_phone.engine().invite(m_sid, account); });
+    }
+    if (menu->isEmpty())
+        menu->addAction(tr("No one else is online"))->setEnabled(false);
+}
+
+void CallPanel::answer()
+{
+    if (!m_sid.isEmpty())
+        m_phone.engine().answer(m_sid);
+}
+
+void CallPanel::decline()
+{
+    if (!m_sid.isEmpty())
+        m_phone.engine().decline(m_sid);
+}
+
+void CallPanel::hangUp()
+{
+    if (!m_sid.isEmpty())
+        m_phone.engine().leave(m_sid);
+}
+
+} // namespace sotto::app

@@ -1,0 +1,67 @@
+#pragma once
+
+// The call in view: who is in it, who is talking and how loud, and the buttons to answer,
+// decline, hang up (Esc), mute and add a participant. A second call ringing while we are in one
+// shows as a banner above it.
+
+#include <QElapsedTimer>
+#include <QWidget>
+
+#include <map>
+
+class QFrame;
+class QGridLayout;
+class QLabel;
+class QProgressBar;
+class QPushButton;
+class QToolButton;
+
+namespace sotto::app {
+
+class Phone;
+
+class CallPanel : public QWidget
+{
+    Q_OBJECT
+public:
+    explicit CallPanel(Phone &phone, QWidget *parent = nullptr);
+
+    QByteArray sid() const { return m_sid; }
+    void hangUp();
+    void answer();
+    void decline();
+
+private:
+    struct Row
+    {
+        QLabel *name = nullptr;
+        QLabel *talking = nullptr;
+        QProgressBar *meter = nullptr;
+    };
+    void show(const QByteArray &sid);
+    void refresh();
+    void rebuildMembers();
+    void fillInviteMenu();
+    void onMediaStarted(const QByteArray &sid);
+    void setLevel(const QString &account, float level, bool talking);
+    QByteArray ringingElsewhere() const;
+
+    Phone &m_phone;
+    QByteArray m_sid;
+    QLabel *m_title;
+    QLabel *m_state;
+    QLabel *m_notice;
+    QFrame *m_banner;
+    QLabel *m_bannerText;
+    QWidget *m_members;
+    QGridLayout *m_grid;
+    QPushButton *m_answer;
+    QPushButton *m_decline;
+    QPushButton *m_hangup;
+    QPushButton *m_mute;
+    QToolButton *m_add;
+    std::map<QString, Row> m_rows; // "" is us
+    QElapsedTimer m_since;
+};
+
+} // namespace sotto::app

@@ -1,0 +1,43 @@
+#pragma once
+
+// First run: "Join a broker". The person pastes an invite link, sees which broker it names (its
+// address and key fingerprint, to compare with the broker's console) and confirms. Nothing is
+// written until they confirm; a bad link only shows why.
+
+#include <QWidget>
+
+class QLabel;
+class QLineEdit;
+class QPushButton;
+
+namespace sotto {
+struct InviteLink;
+}
+
+namespace sotto::app {
+
+class JoinPage : public QWidget
+{
+    Q_OBJECT
+public:
+    explicit JoinPage(QWidget *parent = nullptr);
+
+    // Back to editable after a failed enrolment, with the reason shown.
+    void showFailure(const QString &why);
+    void setBusy(bool busy);
+
+Q_SIGNALS:
+    // The link has been checked; the receiver enrols with it.
+    void joinRequested(const sotto::InviteLink &link);
+
+private:
+    void check();
+    void confirm();
+
+    QLineEdit *m_link;
+    QLabel *m_details;
+    QLabel *m_error;
+    QPushButton *m_join;
+};
+
+} // namespace sotto::app

@@ -1,0 +1,281 @@
+#include "phonewindow.h"
+
+#include "callpanel.h"
+#include "contactspanel.h"
+#include "historypanel.h"
+#include "joinpage.h"
+#include "phone.h"
+#include "settingsdialog.h"
+#include "timelinepanel.h"
+
+#include "core/invite.h"
+#include "core/skbp.h"
+
+#include <QApplication>
+#include <QLabel>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QSettings>
+#include <QSplitter>
+#include <QStackedWidget>
+#include <QStatusBar>
+#include <QSystemTrayIcon>
+#include <QTabWidget>
+#include <QTimer>
+
+namespace sotto::app {
+
+PhoneWindow::PhoneWindow(Phone &phone, PhoneSettings settings, QSettings *store, QWidget *parent)
+    : QMainWindow(parent), m_phone(phone), m_settings(std::move(settings)), m_store(store),
+      m_pages(new QStackedWidget(this)), m_connection(new QLabel(this)), m_key(new QLabel(this)),
+      m_refresh(new QLabel(this)), m_keyLog(new QLabel(this))
+{
+    setWindowIcon(QIcon(QStringLiteral(":/sotto/icons/sotto.svg")));
+    setCentralWidget(m_pages);
+    m_connection->setObjectName(QStringLiteral("connectionStatus"));
+    m_key->setObjectName(QStringLiteral("keyStatus"));
+    m_refresh->setObjectName(QStringLiteral("refreshStatus"));
+    m_keyLog->setObjectName(QStringLiteral("keyLogWarning"));
+    m_keyLog->setStyleSheet(QStringLiteral("color: #b3261e; font-weight: bold"));
+    m_key->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_key->setToolTip(tr("Your current key with the broker: its epoch and fingerprint (never the key)"));
+    m_refresh->setToolTip(tr("The next Diffie-Hellman refresh, which breaks the chain of keys"));
+    // Permanent, so that passing messages on the left never hide them.
+    statusBar()->addPermanentWidget(m_connection);
+    statusBar()->addPermanentWidget(m_key);
+    statusBar()->addPermanentWidget(m_keyLog);
+    statusBar()->addPermanentWidget(m_refresh);
+    buildMenus();
+
+    ClientEngine &e = m_phone.engine();
+    connect(&e, &ClientEngine::stateChanged, this, &PhoneWindow::updateStatus);
+    connect(&e, &ClientEngine::enrolled, this, &PhoneWindow::updateStatus);
+    connect(&e, &ClientEngine::refreshed, this, &PhoneWindow::updateStatus);
+    connect(&e, &ClientEngine::rotated, this, &PhoneWindow::updateStatus);
+    connect(&e, &ClientEngine::loginFailed, this, [this](const Error &err) { say(tr("Login failed: %1").arg(err.message)); });
+    connect(&e, &ClientEngine::refreshFailed, this,
+            [this](const Error &err) { say(tr("Refresh failed (the old key stays good): %1").arg(err.message)); });
+    connect(&e, &ClientEngine::callFailed, this, [this](quint32, const QString &to, const Error &err) {
+        say(tr("The call to %1 failed: %2").arg(to, err.message));
+    });
+    connect(&e, &ClientEngine::requestFailed, this,
+            [this](const QString &what, const Error &err) { say(tr("%1: %2").arg(what, err.message)); });
+    connect(&e, &ClientEngine::callEnded, this, [this](const QByteArray &, const QString &reason) {
+        if (reason != QLatin1StringView("hangup") && reason != QLatin1StringView("left"))
+            say(tr("Call ended: %1").arg(reason));
+    });
+    connect(&e, &ClientEngine::incomingCall, this, &PhoneWindow::onIncoming);
+    connect(&m_phone.history(), &CallHistory::saveFailed, this, [this](const Error &err) { say(err.message); });
+    auto *clock = new QTimer(this);
+    connect(clock, &QTimer::timeout, this, &PhoneWindow::updateStatus);
+    clock->start(10000);
+
+    if (QSystemTrayIcon::isSystemTrayAvailable()) {
+        m_tray = new QSystemTrayIcon(windowIcon(), this);
+        m_tray->setToolTip(tr("Sotto"));
+        connect(m_tray, &QSystemTrayIcon::activated, this, [this] {
+            showNormal();
+            raise();
+            activateWindow();
+        });
+        m_tray->show();
+    }
+
+    if (m_phone.needsEnrolment())
+        showJoin();
+    else
+        showMain();
+    resize(QSize(960, 640).boundedTo(QSize(1600, 1200)));
+}
+
+PhoneWindow::~PhoneWindow() = default;
+
+void PhoneWindow::buildMenus()
+{
+    QMenu *phoneMenu = menuBar()->addMenu(tr("&Phone"));
+    QAction *settings = phoneMenu->addAction(QIcon(QStringLiteral(":/sotto/icons/settings.svg")), tr("&Settings…"),
+                                             this, &PhoneWindow::openSettings);
+    settings->setShortcut(QKeySequence::Preferences);
+    settings->setObjectName(QStringLiteral("actionSettings"));
+    QAction *refresh = phoneMenu->addAction(QIcon(QStringLiteral(":/sotto/icons/refresh.svg")), tr("&Refresh key now"),
+                                            this, [this] {
+                                                say(tr("Refreshing the key (Diffie-Hellman) as soon as no call is running…"));
+                                                m_phone.engine().refresh();
+                                            });
+    refresh->setToolTip(tr("A fresh Diffie-Hellman exchange with the broker: breaks the chain of keys"));
+    phoneMenu->addSeparator();
+    QAction *quit = phoneMenu->addAction(tr("&Quit"), this, &QWidget::close);
+    quit->setShortcut(QKeySequence::Quit);
+    QMenu *help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(tr("&About Sotto"), this, [this] {
+        QMessageBox::about(this, tr("About Sotto"),
+                           tr("<h3>Sotto %1</h3><p>Secure calls and conferences on a key broker (SKBP/1).</p>"
+                              "<p>The key timeline shows how each key was made, delivered, ratcheted and rotated "
+                              "— fingerprints only, never keys.</p>")
+                               .arg(QStringLiteral(SOTTO_VERSION)));
+    });
+}
+
+void PhoneWindow::showJoin()
+{
+    m_join = new JoinPage(m_pages);
+    m_pages->addWidget(m_join);
+    m_pages->setCurrentWidget(m_join);
+    connect(m_join, &JoinPage::joinRequested, this, [this](const InviteLink &link) {
+        say(tr("Joining %1:%2…").arg(link.host).arg(link.port));
+        m_phone.join(link);
+    });
+    ClientEngine &e = m_phone.engine();
+    connect(&e, &ClientEngine::enrolFailed, m_join, [this](const Error &err) { m_join->showFailure(err.message); });
+    connect(&e, &ClientEngine::enrolled, m_join, [this] {
+        JoinPage *page = std::exchange(m_join, nullptr);
+        page->deleteLater(); // and the link (with its secret) in its line edit with it
+        showMain();
+    });
+    updateTitle();
+    updateStatus();
+}
+
+void PhoneWindow::showMain()
+{
+    buildMain();
+    updateTitle();
+    updateStatus();
+    if (m_phone.engine().state() == ClientEngine::State::Offline)
+        m_phone.start();
+}
+
+void PhoneWindow::buildMain()
+{
+    // Contacts beside the call on top; the key timeline and the history across the whole width
+    // below, where its long lines fit.
+    auto *page = new QSplitter(Qt::Vertical, m_pages);
+    auto *top = new QSplitter(Qt::Horizontal, page);
+    m_contacts = new ContactsPanel(m_phone.engine(), top);
+    m_call = new CallPanel(m_phone, top);
+    top->setStretchFactor(0, 1);
+    top->setStretchFactor(1, 3);
+    m_tabs = new QTabWidget(page);
+    m_tabs->setObjectName(QStringLiteral("tabs"));
+    m_timeline = new TimelinePanel(m_phone.engine().timeline(), m_tabs);
+    m_history = new HistoryPanel(m_phone.history(), m_tabs);
+    m_tabs->addTab(m_timeline, QIcon(QStringLiteral(":/sotto/icons/key.svg")), tr("&Key timeline"));
+    m_tabs->addTab(m_history, QIcon(QStringLiteral(":/sotto/icons/history.svg")), tr("Call &history"));
+    page->setStretchFactor(0, 2);
+    page->setStretchFactor(1, 3);
+    m_pages->addWidget(page);
+    m_pages->setCurrentWidget(page);
+    connect(m_contacts, &ContactsPanel::callRequested, this, &PhoneWindow::onCallRequested);
+    connect(m_history, &HistoryPanel::callRequested, this, &PhoneWindow::onCallRequested);
+    connect(&m_phone, &Phone::currentCallChanged, m_timeline, [this](const QByteArray &sid) {
+        if (!sid.isEmpty())
+            m_timeline->showSession(sid);
+    });
+    m_contacts->setFocus();
+}
+
+void PhoneWindow::onCallRequested(const QString &account)
+{
+    // Enter on a ringing phone answers it; otherwise it calls.
+    const QByteArray sid = m_phone.currentCall();
+    if (const auto s = sid.isEmpty() ? std::nullopt : m_phone.engine().session(sid)) {
+        if (s->role != SessionInfo::Role::Caller && !s->answered) {
+            m_phone.engine().answer(sid);
+            return;
+        }
+        say(tr("Hang up first (Esc), or add %1 to this call").arg(account));
+        return;
+    }
+    if (account.isEmpty())
+        return;
+    say(tr("Calling %1…").arg(account));
+    m_phone.engine().call(account);
+}
+
+void PhoneWindow::onIncoming(const QByteArray &, const QString &from, bool conference)
+{
+    const QString text = conference ? tr("%1 invites you into a call").arg(from) : tr("%1 is calling").arg(from);
+    if (isMinimized())
+        showNormal();
+    raise();
+    activateWindow();
+    QApplication::alert(this);
+    if (m_tray)
+        m_tray->showMessage(tr("Sotto — incoming call"), text, windowIcon(), 10000);
+    say(text);
+}
+
+void PhoneWindow::openSettings()
+{
+    auto *dialog = new SettingsDialog(m_settings, m_phone.profile(), this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dialog, &QDialog::accepted, this, [this, dialog] { applySettings(dialog->settings()); });
+    dialog->open(); // window-modal, and the event loop keeps running
+}
+
+void PhoneWindow::applySettings(const PhoneSettings &settings)
+{
+    const bool audioChanged = settings.inputDevice != m_settings.inputDevice
+        || settings.outputDevice != m_settings.outputDevice || settings.echoCancellation != m_settings.echoCancellation
+        || settings.noiseSuppression != m_settings.noiseSuppression;
+    m_settings = settings;
+    if (audioChanged)
+        m_phone.setAudio(PhoneAudio::fromDevices(settings.inputDevice, settings.outputDevice,
+                                                 settings.echoCancellation, settings.noiseSuppression,
+                                                 m_phone.engine().account()));
+    m_phone.engine().setRefreshInterval(qint64(settings.refreshHours) * 3600);
+    if (m_store)
+        m_settings.save(*m_store);
+    updateStatus();
+}
+
+void PhoneWindow::updateTitle()
+{
+    const QString account = m_phone.engine().account();
+    setWindowTitle(account.isEmpty() ? tr("Sotto — join a broker") : QStringLiteral("Sotto — %1").arg(account));
+    if (m_tray)
+        m_tray->setToolTip(windowTitle());
+}
+
+void PhoneWindow::updateStatus()
+{
+    const Profile &p = m_phone.profile();
+    switch (m_phone.engine().state()) {
+    case ClientEngine::State::Online:
+        m_connection->setText(tr("● Online"));
+        m_connection->setStyleSheet(QStringLiteral("color: #1b7f3b"));
+        break;
+    case ClientEngine::State::Connecting:
+        m_connection->setText(tr("◌ Connecting…"));
+        m_connection->setStyleSheet(QString());
+        break;
+    case ClientEngine::State::Offline:
+        m_connection->setText(p.hasIdentity() ? tr("○ Offline") : tr("○ Not joined"));
+        m_connection->setStyleSheet(QString());
+        break;
+    }
+    m_connection->setToolTip(tr("Broker %1 at %2:%3 · key %4")
+                                 .arg(p.brokerName(), p.brokerHost())
+                                 .arg(p.brokerPort())
+                                 .arg(p.brokerFingerprint()));
+    m_key->setText(p.isEnrolled() ? tr("epoch %1 · %2").arg(p.epoch()).arg(skbp::fingerprint(p.key())) : QString());
+    const QDateTime next = m_phone.engine().nextRefresh();
+    if (!next.isValid())
+        m_refresh->setText(QString());
+    else if (next <= QDateTime::currentDateTimeUtc())
+        m_refresh->setText(tr("refresh: after this call"));
+    else
+        m_refresh->setText(tr("refresh %1").arg(QLocale().toString(next.toLocalTime(), QStringLiteral("d MMM HH:mm"))));
+    const bool keyLog = m_phone.media().keyLogActive() && !m_settings.keyLogWarningSeen;
+    m_keyLog->setVisible(keyLog);
+    if (keyLog)
+        m_keyLog->setText(tr("⚠ SOTTO_KEYLOGFILE is set: SRTP keys are written to %1")
+                              .arg(qEnvironmentVariable("SOTTO_KEYLOGFILE")));
+}
+
+void PhoneWindow::say(const QString &message)
+{
+    statusBar()->showMessage(message, 8000);
+}
+
+} // namespace sotto::app
