@@ -267,11 +267,13 @@ void CallPanel::rebuildMembers()
 
 void CallPanel::onMediaStarted(const QByteArray &sid)
 {
+
     if (sid != m_sid)
         return;
     audio::MediaSession *media = m_phone.media().media(sid);
-    if (!media)
+    if (!media || media == m_watched)
         return;
+    m_watched = media; // (a lambda cannot be connected with Qt::UniqueConnection)
     connect(media, &audio::MediaSession::levels, this,
             [this, sid](float input, const std::vector<std::pair<quint32, float>> &members) {
                 if (sid != m_sid)
@@ -286,8 +288,7 @@ void CallPanel::onMediaStarted(const QByteArray &sid)
                             setLevel(m.account, level, level > kTalkingLevel);
                     }
                 }
-            },
-            Qt::UniqueConnection);
+            });
     connect(media, &audio::MediaSession::talkingChanged, this,
             [this, sid](bool talking) {
                 if (sid != m_sid)
@@ -295,8 +296,7 @@ void CallPanel::onMediaStarted(const QByteArray &sid)
                 auto it = m_rows.find(QString());
                 if (it != m_rows.end())
                     it->second.talking->setVisible(talking && !m_phone.isMuted());
-            },
-            Qt::UniqueConnection);
+            });
 }
 
 void CallPanel::setLevel(const QString &account, float level, bool talking)

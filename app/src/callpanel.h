@@ -5,6 +5,7 @@
 // shows as a banner above it.
 
 #include <QElapsedTimer>
+#include <QPointer>
 #include <QWidget>
 
 #include <map>
@@ -15,6 +16,10 @@ class QLabel;
 class QProgressBar;
 class QPushButton;
 class QToolButton;
+
+namespace sotto::audio {
+class MediaSession;
+}
 
 namespace sotto::app {
 
@@ -62,6 +67,7 @@ private:
     QToolButton *m_add;
     std::map<QString, Row> m_rows; // "" is us
     QElapsedTimer m_since;
+    QPointer<audio::MediaSession> m_watched;
 };
 
 } // namespace sotto::app

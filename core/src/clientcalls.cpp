@@ -167,7 +167,7 @@ void ClientEngine::onIncoming(const wire::Message &m)
     Q_EMIT sessionKeyChanged(sid, 0);
 }
 
-void ClientEngine::answer(const QByteArray &sid)
+void ClientEngine::answer(QByteArray sid)
 {
     Session *s = find(sid);
     if (!s || s->info.answered)
@@ -183,7 +183,7 @@ void ClientEngine::answer(const QByteArray &sid)
     }
 }
 
-void ClientEngine::decline(const QByteArray &sid)
+void ClientEngine::decline(QByteArray sid)
 {
     Session *s = find(sid);
     if (!s || s->info.answered)
@@ -194,7 +194,7 @@ void ClientEngine::decline(const QByteArray &sid)
     endLocally(sid, QStringLiteral("declined"));
 }
 
-void ClientEngine::invite(const QByteArray &sid, const QString &account)
+void ClientEngine::invite(QByteArray sid, const QString &account)
 {
     Session *s = find(sid);
     if (!s || !s->info.answered) {
@@ -208,7 +208,7 @@ void ClientEngine::invite(const QByteArray &sid, const QString &account)
     send(m);
 }
 
-void ClientEngine::leave(const QByteArray &sid)
+void ClientEngine::leave(QByteArray sid)
 {
     if (!find(sid))
         return;
@@ -361,7 +361,7 @@ void ClientEngine::onEnded(const wire::Message &m)
     endLocally(m.bytes(k("sid")), m.text(k("reason")));
 }
 
-void ClientEngine::endLocally(const QByteArray &sid, const QString &reason)
+void ClientEngine::endLocally(QByteArray sid, const QString &reason)
 {
     auto it = m_sessions.find(sid);
     if (it == m_sessions.end())

@@ -97,10 +97,11 @@ public:
 
     // Returns a request id; the result is callStarted() or callFailed().
     quint32 call(const QString &account);
-    void answer(const QByteArray &sid);
-    void decline(const QByteArray &sid);
-    void invite(const QByteArray &sid, const QString &account);
-    void leave(const QByteArray &sid);
+    // The session id is taken by value: a slot run from our signals may clear the caller's copy.
+    void answer(QByteArray sid);
+    void decline(QByteArray sid);
+    void invite(QByteArray sid, const QString &account);
+    void leave(QByteArray sid);
     void requestDirectory();
 
     std::vector<ContactInfo> contacts() const;
@@ -174,7 +175,7 @@ private:
     void onRotate(const wire::Message &m);
     void onError(const wire::Message &m);
     void installGeneration(Session &s, quint32 gen, SecretBytes key);
-    void endLocally(const QByteArray &sid, const QString &reason);
+    void endLocally(QByteArray sid, const QString &reason);
     void maybeRefresh();
     void scheduleRefresh(qint64 brokerSecs);
     Result<SecretBytes> unwrapForMe(const QByteArray &wrapped, skbp::WrapContext ctx) const;

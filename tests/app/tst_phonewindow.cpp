@@ -1,0 +1,368 @@
+// The phone window driven as a person would: real phones (engines, media over the relay, file
+// audio) and a real broker on loopback, every step a click or a key press on the real widgets
+// (offscreen). Joining by pasting an invite, calling, answering, adding carol, the key timeline's
+// rows, hanging up with Esc, and the history kept in the profile.
+#include "callpanel.h"
+#include "contactspanel.h"
+#include "historypanel.h"
+#include "joinpage.h"
+#include "phone.h"
+#include "phonewindow.h"
+#include "timelinepanel.h"
+
+#include "core/skbp.h"
+#include "support/audiotools.h"
+#include "support/fixtures.h"
+
+#include <QApplication>
+#include <QComboBox>
+#include <QDir>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QMenu>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QStandardPaths>
+#include <QTabWidget>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QToolButton>
+#include <QTreeWidget>
+
+#include <memory>
+
+using namespace sotto;
+using namespace sotto::app;
+using namespace sotto::test;
+
+namespace {
+
+QString s(const char *text)
+{
+    return QString::fromUtf8(text);
+}
+
+template <typename T> T *child(QWidget &w, const char *name)
+{
+    T *found = w.findChild<T *>(s(name));
+    if (!found)
+        qWarning("no widget named %s", name);
+    return found;
+}
+
+// One person: a profile directory, a phone whose microphone is a tone of their own, and its window.
+struct Person
+{
+    explicit Person(const QString &name, double hz) : name(name)
+    {
+        PhoneAudio audio;
+        audio.callDevices = [hz]() -> Result<audio::CallMedia::Devices> {
+            return audio::CallMedia::Devices{std::make_unique<audio::FileAudioInput>(tone(hz, 1.0), true),
+                                             std::make_unique<MemoryAudioOutput>()};
+        };
+        auto p = Phone::open(dir.path(), std::move(audio), fastClientOptions());
+        if (!p)
+            qFatal("phone: %s", qPrintable(p.error().message));
+        phone = std::move(*p);
+        window = std::make_unique<PhoneWindow>(*phone, PhoneSettings{});
+        window->show();
+    }
+    QString name;
+    QTemporaryDir dir;
+    std::unique_ptr<Phone> phone;
+    std::unique_ptr<PhoneWindow> window;
+};
+
+// Pastes the invite into the join page and clicks Join; true once online.
+bool joinByClicks(Person &p, const InviteLink &link)
+{
+    JoinPage *page = p.window->joinPage();
+    if (!page)
+        return false;
+    auto *edit = page->findChild<QLineEdit *>(s("inviteLink"));
+    auto *join = page->findChild<QPushButton *>(s("join"));
+    edit->setText(link.toString()); // pasted
+    if (!join->isEnabled())
+        return false;
+    QTest::mouseClick(join, Qt::LeftButton);
+    return QTest::qWaitFor([&] { return p.phone->engine().state() == ClientEngine::State::Online; }, 10000);
+}
+
+// Keys go to the window a person is looking at: shortcuts only fire in the active one.
+void pressIn(Person &p, Qt::Key key)
+{
+    p.window->activateWindow();
+    QVERIFY(QTest::qWaitForWindowActive(p.window.get()));
+    QTest::keyClick(p.window.get(), key);
+}
+
+bool sees(Person &p, const QString &contact)
+{
+    auto *list = child<QListWidget>(*p.window, "contacts");
+    for (int i = 0; list && i < list->count(); ++i) {
+        if (list->item(i)->text() == contact)
+            return true; // shown plain only while online
+    }
+    return false;
+}
+
+QString title(Person &p)
+{
+    return child<QLabel>(*p.window, "callTitle")->text();
+}
+
+struct Row
+{
+    QString step, gen, epoch, text, notation;
+};
+
+std::vector<Row> rows(Person &p)
+{
+    std::vector<Row> out;
+    auto *tree = child<QTreeWidget>(*p.window, "timeline");
+    for (int i = 0; i < tree->topLevelItemCount(); ++i) {
+        const QTreeWidgetItem *it = tree->topLevelItem(i);
+        out.push_back({it->text(TimelinePanel::StepColumn), it->text(TimelinePanel::GenColumn),
+                       it->text(TimelinePanel::EpochColumn), it->text(TimelinePanel::TextColumn),
+                       it->text(TimelinePanel::NotationColumn)});
+    }
+    return out;
+}
+
+QStringList steps(Person &p)
+{
+    QStringList out;
+    for (const Row &r : rows(p))
+        out.append(r.step);
+    return out;
+}
+
+} // namespace
+
+class TestPhoneWindow : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
+
+    void badInviteShowsErrorAndChangesNothing_data()
+    {
+        QTest::addColumn<QString>("link");
+        QTest::newRow("not a link") << s("hello");
+        QTest::newRow("other scheme") << s("https://example.org/join?account=a&broker=AA&secret=AA");
+        QTest::newRow("no secret") << s("sotto://127.0.0.1:7420/join?account=zoe&broker=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+        QTest::newRow("bad account") << s("sotto://127.0.0.1:7420/join?account=Zoe!&broker=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+                                          "&secret=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    }
+    void badInviteShowsErrorAndChangesNothing()
+    {
+        QFETCH(QString, link);
+        Person zoe(s("zoe"), 440);
+        QCOMPARE(zoe.window->windowTitle(), s("Sotto — join a broker"));
+        JoinPage *page = zoe.window->joinPage();
+        QVERIFY(page);
+        auto *edit = child<QLineEdit>(*page, "inviteLink");
+        auto *join = child<QPushButton>(*page, "join");
+        auto *error = child<QLabel>(*page, "inviteError");
+        QTest::keyClicks(edit, link);
+        QVERIFY2(!error->text().isEmpty(), "a bad link must say why");
+        QVERIFY(!join->isEnabled());
+        QTest::keyClick(edit, Qt::Key_Return); // Enter does nothing either
+        QTest::qWait(50);
+        QCOMPARE(zoe.phone->engine().state(), ClientEngine::State::Offline);
+        QVERIFY(!zoe.phone->profile().hasIdentity());
+        QVERIFY(!QFile::exists(QDir(zoe.dir.path()).filePath(s("profile.json"))));
+        QVERIFY(!QFile::exists(QDir(zoe.dir.path()).filePath(s("keys.cbor"))));
+        QVERIFY(zoe.window->joinPage()); // still asking
+    }
+
+    void refusedInviteShowsError()
+    {
+        // A well-formed link whose secret the broker does not know: the broker refuses, the page
+        // says so and stays usable, and no key is stored.
+        TestBroker broker;
+        Person zoe(s("zoe"), 440);
+        InviteLink link = broker.invite(s("zoe"));
+        auto other = crypto::randomSecret(32);
+        QVERIFY(other.ok());
+        link.secret = std::move(*other);
+        auto *edit = child<QLineEdit>(*zoe.window->joinPage(), "inviteLink");
+        edit->setText(link.toString());
+        auto *details = child<QLabel>(*zoe.window->joinPage(), "inviteDetails");
+        QVERIFY(details->text().contains(broker.broker().fingerprint())); // whom we are about to trust
+        QTest::keyClick(edit, Qt::Key_Return);
+        auto *error = child<QLabel>(*zoe.window->joinPage(), "inviteError");
+        QTRY_VERIFY_WITH_TIMEOUT(!error->text().isEmpty(), 10000);
+        QVERIFY(edit->isEnabled());
+        QVERIFY(!zoe.phone->profile().isEnrolled());
+        QCOMPARE(zoe.phone->profile().pendingEpoch(), 0u);
+        QVERIFY(zoe.window->joinPage());
+    }
+
+    void callAnswerConferenceAndTimelineByClicks()
+    {
+        TestBroker broker;
+        Person alice(s("alice"), 440), bob(s("bob"), 660), carol(s("carol"), 880);
+        QVERIFY(joinByClicks(alice, broker.invite(s("alice"))));
+        QVERIFY(joinByClicks(bob, broker.invite(s("bob"))));
+        QVERIFY(joinByClicks(carol, broker.invite(s("carol"))));
+        QVERIFY(!alice.window->joinPage()); // the page, and the secret in it, are gone
+        QCOMPARE(alice.window->windowTitle(), s("Sotto — alice"));
+        QCOMPARE(bob.window->windowTitle(), s("Sotto — bob"));
+
+        // The status bar: online, and our own epoch and fingerprint (never a key).
+        auto *keyStatus = child<QLabel>(*alice.window, "keyStatus");
+        QVERIFY(keyStatus->text().contains(skbp::fingerprint(alice.phone->profile().key())));
+        QVERIFY(keyStatus->text().contains(s("epoch 1")));
+        QVERIFY(child<QLabel>(*alice.window, "connectionStatus")->text().contains(s("Online")));
+        QVERIFY(!child<QLabel>(*alice.window, "refreshStatus")->text().isEmpty());
+
+        // alice selects bob and presses Enter.
+        QTRY_VERIFY_WITH_TIMEOUT(sees(alice, s("bob")) && sees(alice, s("carol")), 5000);
+        alice.window->contacts()->select(s("bob"));
+        auto *list = child<QListWidget>(*alice.window, "contacts");
+        list->setFocus();
+        QTest::keyClick(list, Qt::Key_Return);
+        QTRY_COMPARE_WITH_TIMEOUT(title(alice), s("Calling bob…"), 5000);
+
+        // bob's phone rings; he clicks Answer.
+        QTRY_COMPARE_WITH_TIMEOUT(title(bob), s("alice is calling"), 5000);
+        QVERIFY(bob.phone->ringer().isRinging());
+        auto *answer = child<QPushButton>(*bob.window, "answer");
+        QVERIFY(answer->isVisible());
+        QTest::mouseClick(answer, Qt::LeftButton);
+        QVERIFY(!bob.phone->ringer().isRinging());
+        QTRY_COMPARE_WITH_TIMEOUT(title(alice), s("In a call with bob"), 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(title(bob), s("In a call with alice"), 5000);
+        const QByteArray sid = alice.phone->currentCall();
+        QVERIFY(!sid.isEmpty());
+        QCOMPARE(bob.phone->currentCall(), sid);
+        const QString fp0 = alice.phone->engine().session(sid)->keyFingerprint;
+        QCOMPARE(bob.phone->engine().session(sid)->keyFingerprint, fp0); // one key, both ends
+
+        // Media flows: alice's meter for bob moves (his tone, decrypted and decoded).
+        auto *bobMeter = child<QProgressBar>(*alice.window, "meter-bob");
+        QVERIFY(bobMeter);
+        QTRY_VERIFY_WITH_TIMEOUT(bobMeter->value() > 30, 5000);
+
+        // Mute by click: the button says so and the media stops sending.
+        auto *mute = child<QPushButton>(*alice.window, "mute");
+        QTest::mouseClick(mute, Qt::LeftButton);
+        QVERIFY(alice.phone->isMuted());
+        QVERIFY(child<QLabel>(*alice.window, "callState")->text().contains(s("muted")));
+        QTest::mouseClick(mute, Qt::LeftButton);
+        QVERIFY(!alice.phone->isMuted());
+
+        // alice adds carol from the "Add participant" menu; carol answers by click.
+        auto *add = child<QToolButton>(*alice.window, "addParticipant");
+        QVERIFY(add->isEnabled());
+        Q_EMIT add->menu()->aboutToShow();
+        QAction *inviteCarol = add->menu()->findChild<QAction *>(s("invite-carol"));
+        QVERIFY(inviteCarol);
+        QVERIFY(!add->menu()->findChild<QAction *>(s("invite-bob"))); // already in the call
+        inviteCarol->trigger();
+        QTRY_COMPARE_WITH_TIMEOUT(title(carol), s("alice invites you into a call"), 5000);
+        QTest::mouseClick(child<QPushButton>(*carol.window, "answer"), Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(title(alice), s("In a call with bob, carol"), 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(title(carol), s("In a call with alice, bob"), 5000);
+        QTRY_VERIFY_WITH_TIMEOUT(child<QProgressBar>(*carol.window, "meter-alice")
+                                     && child<QProgressBar>(*carol.window, "meter-alice")->value() > 30,
+                                 5000);
+
+        // carol hangs up (Esc): the others re-key.
+        pressIn(carol, Qt::Key_Escape);
+        QTRY_COMPARE_WITH_TIMEOUT(title(alice), s("In a call with bob"), 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(alice.phone->engine().session(sid)->gen, 2u, 5000);
+
+        // alice's timeline for this call, in order, with generations and epochs.
+        QCOMPARE(alice.window->timeline()->shownSession(), sid);
+        QTRY_COMPARE_WITH_TIMEOUT(steps(alice),
+                                  (QStringList{s("Key delivered"), s("Answered"), s("Joined · ratchet"), s("Left"),
+                                               s("Re-key")}),
+                                  5000);
+        const auto a = rows(alice);
+        QCOMPARE(a[0].gen, s("0"));
+        QCOMPARE(a[0].epoch, s("1")); // bob's key epoch the session key came from
+        QCOMPARE(a[0].notation, s("{SK}K_alice"));
+        QVERIFY(a[0].text.contains(fp0));
+        QCOMPARE(a[2].gen, s("1"));
+        QVERIFY(a[2].text.contains(s("carol joined")));
+        QCOMPARE(a[2].notation, s("SK_1 = KDF(SK_0)"));
+        QCOMPARE(a[4].gen, s("2"));
+        QCOMPARE(a[4].notation, s("{SK_2}K_alice"));
+
+        // alice hangs up with Esc; bob's key rotates and his timeline shows it with the call.
+        pressIn(alice, Qt::Key_Escape);
+        QTRY_COMPARE_WITH_TIMEOUT(title(alice), s("No call"), 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(bob.phone->profile().epoch(), 2u, 5000);
+        bob.window->timeline()->showSession(sid);
+        QTRY_COMPARE_WITH_TIMEOUT(steps(bob).last(), s("Rotated"), 5000);
+        const auto b = rows(bob);
+        QCOMPARE(b.front().step, s("Ringing"));
+        QCOMPARE(b[1].step, s("Key derived"));
+        QCOMPARE(b[1].epoch, s("1"));
+        QCOMPARE(b.back().epoch, s("2"));
+        QVERIFY(b.back().text.contains(s("epoch 1 → 2")));
+        QTRY_VERIFY_WITH_TIMEOUT(child<QLabel>(*bob.window, "keyStatus")->text().contains(s("epoch 2")), 15000);
+
+        // The whole-account view has the enrolment first.
+        alice.window->timeline()->showSession({});
+        QCOMPARE(rows(alice).front().step, s("Enrolled"));
+
+        // History: one call each, kept in the profile.
+        auto *history = child<QTreeWidget>(*alice.window, "history");
+        QTRY_COMPARE_WITH_TIMEOUT(history->topLevelItemCount(), 1, 5000);
+        QCOMPARE(history->topLevelItem(0)->text(2), s("bob + carol"));
+        QVERIFY(QFile::exists(QDir(alice.dir.path()).filePath(s("history.json"))));
+        auto reread = std::make_unique<CallHistory>(alice.phone->engine(), QDir(alice.dir.path()).filePath(s("history.json")));
+        QVERIFY(reread->load().ok());
+        QCOMPARE(int(reread->records().size()), 1);
+        QCOMPARE(reread->records().front().peer, s("bob"));
+        QVERIFY(reread->records().front().answered);
+    }
+
+    void declineByEscape()
+    {
+        TestBroker broker;
+        Person alice(s("alice"), 440), bob(s("bob"), 660);
+        QVERIFY(joinByClicks(alice, broker.invite(s("alice"))));
+        QVERIFY(joinByClicks(bob, broker.invite(s("bob"))));
+        QTRY_VERIFY_WITH_TIMEOUT(sees(alice, s("bob")), 5000);
+        alice.window->contacts()->select(s("bob"));
+        QTest::mouseClick(child<QPushButton>(*alice.window, "call"), Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(title(bob), s("alice is calling"), 5000);
+        pressIn(bob, Qt::Key_Escape);
+        QTRY_COMPARE_WITH_TIMEOUT(title(alice), s("No call"), 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(title(bob), s("No call"), 5000);
+        QVERIFY(!bob.phone->ringer().isRinging());
+        auto *history = child<QTreeWidget>(*bob.window, "history");
+        QTRY_COMPARE_WITH_TIMEOUT(history->topLevelItemCount(), 1, 5000);
+        QCOMPARE(history->topLevelItem(0)->text(3), s("—")); // never answered
+    }
+
+    void damagedHistoryIsLeftAlone()
+    {
+        QTemporaryDir dir;
+        const QString path = QDir(dir.path()).filePath(s("history.json"));
+        QFile f(path);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write("{\"calls\": [ {\"direction\": \"sideways\"");
+        f.close();
+        auto profile = Profile::open(dir.path());
+        QVERIFY(profile.ok());
+        ClientEngine engine(*profile);
+        CallHistory history(engine, path);
+        auto r = history.load();
+        QVERIFY(!r.ok());
+        QCOMPARE(r.error().code, ErrorCode::Corrupt);
+        QVERIFY(history.records().empty());
+        QFile again(path);
+        QVERIFY(again.open(QIODevice::ReadOnly));
+        QCOMPARE(again.readAll(), QByteArray("{\"calls\": [ {\"direction\": \"sideways\""));
+    }
+};
+
+QTEST_MAIN(TestPhoneWindow)
+#include "tst_phonewindow.moc"
