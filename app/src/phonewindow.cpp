@@ -65,6 +65,7 @@ PhoneWindow::PhoneWindow(Phone &phone, PhoneSettings settings, QSettings *store,
             say(tr("Call ended: %1").arg(reason));
     });
     connect(&e, &ClientEngine::incomingCall, this, &PhoneWindow::onIncoming);
+    connect(&e, &ClientEngine::callAnswered, statusBar(), &QStatusBar::clearMessage); // "Calling…" is over
     connect(&m_phone.history(), &CallHistory::saveFailed, this, [this](const Error &err) { say(err.message); });
     auto *clock = new QTimer(this);
     connect(clock, &QTimer::timeout, this, &PhoneWindow::updateStatus);

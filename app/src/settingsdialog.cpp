@@ -58,6 +58,9 @@ SettingsDialog::SettingsDialog(const PhoneSettings &settings, const Profile &pro
     af->addRow(tr("&Loudspeaker:"), outRow);
     af->addRow(QString(), m_deviceStatus);
     af->addRow(QString(), rescan);
+    m_echo->setObjectName(QStringLiteral("echoCancellation"));
+    m_noise->setObjectName(QStringLiteral("noiseSuppression"));
+    m_keyLogWarning->setObjectName(QStringLiteral("keyLogWarning"));
     m_echo->setChecked(settings.echoCancellation);
     m_noise->setChecked(settings.noiseSuppression);
     af->addRow(QString(), m_echo);

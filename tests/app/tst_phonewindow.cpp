@@ -8,6 +8,7 @@
 #include "joinpage.h"
 #include "phone.h"
 #include "phonewindow.h"
+#include "settingsdialog.h"
 #include "timelinepanel.h"
 
 #include "core/skbp.h"
@@ -15,6 +16,9 @@
 #include "support/fixtures.h"
 
 #include <QApplication>
+#include <QCheckBox>
+#include <QSettings>
+#include <QSpinBox>
 #include <QComboBox>
 #include <QDir>
 #include <QLabel>
@@ -340,6 +344,45 @@ private Q_SLOTS:
         auto *history = child<QTreeWidget>(*bob.window, "history");
         QTRY_COMPARE_WITH_TIMEOUT(history->topLevelItemCount(), 1, 5000);
         QCOMPARE(history->topLevelItem(0)->text(3), s("—")); // never answered
+    }
+
+    void settingsApplyAndPersist()
+    {
+        TestBroker broker; // refresh every 24 h
+        Person alice(s("alice"), 440);
+        QTemporaryDir dir;
+        QSettings store(QDir(dir.path()).filePath(s("sotto.ini")), QSettings::IniFormat);
+        alice.window = std::make_unique<PhoneWindow>(*alice.phone, PhoneSettings{}, &store);
+        alice.window->show();
+        QVERIFY(joinByClicks(alice, broker.invite(s("alice"))));
+        const QDateTime brokerDue = alice.phone->engine().nextRefresh();
+        QVERIFY(brokerDue.isValid());
+        QVERIFY(brokerDue > QDateTime::currentDateTimeUtc().addSecs(23 * 3600));
+
+        alice.window->openSettings();
+        auto *dialog = alice.window->findChild<SettingsDialog *>();
+        QVERIFY(dialog);
+        QTRY_VERIFY(dialog->isVisible());
+        auto *hours = child<QSpinBox>(*dialog, "refreshHours");
+        hours->setValue(2);
+        auto *echo = child<QCheckBox>(*dialog, "echoCancellation");
+        QVERIFY(echo && echo->isChecked());
+        echo->setChecked(false);
+        dialog->accept();
+
+        // Our own ceiling wins over the broker's 24 h, and the status bar says when.
+        const QDateTime due = alice.phone->engine().nextRefresh();
+        QVERIFY(due < QDateTime::currentDateTimeUtc().addSecs(2 * 3600 + 60));
+        QVERIFY(due > QDateTime::currentDateTimeUtc().addSecs(2 * 3600 - 120));
+        QVERIFY(child<QLabel>(*alice.window, "refreshStatus")->text().contains(
+            QLocale().toString(due.toLocalTime(), s("d MMM HH:mm"))));
+        // Kept, and read back the same.
+        store.sync();
+        QSettings again(store.fileName(), QSettings::IniFormat);
+        const PhoneSettings reread = PhoneSettings::load(again);
+        QCOMPARE(reread.refreshHours, 2);
+        QCOMPARE(reread.echoCancellation, false);
+        QCOMPARE(reread.noiseSuppression, true);
     }
 
     void damagedHistoryIsLeftAlone()
