@@ -20,11 +20,6 @@ namespace sotto::broker {
 Broker::Broker(BrokerConfig config, QObject *parent)
     : QObject(parent), m_config(std::move(config)), m_router(std::make_unique<CallRouter>(*this))
 {
-    if (m_config.name.isEmpty()) {
-        QString host = QHostInfo::localHostName().toLower();
-        host.removeIf([](QChar c) { return !(c.isLetterOrNumber() || c == u'-' || c == u'.'); });
-        m_config.name = host.isEmpty() ? QStringLiteral("sotto") : host;
-    }
     connect(&m_refreshTimer, &QTimer::timeout, this, &Broker::checkRefreshPolicy);
     connect(&m_store, &Store::accountChanged, this, &Broker::accountsChanged);
 }
@@ -111,6 +106,14 @@ Result<void> Broker::start()
     }
     (void)m_store.setMetaValue(QStringLiteral("listen"),
                                QStringLiteral("%1:%2").arg(advertisedHost(m_config.address)).arg(port()));
+    // No --name: the name this data dir had before, else the host's.
+    if (m_config.name.isEmpty())
+        m_config.name = m_store.metaValue(QStringLiteral("name"));
+    if (m_config.name.isEmpty()) {
+        QString host = QHostInfo::localHostName().toLower();
+        host.removeIf([](QChar c) { return !(c.isLetterOrNumber() || c == u'-' || c == u'.'); });
+        m_config.name = host.isEmpty() ? QStringLiteral("sotto") : host;
+    }
     (void)m_store.setMetaValue(QStringLiteral("name"), m_config.name);
     m_store.flush();
 

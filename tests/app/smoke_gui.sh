@@ -14,6 +14,8 @@
 # Xvfb is not installed. Everything runs under a temporary HOME/XDG_* so the user's settings are
 # never touched; all processes and temporary files are removed on exit.
 # SOTTO_SMOKE_SHOTS=DIR: also save a screenshot of the demo there (needs ImageMagick's `import`).
+# SOTTO_SMOKE_LOGS=DIR: keep every process's stdout/stderr there (CI artifacts).
+# shellcheck disable=SC2317  # cleanup and the helpers behind wait_for run indirectly
 set -uo pipefail
 
 START=$SECONDS
@@ -60,6 +62,9 @@ cleanup() {
         kill -TERM "$XVFB_PID" 2>/dev/null
         wait "$XVFB_PID" 2>/dev/null
     fi
+    if [ -n "${SOTTO_SMOKE_LOGS:-}" ] && mkdir -p "$SOTTO_SMOKE_LOGS"; then
+        cp "$T"/log/* "$SOTTO_SMOKE_LOGS"/ 2>/dev/null
+    fi
     rm -rf "$T"
 }
 trap cleanup EXIT
@@ -70,7 +75,16 @@ mkdir -m 700 "$T/home" "$T/config" "$T/data" "$T/cache" "$T/run" "$T/tmp" "$T/lo
 export HOME=$T/home XDG_CONFIG_HOME=$T/config XDG_DATA_HOME=$T/data XDG_CACHE_HOME=$T/cache
 export XDG_RUNTIME_DIR=$T/run TMPDIR=$T/tmp XAUTHORITY=$T/Xauthority
 unset QT_QPA_PLATFORM WAYLAND_DISPLAY DBUS_SESSION_BUS_ADDRESS SESSION_MANAGER
-export LC_ALL=C.UTF-8 2>/dev/null
+# In a non-UTF-8 locale xwininfo prints "(failure in conversion from UTF8_STRING …)" instead of a
+# title with an em dash: run everything in a UTF-8 locale.
+UTF8_LOCALE=$(locale -a 2>/dev/null | grep -iE '^c\.utf-?8$' | head -n 1)
+[ -n "$UTF8_LOCALE" ] || UTF8_LOCALE=$(locale -a 2>/dev/null | grep -iE '\.utf-?8$' | head -n 1)
+if [ -z "$UTF8_LOCALE" ]; then
+    echo "FAIL: no UTF-8 locale installed (locale -a); xwininfo could not print the window titles" >&2
+    exit 1
+fi
+export LC_ALL=$UTF8_LOCALE
+unset LANGUAGE
 
 # --- helpers -------------------------------------------------------------------------------------
 show_output() { # name
@@ -78,15 +92,18 @@ show_output() { # name
     for f in "$T/log/$1.out" "$T/log/$1.err"; do
         [ -s "$f" ] || continue
         echo "---- last lines of $1's ${f##*.} ----" >&2
-        tail -n 25 "$f" >&2
+        tail -n 30 "$f" >&2
     done
 }
+
+ALSO_SHOW=""   # a process whose output every failure shows too (the broker a phone talks to)
 
 fail() { # message [name whose output to show]...
     echo "FAIL: $1" >&2
     shift
     local n
     for n in "$@"; do show_output "$n"; done
+    for n in $ALSO_SHOW; do [[ " $* " == *" $n "* ]] || show_output "$n"; done
     exit 1
 }
 
@@ -240,7 +257,7 @@ start_xvfb() {
         local auth=()
         if command -v xauth >/dev/null 2>&1; then
             cookie=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-            rm -f "$XAUTHORITY"
+            : >"$XAUTHORITY"
             xauth -q -f "$XAUTHORITY" add ":$n" . "$cookie" || fail "xauth could not write $XAUTHORITY"
             auth=(-auth "$XAUTHORITY")
         fi
@@ -299,6 +316,7 @@ stop console 10
 log "step 2: headless enrolment"
 start broker "$SOTTO" broker --headless --listen "127.0.0.1:$PORT" --data "$BROKER_DIR"
 wait_for broker 20 "its \"listening\" log line" at_least "$T/log/broker.err" "listening on 127.0.0.1:$PORT" 1
+ALSO_SHOW=broker
 start enrol "$SOTTO" phone --headless --profile "$PROFILE" --join "$LINK"
 wait_for enrol 20 "$PROFILE/keys.cbor" test -s "$PROFILE/keys.cbor"
 wait_for enrol 10 "its \"joining broker\" line" at_least "$T/log/enrol.out" "joining broker 127.0.0.1:$PORT as alice" 1
@@ -324,6 +342,7 @@ start fresh "$SOTTO" --profile "$EMPTY"
 wait_windows fresh 20 "Sotto — join a broker"
 sleep 0.5
 stop fresh 10
+ALSO_SHOW=""
 stop broker 10
 
 # --- 5. the windowed demo ------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 // The broker store: a real SQLite file, reopened to prove durability.
+#include "broker/broker.h"
 #include "broker/store.h"
 #include "core/crypto.h"
 #include "core/skbp.h"
@@ -20,6 +21,7 @@ private Q_SLOTS:
     void groupCommitBatchesWrites();
     void invitesAreSingleUseAndExpire();
     void fileModeIsPrivate();
+    void brokerKeepsItsName();
     void corruptFilesAreReportedAndLeftAlone_data();
     void corruptFilesAreReportedAndLeftAlone();
 };
@@ -105,6 +107,29 @@ void TestStore::invitesAreSingleUseAndExpire()
     QVERIFY(s.commitPending(QStringLiteral("bob")).ok());
     QVERIFY(s.flush());
     QVERIFY(s.openInvites(QStringLiteral("bob"), now).empty()); // committed enrolment consumes it
+}
+
+void TestStore::brokerKeepsItsName()
+{
+    // A broker restarted on its data dir without --name keeps the name it had (phones and
+    // peers know it by that name), rather than taking the host's.
+    QTemporaryDir dir;
+    broker::BrokerConfig cfg;
+    cfg.address = QHostAddress::LocalHost;
+    cfg.port = 0;
+    cfg.dataDir = dir.path();
+    cfg.name = QStringLiteral("north");
+    {
+        broker::Broker b(cfg);
+        QVERIFY(b.start().ok());
+        QCOMPARE(b.name(), QStringLiteral("north"));
+        b.stop();
+    }
+    cfg.name.clear();
+    broker::Broker again(cfg);
+    QVERIFY(again.start().ok());
+    QCOMPARE(again.name(), QStringLiteral("north"));
+    again.stop();
 }
 
 void TestStore::fileModeIsPrivate()
