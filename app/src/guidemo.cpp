@@ -1,6 +1,7 @@
 #include "guidemo.h"
 
 #include "brokerwindow.h"
+#include "demo.h"
 #include "phone.h"
 #include "phonewindow.h"
 
@@ -11,16 +12,6 @@
 #include <QScreen>
 
 namespace sotto::app {
-
-namespace {
-
-const char *const kSentences[] = {
-    "Hello, this is Alice. The broker gave me your session key.",
-    "Bob here. I derived the very same key from my own.",
-    "Carol speaking. I joined, and the key moved on one step.",
-};
-
-} // namespace
 
 GuiDemo::GuiDemo(QObject *parent) : QObject(parent) {}
 
@@ -58,12 +49,7 @@ Result<void> GuiDemo::start(bool useSoundCard)
 {
     if (!m_dir.isValid())
         return makeError(ErrorCode::Io, QStringLiteral("cannot create a temporary directory"));
-    broker::BrokerConfig cfg;
-    cfg.address = QHostAddress::LocalHost;
-    cfg.port = 0;
-    cfg.dataDir = m_dir.filePath(QStringLiteral("broker"));
-    cfg.name = QStringLiteral("demo");
-    m_broker = std::make_unique<broker::Broker>(cfg);
+    m_broker = std::make_unique<broker::Broker>(demoBrokerConfig(m_dir.filePath(QStringLiteral("broker")), QStringLiteral("demo")));
     if (auto r = m_broker->start(); !r)
         return r.error();
     m_console = std::make_unique<BrokerWindow>(*m_broker);
@@ -81,12 +67,11 @@ Result<void> GuiDemo::start(bool useSoundCard)
         : tr("No audio device: this phone speaks with generated speech and what it hears is not played. "
              "Calls, keys and level meters work as usual.");
 
-    int index = 0;
     for (const char *name : {"alice", "bob", "carol"}) {
         Member m;
         m.name = QString::fromLatin1(name);
         auto voice = std::make_shared<std::vector<qint16>>(
-            PhoneAudio::generatedVoice(m.name, QString::fromLatin1(kSentences[index++]), m_dir.path()));
+            PhoneAudio::generatedVoice(m.name, demoSentence(m.name), m_dir.path()));
         PhoneAudio audio;
         audio.notice = m_notice;
         const QString who = m.name;

@@ -1,6 +1,7 @@
 #include "headlessdemo.h"
 
 #include "core/invite.h"
+#include "demo.h"
 #include "exitcodes.h"
 #include "phone.h"
 
@@ -41,12 +42,7 @@ std::optional<int> HeadlessDemo::start()
     // What each one heard stays after the demo, to listen to.
     m_recordings = QDir(QDir::tempPath()).filePath(QStringLiteral("sotto-demo-%1").arg(QCoreApplication::applicationPid()));
     QDir().mkpath(m_recordings);
-    broker::BrokerConfig cfg;
-    cfg.address = QHostAddress::LocalHost;
-    cfg.port = 0;
-    cfg.dataDir = m_dir.filePath(QStringLiteral("broker"));
-    cfg.name = QStringLiteral("demo");
-    m_broker = std::make_unique<broker::Broker>(cfg);
+    m_broker = std::make_unique<broker::Broker>(demoBrokerConfig(m_dir.filePath(QStringLiteral("broker")), QStringLiteral("demo")));
     if (auto r = m_broker->start(); !r) {
         printError(r.error().message);
         return ExitFailed;
@@ -63,7 +59,7 @@ std::optional<int> HeadlessDemo::start()
         }
         p->profile.emplace(std::move(*profile));
         p->engine = std::make_unique<ClientEngine>(*p->profile);
-        p->voice = voiceFor(p->name, int(m_phones.size()));
+        p->voice = voiceFor(p->name);
         Phone *raw = p.get();
         p->media = std::make_unique<audio::CallMedia>(*p->engine, [this, raw]() -> Result<audio::CallMedia::Devices> {
             return audio::CallMedia::Devices{std::make_unique<audio::FileAudioInput>(raw->voice, true, raw->name),
@@ -86,14 +82,9 @@ std::optional<int> HeadlessDemo::start()
     return std::nullopt;
 }
 
-std::vector<qint16> HeadlessDemo::voiceFor(const QString &name, int index)
+std::vector<qint16> HeadlessDemo::voiceFor(const QString &name)
 {
-    static const char *const sentences[] = {
-        "Hello, this is Alice. The broker gave me your session key.",
-        "Bob here. I derived the very same key from my own.",
-        "Carol speaking. I joined, and the key moved on one step.",
-    };
-    return PhoneAudio::generatedVoice(name, QString::fromLatin1(sentences[index % 3]), m_dir.path());
+    return PhoneAudio::generatedVoice(name, demoSentence(name), m_dir.path());
 }
 
 void HeadlessDemo::step(const QString &what)

@@ -43,7 +43,7 @@ private:
     void step(const QString &what);
     void wire();
     void printTimeline();
-    std::vector<qint16> voiceFor(const QString &name, int index);
+    std::vector<qint16> voiceFor(const QString &name);
     void finish(int code, const QString &why = {});
 
     QTextStream &m_out;
