@@ -162,13 +162,13 @@ int runPhone(int argc, char **argv, const QStringList &args)
         o.join = std::move(*link);
     }
     o.call = p.value(call);
-    if (!o.call.isEmpty() && !skbp::isValidAccount(o.call)) {
+    if (!o.call.isEmpty() && !skbp::isValidAddress(o.call)) {
         printError(QStringLiteral("\"%1\" is not a valid account name").arg(o.call));
         return ExitUsage;
     }
     o.answer = p.isSet(answer);
     o.invite = p.value(invite);
-    if (!o.invite.isEmpty() && !skbp::isValidAccount(o.invite)) {
+    if (!o.invite.isEmpty() && !skbp::isValidAddress(o.invite)) {
         printError(QStringLiteral("\"%1\" is not a valid account name").arg(o.invite));
         return ExitUsage;
     }

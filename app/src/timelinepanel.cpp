@@ -38,6 +38,8 @@ QString stepName(TimelineEvent::Kind kind)
         return QObject::tr("Ended");
     case TimelineEvent::Kind::Rotated:
         return QObject::tr("Rotated");
+    case TimelineEvent::Kind::Relayed:
+        return QObject::tr("Between brokers");
     }
     return {};
 }

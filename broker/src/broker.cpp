@@ -2,6 +2,7 @@
 
 #include "broker/log.h"
 #include "callrouter.h"
+#include "federation.h"
 #include "connection.h"
 #include "core/invite.h"
 
@@ -115,6 +116,12 @@ Result<void> Broker::start()
         m_config.name = host.isEmpty() ? QStringLiteral("sotto") : host;
     }
     (void)m_store.setMetaValue(QStringLiteral("name"), m_config.name);
+    m_federation = std::make_unique<Federation>(*this);
+    connect(m_federation.get(), &Federation::peersChanged, this, &Broker::peersChanged);
+    connect(m_federation.get(), &Federation::message, this,
+            [this](const QString &peer, const wire::Message &m) { m_router->onPeerMessage(peer, m); });
+    connect(m_federation.get(), &Federation::linkUp, this, [this](const QString &peer) { m_router->onPeerUp(peer); });
+    connect(m_federation.get(), &Federation::linkDown, this, [this](const QString &peer) { m_router->onPeerDown(peer); });
     m_store.flush();
 
     const qint64 period = std::clamp<qint64>(m_config.refreshIntervalSecs * 1000 / 4, 500, 60000);
@@ -126,6 +133,7 @@ Result<void> Broker::start()
             .arg(m_config.name, m_config.address.toString())
             .arg(port())
             .arg(fingerprint()));
+    m_federation->start();
     return {};
 }
 
@@ -134,6 +142,8 @@ void Broker::stop()
     if (!m_server)
         return;
     m_refreshTimer.stop();
+    if (m_federation)
+        m_federation->stop();
     m_relay.stop();
     m_server->close();
     for (Connection *c : std::vector<Connection *>(m_connections))
@@ -183,6 +193,11 @@ std::vector<AccountView> Broker::accounts() const
 std::vector<SessionView> Broker::sessions() const
 {
     return m_router->sessions();
+}
+
+std::vector<PeerView> Broker::peers() const
+{
+    return m_federation ? m_federation->peers() : std::vector<PeerView>{};
 }
 
 bool Broker::isOnline(const QString &account) const
@@ -237,6 +252,10 @@ void Broker::registerOnline(Connection *c)
 
 void Broker::sendTo(const QString &account, const QCborMap &message, Delivery delivery)
 {
+    if (account.contains(u'@')) { // a member behind a peered broker
+        m_router->deliverRemote(account, message);
+        return;
+    }
     auto deliver = [this, account, message] {
         auto it = m_online.find(account);
         if (it != m_online.end())
@@ -267,6 +286,8 @@ void Broker::broadcastPresence(const QString &account, bool online)
         if (name != account && c->wantsPresence())
             sendTo(name, p);
     }
+    if (m_federation && !account.contains(u'@'))
+        m_federation->broadcastPresence(account, online);
 }
 
 qint64 Broker::refreshIn(const AccountRecord &a) const
@@ -276,6 +297,8 @@ qint64 Broker::refreshIn(const AccountRecord &a) const
 
 void Broker::checkRefreshPolicy()
 {
+    if (m_federation)
+        m_federation->refreshDue();
     // Ask idle clients whose broker key is older than the interval to run the DH refresh.
     const auto busy = m_router->sessions();
     for (const auto &[name, c] : m_online) {

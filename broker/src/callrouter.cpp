@@ -1,5 +1,8 @@
 #include "callrouter.h"
 
+#include "federation.h"
+#include "routing.h"
+
 #include "broker/broker.h"
 #include "core/crypto.h"
 
@@ -8,45 +11,7 @@
 
 namespace sotto::broker {
 
-namespace {
-
-constexpr int kMaxSessionsPerAccount = 8;
-constexpr int kMaxMembers = 16;
-
-QLatin1StringView k(const char *s)
-{
-    return QLatin1StringView(s);
-}
-
-Error err(ErrorCode code, const QString &msg)
-{
-    return makeError(code, msg);
-}
-
-// The key an account's next wrapped message is under. A pending rotation counts as soon as it
-// exists: `rotate` is queued before anything else for that account, and the client processes its
-// channel in order (§6.2 rules).
-std::pair<quint32, const SecretBytes *> effectiveKey(const AccountRecord &a)
-{
-    if (a.pendingKind == PendingKind::Rotate)
-        return {a.pendingEpoch, &a.pendingKey};
-    return {a.epoch, &a.key};
-}
-
-QString shortSid(const QByteArray &sid)
-{
-    return QString::fromLatin1(sid.toHex().left(8));
-}
-
-QCborMap peerOf(const QString &account, quint32 ssrc)
-{
-    QCborMap p;
-    p.insert(k("account"), account);
-    p.insert(k("ssrc"), qint64(ssrc));
-    return p;
-}
-
-} // namespace
+using namespace routing;
 
 CallRouter::Member *CallRouter::Session::find(const QString &account)
 {
@@ -78,6 +43,14 @@ QCborMap CallRouter::directory(std::optional<quint32> id) const
         e.insert(k("account"), a->name);
         e.insert(k("online"), m_broker.isOnline(a->name));
         list.append(e);
+    }
+    for (const PeerView &peer : m_broker.peers()) {
+        for (const auto &[account, online] : m_broker.m_federation->directory(peer.name)) {
+            QCborMap e;
+            e.insert(k("account"), QStringLiteral("%1@%2").arg(account, peer.name));
+            e.insert(k("online"), online && peer.state == PeerView::State::Up);
+            list.append(e);
+        }
     }
     QCborMap out = wire::message(k("directory"));
     if (id)
@@ -141,7 +114,12 @@ QCborMap CallRouter::relayOf(const Member &m) const
 
 Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
 {
-    const QString to = msg.text(k("to"));
+    QString to = msg.text(k("to"));
+    if (const auto [account, broker] = skbp::splitAddress(to); !broker.isEmpty()) {
+        if (broker != m_broker.name())
+            return callRemote(from, to, msg);
+        to = account; // one of ours, written in full
+    }
     if (to == from)
         return err(ErrorCode::BadRequest, QStringLiteral("cannot call yourself"));
     const AccountRecord *callee = m_broker.m_store.account(to);
@@ -218,6 +196,8 @@ Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
 
 Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
 {
+    if (m_mirrors.contains(sid))
+        return forwardRequest(from, sid, "answer");
     auto [session, me] = locate(sid, from);
     if (!me)
         return err(ErrorCode::NotInSession, QStringLiteral("no such call"));
@@ -236,9 +216,6 @@ Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
         return {};
     }
     // A conference joiner: ratchet (derived mode) and wrap the new generation for them.
-    const AccountRecord *joiner = m_broker.m_store.account(from);
-    if (!joiner)
-        return err(ErrorCode::Internal, QStringLiteral("joiner vanished"));
     SecretBytes next = s.key;
     quint32 gen = s.gen;
     if (m_broker.m_config.keyMode == skbp::KeyMode::Derived) {
@@ -248,8 +225,7 @@ Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
             return r.error();
         next = std::move(*r);
     }
-    const auto [epoch, key] = effectiveKey(*joiner);
-    auto wrapped = wrapFor(from, epoch, *key, next, {skbp::WrapPurpose::Join, sid, gen, from});
+    auto wrapped = wrapForMember(from, next, {skbp::WrapPurpose::Join, sid, gen, from});
     if (!wrapped)
         return wrapped.error();
     QCborArray peers;
@@ -285,6 +261,8 @@ Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
 
 Result<void> CallRouter::decline(const QString &from, const QByteArray &sid)
 {
+    if (m_mirrors.contains(sid))
+        return forwardRequest(from, sid, "decline");
     auto [session, me] = locate(sid, from);
     if (!me || me->joined)
         return err(ErrorCode::NotInSession, QStringLiteral("no call ringing"));
@@ -308,20 +286,32 @@ Result<void> CallRouter::decline(const QString &from, const QByteArray &sid)
     return {};
 }
 
-Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, const QString &who)
+Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, const QString &whoAsked)
 {
+    if (m_mirrors.contains(sid))
+        return forwardRequest(from, sid, "invite", whoAsked);
+    QString who = whoAsked;
+    if (const auto [account, broker] = skbp::splitAddress(who); broker == m_broker.name())
+        who = account;
     auto [session, me] = locate(sid, from);
     if (!me || !me->joined)
         return err(ErrorCode::NotInSession, QStringLiteral("not in that call"));
     Session &s = *session;
     if (!s.answered)
         return err(ErrorCode::Forbidden, QStringLiteral("the call has not been answered yet"));
-    const AccountRecord *target = m_broker.m_store.account(who);
-    if (!target || !target->isEnrolled())
-        return err(ErrorCode::UnknownAccount, QStringLiteral("no account \"%1\"").arg(who));
+    const bool remote = who.contains(u'@');
+    bool remoteOnline = false;
+    if (remote) {
+        if (!isKnownRemote(who, &remoteOnline))
+            return err(ErrorCode::UnknownAccount, QStringLiteral("no account \"%1\"").arg(who));
+    } else {
+        const AccountRecord *target = m_broker.m_store.account(who);
+        if (!target || !target->isEnrolled())
+            return err(ErrorCode::UnknownAccount, QStringLiteral("no account \"%1\"").arg(who));
+    }
     if (s.find(who))
         return err(ErrorCode::Busy, QStringLiteral("%1 is already in the call").arg(who));
-    if (!m_broker.isOnline(who))
+    if (remote ? !remoteOnline : !m_broker.isOnline(who))
         return err(ErrorCode::Offline, QStringLiteral("%1 is offline").arg(who));
     if (int(s.members.size()) >= kMaxMembers || sessionsOf(who) >= kMaxSessionsPerAccount)
         return err(ErrorCode::Busy, QStringLiteral("%1 is busy").arg(who));
@@ -342,7 +332,10 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
     incoming.insert(k("peers"), peers);
     incoming.insert(k("relay"), relayOf(*m));
     s.members.push_back(*m);
-    m_broker.m_relayTable.addMember(sid, m->ssrc, m->token);
+    if (remote)
+        addTrunk(sid, skbp::splitAddress(who).second); // its broker's relay binds the member
+    else
+        m_broker.m_relayTable.addMember(sid, m->ssrc, m->token);
     m_broker.sendTo(who, incoming);
     m_broker.log(QStringLiteral("%1 invites %2 into session %3").arg(from, who, shortSid(sid)));
     Q_EMIT m_broker.sessionsChanged();
@@ -351,6 +344,8 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
 
 Result<void> CallRouter::leave(const QString &from, const QByteArray &sid)
 {
+    if (m_mirrors.contains(sid))
+        return forwardRequest(from, sid, "leave");
     auto [session, me] = locate(sid, from);
     if (!me)
         return err(ErrorCode::NotInSession, QStringLiteral("not in that call"));
@@ -387,11 +382,7 @@ Result<void> CallRouter::leave(const QString &from, const QByteArray &sid)
     for (const Member &m : s.members) {
         if (!m.joined)
             continue;
-        const AccountRecord *a = m_broker.m_store.account(m.account);
-        if (!a)
-            return err(ErrorCode::Internal, QStringLiteral("member vanished"));
-        const auto [epoch, key] = effectiveKey(*a);
-        auto wrapped = wrapFor(m.account, epoch, *key, *fresh, {skbp::WrapPurpose::Rekey, sid, gen, m.account});
+        auto wrapped = wrapForMember(m.account, *fresh, {skbp::WrapPurpose::Rekey, sid, gen, m.account});
         if (!wrapped)
             return wrapped.error();
         QCborMap rekey = wire::message(k("rekey"));

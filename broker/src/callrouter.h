@@ -44,6 +44,16 @@ public:
 
     std::vector<SessionView> sessions() const;
 
+    // Federation (§8). The caller's broker is the session's home: it keeps the members, the
+    // generation and the key, and reaches members behind a peer as "name@peer" — messages to
+    // them go to that peer (`deliver`), which re-wraps keys for its own accounts and relays;
+    // their requests come back (`request`). A broker with members in a session homed elsewhere
+    // keeps a mirror: its members there, and whose key (if one of its own) to rotate after.
+    void onPeerMessage(const QString &peer, const wire::Message &m);
+    void onPeerUp(const QString &peer);
+    void onPeerDown(const QString &peer);
+    void deliverRemote(const QString &address, const QCborMap &message);
+
 private:
     struct Member
     {
@@ -61,6 +71,8 @@ private:
         SecretBytes key; // SK_gen
         std::vector<Member> members;
         bool answered = false;
+        bool awaitingKey = false;            // a remote callee's broker has not sent SK_0 yet
+        std::optional<quint32> callId;       // the caller's request id, while awaiting the key
         Member *find(const QString &account);
         int joinedCount() const;
     };
@@ -77,7 +89,31 @@ private:
     Result<QByteArray> wrapFor(const QString &account, quint32 epoch, const SecretBytes &key,
                                const SecretBytes &secret, const skbp::WrapContext &ctx);
 
+    struct Mirror
+    {
+        QString home;                      // the peer that holds the session
+        QString callee;                    // our account whose key made SK_0, if any
+        std::map<QString, quint32> locals; // our accounts in the session → ssrc
+    };
+
+    Result<void> callRemote(const QString &from, const QString &to, const wire::Message &msg);
+    // wrap() for any member: under its own key, or under K_AB for a member behind a peer.
+    Result<QByteArray> wrapForMember(const QString &account, const SecretBytes &secret, skbp::WrapContext ctx);
+    Result<QByteArray> wrapForPeer(const QString &peer, const SecretBytes &secret, const skbp::WrapContext &ctx);
+    Result<SecretBytes> unwrapFromPeer(const QString &peer, const QByteArray &wrapped, const skbp::WrapContext &ctx);
+    bool isKnownRemote(const QString &address, bool *online = nullptr) const;
+    void addTrunk(const QByteArray &sid, const QString &peer);
+    Result<void> forwardRequest(const QString &from, const QByteArray &sid, const char *type, const QString &who = {});
+    void onFedCall(const QString &peer, const wire::Message &m);
+    void onFedCallKey(const QString &peer, const wire::Message &m);
+    void onFedError(const QString &peer, const wire::Message &m);
+    void onDeliver(const QString &peer, const QString &to, QCborMap msg);
+    void onRequest(const QString &peer, const QString &from, const QCborMap &msg);
+    void dropMirrorMember(const QByteArray &sid, const QString &account);
+    QString localize(const QString &name, const QString &peer) const;
+
     Broker &m_broker;
+    std::map<QByteArray, Mirror> m_mirrors;
     std::map<QByteArray, std::unique_ptr<Session>> m_sessions;
     std::unordered_map<QString, skbp::WrapKeyCache> m_wrapKeys;
 };

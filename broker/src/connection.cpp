@@ -3,6 +3,7 @@
 #include "broker/broker.h"
 #include "broker/log.h"
 #include "callrouter.h"
+#include "federation.h"
 #include "core/skbp.h"
 
 #include <QCborMap>
@@ -110,6 +111,22 @@ void Connection::onOpening(const QByteArray &body)
     case wire::kLoginTag:
         startLogin(body);
         break;
+    case wire::kFederateTag:
+    case wire::kPeerLoginTag: {
+        // A peered broker: the federation takes the socket over.
+        if (!m_broker.m_federation) {
+            fail(ErrorCode::Auth, QStringLiteral("authentication failed"));
+            break;
+        }
+        FramedSocket *socket = m_socket;
+        socket->disconnect(this);
+        m_socket = nullptr;
+        m_phase = Phase::Closed;
+        m_deadline.stop();
+        m_broker.m_federation->adopt(socket, body);
+        Q_EMIT closed(this);
+        break;
+    }
     default:
         fail(ErrorCode::BadRequest, QStringLiteral("unknown connection type"));
     }

@@ -3,13 +3,16 @@
 #include "core/crypto.h"
 
 #include <QElapsedTimer>
+#include <QTimer>
 #include <QVariant>
 #include <QNetworkDatagram>
 #include <QUdpSocket>
 #include <QSocketNotifier>
 #include <QtEndian>
 
+#include <algorithm>
 #include <cstring>
+#include <tuple>
 
 #ifdef Q_OS_LINUX
 #include <arpa/inet.h>
@@ -25,6 +28,9 @@ namespace {
 constexpr quint8 kBind = 0x01;
 constexpr quint8 kBindAck = 0x02;
 constexpr int kBindSize = 1 + 16 + 4 + 16;
+constexpr quint8 kTrunkMedia = 0x03;
+constexpr quint8 kTrunkBind = 0x04;
+constexpr int kTrunkBindSize = 1 + 16 + 16;
 } // namespace
 
 void RelayTable::addMember(const QByteArray &sid, quint32 ssrc, const QByteArray &token)
@@ -34,6 +40,17 @@ void RelayTable::addMember(const QByteArray &sid, quint32 ssrc, const QByteArray
     m.token = token;
     m.tokens = m_limits.burst;
     m_sessions[sid].members[ssrc] = m;
+}
+
+void RelayTable::addTrunk(const QByteArray &sid, const QHostAddress &address, quint16 port, const QByteArray &token)
+{
+    std::lock_guard lock(m_mutex);
+    Session &s = m_sessions[sid];
+    for (const Trunk &t : s.trunks) {
+        if (t.token == token)
+            return;
+    }
+    s.trunks.push_back(Trunk{token, address, port, false});
 }
 
 void RelayTable::removeMember(const QByteArray &sid, quint32 ssrc)
@@ -79,6 +96,7 @@ public:
             ::setsockopt(m_fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
             m_notifier = std::make_unique<QSocketNotifier>(m_fd, QSocketNotifier::Read);
             connect(m_notifier.get(), &QSocketNotifier::activated, this, &RelayWorker::onReadyReadBatched);
+            startTrunkTimer();
             return true;
         }
 #endif
@@ -92,10 +110,12 @@ public:
         m_socket->setSocketOption(QAbstractSocket::ReceiveBufferSizeSocketOption, QVariant(4 * 1024 * 1024));
         m_socket->setSocketOption(QAbstractSocket::SendBufferSizeSocketOption, QVariant(4 * 1024 * 1024));
         connect(m_socket.get(), &QUdpSocket::readyRead, this, &RelayWorker::onReadyRead);
+        startTrunkTimer();
         return true;
     }
     void close()
     {
+        m_trunkTimer.reset();
         m_socket.reset();
 #ifdef Q_OS_LINUX
         m_notifier.reset();
@@ -114,10 +134,96 @@ public:
         c.droppedMalformed = m_malformed.load();
         c.droppedRate = m_rate.load();
         c.droppedBadToken = m_badToken.load();
+        c.trunked = m_trunked.load();
         return c;
     }
 
 private:
+    void startTrunkTimer()
+    {
+        m_trunkTimer = std::make_unique<QTimer>();
+        connect(m_trunkTimer.get(), &QTimer::timeout, this, &RelayWorker::sendTrunkBinds);
+        m_trunkTimer->start(500);
+    }
+
+    // Each trunk binds to the peer's relay again and again: the first bind opens the way (and
+    // any NAT), the rest keep it open.
+    void sendTrunkBinds()
+    {
+        std::vector<std::tuple<QByteArray, QHostAddress, quint16>> binds;
+        {
+            std::lock_guard lock(m_table.m_mutex);
+            for (const auto &[sid, s] : m_table.m_sessions) {
+                for (const RelayTable::Trunk &t : s.trunks)
+                    binds.emplace_back(char(kTrunkBind) + sid + t.token, t.address, t.port);
+            }
+        }
+        for (const auto &[packet, addr, port] : binds)
+            sendTo(packet, addr, port);
+#ifdef Q_OS_LINUX
+        if (m_fd >= 0)
+            flushBatch();
+#endif
+    }
+
+    void handleTrunk(QByteArrayView d, const QHostAddress &from, quint16 port)
+    {
+        const quint8 first = quint8(d[0]);
+        if (first == kTrunkBind) {
+            if (d.size() != kTrunkBindSize) {
+                ++m_malformed;
+                return;
+            }
+            std::lock_guard lock(m_table.m_mutex);
+            auto s = m_table.m_sessions.find(d.sliced(1, 16).toByteArray());
+            if (s != m_table.m_sessions.end()) {
+                for (RelayTable::Trunk &t : s->second.trunks) {
+                    if (crypto::constantTimeEquals(t.token, d.sliced(17, 16))) {
+                        t.address = from;
+                        t.port = port;
+                        t.bound = true;
+                        return;
+                    }
+                }
+            }
+            ++m_badToken;
+            return;
+        }
+        // Trunk media: only from the address a trunk of this session bound, only to local members.
+        if (d.size() < 17 + 12 || (quint8(d[17]) & 0xC0) != 0x80) {
+            ++m_malformed;
+            return;
+        }
+        const QByteArrayView rtp = d.sliced(17);
+        m_targets.clear();
+        {
+            std::lock_guard lock(m_table.m_mutex);
+            auto s = m_table.m_sessions.find(d.sliced(1, 16).toByteArray());
+            const bool fromTrunk = s != m_table.m_sessions.end()
+                && std::any_of(s->second.trunks.begin(), s->second.trunks.end(), [&](const RelayTable::Trunk &t) {
+                       return t.bound && t.port == port && t.address.isEqual(from);
+                   });
+            if (!fromTrunk) {
+                ++m_unbound;
+                return;
+            }
+            const quint32 ssrc = qFromBigEndian<quint32>(rtp.data() + 8);
+            if (s->second.members.contains(ssrc)) {
+                ++m_unbound; // a peer may not speak for one of our own members
+                return;
+            }
+            for (const auto &[other, m] : s->second.members) {
+                if (m.bound)
+                    m_targets.emplace_back(m.address, m.port);
+            }
+        }
+        ++m_trunked;
+        for (const auto &[addr, p] : m_targets) {
+            sendTo(rtp, addr, p);
+            ++m_forwarded;
+        }
+    }
+
     void onReadyRead()
     {
         char buf[2048];
@@ -230,6 +336,10 @@ private:
     void handle(QByteArrayView d, const QHostAddress &from, quint16 port)
     {
         const quint8 first = quint8(d[0]);
+        if (first == kTrunkBind || first == kTrunkMedia) {
+            handleTrunk(d, from, port);
+            return;
+        }
         if (first == kBind) {
             if (d.size() != kBindSize) {
                 ++m_malformed;
@@ -301,10 +411,19 @@ private:
                 if (other != ssrc && m.bound)
                     m_targets.emplace_back(m.address, m.port);
             }
+            m_trunkTargets.clear();
+            for (const RelayTable::Trunk &t : s->second.trunks)
+                m_trunkTargets.emplace_back(t.address, t.port);
+            if (!m_trunkTargets.empty())
+                m_trunkPacket = char(kTrunkMedia) + ep->second.sid + d.toByteArray();
         }
         for (const auto &[addr, p] : m_targets) {
             sendTo(d, addr, p);
             ++m_forwarded;
+        }
+        for (const auto &[addr, p] : m_trunkTargets) {
+            sendTo(m_trunkPacket, addr, p);
+            ++m_trunked;
         }
     }
 
@@ -313,8 +432,11 @@ private:
     std::unique_ptr<QUdpSocket> m_socket;
     std::unordered_map<QByteArray, Endpoint> m_endpoints;
     std::vector<std::pair<QHostAddress, quint16>> m_targets;
+    std::vector<std::pair<QHostAddress, quint16>> m_trunkTargets;
+    QByteArray m_trunkPacket;
+    std::unique_ptr<QTimer> m_trunkTimer;
     QElapsedTimer m_clock;
-    std::atomic<quint64> m_forwarded{0}, m_binds{0}, m_unbound{0}, m_malformed{0}, m_rate{0}, m_badToken{0};
+    std::atomic<quint64> m_trunked{0}, m_forwarded{0}, m_binds{0}, m_unbound{0}, m_malformed{0}, m_rate{0}, m_badToken{0};
 };
 
 Relay::Relay(RelayTable &table) : m_table(table) {}

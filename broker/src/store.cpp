@@ -25,6 +25,14 @@ const char *const kSchema[] = {
     " pending_kind INTEGER NOT NULL DEFAULT 0,"
     " pending_invite INTEGER NOT NULL DEFAULT 0,"
     " refreshed_at INTEGER NOT NULL DEFAULT 0)",
+    // Inter-broker keys K_AB of peered brokers (§8), under the same commit rule.
+    "CREATE TABLE IF NOT EXISTS peers("
+    " name TEXT PRIMARY KEY,"
+    " epoch INTEGER NOT NULL,"
+    " key BLOB,"
+    " pending_epoch INTEGER NOT NULL DEFAULT 0,"
+    " pending_key BLOB,"
+    " refreshed_at INTEGER NOT NULL DEFAULT 0)",
     "CREATE TABLE IF NOT EXISTS invites("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " account TEXT NOT NULL,"
@@ -131,6 +139,7 @@ void Store::close()
         return;
     flush();
     m_accounts.clear();
+    m_peers.clear();
     m_writeAccountQuery.reset();
     {
         QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
@@ -169,7 +178,100 @@ Result<void> Store::load()
             return makeError(ErrorCode::Corrupt, QStringLiteral("store holds a malformed account row"));
         m_accounts.emplace(a->name, std::move(a));
     }
+    m_peers.clear();
+    if (!q.exec(QStringLiteral("SELECT name, epoch, key, pending_epoch, pending_key, refreshed_at FROM peers")))
+        return sqlError(QStringLiteral("load peers"), q.lastError());
+    while (q.next()) {
+        auto p = std::make_unique<AccountRecord>();
+        p->name = q.value(0).toString();
+        p->epoch = quint32(q.value(1).toLongLong());
+        QByteArray key = q.value(2).toByteArray();
+        QByteArray pkey = q.value(4).toByteArray();
+        p->key = SecretBytes::copyOf(key);
+        p->pendingEpoch = quint32(q.value(3).toLongLong());
+        p->pendingKey = SecretBytes::copyOf(pkey);
+        wipe(key);
+        wipe(pkey);
+        p->pendingKind = p->pendingEpoch ? PendingKind::Handshake : PendingKind::None;
+        p->refreshedAt = q.value(5).toLongLong();
+        const bool sane = skbp::isValidAccount(p->name) && (p->epoch == 0 || p->key.size() == std::size_t(skbp::kKeySize))
+            && (p->pendingEpoch == 0 || p->pendingKey.size() == std::size_t(skbp::kKeySize));
+        if (!sane)
+            return makeError(ErrorCode::Corrupt, QStringLiteral("store holds a malformed peer row"));
+        m_peers.emplace(p->name, std::move(p));
+    }
     return {};
+}
+
+const AccountRecord *Store::peer(const QString &name) const
+{
+    auto it = m_peers.find(name);
+    return it == m_peers.end() ? nullptr : it->second.get();
+}
+
+Result<void> Store::writePeer(const AccountRecord &p)
+{
+    if (auto r = ensureBatch(); !r)
+        return r;
+    QSqlQuery q(QSqlDatabase::database(m_connectionName));
+    q.prepare(QStringLiteral("INSERT INTO peers(name, epoch, key, pending_epoch, pending_key, refreshed_at) VALUES(?,?,?,?,?,?) "
+                             "ON CONFLICT(name) DO UPDATE SET epoch=excluded.epoch, key=excluded.key, "
+                             "pending_epoch=excluded.pending_epoch, pending_key=excluded.pending_key, "
+                             "refreshed_at=excluded.refreshed_at"));
+    QByteArray key = raw(p.key);
+    QByteArray pkey = raw(p.pendingKey);
+    q.addBindValue(p.name);
+    q.addBindValue(qint64(p.epoch));
+    q.addBindValue(p.epoch ? QVariant(key) : QVariant(QMetaType(QMetaType::QByteArray)));
+    q.addBindValue(qint64(p.pendingEpoch));
+    q.addBindValue(p.pendingEpoch ? QVariant(pkey) : QVariant(QMetaType(QMetaType::QByteArray)));
+    q.addBindValue(p.refreshedAt);
+    const bool ok = q.exec();
+    wipe(key);
+    wipe(pkey);
+    if (!ok)
+        return sqlError(QStringLiteral("write peer"), q.lastError());
+    return {};
+}
+
+Result<void> Store::setPeerPending(const QString &name, quint32 epoch, const SecretBytes &key)
+{
+    auto &slot = m_peers[name];
+    if (!slot) {
+        slot = std::make_unique<AccountRecord>();
+        slot->name = name;
+    }
+    slot->pendingEpoch = epoch;
+    slot->pendingKey = key;
+    slot->pendingKind = PendingKind::Handshake;
+    return writePeer(*slot);
+}
+
+Result<void> Store::discardPeerPending(const QString &name)
+{
+    auto it = m_peers.find(name);
+    if (it == m_peers.end() || it->second->pendingEpoch == 0)
+        return {};
+    AccountRecord &p = *it->second;
+    p.pendingKey.clear();
+    p.pendingEpoch = 0;
+    p.pendingKind = PendingKind::None;
+    return writePeer(p);
+}
+
+Result<void> Store::commitPeerPending(const QString &name)
+{
+    auto it = m_peers.find(name);
+    if (it == m_peers.end() || it->second->pendingEpoch == 0)
+        return makeError(ErrorCode::Internal, QStringLiteral("nothing pending for peer %1").arg(name));
+    AccountRecord &p = *it->second;
+    p.epoch = p.pendingEpoch;
+    p.key = std::move(p.pendingKey);
+    p.pendingKey.clear();
+    p.pendingEpoch = 0;
+    p.pendingKind = PendingKind::None;
+    p.refreshedAt = QDateTime::currentSecsSinceEpoch();
+    return writePeer(p);
 }
 
 const AccountRecord *Store::account(const QString &name) const
@@ -418,6 +520,12 @@ QString Store::dump()
                         skbp::fingerprint(q.value(2).toByteArray()), q.value(3).toString(),
                         skbp::fingerprint(q.value(4).toByteArray()), q.value(5).toString(),
                         q.value(6).toString(), q.value(7).toString());
+    }
+    q.exec(QStringLiteral("SELECT name, epoch, key, pending_epoch, pending_key FROM peers ORDER BY name"));
+    while (q.next()) {
+        out += QStringLiteral("peer %1 epoch %2 key %3 pending %4 %5\n")
+                   .arg(q.value(0).toString(), q.value(1).toString(), skbp::fingerprint(q.value(2).toByteArray()),
+                        q.value(3).toString(), skbp::fingerprint(q.value(4).toByteArray()));
     }
     q.exec(QStringLiteral("SELECT id, account, secret, expires_at, consumed_at FROM invites ORDER BY id"));
     while (q.next()) {

@@ -418,7 +418,7 @@ void ClientEngine::handle(const wire::Message &m)
         for (const QCborValue &v : m.map().value(k("accounts")).toArray()) {
             const QCborMap e = v.toMap();
             const QString name = e.value(k("account")).toString();
-            if (skbp::isValidAccount(name) && name != m_profile.account())
+            if (skbp::isValidAddress(name) && name != m_profile.account())
                 m_contacts[name] = e.value(k("online")).toBool();
         }
         Q_EMIT directoryChanged();

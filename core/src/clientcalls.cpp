@@ -66,6 +66,14 @@ quint32 ClientEngine::call(const QString &account)
     return id;
 }
 
+// Federation (§8): the first hop of a key that crossed from another broker, {SK}K_AB, before our
+// own broker re-wrapped it for us (that second hop is the event that follows).
+void ClientEngine::addRelayHop(const QByteArray &sid, quint32 gen, const QString &via, const QString &text)
+{
+    addEvent(TimelineEvent::Kind::Relayed, sid, gen, std::nullopt, {}, via,
+             gen == 0 ? QStringLiteral("{SK}K_AB") : QStringLiteral("{SK_%1}K_AB").arg(gen), text);
+}
+
 void ClientEngine::onCallKey(const wire::Message &m)
 {
     const QByteArray sid = m.bytes(k("sid"));
@@ -97,6 +105,12 @@ void ClientEngine::onCallKey(const wire::Message &m)
     const quint32 calleeEpoch = m.u32(k("epoch"));
     m_sessions.emplace(sid, std::move(s));
     const QString me = m_profile.account();
+    if (m.has(k("via")))
+        addRelayHop(sid, m.u32(k("gen")), m.text(k("via")),
+                    QStringLiteral("%1's session key derived at broker %2 from K_%3 (epoch %4) · sent to broker %5 as {SK}K_AB")
+                        .arg(callee, m.text(k("via")), skbp::splitAddress(callee).first)
+                        .arg(calleeEpoch)
+                        .arg(m_profile.brokerName()));
     addEvent(TimelineEvent::Kind::CallKey, sid, m.u32(k("gen")), calleeEpoch, fp, callee,
              QStringLiteral("{SK}K_%1").arg(me),
              QStringLiteral("%1's session key %2 K_%1 (epoch %3) · delivered to you as {SK}K_%4 · fp %5")
@@ -266,6 +280,11 @@ void ClientEngine::onSessionKey(const wire::Message &m)
     if (!s)
         return;
     const quint32 gen = m.u32(k("gen"));
+    if (m.has(k("via")))
+        addRelayHop(sid, gen, m.text(k("via")),
+                    QStringLiteral("generation %1 came from broker %2 to broker %3 as {SK_%1}K_AB")
+                        .arg(gen)
+                        .arg(m.text(k("via")), m_profile.brokerName()));
     auto sk = unwrapForMe(m.bytes(k("wrapped")), {skbp::WrapPurpose::Join, sid, gen, {}});
     if (!sk) {
         Q_EMIT requestFailed(QStringLiteral("session key"), sk.error());
@@ -341,6 +360,11 @@ void ClientEngine::onRekey(const wire::Message &m)
     if (!s)
         return;
     const quint32 gen = m.u32(k("gen"));
+    if (m.has(k("via")))
+        addRelayHop(sid, gen, m.text(k("via")),
+                    QStringLiteral("generation %1 came from broker %2 to broker %3 as {SK_%1}K_AB")
+                        .arg(gen)
+                        .arg(m.text(k("via")), m_profile.brokerName()));
     auto sk = unwrapForMe(m.bytes(k("wrapped")), {skbp::WrapPurpose::Rekey, sid, gen, {}});
     if (!sk) {
         Q_EMIT requestFailed(QStringLiteral("re-key"), sk.error());

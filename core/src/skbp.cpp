@@ -49,6 +49,41 @@ QByteArray enrollPrologue(QStringView account, quint32 epoch)
     return QByteArrayLiteral("SKBP/1 enroll") + '\0' + lp(account) + u32(epoch);
 }
 
+bool isValidAddress(QStringView address)
+{
+    const qsizetype at = address.indexOf(u'@');
+    if (at < 0)
+        return isValidAccount(address);
+    return isValidAccount(address.left(at)) && isValidAccount(address.mid(at + 1));
+}
+
+std::pair<QString, QString> splitAddress(const QString &address)
+{
+    const qsizetype at = address.indexOf(u'@');
+    if (at < 0)
+        return {address, {}};
+    return {address.left(at), address.mid(at + 1)};
+}
+
+QByteArray federatePrologue(QStringView initiator, QStringView responder, quint32 epoch)
+{
+    return QByteArrayLiteral("SKBP/1 federate") + '\0' + lp(initiator) + lp(responder) + u32(epoch);
+}
+
+Result<SecretBytes> interBrokerKey(QByteArrayView handshakeHash, const SecretBytes &kI2r, const SecretBytes &kR2i)
+{
+    const SecretBytes ikm = kI2r + kR2i;
+    return crypto::hkdf(handshakeHash, ikm.view(), "SKBP/1 inter-broker-key", kKeySize);
+}
+
+Result<QByteArray> trunkToken(const SecretBytes &interBrokerKey, QByteArrayView sid)
+{
+    auto t = crypto::hkdf(sid, interBrokerKey.view(), "SKBP/1 trunk", 16);
+    if (!t)
+        return t.error();
+    return t->view().toByteArray();
+}
+
 Result<SecretBytes> brokerKey(QByteArrayView handshakeHash, const SecretBytes &kI2r,
                               const SecretBytes &kR2i)
 {

@@ -27,6 +27,8 @@ QString TimelineEvent::kindName(Kind kind)
         return QStringLiteral("ended");
     case Kind::Rotated:
         return QStringLiteral("rotated");
+    case Kind::Relayed:
+        return QStringLiteral("relayed");
     }
     return {};
 }

@@ -34,7 +34,7 @@ Result<QString> readAccount(QByteArrayView &in)
     return account;
 }
 
-enum class Field { Text, Account, U32, Sid, Wrapped, Bytes, Proof, Bool, Peers, Relay, Array };
+enum class Field { Text, Account, Address, U32, Sid, Wrapped, Bytes, Proof, Bool, Peers, Relay, Array, Map };
 
 struct FieldSpec
 {
@@ -56,13 +56,14 @@ constexpr FieldSpec kWelcome[] = {{"epoch", Field::U32, true},
                                   {"fp", Field::Text, true},
                                   {"refresh_in", Field::U32, false}};
 constexpr FieldSpec kDirectory[] = {{"id", Field::U32, false}, {"accounts", Field::Array, false}};
-constexpr FieldSpec kPresence[] = {{"account", Field::Account, true}, {"online", Field::Bool, true}};
-constexpr FieldSpec kCall[] = {{"id", Field::U32, false}, {"to", Field::Account, true}};
+constexpr FieldSpec kPresence[] = {{"account", Field::Address, true}, {"online", Field::Bool, true}};
+constexpr FieldSpec kCall[] = {{"id", Field::U32, false}, {"to", Field::Address, true}};
 constexpr FieldSpec kCallKey[] = {{"id", Field::U32, false},  {"sid", Field::Sid, true},
-                                  {"callee", Field::Account, true}, {"epoch", Field::U32, true},
+                                  {"callee", Field::Address, true}, {"epoch", Field::U32, true},
                                   {"gen", Field::U32, true},  {"wrapped", Field::Wrapped, true},
-                                  {"ssrc", Field::U32, true}, {"relay", Field::Relay, true}};
-constexpr FieldSpec kIncoming[] = {{"sid", Field::Sid, true},    {"from", Field::Account, true},
+                                  {"ssrc", Field::U32, true}, {"relay", Field::Relay, true},
+                                  {"via", Field::Account, false}};
+constexpr FieldSpec kIncoming[] = {{"sid", Field::Sid, true},    {"from", Field::Address, true},
                                    {"epoch", Field::U32, false}, {"gen", Field::U32, true},
                                    {"ssrc", Field::U32, true},   {"peers", Field::Peers, true},
                                    {"relay", Field::Relay, true}};
@@ -70,23 +71,32 @@ constexpr FieldSpec kSidOnly[] = {{"id", Field::U32, false}, {"sid", Field::Sid,
 constexpr FieldSpec kAnswered[] = {{"sid", Field::Sid, true}, {"peers", Field::Peers, true}};
 constexpr FieldSpec kEnded[] = {{"sid", Field::Sid, true}, {"reason", Field::Text, true}};
 constexpr FieldSpec kInvite[] = {{"id", Field::U32, false}, {"sid", Field::Sid, true},
-                                 {"who", Field::Account, true}};
+                                 {"who", Field::Address, true}};
 constexpr FieldSpec kSessionKey[] = {{"sid", Field::Sid, true}, {"gen", Field::U32, true},
                                      {"wrapped", Field::Wrapped, true},
-                                     {"peers", Field::Peers, false}};
-constexpr FieldSpec kJoined[] = {{"sid", Field::Sid, true}, {"who", Field::Account, true},
+                                     {"peers", Field::Peers, false}, {"via", Field::Account, false}};
+constexpr FieldSpec kJoined[] = {{"sid", Field::Sid, true}, {"who", Field::Address, true},
                                  {"ssrc", Field::U32, true}, {"gen", Field::U32, true}};
-constexpr FieldSpec kLeft[] = {{"sid", Field::Sid, true}, {"who", Field::Account, true},
+constexpr FieldSpec kLeft[] = {{"sid", Field::Sid, true}, {"who", Field::Address, true},
                                {"gen", Field::U32, false}};
 constexpr FieldSpec kRekey[] = {{"sid", Field::Sid, true}, {"gen", Field::U32, true},
-                                {"wrapped", Field::Wrapped, true}};
+                                {"wrapped", Field::Wrapped, true}, {"via", Field::Account, false}};
+// Between peered brokers (§8).
+constexpr FieldSpec kFedCall[] = {{"sid", Field::Sid, true}, {"from", Field::Account, true},
+                                  {"to", Field::Account, true}};
+constexpr FieldSpec kFedCallKey[] = {{"sid", Field::Sid, true}, {"epoch", Field::U32, true},
+                                     {"gen", Field::U32, true}, {"wrapped", Field::Wrapped, true}};
+constexpr FieldSpec kFedError[] = {{"sid", Field::Sid, true}, {"code", Field::Text, true},
+                                   {"msg", Field::Text, false}};
+constexpr FieldSpec kDeliver[] = {{"to", Field::Account, true}, {"msg", Field::Map, true}};
+constexpr FieldSpec kRequest[] = {{"from", Field::Account, true}, {"msg", Field::Map, true}};
 constexpr FieldSpec kRotate[] = {{"epoch", Field::U32, true}, {"wrapped", Field::Wrapped, true}};
 constexpr FieldSpec kRotateAck[] = {{"epoch", Field::U32, true}, {"proof", Field::Proof, true}};
 constexpr FieldSpec kError[] = {{"code", Field::Text, true}, {"msg", Field::Text, false},
                                 {"id", Field::U32, false}};
 constexpr FieldSpec kEnrolled[] = {{"epoch", Field::U32, true}};
 
-constexpr std::array<Schema, 24> kSchemas{{
+constexpr std::array<Schema, 29> kSchemas{{
     {"login", kLogin},
     {"welcome", kWelcome},
     {"directory", kDirectory},
@@ -111,6 +121,11 @@ constexpr std::array<Schema, 24> kSchemas{{
     {"enrolled", kEnrolled},
     {"refresh_due", kNone},
     {"ping", kNone},
+    {"fcall", kFedCall},
+    {"fcall_key", kFedCallKey},
+    {"ferror", kFedError},
+    {"deliver", kDeliver},
+    {"request", kRequest},
 }};
 
 bool isU32(const QCborValue &v)
@@ -130,7 +145,7 @@ bool checkPeers(const QCborValue &v)
             return false;
         const QCborMap m = p.toMap();
         const QCborValue acc = m.value(QLatin1StringView("account"));
-        if (!acc.isString() || !skbp::isValidAccount(acc.toString())
+        if (!acc.isString() || !skbp::isValidAddress(acc.toString())
             || !isU32(m.value(QLatin1StringView("ssrc"))))
             return false;
     }
@@ -144,6 +159,10 @@ bool checkField(const QCborValue &v, Field type)
         return v.isString();
     case Field::Account:
         return v.isString() && skbp::isValidAccount(v.toString());
+    case Field::Address:
+        return v.isString() && skbp::isValidAddress(v.toString());
+    case Field::Map:
+        return v.isMap();
     case Field::U32:
         return isU32(v);
     case Field::Sid:
@@ -207,14 +226,14 @@ std::optional<Result<QByteArray>> FrameReader::next()
     return Result<QByteArray>(std::move(body));
 }
 
-QByteArray encodeEnroll1(const Enroll1 &m)
+QByteArray encodeEnroll1(const Enroll1 &m, quint8 tag)
 {
-    return char(kEnrollTag) + skbp::lp(m.account) + skbp::u32(m.epoch) + m.noiseMessage;
+    return char(tag) + skbp::lp(m.account) + skbp::u32(m.epoch) + m.noiseMessage;
 }
 
-Result<Enroll1> decodeEnroll1(QByteArrayView body)
+Result<Enroll1> decodeEnroll1(QByteArrayView body, quint8 tag)
 {
-    if (body.isEmpty() || quint8(body[0]) != kEnrollTag)
+    if (body.isEmpty() || quint8(body[0]) != tag)
         return badRequest(QStringLiteral("not an enrolment frame"));
     QByteArrayView rest = body.sliced(1);
     auto account = readAccount(rest);
@@ -226,26 +245,26 @@ Result<Enroll1> decodeEnroll1(QByteArrayView body)
     return Enroll1{*account, qFromBigEndian<quint32>(rest.data()), rest.sliced(4).toByteArray()};
 }
 
-QByteArray encodeEnroll2(QByteArrayView noiseMessage)
+QByteArray encodeEnroll2(QByteArrayView noiseMessage, quint8 tag)
 {
-    return char(kEnrollTag) + noiseMessage.toByteArray();
+    return char(tag) + noiseMessage.toByteArray();
 }
 
-Result<QByteArray> decodeEnroll2(QByteArrayView body)
+Result<QByteArray> decodeEnroll2(QByteArrayView body, quint8 tag)
 {
-    if (body.size() < 1 + 32 + 16 || quint8(body[0]) != kEnrollTag)
+    if (body.size() < 1 + 32 + 16 || quint8(body[0]) != tag)
         return badRequest(QStringLiteral("bad enrolment answer"));
     return body.sliced(1).toByteArray();
 }
 
-QByteArray encodeHello(const Hello &m)
+QByteArray encodeHello(const Hello &m, quint8 tag)
 {
-    return char(kLoginTag) + skbp::lp(m.account) + skbp::u32(m.epoch) + m.nonce;
+    return char(tag) + skbp::lp(m.account) + skbp::u32(m.epoch) + m.nonce;
 }
 
-Result<Hello> decodeHello(QByteArrayView body)
+Result<Hello> decodeHello(QByteArrayView body, quint8 tag)
 {
-    if (body.isEmpty() || quint8(body[0]) != kLoginTag)
+    if (body.isEmpty() || quint8(body[0]) != tag)
         return badRequest(QStringLiteral("not a login frame"));
     QByteArrayView rest = body.sliced(1);
     auto account = readAccount(rest);
@@ -256,14 +275,14 @@ Result<Hello> decodeHello(QByteArrayView body)
     return Hello{*account, qFromBigEndian<quint32>(rest.data()), rest.sliced(4).toByteArray()};
 }
 
-QByteArray encodeChallenge(QByteArrayView nonce)
+QByteArray encodeChallenge(QByteArrayView nonce, quint8 tag)
 {
-    return char(kLoginTag) + nonce.toByteArray();
+    return char(tag) + nonce.toByteArray();
 }
 
-Result<QByteArray> decodeChallenge(QByteArrayView body)
+Result<QByteArray> decodeChallenge(QByteArrayView body, quint8 tag)
 {
-    if (body.size() != 1 + skbp::kNonceSize || quint8(body[0]) != kLoginTag)
+    if (body.size() != 1 + skbp::kNonceSize || quint8(body[0]) != tag)
         return badRequest(QStringLiteral("bad login challenge"));
     return body.sliced(1).toByteArray();
 }

@@ -8,6 +8,7 @@
 #include "audio/callmedia.h"
 #include "support/audiotools.h"
 #include "support/fixtures.h"
+#include "support/voicephone.h"
 
 #include <QSet>
 #include <QSignalSpy>
@@ -22,24 +23,6 @@ using namespace sotto::audio;
 using namespace sotto::test;
 
 namespace {
-
-// A phone with voice: its microphone plays a tone, its loudspeaker is kept in memory.
-struct VoicePhone
-{
-    VoicePhone(const QString &account, double hz) : phone(account), hz(hz)
-    {
-        media = std::make_unique<CallMedia>(phone.engine(), [this]() -> Result<CallMedia::Devices> {
-            auto out = std::make_unique<MemoryAudioOutput>();
-            heard = out.get();
-            return CallMedia::Devices{std::make_unique<FileAudioInput>(tone(this->hz, 5.0), true), std::move(out)};
-        });
-    }
-    TestPhone phone;
-    double hz;
-    std::unique_ptr<CallMedia> media;
-    MemoryAudioOutput *heard = nullptr; // owned by the call's media, valid while it runs
-    std::vector<qint16> keep() const { return heard ? heard->samples : std::vector<qint16>{}; }
-};
 
 constexpr std::size_t kMs = 48; // samples per millisecond
 

@@ -6,6 +6,7 @@
 #include "broker/relay.h"
 #include "broker/store.h"
 #include "core/crypto.h"
+#include "core/secretbytes.h"
 #include "core/result.h"
 #include "core/skbp.h"
 
@@ -25,6 +26,18 @@ namespace sotto::broker {
 
 class CallRouter;
 class Connection;
+class Federation;
+
+// A peered broker (§8): its name, where it listens, its static public key, and the secret
+// the two were given for their first handshake.
+struct PeerConfig
+{
+    QString name;
+    QString host;
+    quint16 port = skbp::kDefaultPort;
+    QByteArray publicKey; // 32 bytes
+    SecretBytes secret;   // 32 bytes
+};
 
 struct BrokerConfig
 {
@@ -35,6 +48,21 @@ struct BrokerConfig
     skbp::KeyMode keyMode = skbp::KeyMode::Derived;
     qint64 refreshIntervalSecs = 24 * 3600;
     int handshakeTimeoutMs = 5000;
+    std::vector<PeerConfig> peers;
+    int peerMinBackoffMs = 250;
+    int peerMaxBackoffMs = 10000;
+};
+
+struct PeerView
+{
+    enum class State { Down, Connecting, Up };
+    QString name;
+    QString address; // host:port
+    State state = State::Down;
+    quint32 epoch = 0; // of the inter-broker key K_AB (0: none yet)
+    QString fingerprint;
+    bool initiator = false; // we dial
+    QString lastError;
 };
 
 struct SessionView
@@ -80,6 +108,7 @@ public:
     RelayCounters relayCounters() const { return m_relay.counters(); }
     std::vector<AccountView> accounts() const;
     std::vector<SessionView> sessions() const;
+    std::vector<PeerView> peers() const;
     bool isOnline(const QString &account) const;
     int connectionCount() const;
 
@@ -92,10 +121,12 @@ Q_SIGNALS:
     void logEvent(const QString &line);
     void accountsChanged();
     void sessionsChanged();
+    void peersChanged();
 
 private:
     friend class Connection;
     friend class CallRouter;
+    friend class Federation;
 
     void onNewConnection();
     void onConnectionClosed(Connection *c);
@@ -117,6 +148,7 @@ private:
     RelayTable m_relayTable;
     Relay m_relay{m_relayTable};
     std::unique_ptr<CallRouter> m_router;
+    std::unique_ptr<Federation> m_federation;
     std::vector<Connection *> m_connections; // owned through QObject parenting
     std::unordered_map<QString, Connection *> m_online;
     std::unordered_map<QString, int> m_queued; // messages per account waiting for a commit

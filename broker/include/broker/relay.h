@@ -5,6 +5,11 @@
 // `0x02 || sid || u32(ssrc)`; from then on every RTP packet (first byte 0x80–0xBF) from that
 // address and SSRC goes to the other bound members of the session. The relay never decrypts.
 // Unbound, malformed and over-rate packets are dropped and counted.
+//
+// Federation (§8; extension): a session with members behind a peered broker has a *trunk* to
+// that broker's relay. Each relay binds to the other with `0x04 || sid || trunk token` (every
+// second, as a keep-alive) and sends its members' packets over as `0x03 || sid || RTP`; what
+// comes in over a bound trunk goes to the local members only. Still never decrypted.
 
 #include <QByteArray>
 #include <QHostAddress>
@@ -15,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 class QUdpSocket;
 
@@ -28,6 +34,7 @@ struct RelayCounters
     quint64 droppedMalformed = 0;
     quint64 droppedRate = 0;
     quint64 droppedBadToken = 0;
+    quint64 trunked = 0; // packets sent to or taken from a peer broker's relay
 };
 
 // Who may send in which session: written by the call router (control thread), read by the relay.
@@ -44,6 +51,8 @@ public:
     explicit RelayTable(Limits limits) : m_limits(limits) {}
 
     void addMember(const QByteArray &sid, quint32 ssrc, const QByteArray &token);
+    // A trunk of this session to a peer's relay at address:port (token: skbp::trunkToken).
+    void addTrunk(const QByteArray &sid, const QHostAddress &address, quint16 port, const QByteArray &token);
     void removeMember(const QByteArray &sid, quint32 ssrc);
     void endSession(const QByteArray &sid);
 
@@ -58,9 +67,17 @@ private:
         double tokens = 0;   // rate limit bucket
         qint64 lastRefillMs = 0;
     };
+    struct Trunk
+    {
+        QByteArray token;
+        QHostAddress address; // where the peer's relay is (and, once bound, where it sent from)
+        quint16 port = 0;
+        bool bound = false;
+    };
     struct Session
     {
         std::unordered_map<quint32, Member> members;
+        std::vector<Trunk> trunks;
     };
     Limits m_limits;
     std::mutex m_mutex;

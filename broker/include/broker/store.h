@@ -71,6 +71,12 @@ public:
     Result<void> discardPending(const QString &name);
     void setRotateAgain(const QString &name, bool again);
 
+    // Peered brokers' inter-broker keys (§8): the same record, the same commit rule.
+    const AccountRecord *peer(const QString &name) const;
+    Result<void> setPeerPending(const QString &name, quint32 epoch, const SecretBytes &key);
+    Result<void> commitPeerPending(const QString &name);
+    Result<void> discardPeerPending(const QString &name);
+
     // Unconsumed, unexpired invites for an account (read straight from disk, so invites made by
     // another process while the broker runs are seen at once).
     std::vector<Invite> openInvites(const QString &account, qint64 now);
@@ -97,6 +103,7 @@ Q_SIGNALS:
 private:
     Result<void> ensureBatch();
     Result<void> writeAccount(const AccountRecord &a);
+    Result<void> writePeer(const AccountRecord &p);
     Result<void> load();
     void scheduleFlush();
 
@@ -104,6 +111,7 @@ private:
     std::unique_ptr<QSqlQuery> m_writeAccountQuery; // prepared once: parsing SQL per write is slow
     QString m_path;
     std::map<QString, std::unique_ptr<AccountRecord>> m_accounts;
+    std::map<QString, std::unique_ptr<AccountRecord>> m_peers;
     std::vector<std::function<void(bool)>> m_afterCommit;
     bool m_inBatch = false;
     bool m_flushScheduled = false;

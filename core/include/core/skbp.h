@@ -24,6 +24,11 @@ enum class WrapPurpose : quint8 { Call = 1, Join = 2, Rekey = 3, Rotate = 4, Fed
 
 // Accounts are 1–64 bytes of [a-z0-9._-].
 bool isValidAccount(QStringView account);
+// An account of this broker ("dave") or of a peered one ("dave@b"; broker names follow the
+// same rule as accounts).
+bool isValidAddress(QStringView address);
+// "dave@b" → {"dave", "b"}; "dave" → {"dave", ""}.
+std::pair<QString, QString> splitAddress(const QString &address);
 
 QByteArray u32(quint32 n);
 QByteArray lp(QStringView text); // one length byte, then UTF-8
@@ -36,6 +41,14 @@ QByteArray enrollPrologue(QStringView account, quint32 epoch);
 // K_new = HKDF(salt = h, ikm = k_i2r || k_r2i, info = "SKBP/1 broker-key", 32)
 Result<SecretBytes> brokerKey(QByteArrayView handshakeHash, const SecretBytes &kI2r,
                               const SecretBytes &kR2i);
+
+// Federation (§8): prologue of the inter-broker handshake (Noise KKpsk0), the inter-broker key
+// K_AB = HKDF(salt = h, ikm = k_i2r || k_r2i, info = "SKBP/1 inter-broker-key", 32), and the
+// token both relays of a federated session present to each other,
+// trunk = first 16 bytes of HKDF(sid, K_AB, "SKBP/1 trunk", 16).
+QByteArray federatePrologue(QStringView initiator, QStringView responder, quint32 epoch);
+Result<SecretBytes> interBrokerKey(QByteArrayView handshakeHash, const SecretBytes &kI2r, const SecretBytes &kR2i);
+Result<QByteArray> trunkToken(const SecretBytes &interBrokerKey, QByteArrayView sid);
 
 struct ChannelKeys
 {

@@ -27,6 +27,7 @@ struct TimelineEvent
         Rekeyed,         // fresh generation after a leave
         Ended,           // the session ended
         Rotated,         // post-call rotation {K'}K committed
+        Relayed,         // federation: the key crossed the brokers as {SK}K_AB (first hop)
     };
 
     QDateTime ts;

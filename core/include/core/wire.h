@@ -24,6 +24,10 @@ namespace sotto::wire {
 
 constexpr quint8 kEnrollTag = 0x01;
 constexpr quint8 kLoginTag = 0x02;
+// Federation (§8; extension): the inter-broker key handshake (Noise KKpsk0) and the peers'
+// session channel. Same frames as 0x01 and 0x02 with the initiating broker's name as the account.
+constexpr quint8 kFederateTag = 0x03;
+constexpr quint8 kPeerLoginTag = 0x04;
 constexpr quint8 kErrorTag = 0xEE;
 constexpr int kMaxFrame = 65535;
 
@@ -60,14 +64,14 @@ struct Hello
     QByteArray nonce;
 };
 
-QByteArray encodeEnroll1(const Enroll1 &m);
-Result<Enroll1> decodeEnroll1(QByteArrayView body);
-QByteArray encodeEnroll2(QByteArrayView noiseMessage);
-Result<QByteArray> decodeEnroll2(QByteArrayView body);
-QByteArray encodeHello(const Hello &m);
-Result<Hello> decodeHello(QByteArrayView body);
-QByteArray encodeChallenge(QByteArrayView nonce);
-Result<QByteArray> decodeChallenge(QByteArrayView body);
+QByteArray encodeEnroll1(const Enroll1 &m, quint8 tag = kEnrollTag);
+Result<Enroll1> decodeEnroll1(QByteArrayView body, quint8 tag = kEnrollTag);
+QByteArray encodeEnroll2(QByteArrayView noiseMessage, quint8 tag = kEnrollTag);
+Result<QByteArray> decodeEnroll2(QByteArrayView body, quint8 tag = kEnrollTag);
+QByteArray encodeHello(const Hello &m, quint8 tag = kLoginTag);
+Result<Hello> decodeHello(QByteArrayView body, quint8 tag = kLoginTag);
+QByteArray encodeChallenge(QByteArrayView nonce, quint8 tag = kLoginTag);
+Result<QByteArray> decodeChallenge(QByteArrayView body, quint8 tag = kLoginTag);
 
 // A decoded, schema-checked message: every field the schema of its "t" names has the right CBOR
 // type (and size, for byte strings); accessors may then be used without further checks.

@@ -1,0 +1,492 @@
+// The call router across peered brokers (PROTOCOL.md §8, patent Fig. 3). See callrouter.h.
+#include "callrouter.h"
+
+#include "broker/broker.h"
+#include "core/crypto.h"
+#include "federation.h"
+#include "routing.h"
+
+#include <QCborArray>
+
+namespace sotto::broker {
+
+using namespace routing;
+
+// ---- keys and names ------------------------------------------------------------------------------
+
+Result<QByteArray> CallRouter::wrapForPeer(const QString &peer, const SecretBytes &secret, const skbp::WrapContext &ctx)
+{
+    const AccountRecord *p = m_broker.m_federation->key(peer);
+    if (!p)
+        return err(ErrorCode::Offline, QStringLiteral("no inter-broker key with %1").arg(peer));
+    return skbp::wrap(p->key, p->epoch, secret, ctx);
+}
+
+Result<SecretBytes> CallRouter::unwrapFromPeer(const QString &peer, const QByteArray &wrapped, const skbp::WrapContext &ctx)
+{
+    // The wrap names its K_AB epoch: the current one, or one a refresh has just committed on
+    // one side and not yet on the other.
+    auto epoch = skbp::wrappedEpoch(wrapped);
+    const AccountRecord *p = m_broker.m_store.peer(peer);
+    if (!epoch || !p)
+        return err(ErrorCode::Auth, QStringLiteral("no inter-broker key with %1").arg(peer));
+    if (p->isEnrolled() && p->epoch == *epoch)
+        return skbp::unwrap(p->key, *epoch, wrapped, ctx);
+    if (p->pendingEpoch != 0 && p->pendingEpoch == *epoch)
+        return skbp::unwrap(p->pendingKey, *epoch, wrapped, ctx);
+    return err(ErrorCode::Auth, QStringLiteral("unknown inter-broker key epoch %1").arg(*epoch));
+}
+
+Result<QByteArray> CallRouter::wrapForMember(const QString &account, const SecretBytes &secret, skbp::WrapContext ctx)
+{
+    if (const auto [name, peer] = skbp::splitAddress(account); !peer.isEmpty()) {
+        // {SK}K_AB: the member's own broker re-wraps it under the member's key.
+        ctx.purpose = skbp::WrapPurpose::Federation;
+        ctx.owner = m_broker.name();
+        return wrapForPeer(peer, secret, ctx);
+    }
+    const AccountRecord *a = m_broker.m_store.account(account);
+    if (!a)
+        return err(ErrorCode::Internal, QStringLiteral("member vanished"));
+    const auto [epoch, key] = effectiveKey(*a);
+    return wrapFor(account, epoch, *key, secret, ctx);
+}
+
+bool CallRouter::isKnownRemote(const QString &address, bool *online) const
+{
+    const auto [account, peer] = skbp::splitAddress(address);
+    Federation &fed = *m_broker.m_federation;
+    if (peer.isEmpty() || !fed.isPeer(peer))
+        return false;
+    const auto &dir = fed.directory(peer);
+    auto it = dir.find(account);
+    if (it == dir.end())
+        return false;
+    if (online)
+        *online = it->second && fed.isUp(peer);
+    return true;
+}
+
+// A name as the peer wrote it, as we write it: its own accounts get "@peer", ours lose "@us".
+QString CallRouter::localize(const QString &name, const QString &peer) const
+{
+    const auto [account, broker] = skbp::splitAddress(name);
+    if (broker.isEmpty())
+        return QStringLiteral("%1@%2").arg(account, peer);
+    if (broker == m_broker.name())
+        return account;
+    return name;
+}
+
+void CallRouter::addTrunk(const QByteArray &sid, const QString &peer)
+{
+    const AccountRecord *p = m_broker.m_federation->key(peer);
+    if (!p)
+        return;
+    auto token = skbp::trunkToken(p->key, sid);
+    if (!token)
+        return;
+    const auto [address, port] = m_broker.m_federation->relayOf(peer);
+    m_broker.m_relayTable.addTrunk(sid, address, port, *token);
+}
+
+// ---- the caller's broker (home) ------------------------------------------------------------------
+
+Result<void> CallRouter::callRemote(const QString &from, const QString &to, const wire::Message &msg)
+{
+    const auto [account, peer] = skbp::splitAddress(to);
+    Federation &fed = *m_broker.m_federation;
+    if (!fed.isPeer(peer))
+        return err(ErrorCode::UnknownAccount, QStringLiteral("no broker \"%1\" is peered with this one").arg(peer));
+    if (!fed.isUp(peer))
+        return err(ErrorCode::Offline, QStringLiteral("broker %1 cannot be reached").arg(peer));
+    bool online = false;
+    if (!isKnownRemote(to, &online))
+        return err(ErrorCode::UnknownAccount, QStringLiteral("no account \"%1\"").arg(to));
+    if (!online)
+        return err(ErrorCode::Offline, QStringLiteral("%1 is offline").arg(to));
+    if (sessionsOf(to) >= kMaxSessionsPerAccount)
+        return err(ErrorCode::Busy, QStringLiteral("%1 is busy").arg(to));
+    if (sessionsOf(from) >= kMaxSessionsPerAccount)
+        return err(ErrorCode::RateLimited, QStringLiteral("too many sessions"));
+    auto sid = crypto::randomBytes(skbp::kSidSize);
+    if (!sid)
+        return sid.error();
+    auto session = std::make_unique<Session>();
+    session->sid = *sid;
+    session->caller = from;
+    session->callee = to;
+    session->awaitingKey = true;
+    session->callId = msg.id();
+    auto a = newMember(*session, from);
+    if (!a)
+        return a.error();
+    a->joined = true;
+    session->members.push_back(*a);
+    auto b = newMember(*session, to);
+    if (!b)
+        return b.error();
+    session->members.push_back(*b);
+    // Broker B derives SK_0 from K_dave: ask it (fcall), wait for {SK}K_AB (fcall_key).
+    QCborMap fcall = wire::message(k("fcall"));
+    fcall.insert(k("sid"), *sid);
+    fcall.insert(k("from"), from);
+    fcall.insert(k("to"), account);
+    if (!fed.send(peer, fcall))
+        return err(ErrorCode::Offline, QStringLiteral("broker %1 cannot be reached").arg(peer));
+    m_broker.m_relayTable.addMember(*sid, a->ssrc, a->token);
+    addTrunk(*sid, peer);
+    m_sessions.emplace(*sid, std::move(session));
+    m_broker.log(QStringLiteral("%1 calls %2: session %3, asking broker %4 for the session key")
+                     .arg(from, to, shortSid(*sid), peer));
+    Q_EMIT m_broker.sessionsChanged();
+    return {};
+}
+
+void CallRouter::onFedCallKey(const QString &peer, const wire::Message &m)
+{
+    const QByteArray sid = m.bytes(k("sid"));
+    auto it = m_sessions.find(sid);
+    if (it == m_sessions.end() || !it->second->awaitingKey || skbp::splitAddress(it->second->callee).second != peer)
+        return;
+    Session &s = *it->second;
+    auto sk = unwrapFromPeer(peer, m.bytes(k("wrapped")), {skbp::WrapPurpose::Federation, sid, 0, peer});
+    Member *caller = s.find(s.caller);
+    Member *callee = s.find(s.callee);
+    auto wrapped = sk ? wrapForMember(s.caller, *sk, {skbp::WrapPurpose::Call, sid, 0, s.caller})
+                      : Result<QByteArray>(sk.error());
+    if (!wrapped || !caller || !callee) {
+        const QString why = wrapped ? QStringLiteral("session vanished") : wrapped.error().message;
+        m_broker.sendTo(s.caller, wire::errorMessage(ErrorCode::Internal, why, s.callId));
+        endSession(sid, QStringLiteral("failed"));
+        return;
+    }
+    s.key = std::move(*sk);
+    s.awaitingKey = false;
+    const quint32 calleeEpoch = m.u32(k("epoch"));
+
+    QCborMap callKey = wire::message(k("call_key"));
+    if (s.callId)
+        callKey.insert(k("id"), qint64(*s.callId));
+    callKey.insert(k("sid"), sid);
+    callKey.insert(k("callee"), s.callee);
+    callKey.insert(k("epoch"), qint64(calleeEpoch));
+    callKey.insert(k("gen"), 0);
+    callKey.insert(k("wrapped"), *wrapped);
+    callKey.insert(k("ssrc"), qint64(caller->ssrc));
+    callKey.insert(k("relay"), relayOf(*caller));
+    callKey.insert(k("via"), peer); // the first hop: {SK}K_AB from the callee's broker
+
+    QCborMap incoming = wire::message(k("incoming"));
+    incoming.insert(k("sid"), sid);
+    incoming.insert(k("from"), s.caller);
+    incoming.insert(k("epoch"), qint64(calleeEpoch));
+    incoming.insert(k("gen"), 0);
+    incoming.insert(k("ssrc"), qint64(callee->ssrc));
+    incoming.insert(k("peers"), QCborArray{peerOf(s.caller, caller->ssrc)});
+    incoming.insert(k("relay"), relayOf(*callee));
+
+    m_broker.log(QStringLiteral("session %1: {SK}K_%2%3 from broker %3 (SK from K_%4 epoch %5), re-wrapped as {SK}K_%6")
+                     .arg(shortSid(sid), m_broker.name(), peer, skbp::splitAddress(s.callee).first)
+                     .arg(calleeEpoch)
+                     .arg(s.caller));
+    m_broker.sendTo(s.caller, callKey);
+    m_broker.sendTo(s.callee, incoming);
+    Q_EMIT m_broker.sessionsChanged();
+}
+
+void CallRouter::onFedError(const QString &peer, const wire::Message &m)
+{
+    const QByteArray sid = m.bytes(k("sid"));
+    auto it = m_sessions.find(sid);
+    if (it == m_sessions.end() || !it->second->awaitingKey || skbp::splitAddress(it->second->callee).second != peer)
+        return;
+    const Session &s = *it->second;
+    m_broker.sendTo(s.caller, wire::errorMessage(errorCodeFromName(m.text(k("code"))), m.text(k("msg")), s.callId));
+    m_broker.log(QStringLiteral("session %1: broker %2 refused the call: %3").arg(shortSid(sid), peer, m.text(k("msg"))));
+    const QByteArray keep = sid;
+    m_broker.m_relayTable.endSession(keep);
+    m_sessions.erase(it);
+    Q_EMIT m_broker.sessionsChanged();
+}
+
+void CallRouter::deliverRemote(const QString &address, const QCborMap &message)
+{
+    const auto [account, peer] = skbp::splitAddress(address);
+    if (peer == m_broker.name()) {
+        m_broker.sendTo(account, message);
+        return;
+    }
+    QCborMap deliver = wire::message(k("deliver"));
+    deliver.insert(k("to"), account);
+    deliver.insert(k("msg"), message);
+    m_broker.m_federation->send(peer, deliver); // a link that is down ends these sessions anyway
+}
+
+void CallRouter::onRequest(const QString &peer, const QString &fromAccount, const QCborMap &msg)
+{
+    const QString from = QStringLiteral("%1@%2").arg(fromAccount, peer);
+    auto decoded = wire::decodeMessage(wire::encodeMessage(msg));
+    Result<void> r;
+    if (!decoded) {
+        r = decoded.error();
+    } else {
+        const wire::Message &m = *decoded;
+        const QString t = m.type();
+        const QByteArray sid = m.bytes(k("sid"));
+        auto [session, me] = locate(sid, from);
+        if (!me) // a peer may only speak for its own members of our sessions
+            r = err(ErrorCode::NotInSession, QStringLiteral("not in that call"));
+        else if (t == k("answer"))
+            r = answer(from, sid);
+        else if (t == k("decline"))
+            r = decline(from, sid);
+        else if (t == k("leave"))
+            r = leave(from, sid);
+        else if (t == k("invite"))
+            r = invite(from, sid, localize(m.text(k("who")), peer));
+        else
+            r = err(ErrorCode::BadRequest, QStringLiteral("unexpected request \"%1\"").arg(t));
+    }
+    if (!r)
+        deliverRemote(from, wire::errorMessage(r.error().code, r.error().message));
+}
+
+// ---- a member's broker (mirror) ------------------------------------------------------------------
+
+void CallRouter::onFedCall(const QString &peer, const wire::Message &m)
+{
+    const QByteArray sid = m.bytes(k("sid"));
+    const QString to = m.text(k("to"));
+    auto refuse = [&](ErrorCode code, const QString &why) {
+        QCborMap e = wire::message(k("ferror"));
+        e.insert(k("sid"), sid);
+        e.insert(k("code"), errorCodeName(code));
+        e.insert(k("msg"), why);
+        m_broker.m_federation->send(peer, e);
+    };
+    const AccountRecord *callee = m_broker.m_store.account(to);
+    if (!callee || !callee->isEnrolled())
+        return refuse(ErrorCode::UnknownAccount, QStringLiteral("no account \"%1@%2\"").arg(to, m_broker.name()));
+    if (!m_broker.isOnline(to))
+        return refuse(ErrorCode::Offline, QStringLiteral("%1@%2 is offline").arg(to, m_broker.name()));
+    if (sessionsOf(to) + int(std::count_if(m_mirrors.begin(), m_mirrors.end(), [&](const auto &mi) {
+            return mi.second.locals.contains(to);
+        })) >= kMaxSessionsPerAccount)
+        return refuse(ErrorCode::Busy, QStringLiteral("%1@%2 is busy").arg(to, m_broker.name()));
+    if (m_mirrors.contains(sid) || m_sessions.contains(sid))
+        return refuse(ErrorCode::BadRequest, QStringLiteral("session exists"));
+    // Patent Fig. 3: B derives the session key from its user's key and wraps it for broker A.
+    const auto [epoch, key] = effectiveKey(*callee);
+    auto sk = skbp::sessionKey(m_broker.m_config.keyMode, *key, sid, to, epoch);
+    auto wrapped = sk ? wrapForPeer(peer, *sk, {skbp::WrapPurpose::Federation, sid, 0, m_broker.name()})
+                      : Result<QByteArray>(sk.error());
+    if (!wrapped)
+        return refuse(ErrorCode::Internal, wrapped.error().message);
+    Mirror mirror;
+    mirror.home = peer;
+    mirror.callee = to;
+    m_mirrors.emplace(sid, std::move(mirror));
+    addTrunk(sid, peer);
+    QCborMap reply = wire::message(k("fcall_key"));
+    reply.insert(k("sid"), sid);
+    reply.insert(k("epoch"), qint64(epoch));
+    reply.insert(k("gen"), 0);
+    reply.insert(k("wrapped"), *wrapped);
+    m_broker.m_federation->send(peer, reply);
+    m_broker.log(QStringLiteral("%1@%2 calls %3: session %4, SK from K_%3 (epoch %5), {SK}K_%2%6 to broker %2")
+                     .arg(m.text(k("from")), peer, to, shortSid(sid))
+                     .arg(epoch)
+                     .arg(m_broker.name()));
+    Q_EMIT m_broker.sessionsChanged();
+}
+
+void CallRouter::onDeliver(const QString &peer, const QString &to, QCborMap msg)
+{
+    auto decoded = wire::decodeMessage(wire::encodeMessage(msg));
+    if (!decoded)
+        return;
+    const QString t = decoded->type();
+    const QByteArray sid = decoded->bytes(k("sid"));
+    if (t != k("error") && (!m_broker.m_store.account(to) || sid.isEmpty()))
+        return;
+    auto mirror = m_mirrors.find(sid);
+    if (t == k("incoming")) {
+        if (mirror == m_mirrors.end()) { // invited into a session homed at the peer
+            mirror = m_mirrors.emplace(sid, Mirror{peer, {}, {}}).first;
+            addTrunk(sid, peer);
+        }
+        if (mirror->second.home != peer)
+            return;
+        // The member binds at our relay, with the token the home broker drew.
+        QCborMap relay = msg.value(k("relay")).toMap();
+        const quint32 ssrc = decoded->u32(k("ssrc"));
+        m_broker.m_relayTable.addMember(sid, ssrc, relay.value(k("token")).toByteArray());
+        relay.insert(k("port"), qint64(m_broker.port()));
+        msg.insert(k("relay"), relay);
+        mirror->second.locals[to] = ssrc;
+    } else if (t != k("error") && (mirror == m_mirrors.end() || mirror->second.home != peer
+                                    || !mirror->second.locals.contains(to))) {
+        return; // not about a member of ours in a session of theirs
+    }
+    for (const char *field : {"from", "callee", "who"}) {
+        if (msg.contains(k(field)))
+            msg.insert(k(field), localize(msg.value(k(field)).toString(), peer));
+    }
+    if (msg.contains(k("peers"))) {
+        QCborArray peers;
+        for (const QCborValue &p : msg.value(k("peers")).toArray()) {
+            QCborMap pm = p.toMap();
+            pm.insert(k("account"), localize(pm.value(k("account")).toString(), peer));
+            peers.append(pm);
+        }
+        msg.insert(k("peers"), peers);
+    }
+    if (t == k("session_key") || t == k("rekey")) {
+        // {SK_g}K_AB → {SK_g}K_member: the member's own broker wraps under the member's key.
+        const quint32 gen = decoded->u32(k("gen"));
+        auto sk = unwrapFromPeer(peer, decoded->bytes(k("wrapped")), {skbp::WrapPurpose::Federation, sid, gen, peer});
+        const skbp::WrapPurpose purpose = t == k("rekey") ? skbp::WrapPurpose::Rekey : skbp::WrapPurpose::Join;
+        auto wrapped = sk ? wrapForMember(to, *sk, {purpose, sid, gen, to}) : Result<QByteArray>(sk.error());
+        if (!wrapped) {
+            m_broker.log(QStringLiteral("session %1: key from broker %2 for %3 refused: %4")
+                             .arg(shortSid(sid), peer, to, wrapped.error().message));
+            return;
+        }
+        msg.insert(k("wrapped"), *wrapped);
+        msg.insert(k("via"), peer);
+    }
+    m_broker.sendTo(to, msg);
+    if (t == k("ended"))
+        dropMirrorMember(sid, to);
+}
+
+Result<void> CallRouter::forwardRequest(const QString &from, const QByteArray &sid, const char *type, const QString &who)
+{
+    auto it = m_mirrors.find(sid);
+    if (it == m_mirrors.end() || !it->second.locals.contains(from))
+        return err(ErrorCode::NotInSession, QStringLiteral("not in that call"));
+    QCborMap inner = wire::message(k(type));
+    inner.insert(k("sid"), sid);
+    if (!who.isEmpty())
+        inner.insert(k("who"), who);
+    QCborMap request = wire::message(k("request"));
+    request.insert(k("from"), from);
+    request.insert(k("msg"), inner);
+    const QString home = it->second.home;
+    const bool sent = m_broker.m_federation->send(home, request);
+    const QLatin1StringView t(type);
+    if (t == k("leave") || t == k("decline"))
+        dropMirrorMember(sid, from); // out of the call whatever the home broker says
+    if (!sent)
+        return err(ErrorCode::Offline, QStringLiteral("broker %1 cannot be reached").arg(home));
+    return {};
+}
+
+void CallRouter::dropMirrorMember(const QByteArray &sid, const QString &account)
+{
+    auto it = m_mirrors.find(sid);
+    if (it == m_mirrors.end())
+        return;
+    Mirror &mi = it->second;
+    if (auto l = mi.locals.find(account); l != mi.locals.end()) {
+        m_broker.m_relayTable.removeMember(sid, l->second);
+        mi.locals.erase(l);
+    }
+    if (!mi.locals.empty())
+        return;
+    const QString callee = mi.callee;
+    m_mirrors.erase(it);
+    m_broker.m_relayTable.endSession(sid);
+    // SK_0 came from our account's key: rotate it (patent Fig. 3, last step).
+    if (!callee.isEmpty())
+        rotate(callee);
+    Q_EMIT m_broker.sessionsChanged();
+}
+
+// ---- the link ----------------------------------------------------------------------------------------
+
+void CallRouter::onPeerMessage(const QString &peer, const wire::Message &m)
+{
+    const QString t = m.type();
+    if (t == k("directory")) {
+        for (const auto &[account, online] : m_broker.m_federation->directory(peer))
+            m_broker.broadcastPresence(QStringLiteral("%1@%2").arg(account, peer), online);
+    } else if (t == k("presence")) {
+        m_broker.broadcastPresence(QStringLiteral("%1@%2").arg(m.text(k("account")), peer), m.boolean(k("online")));
+    } else if (t == k("fcall")) {
+        onFedCall(peer, m);
+    } else if (t == k("fcall_key")) {
+        onFedCallKey(peer, m);
+    } else if (t == k("ferror")) {
+        onFedError(peer, m);
+    } else if (t == k("deliver")) {
+        onDeliver(peer, m.text(k("to")), m.map().value(k("msg")).toMap());
+    } else if (t == k("request")) {
+        onRequest(peer, m.text(k("from")), m.map().value(k("msg")).toMap());
+    }
+}
+
+void CallRouter::onPeerUp(const QString &) {}
+
+void CallRouter::onPeerDown(const QString &peer)
+{
+    // The peer's accounts are unreachable now.
+    for (const auto &[account, online] : m_broker.m_federation->directory(peer)) {
+        if (online)
+            m_broker.broadcastPresence(QStringLiteral("%1@%2").arg(account, peer), false);
+    }
+    // Our sessions with members there: those members are gone (the rest re-key, or the call
+    // ends). Their own broker ends its side the same way; every key stays where it was.
+    const QString suffix = QLatin1Char('@') + peer;
+    std::vector<std::pair<QByteArray, QString>> gone;
+    for (const auto &[sid, s] : m_sessions) {
+        for (const Member &mem : s->members) {
+            if (mem.account.endsWith(suffix))
+                gone.emplace_back(sid, mem.account);
+        }
+    }
+    for (const auto &[sid, account] : gone) {
+        auto it = m_sessions.find(sid);
+        if (it == m_sessions.end())
+            continue;
+        if (it->second->awaitingKey) {
+            m_broker.sendTo(it->second->caller,
+                            wire::errorMessage(ErrorCode::Offline, QStringLiteral("broker %1 went away").arg(peer),
+                                               it->second->callId));
+            m_broker.m_relayTable.endSession(sid);
+            m_sessions.erase(it);
+            continue;
+        }
+        if (it->second->find(account) && !it->second->answered)
+            endSession(sid, QStringLiteral("disconnected"));
+        else
+            (void)leave(account, sid);
+    }
+    // Sessions homed there: end our members' side of them.
+    std::vector<QByteArray> mirrors;
+    for (const auto &[sid, mi] : m_mirrors) {
+        if (mi.home == peer)
+            mirrors.push_back(sid);
+    }
+    for (const QByteArray &sid : mirrors) {
+        const auto locals = m_mirrors[sid].locals;
+        QCborMap ended = wire::message(k("ended"));
+        ended.insert(k("sid"), sid);
+        ended.insert(k("reason"), QStringLiteral("disconnected"));
+        for (const auto &[account, ssrc] : locals) {
+            m_broker.sendTo(account, ended);
+            dropMirrorMember(sid, account);
+        }
+        if (m_mirrors.contains(sid) && m_mirrors[sid].locals.empty()) {
+            const QString callee = m_mirrors[sid].callee;
+            m_mirrors.erase(sid);
+            m_broker.m_relayTable.endSession(sid);
+            if (!callee.isEmpty())
+                rotate(callee);
+        }
+    }
+    Q_EMIT m_broker.sessionsChanged();
+}
+
+} // namespace sotto::broker

@@ -1,0 +1,632 @@
+#include "federation.h"
+
+#include "broker/log.h"
+#include "core/skbp.h"
+#include "core/wire.h"
+
+#include <QCborArray>
+#include <QDateTime>
+#include <QTcpSocket>
+
+namespace sotto::broker {
+
+namespace {
+
+QLatin1StringView k(const char *s)
+{
+    return QLatin1StringView(s);
+}
+
+} // namespace
+
+Federation::Federation(Broker &broker) : m_broker(broker)
+{
+    for (const PeerConfig &pc : broker.m_config.peers) {
+        auto link = std::make_unique<Link>();
+        link->config = pc;
+        // One link per pair: the broker whose name sorts first dials, the other listens.
+        link->initiator = broker.name() < pc.name;
+        link->reconnect.setSingleShot(true);
+        Link *raw = link.get();
+        connect(&link->reconnect, &QTimer::timeout, this, [this, raw] { dial(*raw); });
+        m_links.emplace(pc.name, std::move(link));
+    }
+}
+
+Federation::~Federation()
+{
+    stop();
+}
+
+void Federation::start()
+{
+    m_running = true;
+    for (auto &[name, link] : m_links) {
+        if (link->initiator)
+            dial(*link);
+    }
+}
+
+void Federation::stop()
+{
+    m_running = false;
+    for (auto &[name, link] : m_links) {
+        link->reconnect.stop();
+        if (link->socket) {
+            link->socket->disconnect(this);
+            link->socket->closeGracefully();
+        }
+        link->socket = nullptr;
+        link->state = PeerView::State::Down;
+    }
+}
+
+Federation::Link *Federation::find(const QString &name)
+{
+    auto it = m_links.find(name);
+    return it == m_links.end() ? nullptr : it->second.get();
+}
+
+bool Federation::isUp(const QString &name) const
+{
+    auto it = m_links.find(name);
+    return it != m_links.end() && it->second->state == PeerView::State::Up;
+}
+
+const AccountRecord *Federation::key(const QString &name) const
+{
+    const AccountRecord *p = m_broker.m_store.peer(name);
+    return p && p->isEnrolled() ? p : nullptr;
+}
+
+std::pair<QHostAddress, quint16> Federation::relayOf(const QString &name) const
+{
+    auto it = m_links.find(name);
+    if (it == m_links.end())
+        return {};
+    const Link &l = *it->second;
+    // The address the channel reached (or came from); the configured one before that.
+    if (l.socket && l.socket->socket())
+        return {l.socket->socket()->peerAddress(), l.config.port};
+    return {QHostAddress(l.config.host), l.config.port};
+}
+
+const std::map<QString, bool> &Federation::directory(const QString &name) const
+{
+    static const std::map<QString, bool> none;
+    auto it = m_links.find(name);
+    return it == m_links.end() ? none : it->second->directory;
+}
+
+std::vector<PeerView> Federation::peers() const
+{
+    std::vector<PeerView> out;
+    for (const auto &[name, l] : m_links) {
+        PeerView v;
+        v.name = name;
+        v.address = QStringLiteral("%1:%2").arg(l->config.host).arg(l->config.port);
+        v.state = l->state;
+        v.initiator = l->initiator;
+        v.lastError = l->lastError;
+        if (const AccountRecord *p = key(name)) {
+            v.epoch = p->epoch;
+            v.fingerprint = skbp::fingerprint(p->key);
+        }
+        out.push_back(std::move(v));
+    }
+    return out;
+}
+
+bool Federation::send(const QString &peer, const QCborMap &message)
+{
+    Link *l = find(peer);
+    if (!l || l->state != PeerView::State::Up || !l->socket)
+        return false;
+    auto sealed = l->channel.seal(message);
+    if (!sealed)
+        return false;
+    l->socket->send(*sealed);
+    return true;
+}
+
+void Federation::broadcastPresence(const QString &account, bool online)
+{
+    QCborMap p = wire::message(k("presence"));
+    p.insert(k("account"), account);
+    p.insert(k("online"), online);
+    for (auto &[name, l] : m_links)
+        send(name, p);
+}
+
+// ---- initiator ---------------------------------------------------------------------------------
+
+void Federation::dial(Link &link)
+{
+    if (!m_running || link.state != PeerView::State::Down)
+        return;
+    const AccountRecord *p = m_broker.m_store.peer(link.config.name);
+    link.state = PeerView::State::Connecting;
+    Q_EMIT peersChanged();
+    // Commit rule: a pending K_AB is tried first; its login commits it.
+    if (p && p->pendingEpoch != 0)
+        login(link, p->pendingEpoch, true);
+    else if (!p || !p->isEnrolled() || link.refreshWanted)
+        handshake(link);
+    else
+        login(link, p->epoch, false);
+}
+
+void Federation::scheduleReconnect(Link &link, const QString &why)
+{
+    link.lastError = why;
+    link.state = PeerView::State::Down;
+    Q_EMIT peersChanged();
+    if (!m_running || !link.initiator)
+        return;
+    const BrokerConfig &cfg = m_broker.m_config;
+    link.backoffMs = link.backoffMs == 0 ? cfg.peerMinBackoffMs : std::min(link.backoffMs * 2, cfg.peerMaxBackoffMs);
+    link.reconnect.start(link.backoffMs);
+}
+
+void Federation::handshake(Link &link)
+{
+    const AccountRecord *p = m_broker.m_store.peer(link.config.name);
+    const quint32 epoch = p && p->isEnrolled() ? p->epoch : 0;
+    noise::HandshakeConfig hc;
+    hc.pattern = noise::Pattern::KKpsk0;
+    hc.initiator = true;
+    hc.prologue = skbp::federatePrologue(m_broker.name(), link.config.name, epoch);
+    hc.localStatic = m_broker.m_static.privateKey;
+    hc.remoteStatic = link.config.publicKey;
+    hc.psk = epoch == 0 ? link.config.secret : p->key;
+    auto hs = noise::HandshakeState::create(std::move(hc));
+    if (!hs) {
+        scheduleReconnect(link, hs.error().message);
+        return;
+    }
+    auto state = std::make_shared<noise::HandshakeState>(std::move(*hs));
+    auto channel = std::make_shared<SecureChannel>();
+    auto *tcp = new QTcpSocket;
+    auto *socket = new FramedSocket(tcp, this);
+    const QString name = link.config.name;
+    Link *l = &link;
+    auto newEpoch = std::make_shared<quint32>(0);
+    auto done = std::make_shared<bool>(false);
+    auto fail = [this, l, socket, done](const QString &why) {
+        if (*done)
+            return;
+        *done = true;
+        socket->disconnect(this);
+        socket->closeGracefully();
+        m_broker.log(QStringLiteral("peer %1: inter-broker key handshake failed: %2").arg(l->config.name, why));
+        if (l->state == PeerView::State::Up) { // a refresh: the channel stays, try again later
+            l->refreshWanted = false;
+            l->lastError = why;
+            return;
+        }
+        scheduleReconnect(*l, why);
+    };
+    connect(socket, &FramedSocket::connected, this, [this, socket, state, epoch, fail] {
+        QCborMap payload;
+        payload.insert(k("broker"), m_broker.name());
+        auto msg1 = state->writeMessage(wire::encodeMessage(payload));
+        if (!msg1)
+            return fail(msg1.error().message);
+        socket->send(wire::encodeEnroll1({m_broker.name(), epoch, *msg1}, wire::kFederateTag));
+    });
+    connect(socket, &FramedSocket::disconnected, this, [fail, socket] {
+        fail(QStringLiteral("connection lost: %1").arg(socket->socket()->errorString()));
+    });
+    connect(socket, &FramedSocket::frameReceived, this,
+            [this, l, socket, state, channel, epoch, newEpoch, done, fail, name](const QByteArray &body) {
+                if (*done)
+                    return;
+                if (auto e = wire::decodeCleartextError(body))
+                    return fail(QStringLiteral("refused: %1").arg(e->message));
+                if (*newEpoch == 0) {
+                    auto msg2 = wire::decodeEnroll2(body, wire::kFederateTag);
+                    auto payload = msg2 ? state->readMessage(*msg2) : Result<QByteArray>(msg2.error());
+                    if (!payload)
+                        return fail(QStringLiteral("the peer's answer failed authentication (wrong static key?)"));
+                    auto [i2r, r2i] = state->split();
+                    auto key = skbp::interBrokerKey(state->handshakeHash(), i2r.key(), r2i.key());
+                    if (!key)
+                        return fail(key.error().message);
+                    *newEpoch = epoch + 1;
+                    // Commit rule: K_AB durable as pending before we confirm.
+                    if (auto r = m_broker.m_store.setPeerPending(name, *newEpoch, *key); !r)
+                        return fail(r.error().message);
+                    *channel = SecureChannel(i2r, r2i);
+                    m_broker.m_store.afterCommit([socket = QPointer<FramedSocket>(socket), channel, fail](bool ok) {
+                        if (!socket)
+                            return;
+                        if (!ok)
+                            return fail(QStringLiteral("store failure"));
+                        auto confirm = channel->seal(wire::message(k("confirm")));
+                        if (confirm)
+                            socket->send(*confirm);
+                    });
+                    return;
+                }
+                auto m = channel->open(body);
+                if (!m || m->type() != k("enrolled") || m->u32(k("epoch")) != *newEpoch)
+                    return fail(QStringLiteral("unexpected answer to confirm"));
+                const AccountRecord *p = m_broker.m_store.peer(name);
+                if (p && p->pendingEpoch == *newEpoch) {
+                    if (auto r = m_broker.m_store.commitPeerPending(name); !r)
+                        return fail(r.error().message);
+                }
+                *done = true;
+                socket->disconnect(this);
+                socket->closeGracefully();
+                l->refreshWanted = false;
+                m_broker.log(QStringLiteral("peer %1: inter-broker key K_%2%1 epoch %3 committed (Noise KKpsk0), fp %4")
+                                 .arg(name, m_broker.name())
+                                 .arg(*newEpoch)
+                                 .arg(skbp::fingerprint(m_broker.m_store.peer(name)->key)));
+                Q_EMIT peersChanged();
+                // Now the session channel, under the new key (unless the old one is still up).
+                if (l->state == PeerView::State::Up)
+                    return;
+                l->state = PeerView::State::Down;
+                dial(*l);
+            });
+    tcp->connectToHost(link.config.host, link.config.port);
+}
+
+void Federation::login(Link &link, quint32 epoch, bool pending)
+{
+    const AccountRecord *p = m_broker.m_store.peer(link.config.name);
+    const SecretBytes key = pending ? p->pendingKey : p->key;
+    auto nc = crypto::randomBytes(skbp::kNonceSize);
+    if (!nc) {
+        scheduleReconnect(link, nc.error().message);
+        return;
+    }
+    auto *tcp = new QTcpSocket;
+    auto *socket = new FramedSocket(tcp, this);
+    Link *l = &link;
+    const QString name = link.config.name;
+    auto channel = std::make_shared<SecureChannel>();
+    auto step = std::make_shared<int>(0); // 0: challenge, 1: welcome, 2: done
+    auto fail = [this, l, socket, step, pending, name](const QString &why, bool refused) {
+        if (*step == 2)
+            return;
+        *step = 2;
+        socket->disconnect(this);
+        socket->closeGracefully();
+        if (pending && refused) {
+            // The peer never committed the pending key (its `enrolled` was what we lacked):
+            // forget it and log in under the current key.
+            (void)m_broker.m_store.discardPeerPending(name);
+        }
+        scheduleReconnect(*l, why);
+    };
+    connect(socket, &FramedSocket::connected, this, [this, socket, epoch, nc] {
+        socket->send(wire::encodeHello({m_broker.name(), epoch, *nc}, wire::kPeerLoginTag));
+    });
+    connect(socket, &FramedSocket::disconnected, this, [fail, socket] {
+        fail(QStringLiteral("connection lost: %1").arg(socket->socket()->errorString()), false);
+    });
+    connect(socket, &FramedSocket::frameReceived, this,
+            [this, l, socket, channel, step, key, epoch, nc, pending, name, fail](const QByteArray &body) {
+                if (auto e = wire::decodeCleartextError(body))
+                    return fail(QStringLiteral("refused: %1").arg(e->message), e->code == ErrorCode::Auth);
+                if (*step == 0) {
+                    auto nb = wire::decodeChallenge(body, wire::kPeerLoginTag);
+                    auto keys = nb ? skbp::channelKeys(key, m_broker.name(), epoch, *nc, *nb)
+                                   : Result<skbp::ChannelKeys>(nb.error());
+                    if (!keys)
+                        return fail(keys.error().message, false);
+                    *channel = SecureChannel(noise::CipherState(std::move(keys->clientToBroker)),
+                                             noise::CipherState(std::move(keys->brokerToClient)));
+                    QCborMap hello = wire::message(k("login"));
+                    hello.insert(k("client"), QStringLiteral("sotto-broker/" SOTTO_VERSION));
+                    auto sealed = channel->seal(hello);
+                    if (!sealed)
+                        return fail(sealed.error().message, false);
+                    *step = 1;
+                    socket->send(*sealed);
+                    return;
+                }
+                auto m = channel->open(body);
+                if (!m)
+                    return fail(m.error().message, m.error().code == ErrorCode::Crypto);
+                if (m->type() == k("error"))
+                    return fail(QStringLiteral("refused: %1").arg(m->text(k("msg"))), m->text(k("code")) == k("auth"));
+                if (m->type() != k("welcome") || m->u32(k("epoch")) != epoch)
+                    return fail(QStringLiteral("unexpected answer to login"), false);
+                if (pending) {
+                    if (auto r = m_broker.m_store.commitPeerPending(name); !r)
+                        return fail(r.error().message, false);
+                    m_broker.log(QStringLiteral("peer %1: inter-broker key epoch %2 committed (login under pending key)")
+                                     .arg(name)
+                                     .arg(epoch));
+                }
+                *step = 2;
+                socket->disconnect(this);
+                l->backoffMs = 0;
+                setUp(*l, socket, std::move(*channel));
+            });
+    tcp->connectToHost(link.config.host, link.config.port);
+}
+
+// ---- responder --------------------------------------------------------------------------------
+
+void Federation::refuse(FramedSocket *socket, const QString &peer, const QString &why)
+{
+    m_broker.log(QStringLiteral("peer connection from \"%1\" refused: %2").arg(peer, why));
+    // Same answer whatever was wrong: not a peer, another static key, a wrong secret.
+    socket->sendAndClose(wire::encodeCleartextError(ErrorCode::Auth, QStringLiteral("authentication failed")));
+}
+
+void Federation::adopt(FramedSocket *socket, const QByteArray &firstFrame)
+{
+    socket->setParent(this);
+    if (quint8(firstFrame[0]) == wire::kFederateTag)
+        acceptHandshake(socket, firstFrame);
+    else
+        acceptLogin(socket, firstFrame);
+}
+
+void Federation::acceptHandshake(FramedSocket *socket, const QByteArray &frame)
+{
+    auto f = wire::decodeEnroll1(frame, wire::kFederateTag);
+    if (!f) {
+        socket->sendAndClose(wire::encodeCleartextError(ErrorCode::BadRequest, f.error().message));
+        return;
+    }
+    Link *link = find(f->account);
+    if (!link)
+        return refuse(socket, f->account, QStringLiteral("not a configured peer"));
+    const AccountRecord *p = m_broker.m_store.peer(f->account);
+    SecretBytes psk;
+    if (f->epoch == 0)
+        psk = link->config.secret;
+    else if (p && p->isEnrolled() && p->epoch == f->epoch)
+        psk = p->key;
+    else
+        return refuse(socket, f->account, QStringLiteral("unknown inter-broker key epoch %1").arg(f->epoch));
+    noise::HandshakeConfig hc;
+    hc.pattern = noise::Pattern::KKpsk0;
+    hc.initiator = false;
+    hc.prologue = skbp::federatePrologue(f->account, m_broker.name(), f->epoch);
+    hc.localStatic = m_broker.m_static.privateKey;
+    hc.remoteStatic = link->config.publicKey;
+    hc.psk = psk;
+    auto hs = noise::HandshakeState::create(std::move(hc));
+    auto payload = hs ? hs->readMessage(f->noiseMessage) : Result<QByteArray>(hs.error());
+    if (!payload)
+        return refuse(socket, f->account, QStringLiteral("handshake failed (wrong static key or secret)"));
+    const quint32 newEpoch = f->epoch + 1;
+    QCborMap reply;
+    reply.insert(k("epoch"), qint64(newEpoch));
+    auto msg2 = hs->writeMessage(wire::encodeMessage(reply));
+    if (!msg2)
+        return refuse(socket, f->account, msg2.error().message);
+    auto [i2r, r2i] = hs->split();
+    auto key = skbp::interBrokerKey(hs->handshakeHash(), i2r.key(), r2i.key());
+    if (!key || !m_broker.m_store.setPeerPending(f->account, newEpoch, *key))
+        return refuse(socket, f->account, QStringLiteral("store failure"));
+    auto channel = std::make_shared<SecureChannel>(r2i, i2r);
+    const QString name = f->account;
+    const QByteArray out = wire::encodeEnroll2(*msg2, wire::kFederateTag);
+    m_broker.m_store.afterCommit([socket = QPointer<FramedSocket>(socket), out](bool ok) {
+        if (socket && ok)
+            socket->send(out);
+        else if (socket)
+            socket->abort();
+    });
+    auto deadline = new QTimer(socket);
+    deadline->setSingleShot(true);
+    connect(deadline, &QTimer::timeout, socket, &FramedSocket::abort);
+    deadline->start(m_broker.m_config.handshakeTimeoutMs);
+    connect(socket, &FramedSocket::disconnected, socket, &QObject::deleteLater);
+    connect(socket, &FramedSocket::frameReceived, this, [this, socket, channel, name, newEpoch](const QByteArray &body) {
+        auto m = channel->open(body);
+        if (!m || m->type() != k("confirm")) {
+            socket->sendAndClose(wire::encodeCleartextError(ErrorCode::Auth, QStringLiteral("expected confirm")));
+            return;
+        }
+        const AccountRecord *rec = m_broker.m_store.peer(name);
+        if (!rec || rec->pendingEpoch != newEpoch || !m_broker.m_store.commitPeerPending(name)) {
+            socket->sendAndClose(wire::encodeCleartextError(ErrorCode::Auth, QStringLiteral("handshake superseded")));
+            return;
+        }
+        m_broker.log(QStringLiteral("peer %1: inter-broker key epoch %2 committed (confirm), fp %3")
+                         .arg(name)
+                         .arg(newEpoch)
+                         .arg(skbp::fingerprint(m_broker.m_store.peer(name)->key)));
+        QCborMap enrolled = wire::message(k("enrolled"));
+        enrolled.insert(k("epoch"), qint64(newEpoch));
+        auto sealed = channel->seal(enrolled);
+        m_broker.m_store.afterCommit([socket = QPointer<FramedSocket>(socket), sealed](bool ok) {
+            if (!socket)
+                return;
+            if (ok && sealed)
+                socket->send(*sealed);
+            socket->closeGracefully();
+        });
+        Q_EMIT peersChanged();
+    });
+}
+
+void Federation::acceptLogin(FramedSocket *socket, const QByteArray &frame)
+{
+    auto hello = wire::decodeHello(frame, wire::kPeerLoginTag);
+    if (!hello) {
+        socket->sendAndClose(wire::encodeCleartextError(ErrorCode::BadRequest, hello.error().message));
+        return;
+    }
+    Link *link = find(hello->account);
+    if (!link)
+        return refuse(socket, hello->account, QStringLiteral("not a configured peer"));
+    const AccountRecord *p = m_broker.m_store.peer(hello->account);
+    SecretBytes key;
+    bool commit = false;
+    if (p && p->isEnrolled() && p->epoch == hello->epoch) {
+        key = p->key;
+    } else if (p && p->pendingEpoch != 0 && p->pendingEpoch == hello->epoch) {
+        key = p->pendingKey;
+        commit = true;
+    } else {
+        return refuse(socket, hello->account, QStringLiteral("unknown inter-broker key epoch %1").arg(hello->epoch));
+    }
+    auto nb = crypto::randomBytes(skbp::kNonceSize);
+    auto keys = nb ? skbp::channelKeys(key, hello->account, hello->epoch, hello->nonce, *nb)
+                   : Result<skbp::ChannelKeys>(nb.error());
+    if (!keys)
+        return refuse(socket, hello->account, keys.error().message);
+    auto channel = std::make_shared<SecureChannel>(noise::CipherState(std::move(keys->brokerToClient)),
+                                                   noise::CipherState(std::move(keys->clientToBroker)));
+    const QString name = hello->account;
+    const quint32 epoch = hello->epoch;
+    auto deadline = new QTimer(socket);
+    deadline->setSingleShot(true);
+    connect(deadline, &QTimer::timeout, socket, &FramedSocket::abort);
+    deadline->start(m_broker.m_config.handshakeTimeoutMs);
+    connect(socket, &FramedSocket::disconnected, socket, &QObject::deleteLater);
+    connect(socket, &FramedSocket::frameReceived, this,
+            [this, socket, channel, name, epoch, commit, deadline](const QByteArray &body) {
+                auto m = channel->open(body);
+                if (!m || m->type() != k("login")) {
+                    m_broker.log(QStringLiteral("peer %1: login refused (epoch %2)").arg(name).arg(epoch));
+                    socket->sendAndClose(
+                        wire::encodeCleartextError(ErrorCode::Auth, QStringLiteral("authentication failed")));
+                    return;
+                }
+                if (commit) {
+                    if (!m_broker.m_store.commitPeerPending(name)) {
+                        socket->abort();
+                        return;
+                    }
+                    m_broker.log(QStringLiteral("peer %1: inter-broker key epoch %2 committed (login under pending key)")
+                                     .arg(name)
+                                     .arg(epoch));
+                }
+                deadline->stop();
+                socket->disconnect(this);
+                disconnect(socket, &FramedSocket::disconnected, socket, &QObject::deleteLater);
+                QCborMap welcome = wire::message(k("welcome"));
+                welcome.insert(k("epoch"), qint64(epoch));
+                welcome.insert(k("broker"), m_broker.name());
+                welcome.insert(k("fp"), m_broker.fingerprint());
+                auto sealed = channel->seal(welcome);
+                if (sealed)
+                    socket->send(*sealed);
+                Link *l = find(name);
+                setUp(*l, socket, std::move(*channel));
+            });
+    socket->send(wire::encodeChallenge(*nb, wire::kPeerLoginTag));
+}
+
+// ---- the session channel -------------------------------------------------------------------------
+
+void Federation::setUp(Link &link, FramedSocket *socket, SecureChannel channel)
+{
+    if (link.socket && link.socket != socket) { // a newer channel replaces an older one
+        FramedSocket *old = link.socket;
+        old->disconnect(this);
+        old->closeGracefully();
+        link.state = PeerView::State::Down;
+        Q_EMIT linkDown(link.config.name);
+    }
+    link.socket = socket;
+    link.channel = std::move(channel);
+    link.state = PeerView::State::Up;
+    link.lastError.clear();
+    link.directory.clear();
+    Link *l = &link;
+    connect(socket, &FramedSocket::frameReceived, this, [this, l](const QByteArray &body) { onChannelFrame(*l, body); });
+    connect(socket, &FramedSocket::disconnected, this, [this, l, socket] {
+        if (l->socket == socket)
+            setDown(*l, QStringLiteral("connection lost"));
+    });
+    const AccountRecord *p = m_broker.m_store.peer(link.config.name);
+    m_broker.log(QStringLiteral("peer %1 up · inter-broker key epoch %2 · fp %3")
+                     .arg(link.config.name)
+                     .arg(p ? p->epoch : 0)
+                     .arg(p ? skbp::fingerprint(p->key) : QString()));
+    send(link.config.name, wire::message(k("directory"))); // ask for theirs
+    Q_EMIT peersChanged();
+    Q_EMIT linkUp(link.config.name);
+}
+
+void Federation::setDown(Link &link, const QString &why)
+{
+    if (link.socket) {
+        link.socket->disconnect(this);
+        link.socket->closeGracefully();
+    }
+    link.socket = nullptr;
+    link.channel = SecureChannel();
+    const bool wasUp = link.state == PeerView::State::Up;
+    link.directory.clear();
+    m_broker.log(QStringLiteral("peer %1 down: %2").arg(link.config.name, why));
+    if (wasUp)
+        Q_EMIT linkDown(link.config.name);
+    scheduleReconnect(link, why);
+}
+
+void Federation::onChannelFrame(Link &link, const QByteArray &body)
+{
+    auto m = link.channel.open(body);
+    if (!m) {
+        setDown(link, QStringLiteral("bad frame: %1").arg(m.error().message));
+        return;
+    }
+    const QString t = m->type();
+    if (t == k("directory")) {
+        if (!m->has(k("accounts"))) {
+            QCborArray list;
+            for (const AccountRecord *a : m_broker.m_store.accounts()) {
+                if (!a->isEnrolled())
+                    continue;
+                QCborMap e;
+                e.insert(k("account"), a->name);
+                e.insert(k("online"), m_broker.isOnline(a->name));
+                list.append(e);
+            }
+            QCborMap reply = wire::message(k("directory"));
+            reply.insert(k("accounts"), list);
+            send(link.config.name, reply);
+            return;
+        }
+        link.directory.clear();
+        for (const QCborValue &v : m->map().value(k("accounts")).toArray()) {
+            const QString account = v.toMap().value(k("account")).toString();
+            if (skbp::isValidAccount(account))
+                link.directory[account] = v.toMap().value(k("online")).toBool();
+        }
+        Q_EMIT message(link.config.name, *m);
+        return;
+    }
+    if (t == k("presence")) {
+        const QString account = m->text(k("account"));
+        if (!skbp::isValidAccount(account))
+            return;
+        link.directory[account] = m->boolean(k("online"));
+        Q_EMIT message(link.config.name, *m);
+        return;
+    }
+    if (t == k("welcome") || t == k("ping"))
+        return;
+    Q_EMIT message(link.config.name, *m);
+}
+
+void Federation::refreshDue()
+{
+    const qint64 now = QDateTime::currentSecsSinceEpoch();
+    for (auto &[name, l] : m_links) {
+        const AccountRecord *p = m_broker.m_store.peer(name);
+        if (!l->initiator || !p || !p->isEnrolled() || p->pendingEpoch != 0)
+            continue;
+        if (p->refreshedAt + m_broker.m_config.refreshIntervalSecs > now || l->refreshWanted)
+            continue;
+        // A fresh Diffie-Hellman under the current K_AB; the channel stays up meanwhile.
+        l->refreshWanted = true;
+        handshake(*l);
+    }
+}
+
+} // namespace sotto::broker

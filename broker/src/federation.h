@@ -1,0 +1,98 @@
+#pragma once
+
+// Federation (PROTOCOL.md §8, patent Fig. 3): the links to peered brokers. Per peer, the broker
+// whose name sorts first dials; the two run Noise_KKpsk0_25519_AESGCM_SHA256 (psk: the peering
+// secret, later the current inter-broker key) to agree on K_AB under the commit rule, then keep
+// one session channel (the §5 login with the broker names as accounts). Over it go the peers'
+// directories and presence, and the call traffic the call router exchanges with them.
+// A broker that is not configured as a peer, or shows another static key, is refused.
+// Private to the broker; lives on its thread.
+
+#include "broker/broker.h"
+#include "core/channel.h"
+#include "core/framedsocket.h"
+#include "core/noise.h"
+
+#include <QObject>
+#include <QPointer>
+#include <QTimer>
+
+#include <map>
+#include <memory>
+#include <optional>
+
+namespace sotto::broker {
+
+class Federation : public QObject
+{
+    Q_OBJECT
+public:
+    explicit Federation(Broker &broker);
+    ~Federation() override;
+
+    void start();
+    void stop();
+
+    bool isPeer(const QString &name) const { return m_links.contains(name); }
+    bool isUp(const QString &name) const;
+    // The current inter-broker key with a peer, or null.
+    const AccountRecord *key(const QString &name) const;
+    // Where the peer's relay listens (its broker address: same port, UDP).
+    std::pair<QHostAddress, quint16> relayOf(const QString &name) const;
+    // The peer's accounts as it last told us (name → online).
+    const std::map<QString, bool> &directory(const QString &name) const;
+    std::vector<PeerView> peers() const;
+
+    // Sends a message to a peer over the session channel; false when the link is down.
+    bool send(const QString &peer, const QCborMap &message);
+    // A local account's presence changed: tell every peer.
+    void broadcastPresence(const QString &account, bool online);
+
+    // An incoming connection whose first frame is 0x03 or 0x04: the federation takes it over.
+    void adopt(FramedSocket *socket, const QByteArray &firstFrame);
+
+    // Refresh the inter-broker keys that are due (called by the broker's policy timer).
+    void refreshDue();
+
+Q_SIGNALS:
+    void peersChanged();
+    void linkUp(const QString &peer);
+    void linkDown(const QString &peer);
+    void message(const QString &peer, const sotto::wire::Message &message);
+
+private:
+    struct Link
+    {
+        PeerConfig config;
+        bool initiator = false;
+        PeerView::State state = PeerView::State::Down;
+        QPointer<FramedSocket> socket; // the session channel, once up
+        SecureChannel channel;
+        std::map<QString, bool> directory;
+        QTimer reconnect;
+        int backoffMs = 0;
+        bool refreshWanted = false;
+        QString lastError;
+    };
+
+    // Initiator side.
+    void dial(Link &link);
+    void handshake(Link &link);
+    void login(Link &link, quint32 epoch, bool pending);
+    void scheduleReconnect(Link &link, const QString &why);
+    // Responder side.
+    void acceptHandshake(FramedSocket *socket, const QByteArray &frame);
+    void acceptLogin(FramedSocket *socket, const QByteArray &frame);
+    // Both.
+    void setUp(Link &link, FramedSocket *socket, SecureChannel channel);
+    void onChannelFrame(Link &link, const QByteArray &body);
+    void setDown(Link &link, const QString &why);
+    void refuse(FramedSocket *socket, const QString &peer, const QString &why);
+    Link *find(const QString &name);
+
+    Broker &m_broker;
+    std::map<QString, std::unique_ptr<Link>> m_links;
+    bool m_running = false;
+};
+
+} // namespace sotto::broker

@@ -1,0 +1,32 @@
+#pragma once
+
+// A test phone with voice: a phone engine whose microphone plays a tone and whose loudspeaker is
+// kept in memory, for "who hears whom" checks with toneToTotalDb().
+
+#include "audio/callmedia.h"
+#include "support/audiotools.h"
+#include "support/fixtures.h"
+
+#include <memory>
+
+namespace sotto::test {
+
+// A phone with voice: its microphone plays a tone, its loudspeaker is kept in memory.
+struct VoicePhone
+{
+    VoicePhone(const QString &account, double hz) : phone(account), hz(hz)
+    {
+        media = std::make_unique<audio::CallMedia>(phone.engine(), [this]() -> Result<audio::CallMedia::Devices> {
+            auto out = std::make_unique<MemoryAudioOutput>();
+            heard = out.get();
+            return audio::CallMedia::Devices{std::make_unique<audio::FileAudioInput>(tone(this->hz, 5.0), true), std::move(out)};
+        });
+    }
+    TestPhone phone;
+    double hz;
+    std::unique_ptr<audio::CallMedia> media;
+    MemoryAudioOutput *heard = nullptr; // owned by the call's media, valid while it runs
+    std::vector<qint16> keep() const { return heard ? heard->samples : std::vector<qint16>{}; }
+};
+
+} // namespace sotto::test
