@@ -1,6 +1,7 @@
 #include "commands.h"
 
 #include "broker/broker.h"
+#include "broker/peers.h"
 #include "broker/store.h"
 #include "brokerwindow.h"
 #include "core/invite.h"
@@ -218,16 +219,13 @@ int runBroker(int argc, char **argv, const QStringList &args)
     const auto name = opt("name", "broker name", "NAME");
     const auto keyMode = opt("key-mode", "derived (default) or patent", "MODE");
     const auto refresh = opt("refresh-interval", "periodic Diffie-Hellman refresh (default 24h)", "DURATION");
-    const auto peer = opt("peer", "federation peer NAME=HOST:PORT,PUBKEY", "PEER");
-    p.addOptions({headless, listen, data, name, keyMode, refresh, peer});
+    const auto peer = opt("peer", "federation peer NAME=HOST:PORT,PUBKEY (repeatable)", "PEER");
+    const auto peerSecret = opt("peer-secret-file", "the peering secret shared with a peer (repeatable)", "NAME=FILE");
+    p.addOptions({headless, listen, data, name, keyMode, refresh, peer, peerSecret});
     if (auto r = parse(p, QStringLiteral("broker"), args))
         return *r;
     if (!p.positionalArguments().isEmpty()) {
         printError(QStringLiteral("unknown broker command \"%1\"").arg(p.positionalArguments().first()));
-        return ExitUsage;
-    }
-    if (p.isSet(peer)) {
-        printError(QStringLiteral("--peer: federation is not available in this build yet"));
         return ExitUsage;
     }
     broker::BrokerConfig cfg;
@@ -242,6 +240,43 @@ int runBroker(int argc, char **argv, const QStringList &args)
         cfg.port = hp->second;
     }
     cfg.dataDir = p.isSet(data) ? p.value(data) : defaultBrokerDir();
+    // Peers: the data dir's peers.ini, then --peer and --peer-secret-file on top.
+    auto fromFile = broker::loadPeersFile(cfg.dataDir);
+    if (!fromFile) {
+        printError(fromFile.error().message);
+        return ExitUsage;
+    }
+    cfg.peers = std::move(*fromFile);
+    for (const QString &spec : p.values(peer)) {
+        auto parsed = broker::parsePeer(spec);
+        if (!parsed) {
+            printError(parsed.error().message);
+            return ExitUsage;
+        }
+        std::erase_if(cfg.peers, [&](const broker::PeerConfig &c) { return c.name == parsed->name; });
+        cfg.peers.push_back(std::move(*parsed));
+    }
+    for (const QString &spec : p.values(peerSecret)) {
+        auto parsed = broker::parsePeerSecretOption(spec);
+        auto secret = parsed ? broker::readPeerSecret(parsed->second) : Result<SecretBytes>(parsed.error());
+        if (!secret) {
+            printError(secret.error().message);
+            return ExitUsage;
+        }
+        auto it = std::find_if(cfg.peers.begin(), cfg.peers.end(),
+                               [&](const broker::PeerConfig &c) { return c.name == parsed->first; });
+        if (it == cfg.peers.end()) {
+            printError(QStringLiteral("--peer-secret-file %1: no such peer (give --peer %1=HOST:PORT,PUBKEY)").arg(parsed->first));
+            return ExitUsage;
+        }
+        it->secret = std::move(*secret);
+    }
+    for (const broker::PeerConfig &c : cfg.peers) {
+        if (c.secret.size() != 32) {
+            printError(QStringLiteral("no peering secret for peer %1 (--peer-secret-file %1=FILE)").arg(c.name));
+            return ExitUsage;
+        }
+    }
     cfg.name = p.value(name);
     if (p.isSet(keyMode)) {
         const QString m = p.value(keyMode);
@@ -286,6 +321,32 @@ int runBroker(int argc, char **argv, const QStringList &args)
     });
     app->exec();
     b.stop();
+    return ExitOk;
+}
+
+int runPubkey(int argc, char **argv, const QStringList &args)
+{
+    QCommandLineParser p;
+    const auto data = opt("data", "the broker's data directory", "DIR");
+    p.addOptions({data});
+    if (auto r = parse(p, QStringLiteral("pubkey"), args))
+        return *r;
+    if (!p.isSet(data) || !p.positionalArguments().isEmpty()) {
+        printError(QStringLiteral("usage: sotto broker pubkey --data DIR"));
+        return ExitUsage;
+    }
+    QCoreApplication app(argc, argv);
+    const QDir dir(p.value(data));
+    if (!QDir().mkpath(dir.path())) {
+        printError(QStringLiteral("cannot create %1").arg(dir.path()));
+        return ExitFailed;
+    }
+    auto key = broker::Broker::loadOrCreateStaticKey(dir.filePath(QStringLiteral("broker.key")));
+    if (!key) {
+        printError(key.error().message);
+        return ExitFailed;
+    }
+    std::printf("%s\n", qPrintable(broker::encodePublicKey(key->publicKey)));
     return ExitOk;
 }
 

@@ -20,8 +20,10 @@ const char kUsage[] =
     "        --timeline FILE\n"
     "  sotto broker [--headless] [--listen HOST:PORT] [--data DIR] [--name NAME]\n"
     "               [--key-mode derived|patent] [--refresh-interval DURATION]\n"
+    "               [--peer NAME=HOST:PORT,PUBKEY --peer-secret-file NAME=FILE]...\n"
     "  sotto broker invite ACCOUNT [--expires DURATION] --data DIR\n"
-    "  sotto demo [--headless]                    a broker and alice, bob, carol on loopback\n"
+    "  sotto broker pubkey --data DIR             the broker's public key, for its peers\n"
+    "  sotto demo [--headless] [--federated]      a broker (two, federated) and alice, bob, carol\n"
     "  sotto --version | --help\n"
     "Durations: 90s, 15m, 24h, 7d.\n";
 
@@ -50,7 +52,8 @@ int main(int argc, char **argv)
     // Headless runs use Qt's own event dispatcher: glib's registers socket notifiers in lists,
     // which costs a broker with thousands of connections dearly.
     const bool headless = args.contains(QLatin1StringView("--headless"))
-        || (command == QLatin1StringView("broker") && args.value(1) == QLatin1StringView("invite"));
+        || (command == QLatin1StringView("broker")
+            && (args.value(1) == QLatin1StringView("invite") || args.value(1) == QLatin1StringView("pubkey")));
     if (headless && !qEnvironmentVariableIsSet("QT_NO_GLIB"))
         qputenv("QT_NO_GLIB", "1");
     if (command == QLatin1StringView("phone"))
@@ -58,6 +61,8 @@ int main(int argc, char **argv)
     if (command == QLatin1StringView("broker")) {
         if (args.value(1) == QLatin1StringView("invite"))
             return runInvite(argc, argv, args.mid(2));
+        if (args.value(1) == QLatin1StringView("pubkey"))
+            return runPubkey(argc, argv, args.mid(2));
         return runBroker(argc, argv, args.mid(1));
     }
     if (command == QLatin1StringView("demo"))

@@ -1,6 +1,7 @@
 // The `sotto` command line as scripts see it (CLI.md): exit codes, one-line errors, invite
 // links, a headless call between two real phone processes through a real broker process, damaged
 // files left alone, and SIGTERM. Every child is waited for with a timeout.
+#include "core/crypto.h"
 #include "core/invite.h"
 #include "core/profile.h"
 #include "support/fixtures.h"
@@ -234,6 +235,7 @@ private Q_SLOTS:
     void badUsage_data();
     void badUsage();
     void brokerInvitePrintsOneLink();
+    void brokersPeerFromTheCommandLine();
     void endToEndCall();
     void callToUnknownAccount();
     void corruptBrokerFiles_data();
@@ -350,6 +352,20 @@ void TestCli::badUsage_data()
     QTest::newRow("invite-two-accounts")
         << QStringList{s("broker"), s("invite"), s("alice"), s("bob"), s("--data"), s("@D@")};
     QTest::newRow("invite-no-data") << QStringList{s("broker"), s("invite"), s("alice")};
+    const QString key = s("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    QTest::newRow("peer-no-address") << QStringList{s("broker"), s("--headless"), s("--data"), s("@D@"), s("--peer"), s("b")};
+    QTest::newRow("peer-short-key") << QStringList{s("broker"), s("--headless"), s("--data"), s("@D@"),
+                                                   s("--peer"), s("b=127.0.0.1:7421,AAAA")};
+    QTest::newRow("peer-bad-name") << QStringList{s("broker"), s("--headless"), s("--data"), s("@D@"),
+                                                  s("--peer"), s("B!=127.0.0.1:7421,") + key};
+    QTest::newRow("peer-without-secret") << QStringList{s("broker"), s("--headless"), s("--data"), s("@D@"),
+                                                        s("--peer"), s("b=127.0.0.1:7421,") + key};
+    QTest::newRow("peer-secret-missing-file")
+        << QStringList{s("broker"), s("--headless"), s("--data"), s("@D@"), s("--peer"), s("b=127.0.0.1:7421,") + key,
+                       s("--peer-secret-file"), s("b=@D@/none")};
+    QTest::newRow("peer-secret-for-no-peer")
+        << QStringList{s("broker"), s("--headless"), s("--data"), s("@D@"), s("--peer-secret-file"), s("x=") + sottoBinary()};
+    QTest::newRow("pubkey-no-data") << QStringList{s("broker"), s("pubkey")};
     QTest::newRow("invite-expires-5x") << QStringList{
         s("broker"), s("invite"), s("alice"), s("--expires"), s("5x"), s("--data"), s("@D@")};
 }
@@ -371,6 +387,41 @@ void TestCli::badUsage()
     // Bad usage writes nothing that holds a key.
     for (const char *file : {"profile.json", "keys.cbor", "broker.key", "broker.db"})
         QVERIFY2(!QFile::exists(QDir(dir).filePath(QLatin1StringView(file))), file);
+}
+
+void TestCli::brokersPeerFromTheCommandLine()
+{
+    // Two broker processes, peered the way an administrator would: each one's public key from
+    // `sotto broker pubkey`, one shared secret file, --peer and --peer-secret-file.
+    QTemporaryDir tmp;
+    const QString da = tmp.filePath(s("a")), db = tmp.filePath(s("b"));
+    const Outcome ka = run({s("broker"), s("pubkey"), s("--data"), da});
+    const Outcome kb = run({s("broker"), s("pubkey"), s("--data"), db});
+    QVERIFY2(ka.exited(0) && kb.exited(0), qPrintable(ka.describe() + kb.describe()));
+    const QString keyA = QString::fromLatin1(ka.out.trimmed()), keyB = QString::fromLatin1(kb.out.trimmed());
+    QCOMPARE(keyA.size(), 43);
+    QCOMPARE(run({s("broker"), s("pubkey"), s("--data"), da}).out.trimmed(), ka.out.trimmed()); // stable
+    const QString secret = tmp.filePath(s("ab.secret"));
+    {
+        QFile f(secret);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write(crypto::randomBytes(32)->toBase64() + '\n');
+        f.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+    }
+    const quint16 pa = freePort(), pb = freePort();
+    BrokerProcess b(db, pb, {s("--name"), s("b"), s("--peer"), s("a=127.0.0.1:%1,%2").arg(pa).arg(keyA),
+                             s("--peer-secret-file"), s("a=") + secret});
+    BrokerProcess a(da, pa, {s("--name"), s("a"), s("--peer"), s("b=127.0.0.1:%1,%2").arg(pb).arg(keyB),
+                             s("--peer-secret-file"), s("b=") + secret});
+    QVERIFY(b.start());
+    QVERIFY(a.start());
+    QTRY_VERIFY_WITH_TIMEOUT(a.outputSoFar().contains("peer b up") && b.outputSoFar().contains("peer a up"), 10000);
+
+    // A secret others can read is refused.
+    QFile::setPermissions(secret, QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ReadOther);
+    const Outcome open = run({s("broker"), s("--headless"), s("--data"), tmp.filePath(s("c")), s("--peer"),
+                              s("b=127.0.0.1:%1,%2").arg(pb).arg(keyB), s("--peer-secret-file"), s("b=") + secret});
+    QVERIFY2(open.exited(2) && open.err.contains("readable by others"), qPrintable(open.describe()));
 }
 
 void TestCli::brokerInvitePrintsOneLink()

@@ -317,6 +317,13 @@ bool BrokerProcess::start(int timeoutMs)
     return false;
 }
 
+QByteArray BrokerProcess::outputSoFar()
+{
+    if (m_process)
+        m_output += m_process->readAll();
+    return m_output;
+}
+
 void BrokerProcess::kill()
 {
     if (!m_process)

@@ -138,6 +138,8 @@ public:
     quint16 port() const { return m_port; }
     QString invite(const QString &account);
     QByteArray output() const { return m_output; }
+    // What it has printed up to now (while it runs).
+    QByteArray outputSoFar();
 
 private:
     QString m_dataDir;

@@ -1,0 +1,28 @@
+#pragma once
+
+// Peering configuration (§8): `--peer NAME=HOST:PORT,PUBKEY`, `--peer-secret-file NAME=FILE`,
+// or the same in the data directory's peers.ini:
+//
+//   [b]
+//   address=203.0.113.7:7420
+//   key=<the peer's static public key, base64url, as `sotto broker pubkey` prints it>
+//   secret_file=peer-b.secret      (relative to the data directory)
+//
+// A secret file holds 32 random bytes, base64 (or base64url), e.g. `head -c 32 /dev/urandom |
+// base64`; it must not be readable by others. Every mistake gets its own one-line message.
+
+#include "broker/broker.h"
+
+namespace sotto::broker {
+
+// "NAME=HOST:PORT,PUBKEY" (secret still empty).
+Result<PeerConfig> parsePeer(const QString &spec);
+// "NAME=FILE" → {NAME, FILE}.
+Result<std::pair<QString, QString>> parsePeerSecretOption(const QString &spec);
+Result<SecretBytes> readPeerSecret(const QString &path);
+// peers.ini in `dataDir` (absent: none).
+Result<std::vector<PeerConfig>> loadPeersFile(const QString &dataDir);
+// The base64url text of a static public key.
+QString encodePublicKey(const QByteArray &key);
+
+} // namespace sotto::broker
