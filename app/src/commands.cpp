@@ -430,10 +430,6 @@ int runDemo(int argc, char **argv, const QStringList &args)
     p.addOptions({headless, federated});
     if (auto r = parse(p, QStringLiteral("demo"), args))
         return *r;
-    if (p.isSet(federated)) {
-        printError(QStringLiteral("--federated: federation is not available in this build yet"));
-        return ExitUsage;
-    }
     if (!p.isSet(headless)) {
         if (!haveDisplay()) {
             printError(QStringLiteral("no display for the demo's windows; use sotto demo --headless"));
@@ -441,7 +437,7 @@ int runDemo(int argc, char **argv, const QStringList &args)
         }
         QApplication app(argc, argv);
         QApplication::setWindowIcon(QIcon(QStringLiteral(":/sotto/icons/sotto.svg")));
-        GuiDemo demo;
+        GuiDemo demo(p.isSet(federated));
         if (auto r = demo.start(); !r) {
             printError(r.error().message);
             return ExitFailed;
@@ -453,7 +449,7 @@ int runDemo(int argc, char **argv, const QStringList &args)
     }
     QCoreApplication app(argc, argv);
     QTextStream out(stdout);
-    HeadlessDemo demo(out);
+    HeadlessDemo demo(out, p.isSet(federated));
     if (auto code = demo.start())
         return *code;
     return exec(app, demo, &HeadlessDemo::finished);

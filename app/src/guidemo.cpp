@@ -13,7 +13,7 @@
 
 namespace sotto::app {
 
-GuiDemo::GuiDemo(QObject *parent) : QObject(parent) {}
+GuiDemo::GuiDemo(bool federated, QObject *parent) : QObject(parent), m_federated(federated) {}
 
 GuiDemo::~GuiDemo()
 {
@@ -21,9 +21,8 @@ GuiDemo::~GuiDemo()
         m.window.reset();
         m.phone.reset();
     }
-    m_console.reset();
-    if (m_broker)
-        m_broker->stop();
+    m_consoles.clear();
+    m_brokers.stop();
 }
 
 GuiDemo::Member &GuiDemo::member(const QString &name)
@@ -49,10 +48,10 @@ Result<void> GuiDemo::start(bool useSoundCard)
 {
     if (!m_dir.isValid())
         return makeError(ErrorCode::Io, QStringLiteral("cannot create a temporary directory"));
-    m_broker = std::make_unique<broker::Broker>(demoBrokerConfig(m_dir.filePath(QStringLiteral("broker")), QStringLiteral("demo")));
-    if (auto r = m_broker->start(); !r)
+    if (auto r = m_brokers.start(m_dir.path(), m_federated); !r)
         return r.error();
-    m_console = std::make_unique<BrokerWindow>(*m_broker);
+    for (auto &b : m_brokers.brokers)
+        m_consoles.push_back(std::make_unique<BrokerWindow>(*b));
 
     // One loudspeaker for the three of them, when there is one; the microphones are generated.
     bool haveOutput = false;
@@ -104,14 +103,15 @@ Result<void> GuiDemo::start(bool useSoundCard)
         m_members.push_back(std::move(m));
     }
     for (Member &m : m_members) {
-        auto link = m_broker->createInvite(m.name, 3600);
+        auto link = m_brokers.homeOf(m.name).createInvite(m.name, 3600);
         auto parsed = link ? InviteLink::parse(*link) : Result<InviteLink>(link.error());
         if (!parsed)
             return parsed.error();
         m.phone->join(*parsed);
     }
     arrange();
-    m_console->show();
+    for (auto &c : m_consoles)
+        c->show();
     for (Member &m : m_members)
         m.window->show();
     return {};
@@ -131,8 +131,11 @@ void GuiDemo::arrange()
         win.resize(w - 8, h - 40);
         win.move(area.left() + i * w, area.top());
     }
-    m_console->resize(area.width() - 8, area.height() - h - 40);
-    m_console->move(area.left(), area.top() + h);
+    const int cw = area.width() / int(m_consoles.size());
+    for (int i = 0; i < int(m_consoles.size()); ++i) {
+        m_consoles[std::size_t(i)]->resize(cw - 8, area.height() - h - 40);
+        m_consoles[std::size_t(i)]->move(area.left() + i * cw, area.top() + h);
+    }
 }
 
 } // namespace sotto::app

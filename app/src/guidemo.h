@@ -1,11 +1,12 @@
 #pragma once
 
-// `sotto demo`: a broker with its console and three phone windows (alice, bob, carol) with
+// `sotto demo [--federated]`: a broker (or two peered ones) with its console and three phone windows (alice, bob, carol) with
 // temporary profiles on loopback, enrolled automatically and ready to click. Each phone speaks
 // with generated speech (espeak-ng, or a tone), so the demo works with or without a sound card;
 // what they hear goes to the default loudspeaker when there is one.
 
 #include "broker/broker.h"
+#include "demo.h"
 
 #include <QObject>
 #include <QTemporaryDir>
@@ -24,14 +25,14 @@ class GuiDemo : public QObject
 {
     Q_OBJECT
 public:
-    GuiDemo(QObject *parent = nullptr);
+    explicit GuiDemo(bool federated = false, QObject *parent = nullptr);
     ~GuiDemo() override;
 
     // Starts the broker and the phones and shows the windows; an error says what failed.
     Result<void> start(bool useSoundCard = true);
 
-    broker::Broker &broker() { return *m_broker; }
-    BrokerWindow &console() { return *m_console; }
+    broker::Broker &broker() { return *m_brokers.brokers.front(); }
+    BrokerWindow &console() { return *m_consoles.front(); }
     PhoneWindow &window(const QString &name);
     Phone &phone(const QString &name);
     QString notice() const { return m_notice; }
@@ -50,8 +51,9 @@ private:
     void arrange();
 
     QTemporaryDir m_dir;
-    std::unique_ptr<broker::Broker> m_broker;
-    std::unique_ptr<BrokerWindow> m_console;
+    bool m_federated;
+    DemoBrokers m_brokers;
+    std::vector<std::unique_ptr<BrokerWindow>> m_consoles;
     std::vector<Member> m_members;
     QString m_notice;
     int m_online = 0;

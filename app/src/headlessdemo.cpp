@@ -15,7 +15,8 @@
 
 namespace sotto::app {
 
-HeadlessDemo::HeadlessDemo(QTextStream &out, QObject *parent) : QObject(parent), m_out(out)
+HeadlessDemo::HeadlessDemo(QTextStream &out, bool federated, QObject *parent)
+    : QObject(parent), m_out(out), m_federated(federated)
 {
     m_watchdog.setSingleShot(true);
     connect(&m_watchdog, &QTimer::timeout, this, [this] { finish(ExitFailed, QStringLiteral("the demo stalled")); });
@@ -42,13 +43,15 @@ std::optional<int> HeadlessDemo::start()
     // What each one heard stays after the demo, to listen to.
     m_recordings = QDir(QDir::tempPath()).filePath(QStringLiteral("sotto-demo-%1").arg(QCoreApplication::applicationPid()));
     QDir().mkpath(m_recordings);
-    m_broker = std::make_unique<broker::Broker>(demoBrokerConfig(m_dir.filePath(QStringLiteral("broker")), QStringLiteral("demo")));
-    if (auto r = m_broker->start(); !r) {
+    if (auto r = m_brokers.start(m_dir.path(), m_federated); !r) {
         printError(r.error().message);
         return ExitFailed;
     }
-    m_out << "broker \"demo\" on 127.0.0.1:" << m_broker->port() << ", key fingerprint "
-          << m_broker->fingerprint() << Qt::endl;
+    for (const auto &b : m_brokers.brokers)
+        m_out << "broker \"" << b->name() << "\" on 127.0.0.1:" << b->port() << ", key fingerprint " << b->fingerprint()
+              << Qt::endl;
+    if (m_federated)
+        m_out << "alice is on broker a; bob and carol are on broker b. The brokers peer (Noise KKpsk0)." << Qt::endl;
     for (const char *name : {"alice", "bob", "carol"}) {
         auto p = std::make_unique<Phone>();
         p->name = QString::fromLatin1(name);
@@ -70,7 +73,7 @@ std::optional<int> HeadlessDemo::start()
     }
     wire();
     for (auto &p : m_phones) {
-        auto link = m_broker->createInvite(p->name, 3600);
+        auto link = m_brokers.homeOf(p->name).createInvite(p->name, 3600);
         auto parsed = link ? InviteLink::parse(*link) : Result<InviteLink>(link.error());
         if (!parsed) {
             printError(parsed.error().message);
@@ -116,15 +119,16 @@ void HeadlessDemo::wire()
             if (s != ClientEngine::State::Online)
                 return;
             step(QStringLiteral("%1 online").arg(name));
-            if (++m_online == 3) {
-                step(QStringLiteral("alice calls bob"));
-                phone(QStringLiteral("alice")).engine->call(QStringLiteral("bob"));
-            }
+            ++m_online;
+            maybeStartCall();
         });
         connect(e, &ClientEngine::requestFailed, this, [this, name](const QString &what, const Error &err) {
             finish(ExitFailed, QStringLiteral("%1: %2: %3").arg(name, what, err.message));
         });
     }
+    // Across brokers, bob@b shows up in alice's directory once the brokers' link is up.
+    connect(&alice, &ClientEngine::directoryChanged, this, &HeadlessDemo::maybeStartCall);
+    connect(&alice, &ClientEngine::presenceChanged, this, &HeadlessDemo::maybeStartCall);
     connect(&alice, &ClientEngine::callFailed, this, [this](quint32, const QString &, const Error &err) {
         finish(ExitFailed, QStringLiteral("alice's call failed: %1").arg(err.message));
     });
@@ -136,8 +140,8 @@ void HeadlessDemo::wire()
     connect(&alice, &ClientEngine::callAnswered, this, [this, &alice](const QByteArray &sid) {
         step(QStringLiteral("alice and bob talk"));
         QTimer::singleShot(2500, &alice, [this, &alice, sid] {
-            step(QStringLiteral("alice invites carol"));
-            alice.invite(sid, QStringLiteral("carol"));
+            step(QStringLiteral("alice invites %1").arg(m_brokers.addressOf(QStringLiteral("carol"))));
+            alice.invite(sid, m_brokers.addressOf(QStringLiteral("carol")));
         });
     });
     connect(&carol, &ClientEngine::incomingCall, this, [this, &carol](const QByteArray &sid, const QString &, bool) {
@@ -187,6 +191,19 @@ void HeadlessDemo::wire()
     });
 }
 
+void HeadlessDemo::maybeStartCall()
+{
+    if (m_callPlaced || m_online < 3)
+        return;
+    const QString bob = m_brokers.addressOf(QStringLiteral("bob"));
+    const auto contacts = phone(QStringLiteral("alice")).engine->contacts();
+    if (std::none_of(contacts.begin(), contacts.end(), [&](const ContactInfo &c) { return c.account == bob && c.online; }))
+        return;
+    m_callPlaced = true;
+    step(QStringLiteral("alice calls %1").arg(bob));
+    phone(QStringLiteral("alice")).engine->call(bob);
+}
+
 void HeadlessDemo::printTimeline()
 {
     struct Row
@@ -227,7 +244,7 @@ void HeadlessDemo::finish(int code, const QString &why)
     for (auto &p : m_phones)
         p->engine->stop();
     QTimer::singleShot(50, this, [this, code] {
-        m_broker->stop();
+        m_brokers.stop();
         Q_EMIT finished(code);
     });
 }

@@ -1,11 +1,12 @@
 #pragma once
 
-// `sotto demo --headless`: a broker and three phone engines (alice, bob, carol) in temporary
+// `sotto demo --headless [--federated]`: a broker (or two peered ones) and three phone engines (alice, bob, carol) in temporary
 // directories on loopback, playing patent Fig. 1 and Fig. 2 end to end, then printing the
 // merged key timeline in the patent's notation.
 
 #include "audio/callmedia.h"
 #include "broker/broker.h"
+#include "demo.h"
 #include "core/client.h"
 
 #include <QObject>
@@ -22,7 +23,7 @@ class HeadlessDemo : public QObject
 {
     Q_OBJECT
 public:
-    explicit HeadlessDemo(QTextStream &out, QObject *parent = nullptr);
+    HeadlessDemo(QTextStream &out, bool federated, QObject *parent = nullptr);
     ~HeadlessDemo() override;
 
     std::optional<int> start();
@@ -43,12 +44,15 @@ private:
     void step(const QString &what);
     void wire();
     void printTimeline();
+    void maybeStartCall();
     std::vector<qint16> voiceFor(const QString &name);
     void finish(int code, const QString &why = {});
 
     QTextStream &m_out;
     QTemporaryDir m_dir;
-    std::unique_ptr<broker::Broker> m_broker;
+    DemoBrokers m_brokers;
+    bool m_federated = false;
+    bool m_callPlaced = false;
     std::vector<std::unique_ptr<Phone>> m_phones;
     QByteArray m_sid;
     int m_online = 0;

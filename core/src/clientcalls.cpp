@@ -113,9 +113,10 @@ void ClientEngine::onCallKey(const wire::Message &m)
                         .arg(m_profile.brokerName()));
     addEvent(TimelineEvent::Kind::CallKey, sid, m.u32(k("gen")), calleeEpoch, fp, callee,
              QStringLiteral("{SK}K_%1").arg(me),
-             QStringLiteral("%1's session key %2 K_%1 (epoch %3) · delivered to you as {SK}K_%4 · fp %5")
+             QStringLiteral("%1's session key %2 K_%3 (epoch %4) · delivered to you as {SK}K_%5 · fp %6")
                  .arg(callee,
-                      m_keyMode == skbp::KeyMode::Patent ? QStringLiteral("is") : QStringLiteral("derived from"))
+                      m_keyMode == skbp::KeyMode::Patent ? QStringLiteral("is") : QStringLiteral("derived from"),
+                      skbp::splitAddress(callee).first)
                  .arg(calleeEpoch)
                  .arg(me, fp));
     Q_EMIT callStarted(sid, callee);

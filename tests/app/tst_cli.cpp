@@ -236,6 +236,8 @@ private Q_SLOTS:
     void badUsage();
     void brokerInvitePrintsOneLink();
     void brokersPeerFromTheCommandLine();
+    void headlessDemo_data();
+    void headlessDemo();
     void endToEndCall();
     void callToUnknownAccount();
     void corruptBrokerFiles_data();
@@ -387,6 +389,35 @@ void TestCli::badUsage()
     // Bad usage writes nothing that holds a key.
     for (const char *file : {"profile.json", "keys.cbor", "broker.key", "broker.db"})
         QVERIFY2(!QFile::exists(QDir(dir).filePath(QLatin1StringView(file))), file);
+}
+
+void TestCli::headlessDemo_data()
+{
+    QTest::addColumn<QStringList>("args");
+    QTest::addColumn<QStringList>("expected");
+    QTest::newRow("one broker") << QStringList{s("demo"), s("--headless")}
+                                << QStringList{s("alice calls bob"), s("carol holds generation 1"),
+                                               s("re-keyed to generation 2"), s("bob's key rotated to epoch 2"),
+                                               s("{SK}K_alice")};
+    QTest::newRow("federated") << QStringList{s("demo"), s("--headless"), s("--federated")}
+                               << QStringList{s("alice calls bob@b"), s("alice invites carol@b"),
+                                              s("carol holds generation 1"), s("re-keyed to generation 2"),
+                                              s("bob's key rotated to epoch 2"), s("{SK}K_AB"), s("{SK}K_alice"),
+                                              s("{SK_1}K_carol"), s("{SK_2}K_bob")};
+}
+
+void TestCli::headlessDemo()
+{
+    QFETCH(QStringList, args);
+    QFETCH(QStringList, expected);
+    const Outcome o = run(args, 90000);
+    QVERIFY2(o.exited(0), qPrintable(o.describe()));
+    const QString out = QString::fromUtf8(o.out);
+    for (const QString &e : expected)
+        QVERIFY2(out.contains(e), qPrintable(e + s(" missing from:\n") + out));
+    // Fingerprints only: nothing that looks like a whole key (64 hex digits or 43 base64 chars).
+    QVERIFY(!out.contains(QRegularExpression(s("[0-9a-f]{64}"))));
+    QVERIFY(!out.contains(QRegularExpression(s("[A-Za-z0-9_-]{43}"))));
 }
 
 void TestCli::brokersPeerFromTheCommandLine()
