@@ -181,6 +181,59 @@ void AccountsPanel::refresh()
     Q_EMIT countChanged(m_table->rowCount());
 }
 
+// ---- PeersPanel ----------------------------------------------------------------------------
+
+namespace {
+namespace PeerColumn {
+constexpr int Name = 0, Address = 1, Link = 2, Epoch = 3, Key = 4, Note = 5;
+}
+} // namespace
+
+PeersPanel::PeersPanel(broker::Broker &broker, QWidget *parent)
+    : QWidget(parent), m_broker(broker),
+      m_table(makeTable({tr("Peer"), tr("Address"), tr("Link"), tr("K_AB epoch"), tr("K_AB fingerprint"), tr("Note")},
+                        this))
+{
+    m_table->setObjectName(QStringLiteral("peers"));
+    m_table->setToolTip(tr("Brokers this one federates with (patent Fig. 3). K_AB is the inter-broker key, "
+                           "agreed by Diffie-Hellman (Noise KKpsk0); the peer's console shows the same fingerprint."));
+    QHeaderView *header = m_table->horizontalHeader();
+    header->setSectionResizeMode(QHeaderView::ResizeToContents);
+    header->setSectionResizeMode(PeerColumn::Note, QHeaderView::Stretch);
+    auto *layout = new QVBoxLayout(this);
+    layout->addWidget(m_table);
+    connect(&broker, &broker::Broker::peersChanged, this, &PeersPanel::refresh);
+    refresh();
+}
+
+int PeersPanel::count() const
+{
+    return m_table->rowCount();
+}
+
+void PeersPanel::refresh()
+{
+    const QFont fixed = QFontDatabase::systemFont(QFontDatabase::FixedFont);
+    const std::vector<broker::PeerView> peers = m_broker.peers();
+    m_table->setRowCount(int(peers.size()));
+    for (int row = 0; row < int(peers.size()); ++row) {
+        const broker::PeerView &p = peers[size_t(row)];
+        m_table->setItem(row, PeerColumn::Name, cell(p.name));
+        m_table->setItem(row, PeerColumn::Address,
+                         cell(p.address, p.initiator ? tr("This broker dials it") : tr("It dials this broker")));
+        const QString state = p.state == broker::PeerView::State::Up           ? tr("Up")
+                            : p.state == broker::PeerView::State::Connecting ? tr("Connecting")
+                                                                              : tr("Down");
+        m_table->setItem(row, PeerColumn::Link, cell(state));
+        m_table->setItem(row, PeerColumn::Epoch, p.epoch ? numberCell(p.epoch) : cell(kNone, tr("No inter-broker key yet")));
+        auto *key = p.epoch ? cell(p.fingerprint) : cell(kNone);
+        key->setFont(fixed);
+        m_table->setItem(row, PeerColumn::Key, key);
+        m_table->setItem(row, PeerColumn::Note, cell(p.state == broker::PeerView::State::Up ? QString() : p.lastError));
+    }
+    Q_EMIT countChanged(m_table->rowCount());
+}
+
 // ---- SessionsPanel -------------------------------------------------------------------------
 
 namespace {

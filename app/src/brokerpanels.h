@@ -61,6 +61,25 @@ private:
     QTableWidget *m_table;
 };
 
+// Peered brokers (§8): name, address, link state, who dials, the inter-broker key's epoch and
+// fingerprint, and the last error. Refreshed on Broker::peersChanged().
+class PeersPanel : public QWidget
+{
+    Q_OBJECT
+public:
+    explicit PeersPanel(broker::Broker &broker, QWidget *parent = nullptr);
+    int count() const;
+
+Q_SIGNALS:
+    void countChanged(int count);
+
+private:
+    void refresh();
+
+    broker::Broker &m_broker;
+    QTableWidget *m_table;
+};
+
 // Creates single-use invite links and puts them on the clipboard.
 class InvitePanel : public QWidget
 {

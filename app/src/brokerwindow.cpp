@@ -3,6 +3,7 @@
 #include "brokerpanels.h"
 
 #include "broker/broker.h"
+#include "broker/peers.h"
 
 #include <QFontDatabase>
 #include <QGroupBox>
@@ -48,6 +49,11 @@ BrokerWindow::BrokerWindow(broker::Broker &broker, QWidget *parent)
     const int accountsTab = m_tabs->addTab(m_accounts, QString());
     const int sessionsTab = m_tabs->addTab(m_sessions, QString());
     m_tabs->addTab(m_invite, tr("&Invite"));
+    auto *peers = new PeersPanel(broker, m_tabs);
+    const int peersTab = m_tabs->addTab(peers, QString());
+    auto showPeers = [this, peersTab](int n) { m_tabs->setTabText(peersTab, tr("&Peers (%1)").arg(n)); };
+    connect(peers, &PeersPanel::countChanged, this, showPeers);
+    showPeers(peers->count());
     // The counts in the tab titles tell what changed without switching tabs.
     auto showAccounts = [this, accountsTab](int n) {
         m_tabs->setTabText(accountsTab, tr("&Accounts (%1)").arg(n));
@@ -109,7 +115,9 @@ QWidget *BrokerWindow::makeSummary(broker::Broker &broker)
     // An admin reads this out or pastes it to compare with what a phone shows at enrolment.
     fingerprint->setTextInteractionFlags(Qt::TextSelectableByMouse | Qt::TextSelectableByKeyboard);
     fingerprint->setToolTip(tr("Fingerprint of the broker's static key. Phones show the same one "
-                               "when they enrol; if they differ, someone is in between."));
+                               "when they enrol; if they differ, someone is in between.\n\n"
+                               "The whole public key, for peered brokers' --peer option:\n%1")
+                                .arg(broker::encodePublicKey(broker.publicKey())));
 
     const bool patent = config.keyMode == skbp::KeyMode::Patent;
     auto *mode = plainLabel(patent ? tr("Key mode: patent") : tr("Key mode: derived"), summary);

@@ -197,7 +197,12 @@ std::vector<SessionView> Broker::sessions() const
 
 std::vector<PeerView> Broker::peers() const
 {
-    return m_federation ? m_federation->peers() : std::vector<PeerView>{};
+    if (m_federation)
+        return m_federation->peers();
+    std::vector<PeerView> out; // not started yet: configured, no link
+    for (const PeerConfig &p : m_config.peers)
+        out.push_back({p.name, QStringLiteral("%1:%2").arg(p.host).arg(p.port), PeerView::State::Down, 0, {}, false, {}});
+    return out;
 }
 
 bool Broker::isOnline(const QString &account) const

@@ -6,6 +6,7 @@
 #include "core/invite.h"
 #include "core/skbp.h"
 #include "support/fixtures.h"
+#include "support/peeredbrokers.h"
 
 #include <QApplication>
 #include <QClipboard>
@@ -90,6 +91,7 @@ private Q_SLOTS:
     void invites();
     void accountsSessionsAndLog();
     void relayCountersRefresh();
+    void peersShowLinkAndInterBrokerKey();
 };
 
 void TestBrokerConsole::titleAndSummary()
@@ -293,6 +295,24 @@ void TestBrokerConsole::relayCountersRefresh()
              qint64(packet.size()));
     QTRY_VERIFY_WITH_TIMEOUT(counters->text().contains(s("1 unbound")), 3000);
     QVERIFY2(counters->text().contains(s("1 dropped")), qPrintable(counters->text()));
+}
+
+void TestBrokerConsole::peersShowLinkAndInterBrokerKey()
+{
+    PeeredBrokers fed;
+    app::BrokerWindow window(*fed.a);
+    auto *peers = child<QTableWidget>(window, "peers");
+    QVERIFY(peers);
+    QCOMPARE(cellText(peers, s("b"), s("Link")), s("Down"));
+    QCOMPARE(cellText(peers, s("b"), s("K_AB epoch")), s("—"));
+    QVERIFY(fed.start());
+    QTRY_COMPARE_WITH_TIMEOUT(cellText(peers, s("b"), s("Link")), s("Up"), 5000);
+    QCOMPARE(cellText(peers, s("b"), s("K_AB epoch")), s("1"));
+    // The same fingerprint as the other broker holds: one inter-broker key.
+    QCOMPARE(cellText(peers, s("b"), s("K_AB fingerprint")), fed.b->peers().front().fingerprint);
+    QCOMPARE(cellText(peers, s("b"), s("Address")), s("127.0.0.1:%1").arg(fed.portB));
+    fed.b->stop();
+    QTRY_VERIFY_WITH_TIMEOUT(cellText(peers, s("b"), s("Link")) != s("Up"), 5000);
 }
 
 QTEST_MAIN(TestBrokerConsole)

@@ -7,6 +7,7 @@
 #include "core/crypto.h"
 #include "core/skbp.h"
 #include "support/fixtures.h"
+#include "support/peeredbrokers.h"
 #include "support/voicephone.h"
 
 #include <QDir>
@@ -28,67 +29,6 @@ QString s(const char *text)
 }
 
 constexpr std::size_t kMs = 48;
-
-QByteArray publicKeyOf(const QString &dataDir)
-{
-    QDir().mkpath(dataDir);
-    auto key = broker::Broker::loadOrCreateStaticKey(QDir(dataDir).filePath(s("broker.key")));
-    if (!key)
-        qFatal("static key: %s", qPrintable(key.error().message));
-    return key->publicKey;
-}
-
-// Broker "a" and broker "b", peered. "a" sorts first, so it dials; `viaPort` puts a proxy on
-// that path.
-struct FedPair
-{
-    explicit FedPair(qint64 refreshSecs = 24 * 3600, quint16 viaPort = 0)
-    {
-        auto shared = crypto::randomSecret(32);
-        secret = std::move(*shared);
-        portA = freePort();
-        portB = freePort();
-        pubA = publicKeyOf(dirA.path());
-        pubB = publicKeyOf(dirB.path());
-        a = std::make_unique<broker::Broker>(config(s("a"), dirA.path(), portA, refreshSecs,
-                                                    {s("b"), s("127.0.0.1"), viaPort ? viaPort : portB, pubB, secret}));
-        b = std::make_unique<broker::Broker>(config(s("b"), dirB.path(), portB, refreshSecs,
-                                                    {s("a"), s("127.0.0.1"), portA, pubA, secret}));
-    }
-    static broker::BrokerConfig config(const QString &name, const QString &dir, quint16 port, qint64 refreshSecs,
-                                       broker::PeerConfig peer)
-    {
-        broker::BrokerConfig c;
-        c.address = QHostAddress::LocalHost;
-        c.port = port;
-        c.dataDir = dir;
-        c.name = name;
-        c.refreshIntervalSecs = refreshSecs;
-        c.peerMinBackoffMs = 50;
-        c.peerMaxBackoffMs = 500;
-        c.peers.push_back(std::move(peer));
-        return c;
-    }
-    bool start() { return b->start().ok() && a->start().ok(); }
-    static bool up(broker::Broker &x)
-    {
-        const auto peers = x.peers();
-        return peers.size() == 1 && peers.front().state == broker::PeerView::State::Up;
-    }
-    bool linked() { return up(*a) && up(*b); }
-    static bool enrol(broker::Broker &broker, TestPhone &phone)
-    {
-        auto link = broker.createInvite(phone.account(), 3600);
-        auto parsed = link ? InviteLink::parse(*link) : Result<InviteLink>(link.error());
-        return parsed && phone.enrol(*parsed) && phone.goOnline();
-    }
-
-    QTemporaryDir dirA, dirB;
-    SecretBytes secret;
-    quint16 portA = 0, portB = 0;
-    QByteArray pubA, pubB;
-    std::unique_ptr<broker::Broker> a, b;
-};
 
 // Waits until `phone` sees `contact` online in its directory.
 bool seesOnline(TestPhone &phone, const QString &contact)
@@ -126,7 +66,7 @@ private Q_SLOTS:
 
     void linkAgreesOnInterBrokerKey()
     {
-        FedPair fed;
+        PeeredBrokers fed;
         QVERIFY(fed.start());
         QTRY_VERIFY_WITH_TIMEOUT(fed.linked(), 5000);
         const broker::PeerView pa = fed.a->peers().front(), pb = fed.b->peers().front();
@@ -140,7 +80,7 @@ private Q_SLOTS:
         // Durable: the stores hold it (as a fingerprint in the dump), and a restart keeps it.
         QVERIFY(fed.a->store().dump().contains(s("peer b epoch 1 key %1").arg(pa.fingerprint)));
         fed.a->stop();
-        QTRY_VERIFY_WITH_TIMEOUT(!FedPair::up(*fed.b), 5000);
+        QTRY_VERIFY_WITH_TIMEOUT(!PeeredBrokers::up(*fed.b), 5000);
         QVERIFY(fed.a->start().ok());
         QTRY_VERIFY_WITH_TIMEOUT(fed.linked(), 5000);
         QCOMPARE(fed.a->peers().front().epoch, 1u); // logged in under K_AB, no new handshake
@@ -161,14 +101,14 @@ private Q_SLOTS:
         QFETCH(QString, name);
         QFETCH(bool, ownKey);
         QFETCH(bool, rightSecret);
-        FedPair fed;
+        PeeredBrokers fed;
         QVERIFY(fed.b->start().ok()); // only b: the impostor dials it in a's place
         QTemporaryDir dir;
         if (ownKey)
             QVERIFY(QFile::copy(QDir(fed.dirA.path()).filePath(s("broker.key")), QDir(dir.path()).filePath(s("broker.key"))));
         auto other = crypto::randomSecret(32);
         broker::PeerConfig toB{s("b"), s("127.0.0.1"), fed.portB, fed.pubB, rightSecret ? fed.secret : *other};
-        broker::BrokerConfig cfg = FedPair::config(name, dir.path(), freePort(), 24 * 3600, toB);
+        broker::BrokerConfig cfg = PeeredBrokers::config(name, dir.path(), freePort(), 24 * 3600, toB);
         broker::Broker impostor(cfg);
         QSignalSpy log(fed.b.get(), &broker::Broker::logEvent);
         const QString before = fed.b->store().dump();
@@ -177,7 +117,7 @@ private Q_SLOTS:
                                              [](const QList<QVariant> &l) { return l.at(0).toString().contains(s("refused")); }),
                                  5000);
         QTest::qWait(300);
-        QVERIFY(!FedPair::up(impostor));
+        QVERIFY(!PeeredBrokers::up(impostor));
         QCOMPARE(fed.b->peers().front().state, broker::PeerView::State::Down);
         QCOMPARE(fed.b->store().dump(), before); // nothing stored for a refused peer
         QVERIFY(!impostor.peers().front().lastError.isEmpty());
@@ -186,12 +126,12 @@ private Q_SLOTS:
 
     void callsBothWaysConferenceAndRotation()
     {
-        FedPair fed;
+        PeeredBrokers fed;
         QVERIFY(fed.start());
         VoicePhone alice(s("alice"), 440), dave(s("dave"), 660), carol(s("carol"), 880);
-        QVERIFY(FedPair::enrol(*fed.a, alice.phone));
-        QVERIFY(FedPair::enrol(*fed.b, dave.phone));
-        QVERIFY(FedPair::enrol(*fed.b, carol.phone));
+        QVERIFY(PeeredBrokers::enrol(*fed.a, alice.phone));
+        QVERIFY(PeeredBrokers::enrol(*fed.b, dave.phone));
+        QVERIFY(PeeredBrokers::enrol(*fed.b, carol.phone));
         QTRY_VERIFY_WITH_TIMEOUT(fed.linked(), 5000);
         QVERIFY(seesOnline(alice.phone, s("dave@b")));  // the peer's accounts, addressed as such
         QVERIFY(seesOnline(dave.phone, s("alice@a")));
@@ -279,10 +219,10 @@ private Q_SLOTS:
 
     void unknownAndOfflineRemoteAccounts()
     {
-        FedPair fed;
+        PeeredBrokers fed;
         QVERIFY(fed.start());
         TestPhone alice(s("alice"));
-        QVERIFY(FedPair::enrol(*fed.a, alice));
+        QVERIFY(PeeredBrokers::enrol(*fed.a, alice));
         QTRY_VERIFY_WITH_TIMEOUT(fed.linked(), 5000);
         QSignalSpy failed(&alice.engine(), &ClientEngine::callFailed);
         alice.engine().call(s("nobody@b"));
@@ -298,14 +238,14 @@ private Q_SLOTS:
         // a reaches b through a proxy that can cut the inter-broker link.
         const quint16 portB = freePort();
         FrameProxy proxy(portB);
-        FedPair fed(24 * 3600, proxy.port());
-        // FedPair drew its own port for b; point b (and the proxy) at one port.
-        fed.b = std::make_unique<broker::Broker>(FedPair::config(s("b"), fed.dirB.path(), portB, 24 * 3600,
+        PeeredBrokers fed(24 * 3600, proxy.port());
+        // PeeredBrokers drew its own port for b; point b (and the proxy) at one port.
+        fed.b = std::make_unique<broker::Broker>(PeeredBrokers::config(s("b"), fed.dirB.path(), portB, 24 * 3600,
                                                                  {s("a"), s("127.0.0.1"), fed.portA, fed.pubA, fed.secret}));
         QVERIFY(fed.start());
         VoicePhone alice(s("alice"), 440), dave(s("dave"), 660);
-        QVERIFY(FedPair::enrol(*fed.a, alice.phone));
-        QVERIFY(FedPair::enrol(*fed.b, dave.phone));
+        QVERIFY(PeeredBrokers::enrol(*fed.a, alice.phone));
+        QVERIFY(PeeredBrokers::enrol(*fed.b, dave.phone));
         QTRY_VERIFY_WITH_TIMEOUT(fed.linked(), 5000);
         QVERIFY(seesOnline(alice.phone, s("dave@b")));
         const QString kab = fed.a->peers().front().fingerprint;
@@ -336,7 +276,7 @@ private Q_SLOTS:
 
     void interBrokerKeyRefreshes()
     {
-        FedPair fed(1); // the refresh is due after a second
+        PeeredBrokers fed(1); // the refresh is due after a second
         QVERIFY(fed.start());
         QTRY_VERIFY_WITH_TIMEOUT(fed.linked(), 5000);
         const QString first = fed.a->peers().front().fingerprint;
@@ -345,8 +285,8 @@ private Q_SLOTS:
         QVERIFY(fed.a->peers().front().fingerprint != first); // a fresh Diffie-Hellman, chain broken
         // Calls still work under it.
         TestPhone alice(s("alice")), dave(s("dave"));
-        QVERIFY(FedPair::enrol(*fed.a, alice));
-        QVERIFY(FedPair::enrol(*fed.b, dave));
+        QVERIFY(PeeredBrokers::enrol(*fed.a, alice));
+        QVERIFY(PeeredBrokers::enrol(*fed.b, dave));
         QVERIFY(seesOnline(alice, s("dave@b")));
         QVERIFY(!callAndAnswer(alice, dave, s("dave@b")).isEmpty());
     }
