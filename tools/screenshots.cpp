@@ -85,21 +85,18 @@ int fail(const char *what)
 
 } // namespace
 
-int main(int argc, char **argv)
+// Plays the story (alice calls bob, bob answers, alice adds carol, carol answers, ...) on one
+// broker, or across two peered ones, and saves its pictures.
+int play(bool federated, const QDir &out)
 {
-    QApplication app(argc, argv);
-    QApplication::setApplicationName(QStringLiteral("sotto-screenshots"));
-    if (argc != 2)
-        return fail("usage: sotto-screenshots OUTDIR");
-    const QDir out(QString::fromLocal8Bit(argv[1]));
-    if (!QDir().mkpath(out.path()))
-        return fail("cannot create the output directory");
-
-    GuiDemo demo;
+    const QString bobAt = federated ? QStringLiteral("bob@b") : QStringLiteral("bob");
+    const QString carolAt = federated ? QStringLiteral("carol@b") : QStringLiteral("carol");
+    const QString aliceAt = federated ? QStringLiteral("alice@a") : QStringLiteral("alice");
+    GuiDemo demo(federated);
     if (auto r = demo.start(false); !r)
         return fail(qPrintable(r.error().message));
     bool ready = false;
-    QObject::connect(&demo, &GuiDemo::ready, &app, [&ready] { ready = true; });
+    QObject::connect(&demo, &GuiDemo::ready, &demo, [&ready] { ready = true; });
     if (!waitFor([&] { return ready; }, 60000))
         return fail("the phones did not come online");
     PhoneWindow &alice = demo.window(QStringLiteral("alice"));
@@ -111,31 +108,33 @@ int main(int argc, char **argv)
 
     // Once alice's directory shows bob online, she selects him and clicks Call.
     if (!waitFor([&] {
-            alice.contacts()->select(QStringLiteral("bob"));
-            return alice.contacts()->selected() == QStringLiteral("bob") && click(alice, "call");
+            alice.contacts()->select(bobAt);
+            return alice.contacts()->selected() == bobAt && click(alice, "call");
         }, 10000))
         return fail("alice cannot call bob");
-    if (!waitFor([&] { return title(bob) == QStringLiteral("alice is calling"); }, 5000) || !click(bob, "answer"))
+    if (!waitFor([&] { return title(bob) == QStringLiteral("%1 is calling").arg(aliceAt); }, 5000) || !click(bob, "answer"))
         return fail("bob's phone did not ring");
-    if (!waitFor([&] { return title(alice) == QStringLiteral("In a call with bob"); }, 5000))
+    if (!waitFor([&] { return title(alice) == QStringLiteral("In a call with %1").arg(bobAt); }, 5000))
         return fail("the call was not answered");
     pause(1500);
     const QByteArray sid = demo.phone(QStringLiteral("alice")).currentCall();
     auto *add = alice.findChild<QToolButton *>(QStringLiteral("addParticipant"));
     Q_EMIT add->menu()->aboutToShow();
-    auto *inviteCarol = add->menu()->findChild<QAction *>(QStringLiteral("invite-carol"));
+    auto *inviteCarol = add->menu()->findChild<QAction *>(QStringLiteral("invite-%1").arg(carolAt));
     if (!inviteCarol)
         return fail("carol is not offered");
     inviteCarol->trigger();
-    if (!waitFor([&] { return title(carol) == QStringLiteral("alice invites you into a call"); }, 5000)
+    if (!waitFor([&] { return title(carol) == QStringLiteral("%1 invites you into a call").arg(aliceAt); }, 5000)
         || !click(carol, "answer"))
         return fail("carol's phone did not ring");
-    if (!waitFor([&] { return title(alice) == QStringLiteral("In a call with bob, carol"); }, 5000))
+    if (!waitFor([&] { return title(alice) == QStringLiteral("In a call with %1, %2").arg(bobAt, carolAt); }, 5000))
         return fail("carol did not join");
-    pause(2500); // meters and talking indicators under way
+    pause(1800); // meters and talking indicators under way
 
     alice.tabs()->setCurrentIndex(0);
     alice.timeline()->showSession(sid);
+    if (federated) // alice's timeline: {SK}K_AB from broker b, then {SK}K_alice
+        return save(alice, out, "federated-call.png") ? 0 : 1;
     if (!save(alice, out, "phone-conference.png"))
         return 1;
     if (auto *tabs = demo.console().findChild<QTabWidget *>(QStringLiteral("tabs")))
@@ -144,7 +143,7 @@ int main(int argc, char **argv)
         return 1;
 
     carol.findChild<CallPanel *>()->hangUp();
-    if (!waitFor([&] { return title(alice) == QStringLiteral("In a call with bob"); }, 5000))
+    if (!waitFor([&] { return title(alice) == QStringLiteral("In a call with %1").arg(bobAt); }, 5000))
         return fail("carol did not leave");
     pause(1500);
     alice.findChild<CallPanel *>()->hangUp();
@@ -158,3 +157,19 @@ int main(int argc, char **argv)
         return 1;
     return 0;
 }
+
+int main(int argc, char **argv)
+{
+    QApplication app(argc, argv);
+    QApplication::setApplicationName(QStringLiteral("sotto-screenshots"));
+    if (argc != 2)
+        return fail("usage: sotto-screenshots OUTDIR");
+    const QDir out(QString::fromLocal8Bit(argv[1]));
+    if (!QDir().mkpath(out.path()))
+        return fail("cannot create the output directory");
+
+    if (int r = play(false, out); r != 0)
+        return r;
+    return play(true, out);
+}
+

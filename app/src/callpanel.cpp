@@ -22,6 +22,8 @@ namespace sotto::app {
 namespace {
 
 constexpr float kTalkingLevel = 0.02f; // RMS of a frame, 0..1: speech is well above this
+constexpr int kMeterFallPerFrame = 3;   // meter points per 20 ms: full scale to nothing in 0.7 s
+constexpr int kTalkingHoldMs = 400;
 
 int meterValue(float level)
 {
@@ -144,8 +146,10 @@ CallPanel::CallPanel(Phone &phone, QWidget *parent)
     connect(&e, &ClientEngine::stateChanged, this, &CallPanel::refresh);
     connect(&m_phone.media(), &audio::CallMedia::mediaStarted, this, &CallPanel::onMediaStarted);
     connect(&m_phone.media(), &audio::CallMedia::failed, this, [this](const QByteArray &sid, const QString &why) {
-        if (sid == m_sid)
-            m_notice->setText(tr("Audio: %1").arg(why));
+        if (sid == m_sid) {
+            m_mediaError = tr("Audio: %1").arg(why);
+            refresh();
+        }
     });
     auto *clock = new QTimer(this);
     connect(clock, &QTimer::timeout, this, &CallPanel::refresh);
@@ -156,6 +160,7 @@ CallPanel::CallPanel(Phone &phone, QWidget *parent)
 void CallPanel::show(const QByteArray &sid)
 {
     m_sid = sid;
+    m_mediaError.clear();
     m_since.restart();
     rebuildMembers();
     if (m_phone.media().media(sid))
@@ -184,7 +189,7 @@ void CallPanel::refresh()
     m_add->setVisible(inCall);
     m_add->setEnabled(inCall && s->answered && s->keyed && online);
     m_members->setVisible(bool(s));
-    m_notice->setText(m_phone.audio().notice);
+    m_notice->setText(m_mediaError.isEmpty() ? m_phone.audio().notice : m_mediaError);
     m_notice->setVisible(!m_notice->text().isEmpty() && bool(s));
 
     const QByteArray other = ringingElsewhere();
@@ -304,9 +309,16 @@ void CallPanel::setLevel(const QString &account, float level, bool talking)
     auto it = m_rows.find(account);
     if (it == m_rows.end())
         return;
-    it->second.meter->setValue(meterValue(level));
-    if (!account.isEmpty())
-        it->second.talking->setVisible(talking);
+    Row &r = it->second;
+    // Speech dips to silence between syllables: the meter falls back slowly (a 20 ms frame at
+    // a time), and "talking" holds for a moment, so that neither flickers.
+    const int now = meterValue(level);
+    r.meter->setValue(std::max(now, r.meter->value() - kMeterFallPerFrame));
+    if (!account.isEmpty()) {
+        if (talking)
+            r.lastTalk.restart();
+        r.talking->setVisible(r.lastTalk.isValid() && r.lastTalk.elapsed() < kTalkingHoldMs);
+    }
 }
 
 void CallPanel::fillInviteMenu()

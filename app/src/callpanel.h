@@ -42,6 +42,7 @@ private:
         QLabel *name = nullptr;
         QLabel *talking = nullptr;
         QProgressBar *meter = nullptr;
+        QElapsedTimer lastTalk; // when they were last heard above the talking level
     };
     void show(const QByteArray &sid);
     void refresh();
@@ -53,6 +54,7 @@ private:
 
     Phone &m_phone;
     QByteArray m_sid;
+    QString m_mediaError; // why this call has no sound, if it has none
     QLabel *m_title;
     QLabel *m_state;
     QLabel *m_notice;

@@ -68,9 +68,9 @@ quint32 ClientEngine::call(const QString &account)
 
 // Federation (§8): the first hop of a key that crossed from another broker, {SK}K_AB, before our
 // own broker re-wrapped it for us (that second hop is the event that follows).
-void ClientEngine::addRelayHop(const QByteArray &sid, quint32 gen, const QString &via, const QString &text)
+void ClientEngine::addRelayHop(const QByteArray &sid, quint32 gen, const QString &peer, const QString &text)
 {
-    addEvent(TimelineEvent::Kind::Relayed, sid, gen, std::nullopt, {}, via,
+    addEvent(TimelineEvent::Kind::Relayed, sid, gen, std::nullopt, {}, peer,
              gen == 0 ? QStringLiteral("{SK}K_AB") : QStringLiteral("{SK_%1}K_AB").arg(gen), text);
 }
 
@@ -106,7 +106,7 @@ void ClientEngine::onCallKey(const wire::Message &m)
     m_sessions.emplace(sid, std::move(s));
     const QString me = m_profile.account();
     if (m.has(k("via")))
-        addRelayHop(sid, m.u32(k("gen")), m.text(k("via")),
+        addRelayHop(sid, m.u32(k("gen")), callee,
                     QStringLiteral("%1's session key derived at broker %2 from K_%3 (epoch %4) · sent to broker %5 as {SK}K_AB")
                         .arg(callee, m.text(k("via")), skbp::splitAddress(callee).first)
                         .arg(calleeEpoch)

@@ -250,6 +250,7 @@ private Q_SLOTS:
         auto *bobMeter = child<QProgressBar>(*alice.window, "meter-bob");
         QVERIFY(bobMeter);
         QTRY_VERIFY_WITH_TIMEOUT(bobMeter->value() > 30, 5000);
+        QTRY_VERIFY_WITH_TIMEOUT(child<QProgressBar>(*alice.window, "meter-self")->value() > 30, 5000); // her own microphone
 
         // Mute by click: the button says so and the media stops sending.
         auto *mute = child<QPushButton>(*alice.window, "mute");

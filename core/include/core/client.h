@@ -165,7 +165,7 @@ private:
     void handle(const wire::Message &m);
     void onWelcome(const wire::Message &m);
     void onCallKey(const wire::Message &m);
-    void addRelayHop(const QByteArray &sid, quint32 gen, const QString &via, const QString &text);
+    void addRelayHop(const QByteArray &sid, quint32 gen, const QString &peer, const QString &text);
     void onIncoming(const wire::Message &m);
     void onAnswered(const wire::Message &m);
     void onSessionKey(const wire::Message &m);
