@@ -16,6 +16,7 @@
 #include <QJsonObject>
 #include <QProcess>
 #include <QRegularExpression>
+#include <QSettings>
 #include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QTest>
@@ -440,8 +441,16 @@ void TestCli::brokersPeerFromTheCommandLine()
         f.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
     }
     const quint16 pa = freePort(), pb = freePort();
-    BrokerProcess b(db, pb, {s("--name"), s("b"), s("--peer"), s("a=127.0.0.1:%1,%2").arg(pa).arg(keyA),
-                             s("--peer-secret-file"), s("a=") + secret});
+    // b has it in its data directory's peers.ini instead of options.
+    {
+        QSettings ini(QDir(db).filePath(s("peers.ini")), QSettings::IniFormat);
+        ini.beginGroup(s("a"));
+        ini.setValue(s("address"), s("127.0.0.1:%1").arg(pa));
+        ini.setValue(s("key"), keyA);
+        ini.setValue(s("secret_file"), secret);
+        ini.endGroup();
+    }
+    BrokerProcess b(db, pb, {s("--name"), s("b")});
     BrokerProcess a(da, pa, {s("--name"), s("a"), s("--peer"), s("b=127.0.0.1:%1,%2").arg(pb).arg(keyB),
                              s("--peer-secret-file"), s("b=") + secret});
     QVERIFY(b.start());
