@@ -7,10 +7,15 @@
 #include "routing.h"
 
 #include <QCborArray>
+#include <QTimer>
 
 namespace sotto::broker {
 
 using namespace routing;
+
+namespace {
+constexpr int kRingDeadlineMs = 10000;
+} // namespace
 
 // ---- keys and names ------------------------------------------------------------------------------
 
@@ -288,6 +293,13 @@ void CallRouter::onFedCall(const QString &peer, const wire::Message &m)
     mirror.callee = to;
     m_mirrors.emplace(sid, std::move(mirror));
     addTrunk(sid, peer);
+    // SK_0 has left this broker: if the call never rings here (the peer gave up, or lost the
+    // key), drop the mirror all the same and rotate the key it came from.
+    QTimer::singleShot(kRingDeadlineMs, &m_broker, [this, sid] {
+        auto it = m_mirrors.find(sid);
+        if (it != m_mirrors.end() && it->second.locals.empty())
+            dropMirrorMember(sid, {});
+    });
     QCborMap reply = wire::message(k("fcall_key"));
     reply.insert(k("sid"), sid);
     reply.insert(k("epoch"), qint64(epoch));

@@ -9,6 +9,7 @@
 #   3. the phone window for alice ("Sotto — alice") logs in to the broker; SIGTERM → 0
 #   4. the phone window on a fresh profile ("Sotto — join a broker"); SIGTERM → 0
 #   5. the windowed demo: "Sotto — alice/bob/carol" and "Sotto broker — demo"; SIGTERM → 0
+#   6. the same across two brokers (demo --federated): "Sotto broker — a" and "— b" too
 #
 # Exit 0 when all pass, 1 on the first failure (with the process's last output), 77 (skipped) when
 # Xvfb is not installed. Everything runs under a temporary HOME/XDG_* so the user's settings are
@@ -360,6 +361,14 @@ if [ -n "${SOTTO_SMOKE_SHOTS:-}" ] && command -v import >/dev/null 2>&1; then
 fi
 check_alive demo "the screenshot"
 stop demo 10
+
+# --- 6. the windowed demo across two brokers --------------------------------------------------------
+log "step 6: windowed demo, federated"
+start fdemo "$SOTTO" demo --federated
+wait_windows fdemo 40 "Sotto — alice" "Sotto — bob" "Sotto — carol" "Sotto broker — a" "Sotto broker — b"
+sleep 1
+check_alive fdemo "its windows"
+stop fdemo 10
 
 log "PASS: all GUI smoke steps (${SECONDS}s)"
 exit 0
