@@ -324,6 +324,25 @@ int runBroker(int argc, char **argv, const QStringList &args)
     return ExitOk;
 }
 
+namespace {
+
+// The static key of a broker's data directory (created with it when absent); errors printed.
+std::optional<crypto::X25519KeyPair> openBrokerKey(const QDir &dir)
+{
+    if (!QDir().mkpath(dir.path())) {
+        printError(QStringLiteral("cannot create %1").arg(dir.path()));
+        return std::nullopt;
+    }
+    auto key = broker::Broker::loadOrCreateStaticKey(dir.filePath(QStringLiteral("broker.key")));
+    if (!key) {
+        printError(key.error().message);
+        return std::nullopt;
+    }
+    return std::move(*key);
+}
+
+} // namespace
+
 int runPubkey(int argc, char **argv, const QStringList &args)
 {
     QCommandLineParser p;
@@ -337,15 +356,9 @@ int runPubkey(int argc, char **argv, const QStringList &args)
     }
     QCoreApplication app(argc, argv);
     const QDir dir(p.value(data));
-    if (!QDir().mkpath(dir.path())) {
-        printError(QStringLiteral("cannot create %1").arg(dir.path()));
+    auto key = openBrokerKey(dir);
+    if (!key)
         return ExitFailed;
-    }
-    auto key = broker::Broker::loadOrCreateStaticKey(dir.filePath(QStringLiteral("broker.key")));
-    if (!key) {
-        printError(key.error().message);
-        return ExitFailed;
-    }
     std::printf("%s\n", qPrintable(broker::encodePublicKey(key->publicKey)));
     return ExitOk;
 }
@@ -382,15 +395,9 @@ int runInvite(int argc, char **argv, const QStringList &args)
     }
     QCoreApplication app(argc, argv);
     const QDir dir(p.value(data));
-    if (!QDir().mkpath(dir.path())) {
-        printError(QStringLiteral("cannot create %1").arg(dir.path()));
+    auto key = openBrokerKey(dir);
+    if (!key)
         return ExitFailed;
-    }
-    auto key = broker::Broker::loadOrCreateStaticKey(dir.filePath(QStringLiteral("broker.key")));
-    if (!key) {
-        printError(key.error().message);
-        return ExitFailed;
-    }
     broker::Store store;
     if (auto r = store.open(dir.filePath(QStringLiteral("broker.db"))); !r) {
         printError(r.error().message);

@@ -33,7 +33,7 @@ int CallRouter::Session::joinedCount() const
 CallRouter::CallRouter(Broker &broker) : m_broker(broker) {}
 CallRouter::~CallRouter() = default;
 
-QCborMap CallRouter::directory(std::optional<quint32> id) const
+QCborArray CallRouter::localAccounts() const
 {
     QCborArray list;
     for (const AccountRecord *a : m_broker.m_store.accounts()) {
@@ -44,6 +44,12 @@ QCborMap CallRouter::directory(std::optional<quint32> id) const
         e.insert(k("online"), m_broker.isOnline(a->name));
         list.append(e);
     }
+    return list;
+}
+
+QCborMap CallRouter::directory(std::optional<quint32> id) const
+{
+    QCborArray list = localAccounts();
     for (const PeerView &peer : m_broker.peers()) {
         for (const auto &[account, online] : m_broker.m_federation->directory(peer.name)) {
             QCborMap e;
@@ -93,6 +99,20 @@ Result<CallRouter::Member> CallRouter::newMember(const Session &s, const QString
         if (!clash)
             return m;
     }
+}
+
+Result<std::pair<CallRouter::Member, CallRouter::Member>> CallRouter::addCallerAndCallee(Session &s) const
+{
+    auto a = newMember(s, s.caller);
+    if (!a)
+        return a.error();
+    a->joined = true;
+    s.members.push_back(*a);
+    auto b = newMember(s, s.callee);
+    if (!b)
+        return b.error();
+    s.members.push_back(*b);
+    return std::pair{*a, *b};
 }
 
 Result<QByteArray> CallRouter::wrapFor(const QString &account, quint32 epoch, const SecretBytes &key,
@@ -147,15 +167,10 @@ Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
     if (!sk)
         return sk.error();
     session->key = std::move(*sk);
-    auto a = newMember(*session, from);
-    if (!a)
-        return a.error();
-    a->joined = true;
-    session->members.push_back(*a);
-    auto b = newMember(*session, to);
-    if (!b)
-        return b.error();
-    session->members.push_back(*b);
+    auto pair = addCallerAndCallee(*session);
+    if (!pair)
+        return pair.error();
+    const auto [a, b] = *pair;
 
     const auto [callerEpoch, callerKey] = effectiveKey(*caller);
     auto wrapped = wrapFor(from, callerEpoch, *callerKey, session->key, {skbp::WrapPurpose::Call, *sid, 0, from});
@@ -170,23 +185,23 @@ Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
     callKey.insert(k("epoch"), qint64(calleeEpoch));
     callKey.insert(k("gen"), 0);
     callKey.insert(k("wrapped"), *wrapped);
-    callKey.insert(k("ssrc"), qint64(a->ssrc));
-    callKey.insert(k("relay"), relayOf(*a));
+    callKey.insert(k("ssrc"), qint64(a.ssrc));
+    callKey.insert(k("relay"), relayOf(a));
 
     QCborMap incoming = wire::message(k("incoming"));
     incoming.insert(k("sid"), *sid);
     incoming.insert(k("from"), from);
     incoming.insert(k("epoch"), qint64(calleeEpoch));
     incoming.insert(k("gen"), 0);
-    incoming.insert(k("ssrc"), qint64(b->ssrc));
-    incoming.insert(k("peers"), QCborArray{peerOf(from, a->ssrc)});
-    incoming.insert(k("relay"), relayOf(*b));
+    incoming.insert(k("ssrc"), qint64(b.ssrc));
+    incoming.insert(k("peers"), QCborArray{peerOf(from, a.ssrc)});
+    incoming.insert(k("relay"), relayOf(b));
 
     m_broker.log(QStringLiteral("%1 calls %2: session %3, SK from K_%2 (epoch %4), {SK}K_%1")
                      .arg(from, to, shortSid(*sid))
                      .arg(calleeEpoch));
-    m_broker.m_relayTable.addMember(*sid, a->ssrc, a->token);
-    m_broker.m_relayTable.addMember(*sid, b->ssrc, b->token);
+    m_broker.m_relayTable.addMember(*sid, a.ssrc, a.token);
+    m_broker.m_relayTable.addMember(*sid, b.ssrc, b.token);
     m_sessions.emplace(*sid, std::move(session));
     m_broker.sendTo(from, callKey);
     m_broker.sendTo(to, incoming);

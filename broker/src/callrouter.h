@@ -9,6 +9,7 @@
 #include "core/wire.h"
 
 #include <QByteArray>
+#include <QCborArray>
 #include <QCborMap>
 #include <QString>
 
@@ -30,6 +31,8 @@ public:
     ~CallRouter();
 
     QCborMap directory(std::optional<quint32> id) const;
+    // Our enrolled accounts with their presence (what a peer is told).
+    QCborArray localAccounts() const;
     Result<void> call(const QString &from, const wire::Message &m);
     Result<void> answer(const QString &from, const QByteArray &sid);
     Result<void> decline(const QString &from, const QByteArray &sid);
@@ -78,6 +81,7 @@ private:
     };
 
     Result<Member> newMember(const Session &s, const QString &account) const;
+    Result<std::pair<Member, Member>> addCallerAndCallee(Session &s) const;
     // The session and this account's place in it, or nulls.
     std::pair<Session *, Member *> locate(const QByteArray &sid, const QString &account);
     QCborMap relayOf(const Member &m) const;

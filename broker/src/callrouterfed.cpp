@@ -123,15 +123,10 @@ Result<void> CallRouter::callRemote(const QString &from, const QString &to, cons
     session->callee = to;
     session->awaitingKey = true;
     session->callId = msg.id();
-    auto a = newMember(*session, from);
-    if (!a)
-        return a.error();
-    a->joined = true;
-    session->members.push_back(*a);
-    auto b = newMember(*session, to);
-    if (!b)
-        return b.error();
-    session->members.push_back(*b);
+    auto pair = addCallerAndCallee(*session);
+    if (!pair)
+        return pair.error();
+    const Member &a = pair->first;
     // Broker B derives SK_0 from K_dave: ask it (fcall), wait for {SK}K_AB (fcall_key).
     QCborMap fcall = wire::message(k("fcall"));
     fcall.insert(k("sid"), *sid);
@@ -139,7 +134,7 @@ Result<void> CallRouter::callRemote(const QString &from, const QString &to, cons
     fcall.insert(k("to"), account);
     if (!fed.send(peer, fcall))
         return err(ErrorCode::Offline, QStringLiteral("broker %1 cannot be reached").arg(peer));
-    m_broker.m_relayTable.addMember(*sid, a->ssrc, a->token);
+    m_broker.m_relayTable.addMember(*sid, a.ssrc, a.token);
     addTrunk(*sid, peer);
     m_sessions.emplace(*sid, std::move(session));
     m_broker.log(QStringLiteral("%1 calls %2: session %3, asking broker %4 for the session key")

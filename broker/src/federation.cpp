@@ -1,6 +1,7 @@
 #include "federation.h"
 
 #include "broker/log.h"
+#include "callrouter.h"
 #include "core/skbp.h"
 #include "core/wire.h"
 
@@ -578,17 +579,8 @@ void Federation::onChannelFrame(Link &link, const QByteArray &body)
     const QString t = m->type();
     if (t == k("directory")) {
         if (!m->has(k("accounts"))) {
-            QCborArray list;
-            for (const AccountRecord *a : m_broker.m_store.accounts()) {
-                if (!a->isEnrolled())
-                    continue;
-                QCborMap e;
-                e.insert(k("account"), a->name);
-                e.insert(k("online"), m_broker.isOnline(a->name));
-                list.append(e);
-            }
             QCborMap reply = wire::message(k("directory"));
-            reply.insert(k("accounts"), list);
+            reply.insert(k("accounts"), m_broker.m_router->localAccounts());
             send(link.config.name, reply);
             return;
         }
