@@ -326,6 +326,15 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
     }
     if (s.find(who))
         return err(ErrorCode::Busy, QStringLiteral("%1 is already in the call").arg(who));
+    if (remote) {
+        // One peer per call: the relays join two halves of a session, not three.
+        const QString peer = skbp::splitAddress(who).second;
+        for (const Member &o : s.members) {
+            const QString other = skbp::splitAddress(o.account).second;
+            if (!other.isEmpty() && other != peer)
+                return err(ErrorCode::Forbidden, QStringLiteral("a call can span two brokers, not three"));
+        }
+    }
     if (remote ? !remoteOnline : !m_broker.isOnline(who))
         return err(ErrorCode::Offline, QStringLiteral("%1 is offline").arg(who));
     if (int(s.members.size()) >= kMaxMembers || sessionsOf(who) >= kMaxSessionsPerAccount)
@@ -348,7 +357,7 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
     incoming.insert(k("relay"), relayOf(*m));
     s.members.push_back(*m);
     if (remote)
-        addTrunk(sid, skbp::splitAddress(who).second); // its broker's relay binds the member
+        trunkOf(s, skbp::splitAddress(who).second); // its broker's relay binds the member
     else
         m_broker.m_relayTable.addMember(sid, m->ssrc, m->token);
     m_broker.sendTo(who, incoming);
@@ -520,6 +529,10 @@ void CallRouter::onOffline(const QString &account)
     for (const auto &[sid, s] : m_sessions) {
         if (s->find(account))
             mine.push_back(sid);
+    }
+    for (const auto &[sid, mi] : m_mirrors) {
+        if (mi.locals.contains(account))
+            mine.push_back(sid); // leave() forwards to the session's home broker
     }
     for (const QByteArray &sid : mine)
         (void)leave(account, sid);

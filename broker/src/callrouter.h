@@ -76,6 +76,7 @@ private:
         bool answered = false;
         bool awaitingKey = false;            // a remote callee's broker has not sent SK_0 yet
         std::optional<quint32> callId;       // the caller's request id, while awaiting the key
+        QByteArray trunkToken;               // for the relays' trunk to the peer, if any
         Member *find(const QString &account);
         int joinedCount() const;
     };
@@ -106,12 +107,13 @@ private:
     Result<QByteArray> wrapForPeer(const QString &peer, const SecretBytes &secret, const skbp::WrapContext &ctx);
     Result<SecretBytes> unwrapFromPeer(const QString &peer, const QByteArray &wrapped, const skbp::WrapContext &ctx);
     bool isKnownRemote(const QString &address, bool *online = nullptr) const;
-    void addTrunk(const QByteArray &sid, const QString &peer);
+    void addTrunk(const QByteArray &sid, const QString &peer, const QByteArray &token);
+    QByteArray trunkOf(Session &s, const QString &peer);
     Result<void> forwardRequest(const QString &from, const QByteArray &sid, const char *type, const QString &who = {});
     void onFedCall(const QString &peer, const wire::Message &m);
     void onFedCallKey(const QString &peer, const wire::Message &m);
     void onFedError(const QString &peer, const wire::Message &m);
-    void onDeliver(const QString &peer, const QString &to, QCborMap msg);
+    void onDeliver(const QString &peer, const QString &to, QCborMap msg, const QByteArray &trunk);
     void onRequest(const QString &peer, const QString &from, const QCborMap &msg);
     void dropMirrorMember(const QByteArray &sid, const QString &account);
     QString localize(const QString &name, const QString &peer) const;

@@ -21,8 +21,12 @@ constexpr int kRingDeadlineMs = 10000;
 
 Result<QByteArray> CallRouter::wrapForPeer(const QString &peer, const SecretBytes &secret, const skbp::WrapContext &ctx)
 {
-    const AccountRecord *p = m_broker.m_federation->key(peer);
-    if (!p)
+    // The newest K_AB: while a refresh settles, the other side holds it already, as pending or
+    // as current, and unwraps either (unwrapFromPeer).
+    const AccountRecord *p = m_broker.m_store.peer(peer);
+    if (p && p->pendingEpoch != 0)
+        return skbp::wrap(p->pendingKey, p->pendingEpoch, secret, ctx);
+    if (!p || !p->isEnrolled())
         return err(ErrorCode::Offline, QStringLiteral("no inter-broker key with %1").arg(peer));
     return skbp::wrap(p->key, p->epoch, secret, ctx);
 }
@@ -83,16 +87,26 @@ QString CallRouter::localize(const QString &name, const QString &peer) const
     return name;
 }
 
-void CallRouter::addTrunk(const QByteArray &sid, const QString &peer)
+void CallRouter::addTrunk(const QByteArray &sid, const QString &peer, const QByteArray &token)
 {
-    const AccountRecord *p = m_broker.m_federation->key(peer);
-    if (!p)
-        return;
-    auto token = skbp::trunkToken(p->key, sid);
-    if (!token)
+    if (token.size() != 16)
         return;
     const auto [address, port] = m_broker.m_federation->relayOf(peer);
-    m_broker.m_relayTable.addTrunk(sid, address, port, *token);
+    m_broker.m_relayTable.addTrunk(sid, address, port, token);
+}
+
+QByteArray CallRouter::trunkOf(Session &s, const QString &peer)
+{
+    // Drawn by the home broker and sent with the call, so that a K_AB refresh in between
+    // cannot leave the two relays with different tokens.
+    if (s.trunkToken.isEmpty()) {
+        auto t = crypto::randomBytes(16);
+        if (!t)
+            return {};
+        s.trunkToken = *t;
+    }
+    addTrunk(s.sid, peer, s.trunkToken);
+    return s.trunkToken;
 }
 
 // ---- the caller's broker (home) ------------------------------------------------------------------
@@ -128,14 +142,19 @@ Result<void> CallRouter::callRemote(const QString &from, const QString &to, cons
         return pair.error();
     const Member &a = pair->first;
     // Broker B derives SK_0 from K_dave: ask it (fcall), wait for {SK}K_AB (fcall_key).
+    const QByteArray trunk = trunkOf(*session, peer);
+    if (trunk.isEmpty())
+        return err(ErrorCode::Internal, QStringLiteral("no randomness"));
     QCborMap fcall = wire::message(k("fcall"));
     fcall.insert(k("sid"), *sid);
     fcall.insert(k("from"), from);
     fcall.insert(k("to"), account);
-    if (!fed.send(peer, fcall))
+    fcall.insert(k("trunk"), trunk);
+    if (!fed.send(peer, fcall)) {
+        m_broker.m_relayTable.endSession(*sid);
         return err(ErrorCode::Offline, QStringLiteral("broker %1 cannot be reached").arg(peer));
+    }
     m_broker.m_relayTable.addMember(*sid, a.ssrc, a.token);
-    addTrunk(*sid, peer);
     m_sessions.emplace(*sid, std::move(session));
     m_broker.log(QStringLiteral("%1 calls %2: session %3, asking broker %4 for the session key")
                      .arg(from, to, shortSid(*sid), peer));
@@ -220,6 +239,11 @@ void CallRouter::deliverRemote(const QString &address, const QCborMap &message)
     QCborMap deliver = wire::message(k("deliver"));
     deliver.insert(k("to"), account);
     deliver.insert(k("msg"), message);
+    if (message.value(k("t")).toString() == k("incoming")) {
+        auto it = m_sessions.find(message.value(k("sid")).toByteArray());
+        if (it != m_sessions.end())
+            deliver.insert(k("trunk"), trunkOf(*it->second, peer));
+    }
     m_broker.m_federation->send(peer, deliver); // a link that is down ends these sessions anyway
 }
 
@@ -287,7 +311,7 @@ void CallRouter::onFedCall(const QString &peer, const wire::Message &m)
     mirror.home = peer;
     mirror.callee = to;
     m_mirrors.emplace(sid, std::move(mirror));
-    addTrunk(sid, peer);
+    addTrunk(sid, peer, m.bytes(k("trunk")));
     // SK_0 has left this broker: if the call never rings here (the peer gave up, or lost the
     // key), drop the mirror all the same and rotate the key it came from.
     QTimer::singleShot(kRingDeadlineMs, &m_broker, [this, sid] {
@@ -308,20 +332,35 @@ void CallRouter::onFedCall(const QString &peer, const wire::Message &m)
     Q_EMIT m_broker.sessionsChanged();
 }
 
-void CallRouter::onDeliver(const QString &peer, const QString &to, QCborMap msg)
+void CallRouter::onDeliver(const QString &peer, const QString &to, QCborMap msg, const QByteArray &trunk)
 {
     auto decoded = wire::decodeMessage(wire::encodeMessage(msg));
     if (!decoded)
         return;
     const QString t = decoded->type();
-    const QByteArray sid = decoded->bytes(k("sid"));
-    if (t != k("error") && (!m_broker.m_store.account(to) || sid.isEmpty()))
+    // Only what a home broker sends a member about a call; never a rotation, a refresh or a
+    // directory (those are our own broker's business with our own accounts).
+    static const QStringList kAllowed{QStringLiteral("incoming"), QStringLiteral("answered"), QStringLiteral("joined"),
+                                      QStringLiteral("left"), QStringLiteral("ended"), QStringLiteral("session_key"),
+                                      QStringLiteral("rekey"), QStringLiteral("error")};
+    if (!kAllowed.contains(t) || !m_broker.m_store.account(to))
         return;
+    if (t == k("error")) { // an answer to a request we forwarded: only to our members of its calls
+        const bool member = std::any_of(m_mirrors.begin(), m_mirrors.end(), [&](const auto &mi) {
+            return mi.second.home == peer && mi.second.locals.contains(to);
+        });
+        if (member)
+            m_broker.sendTo(to, msg);
+        return;
+    }
+    const QByteArray sid = decoded->bytes(k("sid"));
+    if (m_sessions.contains(sid))
+        return; // a session homed here is not the peer's to speak for
     auto mirror = m_mirrors.find(sid);
     if (t == k("incoming")) {
         if (mirror == m_mirrors.end()) { // invited into a session homed at the peer
             mirror = m_mirrors.emplace(sid, Mirror{peer, {}, {}}).first;
-            addTrunk(sid, peer);
+            addTrunk(sid, peer, trunk);
         }
         if (mirror->second.home != peer)
             return;
@@ -332,8 +371,7 @@ void CallRouter::onDeliver(const QString &peer, const QString &to, QCborMap msg)
         relay.insert(k("port"), qint64(m_broker.port()));
         msg.insert(k("relay"), relay);
         mirror->second.locals[to] = ssrc;
-    } else if (t != k("error") && (mirror == m_mirrors.end() || mirror->second.home != peer
-                                    || !mirror->second.locals.contains(to))) {
+    } else if (mirror == m_mirrors.end() || mirror->second.home != peer || !mirror->second.locals.contains(to)) {
         return; // not about a member of ours in a session of theirs
     }
     for (const char *field : {"from", "callee", "who"}) {
@@ -428,7 +466,7 @@ void CallRouter::onPeerMessage(const QString &peer, const wire::Message &m)
     } else if (t == k("ferror")) {
         onFedError(peer, m);
     } else if (t == k("deliver")) {
-        onDeliver(peer, m.text(k("to")), m.map().value(k("msg")).toMap());
+        onDeliver(peer, m.text(k("to")), m.map().value(k("msg")).toMap(), m.bytes(k("trunk")));
     } else if (t == k("request")) {
         onRequest(peer, m.text(k("from")), m.map().value(k("msg")).toMap());
     }
@@ -453,22 +491,40 @@ void CallRouter::onPeerDown(const QString &peer)
                 gone.emplace_back(sid, mem.account);
         }
     }
-    for (const auto &[sid, account] : gone) {
+    std::map<QByteArray, QStringList> bySession;
+    for (const auto &[sid, account] : gone)
+        bySession[sid].append(account);
+    for (const auto &[sid, accounts] : bySession) {
         auto it = m_sessions.find(sid);
         if (it == m_sessions.end())
             continue;
-        if (it->second->awaitingKey) {
-            m_broker.sendTo(it->second->caller,
-                            wire::errorMessage(ErrorCode::Offline, QStringLiteral("broker %1 went away").arg(peer),
-                                               it->second->callId));
+        Session &s = *it->second;
+        if (s.awaitingKey) {
+            m_broker.sendTo(s.caller, wire::errorMessage(ErrorCode::Offline, QStringLiteral("broker %1 went away").arg(peer),
+                                                         s.callId));
             m_broker.m_relayTable.endSession(sid);
             m_sessions.erase(it);
             continue;
         }
-        if (it->second->find(account) && !it->second->answered)
+        // All of that broker's members go at once; the rest re-key once, or the call ends.
+        const QString last = accounts.back();
+        for (const QString &account : accounts.mid(0, accounts.size() - 1)) {
+            std::erase_if(s.members, [&](const Member &m) { return m.account == account; });
+            QCborMap left = wire::message(k("left"));
+            left.insert(k("sid"), sid);
+            left.insert(k("who"), account);
+            for (const Member &m : s.members) {
+                if (m.joined && m.account != last)
+                    m_broker.sendTo(m.account, left);
+            }
+        }
+        int remaining = 0;
+        for (const Member &m : s.members)
+            remaining += m.joined && m.account != last ? 1 : 0;
+        if (!s.answered || remaining < 2)
             endSession(sid, QStringLiteral("disconnected"));
         else
-            (void)leave(account, sid);
+            (void)leave(last, sid);
     }
     // Sessions homed there: end our members' side of them.
     std::vector<QByteArray> mirrors;

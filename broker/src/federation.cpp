@@ -53,6 +53,14 @@ void Federation::stop()
     m_running = false;
     for (auto &[name, link] : m_links) {
         link->reconnect.stop();
+        if (link->attempt) {
+            link->attempt->disconnect(this);
+            link->attempt->abort();
+            link->attempt->deleteLater();
+        }
+        link->handshaking = false;
+        if (link->state == PeerView::State::Up)
+            Q_EMIT linkDown(name); // the calls across it end
         if (link->socket) {
             link->socket->disconnect(this);
             link->socket->closeGracefully();
@@ -148,8 +156,10 @@ void Federation::dial(Link &link)
     const AccountRecord *p = m_broker.m_store.peer(link.config.name);
     link.state = PeerView::State::Connecting;
     Q_EMIT peersChanged();
-    // Commit rule: a pending K_AB is tried first; its login commits it.
-    if (p && p->pendingEpoch != 0)
+    // Commit rule: a pending K_AB is tried first; its login commits it. Refused (or so it
+    // seemed: a refusal can be forged), the current key is tried next, and only a login that
+    // succeeds under it proves the peer never committed the pending one.
+    if (p && p->pendingEpoch != 0 && (!link.pendingRefused || !p->isEnrolled()))
         login(link, p->pendingEpoch, true);
     else if (!p || !p->isEnrolled() || link.refreshWanted)
         handshake(link);
@@ -171,6 +181,8 @@ void Federation::scheduleReconnect(Link &link, const QString &why)
 
 void Federation::handshake(Link &link)
 {
+    if (link.handshaking)
+        return;
     const AccountRecord *p = m_broker.m_store.peer(link.config.name);
     const quint32 epoch = p && p->isEnrolled() ? p->epoch : 0;
     noise::HandshakeConfig hc;
@@ -192,11 +204,15 @@ void Federation::handshake(Link &link)
     const QString name = link.config.name;
     Link *l = &link;
     auto newEpoch = std::make_shared<quint32>(0);
+    auto ourKey = std::make_shared<SecretBytes>();
     auto done = std::make_shared<bool>(false);
+    link.handshaking = true;
+    link.attempt = socket;
     auto fail = [this, l, socket, done](const QString &why) {
         if (*done)
             return;
         *done = true;
+        l->handshaking = false;
         socket->disconnect(this);
         socket->closeGracefully();
         m_broker.log(QStringLiteral("peer %1: inter-broker key handshake failed: %2").arg(l->config.name, why));
@@ -219,7 +235,7 @@ void Federation::handshake(Link &link)
         fail(QStringLiteral("connection lost: %1").arg(socket->socket()->errorString()));
     });
     connect(socket, &FramedSocket::frameReceived, this,
-            [this, l, socket, state, channel, epoch, newEpoch, done, fail, name](const QByteArray &body) {
+            [this, l, socket, state, channel, epoch, newEpoch, ourKey, done, fail, name](const QByteArray &body) {
                 if (*done)
                     return;
                 if (auto e = wire::decodeCleartextError(body))
@@ -234,6 +250,7 @@ void Federation::handshake(Link &link)
                     if (!key)
                         return fail(key.error().message);
                     *newEpoch = epoch + 1;
+                    *ourKey = *key;
                     // Commit rule: K_AB durable as pending before we confirm.
                     if (auto r = m_broker.m_store.setPeerPending(name, *newEpoch, *key); !r)
                         return fail(r.error().message);
@@ -252,11 +269,14 @@ void Federation::handshake(Link &link)
                 auto m = channel->open(body);
                 if (!m || m->type() != k("enrolled") || m->u32(k("epoch")) != *newEpoch)
                     return fail(QStringLiteral("unexpected answer to confirm"));
+                // Commit only the key this handshake made (another may have replaced it meanwhile).
                 const AccountRecord *p = m_broker.m_store.peer(name);
-                if (p && p->pendingEpoch == *newEpoch) {
-                    if (auto r = m_broker.m_store.commitPeerPending(name); !r)
-                        return fail(r.error().message);
-                }
+                if (!p || p->pendingEpoch != *newEpoch || !p->pendingKey.equals(*ourKey))
+                    return fail(QStringLiteral("handshake superseded"));
+                if (auto r = m_broker.m_store.commitPeerPending(name); !r)
+                    return fail(r.error().message);
+                l->pendingRefused = false;
+                l->handshaking = false;
                 *done = true;
                 socket->disconnect(this);
                 socket->closeGracefully();
@@ -272,7 +292,16 @@ void Federation::handshake(Link &link)
                 l->state = PeerView::State::Down;
                 dial(*l);
             });
+    armDeadline(socket, [fail] { fail(QStringLiteral("timed out")); });
     tcp->connectToHost(link.config.host, link.config.port);
+}
+
+void Federation::armDeadline(FramedSocket *socket, std::function<void()> onTimeout)
+{
+    auto *deadline = new QTimer(socket);
+    deadline->setSingleShot(true);
+    connect(deadline, &QTimer::timeout, this, std::move(onTimeout));
+    deadline->start(2 * m_broker.m_config.handshakeTimeoutMs);
 }
 
 void Federation::login(Link &link, quint32 epoch, bool pending)
@@ -290,22 +319,21 @@ void Federation::login(Link &link, quint32 epoch, bool pending)
     const QString name = link.config.name;
     auto channel = std::make_shared<SecureChannel>();
     auto step = std::make_shared<int>(0); // 0: challenge, 1: welcome, 2: done
-    auto fail = [this, l, socket, step, pending, name](const QString &why, bool refused) {
+    link.attempt = socket;
+    auto fail = [this, l, socket, step, pending](const QString &why, bool refused) {
         if (*step == 2)
             return;
         *step = 2;
         socket->disconnect(this);
         socket->closeGracefully();
-        if (pending && refused) {
-            // The peer never committed the pending key (its `enrolled` was what we lacked):
-            // forget it and log in under the current key.
-            (void)m_broker.m_store.discardPeerPending(name);
-        }
+        if (refused) // try the other key next time; nothing is forgotten on a refusal alone
+            l->pendingRefused = pending;
         scheduleReconnect(*l, why);
     };
     connect(socket, &FramedSocket::connected, this, [this, socket, epoch, nc] {
         socket->send(wire::encodeHello({m_broker.name(), epoch, *nc}, wire::kPeerLoginTag));
     });
+    armDeadline(socket, [fail] { fail(QStringLiteral("timed out"), false); });
     connect(socket, &FramedSocket::disconnected, this, [fail, socket] {
         fail(QStringLiteral("connection lost: %1").arg(socket->socket()->errorString()), false);
     });
@@ -343,7 +371,14 @@ void Federation::login(Link &link, quint32 epoch, bool pending)
                     m_broker.log(QStringLiteral("peer %1: inter-broker key epoch %2 committed (login under pending key)")
                                      .arg(name)
                                      .arg(epoch));
+                } else if (const AccountRecord *rec = m_broker.m_store.peer(name); rec && rec->pendingEpoch != 0) {
+                    // The peer still takes the old key, so it never committed the new one.
+                    (void)m_broker.m_store.discardPeerPending(name);
+                    m_broker.log(QStringLiteral("peer %1: unconfirmed inter-broker key epoch %2 discarded")
+                                     .arg(name)
+                                     .arg(rec->pendingEpoch));
                 }
+                l->pendingRefused = false;
                 *step = 2;
                 socket->disconnect(this);
                 l->backoffMs = 0;
@@ -364,6 +399,8 @@ void Federation::refuse(FramedSocket *socket, const QString &peer, const QString
 void Federation::adopt(FramedSocket *socket, const QByteArray &firstFrame)
 {
     socket->setParent(this);
+    // Whatever becomes of it (refused, handshake done, a link that later drops), it goes.
+    connect(socket, &FramedSocket::disconnected, socket, &QObject::deleteLater);
     if (quint8(firstFrame[0]) == wire::kFederateTag)
         acceptHandshake(socket, firstFrame);
     else
@@ -410,6 +447,7 @@ void Federation::acceptHandshake(FramedSocket *socket, const QByteArray &frame)
     if (!key || !m_broker.m_store.setPeerPending(f->account, newEpoch, *key))
         return refuse(socket, f->account, QStringLiteral("store failure"));
     auto channel = std::make_shared<SecureChannel>(r2i, i2r);
+    auto madeKey = std::make_shared<SecretBytes>(*key);
     const QString name = f->account;
     const QByteArray out = wire::encodeEnroll2(*msg2, wire::kFederateTag);
     m_broker.m_store.afterCommit([socket = QPointer<FramedSocket>(socket), out](bool ok) {
@@ -423,14 +461,15 @@ void Federation::acceptHandshake(FramedSocket *socket, const QByteArray &frame)
     connect(deadline, &QTimer::timeout, socket, &FramedSocket::abort);
     deadline->start(m_broker.m_config.handshakeTimeoutMs);
     connect(socket, &FramedSocket::disconnected, socket, &QObject::deleteLater);
-    connect(socket, &FramedSocket::frameReceived, this, [this, socket, channel, name, newEpoch](const QByteArray &body) {
+    connect(socket, &FramedSocket::frameReceived, this, [this, socket, channel, name, newEpoch, madeKey](const QByteArray &body) {
         auto m = channel->open(body);
         if (!m || m->type() != k("confirm")) {
             socket->sendAndClose(wire::encodeCleartextError(ErrorCode::Auth, QStringLiteral("expected confirm")));
             return;
         }
         const AccountRecord *rec = m_broker.m_store.peer(name);
-        if (!rec || rec->pendingEpoch != newEpoch || !m_broker.m_store.commitPeerPending(name)) {
+        if (!rec || rec->pendingEpoch != newEpoch || !rec->pendingKey.equals(*madeKey)
+            || !m_broker.m_store.commitPeerPending(name)) {
             socket->sendAndClose(wire::encodeCleartextError(ErrorCode::Auth, QStringLiteral("handshake superseded")));
             return;
         }
@@ -562,10 +601,11 @@ void Federation::setDown(Link &link, const QString &why)
     link.socket = nullptr;
     link.channel = SecureChannel();
     const bool wasUp = link.state == PeerView::State::Up;
-    link.directory.clear();
     m_broker.log(QStringLiteral("peer %1 down: %2").arg(link.config.name, why));
+    link.state = PeerView::State::Down;
     if (wasUp)
-        Q_EMIT linkDown(link.config.name);
+        Q_EMIT linkDown(link.config.name); // with the directory still known: its accounts go offline
+    link.directory.clear();
     scheduleReconnect(link, why);
 }
 

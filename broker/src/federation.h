@@ -17,6 +17,7 @@
 #include <QPointer>
 #include <QTimer>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -72,6 +73,9 @@ private:
         QTimer reconnect;
         int backoffMs = 0;
         bool refreshWanted = false;
+        bool handshaking = false;    // one inter-broker handshake at a time
+        bool pendingRefused = false; // the last login under the pending K_AB was refused
+        QPointer<FramedSocket> attempt; // a handshake or login under way
         QString lastError;
     };
 
@@ -80,6 +84,7 @@ private:
     void handshake(Link &link);
     void login(Link &link, quint32 epoch, bool pending);
     void scheduleReconnect(Link &link, const QString &why);
+    void armDeadline(FramedSocket *socket, std::function<void()> onTimeout);
     // Responder side.
     void acceptHandshake(FramedSocket *socket, const QByteArray &frame);
     void acceptLogin(FramedSocket *socket, const QByteArray &frame);

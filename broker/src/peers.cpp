@@ -16,16 +16,21 @@ Error usage(const QString &msg)
     return makeError(ErrorCode::Usage, msg);
 }
 
-std::optional<QByteArray> decode32(QByteArray text)
+// Decodes 32 bytes of base64 or base64url; the copies made on the way are wiped (a secret
+// goes through here).
+std::optional<QByteArray> decode32(const QByteArray &input)
 {
-    text = text.trimmed();
+    QByteArray text = input.trimmed();
+    std::optional<QByteArray> out;
     for (auto options : {QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals | QByteArray::AbortOnBase64DecodingErrors,
                          QByteArray::Base64Encoding | QByteArray::AbortOnBase64DecodingErrors}) {
         auto r = QByteArray::fromBase64Encoding(text, options);
-        if (r && r.decoded.size() == 32)
-            return r.decoded;
+        if (!out && r && r.decoded.size() == 32)
+            out = r.decoded;
+        r.decoded.fill('\0');
     }
-    return std::nullopt;
+    text.fill('\0');
+    return out;
 }
 
 } // namespace

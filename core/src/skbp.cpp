@@ -76,14 +76,6 @@ Result<SecretBytes> interBrokerKey(QByteArrayView handshakeHash, const SecretByt
     return crypto::hkdf(handshakeHash, ikm.view(), "SKBP/1 inter-broker-key", kKeySize);
 }
 
-Result<QByteArray> trunkToken(const SecretBytes &interBrokerKey, QByteArrayView sid)
-{
-    auto t = crypto::hkdf(sid, interBrokerKey.view(), "SKBP/1 trunk", 16);
-    if (!t)
-        return t.error();
-    return t->view().toByteArray();
-}
-
 Result<SecretBytes> brokerKey(QByteArrayView handshakeHash, const SecretBytes &kI2r,
                               const SecretBytes &kR2i)
 {

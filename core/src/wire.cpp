@@ -34,7 +34,7 @@ Result<QString> readAccount(QByteArrayView &in)
     return account;
 }
 
-enum class Field { Text, Account, Address, U32, Sid, Wrapped, Bytes, Proof, Bool, Peers, Relay, Array, Map };
+enum class Field { Text, Account, Address, U32, Sid, Wrapped, Bytes, Proof, Token, Bool, Peers, Relay, Array, Map };
 
 struct FieldSpec
 {
@@ -83,12 +83,13 @@ constexpr FieldSpec kRekey[] = {{"sid", Field::Sid, true}, {"gen", Field::U32, t
                                 {"wrapped", Field::Wrapped, true}, {"via", Field::Account, false}};
 // Between peered brokers (§8).
 constexpr FieldSpec kFedCall[] = {{"sid", Field::Sid, true}, {"from", Field::Account, true},
-                                  {"to", Field::Account, true}};
+                                  {"to", Field::Account, true}, {"trunk", Field::Token, true}};
 constexpr FieldSpec kFedCallKey[] = {{"sid", Field::Sid, true}, {"epoch", Field::U32, true},
                                      {"gen", Field::U32, true}, {"wrapped", Field::Wrapped, true}};
 constexpr FieldSpec kFedError[] = {{"sid", Field::Sid, true}, {"code", Field::Text, true},
                                    {"msg", Field::Text, false}};
-constexpr FieldSpec kDeliver[] = {{"to", Field::Account, true}, {"msg", Field::Map, true}};
+constexpr FieldSpec kDeliver[] = {{"to", Field::Account, true}, {"msg", Field::Map, true},
+                                  {"trunk", Field::Token, false}};
 constexpr FieldSpec kRequest[] = {{"from", Field::Account, true}, {"msg", Field::Map, true}};
 constexpr FieldSpec kRotate[] = {{"epoch", Field::U32, true}, {"wrapped", Field::Wrapped, true}};
 constexpr FieldSpec kRotateAck[] = {{"epoch", Field::U32, true}, {"proof", Field::Proof, true}};
@@ -171,6 +172,8 @@ bool checkField(const QCborValue &v, Field type)
         return v.isByteArray() && v.toByteArray().size() == skbp::kWrappedSize;
     case Field::Proof:
         return v.isByteArray() && v.toByteArray().size() == 32;
+    case Field::Token:
+        return v.isByteArray() && v.toByteArray().size() == 16;
     case Field::Bytes:
         return v.isByteArray();
     case Field::Bool:

@@ -255,11 +255,17 @@ private Q_SLOTS:
 
         QSignalSpy aliceEnded(&alice.phone.engine(), &ClientEngine::callEnded);
         QSignalSpy daveEnded(&dave.phone.engine(), &ClientEngine::callEnded);
+        QSignalSpy presence(&alice.phone.engine(), &ClientEngine::presenceChanged);
         proxy.cutAll();
         // The call ends cleanly on both sides, and dave's key still rotates (b handed out SK).
         QTRY_COMPARE_WITH_TIMEOUT(aliceEnded.size(), 1, 5000);
         QTRY_COMPARE_WITH_TIMEOUT(daveEnded.size(), 1, 5000);
         QCOMPARE(daveEnded.first().at(1).toString(), s("disconnected"));
+        QCOMPARE(aliceEnded.first().at(1).toString(), s("disconnected"));
+        // And the other broker's accounts went offline for alice until the link was back.
+        QVERIFY(std::any_of(presence.begin(), presence.end(), [](const QList<QVariant> &p) {
+            return p.at(0).toString() == QStringLiteral("dave@b") && !p.at(1).toBool();
+        }));
         QTRY_COMPARE_WITH_TIMEOUT(dave.phone.profile().epoch(), daveEpoch + 1, 5000);
         QVERIFY(fed.a->sessions().empty());
         QVERIFY(fed.b->sessions().empty());
@@ -272,6 +278,28 @@ private Q_SLOTS:
         const QByteArray again = callAndAnswer(alice.phone, dave.phone, s("dave@b"));
         QVERIFY(!again.isEmpty());
         QCOMPARE(dave.phone.engine().session(again)->keyFingerprint, alice.phone.engine().session(again)->keyFingerprint);
+    }
+
+    void memberBehindPeerGoesOffline()
+    {
+        // dave@b's phone vanishes mid-call: b takes him out of the call homed at a (alice's
+        // call ends), and b still rotates his key.
+        PeeredBrokers fed;
+        QVERIFY(fed.start());
+        TestPhone alice(s("alice"));
+        auto dave = std::make_unique<TestPhone>(s("dave"));
+        QVERIFY(PeeredBrokers::enrol(*fed.a, alice));
+        QVERIFY(PeeredBrokers::enrol(*fed.b, *dave));
+        QTRY_VERIFY_WITH_TIMEOUT(fed.linked(), 5000);
+        QVERIFY(seesOnline(alice, s("dave@b")));
+        const QByteArray sid = callAndAnswer(alice, *dave, s("dave@b"));
+        QVERIFY(!sid.isEmpty());
+        const quint32 epoch = fed.b->store().account(s("dave"))->epoch;
+        QSignalSpy ended(&alice.engine(), &ClientEngine::callEnded);
+        dave.reset(); // gone without a word
+        QTRY_COMPARE_WITH_TIMEOUT(ended.size(), 1, 5000);
+        QVERIFY(fed.a->sessions().empty());
+        QTRY_VERIFY_WITH_TIMEOUT(fed.b->store().account(s("dave"))->pendingEpoch == epoch + 1, 5000); // rotation waits for him
     }
 
     void interBrokerKeyRefreshes()

@@ -42,13 +42,10 @@ QByteArray enrollPrologue(QStringView account, quint32 epoch);
 Result<SecretBytes> brokerKey(QByteArrayView handshakeHash, const SecretBytes &kI2r,
                               const SecretBytes &kR2i);
 
-// Federation (§8): prologue of the inter-broker handshake (Noise KKpsk0), the inter-broker key
-// K_AB = HKDF(salt = h, ikm = k_i2r || k_r2i, info = "SKBP/1 inter-broker-key", 32), and the
-// token both relays of a federated session present to each other,
-// trunk = first 16 bytes of HKDF(sid, K_AB, "SKBP/1 trunk", 16).
+// Federation (§8): prologue of the inter-broker handshake (Noise KKpsk0) and the inter-broker key
+// K_AB = HKDF(salt = h, ikm = k_i2r || k_r2i, info = "SKBP/1 inter-broker-key", 32).
 QByteArray federatePrologue(QStringView initiator, QStringView responder, quint32 epoch);
 Result<SecretBytes> interBrokerKey(QByteArrayView handshakeHash, const SecretBytes &kI2r, const SecretBytes &kR2i);
-Result<QByteArray> trunkToken(const SecretBytes &interBrokerKey, QByteArrayView sid);
 
 struct ChannelKeys
 {
