@@ -101,6 +101,51 @@ Result<CallRouter::Member> CallRouter::newMember(const Session &s, const QString
     }
 }
 
+Result<std::unique_ptr<CallRouter::Session>> CallRouter::openSession(const QString &from, const QString &to) const
+{
+    if (sessionsOf(to) >= kMaxSessionsPerAccount)
+        return err(ErrorCode::Busy, QStringLiteral("%1 is busy").arg(to));
+    if (sessionsOf(from) >= kMaxSessionsPerAccount)
+        return err(ErrorCode::RateLimited, QStringLiteral("too many sessions"));
+    auto sid = crypto::randomBytes(skbp::kSidSize);
+    if (!sid)
+        return sid.error();
+    auto session = std::make_unique<Session>();
+    session->sid = *sid;
+    session->caller = from;
+    session->callee = to;
+    return session;
+}
+
+QCborMap CallRouter::callKeyMessage(const Session &s, const Member &caller, quint32 calleeEpoch,
+                                    const QByteArray &wrapped, std::optional<quint32> id) const
+{
+    QCborMap callKey = wire::message(k("call_key"));
+    if (id)
+        callKey.insert(k("id"), qint64(*id));
+    callKey.insert(k("sid"), s.sid);
+    callKey.insert(k("callee"), s.callee);
+    callKey.insert(k("epoch"), qint64(calleeEpoch));
+    callKey.insert(k("gen"), 0);
+    callKey.insert(k("wrapped"), wrapped);
+    callKey.insert(k("ssrc"), qint64(caller.ssrc));
+    callKey.insert(k("relay"), relayOf(caller));
+    return callKey;
+}
+
+QCborMap CallRouter::incomingMessage(const Session &s, const Member &caller, const Member &callee, quint32 calleeEpoch) const
+{
+    QCborMap incoming = wire::message(k("incoming"));
+    incoming.insert(k("sid"), s.sid);
+    incoming.insert(k("from"), s.caller);
+    incoming.insert(k("epoch"), qint64(calleeEpoch));
+    incoming.insert(k("gen"), 0);
+    incoming.insert(k("ssrc"), qint64(callee.ssrc));
+    incoming.insert(k("peers"), QCborArray{peerOf(s.caller, caller.ssrc)});
+    incoming.insert(k("relay"), relayOf(callee));
+    return incoming;
+}
+
 Result<std::pair<CallRouter::Member, CallRouter::Member>> CallRouter::addCallerAndCallee(Session &s) const
 {
     auto a = newMember(s, s.caller);
@@ -147,21 +192,14 @@ Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
         return err(ErrorCode::UnknownAccount, QStringLiteral("no account \"%1\"").arg(to));
     if (!m_broker.isOnline(to))
         return err(ErrorCode::Offline, QStringLiteral("%1 is offline").arg(to));
-    if (sessionsOf(to) >= kMaxSessionsPerAccount)
-        return err(ErrorCode::Busy, QStringLiteral("%1 is busy").arg(to));
-    if (sessionsOf(from) >= kMaxSessionsPerAccount)
-        return err(ErrorCode::RateLimited, QStringLiteral("too many sessions"));
     const AccountRecord *caller = m_broker.m_store.account(from);
     if (!caller)
         return err(ErrorCode::Internal, QStringLiteral("caller vanished"));
-
-    auto sid = crypto::randomBytes(skbp::kSidSize);
-    if (!sid)
-        return sid.error();
-    auto session = std::make_unique<Session>();
-    session->sid = *sid;
-    session->caller = from;
-    session->callee = to;
+    auto opened = openSession(from, to);
+    if (!opened)
+        return opened.error();
+    std::unique_ptr<Session> session = std::move(*opened);
+    const QByteArray *sid = &session->sid;
     const auto [calleeEpoch, calleeKey] = effectiveKey(*callee);
     auto sk = skbp::sessionKey(m_broker.m_config.keyMode, *calleeKey, *sid, to, calleeEpoch);
     if (!sk)
@@ -177,25 +215,8 @@ Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
     if (!wrapped)
         return wrapped.error();
 
-    QCborMap callKey = wire::message(k("call_key"));
-    if (auto id = msg.id())
-        callKey.insert(k("id"), qint64(*id));
-    callKey.insert(k("sid"), *sid);
-    callKey.insert(k("callee"), to);
-    callKey.insert(k("epoch"), qint64(calleeEpoch));
-    callKey.insert(k("gen"), 0);
-    callKey.insert(k("wrapped"), *wrapped);
-    callKey.insert(k("ssrc"), qint64(a.ssrc));
-    callKey.insert(k("relay"), relayOf(a));
-
-    QCborMap incoming = wire::message(k("incoming"));
-    incoming.insert(k("sid"), *sid);
-    incoming.insert(k("from"), from);
-    incoming.insert(k("epoch"), qint64(calleeEpoch));
-    incoming.insert(k("gen"), 0);
-    incoming.insert(k("ssrc"), qint64(b.ssrc));
-    incoming.insert(k("peers"), QCborArray{peerOf(from, a.ssrc)});
-    incoming.insert(k("relay"), relayOf(b));
+    const QCborMap callKey = callKeyMessage(*session, a, calleeEpoch, *wrapped, msg.id());
+    const QCborMap incoming = incomingMessage(*session, a, b, calleeEpoch);
 
     m_broker.log(QStringLiteral("%1 calls %2: session %3, SK from K_%2 (epoch %4), {SK}K_%1")
                      .arg(from, to, shortSid(*sid))

@@ -83,6 +83,11 @@ private:
 
     Result<Member> newMember(const Session &s, const QString &account) const;
     Result<std::pair<Member, Member>> addCallerAndCallee(Session &s) const;
+    // A new session between the two, after the per-account session limits.
+    Result<std::unique_ptr<Session>> openSession(const QString &from, const QString &to) const;
+    QCborMap callKeyMessage(const Session &s, const Member &caller, quint32 calleeEpoch, const QByteArray &wrapped,
+                            std::optional<quint32> id) const;
+    QCborMap incomingMessage(const Session &s, const Member &caller, const Member &callee, quint32 calleeEpoch) const;
     // The session and this account's place in it, or nulls.
     std::pair<Session *, Member *> locate(const QByteArray &sid, const QString &account);
     QCborMap relayOf(const Member &m) const;

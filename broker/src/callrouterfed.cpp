@@ -124,17 +124,11 @@ Result<void> CallRouter::callRemote(const QString &from, const QString &to, cons
         return err(ErrorCode::UnknownAccount, QStringLiteral("no account \"%1\"").arg(to));
     if (!online)
         return err(ErrorCode::Offline, QStringLiteral("%1 is offline").arg(to));
-    if (sessionsOf(to) >= kMaxSessionsPerAccount)
-        return err(ErrorCode::Busy, QStringLiteral("%1 is busy").arg(to));
-    if (sessionsOf(from) >= kMaxSessionsPerAccount)
-        return err(ErrorCode::RateLimited, QStringLiteral("too many sessions"));
-    auto sid = crypto::randomBytes(skbp::kSidSize);
-    if (!sid)
-        return sid.error();
-    auto session = std::make_unique<Session>();
-    session->sid = *sid;
-    session->caller = from;
-    session->callee = to;
+    auto opened = openSession(from, to);
+    if (!opened)
+        return opened.error();
+    std::unique_ptr<Session> session = std::move(*opened);
+    const QByteArray *sid = &session->sid;
     session->awaitingKey = true;
     session->callId = msg.id();
     auto pair = addCallerAndCallee(*session);
@@ -184,26 +178,9 @@ void CallRouter::onFedCallKey(const QString &peer, const wire::Message &m)
     s.awaitingKey = false;
     const quint32 calleeEpoch = m.u32(k("epoch"));
 
-    QCborMap callKey = wire::message(k("call_key"));
-    if (s.callId)
-        callKey.insert(k("id"), qint64(*s.callId));
-    callKey.insert(k("sid"), sid);
-    callKey.insert(k("callee"), s.callee);
-    callKey.insert(k("epoch"), qint64(calleeEpoch));
-    callKey.insert(k("gen"), 0);
-    callKey.insert(k("wrapped"), *wrapped);
-    callKey.insert(k("ssrc"), qint64(caller->ssrc));
-    callKey.insert(k("relay"), relayOf(*caller));
+    QCborMap callKey = callKeyMessage(s, *caller, calleeEpoch, *wrapped, s.callId);
     callKey.insert(k("via"), peer); // the first hop: {SK}K_AB from the callee's broker
-
-    QCborMap incoming = wire::message(k("incoming"));
-    incoming.insert(k("sid"), sid);
-    incoming.insert(k("from"), s.caller);
-    incoming.insert(k("epoch"), qint64(calleeEpoch));
-    incoming.insert(k("gen"), 0);
-    incoming.insert(k("ssrc"), qint64(callee->ssrc));
-    incoming.insert(k("peers"), QCborArray{peerOf(s.caller, caller->ssrc)});
-    incoming.insert(k("relay"), relayOf(*callee));
+    const QCborMap incoming = incomingMessage(s, *caller, *callee, calleeEpoch);
 
     m_broker.log(QStringLiteral("session %1: {SK}K_%2%3 from broker %3 (SK from K_%4 epoch %5), re-wrapped as {SK}K_%6")
                      .arg(shortSid(sid), m_broker.name(), peer, skbp::splitAddress(s.callee).first)

@@ -74,6 +74,17 @@ void ClientEngine::addRelayHop(const QByteArray &sid, quint32 gen, const QString
              gen == 0 ? QStringLiteral("{SK}K_AB") : QStringLiteral("{SK_%1}K_AB").arg(gen), text);
 }
 
+// A session_key or rekey that crossed from the session's home broker: its first hop.
+void ClientEngine::noteGenerationHop(const wire::Message &m, const QByteArray &sid, quint32 gen)
+{
+    if (!m.has(k("via")))
+        return;
+    addRelayHop(sid, gen, m.text(k("via")),
+                QStringLiteral("generation %1 came from broker %2 to broker %3 as {SK_%1}K_AB")
+                    .arg(gen)
+                    .arg(m.text(k("via")), m_profile.brokerName()));
+}
+
 void ClientEngine::onCallKey(const wire::Message &m)
 {
     const QByteArray sid = m.bytes(k("sid"));
@@ -281,11 +292,7 @@ void ClientEngine::onSessionKey(const wire::Message &m)
     if (!s)
         return;
     const quint32 gen = m.u32(k("gen"));
-    if (m.has(k("via")))
-        addRelayHop(sid, gen, m.text(k("via")),
-                    QStringLiteral("generation %1 came from broker %2 to broker %3 as {SK_%1}K_AB")
-                        .arg(gen)
-                        .arg(m.text(k("via")), m_profile.brokerName()));
+    noteGenerationHop(m, sid, gen);
     auto sk = unwrapForMe(m.bytes(k("wrapped")), {skbp::WrapPurpose::Join, sid, gen, {}});
     if (!sk) {
         Q_EMIT requestFailed(QStringLiteral("session key"), sk.error());
@@ -361,11 +368,7 @@ void ClientEngine::onRekey(const wire::Message &m)
     if (!s)
         return;
     const quint32 gen = m.u32(k("gen"));
-    if (m.has(k("via")))
-        addRelayHop(sid, gen, m.text(k("via")),
-                    QStringLiteral("generation %1 came from broker %2 to broker %3 as {SK_%1}K_AB")
-                        .arg(gen)
-                        .arg(m.text(k("via")), m_profile.brokerName()));
+    noteGenerationHop(m, sid, gen);
     auto sk = unwrapForMe(m.bytes(k("wrapped")), {skbp::WrapPurpose::Rekey, sid, gen, {}});
     if (!sk) {
         Q_EMIT requestFailed(QStringLiteral("re-key"), sk.error());

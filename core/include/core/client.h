@@ -166,6 +166,7 @@ private:
     void onWelcome(const wire::Message &m);
     void onCallKey(const wire::Message &m);
     void addRelayHop(const QByteArray &sid, quint32 gen, const QString &peer, const QString &text);
+    void noteGenerationHop(const wire::Message &m, const QByteArray &sid, quint32 gen);
     void onIncoming(const wire::Message &m);
     void onAnswered(const wire::Message &m);
     void onSessionKey(const wire::Message &m);
