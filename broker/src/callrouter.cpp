@@ -311,6 +311,7 @@ Result<void> CallRouter::decline(const QString &from, const QByteArray &sid)
     const QString who = me->account;
     m_broker.m_relayTable.removeMember(sid, me->ssrc);
     std::erase_if(s.members, [&](const Member &m) { return m.account == who; });
+    dropTrunkIfUnused(s, who);
     QCborMap left = wire::message(k("left"));
     left.insert(k("sid"), sid);
     left.insert(k("who"), who);
@@ -403,6 +404,7 @@ Result<void> CallRouter::leave(const QString &from, const QByteArray &sid)
     }
     m_broker.m_relayTable.removeMember(sid, me->ssrc);
     std::erase_if(s.members, [&](const Member &m) { return m.account == from; });
+    dropTrunkIfUnused(s, from);
     if (s.joinedCount() < 2) {
         endSession(sid, QStringLiteral("hangup"), from);
         return {};

@@ -114,6 +114,7 @@ private:
     bool isKnownRemote(const QString &address, bool *online = nullptr) const;
     void addTrunk(const QByteArray &sid, const QString &peer, const QByteArray &token);
     QByteArray trunkOf(Session &s, const QString &peer);
+    void dropTrunkIfUnused(const Session &s, const QString &departed);
     Result<void> forwardRequest(const QString &from, const QByteArray &sid, const char *type, const QString &who = {});
     void onFedCall(const QString &peer, const wire::Message &m);
     void onFedCallKey(const QString &peer, const wire::Message &m);

@@ -95,6 +95,19 @@ void CallRouter::addTrunk(const QByteArray &sid, const QString &peer, const QByt
     m_broker.m_relayTable.addTrunk(sid, address, port, token);
 }
 
+void CallRouter::dropTrunkIfUnused(const Session &s, const QString &departed)
+{
+    // With the peer's last member gone, the relay stops sending the call over to its relay.
+    const QString peer = skbp::splitAddress(departed).second;
+    if (peer.isEmpty())
+        return;
+    for (const Member &m : s.members) {
+        if (skbp::splitAddress(m.account).second == peer)
+            return;
+    }
+    m_broker.m_relayTable.removeTrunks(s.sid);
+}
+
 QByteArray CallRouter::trunkOf(Session &s, const QString &peer)
 {
     // Drawn by the home broker and sent with the call, so that a K_AB refresh in between

@@ -61,6 +61,14 @@ void RelayTable::removeMember(const QByteArray &sid, quint32 ssrc)
         it->second.members.erase(ssrc);
 }
 
+void RelayTable::removeTrunks(const QByteArray &sid)
+{
+    std::lock_guard lock(m_mutex);
+    auto it = m_sessions.find(sid);
+    if (it != m_sessions.end())
+        it->second.trunks.clear();
+}
+
 void RelayTable::endSession(const QByteArray &sid)
 {
     std::lock_guard lock(m_mutex);

@@ -302,6 +302,34 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(fed.b->store().account(s("dave"))->pendingEpoch == epoch + 1, 5000); // rotation waits for him
     }
 
+    void trunkEndsWithThePeersLastMember()
+    {
+        // alice@a and erin@a call dave@b; dave leaves; a's relay stops sending the call to b.
+        PeeredBrokers fed;
+        QVERIFY(fed.start());
+        VoicePhone alice(s("alice"), 440), erin(s("erin"), 550), dave(s("dave"), 660);
+        QVERIFY(PeeredBrokers::enrol(*fed.a, alice.phone));
+        QVERIFY(PeeredBrokers::enrol(*fed.a, erin.phone));
+        QVERIFY(PeeredBrokers::enrol(*fed.b, dave.phone));
+        QTRY_VERIFY_WITH_TIMEOUT(fed.linked(), 5000);
+        QVERIFY(seesOnline(alice.phone, s("dave@b")));
+        const QByteArray sid = callAndAnswer(alice.phone, dave.phone, s("dave@b"));
+        QVERIFY(!sid.isEmpty());
+        QObject ctx;
+        QObject::connect(&erin.phone.engine(), &ClientEngine::incomingCall, &ctx,
+                         [&](const QByteArray &id, const QString &, bool) { erin.phone.engine().answer(id); });
+        alice.phone.engine().invite(sid, s("erin"));
+        QTRY_VERIFY_WITH_TIMEOUT(erin.media->media(sid) && erin.media->media(sid)->stats().bound, 5000);
+        QTRY_VERIFY_WITH_TIMEOUT(fed.a->relayCounters().trunked > 100, 5000);
+        dave.phone.engine().leave(sid);
+        QTRY_COMPARE_WITH_TIMEOUT(alice.phone.engine().session(sid)->members.size(), std::size_t(1), 5000);
+        QTest::qWait(300);
+        const quint64 after = fed.a->relayCounters().trunked;
+        QTest::qWait(600); // alice and erin still talk, locally
+        QCOMPARE(fed.a->relayCounters().trunked, after);
+        QVERIFY(erin.media->media(sid)->stats().members.front().packets > 0);
+    }
+
     void interBrokerKeyRefreshes()
     {
         PeeredBrokers fed(1); // the refresh is due after a second

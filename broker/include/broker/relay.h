@@ -54,6 +54,7 @@ public:
     // A trunk of this session to a peer's relay at address:port (token: skbp::trunkToken).
     void addTrunk(const QByteArray &sid, const QHostAddress &address, quint16 port, const QByteArray &token);
     void removeMember(const QByteArray &sid, quint32 ssrc);
+    void removeTrunks(const QByteArray &sid);
     void endSession(const QByteArray &sid);
 
 private:
