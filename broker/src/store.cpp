@@ -58,6 +58,22 @@ void wipe(QByteArray &b)
     b.fill('\0');
 }
 
+// The key columns of an accounts or peers row (epoch, key, pending epoch, pending key at these
+// positions) into a record, wiping the copies QtSql handed out; false when a key has the wrong size.
+bool readKeys(const QSqlQuery &q, int epoch, int key, int pendingEpoch, int pendingKey, AccountRecord &r)
+{
+    r.epoch = quint32(q.value(epoch).toLongLong());
+    r.pendingEpoch = quint32(q.value(pendingEpoch).toLongLong());
+    QByteArray k = q.value(key).toByteArray();
+    QByteArray pk = q.value(pendingKey).toByteArray();
+    r.key = SecretBytes::copyOf(k);
+    r.pendingKey = SecretBytes::copyOf(pk);
+    wipe(k);
+    wipe(pk);
+    return (r.epoch == 0 || r.key.size() == std::size_t(skbp::kKeySize))
+        && (r.pendingEpoch == 0 || r.pendingKey.size() == std::size_t(skbp::kKeySize));
+}
+
 } // namespace
 
 Store::Store(QObject *parent)
@@ -159,20 +175,12 @@ Result<void> Store::load()
     while (q.next()) {
         auto a = std::make_unique<AccountRecord>();
         a->name = q.value(0).toString();
-        a->epoch = quint32(q.value(1).toLongLong());
-        QByteArray key = q.value(2).toByteArray();
-        QByteArray pkey = q.value(4).toByteArray();
-        a->key = SecretBytes::copyOf(key);
-        a->pendingEpoch = quint32(q.value(3).toLongLong());
-        a->pendingKey = SecretBytes::copyOf(pkey);
-        wipe(key);
-        wipe(pkey);
+        const bool keysOk = readKeys(q, 1, 2, 3, 4, *a);
         const int kind = q.value(5).toInt();
         a->pendingKind = kind == 1 ? PendingKind::Handshake : kind == 2 ? PendingKind::Rotate : PendingKind::None;
         a->pendingInvite = q.value(6).toLongLong();
         a->refreshedAt = q.value(7).toLongLong();
-        const bool sane = skbp::isValidAccount(a->name)
-            && (a->epoch == 0 || a->key.size() == std::size_t(skbp::kKeySize))
+        const bool sane = skbp::isValidAccount(a->name) && keysOk
             && (a->pendingKind == PendingKind::None || a->pendingKey.size() == std::size_t(skbp::kKeySize));
         if (!sane)
             return makeError(ErrorCode::Corrupt, QStringLiteral("store holds a malformed account row"));
@@ -184,19 +192,10 @@ Result<void> Store::load()
     while (q.next()) {
         auto p = std::make_unique<AccountRecord>();
         p->name = q.value(0).toString();
-        p->epoch = quint32(q.value(1).toLongLong());
-        QByteArray key = q.value(2).toByteArray();
-        QByteArray pkey = q.value(4).toByteArray();
-        p->key = SecretBytes::copyOf(key);
-        p->pendingEpoch = quint32(q.value(3).toLongLong());
-        p->pendingKey = SecretBytes::copyOf(pkey);
-        wipe(key);
-        wipe(pkey);
+        const bool keysOk = readKeys(q, 1, 2, 3, 4, *p);
         p->pendingKind = p->pendingEpoch ? PendingKind::Handshake : PendingKind::None;
         p->refreshedAt = q.value(5).toLongLong();
-        const bool sane = skbp::isValidAccount(p->name) && (p->epoch == 0 || p->key.size() == std::size_t(skbp::kKeySize))
-            && (p->pendingEpoch == 0 || p->pendingKey.size() == std::size_t(skbp::kKeySize));
-        if (!sane)
+        if (!skbp::isValidAccount(p->name) || !keysOk)
             return makeError(ErrorCode::Corrupt, QStringLiteral("store holds a malformed peer row"));
         m_peers.emplace(p->name, std::move(p));
     }
