@@ -204,6 +204,8 @@ void TestFaults::commitRule()
     // ... proved the hard way: a fresh login under it, and calls in both directions.
     victim->engine().stop();
     QVERIFY(victim->goOnline());
+    // A killed broker took the partner's connection too: it is back once its back-off lets it.
+    QVERIFY2(partner.goOnline(), "the partner did not log in again");
     QVERIFY(callWorks(partner, *victim));
     QVERIFY(callWorks(*victim, partner));
 }

@@ -14,8 +14,9 @@ ClientOptions fastClientOptions()
     ClientOptions o;
     o.minBackoffMs = 50;
     o.maxBackoffMs = 400;
-    o.loginTimeoutMs = 1500;
-    o.enrolTimeoutMs = 1500;
+    // Generous: a loaded CI machine may take a while over the fsyncs of an enrolment.
+    o.loginTimeoutMs = 5000;
+    o.enrolTimeoutMs = 5000;
     return o;
 }
 
@@ -28,7 +29,7 @@ quint16 freePort()
 
 // ---- TestBroker --------------------------------------------------------------------------
 
-TestBroker::TestBroker(skbp::KeyMode mode, qint64 refreshSecs)
+TestBroker::TestBroker(skbp::KeyMode mode, qint64 refreshSecs, int handshakeTimeoutMs)
 {
     m_config.address = QHostAddress::LocalHost;
     m_config.port = 0;
@@ -36,7 +37,7 @@ TestBroker::TestBroker(skbp::KeyMode mode, qint64 refreshSecs)
     m_config.name = QStringLiteral("test");
     m_config.keyMode = mode;
     m_config.refreshIntervalSecs = refreshSecs;
-    m_config.handshakeTimeoutMs = 1500;
+    m_config.handshakeTimeoutMs = handshakeTimeoutMs;
     start();
 }
 

@@ -28,7 +28,8 @@ quint16 freePort();
 class TestBroker
 {
 public:
-    explicit TestBroker(skbp::KeyMode mode = skbp::KeyMode::Derived, qint64 refreshSecs = 24 * 3600);
+    explicit TestBroker(skbp::KeyMode mode = skbp::KeyMode::Derived, qint64 refreshSecs = 24 * 3600,
+                        int handshakeTimeoutMs = 5000);
     ~TestBroker();
 
     broker::Broker &broker() { return *m_broker; }
