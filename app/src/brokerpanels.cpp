@@ -31,20 +31,6 @@ constexpr int kKeyRole = Qt::UserRole + 1;
 
 const QString kNone = QStringLiteral("—");
 
-QTableWidget *makeTable(const QStringList &headers, QWidget *parent)
-{
-    auto *table = new QTableWidget(0, int(headers.size()), parent);
-    table->setHorizontalHeaderLabels(headers);
-    table->setEditTriggers(QAbstractItemView::NoEditTriggers);
-    table->setSelectionBehavior(QAbstractItemView::SelectRows);
-    table->setSelectionMode(QAbstractItemView::SingleSelection);
-    table->setAlternatingRowColors(true);
-    table->setWordWrap(false);
-    table->verticalHeader()->setVisible(false);
-    table->horizontalHeader()->setHighlightSections(false);
-    return table;
-}
-
 QTableWidgetItem *cell(const QString &text, const QString &toolTip = {})
 {
     auto *item = new QTableWidgetItem(text);
@@ -58,28 +44,6 @@ QTableWidgetItem *numberCell(quint32 n)
     auto *item = cell(QString::number(n));
     item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
     return item;
-}
-
-QString selectedKey(const QTableWidget *table)
-{
-    const QList<QTableWidgetItem *> items = table->selectedItems();
-    for (const QTableWidgetItem *item : items) {
-        if (const QTableWidgetItem *first = table->item(item->row(), 0))
-            return first->data(kKeyRole).toString();
-    }
-    return {};
-}
-
-void reselect(QTableWidget *table, const QString &key)
-{
-    if (key.isEmpty())
-        return;
-    for (int row = 0; row < table->rowCount(); ++row) {
-        if (table->item(row, 0)->data(kKeyRole).toString() == key) {
-            table->selectRow(row);
-            return;
-        }
-    }
 }
 
 // Drawn rather than loaded so that the console needs no image plugin to show presence.
@@ -105,6 +69,61 @@ QLabel *plainLabel(QWidget *parent)
 
 } // namespace
 
+// ---- TablePanel ----------------------------------------------------------------------------
+
+TablePanel::TablePanel(const QString &objectName, const QStringList &headers, int stretchColumn,
+                       const QString &toolTip, QWidget *parent)
+    : QWidget(parent), m_table(new QTableWidget(0, int(headers.size()), this))
+{
+    m_table->setObjectName(objectName);
+    m_table->setToolTip(toolTip);
+    m_table->setHorizontalHeaderLabels(headers);
+    m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_table->setSelectionMode(QAbstractItemView::SingleSelection);
+    m_table->setAlternatingRowColors(true);
+    m_table->setWordWrap(false);
+    m_table->verticalHeader()->setVisible(false);
+    QHeaderView *header = m_table->horizontalHeader();
+    header->setHighlightSections(false);
+    header->setSectionResizeMode(QHeaderView::ResizeToContents);
+    header->setSectionResizeMode(stretchColumn, QHeaderView::Stretch);
+    auto *layout = new QVBoxLayout(this);
+    layout->addWidget(m_table);
+}
+
+int TablePanel::count() const
+{
+    return m_table->rowCount();
+}
+
+void TablePanel::setKeyCell(int row, const QString &text, const QString &key, const QString &toolTip)
+{
+    auto *item = cell(text, toolTip);
+    item->setData(kKeyRole, key);
+    m_table->setItem(row, 0, item);
+}
+
+void TablePanel::rebuild(int rows, const std::function<void(int row)> &fill)
+{
+    QString keep;
+    if (const QList<QTableWidgetItem *> selected = m_table->selectedItems(); !selected.isEmpty()) {
+        if (const QTableWidgetItem *first = m_table->item(selected.front()->row(), 0))
+            keep = first->data(kKeyRole).toString();
+    }
+    m_table->setRowCount(rows);
+    for (int row = 0; row < rows; ++row)
+        fill(row);
+    m_table->clearSelection();
+    for (int row = 0; !keep.isEmpty() && row < rows; ++row) {
+        if (m_table->item(row, 0)->data(kKeyRole).toString() == keep) {
+            m_table->selectRow(row);
+            break;
+        }
+    }
+    Q_EMIT countChanged(rows);
+}
+
 // ---- AccountsPanel -------------------------------------------------------------------------
 
 namespace {
@@ -114,42 +133,25 @@ constexpr int Name = 0, Epoch = 1, Key = 2, Status = 3, Rotation = 4;
 } // namespace
 
 AccountsPanel::AccountsPanel(broker::Broker &broker, QWidget *parent)
-    : QWidget(parent), m_broker(broker),
-      m_table(makeTable(
-          {tr("Account"), tr("Epoch"), tr("Key fingerprint"), tr("Status"), tr("Rotation pending")},
-          this)),
-      m_onlineIcon(dot(QColor(0x2e, 0x7d, 0x32))), m_offlineIcon(dot(QColor(0x9e, 0x9e, 0x9e)))
+    : TablePanel(QStringLiteral("accounts"),
+                 {tr("Account"), tr("Epoch"), tr("Key fingerprint"), tr("Status"), tr("Rotation pending")},
+                 AccountColumn::Name,
+                 tr("Every account the broker holds a key for. The fingerprint is that of the "
+                    "account's current key; the phone shows the same one."),
+                 parent),
+      m_broker(broker), m_onlineIcon(dot(QColor(0x2e, 0x7d, 0x32))), m_offlineIcon(dot(QColor(0x9e, 0x9e, 0x9e)))
 {
-    m_table->setObjectName(QStringLiteral("accounts"));
-    m_table->setToolTip(
-        tr("Every account the broker holds a key for. The fingerprint is that of the "
-           "account's current key; the phone shows the same one."));
-    QHeaderView *header = m_table->horizontalHeader();
-    header->setSectionResizeMode(QHeaderView::ResizeToContents);
-    header->setSectionResizeMode(AccountColumn::Name, QHeaderView::Stretch);
-    auto *layout = new QVBoxLayout(this);
-    layout->addWidget(m_table);
-
     connect(&broker, &broker::Broker::accountsChanged, this, &AccountsPanel::refresh);
     refresh();
 }
 
-int AccountsPanel::count() const
-{
-    return m_table->rowCount();
-}
-
 void AccountsPanel::refresh()
 {
-    const QString keep = selectedKey(m_table);
     const QFont fixed = QFontDatabase::systemFont(QFontDatabase::FixedFont);
     const std::vector<broker::AccountView> accounts = m_broker.accounts();
-    m_table->setRowCount(int(accounts.size()));
-    for (int row = 0; row < int(accounts.size()); ++row) {
+    rebuild(int(accounts.size()), [&](int row) {
         const broker::AccountView &a = accounts[size_t(row)];
-        auto *name = cell(a.name);
-        name->setData(kKeyRole, a.name);
-        m_table->setItem(row, AccountColumn::Name, name);
+        setKeyCell(row, a.name, a.name);
 
         // Epoch 0 is an enrolment whose key is not yet durable: there is no key to show.
         const bool enrolled = a.epoch > 0;
@@ -175,10 +177,7 @@ void AccountsPanel::refresh()
                 ? cell(tr("yes"), tr("A new key has been sent after a call; it becomes "
                                      "current once the phone has stored it."))
                 : cell(kNone));
-    }
-    m_table->clearSelection();
-    reselect(m_table, keep);
-    Q_EMIT countChanged(m_table->rowCount());
+    });
 }
 
 // ---- PeersPanel ----------------------------------------------------------------------------
@@ -190,35 +189,25 @@ constexpr int Name = 0, Address = 1, Link = 2, Epoch = 3, Key = 4, Note = 5;
 } // namespace
 
 PeersPanel::PeersPanel(broker::Broker &broker, QWidget *parent)
-    : QWidget(parent), m_broker(broker),
-      m_table(makeTable({tr("Peer"), tr("Address"), tr("Link"), tr("K_AB epoch"), tr("K_AB fingerprint"), tr("Note")},
-                        this))
+    : TablePanel(QStringLiteral("peers"),
+                 {tr("Peer"), tr("Address"), tr("Link"), tr("K_AB epoch"), tr("K_AB fingerprint"), tr("Note")},
+                 PeerColumn::Note,
+                 tr("Brokers this one federates with (patent Fig. 3). K_AB is the inter-broker key, agreed by "
+                    "Diffie-Hellman (Noise KKpsk0); the peer's console shows the same fingerprint."),
+                 parent),
+      m_broker(broker)
 {
-    m_table->setObjectName(QStringLiteral("peers"));
-    m_table->setToolTip(tr("Brokers this one federates with (patent Fig. 3). K_AB is the inter-broker key, "
-                           "agreed by Diffie-Hellman (Noise KKpsk0); the peer's console shows the same fingerprint."));
-    QHeaderView *header = m_table->horizontalHeader();
-    header->setSectionResizeMode(QHeaderView::ResizeToContents);
-    header->setSectionResizeMode(PeerColumn::Note, QHeaderView::Stretch);
-    auto *layout = new QVBoxLayout(this);
-    layout->addWidget(m_table);
     connect(&broker, &broker::Broker::peersChanged, this, &PeersPanel::refresh);
     refresh();
-}
-
-int PeersPanel::count() const
-{
-    return m_table->rowCount();
 }
 
 void PeersPanel::refresh()
 {
     const QFont fixed = QFontDatabase::systemFont(QFontDatabase::FixedFont);
     const std::vector<broker::PeerView> peers = m_broker.peers();
-    m_table->setRowCount(int(peers.size()));
-    for (int row = 0; row < int(peers.size()); ++row) {
+    rebuild(int(peers.size()), [&](int row) {
         const broker::PeerView &p = peers[size_t(row)];
-        m_table->setItem(row, PeerColumn::Name, cell(p.name));
+        setKeyCell(row, p.name, p.name);
         m_table->setItem(row, PeerColumn::Address,
                          cell(p.address, p.initiator ? tr("This broker dials it") : tr("It dials this broker")));
         const QString state = p.state == broker::PeerView::State::Up           ? tr("Up")
@@ -230,8 +219,7 @@ void PeersPanel::refresh()
         key->setFont(fixed);
         m_table->setItem(row, PeerColumn::Key, key);
         m_table->setItem(row, PeerColumn::Note, cell(p.state == broker::PeerView::State::Up ? QString() : p.lastError));
-    }
-    Q_EMIT countChanged(m_table->rowCount());
+    });
 }
 
 // ---- SessionsPanel -------------------------------------------------------------------------
@@ -243,47 +231,30 @@ constexpr int Id = 0, Caller = 1, Callee = 2, Generation = 3, Members = 4, Ringi
 } // namespace
 
 SessionsPanel::SessionsPanel(broker::Broker &broker, QWidget *parent)
-    : QWidget(parent), m_broker(broker),
-      m_table(makeTable({tr("Session"), tr("Caller"), tr("Callee"), tr("Generation"), tr("Members"),
-                         tr("Ringing")},
-                        this))
+    : TablePanel(QStringLiteral("sessions"),
+                 {tr("Session"), tr("Caller"), tr("Callee"), tr("Generation"), tr("Members"), tr("Ringing")},
+                 SessionColumn::Members,
+                 tr("Calls and conferences in progress. The generation counts the re-keys of "
+                    "the session key as members join and leave."),
+                 parent),
+      m_broker(broker)
 {
-    m_table->setObjectName(QStringLiteral("sessions"));
-    m_table->setToolTip(
-        tr("Calls and conferences in progress. The generation counts the re-keys of "
-           "the session key as members join and leave."));
-    QHeaderView *header = m_table->horizontalHeader();
-    header->setSectionResizeMode(QHeaderView::ResizeToContents);
-    header->setSectionResizeMode(SessionColumn::Members, QHeaderView::Stretch);
-    auto *layout = new QVBoxLayout(this);
-    layout->addWidget(m_table);
-
     connect(&broker, &broker::Broker::sessionsChanged, this, &SessionsPanel::refresh);
     refresh();
 }
 
-int SessionsPanel::count() const
-{
-    return m_table->rowCount();
-}
-
 void SessionsPanel::refresh()
 {
-    const QString keep = selectedKey(m_table);
     const QFont fixed = QFontDatabase::systemFont(QFontDatabase::FixedFont);
     std::vector<broker::SessionView> sessions = m_broker.sessions();
     // The router keeps sessions in a hash; sorting keeps rows from jumping between refreshes.
-    std::sort(
-        sessions.begin(), sessions.end(),
-        [](const broker::SessionView &a, const broker::SessionView &b) { return a.sid < b.sid; });
-    m_table->setRowCount(int(sessions.size()));
-    for (int row = 0; row < int(sessions.size()); ++row) {
+    std::sort(sessions.begin(), sessions.end(),
+              [](const broker::SessionView &a, const broker::SessionView &b) { return a.sid < b.sid; });
+    rebuild(int(sessions.size()), [&](int row) {
         const broker::SessionView &s = sessions[size_t(row)];
         const QString hex = QString::fromLatin1(s.sid.toHex());
-        auto *id = cell(hex.left(8), tr("Session id %1").arg(hex));
-        id->setData(kKeyRole, hex);
-        id->setFont(fixed);
-        m_table->setItem(row, SessionColumn::Id, id);
+        setKeyCell(row, hex.left(8), hex, tr("Session id %1").arg(hex));
+        m_table->item(row, SessionColumn::Id)->setFont(fixed);
         m_table->setItem(row, SessionColumn::Caller, cell(s.caller));
         m_table->setItem(row, SessionColumn::Callee, cell(s.callee));
         m_table->setItem(row, SessionColumn::Generation, numberCell(s.gen));
@@ -293,10 +264,7 @@ void SessionsPanel::refresh()
         m_table->setItem(
             row, SessionColumn::Ringing,
             cell(s.ringing.isEmpty() ? kNone : s.ringing.join(QLatin1StringView(", "))));
-    }
-    m_table->clearSelection();
-    reselect(m_table, keep);
-    Q_EMIT countChanged(m_table->rowCount());
+    });
 }
 
 // ---- InvitePanel ---------------------------------------------------------------------------

@@ -9,6 +9,8 @@
 #include <QTimer>
 #include <QWidget>
 
+#include <functional>
+
 class QComboBox;
 class QLineEdit;
 class QPlainTextEdit;
@@ -21,63 +23,71 @@ class Broker;
 
 namespace sotto::app {
 
-// Accounts: name, epoch, key fingerprint, online, rotation pending. Refreshed on
-// Broker::accountsChanged().
-class AccountsPanel : public QWidget
+// A table of broker state, rebuilt from the broker whenever it reports a change. The key each
+// row keeps in column 0 lets the selection survive the rebuild.
+class TablePanel : public QWidget
 {
     Q_OBJECT
 public:
-    explicit AccountsPanel(broker::Broker &broker, QWidget *parent = nullptr);
     int count() const;
 
 Q_SIGNALS:
     void countChanged(int count);
 
+protected:
+    TablePanel(const QString &objectName, const QStringList &headers, int stretchColumn, const QString &toolTip,
+               QWidget *parent);
+    // Sets `rows` rows, has fill(row) put each row's items (column 0 via keyCell), keeps the
+    // selection and reports the count.
+    void rebuild(int rows, const std::function<void(int row)> &fill);
+    // Column 0 of a row: shows `text`, selected again after a rebuild by `key`.
+    void setKeyCell(int row, const QString &text, const QString &key, const QString &toolTip = {});
+
+    QTableWidget *const m_table;
+};
+
+// Accounts: name, epoch, key fingerprint, online, rotation pending. Refreshed on
+// Broker::accountsChanged().
+class AccountsPanel : public TablePanel
+{
+    Q_OBJECT
+public:
+    explicit AccountsPanel(broker::Broker &broker, QWidget *parent = nullptr);
+
 private:
     void refresh();
 
     broker::Broker &m_broker;
-    QTableWidget *m_table;
     QIcon m_onlineIcon;
     QIcon m_offlineIcon;
 };
 
 // Live sessions: short id, caller, callee, generation, members, ringing. Refreshed on
 // Broker::sessionsChanged().
-class SessionsPanel : public QWidget
+class SessionsPanel : public TablePanel
 {
     Q_OBJECT
 public:
     explicit SessionsPanel(broker::Broker &broker, QWidget *parent = nullptr);
-    int count() const;
-
-Q_SIGNALS:
-    void countChanged(int count);
 
 private:
     void refresh();
 
     broker::Broker &m_broker;
-    QTableWidget *m_table;
 };
 
 // Peered brokers (§8): name, address, link state, who dials, the inter-broker key's epoch and
 // fingerprint, and the last error. Refreshed on Broker::peersChanged().
-class PeersPanel : public QWidget
+class PeersPanel : public TablePanel
 {
     Q_OBJECT
 public:
     explicit PeersPanel(broker::Broker &broker, QWidget *parent = nullptr);
-    int count() const;
-
-Q_SIGNALS:
-    void countChanged(int count);
 
 private:
     void refresh();
 
     broker::Broker &m_broker;
-    QTableWidget *m_table;
 };
 
 // Creates single-use invite links and puts them on the clipboard.
