@@ -12,16 +12,21 @@
 #include <QLabel>
 #include <QPushButton>
 #include <QSpinBox>
+#include <QThread>
 #include <QVBoxLayout>
 
 #include <cmath>
+#include <memory>
 #include <numbers>
+#include <optional>
 
 namespace sotto::app {
 
 SettingsDialog::SettingsDialog(const PhoneSettings &settings, const Profile &profile, QWidget *parent)
     : QDialog(parent), m_settings(settings), m_input(new QComboBox(this)), m_output(new QComboBox(this)),
-      m_deviceStatus(new QLabel(this)), m_echo(new QCheckBox(tr("&Echo cancellation"), this)),
+      m_deviceStatus(new QLabel(this)),
+      m_test(new QPushButton(QIcon(QStringLiteral(":/sotto/icons/speaker.svg")), tr("&Test tone"), this)),
+      m_rescan(new QPushButton(tr("&Rescan"), this)), m_echo(new QCheckBox(tr("&Echo cancellation"), this)),
       m_noise(new QCheckBox(tr("&Noise suppression"), this)), m_refresh(new QSpinBox(this)),
       m_keyLogWarning(new QCheckBox(tr("&Warn at start when SOTTO_KEYLOGFILE is set"), this))
 {
@@ -46,18 +51,17 @@ SettingsDialog::SettingsDialog(const PhoneSettings &settings, const Profile &pro
     auto *af = new QFormLayout(audioBox);
     m_input->setObjectName(QStringLiteral("inputDevice"));
     m_output->setObjectName(QStringLiteral("outputDevice"));
-    auto *test = new QPushButton(QIcon(QStringLiteral(":/sotto/icons/speaker.svg")), tr("&Test tone"), this);
-    test->setObjectName(QStringLiteral("testTone"));
-    test->setToolTip(tr("Play one second of a 440 Hz tone on the chosen output"));
-    auto *rescan = new QPushButton(tr("&Rescan"), this);
-    rescan->setToolTip(tr("Look again for devices plugged in since"));
+    m_test->setObjectName(QStringLiteral("testTone"));
+    m_test->setToolTip(tr("Play one second of a 440 Hz tone on the chosen output"));
+    m_rescan->setObjectName(QStringLiteral("rescanDevices"));
+    m_rescan->setToolTip(tr("Look again for devices plugged in since"));
     auto *outRow = new QHBoxLayout;
     outRow->addWidget(m_output, 1);
-    outRow->addWidget(test);
+    outRow->addWidget(m_test);
     af->addRow(tr("&Microphone:"), m_input);
     af->addRow(tr("&Loudspeaker:"), outRow);
     af->addRow(QString(), m_deviceStatus);
-    af->addRow(QString(), rescan);
+    af->addRow(QString(), m_rescan);
     m_echo->setObjectName(QStringLiteral("echoCancellation"));
     m_noise->setObjectName(QStringLiteral("noiseSuppression"));
     m_keyLogWarning->setObjectName(QStringLiteral("keyLogWarning"));
@@ -90,9 +94,9 @@ SettingsDialog::SettingsDialog(const PhoneSettings &settings, const Profile &pro
 
     m_toneTimer.setInterval(20);
     connect(&m_toneTimer, &QTimer::timeout, this, &SettingsDialog::toneTick);
-    connect(test, &QPushButton::clicked, this, &SettingsDialog::playTestTone);
-    connect(rescan, &QPushButton::clicked, this, [this] { fillDevices(true); });
-    fillDevices(false);
+    connect(m_test, &QPushButton::clicked, this, &SettingsDialog::playTestTone);
+    connect(m_rescan, &QPushButton::clicked, this, [this] { listDevices(true); });
+    listDevices(false);
 }
 
 SettingsDialog::~SettingsDialog()
@@ -101,44 +105,85 @@ SettingsDialog::~SettingsDialog()
         m_tone->stop();
 }
 
-void SettingsDialog::fillDevices(bool rescan)
+namespace {
+
+// A combo box's choices: "System default", then `devices`; the current choice stays selected,
+// and a chosen device that is not among them stays too, marked, so that OK does not drop it.
+void fillChoices(QComboBox *combo, const std::vector<std::pair<QString, QString>> &devices, const QString &current,
+                 const QString &absentNote)
+{
+    combo->clear();
+    combo->addItem(SettingsDialog::tr("System default"), QString());
+    for (const auto &[label, name] : devices)
+        combo->addItem(label, name);
+    if (!current.isEmpty() && combo->findData(current) < 0)
+        combo->addItem(QStringLiteral("%1 (%2)").arg(current, absentNote), current);
+    combo->setCurrentIndex(std::max(0, combo->findData(current)));
+}
+
+} // namespace
+
+void SettingsDialog::listDevices(bool rescan)
 {
     if (m_tone) { // PortAudio cannot rescan under an open stream
         m_tone->stop();
         m_tone.reset();
         m_toneTimer.stop();
     }
-    m_input->clear();
-    m_output->clear();
-    m_input->addItem(tr("System default"), QString());
-    m_output->addItem(tr("System default"), QString());
-    auto devices = audio::listAudioDevices(rescan);
-    int inputs = 0, outputs = 0;
+    const QString input = m_input->count() ? m_input->currentData().toString() : m_settings.inputDevice;
+    const QString output = m_output->count() ? m_output->currentData().toString() : m_settings.outputDevice;
+    fillChoices(m_input, {}, input, tr("looking…"));
+    fillChoices(m_output, {}, output, tr("looking…"));
+    setDeviceControlsEnabled(false);
+    m_deviceStatus->setText(tr("Looking for audio devices…"));
+
+    const quint64 id = ++m_lastListing;
+    m_listing = id;
+    using Listing = Result<std::vector<audio::AudioDeviceInfo>>;
+    auto result = std::make_shared<std::optional<Listing>>();
+    QThread *worker = QThread::create([result, rescan] { result->emplace(audio::listAudioDevices(rescan)); });
+    connect(worker, &QThread::finished, worker, &QObject::deleteLater);
+    connect(worker, &QThread::finished, this, [this, result, id] {
+        if (id != m_listing || !result->has_value())
+            return;
+        m_listing = 0;
+        showDevices(**result);
+        Q_EMIT devicesListed();
+    });
+    worker->start();
+}
+
+void SettingsDialog::setDeviceControlsEnabled(bool enabled)
+{
+    for (QWidget *w : std::initializer_list<QWidget *>{m_input, m_output, m_test, m_rescan})
+        w->setEnabled(enabled);
+}
+
+void SettingsDialog::showDevices(const Result<std::vector<audio::AudioDeviceInfo>> &devices)
+{
+    std::vector<std::pair<QString, QString>> inputs, outputs;
     if (devices) {
         for (const auto &d : *devices) {
             const QString label = QStringLiteral("%1 (%2)").arg(d.name, d.hostApi);
-            if (d.maxInputChannels > 0) {
-                m_input->addItem(label, d.name);
-                ++inputs;
-            }
-            if (d.maxOutputChannels > 0) {
-                m_output->addItem(label, d.name);
-                ++outputs;
-            }
+            if (d.maxInputChannels > 0)
+                inputs.emplace_back(label, d.name);
+            if (d.maxOutputChannels > 0)
+                outputs.emplace_back(label, d.name);
         }
     }
-    m_input->setCurrentIndex(std::max(0, m_input->findData(m_settings.inputDevice)));
-    m_output->setCurrentIndex(std::max(0, m_output->findData(m_settings.outputDevice)));
+    fillChoices(m_input, inputs, m_input->currentData().toString(), tr("not connected"));
+    fillChoices(m_output, outputs, m_output->currentData().toString(), tr("not connected"));
+    setDeviceControlsEnabled(true);
     if (!devices)
         m_deviceStatus->setText(tr("Audio devices cannot be listed: %1").arg(devices.error().message));
-    else if (inputs == 0 || outputs == 0)
+    else if (inputs.empty() || outputs.empty())
         m_deviceStatus->setText(tr("No %1 found: calls use a generated tone instead.")
-                                    .arg(inputs == 0 && outputs == 0 ? tr("audio device")
-                                         : inputs == 0               ? tr("microphone")
-                                                                     : tr("loudspeaker")));
+                                    .arg(inputs.empty() && outputs.empty() ? tr("audio device")
+                                         : inputs.empty()                  ? tr("microphone")
+                                                                           : tr("loudspeaker")));
     else
-        m_deviceStatus->setText(tr("%n microphone(s)", nullptr, inputs) + QStringLiteral(", ") +
-                                tr("%n loudspeaker(s)", nullptr, outputs));
+        m_deviceStatus->setText(tr("%n microphone(s)", nullptr, int(inputs.size())) + QStringLiteral(", ") +
+                                tr("%n loudspeaker(s)", nullptr, int(outputs.size())));
 }
 
 void SettingsDialog::playTestTone()

@@ -2,7 +2,10 @@
 
 // Settings: the broker this phone belongs to (read only), audio devices with a test tone, echo
 // cancellation and noise suppression, our own refresh interval, and the key-log warning.
+// Devices are listed on a worker thread (a PortAudio rescan can take a while); until the list
+// is in, and when a chosen device is not plugged in, the choice is kept as it was.
 
+#include "audio/portaudiodevices.h"
 #include "phonesettings.h"
 
 #include <QDialog>
@@ -13,6 +16,7 @@
 class QCheckBox;
 class QComboBox;
 class QLabel;
+class QPushButton;
 class QSpinBox;
 
 namespace sotto {
@@ -32,9 +36,16 @@ public:
     ~SettingsDialog() override;
 
     PhoneSettings settings() const;
+    // True while the device list is being read.
+    bool isListingDevices() const { return m_listing != 0; }
+
+Q_SIGNALS:
+    void devicesListed();
 
 private:
-    void fillDevices(bool rescan);
+    void listDevices(bool rescan);
+    void showDevices(const Result<std::vector<audio::AudioDeviceInfo>> &devices);
+    void setDeviceControlsEnabled(bool enabled);
     void playTestTone();
     void toneTick();
 
@@ -42,6 +53,10 @@ private:
     QComboBox *m_input;
     QComboBox *m_output;
     QLabel *m_deviceStatus;
+    QPushButton *m_test;
+    QPushButton *m_rescan;
+    quint64 m_listing = 0;    // the listing in flight (0: none)
+    quint64 m_lastListing = 0;
     QCheckBox *m_echo;
     QCheckBox *m_noise;
     QSpinBox *m_refresh;

@@ -18,6 +18,7 @@
 #include <QApplication>
 #include <QCheckBox>
 #include <QSettings>
+#include <QSignalSpy>
 #include <QSpinBox>
 #include <QComboBox>
 #include <QDir>
@@ -384,6 +385,44 @@ private Q_SLOTS:
         QCOMPARE(reread.refreshHours, 2);
         QCOMPARE(reread.echoCancellation, false);
         QCOMPARE(reread.noiseSuppression, true);
+    }
+
+    // The device list is read off the GUI thread; meanwhile, and when the chosen microphone is
+    // not plugged in, the choice stands: OK never quietly swaps it for the default.
+    void settingsKeepAnUnpluggedDevice()
+    {
+        TestBroker broker;
+        Person alice(s("alice"), 440);
+        QTemporaryDir dir;
+        QSettings store(QDir(dir.path()).filePath(s("sotto.ini")), QSettings::IniFormat);
+        PhoneSettings chosen;
+        chosen.inputDevice = s("Sotto Test Headset 9000");
+        alice.window = std::make_unique<PhoneWindow>(*alice.phone, chosen, &store);
+        alice.window->show();
+        QVERIFY(joinByClicks(alice, broker.invite(s("alice"))));
+
+        alice.window->openSettings();
+        auto *dialog = alice.window->findChild<SettingsDialog *>();
+        QVERIFY(dialog);
+        auto *input = child<QComboBox>(*dialog, "inputDevice");
+        QCOMPARE(input->currentData().toString(), chosen.inputDevice); // listing or not
+        QTRY_VERIFY_WITH_TIMEOUT(!dialog->isListingDevices(), 10000);
+        QVERIFY(input->isEnabled());
+        QCOMPARE(input->currentData().toString(), chosen.inputDevice);
+        QVERIFY2(input->currentText().contains(s("not connected")), qPrintable(input->currentText()));
+        QCOMPARE(child<QComboBox>(*dialog, "outputDevice")->currentData().toString(), QString());
+
+        // A rescan disables the controls until the new list is in, and keeps the choice too.
+        QSignalSpy listed(dialog, &SettingsDialog::devicesListed);
+        QTest::mouseClick(child<QPushButton>(*dialog, "rescanDevices"), Qt::LeftButton);
+        QVERIFY(dialog->isListingDevices() || listed.size() == 1);
+        QTRY_COMPARE_WITH_TIMEOUT(listed.size(), 1, 10000);
+        QCOMPARE(input->currentData().toString(), chosen.inputDevice);
+        dialog->accept();
+
+        store.sync();
+        QSettings again(store.fileName(), QSettings::IniFormat);
+        QCOMPARE(PhoneSettings::load(again).inputDevice, chosen.inputDevice);
     }
 
     void damagedHistoryIsLeftAlone()
