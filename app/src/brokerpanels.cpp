@@ -13,6 +13,7 @@
 #include <QHeaderView>
 #include <QLineEdit>
 #include <QLocale>
+#include <QMessageBox>
 #include <QPainter>
 #include <QPixmap>
 #include <QPlainTextEdit>
@@ -104,13 +105,18 @@ void TablePanel::setKeyCell(int row, const QString &text, const QString &key, co
     m_table->setItem(row, 0, item);
 }
 
-void TablePanel::rebuild(int rows, const std::function<void(int row)> &fill)
+QString TablePanel::selectedKey() const
 {
-    QString keep;
     if (const QList<QTableWidgetItem *> selected = m_table->selectedItems(); !selected.isEmpty()) {
         if (const QTableWidgetItem *first = m_table->item(selected.front()->row(), 0))
-            keep = first->data(kKeyRole).toString();
+            return first->data(kKeyRole).toString();
     }
+    return {};
+}
+
+void TablePanel::rebuild(int rows, const std::function<void(int row)> &fill)
+{
+    const QString keep = selectedKey();
     m_table->setRowCount(rows);
     for (int row = 0; row < rows; ++row)
         fill(row);
@@ -195,10 +201,46 @@ PeersPanel::PeersPanel(broker::Broker &broker, QWidget *parent)
                  tr("Brokers this one federates with (patent Fig. 3). K_AB is the inter-broker key, agreed by "
                     "Diffie-Hellman (Noise KKpsk0); the peer's console shows the same fingerprint."),
                  parent),
-      m_broker(broker)
+      m_broker(broker), m_forget(new QPushButton(tr("&Forget key…"), this))
 {
+    m_forget->setObjectName(QStringLiteral("forgetPeerKey"));
+    m_forget->setToolTip(tr("Drop the inter-broker key with the selected peer, so that its next handshake "
+                            "uses the peering secret again. Only for a peer that lost its store: its "
+                            "operator forgets this broker's key too."));
+    auto *row = new QHBoxLayout;
+    row->addStretch(1);
+    row->addWidget(m_forget);
+    static_cast<QVBoxLayout *>(layout())->addLayout(row);
+    connect(m_table, &QTableWidget::itemSelectionChanged, this, &PeersPanel::updateForget);
+    connect(m_forget, &QPushButton::clicked, this, &PeersPanel::forgetSelected);
     connect(&broker, &broker::Broker::peersChanged, this, &PeersPanel::refresh);
     refresh();
+}
+
+void PeersPanel::updateForget()
+{
+    const QString name = selectedKey();
+    const std::vector<broker::PeerView> peers = m_broker.peers();
+    m_forget->setEnabled(std::any_of(peers.begin(), peers.end(),
+                                     [&](const broker::PeerView &p) { return p.name == name && p.epoch > 0; }));
+}
+
+void PeersPanel::forgetSelected()
+{
+    const QString name = selectedKey();
+    if (name.isEmpty())
+        return;
+    const auto answer = QMessageBox::question(
+        this, tr("Forget the key with %1?").arg(name),
+        tr("This broker drops its inter-broker key with %1 and the link goes down. The two pair again "
+           "under the peering secret once %1 has forgotten its key with this broker too.\n\n"
+           "Do this only when %1 lost its store.")
+            .arg(name),
+        QMessageBox::Yes | QMessageBox::Cancel, QMessageBox::Cancel);
+    if (answer != QMessageBox::Yes)
+        return;
+    if (auto r = m_broker.forgetPeer(name); !r)
+        QMessageBox::warning(this, tr("Forget key"), r.error().message);
 }
 
 void PeersPanel::refresh()
@@ -220,6 +262,7 @@ void PeersPanel::refresh()
         m_table->setItem(row, PeerColumn::Key, key);
         m_table->setItem(row, PeerColumn::Note, cell(p.state == broker::PeerView::State::Up ? QString() : p.lastError));
     });
+    updateForget();
 }
 
 // ---- SessionsPanel -------------------------------------------------------------------------

@@ -42,6 +42,8 @@ protected:
     void rebuild(int rows, const std::function<void(int row)> &fill);
     // Column 0 of a row: shows `text`, selected again after a rebuild by `key`.
     void setKeyCell(int row, const QString &text, const QString &key, const QString &toolTip = {});
+    // The key of the selected row, or empty.
+    QString selectedKey() const;
 
     QTableWidget *const m_table;
 };
@@ -78,6 +80,9 @@ private:
 
 // Peered brokers (§8): name, address, link state, who dials, the inter-broker key's epoch and
 // fingerprint, and the last error. Refreshed on Broker::peersChanged().
+//
+// "Forget key…" drops K_AB with the selected peer (Broker::forgetPeer), for a peer that lost its
+// store: after the first run the peering secret alone no longer pairs two brokers.
 class PeersPanel : public TablePanel
 {
     Q_OBJECT
@@ -86,8 +91,11 @@ public:
 
 private:
     void refresh();
+    void updateForget();
+    void forgetSelected();
 
     broker::Broker &m_broker;
+    QPushButton *m_forget;
 };
 
 // Creates single-use invite links and puts them on the clipboard.

@@ -363,6 +363,27 @@ int runPubkey(int argc, char **argv, const QStringList &args)
     return ExitOk;
 }
 
+int runForgetPeer(int argc, char **argv, const QStringList &args)
+{
+    QCommandLineParser p;
+    const auto data = opt("data", "the broker's data directory", "DIR");
+    p.addOptions({data});
+    if (auto r = parse(p, QStringLiteral("forget-peer"), args))
+        return *r;
+    if (!p.isSet(data) || p.positionalArguments().size() != 1) {
+        printError(QStringLiteral("usage: sotto broker forget-peer NAME --data DIR"));
+        return ExitUsage;
+    }
+    QCoreApplication app(argc, argv);
+    const QString name = p.positionalArguments().first();
+    if (auto r = broker::Broker::forgetPeer(p.value(data), name); !r) {
+        printError(r.error().message);
+        return ExitFailed;
+    }
+    std::printf("forgot the inter-broker key with %s; the next handshake uses the peering secret\n", qPrintable(name));
+    return ExitOk;
+}
+
 int runInvite(int argc, char **argv, const QStringList &args)
 {
     QCommandLineParser p;

@@ -10,6 +10,7 @@ int runPhone(int argc, char **argv, const QStringList &args);
 int runBroker(int argc, char **argv, const QStringList &args);
 int runInvite(int argc, char **argv, const QStringList &args);
 int runPubkey(int argc, char **argv, const QStringList &args);
+int runForgetPeer(int argc, char **argv, const QStringList &args);
 int runDemo(int argc, char **argv, const QStringList &args);
 
 } // namespace sotto::app

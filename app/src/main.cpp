@@ -23,6 +23,7 @@ const char kUsage[] =
     "               [--peer NAME=HOST:PORT,PUBKEY --peer-secret-file NAME=FILE]...\n"
     "  sotto broker invite ACCOUNT [--expires DURATION] --data DIR\n"
     "  sotto broker pubkey --data DIR             the broker's public key, for its peers\n"
+    "  sotto broker forget-peer NAME --data DIR   drop K_AB with a peer that lost its store (broker stopped)\n"
     "  sotto demo [--headless] [--federated]      a broker (two, federated) and alice, bob, carol\n"
     "  sotto --version | --help\n"
     "Durations: 90s, 15m, 24h, 7d.\n";
@@ -53,7 +54,8 @@ int main(int argc, char **argv)
     // which costs a broker with thousands of connections dearly.
     const bool headless = args.contains(QLatin1StringView("--headless"))
         || (command == QLatin1StringView("broker")
-            && (args.value(1) == QLatin1StringView("invite") || args.value(1) == QLatin1StringView("pubkey")));
+            && (args.value(1) == QLatin1StringView("invite") || args.value(1) == QLatin1StringView("pubkey")
+                || args.value(1) == QLatin1StringView("forget-peer")));
     if (headless && !qEnvironmentVariableIsSet("QT_NO_GLIB"))
         qputenv("QT_NO_GLIB", "1");
     if (command == QLatin1StringView("phone"))
@@ -63,6 +65,8 @@ int main(int argc, char **argv)
             return runInvite(argc, argv, args.mid(2));
         if (args.value(1) == QLatin1StringView("pubkey"))
             return runPubkey(argc, argv, args.mid(2));
+        if (args.value(1) == QLatin1StringView("forget-peer"))
+            return runForgetPeer(argc, argv, args.mid(2));
         return runBroker(argc, argv, args.mid(1));
     }
     if (command == QLatin1StringView("demo"))

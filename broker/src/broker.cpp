@@ -10,13 +10,33 @@
 #include <QDir>
 #include <QFile>
 #include <QHostInfo>
+#include <QLockFile>
 #include <QNetworkInterface>
 #include <QSaveFile>
+#include <QScopeGuard>
 #include <QTcpServer>
 
 Q_LOGGING_CATEGORY(lcBroker, "sotto.broker")
 
 namespace sotto::broker {
+
+namespace {
+
+// One broker per data dir: two would each follow the commit rule alone and break it together.
+// A lock left by a broker that died is stale and taken over (QLockFile checks the process).
+Result<std::unique_ptr<QLockFile>> lockDataDir(const QString &dataDir)
+{
+    auto lock = std::make_unique<QLockFile>(QDir(dataDir).filePath(QStringLiteral("broker.lock")));
+    if (lock->tryLock(0))
+        return lock;
+    qint64 pid = 0;
+    QString host, app;
+    if (lock->error() == QLockFile::LockFailedError && lock->getLockInfo(&pid, &host, &app))
+        return makeError(ErrorCode::Busy, QStringLiteral("another broker (process %1 on %2) uses %3").arg(pid).arg(host, dataDir));
+    return makeError(ErrorCode::Io, QStringLiteral("cannot lock %1").arg(dataDir));
+}
+
+} // namespace
 
 Broker::Broker(BrokerConfig config, QObject *parent)
     : QObject(parent), m_config(std::move(config)), m_router(std::make_unique<CallRouter>(*this))
@@ -78,6 +98,11 @@ Result<void> Broker::start()
     if (!QDir().mkpath(m_config.dataDir))
         return makeError(ErrorCode::Io, QStringLiteral("cannot create %1").arg(m_config.dataDir));
     QFile::setPermissions(m_config.dataDir, QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner);
+    auto lock = lockDataDir(m_config.dataDir);
+    if (!lock)
+        return lock.error();
+    m_lock = std::move(*lock);
+    auto unlock = qScopeGuard([this] { m_lock.reset(); });
     auto kp = loadOrCreateStaticKey(QDir(m_config.dataDir).filePath(QStringLiteral("broker.key")));
     if (!kp)
         return kp.error();
@@ -134,6 +159,7 @@ Result<void> Broker::start()
             .arg(port())
             .arg(fingerprint()));
     m_federation->start();
+    unlock.dismiss();
     return {};
 }
 
@@ -150,6 +176,7 @@ void Broker::stop()
         c->close();
     m_store.flush();
     m_store.close();
+    m_lock.reset();
     delete m_server;
     m_server = nullptr;
 }
@@ -316,6 +343,36 @@ void Broker::checkRefreshPolicy()
         if (!inCall)
             sendTo(name, wire::message(QLatin1StringView("refresh_due")));
     }
+}
+
+Result<void> Broker::forgetPeer(const QString &name)
+{
+    if (!m_federation)
+        return makeError(ErrorCode::Usage, QStringLiteral("the broker is not running"));
+    const AccountRecord *p = m_store.peer(name);
+    const QString fp = p && p->isEnrolled() ? skbp::fingerprint(p->key) : QString();
+    if (auto r = m_federation->forget(name); !r)
+        return r;
+    log(QStringLiteral("peer %1: inter-broker key%2 forgotten by the operator; the next handshake uses the peering secret")
+            .arg(name, fp.isEmpty() ? QString() : QStringLiteral(" %1").arg(fp)));
+    return {};
+}
+
+Result<void> Broker::forgetPeer(const QString &dataDir, const QString &name)
+{
+    if (!QFile::exists(QDir(dataDir).filePath(QStringLiteral("broker.db"))))
+        return makeError(ErrorCode::Io, QStringLiteral("no broker store in %1").arg(dataDir));
+    auto lock = lockDataDir(dataDir);
+    if (!lock)
+        return makeError(lock.error().code, lock.error().message + QStringLiteral(": stop it first, or use its console"));
+    Store store;
+    if (auto r = store.open(QDir(dataDir).filePath(QStringLiteral("broker.db"))); !r)
+        return r;
+    auto r = store.forgetPeer(name);
+    if (r && !store.flush())
+        r = makeError(ErrorCode::Io, QStringLiteral("cannot write the store in %1").arg(dataDir));
+    store.close();
+    return r;
 }
 
 void Broker::log(const QString &line)

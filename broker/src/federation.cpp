@@ -70,6 +70,32 @@ void Federation::stop()
     }
 }
 
+Result<void> Federation::forget(const QString &name)
+{
+    Link *link = find(name);
+    if (!link)
+        return makeError(ErrorCode::UnknownAccount, QStringLiteral("%1 is not a configured peer").arg(name));
+    if (auto r = m_broker.m_store.forgetPeer(name); !r)
+        return r;
+    if (link->attempt) { // a handshake or login under the forgotten key
+        link->attempt->disconnect(this);
+        link->attempt->abort();
+        link->attempt->deleteLater();
+    }
+    link->handshaking = false;
+    link->pendingRefused = false;
+    link->refreshWanted = false;
+    if (link->state == PeerView::State::Up || link->socket) {
+        setDown(*link, QStringLiteral("inter-broker key forgotten"));
+    } else if (m_running && link->initiator) {
+        link->reconnect.stop();
+        link->backoffMs = 0;
+        dial(*link);
+    }
+    Q_EMIT peersChanged();
+    return {};
+}
+
 Federation::Link *Federation::find(const QString &name)
 {
     auto it = m_links.find(name);
@@ -419,6 +445,13 @@ void Federation::acceptHandshake(FramedSocket *socket, const QByteArray &frame)
         return refuse(socket, f->account, QStringLiteral("not a configured peer"));
     const AccountRecord *p = m_broker.m_store.peer(f->account);
     SecretBytes psk;
+    if (f->epoch == 0 && p && p->isEnrolled()) // §8: after the first run, only K_AB
+        return refuse(socket, f->account,
+                      QStringLiteral("the peering secret has been used: K_AB epoch %1 is held (if %2 lost its "
+                                     "store, forget its key here - console, or `sotto broker forget-peer %2` "
+                                     "while stopped - to pair afresh)")
+                          .arg(p->epoch)
+                          .arg(f->account));
     if (f->epoch == 0)
         psk = link->config.secret;
     else if (p && p->isEnrolled() && p->epoch == f->epoch)

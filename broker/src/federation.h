@@ -52,6 +52,10 @@ public:
     // An incoming connection whose first frame is 0x03 or 0x04: the federation takes it over.
     void adopt(FramedSocket *socket, const QByteArray &firstFrame);
 
+    // Drops the K_AB held for a peer (Broker::forgetPeer): the link goes down, and the broker
+    // that dials starts again with a handshake under the peering secret.
+    Result<void> forget(const QString &name);
+
     // Refresh the inter-broker keys that are due (called by the broker's policy timer).
     void refreshDue();
 

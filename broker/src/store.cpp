@@ -258,6 +258,22 @@ Result<void> Store::discardPeerPending(const QString &name)
     return writePeer(p);
 }
 
+Result<void> Store::forgetPeer(const QString &name)
+{
+    auto it = m_peers.find(name);
+    if (it == m_peers.end())
+        return makeError(ErrorCode::UnknownAccount, QStringLiteral("no inter-broker key is held for peer %1").arg(name));
+    if (auto r = ensureBatch(); !r)
+        return r;
+    QSqlQuery q(QSqlDatabase::database(m_connectionName));
+    q.prepare(QStringLiteral("DELETE FROM peers WHERE name = ?"));
+    q.addBindValue(name);
+    if (!q.exec())
+        return sqlError(QStringLiteral("forget peer"), q.lastError());
+    m_peers.erase(it); // SecretBytes wipe themselves
+    return {};
+}
+
 Result<void> Store::commitPeerPending(const QString &name)
 {
     auto it = m_peers.find(name);

@@ -14,6 +14,7 @@
 #include <QDateTime>
 #include <QLabel>
 #include <QLineEdit>
+#include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QRegularExpression>
@@ -21,6 +22,7 @@
 #include <QTabWidget>
 #include <QTableWidget>
 #include <QTest>
+#include <QTimer>
 #include <QUdpSocket>
 
 #include <optional>
@@ -311,6 +313,39 @@ void TestBrokerConsole::peersShowLinkAndInterBrokerKey()
     // The same fingerprint as the other broker holds: one inter-broker key.
     QCOMPARE(cellText(peers, s("b"), s("K_AB fingerprint")), fed.b->peers().front().fingerprint);
     QCOMPARE(cellText(peers, s("b"), s("Address")), s("127.0.0.1:%1").arg(fed.portB));
+
+    // Forget key…: asks first; Cancel changes nothing, Yes drops K_AB and the link.
+    auto *forget = child<QPushButton>(window, "forgetPeerKey");
+    QVERIFY(forget);
+    peers->clearSelection();
+    QVERIFY(!forget->isEnabled());
+    peers->selectRow(0);
+    QVERIFY(forget->isEnabled());
+    auto answerNextQuestion = [](QMessageBox::StandardButton button) {
+        auto *poll = new QTimer;
+        QObject::connect(poll, &QTimer::timeout, poll, [poll, button] {
+            if (auto *box = qobject_cast<QMessageBox *>(QApplication::activeModalWidget())) {
+                box->button(button)->click();
+                poll->deleteLater();
+            }
+        });
+        poll->start(20);
+    };
+    answerNextQuestion(QMessageBox::Cancel);
+    QTest::mouseClick(forget, Qt::LeftButton);
+    QCOMPARE(fed.a->peers().front().epoch, 1u);
+    QCOMPARE(cellText(peers, s("b"), s("Link")), s("Up"));
+    answerNextQuestion(QMessageBox::Yes);
+    QTest::mouseClick(forget, Qt::LeftButton);
+    QCOMPARE(fed.a->peers().front().epoch, 0u);
+    QTRY_COMPARE_WITH_TIMEOUT(cellText(peers, s("b"), s("K_AB epoch")), s("—"), 3000);
+    QVERIFY(!forget->isEnabled());
+    // b still holds K_AB and refuses the peering secret; once b forgets too, they pair afresh.
+    QTRY_VERIFY_WITH_TIMEOUT(!fed.linked(), 3000);
+    QVERIFY(fed.b->forgetPeer(s("a")).ok());
+    QTRY_COMPARE_WITH_TIMEOUT(cellText(peers, s("b"), s("Link")), s("Up"), 5000);
+    QCOMPARE(cellText(peers, s("b"), s("K_AB fingerprint")), fed.b->peers().front().fingerprint);
+
     fed.b->stop();
     QTRY_VERIFY_WITH_TIMEOUT(cellText(peers, s("b"), s("Link")) != s("Up"), 5000);
 }

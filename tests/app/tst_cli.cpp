@@ -369,6 +369,8 @@ void TestCli::badUsage_data()
     QTest::newRow("peer-secret-for-no-peer")
         << QStringList{s("broker"), s("--headless"), s("--data"), s("@D@"), s("--peer-secret-file"), s("x=") + sottoBinary()};
     QTest::newRow("pubkey-no-data") << QStringList{s("broker"), s("pubkey")};
+    QTest::newRow("forget-peer-no-data") << QStringList{s("broker"), s("forget-peer"), s("b")};
+    QTest::newRow("forget-peer-no-name") << QStringList{s("broker"), s("forget-peer"), s("--data"), s("@D@")};
     QTest::newRow("invite-expires-5x") << QStringList{
         s("broker"), s("invite"), s("alice"), s("--expires"), s("5x"), s("--data"), s("@D@")};
 }
@@ -462,6 +464,25 @@ void TestCli::brokersPeerFromTheCommandLine()
     const Outcome open = run({s("broker"), s("--headless"), s("--data"), tmp.filePath(s("c")), s("--peer"),
                               s("b=127.0.0.1:%1,%2").arg(pb).arg(keyB), s("--peer-secret-file"), s("b=") + secret});
     QVERIFY2(open.exited(2) && open.err.contains("readable by others"), qPrintable(open.describe()));
+
+    // After the first run the peering secret is spent (§8): if a lost its store it cannot pair
+    // again alone, b refuses it. The operator drops K_AB with `forget-peer` - never under a
+    // running broker.
+    const Outcome busy = run({s("broker"), s("forget-peer"), s("b"), s("--data"), da});
+    QVERIFY2(busy.exited(1) && busy.err.contains("another broker"), qPrintable(busy.describe()));
+    a.stop();
+    const Outcome forgot = run({s("broker"), s("forget-peer"), s("b"), s("--data"), da});
+    QVERIFY2(forgot.exited(0) && forgot.out.contains("forgot the inter-broker key with b"), qPrintable(forgot.describe()));
+    const Outcome again = run({s("broker"), s("forget-peer"), s("b"), s("--data"), da});
+    QVERIFY2(again.exited(1) && again.err.contains("no inter-broker key"), qPrintable(again.describe()));
+    const Outcome nowhere = run({s("broker"), s("forget-peer"), s("b"), s("--data"), tmp.filePath(s("none"))});
+    QVERIFY2(nowhere.exited(1) && nowhere.err.contains("no broker store"), qPrintable(nowhere.describe()));
+    QVERIFY(!QFile::exists(tmp.filePath(s("none"))));
+    QFile::setPermissions(secret, QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+    const qsizetype mark = a.outputSoFar().size();
+    QVERIFY2(a.start(), a.outputSoFar().mid(mark).constData());
+    QTRY_VERIFY_WITH_TIMEOUT(b.outputSoFar().contains("the peering secret has been used"), 10000);
+    QVERIFY(!a.outputSoFar().mid(mark).contains("peer b up"));
 }
 
 void TestCli::brokerInvitePrintsOneLink()

@@ -73,6 +73,7 @@ private Q_SLOTS:
     void commitRule_data();
     void commitRule();
     void inviteWorksOnceAndExpires();
+    void oneBrokerPerStore();
 };
 
 void TestFaults::commitRule_data()
@@ -232,6 +233,24 @@ void TestFaults::inviteWorksOnceAndExpires()
     QVERIFY(!late.enrol(expired));
     QCOMPARE(broker.storeDump(), beforeLate);
     QVERIFY(!broker.broker().store().account(QStringLiteral("late")));
+}
+
+// Two brokers on one store would each keep the commit rule and break it together.
+void TestFaults::oneBrokerPerStore()
+{
+    TestBroker first;
+    broker::BrokerConfig config = first.broker().config();
+    config.port = 0;
+    broker::Broker second(config);
+    const QString before = first.storeDump();
+    auto refused = second.start();
+    QVERIFY(!refused.ok());
+    QCOMPARE(refused.error().code, ErrorCode::Busy);
+    QVERIFY2(refused.error().message.contains(QStringLiteral("another broker")), qPrintable(refused.error().message));
+    QCOMPARE(first.storeDump(), before);
+    first.broker().stop();
+    QVERIFY(second.start().ok()); // the lock goes with the broker that held it
+    second.stop();
 }
 
 QTEST_GUILESS_MAIN(TestFaults)

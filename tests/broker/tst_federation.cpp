@@ -87,6 +87,60 @@ private Q_SLOTS:
         QCOMPARE(fed.b->peers().front().fingerprint, pa.fingerprint);
     }
 
+    // §8: after the first run the psk is K_AB, never the peering secret again. A broker that
+    // lost its store cannot pair again by itself (nor can whoever holds its key and the secret);
+    // once the operator of the other side forgets K_AB, it can.
+    void peeringSecretIsSpentAfterTheFirstRun()
+    {
+        PeeredBrokers fed;
+        QVERIFY(fed.start());
+        QTRY_VERIFY_WITH_TIMEOUT(fed.linked(), 5000);
+        const QString first = fed.b->peers().front().fingerprint;
+        fed.a->stop();
+        for (const char *file : {"broker.db", "broker.db-wal", "broker.db-shm"})
+            QFile::remove(QDir(fed.dirA.path()).filePath(QLatin1StringView(file)));
+        QTRY_VERIFY_WITH_TIMEOUT(!PeeredBrokers::up(*fed.b), 5000);
+        const QString before = fed.b->store().dump();
+        QSignalSpy log(fed.b.get(), &broker::Broker::logEvent);
+        QVERIFY(fed.a->start().ok()); // same static key, no K_AB: it dials under the secret
+        auto spent = [&] {
+            return std::any_of(log.begin(), log.end(), [](const QList<QVariant> &l) {
+                return l.at(0).toString().contains(s("the peering secret has been used"));
+            });
+        };
+        QTRY_VERIFY_WITH_TIMEOUT(spent(), 5000);
+        QTest::qWait(300);
+        QVERIFY(!fed.linked());
+        QCOMPARE(fed.b->store().dump(), before); // K_AB epoch 1 untouched
+        QCOMPARE(fed.b->peers().front().fingerprint, first);
+
+        // The operator of b forgets K_AB with a: the next attempt pairs afresh.
+        QVERIFY(!fed.b->forgetPeer(s("nobody")).ok());
+        QVERIFY(fed.b->forgetPeer(s("a")).ok());
+        QCOMPARE(fed.b->peers().front().epoch, 0u);
+        QVERIFY(!fed.b->store().dump().contains(s("peer a ")));
+        QTRY_VERIFY_WITH_TIMEOUT(fed.linked(), 5000);
+        const broker::PeerView pa = fed.a->peers().front(), pb = fed.b->peers().front();
+        QCOMPARE(pa.epoch, 1u);
+        QCOMPARE(pb.epoch, 1u);
+        QCOMPARE(pa.fingerprint, pb.fingerprint);
+        QVERIFY(pb.fingerprint != first);
+        TestPhone alice(s("alice")), dave(s("dave"));
+        QVERIFY(PeeredBrokers::enrol(*fed.a, alice));
+        QVERIFY(PeeredBrokers::enrol(*fed.b, dave));
+        QVERIFY(seesOnline(alice, s("dave@b")));
+        QVERIFY(!callAndAnswer(alice, dave, s("dave@b")).isEmpty());
+
+        // Forgetting under a live link takes it down; the dialling side pairs again at once.
+        log.clear();
+        QVERIFY(fed.a->forgetPeer(s("b")).ok());
+        QTRY_VERIFY_WITH_TIMEOUT(spent(), 5000); // b still holds K_AB: refused
+        QVERIFY(!fed.linked());
+        QVERIFY(fed.b->forgetPeer(s("a")).ok());
+        QTRY_VERIFY_WITH_TIMEOUT(fed.linked() && fed.a->peers().front().fingerprint != pa.fingerprint, 5000);
+        QCOMPARE(fed.a->peers().front().fingerprint, fed.b->peers().front().fingerprint);
+    }
+
     void strangersAreRefused_data()
     {
         QTest::addColumn<QString>("name");

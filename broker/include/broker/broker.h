@@ -22,6 +22,8 @@
 
 class QTcpServer;
 
+class QLockFile;
+
 namespace sotto::broker {
 
 class CallRouter;
@@ -91,7 +93,8 @@ public:
     explicit Broker(BrokerConfig config, QObject *parent = nullptr);
     ~Broker() override;
 
-    // Loads or creates the static key (0600) and the store, then listens. Errors say which.
+    // Locks the data dir (one broker per store), loads or creates the static key (0600) and the
+    // store, then listens. Errors say which.
     Result<void> start();
     void stop();
 
@@ -101,6 +104,13 @@ public:
     QByteArray publicKey() const { return m_static.publicKey; }
     const BrokerConfig &config() const { return m_config; }
     Store &store() { return m_store; }
+
+    // Drops the inter-broker key held for a peer, so that the next handshake runs under the
+    // peering secret again (§8: after the first run only K_AB is accepted). For when the other
+    // broker lost its store; it must forget its side too. The link goes down and is redialled.
+    Result<void> forgetPeer(const QString &name);
+    // The same on a stopped broker's data dir (refused while a broker runs on it).
+    static Result<void> forgetPeer(const QString &dataDir, const QString &name);
 
     // A fresh single-use invite; returns the sotto:// link.
     Result<QString> createInvite(const QString &account, qint64 validForSecs);
@@ -142,6 +152,7 @@ private:
     qint64 refreshIn(const AccountRecord &a) const;
 
     BrokerConfig m_config;
+    std::unique_ptr<QLockFile> m_lock; // held while started
     crypto::X25519KeyPair m_static;
     Store m_store;
     QTcpServer *m_server = nullptr;

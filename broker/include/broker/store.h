@@ -76,6 +76,9 @@ public:
     Result<void> setPeerPending(const QString &name, quint32 epoch, const SecretBytes &key);
     Result<void> commitPeerPending(const QString &name);
     Result<void> discardPeerPending(const QString &name);
+    // Drops every key held for a peer (current and pending), so that the next handshake runs
+    // under the peering secret again: an operator's decision, after the other side lost its store.
+    Result<void> forgetPeer(const QString &name);
 
     // Unconsumed, unexpired invites for an account (read straight from disk, so invites made by
     // another process while the broker runs are seen at once).
