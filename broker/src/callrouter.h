@@ -119,6 +119,9 @@ private:
     void onFedCall(const QString &peer, const wire::Message &m);
     void onFedCallKey(const QString &peer, const wire::Message &m);
     void onFedError(const QString &peer, const wire::Message &m);
+    // A federated call whose key never came from the callee's broker: the caller is told, the
+    // session goes (nothing was keyed).
+    void failAwaitingKey(const QByteArray &sid, ErrorCode code, const QString &why);
     void onDeliver(const QString &peer, const QString &to, QCborMap msg, const QByteArray &trunk);
     void onRequest(const QString &peer, const QString &from, const QCborMap &msg);
     void dropMirrorMember(const QByteArray &sid, const QString &account);

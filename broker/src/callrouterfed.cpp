@@ -13,10 +13,6 @@ namespace sotto::broker {
 
 using namespace routing;
 
-namespace {
-constexpr int kRingDeadlineMs = 10000;
-} // namespace
-
 // ---- keys and names ------------------------------------------------------------------------------
 
 Result<QByteArray> CallRouter::wrapForPeer(const QString &peer, const SecretBytes &secret, const skbp::WrapContext &ctx)
@@ -162,6 +158,12 @@ Result<void> CallRouter::callRemote(const QString &from, const QString &to, cons
         return err(ErrorCode::Offline, QStringLiteral("broker %1 cannot be reached").arg(peer));
     }
     m_broker.m_relayTable.addMember(*sid, a.ssrc, a.token);
+    // The caller is not left waiting on a peer that never answers.
+    QTimer::singleShot(m_broker.m_config.federatedRingDeadlineMs, &m_broker, [this, id = *sid, peer] {
+        auto it = m_sessions.find(id);
+        if (it != m_sessions.end() && it->second->awaitingKey)
+            failAwaitingKey(id, ErrorCode::Offline, QStringLiteral("broker %1 did not answer in time").arg(peer));
+    });
     m_sessions.emplace(*sid, std::move(session));
     m_broker.log(QStringLiteral("%1 calls %2: session %3, asking broker %4 for the session key")
                      .arg(from, to, shortSid(*sid), peer));
@@ -210,10 +212,19 @@ void CallRouter::onFedError(const QString &peer, const wire::Message &m)
     auto it = m_sessions.find(sid);
     if (it == m_sessions.end() || !it->second->awaitingKey || skbp::splitAddress(it->second->callee).second != peer)
         return;
+    failAwaitingKey(sid, errorCodeFromName(m.text(k("code"))),
+                    QStringLiteral("broker %1 refused the call: %2").arg(peer, m.text(k("msg"))));
+}
+
+void CallRouter::failAwaitingKey(const QByteArray &sid, ErrorCode code, const QString &why)
+{
+    auto it = m_sessions.find(sid);
+    if (it == m_sessions.end())
+        return;
+    const QByteArray keep = sid; // `sid` may live in the session erased below
     const Session &s = *it->second;
-    m_broker.sendTo(s.caller, wire::errorMessage(errorCodeFromName(m.text(k("code"))), m.text(k("msg")), s.callId));
-    m_broker.log(QStringLiteral("session %1: broker %2 refused the call: %3").arg(shortSid(sid), peer, m.text(k("msg"))));
-    const QByteArray keep = sid;
+    m_broker.sendTo(s.caller, wire::errorMessage(code, why, s.callId));
+    m_broker.log(QStringLiteral("session %1: %2").arg(shortSid(keep), why));
     m_broker.m_relayTable.endSession(keep);
     m_sessions.erase(it);
     Q_EMIT m_broker.sessionsChanged();
@@ -304,10 +315,13 @@ void CallRouter::onFedCall(const QString &peer, const wire::Message &m)
     addTrunk(sid, peer, m.bytes(k("trunk")));
     // SK_0 has left this broker: if the call never rings here (the peer gave up, or lost the
     // key), drop the mirror all the same and rotate the key it came from.
-    QTimer::singleShot(kRingDeadlineMs, &m_broker, [this, sid] {
+    QTimer::singleShot(m_broker.m_config.federatedRingDeadlineMs, &m_broker, [this, sid] {
         auto it = m_mirrors.find(sid);
-        if (it != m_mirrors.end() && it->second.locals.empty())
-            dropMirrorMember(sid, {});
+        if (it == m_mirrors.end() || !it->second.locals.empty())
+            return;
+        m_broker.log(QStringLiteral("session %1 from broker %2 never rang here: dropped, K_%3 rotates")
+                         .arg(shortSid(sid), it->second.home, it->second.callee));
+        dropMirrorMember(sid, {});
     });
     QCborMap reply = wire::message(k("fcall_key"));
     reply.insert(k("sid"), sid);
@@ -490,10 +504,7 @@ void CallRouter::onPeerDown(const QString &peer)
             continue;
         Session &s = *it->second;
         if (s.awaitingKey) {
-            m_broker.sendTo(s.caller, wire::errorMessage(ErrorCode::Offline, QStringLiteral("broker %1 went away").arg(peer),
-                                                         s.callId));
-            m_broker.m_relayTable.endSession(sid);
-            m_sessions.erase(it);
+            failAwaitingKey(sid, ErrorCode::Offline, QStringLiteral("broker %1 went away").arg(peer));
             continue;
         }
         // All of that broker's members go at once; the rest re-key once, or the call ends.

@@ -334,6 +334,65 @@ private Q_SLOTS:
         QCOMPARE(dave.phone.engine().session(again)->keyFingerprint, alice.phone.engine().session(again)->keyFingerprint);
     }
 
+    // b derived dave's session key and sent it to a as {SK}K_AB, but the call never rings at b
+    // (a gave up or failed): b does not keep it forever; it drops the call and rotates K_dave.
+    void federatedCallThatNeverRingsRotates()
+    {
+        const quint16 portB = freePort();
+        FrameProxy proxy(portB);
+        PeeredBrokers fed(24 * 3600, proxy.port());
+        broker::BrokerConfig configB = PeeredBrokers::config(s("b"), fed.dirB.path(), portB, 24 * 3600,
+                                                             {s("a"), s("127.0.0.1"), fed.portA, fed.pubA, fed.secret});
+        configB.federatedRingDeadlineMs = 600;
+        fed.b = std::make_unique<broker::Broker>(configB);
+        broker::BrokerConfig configA = PeeredBrokers::config(s("a"), fed.dirA.path(), fed.portA, 24 * 3600,
+                                                             {s("b"), s("127.0.0.1"), proxy.port(), fed.pubB, fed.secret});
+        configA.federatedRingDeadlineMs = 1500;
+        fed.a = std::make_unique<broker::Broker>(configA);
+        QVERIFY(fed.start());
+        TestPhone alice(s("alice")), dave(s("dave"));
+        QVERIFY(PeeredBrokers::enrol(*fed.a, alice));
+        QVERIFY(PeeredBrokers::enrol(*fed.b, dave));
+        QTRY_VERIFY_WITH_TIMEOUT(fed.linked(), 5000);
+        QVERIFY(seesOnline(alice, s("dave@b")));
+        const quint32 daveEpoch = dave.profile().epoch();
+        QSignalSpy daveRings(&dave.engine(), &ClientEngine::incomingCall);
+        QSignalSpy daveRotated(&dave.engine(), &ClientEngine::rotated);
+        QSignalSpy logB(fed.b.get(), &broker::Broker::logEvent);
+        QSignalSpy aliceFailed(&alice.engine(), &ClientEngine::callFailed);
+
+        // b's answer to a's fcall is held on its way to a.
+        proxy.holdNext([](int, FrameProxy::Direction d, int, const QByteArray &) { return d == FrameProxy::Direction::ToClient; });
+        alice.engine().call(s("dave@b"));
+        QTRY_VERIFY_WITH_TIMEOUT(proxy.held(), 3000);
+        QVERIFY(daveRotated.wait(5000));
+        QCOMPARE(dave.profile().epoch(), daveEpoch + 1);
+        QTRY_COMPARE_WITH_TIMEOUT(fed.b->store().account(s("dave"))->epoch, daveEpoch + 1, 3000);
+        QCOMPARE(daveRings.size(), 0);
+        QVERIFY(std::any_of(logB.begin(), logB.end(),
+                            [](const QList<QVariant> &l) { return l.at(0).toString().contains(s("never rang here")); }));
+
+        // Nor is alice left calling: a gives up on b's answer after its own deadline.
+        QTRY_COMPARE_WITH_TIMEOUT(aliceFailed.size(), 1, 5000);
+        const Error why = aliceFailed.first().at(2).value<Error>();
+        QCOMPARE(why.code, ErrorCode::Offline);
+        QVERIFY2(why.message.contains(s("did not answer")), qPrintable(why.message));
+        QVERIFY(fed.a->sessions().empty());
+
+        // On TCP a held frame is a lost connection: cut it. The link comes back, and dave takes
+        // calls again under his new key.
+        QSignalSpy logA(fed.a.get(), &broker::Broker::logEvent);
+        proxy.cutAll();
+        QTRY_VERIFY_WITH_TIMEOUT(std::any_of(logA.begin(), logA.end(),
+                                             [](const QList<QVariant> &l) { return l.at(0).toString().contains(s("peer b down")); }),
+                                 5000);
+        QTRY_VERIFY_WITH_TIMEOUT(fed.linked(), 5000);
+        QVERIFY(seesOnline(alice, s("dave@b")));
+        const QByteArray sid = callAndAnswer(alice, dave, s("dave@b"));
+        QVERIFY(!sid.isEmpty());
+        QCOMPARE(dave.engine().session(sid)->keyFingerprint, alice.engine().session(sid)->keyFingerprint);
+    }
+
     void memberBehindPeerGoesOffline()
     {
         // dave@b's phone vanishes mid-call: b takes him out of the call homed at a (alice's

@@ -53,6 +53,9 @@ struct BrokerConfig
     std::vector<PeerConfig> peers;
     int peerMinBackoffMs = 250;
     int peerMaxBackoffMs = 10000;
+    // As the callee's broker in a federated call: how long a call whose key we derived may take
+    // to ring here before we drop it and rotate the callee's key (the peer gave up or failed).
+    int federatedRingDeadlineMs = 10000;
 };
 
 struct PeerView
