@@ -176,7 +176,8 @@ void HeadlessPhone::onCallEnded(const QByteArray &sid, const QString &reason)
         return;
     m_sid.clear();
     m_hangupTimer.stop();
-    const bool failed = reason == QLatin1StringView("declined") || reason == QLatin1StringView("disconnected");
+    const bool failed = reason == QLatin1StringView("declined") || reason == QLatin1StringView("disconnected")
+        || reason == QLatin1StringView("no answer");
     m_exitAfterCall = failed ? ExitFailed : ExitOk;
     if (failed)
         printError(QStringLiteral("the call ended: %1").arg(reason));

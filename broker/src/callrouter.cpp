@@ -7,6 +7,7 @@
 #include "core/crypto.h"
 
 #include <QCborArray>
+#include <QTimer>
 #include <QtEndian>
 
 namespace sotto::broker {
@@ -223,6 +224,7 @@ Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
                      .arg(calleeEpoch));
     m_broker.m_relayTable.addMember(*sid, a.ssrc, a.token);
     m_broker.m_relayTable.addMember(*sid, b.ssrc, b.token);
+    armRingTimeout(*sid, to);
     m_sessions.emplace(*sid, std::move(session));
     m_broker.sendTo(from, callKey);
     m_broker.sendTo(to, incoming);
@@ -302,25 +304,49 @@ Result<void> CallRouter::decline(const QString &from, const QByteArray &sid)
     auto [session, me] = locate(sid, from);
     if (!me || me->joined)
         return err(ErrorCode::NotInSession, QStringLiteral("no call ringing"));
-    Session &s = *session;
-    if (from == s.callee && !s.answered) {
-        endSession(sid, QStringLiteral("declined"));
-        return {};
+    stopRinging(*session, me->account, QStringLiteral("declined"));
+    return {};
+}
+
+void CallRouter::stopRinging(Session &s, const QString &account, const QString &reason)
+{
+    const QByteArray sid = s.sid; // `s` goes with endSession()
+    if (account == s.callee && !s.answered) {
+        endSession(sid, reason);
+        return;
     }
-    // An invitee said no: the others learn it; no key changed hands, so no re-key.
-    const QString who = me->account;
+    // An invitee said no, or never answered: the others learn it; the invitee's phone too when
+    // it did not say no itself.
+    const Member *me = s.find(account);
+    if (!me)
+        return;
     m_broker.m_relayTable.removeMember(sid, me->ssrc);
-    std::erase_if(s.members, [&](const Member &m) { return m.account == who; });
-    dropTrunkIfUnused(s, who);
+    std::erase_if(s.members, [&](const Member &m) { return m.account == account; });
+    dropTrunkIfUnused(s, account);
     QCborMap left = wire::message(k("left"));
     left.insert(k("sid"), sid);
-    left.insert(k("who"), who);
+    left.insert(k("who"), account);
     for (const Member &m : s.members) {
         if (m.joined)
             m_broker.sendTo(m.account, left);
     }
+    if (reason != QLatin1StringView("declined")) {
+        QCborMap ended = wire::message(k("ended"));
+        ended.insert(k("sid"), sid);
+        ended.insert(k("reason"), reason);
+        m_broker.sendTo(account, ended);
+    }
+    m_broker.log(QStringLiteral("%1 stopped ringing in session %2 (%3)").arg(account, shortSid(sid), reason));
     Q_EMIT m_broker.sessionsChanged();
-    return {};
+}
+
+void CallRouter::armRingTimeout(const QByteArray &sid, const QString &account)
+{
+    QTimer::singleShot(m_broker.m_config.ringTimeoutMs, &m_broker, [this, sid, account] {
+        auto [session, me] = locate(sid, account);
+        if (session && me && !me->joined)
+            stopRinging(*session, account, QStringLiteral("no answer"));
+    });
 }
 
 Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, const QString &whoAsked)
@@ -383,6 +409,7 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
     else
         m_broker.m_relayTable.addMember(sid, m->ssrc, m->token);
     m_broker.sendTo(who, incoming);
+    armRingTimeout(sid, who);
     m_broker.log(QStringLiteral("%1 invites %2 into session %3").arg(from, who, shortSid(sid)));
     Q_EMIT m_broker.sessionsChanged();
     return {};

@@ -203,6 +203,7 @@ void CallRouter::onFedCallKey(const QString &peer, const wire::Message &m)
                      .arg(s.caller));
     m_broker.sendTo(s.caller, callKey);
     m_broker.sendTo(s.callee, incoming);
+    armRingTimeout(sid, s.callee);
     Q_EMIT m_broker.sessionsChanged();
 }
 

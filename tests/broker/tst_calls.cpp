@@ -25,6 +25,7 @@ private Q_SLOTS:
     void chainAttack_data();
     void chainAttack();
     void declineEndsCallAndRotates();
+    void unansweredCallsStopRinging();
     void periodicRefreshWhenIdle();
     void reconnectsAfterBrokerRestart();
 };
@@ -268,6 +269,52 @@ void TestCalls::declineEndsCallAndRotates()
     // alice held a key derived from K_bob: it rotates even though nobody talked.
     QTRY_COMPARE_WITH_TIMEOUT(rotated.size(), 1, 3000);
     QVERIFY(alice.engine().sessions().empty());
+}
+
+void TestCalls::unansweredCallsStopRinging()
+{
+    TestBroker broker([](broker::BrokerConfig &c) { c.ringTimeoutMs = 700; });
+    TestPhone alice(QStringLiteral("alice")), bob(QStringLiteral("bob")), carol(QStringLiteral("carol"));
+    QVERIFY(enrolAndLogin(broker, alice));
+    QVERIFY(enrolAndLogin(broker, bob));
+    QVERIFY(enrolAndLogin(broker, carol));
+
+    // Nobody answers: the call ends "no answer" on both phones, and bob's key rotates (alice
+    // was handed a key derived from it).
+    QSignalSpy bobRings(&bob.engine(), &ClientEngine::incomingCall);
+    QSignalSpy aliceEnded(&alice.engine(), &ClientEngine::callEnded);
+    QSignalSpy bobEnded(&bob.engine(), &ClientEngine::callEnded);
+    QSignalSpy bobRotated(&bob.engine(), &ClientEngine::rotated);
+    alice.engine().call(QStringLiteral("bob"));
+    QVERIFY(bobRings.wait(3000));
+    QTRY_COMPARE_WITH_TIMEOUT(aliceEnded.size(), 1, 5000);
+    QCOMPARE(aliceEnded.first().at(1).toString(), QStringLiteral("no answer"));
+    QTRY_COMPARE_WITH_TIMEOUT(bobEnded.size(), 1, 3000);
+    QCOMPARE(bobEnded.first().at(1).toString(), QStringLiteral("no answer"));
+    QTRY_COMPARE_WITH_TIMEOUT(bobRotated.size(), 1, 3000);
+    QVERIFY(broker.broker().sessions().empty());
+    QVERIFY(alice.engine().sessions().empty() && bob.engine().sessions().empty());
+
+    // An invitee who never answers stops ringing; the call goes on at its generation (no key
+    // changed hands), and the ring timeout never cuts an answered call.
+    const QByteArray sid = establishCall(alice, bob);
+    QVERIFY(!sid.isEmpty());
+    const quint32 gen = alice.engine().session(sid)->gen;
+    QSignalSpy carolRings(&carol.engine(), &ClientEngine::incomingCall);
+    QSignalSpy carolEnded(&carol.engine(), &ClientEngine::callEnded);
+    alice.engine().invite(sid, QStringLiteral("carol"));
+    QVERIFY(carolRings.wait(3000));
+    QTRY_COMPARE_WITH_TIMEOUT(carolEnded.size(), 1, 5000);
+    QCOMPARE(carolEnded.first().at(1).toString(), QStringLiteral("no answer"));
+    QVERIFY(!carol.engine().session(sid));
+    QTest::qWait(200);
+    const auto sessions = broker.broker().sessions();
+    QCOMPARE(int(sessions.size()), 1);
+    QCOMPARE(sessions.front().members.size(), 2);
+    QVERIFY(sessions.front().ringing.isEmpty());
+    QCOMPARE(alice.engine().session(sid)->gen, gen);
+    QCOMPARE(bob.engine().session(sid)->gen, gen);
+    QVERIFY(callWorks(carol, alice)); // carol's phone is free again
 }
 
 void TestCalls::periodicRefreshWhenIdle()

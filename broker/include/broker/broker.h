@@ -56,6 +56,8 @@ struct BrokerConfig
     // As the callee's broker in a federated call: how long a call whose key we derived may take
     // to ring here before we drop it and rotate the callee's key (the peer gave up or failed).
     int federatedRingDeadlineMs = 10000;
+    // A call or conference invite nobody answers stops ringing after this long ("no answer").
+    int ringTimeoutMs = 60000;
 };
 
 struct PeerView

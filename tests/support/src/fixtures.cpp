@@ -30,14 +30,22 @@ quint16 freePort()
 // ---- TestBroker --------------------------------------------------------------------------
 
 TestBroker::TestBroker(skbp::KeyMode mode, qint64 refreshSecs, int handshakeTimeoutMs)
+    : TestBroker([&](broker::BrokerConfig &c) {
+          c.keyMode = mode;
+          c.refreshIntervalSecs = refreshSecs;
+          c.handshakeTimeoutMs = handshakeTimeoutMs;
+      })
+{
+}
+
+TestBroker::TestBroker(const std::function<void(broker::BrokerConfig &)> &adjust)
 {
     m_config.address = QHostAddress::LocalHost;
     m_config.port = 0;
     m_config.dataDir = m_dir.filePath(QStringLiteral("broker"));
     m_config.name = QStringLiteral("test");
-    m_config.keyMode = mode;
-    m_config.refreshIntervalSecs = refreshSecs;
-    m_config.handshakeTimeoutMs = handshakeTimeoutMs;
+    m_config.handshakeTimeoutMs = 5000;
+    adjust(m_config);
     start();
 }
 

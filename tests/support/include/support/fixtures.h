@@ -30,6 +30,8 @@ class TestBroker
 public:
     explicit TestBroker(skbp::KeyMode mode = skbp::KeyMode::Derived, qint64 refreshSecs = 24 * 3600,
                         int handshakeTimeoutMs = 5000);
+    // A test broker whose configuration `adjust` changes first (loopback, any port, own dir).
+    explicit TestBroker(const std::function<void(broker::BrokerConfig &)> &adjust);
     ~TestBroker();
 
     broker::Broker &broker() { return *m_broker; }
