@@ -9,6 +9,7 @@
 #include <QDateTime>
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QHostInfo>
 #include <QLockFile>
 #include <QNetworkInterface>
@@ -26,14 +27,27 @@ namespace {
 // A lock left by a broker that died is stale and taken over (QLockFile checks the process).
 Result<std::unique_ptr<QLockFile>> lockDataDir(const QString &dataDir)
 {
-    auto lock = std::make_unique<QLockFile>(QDir(dataDir).filePath(QStringLiteral("broker.lock")));
+    const QString path = QDir(dataDir).filePath(QStringLiteral("broker.lock"));
+    auto lock = std::make_unique<QLockFile>(path);
+    lock->setStaleLockTime(0); // a broker runs for months: stale only when its process is gone
     if (lock->tryLock(0))
         return lock;
-    qint64 pid = 0;
-    QString host, app;
-    if (lock->error() == QLockFile::LockFailedError && lock->getLockInfo(&pid, &host, &app))
-        return makeError(ErrorCode::Busy, QStringLiteral("another broker (process %1 on %2) uses %3").arg(pid).arg(host, dataDir));
-    return makeError(ErrorCode::Io, QStringLiteral("cannot lock %1").arg(dataDir));
+    if (lock->error() == QLockFile::LockFailedError) {
+        qint64 pid = 0;
+        QString host, app;
+        if (lock->getLockInfo(&pid, &host, &app))
+            return makeError(ErrorCode::Busy, QStringLiteral("another broker (process %1 on %2) uses %3; if none runs "
+                                                             "there, remove %4")
+                                                  .arg(pid)
+                                                  .arg(host, dataDir, path));
+        // Not a lock a broker wrote (it writes its process id at once): damaged, or left by a
+        // crash mid-write. Once it is older than a moment it is taken over.
+        const QDateTime written = QFileInfo(path).lastModified();
+        if (written.isValid() && written.secsTo(QDateTime::currentDateTime()) >= 2 && lock->removeStaleLockFile()
+            && lock->tryLock(0))
+            return lock;
+    }
+    return makeError(ErrorCode::Io, QStringLiteral("cannot lock %1 (%2)").arg(dataDir, path));
 }
 
 } // namespace

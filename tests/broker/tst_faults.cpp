@@ -7,7 +7,10 @@
 #include "support/wiretap.h"
 
 #include <QCborMap>
+#include <QDateTime>
 #include <QDeadlineTimer>
+#include <QDir>
+#include <QFile>
 #include <QSignalSpy>
 #include <QStandardPaths>
 #include <QTest>
@@ -250,6 +253,30 @@ void TestFaults::oneBrokerPerStore()
     QCOMPARE(first.storeDump(), before);
     first.broker().stop();
     QVERIFY(second.start().ok()); // the lock goes with the broker that held it
+    second.stop();
+
+    // A lock from a broker on another host (a shared directory) is respected, and the error
+    // says what to do; a damaged lock file is taken over once it is not brand new.
+    const QString lockPath = QDir(config.dataDir).filePath(QStringLiteral("broker.lock"));
+    auto writeLock = [&](const QByteArray &content, int ageSecs) {
+        QFile f(lockPath);
+        if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate) || f.write(content) != content.size())
+            return false;
+        f.close();
+        QFile touched(lockPath);
+        return touched.open(QIODevice::ReadWrite)
+            && touched.setFileTime(QDateTime::currentDateTime().addSecs(-ageSecs), QFileDevice::FileModificationTime);
+    };
+    QVERIFY(writeLock("4242\nsotto\nsomewhere-else\n", 3600));
+    auto elsewhere = second.start();
+    QVERIFY(!elsewhere.ok());
+    QCOMPARE(elsewhere.error().code, ErrorCode::Busy);
+    QVERIFY2(elsewhere.error().message.contains(QStringLiteral("somewhere-else"))
+                 && elsewhere.error().message.contains(lockPath),
+             qPrintable(elsewhere.error().message));
+    QVERIFY(writeLock("\xff\x00garbage", 60));
+    auto damaged = second.start();
+    QVERIFY2(damaged.ok(), damaged.ok() ? "" : qPrintable(damaged.error().message));
     second.stop();
 }
 
