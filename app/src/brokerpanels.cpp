@@ -219,10 +219,9 @@ PeersPanel::PeersPanel(broker::Broker &broker, QWidget *parent)
 
 void PeersPanel::updateForget()
 {
+    // Any key held, current or only pending (a first run the peer never confirmed).
     const QString name = selectedKey();
-    const std::vector<broker::PeerView> peers = m_broker.peers();
-    m_forget->setEnabled(std::any_of(peers.begin(), peers.end(),
-                                     [&](const broker::PeerView &p) { return p.name == name && p.epoch > 0; }));
+    m_forget->setEnabled(!name.isEmpty() && m_broker.store().peer(name) != nullptr);
 }
 
 void PeersPanel::forgetSelected()

@@ -101,6 +101,9 @@ SettingsDialog::SettingsDialog(const PhoneSettings &settings, const Profile &pro
 
 SettingsDialog::~SettingsDialog()
 {
+    // PortAudio must not be inside a scan when the program goes on to exit.
+    if (m_worker)
+        m_worker->wait();
     if (m_tone)
         m_tone->stop();
 }
@@ -143,6 +146,9 @@ void SettingsDialog::listDevices(bool rescan)
     auto result = std::make_shared<std::optional<Listing>>();
     QThread *worker = QThread::create([result, rescan] { result->emplace(audio::listAudioDevices(rescan)); });
     connect(worker, &QThread::finished, worker, &QObject::deleteLater);
+    if (m_worker) // a rescan while listing: the older thread finishes on its own
+        m_worker->wait();
+    m_worker = worker;
     connect(worker, &QThread::finished, this, [this, result, id] {
         if (id != m_listing || !result->has_value())
             return;

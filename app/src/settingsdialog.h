@@ -9,6 +9,8 @@
 #include "phonesettings.h"
 
 #include <QDialog>
+#include <QPointer>
+#include <QThread>
 #include <QTimer>
 
 #include <memory>
@@ -56,6 +58,7 @@ private:
     QPushButton *m_test;
     QPushButton *m_rescan;
     quint64 m_listing = 0;    // the listing in flight (0: none)
+    QPointer<QThread> m_worker; // the newest listing thread, waited for on close
     quint64 m_lastListing = 0;
     QCheckBox *m_echo;
     QCheckBox *m_noise;

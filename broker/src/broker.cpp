@@ -361,7 +361,7 @@ void Broker::checkRefreshPolicy()
 
 Result<void> Broker::forgetPeer(const QString &name)
 {
-    if (!m_federation)
+    if (!m_federation || !m_server)
         return makeError(ErrorCode::Usage, QStringLiteral("the broker is not running"));
     const AccountRecord *p = m_store.peer(name);
     const QString fp = p && p->isEnrolled() ? skbp::fingerprint(p->key) : QString();

@@ -224,8 +224,9 @@ Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
                      .arg(calleeEpoch));
     m_broker.m_relayTable.addMember(*sid, a.ssrc, a.token);
     m_broker.m_relayTable.addMember(*sid, b.ssrc, b.token);
-    armRingTimeout(*sid, to);
-    m_sessions.emplace(*sid, std::move(session));
+    const QByteArray id = *sid;
+    m_sessions.emplace(id, std::move(session));
+    armRingTimeout(id, to);
     m_broker.sendTo(from, callKey);
     m_broker.sendTo(to, incoming);
     Q_EMIT m_broker.sessionsChanged();
@@ -308,7 +309,7 @@ Result<void> CallRouter::decline(const QString &from, const QByteArray &sid)
     return {};
 }
 
-void CallRouter::stopRinging(Session &s, const QString &account, const QString &reason)
+void CallRouter::stopRinging(Session &s, QString account, const QString &reason)
 {
     const QByteArray sid = s.sid; // `s` goes with endSession()
     if (account == s.callee && !s.answered) {
@@ -342,10 +343,14 @@ void CallRouter::stopRinging(Session &s, const QString &account, const QString &
 
 void CallRouter::armRingTimeout(const QByteArray &sid, const QString &account)
 {
-    QTimer::singleShot(m_broker.m_config.ringTimeoutMs, &m_broker, [this, sid, account] {
-        auto [session, me] = locate(sid, account);
-        if (session && me && !me->joined)
-            stopRinging(*session, account, QStringLiteral("no answer"));
+    // Bound to this ring: a member who leaves and is invited again rings under a new SSRC.
+    auto [session, me] = locate(sid, account);
+    if (!me)
+        return;
+    QTimer::singleShot(m_broker.m_config.ringTimeoutMs, &m_broker, [this, sid, account, ssrc = me->ssrc] {
+        auto [s, m] = locate(sid, account);
+        if (s && m && !m->joined && m->ssrc == ssrc)
+            stopRinging(*s, account, QStringLiteral("no answer"));
     });
 }
 

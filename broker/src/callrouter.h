@@ -121,9 +121,10 @@ private:
     void onFedError(const QString &peer, const wire::Message &m);
     // `account` is ringing in `sid`: unless it answers in time, it stops ("no answer").
     void armRingTimeout(const QByteArray &sid, const QString &account);
-    // A ringing member stops ringing: the callee of an unanswered call ends it (`reason`); an
+    // A ringing member stops ringing (`account` by value: callers pass a member's own name,
+    // which the erase below would move from under us): the callee of an unanswered call ends it (`reason`); an
     // invitee just leaves the list (no key changed hands, so no re-key).
-    void stopRinging(Session &s, const QString &account, const QString &reason);
+    void stopRinging(Session &s, QString account, const QString &reason);
     // A federated call whose key never came from the callee's broker: the caller is told, the
     // session goes (nothing was keyed).
     void failAwaitingKey(const QByteArray &sid, ErrorCode code, const QString &why);

@@ -90,6 +90,7 @@ Result<void> Federation::forget(const QString &name)
     } else if (m_running && link->initiator) {
         link->reconnect.stop();
         link->backoffMs = 0;
+        link->state = PeerView::State::Down; // an aborted attempt left it Connecting
         dial(*link);
     }
     Q_EMIT peersChanged();
@@ -564,6 +565,14 @@ void Federation::acceptLogin(FramedSocket *socket, const QByteArray &frame)
                 auto m = channel->open(body);
                 if (!m || m->type() != k("login")) {
                     m_broker.log(QStringLiteral("peer %1: login refused (epoch %2)").arg(name).arg(epoch));
+                    socket->sendAndClose(
+                        wire::encodeCleartextError(ErrorCode::Auth, QStringLiteral("authentication failed")));
+                    return;
+                }
+                // The key may have been forgotten (Broker::forgetPeer) while this login ran.
+                const AccountRecord *rec = m_broker.m_store.peer(name);
+                if (!rec || (commit ? rec->pendingEpoch != epoch : (!rec->isEnrolled() || rec->epoch != epoch))) {
+                    m_broker.log(QStringLiteral("peer %1: login under a key forgotten meanwhile (epoch %2)").arg(name).arg(epoch));
                     socket->sendAndClose(
                         wire::encodeCleartextError(ErrorCode::Auth, QStringLiteral("authentication failed")));
                     return;

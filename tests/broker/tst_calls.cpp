@@ -315,6 +315,26 @@ void TestCalls::unansweredCallsStopRinging()
     QCOMPARE(alice.engine().session(sid)->gen, gen);
     QCOMPARE(bob.engine().session(sid)->gen, gen);
     QVERIFY(callWorks(carol, alice)); // carol's phone is free again
+
+    // Two invitees ring at once and the first declines: the others learn that she, not he, left.
+    TestPhone dave(QStringLiteral("dave"));
+    QVERIFY(enrolAndLogin(broker, dave));
+    const QByteArray both = establishCall(alice, bob);
+    QVERIFY(!both.isEmpty());
+    QSignalSpy carolRingsAgain(&carol.engine(), &ClientEngine::incomingCall);
+    QSignalSpy daveRings(&dave.engine(), &ClientEngine::incomingCall);
+    QSignalSpy aliceLeft(&alice.engine(), &ClientEngine::memberLeft);
+    alice.engine().invite(both, QStringLiteral("carol"));
+    alice.engine().invite(both, QStringLiteral("dave"));
+    QVERIFY(carolRingsAgain.wait(3000));
+    QTRY_COMPARE_WITH_TIMEOUT(daveRings.size(), 1, 3000);
+    carol.engine().decline(both);
+    QTRY_COMPARE_WITH_TIMEOUT(aliceLeft.size(), 1, 3000);
+    QCOMPARE(aliceLeft.first().at(1).toString(), QStringLiteral("carol"));
+    const auto now = broker.broker().sessions();
+    auto it = std::find_if(now.begin(), now.end(), [&](const auto &v) { return v.sid == both; });
+    QVERIFY(it != now.end());
+    QCOMPARE(it->ringing, QStringList{QStringLiteral("dave")});
 }
 
 void TestCalls::periodicRefreshWhenIdle()

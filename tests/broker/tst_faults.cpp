@@ -274,7 +274,7 @@ void TestFaults::oneBrokerPerStore()
     QVERIFY2(elsewhere.error().message.contains(QStringLiteral("somewhere-else"))
                  && elsewhere.error().message.contains(lockPath),
              qPrintable(elsewhere.error().message));
-    QVERIFY(writeLock("\xff\x00garbage", 60));
+    QVERIFY(writeLock(QByteArray("\xff\x00garbage", 9), 60));
     auto damaged = second.start();
     QVERIFY2(damaged.ok(), damaged.ok() ? "" : qPrintable(damaged.error().message));
     second.stop();
