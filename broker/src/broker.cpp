@@ -57,6 +57,8 @@ Broker::Broker(BrokerConfig config, QObject *parent)
 {
     connect(&m_refreshTimer, &QTimer::timeout, this, &Broker::checkRefreshPolicy);
     connect(&m_store, &Store::accountChanged, this, &Broker::accountsChanged);
+    m_presenceTimer.setSingleShot(true);
+    connect(&m_presenceTimer, &QTimer::timeout, this, &Broker::flushPresence);
 }
 
 Broker::~Broker()
@@ -125,7 +127,8 @@ Result<void> Broker::start()
         return r;
 
     m_server = new QTcpServer(this);
-    m_server->setMaxPendingConnections(1024);
+    m_server->setMaxPendingConnections(m_config.listenBacklog);
+    m_server->setListenBacklogSize(m_config.listenBacklog); // Qt's default is 50
     if (!m_server->listen(m_config.address, m_config.port)) {
         const QString why = m_server->errorString();
         delete m_server;
@@ -182,6 +185,8 @@ void Broker::stop()
     if (!m_server)
         return;
     m_refreshTimer.stop();
+    m_presenceTimer.stop();
+    m_presencePending.clear();
     if (m_federation)
         m_federation->stop();
     m_relay.stop();
@@ -325,15 +330,37 @@ void Broker::sendTo(const QString &account, const QCborMap &message, Delivery de
 
 void Broker::broadcastPresence(const QString &account, bool online)
 {
-    QCborMap p = wire::message(QLatin1StringView("presence"));
-    p.insert(QLatin1StringView("account"), account);
-    p.insert(QLatin1StringView("online"), online);
-    for (const auto &[name, c] : m_online) {
-        if (name != account && c->wantsPresence())
-            sendTo(name, p);
+    // A login/logout loop must not make us seal a message per subscriber per cycle.
+    m_presencePending[account] = online;
+    if (m_presenceTimer.isActive())
+        return;
+    const qint64 since = m_sincePresenceFlush.isValid() ? m_sincePresenceFlush.elapsed() : qint64(m_config.presenceIntervalMs);
+    if (since >= m_config.presenceIntervalMs)
+        flushPresence();
+    else
+        m_presenceTimer.start(int(m_config.presenceIntervalMs - since));
+}
+
+void Broker::flushPresence()
+{
+    m_sincePresenceFlush.start();
+    const auto changes = std::move(m_presencePending);
+    m_presencePending.clear();
+    for (const auto &[account, online] : changes) {
+        auto [sent, fresh] = m_presenceSent.try_emplace(account, online);
+        if (!fresh && sent->second == online)
+            continue; // undone within the interval
+        sent->second = online;
+        QCborMap p = wire::message(QLatin1StringView("presence"));
+        p.insert(QLatin1StringView("account"), account);
+        p.insert(QLatin1StringView("online"), online);
+        for (const auto &[name, c] : m_online) {
+            if (name != account && c->wantsPresence())
+                sendTo(name, p);
+        }
+        if (m_federation && !account.contains(u'@'))
+            m_federation->broadcastPresence(account, online);
     }
-    if (m_federation && !account.contains(u'@'))
-        m_federation->broadcastPresence(account, online);
 }
 
 qint64 Broker::refreshIn(const AccountRecord &a) const

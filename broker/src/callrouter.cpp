@@ -48,7 +48,7 @@ QCborArray CallRouter::localAccounts() const
     return list;
 }
 
-QCborMap CallRouter::directory(std::optional<quint32> id) const
+std::vector<QCborMap> CallRouter::directory(std::optional<quint32> id) const
 {
     QCborArray list = localAccounts();
     for (const PeerView &peer : m_broker.peers()) {
@@ -59,11 +59,7 @@ QCborMap CallRouter::directory(std::optional<quint32> id) const
             list.append(e);
         }
     }
-    QCborMap out = wire::message(k("directory"));
-    if (id)
-        out.insert(k("id"), qint64(*id));
-    out.insert(k("accounts"), list);
-    return out;
+    return wire::directoryPages(list, id);
 }
 
 int CallRouter::sessionsOf(const QString &account) const
@@ -102,12 +98,79 @@ Result<CallRouter::Member> CallRouter::newMember(const Session &s, const QString
     }
 }
 
+int CallRouter::joinedSessionsOf(const QString &account) const
+{
+    int n = 0;
+    for (const auto &[sid, s] : m_sessions) {
+        for (const Member &m : s->members)
+            n += m.account == account && m.joined ? 1 : 0;
+    }
+    return n;
+}
+
+int CallRouter::ringingBy(const QString &by, const QString &to) const
+{
+    int n = 0;
+    for (const auto &[sid, s] : m_sessions) {
+        for (const Member &m : s->members)
+            n += !m.joined && m.ringBy == by && (to.isEmpty() || m.account == to) ? 1 : 0;
+    }
+    return n;
+}
+
+int CallRouter::ringingTo(const QString &account) const
+{
+    int n = 0;
+    for (const auto &[sid, s] : m_sessions) {
+        for (const Member &m : s->members)
+            n += !m.joined && m.account == account ? 1 : 0;
+    }
+    return n;
+}
+
+// Ringing never locks a callee out: each caller may ring a callee once at a time and only a few
+// callees at once, a callee in kMaxSessionsPerAccount live calls is busy, and a caller whose
+// last call the callee declined waits before ringing again (the wait doubles per decline).
+Result<void> CallRouter::mayRing(const QString &from, const QString &to) const
+{
+    const BrokerConfig &cfg = m_broker.m_config;
+    if (joinedSessionsOf(to) >= kMaxSessionsPerAccount || ringingTo(to) >= kMaxRingingPerAccount)
+        return err(ErrorCode::Busy, QStringLiteral("%1 is busy").arg(to));
+    if (ringingBy(from, to) > 0)
+        return err(ErrorCode::Busy, QStringLiteral("%1 is already ringing for you").arg(to));
+    if (ringingBy(from) >= cfg.maxRingingPerCaller)
+        return err(ErrorCode::RateLimited, QStringLiteral("%1 calls are ringing already").arg(cfg.maxRingingPerCaller));
+    if (joinedSessionsOf(from) >= kMaxSessionsPerAccount)
+        return err(ErrorCode::RateLimited, QStringLiteral("too many sessions"));
+    if (auto it = m_declined.find({to, from}); it != m_declined.end()) {
+        const qint64 wait = it->second.untilMs - QDateTime::currentMSecsSinceEpoch();
+        if (wait > 0)
+            return err(ErrorCode::RateLimited, QStringLiteral("%1 declined your last call; try again in %2 s")
+                                                   .arg(to)
+                                                   .arg((wait + 999) / 1000));
+    }
+    return {};
+}
+
+void CallRouter::noteDecline(const QString &callee, const QString &caller)
+{
+    if (caller.isEmpty())
+        return;
+    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    if (m_declined.size() > 10000) // only declines make entries; forget the lapsed ones
+        std::erase_if(m_declined, [&](const auto &e) { return e.second.untilMs + m_broker.m_config.declineBackoffMaxMs < now; });
+    Backoff &b = m_declined[{callee, caller}];
+    if (b.untilMs + m_broker.m_config.declineBackoffMaxMs < now)
+        b.nextMs = 0; // a long quiet: start again from the shortest back-off
+    const qint64 wait = b.nextMs > 0 ? b.nextMs : m_broker.m_config.declineBackoffMs;
+    b.untilMs = now + wait;
+    b.nextMs = std::min<qint64>(wait * 2, m_broker.m_config.declineBackoffMaxMs);
+}
+
 Result<std::unique_ptr<CallRouter::Session>> CallRouter::openSession(const QString &from, const QString &to) const
 {
-    if (sessionsOf(to) >= kMaxSessionsPerAccount)
-        return err(ErrorCode::Busy, QStringLiteral("%1 is busy").arg(to));
-    if (sessionsOf(from) >= kMaxSessionsPerAccount)
-        return err(ErrorCode::RateLimited, QStringLiteral("too many sessions"));
+    if (auto r = mayRing(from, to); !r)
+        return r.error();
     auto sid = crypto::randomBytes(skbp::kSidSize);
     if (!sid)
         return sid.error();
@@ -157,6 +220,7 @@ Result<std::pair<CallRouter::Member, CallRouter::Member>> CallRouter::addCallerA
     auto b = newMember(s, s.callee);
     if (!b)
         return b.error();
+    b->ringBy = s.caller;
     s.members.push_back(*b);
     return std::pair{*a, *b};
 }
@@ -206,6 +270,7 @@ Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
     if (!sk)
         return sk.error();
     session->key = std::move(*sk);
+    session->calleeEpoch = calleeEpoch;
     auto pair = addCallerAndCallee(*session);
     if (!pair)
         return pair.error();
@@ -243,6 +308,7 @@ Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
     if (me->joined)
         return err(ErrorCode::BadRequest, QStringLiteral("already answered"));
     Session &s = *session;
+    m_declined.erase({from, me->ringBy}); // an answer ends any back-off of the one who rang
     if (from == s.callee && !s.answered) {
         me->joined = true;
         s.answered = true;
@@ -305,6 +371,7 @@ Result<void> CallRouter::decline(const QString &from, const QByteArray &sid)
     auto [session, me] = locate(sid, from);
     if (!me || me->joined)
         return err(ErrorCode::NotInSession, QStringLiteral("no call ringing"));
+    noteDecline(from, me->ringBy);
     stopRinging(*session, me->account, QStringLiteral("declined"));
     return {};
 }
@@ -390,11 +457,14 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
     }
     if (remote ? !remoteOnline : !m_broker.isOnline(who))
         return err(ErrorCode::Offline, QStringLiteral("%1 is offline").arg(who));
-    if (int(s.members.size()) >= kMaxMembers || sessionsOf(who) >= kMaxSessionsPerAccount)
-        return err(ErrorCode::Busy, QStringLiteral("%1 is busy").arg(who));
+    if (int(s.members.size()) >= kMaxMembers)
+        return err(ErrorCode::Busy, QStringLiteral("the call is full"));
+    if (auto r = mayRing(from, who); !r)
+        return r;
     auto m = newMember(s, who);
     if (!m)
         return m.error();
+    m->ringBy = from;
     QCborArray peers;
     for (const Member &o : s.members) {
         if (o.joined)
@@ -501,18 +571,54 @@ void CallRouter::endSession(const QByteArray &sid, const QString &reason, const 
     }
     m_broker.log(QStringLiteral("session %1 ended (%2)").arg(shortSid(sid), reason));
     // A key derived from K_callee has been handed out: rotate it (patent Fig. 1, last step).
-    rotate(s->callee);
+    rotateAfter(s->callee, s->calleeEpoch);
     Q_EMIT m_broker.sessionsChanged();
 }
 
-void CallRouter::rotate(const QString &account)
+void CallRouter::rotateAfter(const QString &account, quint32 keyedEpoch)
+{
+    const AccountRecord *a = m_broker.m_store.account(account);
+    if (!a || !a->isEnrolled())
+        return; // a member behind a peer: its own broker rotates it
+    // Covered already: the key has moved past that epoch, or a pending rotation will.
+    if (a->epoch > keyedEpoch || (a->pendingKind == PendingKind::Rotate && a->pendingEpoch > keyedEpoch))
+        return;
+    auto [due, fresh] = m_rotationDue.try_emplace(account, keyedEpoch);
+    if (!fresh)
+        due->second = std::max(due->second, keyedEpoch);
+    scheduleRotation(account);
+}
+
+void CallRouter::scheduleRotation(const QString &account)
+{
+    const AccountRecord *a = m_broker.m_store.account(account);
+    if (!a || a->hasPending())
+        return; // one pending key at a time: onKeyCommitted() comes back here
+    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    const auto last = m_lastRotation.find(account);
+    const qint64 wait = last == m_lastRotation.end() ? 0 : last->second + m_broker.m_config.rotationMinIntervalMs - now;
+    if (wait <= 0) {
+        startRotation(account);
+        return;
+    }
+    // A burst of calls (a call-and-cancel loop) changes the key once per interval, not per call.
+    if (m_rotationArmed.insert(account).second) {
+        QTimer::singleShot(int(wait), &m_broker, [this, account] {
+            m_rotationArmed.erase(account);
+            scheduleRotation(account);
+        });
+    }
+}
+
+void CallRouter::startRotation(const QString &account)
 {
     Store &store = m_broker.m_store;
     const AccountRecord *a = store.account(account);
-    if (!a || !a->isEnrolled())
+    const auto due = m_rotationDue.find(account);
+    if (!a || !a->isEnrolled() || a->hasPending() || due == m_rotationDue.end())
         return;
-    if (a->hasPending()) { // one pending key at a time; rotate again once it commits
-        store.setRotateAgain(account, true);
+    if (a->epoch > due->second) { // a refresh moved the key on meanwhile
+        m_rotationDue.erase(due);
         return;
     }
     auto next = crypto::randomSecret(skbp::kKeySize);
@@ -521,6 +627,8 @@ void CallRouter::rotate(const QString &account)
     // Durable before `rotate` leaves: sendTo() waits for the group commit.
     if (!store.setPending(account, a->epoch + 1, *next, PendingKind::Rotate))
         return;
+    m_rotationDue.erase(due);
+    m_lastRotation[account] = QDateTime::currentMSecsSinceEpoch();
     m_broker.log(QStringLiteral("%1: key rotation to epoch %2 pending, {K_%1'}K_%1").arg(account).arg(a->epoch + 1));
     if (m_broker.isOnline(account))
         sendRotate(account);
@@ -566,11 +674,8 @@ Result<void> CallRouter::rotateAck(const QString &from, quint32 epoch, const QBy
 
 void CallRouter::onKeyCommitted(const QString &account)
 {
-    const AccountRecord *a = m_broker.m_store.account(account);
-    if (a && a->rotateAgain) {
-        m_broker.m_store.setRotateAgain(account, false);
-        rotate(account);
-    }
+    if (m_rotationDue.contains(account))
+        scheduleRotation(account);
 }
 
 void CallRouter::onLogin(const QString &account)

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <unordered_map>
 #include <vector>
 
@@ -30,7 +31,8 @@ public:
     explicit CallRouter(Broker &broker);
     ~CallRouter();
 
-    QCborMap directory(std::optional<quint32> id) const;
+    // The directory answer as pages that each fit a frame (§6.2).
+    std::vector<QCborMap> directory(std::optional<quint32> id) const;
     // Our enrolled accounts with their presence (what a peer is told).
     QCborArray localAccounts() const;
     Result<void> call(const QString &from, const wire::Message &m);
@@ -64,12 +66,14 @@ private:
         quint32 ssrc = 0;
         QByteArray token;
         bool joined = false;
+        QString ringBy; // while ringing: who made it ring (the caller, or the member who invited)
     };
     struct Session
     {
         QByteArray sid;
         QString caller;
         QString callee;
+        quint32 calleeEpoch = 0; // of the callee's key SK_0 came from: a rotation must pass it
         quint32 gen = 0;
         SecretBytes key; // SK_gen
         std::vector<Member> members;
@@ -92,9 +96,22 @@ private:
     std::pair<Session *, Member *> locate(const QByteArray &sid, const QString &account);
     QCborMap relayOf(const Member &m) const;
     void endSession(const QByteArray &sid, const QString &reason, const QString &except = {});
-    void rotate(const QString &account);
+    // A key derived from `account`'s key at `keyedEpoch` was handed out and its session is over:
+    // the key must move past that epoch. Rotations coalesce (one covers every session keyed at
+    // or below the epoch it leaves), and start at most once per rotationMinIntervalMs.
+    void rotateAfter(const QString &account, quint32 keyedEpoch);
+    void scheduleRotation(const QString &account);
+    void startRotation(const QString &account);
     void sendRotate(const QString &account);
     int sessionsOf(const QString &account) const;
+    int joinedSessionsOf(const QString &account) const;
+    // Members ringing because of `by` (toward `to`, when given).
+    int ringingBy(const QString &by, const QString &to = {}) const;
+    int ringingTo(const QString &account) const;
+    // Who may make whom ring: the per-pair, per-caller and per-callee limits and the back-off
+    // of a caller its callee declined. An error says which.
+    Result<void> mayRing(const QString &from, const QString &to) const;
+    void noteDecline(const QString &callee, const QString &caller);
     // wrap() for an account, with its wrap keys cached.
     Result<QByteArray> wrapFor(const QString &account, quint32 epoch, const SecretBytes &key,
                                const SecretBytes &secret, const skbp::WrapContext &ctx);
@@ -104,6 +121,12 @@ private:
         QString home;                      // the peer that holds the session
         QString callee;                    // our account whose key made SK_0, if any
         std::map<QString, quint32> locals; // our accounts in the session → ssrc
+        quint32 calleeEpoch = 0;
+    };
+    struct Backoff
+    {
+        qint64 untilMs = 0; // may ring again from then on
+        qint64 nextMs = 0;  // the back-off after the next decline
     };
 
     Result<void> callRemote(const QString &from, const QString &to, const wire::Message &msg);
@@ -137,6 +160,10 @@ private:
     std::map<QByteArray, Mirror> m_mirrors;
     std::map<QByteArray, std::unique_ptr<Session>> m_sessions;
     std::unordered_map<QString, skbp::WrapKeyCache> m_wrapKeys;
+    std::map<QString, quint32> m_rotationDue;          // account → highest epoch a rotation must pass
+    std::unordered_map<QString, qint64> m_lastRotation; // account → when its last rotation started (ms)
+    std::set<QString> m_rotationArmed;                  // accounts with a deferred rotation timer
+    std::map<std::pair<QString, QString>, Backoff> m_declined; // (callee, caller)
 };
 
 } // namespace sotto::broker

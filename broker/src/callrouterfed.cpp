@@ -312,6 +312,7 @@ void CallRouter::onFedCall(const QString &peer, const wire::Message &m)
     Mirror mirror;
     mirror.home = peer;
     mirror.callee = to;
+    mirror.calleeEpoch = epoch;
     m_mirrors.emplace(sid, std::move(mirror));
     addTrunk(sid, peer, m.bytes(k("trunk")));
     // SK_0 has left this broker: if the call never rings here (the peer gave up, or lost the
@@ -446,11 +447,12 @@ void CallRouter::dropMirrorMember(const QByteArray &sid, const QString &account)
     if (!mi.locals.empty())
         return;
     const QString callee = mi.callee;
+    const quint32 keyed = mi.calleeEpoch;
     m_mirrors.erase(it);
     m_broker.m_relayTable.endSession(sid);
     // SK_0 came from our account's key: rotate it (patent Fig. 3, last step).
     if (!callee.isEmpty())
-        rotate(callee);
+        rotateAfter(callee, keyed);
     Q_EMIT m_broker.sessionsChanged();
 }
 
@@ -545,10 +547,11 @@ void CallRouter::onPeerDown(const QString &peer)
         }
         if (m_mirrors.contains(sid) && m_mirrors[sid].locals.empty()) {
             const QString callee = m_mirrors[sid].callee;
+            const quint32 keyed = m_mirrors[sid].calleeEpoch;
             m_mirrors.erase(sid);
             m_broker.m_relayTable.endSession(sid);
             if (!callee.isEmpty())
-                rotate(callee);
+                rotateAfter(callee, keyed);
         }
     }
     Q_EMIT m_broker.sessionsChanged();

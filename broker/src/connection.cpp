@@ -25,7 +25,12 @@ Connection::Connection(Broker &broker, QTcpSocket *socket)
     connect(m_socket, &FramedSocket::frameReceived, this, &Connection::onFrame);
     connect(m_socket, &FramedSocket::disconnected, this, &Connection::close);
     connect(m_socket, &FramedSocket::protocolError, this, [this](const QString &reason) {
-        qCDebug(lcBroker) << "protocol error from" << m_socket->peerName() << reason;
+        if (reason.startsWith(QLatin1StringView("too slow")))
+            m_broker.log(QStringLiteral("%1 (%2): closed, %3")
+                             .arg(m_account.isEmpty() ? QStringLiteral("a connection") : m_account,
+                                  m_socket ? m_socket->peerName() : QString(), reason));
+        else
+            qCDebug(lcBroker) << "protocol error from" << (m_socket ? m_socket->peerName() : QString()) << reason;
     });
     // §3: enrolment or login must finish within the deadline.
     m_deadline.setSingleShot(true);
@@ -34,6 +39,20 @@ Connection::Connection(Broker &broker, QTcpSocket *socket)
             fail(ErrorCode::Auth, QStringLiteral("handshake timed out"));
     });
     m_deadline.start(broker.m_config.handshakeTimeoutMs);
+    m_socket->setOutputLimits(broker.m_config.outputLimits);
+    m_socket->enableKeepAlive(broker.m_config.keepAliveIdleSecs);
+    m_idle.setSingleShot(true);
+    connect(&m_idle, &QTimer::timeout, this, &Connection::onIdle);
+}
+
+void Connection::onIdle()
+{
+    // A phone that vanished (no FIN, no RST) would stay "online" until a write failed; phones
+    // ping well within the timeout, so silence this long means it is gone.
+    m_broker.log(QStringLiteral("%1: no frame for %2 s, closing the channel")
+                     .arg(m_account)
+                     .arg(m_broker.m_config.idleTimeoutMs / 1000.0));
+    close();
 }
 
 void Connection::close()
@@ -42,18 +61,30 @@ void Connection::close()
         return;
     m_phase = Phase::Closed;
     m_deadline.stop();
+    m_idle.stop();
+    m_ownKey.clear();
     m_socket->closeGracefully();
     m_socket = nullptr;
     Q_EMIT closed(this);
 }
 
-void Connection::sendMessage(const QCborMap &message)
+bool Connection::sendMessage(const QCborMap &message)
 {
     if (m_phase != Phase::Online && m_phase != Phase::EnrolConfirm)
-        return;
+        return false;
     auto sealed = m_channel.seal(message);
-    if (sealed)
-        m_socket->send(*sealed);
+    if (!sealed) {
+        // Nothing was sealed, so the channel's counters still agree (§3). A request still gets
+        // an answer it can act on.
+        const QString type = message.value(QLatin1StringView("t")).toString();
+        qCWarning(lcBroker).noquote() << QStringLiteral("%1: \"%2\" not sent: %3").arg(m_account, type, sealed.error().message);
+        const QCborValue id = message.value(QLatin1StringView("id"));
+        if (sealed.error().code == ErrorCode::TooLarge && type != QLatin1StringView("error"))
+            return sendMessage(wire::errorMessage(ErrorCode::Internal, QStringLiteral("the answer is too large for a frame"),
+                                                  id.isInteger() ? std::optional<quint32>(quint32(id.toInteger())) : std::nullopt));
+        return false;
+    }
+    return m_socket->send(*sealed);
 }
 
 void Connection::sendError(ErrorCode code, const QString &msg, std::optional<quint32> id)
@@ -133,6 +164,8 @@ void Connection::onOpening(const QByteArray &body)
 }
 
 // §4, broker side: msg1 → (psk check) → msg2, K_new pending (durable before msg2 leaves).
+// The same work whatever the account's state (§4): one store look-up of invites, one psk, one
+// X25519 — a dummy psk when nothing matches — so the refusal's timing tells nothing.
 void Connection::startEnrolment(const QByteArray &body)
 {
     auto frame = wire::decodeEnroll1(body);
@@ -142,90 +175,118 @@ void Connection::startEnrolment(const QByteArray &body)
     }
     Store &store = m_broker.m_store;
     const AccountRecord *a = store.account(frame->account);
-    struct Candidate
-    {
-        SecretBytes psk;
-        qint64 invite = 0;
-        bool commitRotationFirst = false;
-    };
-    std::vector<Candidate> candidates;
+    std::vector<Invite> invites = store.openInvites(frame->account, QDateTime::currentSecsSinceEpoch());
+    SecretBytes psk;
+    qint64 invite = 0;
+    bool commitRotationFirst = false;
     if (frame->epoch == 0) {
-        if (!a || !a->isEnrolled()) {
-            for (Invite &inv : store.openInvites(frame->account, QDateTime::currentSecsSinceEpoch()))
-                candidates.push_back({std::move(inv.secret), inv.id, false});
+        if ((!a || !a->isEnrolled()) && !invites.empty()) { // newest first; a new invite replaces older ones
+            psk = std::move(invites.front().secret);
+            invite = invites.front().id;
         }
     } else if (a && a->isEnrolled()) {
-        if (a->epoch == frame->epoch)
-            candidates.push_back({a->key, 0, false});
-        else if (a->pendingKind == PendingKind::Rotate && a->pendingEpoch == frame->epoch)
-            candidates.push_back({a->pendingKey, 0, true}); // the client proves it holds K_next
+        if (a->epoch == frame->epoch) {
+            psk = a->key;
+        } else if (a->pendingKind == PendingKind::Rotate && a->pendingEpoch == frame->epoch) {
+            psk = a->pendingKey; // the client proves it holds K_next
+            commitRotationFirst = true;
+        }
+    }
+    invites.clear();
+    if (psk.isEmpty()) {
+        auto dummy = crypto::randomSecret(skbp::kKeySize);
+        if (!dummy) {
+            fail(ErrorCode::Internal, QStringLiteral("no randomness"));
+            return;
+        }
+        psk = std::move(*dummy);
     }
 
-    for (Candidate &c : candidates) {
-        noise::HandshakeConfig cfg;
-        cfg.pattern = noise::Pattern::NKpsk0;
-        cfg.initiator = false;
-        cfg.prologue = skbp::enrollPrologue(frame->account, frame->epoch);
-        cfg.localStatic = m_broker.m_static.privateKey;
-        cfg.psk = c.psk;
-        auto hs = noise::HandshakeState::create(std::move(cfg));
-        if (!hs)
-            continue;
-        auto payload = hs->readMessage(frame->noiseMessage);
-        if (!payload)
-            continue; // wrong psk: try the next candidate
-        if (!wire::decodeMap(*payload)) {
-            fail(ErrorCode::BadRequest, QStringLiteral("bad enrolment payload"));
-            return;
-        }
-        m_account = frame->account;
-        m_epoch = frame->epoch;
-        m_newEpoch = frame->epoch + 1;
-        QCborMap reply;
-        reply.insert(QLatin1StringView("epoch"), qint64(m_newEpoch));
-        auto msg2 = hs->writeMessage(wire::encodeMessage(reply));
-        if (!msg2) {
-            fail(ErrorCode::Internal, QStringLiteral("handshake failed"));
-            return;
-        }
-        auto [i2r, r2i] = hs->split();
-        auto newKey = skbp::brokerKey(hs->handshakeHash(), i2r.key(), r2i.key());
-        if (!newKey) {
-            fail(ErrorCode::Internal, QStringLiteral("key derivation failed"));
-            return;
-        }
-        if (c.commitRotationFirst) {
-            if (auto r = store.commitPending(m_account); !r) {
-                fail(ErrorCode::Internal, QStringLiteral("store failure"));
-                return;
-            }
-        }
-        if (auto r = store.setPending(m_account, m_newEpoch, *newKey, PendingKind::Handshake, c.invite);
-            !r) {
+    noise::HandshakeConfig cfg;
+    cfg.pattern = noise::Pattern::NKpsk0;
+    cfg.initiator = false;
+    cfg.prologue = skbp::enrollPrologue(frame->account, frame->epoch);
+    cfg.localStatic = m_broker.m_static.privateKey;
+    cfg.psk = std::move(psk);
+    auto hs = noise::HandshakeState::create(std::move(cfg));
+    if (!hs) {
+        fail(ErrorCode::Internal, QStringLiteral("handshake failed"));
+        return;
+    }
+    auto payload = hs->readMessage(frame->noiseMessage);
+    if (!payload) {
+        // Same answer whether the account, the invite or the key was wrong.
+        fail(ErrorCode::Auth, QStringLiteral("authentication failed"));
+        return;
+    }
+    if (!wire::decodeMap(*payload)) {
+        fail(ErrorCode::BadRequest, QStringLiteral("bad enrolment payload"));
+        return;
+    }
+    // A byte-for-byte copy of a msg1 passes the psk check; answering it would make a pending key
+    // that nobody holds. The initiator's ephemeral key names the attempt.
+    const QByteArray ephemeral = frame->noiseMessage.left(skbp::kKeySize);
+    if (store.handshakeAnswered(frame->account, frame->epoch, ephemeral)) {
+        m_broker.log(QStringLiteral("%1: a replayed enrolment message (epoch %2) refused").arg(frame->account).arg(frame->epoch));
+        fail(ErrorCode::Auth, QStringLiteral("authentication failed"));
+        return;
+    }
+    m_account = frame->account;
+    m_epoch = frame->epoch;
+    m_newEpoch = frame->epoch + 1;
+    QCborMap reply;
+    reply.insert(QLatin1StringView("epoch"), qint64(m_newEpoch));
+    auto msg2 = hs->writeMessage(wire::encodeMessage(reply));
+    if (!msg2) {
+        fail(ErrorCode::Internal, QStringLiteral("handshake failed"));
+        return;
+    }
+    auto [i2r, r2i] = hs->split();
+    auto newKey = skbp::brokerKey(hs->handshakeHash(), i2r.key(), r2i.key());
+    if (!newKey) {
+        fail(ErrorCode::Internal, QStringLiteral("key derivation failed"));
+        return;
+    }
+    if (commitRotationFirst) {
+        if (auto r = store.commitPending(m_account); !r) {
             fail(ErrorCode::Internal, QStringLiteral("store failure"));
             return;
         }
-        m_channel = SecureChannel(r2i, i2r);
-        m_phase = Phase::EnrolConfirm;
-        m_broker.log(QStringLiteral("%1: Diffie-Hellman %2 at epoch %3 (pending epoch %4, %5)")
-                         .arg(m_account, frame->epoch == 0 ? QStringLiteral("enrolment")
-                                                           : QStringLiteral("refresh"))
-                         .arg(frame->epoch)
-                         .arg(m_newEpoch)
-                         .arg(skbp::fingerprint(*newKey)));
-        const QByteArray out = wire::encodeEnroll2(*msg2);
-        store.afterCommit([self = QPointer<Connection>(this), out](bool ok) {
-            if (!self || self->m_phase == Phase::Closed)
-                return;
-            if (ok)
-                self->m_socket->send(out);
-            else
-                self->fail(ErrorCode::Internal, QStringLiteral("store failure"));
-        });
+    }
+    // A later handshake for the same account and epoch replaces this pending key; then this
+    // connection's confirm commits nothing (m_ownKey no longer matches).
+    if (auto r = store.recordHandshake(m_account, m_epoch, ephemeral); !r) {
+        fail(ErrorCode::Internal, QStringLiteral("store failure"));
         return;
     }
-    // Same answer whether the account, the invite or the key was wrong.
-    fail(ErrorCode::Auth, QStringLiteral("authentication failed"));
+    if (auto r = store.setPending(m_account, m_newEpoch, *newKey, PendingKind::Handshake, invite); !r) {
+        fail(ErrorCode::Internal, QStringLiteral("store failure"));
+        return;
+    }
+    m_ownKey = std::move(*newKey);
+    m_channel = SecureChannel(r2i, i2r);
+    m_phase = Phase::EnrolConfirm;
+    m_broker.log(QStringLiteral("%1: Diffie-Hellman %2 at epoch %3 (pending epoch %4, %5)")
+                     .arg(m_account, frame->epoch == 0 ? QStringLiteral("enrolment") : QStringLiteral("refresh"))
+                     .arg(frame->epoch)
+                     .arg(m_newEpoch)
+                     .arg(skbp::fingerprint(m_ownKey)));
+    const QByteArray out = wire::encodeEnroll2(*msg2);
+    store.afterCommit([self = QPointer<Connection>(this), out](bool ok) {
+        if (!self || self->m_phase == Phase::Closed)
+            return;
+        if (ok)
+            self->m_socket->send(out);
+        else
+            self->fail(ErrorCode::Internal, QStringLiteral("store failure"));
+    });
+}
+
+// The pending key is still the one this connection holds proof of.
+static bool isOwnPending(const AccountRecord *a, PendingKind kind, quint32 epoch, const SecretBytes &own)
+{
+    return a && a->pendingKind == kind && a->pendingEpoch == epoch && !own.isEmpty()
+        && crypto::constantTimeEquals(a->pendingKey.view(), own.view());
 }
 
 void Connection::onEnrolConfirm(const QByteArray &body)
@@ -238,8 +299,10 @@ void Connection::onEnrolConfirm(const QByteArray &body)
         return;
     }
     Store &store = m_broker.m_store;
-    const AccountRecord *a = store.account(m_account);
-    if (!a || a->pendingKind != PendingKind::Handshake || a->pendingEpoch != m_newEpoch) {
+    // Exactly the key negotiated here (§4): another handshake's pending key for the same
+    // account and epoch is not this client's to commit.
+    if (!isOwnPending(store.account(m_account), PendingKind::Handshake, m_newEpoch, m_ownKey)) {
+        m_broker.log(QStringLiteral("%1: confirm for a superseded handshake (epoch %2) refused").arg(m_account).arg(m_newEpoch));
         fail(ErrorCode::Auth, QStringLiteral("enrolment superseded"));
         return;
     }
@@ -247,6 +310,7 @@ void Connection::onEnrolConfirm(const QByteArray &body)
         fail(ErrorCode::Internal, QStringLiteral("store failure"));
         return;
     }
+    m_ownKey.clear();
     m_broker.log(QStringLiteral("%1: epoch %2 committed (confirm)").arg(m_account).arg(m_newEpoch));
     QCborMap enrolled = wire::message(QLatin1StringView("enrolled"));
     enrolled.insert(QLatin1StringView("epoch"), qint64(m_newEpoch));
@@ -281,6 +345,7 @@ void Connection::startLogin(const QByteArray &body)
         key = a->key;
     } else if (a && a->hasPending() && a->pendingEpoch == hello->epoch) {
         key = a->pendingKey;
+        m_ownKey = a->pendingKey;
         m_commitOnLogin = true;
     } else {
         auto decoy = crypto::randomSecret(skbp::kKeySize);
@@ -322,6 +387,14 @@ void Connection::onLoginFirstFrame(const QByteArray &body)
         return;
     }
     Store &store = m_broker.m_store;
+    const AccountRecord *pending = store.account(m_account);
+    if (m_commitOnLogin && !isOwnPending(pending, pending ? pending->pendingKind : PendingKind::None, m_epoch, m_ownKey)) {
+        // The pending key this login was keyed with was replaced meanwhile (a later handshake):
+        // the client holds a key that is nobody's now; it falls back to its current one.
+        fail(ErrorCode::Auth, QStringLiteral("authentication failed"));
+        return;
+    }
+    m_ownKey.clear();
     if (const AccountRecord *a = store.account(m_account); a && a->hasPending()) {
         if (m_commitOnLogin && a->pendingEpoch == m_epoch) {
             if (auto r = store.commitPending(m_account); !r) {
@@ -347,6 +420,8 @@ void Connection::onLoginFirstFrame(const QByteArray &body)
     }
     m_phase = Phase::Online;
     m_deadline.stop();
+    if (m_broker.m_config.idleTimeoutMs > 0)
+        m_idle.start(m_broker.m_config.idleTimeoutMs);
     const AccountRecord *a = store.account(m_account);
     QCborMap welcome = wire::message(QLatin1StringView("welcome"));
     welcome.insert(QLatin1StringView("epoch"), qint64(m_epoch));
@@ -363,6 +438,8 @@ void Connection::onLoginFirstFrame(const QByteArray &body)
 
 void Connection::onMessage(const QByteArray &body)
 {
+    if (m_broker.m_config.idleTimeoutMs > 0)
+        m_idle.start(m_broker.m_config.idleTimeoutMs);
     auto m = m_channel.open(body);
     if (!m) {
         // Tampered, replayed or reordered frames fail decryption; malformed ones the schema.
@@ -385,7 +462,8 @@ void Connection::handle(const wire::Message &m)
     Result<void> r;
     if (t == QLatin1StringView("directory")) {
         m_wantsPresence = true;
-        m_broker.sendTo(m_account, router.directory(m.id()));
+        for (const QCborMap &page : router.directory(m.id())) // §6.2: pages that each fit a frame
+            m_broker.sendTo(m_account, page);
         return;
     } else if (t == QLatin1StringView("call")) {
         r = router.call(m_account, m);
@@ -399,6 +477,12 @@ void Connection::handle(const wire::Message &m)
         r = router.leave(m_account, m.bytes(QLatin1StringView("sid")));
     } else if (t == QLatin1StringView("rotate_ack")) {
         r = router.rotateAck(m_account, m.u32(QLatin1StringView("epoch")), m.bytes(QLatin1StringView("proof")));
+        if (r && m.id()) { // a request with an id always gets an answer, also when nothing changed
+            QCborMap ok = wire::message(QLatin1StringView("ok"));
+            ok.insert(QLatin1StringView("id"), qint64(*m.id()));
+            m_broker.sendTo(m_account, ok);
+            return;
+        }
     } else if (t == QLatin1StringView("ping")) {
         QCborMap pong = wire::message(QLatin1StringView("ping"));
         if (auto id = m.id())

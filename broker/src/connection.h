@@ -28,8 +28,10 @@ public:
     Phase phase() const { return m_phase; }
     QString account() const { return m_account; }
     bool wantsPresence() const { return m_wantsPresence; }
-    // Seals and sends a message on the session channel (Online only).
-    void sendMessage(const QCborMap &message);
+    // Seals and sends a message on the session channel (Online only). A message too large for
+    // a frame is never sealed: it is dropped with a warning, and a request's answer becomes an
+    // `internal` error with its id. False when nothing was sent.
+    bool sendMessage(const QCborMap &message);
     void sendError(ErrorCode code, const QString &msg, std::optional<quint32> id = {});
     // Sends an error (sealed if the channel is open, cleartext before) and closes.
     void fail(ErrorCode code, const QString &msg);
@@ -48,6 +50,7 @@ private:
     void onMessage(const QByteArray &body);
     void handle(const wire::Message &m);
     bool takeToken();
+    void onIdle();
 
     Broker &m_broker;
     FramedSocket *m_socket;
@@ -56,9 +59,13 @@ private:
     quint32 m_epoch = 0;
     quint32 m_newEpoch = 0;
     bool m_commitOnLogin = false;
+    // The key this connection negotiated (enrolment/refresh) or logged in under while it was
+    // pending: only that one may be committed here (§4), never a later handshake's.
+    SecretBytes m_ownKey;
     bool m_wantsPresence = false;
     SecureChannel m_channel;
     QTimer m_deadline;
+    QTimer m_idle; // online: closes a channel silent for the idle timeout
     // token bucket against floods
     double m_tokens = 0;
     QElapsedTimer m_tokenClock;

@@ -618,11 +618,14 @@ void Federation::setUp(Link &link, FramedSocket *socket, SecureChannel channel)
     link.state = PeerView::State::Up;
     link.lastError.clear();
     link.directory.clear();
+    link.incomingDirectory.clear();
+    link.receivingDirectory = false;
+    link.overAccountLimit = false;
     Link *l = &link;
     connect(socket, &FramedSocket::frameReceived, this, [this, l](const QByteArray &body) { onChannelFrame(*l, body); });
     connect(socket, &FramedSocket::disconnected, this, [this, l, socket] {
         if (l->socket == socket)
-            setDown(*l, QStringLiteral("connection lost"));
+            setDown(*l, socket->closeReason().isEmpty() ? QStringLiteral("connection lost") : socket->closeReason());
     });
     const AccountRecord *p = m_broker.m_store.peer(link.config.name);
     m_broker.log(QStringLiteral("peer %1 up · inter-broker key epoch %2 · fp %3")
@@ -648,6 +651,8 @@ void Federation::setDown(Link &link, const QString &why)
     if (wasUp)
         Q_EMIT linkDown(link.config.name); // with the directory still known: its accounts go offline
     link.directory.clear();
+    link.incomingDirectory.clear();
+    link.receivingDirectory = false;
     scheduleReconnect(link, why);
 }
 
@@ -661,23 +666,34 @@ void Federation::onChannelFrame(Link &link, const QByteArray &body)
     const QString t = m->type();
     if (t == k("directory")) {
         if (!m->has(k("accounts"))) {
-            QCborMap reply = wire::message(k("directory"));
-            reply.insert(k("accounts"), m_broker.m_router->localAccounts());
-            send(link.config.name, reply);
+            for (const QCborMap &page : wire::directoryPages(m_broker.m_router->localAccounts(), std::nullopt))
+                send(link.config.name, page);
             return;
         }
-        link.directory.clear();
+        // Pages until one without "more" (§6.2); what a peer may announce is bounded.
+        if (!link.receivingDirectory) {
+            link.incomingDirectory.clear();
+            link.receivingDirectory = true;
+        }
         for (const QCborValue &v : m->map().value(k("accounts")).toArray()) {
             const QString account = v.toMap().value(k("account")).toString();
-            if (skbp::isValidAccount(account))
-                link.directory[account] = v.toMap().value(k("online")).toBool();
+            if (!skbp::isValidAccount(account))
+                continue;
+            if (!admitPeerAccount(link, link.incomingDirectory, account))
+                break;
+            link.incomingDirectory[account] = v.toMap().value(k("online")).toBool();
         }
+        if (m->boolean(k("more")))
+            return;
+        link.receivingDirectory = false;
+        link.directory = std::move(link.incomingDirectory);
+        link.incomingDirectory.clear();
         Q_EMIT message(link.config.name, *m);
         return;
     }
     if (t == k("presence")) {
         const QString account = m->text(k("account"));
-        if (!skbp::isValidAccount(account))
+        if (!skbp::isValidAccount(account) || !admitPeerAccount(link, link.directory, account))
             return;
         link.directory[account] = m->boolean(k("online"));
         Q_EMIT message(link.config.name, *m);
@@ -686,6 +702,19 @@ void Federation::onChannelFrame(Link &link, const QByteArray &body)
     if (t == k("welcome") || t == k("ping"))
         return;
     Q_EMIT message(link.config.name, *m);
+}
+
+bool Federation::admitPeerAccount(Link &link, const std::map<QString, bool> &into, const QString &account)
+{
+    if (into.contains(account) || into.size() < std::size_t(m_broker.m_config.maxPeerAccounts))
+        return true;
+    if (!link.overAccountLimit) {
+        link.overAccountLimit = true;
+        m_broker.log(QStringLiteral("peer %1 announces more than %2 accounts: the rest are ignored")
+                         .arg(link.config.name)
+                         .arg(m_broker.m_config.maxPeerAccounts));
+    }
+    return false;
 }
 
 void Federation::refreshDue()

@@ -74,6 +74,9 @@ private:
         QPointer<FramedSocket> socket; // the session channel, once up
         SecureChannel channel;
         std::map<QString, bool> directory;
+        std::map<QString, bool> incomingDirectory; // pages of a directory answer so far
+        bool receivingDirectory = false;
+        bool overAccountLimit = false; // logged once per link
         QTimer reconnect;
         int backoffMs = 0;
         bool refreshWanted = false;
@@ -98,6 +101,8 @@ private:
     void setDown(Link &link, const QString &why);
     void refuse(FramedSocket *socket, const QString &peer, const QString &why);
     Link *find(const QString &name);
+    // Whether an account the peer announces may be held (BrokerConfig::maxPeerAccounts).
+    bool admitPeerAccount(Link &link, const std::map<QString, bool> &into, const QString &account);
 
     Broker &m_broker;
     std::map<QString, std::unique_ptr<Link>> m_links;

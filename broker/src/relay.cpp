@@ -53,12 +53,32 @@ void RelayTable::addTrunk(const QByteArray &sid, const QHostAddress &address, qu
     s.trunks.push_back(Trunk{token, address, port, false});
 }
 
+void RelayTable::dropEndpoint(const QByteArray &sid, quint32 ssrc, const Member &m)
+{
+    if (m.endpoint.isEmpty())
+        return;
+    auto ep = m_endpoints.find(m.endpoint);
+    if (ep != m_endpoints.end() && ep->second.sid == sid && ep->second.ssrc == ssrc)
+        m_endpoints.erase(ep);
+}
+
 void RelayTable::removeMember(const QByteArray &sid, quint32 ssrc)
 {
     std::lock_guard lock(m_mutex);
     auto it = m_sessions.find(sid);
-    if (it != m_sessions.end())
-        it->second.members.erase(ssrc);
+    if (it == m_sessions.end())
+        return;
+    auto m = it->second.members.find(ssrc);
+    if (m == it->second.members.end())
+        return;
+    dropEndpoint(sid, ssrc, m->second);
+    it->second.members.erase(m);
+}
+
+std::size_t RelayTable::endpointCount()
+{
+    std::lock_guard lock(m_mutex);
+    return m_endpoints.size();
 }
 
 void RelayTable::removeTrunks(const QByteArray &sid)
@@ -72,7 +92,12 @@ void RelayTable::removeTrunks(const QByteArray &sid)
 void RelayTable::endSession(const QByteArray &sid)
 {
     std::lock_guard lock(m_mutex);
-    m_sessions.erase(sid);
+    auto it = m_sessions.find(sid);
+    if (it == m_sessions.end())
+        return;
+    for (const auto &[ssrc, m] : it->second.members)
+        dropEndpoint(sid, ssrc, m);
+    m_sessions.erase(it);
 }
 
 class RelayWorker : public QObject
@@ -328,11 +353,6 @@ private:
         m_socket->writeDatagram(data.data(), data.size(), addr, port);
     }
 
-    struct Endpoint
-    {
-        QByteArray sid;
-        quint32 ssrc;
-    };
     static QByteArray endpointKey(const QHostAddress &a, quint16 port)
     {
         const Q_IPV6ADDR v6 = a.toIPv6Address();
@@ -365,11 +385,18 @@ private:
                     ++m_badToken;
                     return;
                 }
-                it->second.address = from;
-                it->second.port = port;
-                it->second.bound = true;
+                // One endpoint per member: a member that binds from a new address (a NAT
+                // rebinding, a reconnect) gives up the old one.
+                Member &bound = it->second;
+                const QByteArray key = endpointKey(from, port);
+                if (bound.endpoint != key)
+                    m_table.dropEndpoint(sid, ssrc, bound);
+                bound.address = from;
+                bound.port = port;
+                bound.bound = true;
+                bound.endpoint = key;
+                m_table.m_endpoints[key] = RelayTable::Endpoint{sid, ssrc};
             }
-            m_endpoints[endpointKey(from, port)] = Endpoint{sid, ssrc};
             ++m_binds;
             QByteArray ack;
             ack.append(char(kBindAck)).append(sid).append(d.sliced(17, 4).toByteArray());
@@ -380,22 +407,17 @@ private:
             ++m_malformed;
             return;
         }
-        auto ep = m_endpoints.find(endpointKey(from, port));
-        if (ep == m_endpoints.end()) {
-            ++m_unbound;
-            return;
-        }
         const quint32 ssrc = qFromBigEndian<quint32>(d.data() + 8);
-        if (ssrc != ep->second.ssrc) {
-            ++m_unbound; // not the stream this address bound
-            return;
-        }
         m_targets.clear();
         {
             std::lock_guard lock(m_table.m_mutex);
+            auto ep = m_table.m_endpoints.find(endpointKey(from, port));
+            if (ep == m_table.m_endpoints.end() || ssrc != ep->second.ssrc) {
+                ++m_unbound; // unknown address, or not the stream this address bound
+                return;
+            }
             auto s = m_table.m_sessions.find(ep->second.sid);
             if (s == m_table.m_sessions.end()) {
-                m_endpoints.erase(ep); // the session is over
                 ++m_unbound;
                 return;
             }
@@ -423,7 +445,7 @@ private:
             for (const RelayTable::Trunk &t : s->second.trunks)
                 m_trunkTargets.emplace_back(t.address, t.port);
             if (!m_trunkTargets.empty())
-                m_trunkPacket = char(kTrunkMedia) + ep->second.sid + d.toByteArray();
+                m_trunkPacket = char(kTrunkMedia) + s->first + d.toByteArray();
         }
         for (const auto &[addr, p] : m_targets) {
             sendTo(d, addr, p);
@@ -438,7 +460,6 @@ private:
     using Member = RelayTable::Member;
     RelayTable &m_table;
     std::unique_ptr<QUdpSocket> m_socket;
-    std::unordered_map<QByteArray, Endpoint> m_endpoints;
     std::vector<std::pair<QHostAddress, quint16>> m_targets;
     std::vector<std::pair<QHostAddress, quint16>> m_trunkTargets;
     QByteArray m_trunkPacket;

@@ -12,6 +12,7 @@ namespace sotto::broker::routing {
 
 inline constexpr int kMaxSessionsPerAccount = 8;
 inline constexpr int kMaxMembers = 16;
+inline constexpr int kMaxRingingPerAccount = 32; // calls and invites ringing for one account at once
 
 inline QLatin1StringView k(const char *s)
 {

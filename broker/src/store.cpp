@@ -33,6 +33,12 @@ const char *const kSchema[] = {
     " pending_epoch INTEGER NOT NULL DEFAULT 0,"
     " pending_key BLOB,"
     " refreshed_at INTEGER NOT NULL DEFAULT 0)",
+    // Ephemeral keys of the msg1s answered per account and epoch (§4: a replay is refused).
+    "CREATE TABLE IF NOT EXISTS handshakes("
+    " account TEXT NOT NULL,"
+    " epoch INTEGER NOT NULL,"
+    " ephemeral BLOB NOT NULL,"
+    " PRIMARY KEY(account, epoch, ephemeral))",
     "CREATE TABLE IF NOT EXISTS invites("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " account TEXT NOT NULL,"
@@ -397,6 +403,14 @@ Result<void> Store::commitPending(const QString &name)
     const qint64 invite = a.pendingInvite;
     a.pendingInvite = 0;
     auto r = writeAccount(a);
+    if (r) { // msg1s of older epochs can no longer pass a psk check: forget them
+        QSqlQuery q(QSqlDatabase::database(m_connectionName));
+        q.prepare(QStringLiteral("DELETE FROM handshakes WHERE account=? AND epoch<?"));
+        q.addBindValue(name);
+        q.addBindValue(qint64(a.epoch));
+        if (!q.exec())
+            r = sqlError(QStringLiteral("forget handshakes"), q.lastError());
+    }
     if (r && invite) {
         QSqlQuery q(QSqlDatabase::database(m_connectionName));
         q.prepare(QStringLiteral("UPDATE invites SET consumed_at=? WHERE id=?"));
@@ -424,11 +438,29 @@ Result<void> Store::discardPending(const QString &name)
     return r;
 }
 
-void Store::setRotateAgain(const QString &name, bool again)
+bool Store::handshakeAnswered(const QString &account, quint32 epoch, const QByteArray &ephemeral)
 {
-    auto it = m_accounts.find(name);
-    if (it != m_accounts.end())
-        it->second->rotateAgain = again;
+    QSqlQuery q(QSqlDatabase::database(m_connectionName));
+    q.prepare(QStringLiteral("SELECT 1 FROM handshakes WHERE account=? AND epoch=? AND ephemeral=?"));
+    q.addBindValue(account);
+    q.addBindValue(qint64(epoch));
+    q.addBindValue(ephemeral);
+    // A store that cannot answer is taken as "answered": refusing is the safe side.
+    return !q.exec() || q.next();
+}
+
+Result<void> Store::recordHandshake(const QString &account, quint32 epoch, const QByteArray &ephemeral)
+{
+    if (auto r = ensureBatch(); !r)
+        return r;
+    QSqlQuery q(QSqlDatabase::database(m_connectionName));
+    q.prepare(QStringLiteral("INSERT OR IGNORE INTO handshakes(account, epoch, ephemeral) VALUES(?,?,?)"));
+    q.addBindValue(account);
+    q.addBindValue(qint64(epoch));
+    q.addBindValue(ephemeral);
+    if (!q.exec())
+        return sqlError(QStringLiteral("record handshake"), q.lastError());
+    return {};
 }
 
 std::vector<Invite> Store::openInvites(const QString &account, qint64 now)
@@ -453,7 +485,19 @@ std::vector<Invite> Store::openInvites(const QString &account, qint64 now)
 Result<void> Store::createInvite(const QString &account, const SecretBytes &secret, qint64 expiresAt)
 {
     flush();
-    QSqlQuery q(QSqlDatabase::database(m_connectionName));
+    QSqlDatabase db = QSqlDatabase::database(m_connectionName);
+    if (!db.transaction())
+        return sqlError(QStringLiteral("begin"), db.lastError());
+    QSqlQuery q(db);
+    // One open invite per account (§4): an enrolment attempt then costs the same work whatever
+    // the account's state, and an operator's new invite makes the old link useless.
+    q.prepare(QStringLiteral("DELETE FROM invites WHERE account=? AND consumed_at IS NULL"));
+    q.addBindValue(account);
+    if (!q.exec()) {
+        const Error e = sqlError(QStringLiteral("replace invite"), q.lastError());
+        db.rollback();
+        return e;
+    }
     q.prepare(QStringLiteral("INSERT INTO invites(account, secret, expires_at) VALUES(?,?,?)"));
     QByteArray s = raw(secret);
     q.addBindValue(account);
@@ -461,8 +505,13 @@ Result<void> Store::createInvite(const QString &account, const SecretBytes &secr
     q.addBindValue(expiresAt);
     const bool ok = q.exec();
     wipe(s);
-    if (!ok)
-        return sqlError(QStringLiteral("create invite"), q.lastError());
+    if (!ok) {
+        const Error e = sqlError(QStringLiteral("create invite"), q.lastError());
+        db.rollback();
+        return e;
+    }
+    if (!db.commit())
+        return sqlError(QStringLiteral("commit"), db.lastError());
     return {};
 }
 
@@ -541,6 +590,11 @@ QString Store::dump()
         out += QStringLiteral("peer %1 epoch %2 key %3 pending %4 %5\n")
                    .arg(q.value(0).toString(), q.value(1).toString(), skbp::fingerprint(q.value(2).toByteArray()),
                         q.value(3).toString(), skbp::fingerprint(q.value(4).toByteArray()));
+    }
+    q.exec(QStringLiteral("SELECT account, epoch, ephemeral FROM handshakes ORDER BY account, epoch, ephemeral"));
+    while (q.next()) {
+        out += QStringLiteral("handshake %1 epoch %2 e %3\n")
+                   .arg(q.value(0).toString(), q.value(1).toString(), QString::fromLatin1(q.value(2).toByteArray().toHex()));
     }
     q.exec(QStringLiteral("SELECT id, account, secret, expires_at, consumed_at FROM invites ORDER BY id"));
     while (q.next()) {

@@ -14,6 +14,9 @@ namespace sotto {
 
 namespace {
 
+// A broker's directory may be large, but a phone holds no more than this many contacts.
+constexpr std::size_t kMaxContacts = 200000;
+
 QLatin1StringView k(const char *s)
 {
     return QLatin1StringView(s);
@@ -39,6 +42,7 @@ ClientEngine::ClientEngine(Profile &profile, ClientOptions options, QObject *par
         m_refreshWanted = true;
         maybeRefresh();
     });
+    connect(&m_keepAliveTimer, &QTimer::timeout, this, &ClientEngine::onKeepAlive);
 }
 
 ClientEngine::~ClientEngine()
@@ -204,7 +208,7 @@ void ClientEngine::stop()
     m_refreshTimer.stop();
     for (auto &[sid, s] : m_sessions) {
         if (m_loggedIn)
-            send([&] {
+            send([sid = sid] { // a named copy: clang < 16 cannot capture a structured binding
                 QCborMap m = wire::message(k("leave"));
                 m.insert(k("sid"), sid);
                 return m;
@@ -236,6 +240,7 @@ void ClientEngine::connectNow()
     setState(State::Connecting);
     auto *tcp = new QTcpSocket;
     m_socket = new FramedSocket(tcp, this);
+    m_socket->enableKeepAlive(60);
     connect(m_socket, &FramedSocket::connected, this, &ClientEngine::onConnected);
     connect(m_socket, &FramedSocket::frameReceived, this, &ClientEngine::onFrame);
     connect(m_socket, &FramedSocket::disconnected, this, &ClientEngine::onDisconnected);
@@ -265,6 +270,7 @@ void ClientEngine::onConnected()
 
 void ClientEngine::onFrame(const QByteArray &body)
 {
+    m_sinceLastFrame.start();
     if (!m_channel.isOpen()) {
         if (auto e = wire::decodeCleartextError(body)) {
             Q_EMIT loginFailed(*e);
@@ -363,7 +369,22 @@ void ClientEngine::onWelcome(const wire::Message &m)
         m_lastRefresh = QDateTime::currentDateTimeUtc();
     scheduleRefresh(m.has(k("refresh_in")) ? qint64(m.u32(k("refresh_in"))) : -1);
     setState(State::Online);
+    if (m_options.keepAliveMs > 0)
+        m_keepAliveTimer.start(m_options.keepAliveMs);
     requestDirectory();
+}
+
+void ClientEngine::onKeepAlive()
+{
+    if (!m_socket || !m_loggedIn)
+        return;
+    if (m_sinceLastFrame.isValid() && m_sinceLastFrame.elapsed() > 3 * qint64(m_options.keepAliveMs)) {
+        qCInfo(lcCore) << "the broker has been silent for" << m_sinceLastFrame.elapsed() / 1000 << "s: reconnecting";
+        m_socket->abort();
+        onDisconnected();
+        return;
+    }
+    send(wire::message(k("ping")));
 }
 
 void ClientEngine::onDisconnected()
@@ -374,6 +395,10 @@ void ClientEngine::onDisconnected()
         m_socket = nullptr;
     }
     m_loginTimer.stop();
+    m_keepAliveTimer.stop();
+    m_sinceLastFrame.invalidate();
+    m_receivingDirectory = false;
+    m_incomingContacts.clear();
     const bool wasLoggedIn = m_loggedIn;
     m_loggedIn = false;
     m_channel = SecureChannel();
@@ -414,14 +439,27 @@ void ClientEngine::handle(const wire::Message &m)
 {
     const QString t = m.type();
     if (t == k("directory")) {
-        m_contacts.clear();
+        // Pages until one without "more" (§6.2); the contacts change once, at the last.
+        if (!m_receivingDirectory) {
+            m_incomingContacts.clear();
+            m_receivingDirectory = true;
+        }
         for (const QCborValue &v : m.map().value(k("accounts")).toArray()) {
             const QCborMap e = v.toMap();
             const QString name = e.value(k("account")).toString();
+            if (m_incomingContacts.size() >= kMaxContacts)
+                break;
             if (skbp::isValidAddress(name) && name != m_profile.account())
-                m_contacts[name] = e.value(k("online")).toBool();
+                m_incomingContacts[name] = e.value(k("online")).toBool();
         }
+        if (m.boolean(k("more")))
+            return;
+        m_receivingDirectory = false;
+        m_contacts = std::move(m_incomingContacts);
+        m_incomingContacts.clear();
         Q_EMIT directoryChanged();
+    } else if (t == k("ok") || t == k("ping")) {
+        // answers with nothing to act on
     } else if (t == k("presence")) {
         const QString who = m.text(k("account"));
         m_contacts[who] = m.boolean(k("online"));

@@ -1,5 +1,11 @@
 #include "core/framedsocket.h"
 
+#ifdef Q_OS_LINUX
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#endif
+
 namespace sotto {
 
 FramedSocket::FramedSocket(QTcpSocket *socket, QObject *parent)
@@ -13,6 +19,7 @@ FramedSocket::FramedSocket(QTcpSocket *socket, QObject *parent)
     connect(m_socket, &QTcpSocket::connected, this, [this] {
         // Small frames, request/answer: Nagle would add a delayed-ACK wait to every exchange.
         m_socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
+        applyKeepAlive();
         Q_EMIT connected();
     });
     // Queued: send() writes at once, and a write can find the peer gone; the owner must not be
@@ -45,17 +52,79 @@ QString FramedSocket::peerName() const
     return QStringLiteral("%1:%2").arg(m_socket->peerAddress().toString()).arg(m_socket->peerPort());
 }
 
-void FramedSocket::send(QByteArrayView body)
+void FramedSocket::enableKeepAlive(int idleSecs)
+{
+    m_keepAliveSecs = idleSecs;
+    if (m_socket->state() == QAbstractSocket::ConnectedState)
+        applyKeepAlive();
+}
+
+void FramedSocket::applyKeepAlive()
+{
+    if (m_keepAliveSecs <= 0)
+        return;
+    m_socket->setSocketOption(QAbstractSocket::KeepAliveOption, 1);
+#ifdef Q_OS_LINUX
+    const int fd = int(m_socket->socketDescriptor());
+    if (fd < 0)
+        return;
+    const int idle = m_keepAliveSecs;
+    const int interval = std::max(1, m_keepAliveSecs / 3);
+    const int count = 3;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+#endif
+}
+
+qint64 FramedSocket::pendingOutputBytes() const
+{
+    return m_socket->bytesToWrite();
+}
+
+bool FramedSocket::send(QByteArrayView body)
 {
     if (m_closing || m_socket->state() != QAbstractSocket::ConnectedState)
-        return;
+        return false;
     const QByteArray f = wire::frame(body);
-    if (f.isEmpty())
-        return;
+    if (f.isEmpty()) {
+        qWarning("FramedSocket: a frame body of %lld bytes cannot be sent", qlonglong(body.size()));
+        return false;
+    }
     m_socket->write(f);
+    m_queuedTotal += f.size();
+    m_frameEnds.push_back(m_queuedTotal);
     // Write now rather than on the next write-readiness poll: one syscall instead of a poll
     // round over every socket of the process (a broker has thousands).
     m_socket->flush();
+    const qint64 unwritten = m_socket->bytesToWrite();
+    const qint64 written = m_queuedTotal - unwritten;
+    while (!m_frameEnds.empty() && m_frameEnds.front() <= written)
+        m_frameEnds.pop_front();
+    if (unwritten > m_limits.bytes || qsizetype(m_frameEnds.size()) > m_limits.frames) {
+        m_closeReason = QStringLiteral("too slow: %1 bytes in %2 frames unread").arg(unwritten).arg(m_frameEnds.size());
+        cutTooSlow();
+        return false;
+    }
+    return true;
+}
+
+void FramedSocket::cutTooSlow()
+{
+    // The owner may be iterating over its connections while it sends: it hears of this later,
+    // once, from the event loop (the socket's own signals are cut off first).
+    m_closing = true;
+    m_stallTimer.stop();
+    m_socket->disconnect(this);
+    m_socket->abort();
+    m_frameEnds.clear();
+    QMetaObject::invokeMethod(
+        this,
+        [this] {
+            Q_EMIT protocolError(m_closeReason);
+            Q_EMIT disconnected();
+        },
+        Qt::QueuedConnection);
 }
 
 void FramedSocket::sendAndClose(QByteArrayView body)
@@ -120,7 +189,8 @@ void FramedSocket::onStall()
     if (m_closing)
         return;
     abort();
-    Q_EMIT protocolError(QStringLiteral("frame stalled"));
+    m_closeReason = QStringLiteral("frame stalled");
+    Q_EMIT protocolError(m_closeReason);
     Q_EMIT disconnected();
 }
 

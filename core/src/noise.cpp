@@ -77,6 +77,10 @@ Result<QByteArray> CipherState::encryptWithAd(QByteArrayView ad, QByteArrayView 
         return plaintext.toByteArray();
     if (m_nonce == ~quint64(0))
         return handshakeError(QStringLiteral("nonce exhausted"));
+    // Refused before the nonce moves: a message that cannot be sent must not desync the
+    // counters of the two ends (Noise §3: a transport message is at most 65535 bytes).
+    if (plaintext.size() + kTagSize > kMaxMessage)
+        return makeError(ErrorCode::TooLarge, QStringLiteral("%1 bytes do not fit a Noise message").arg(plaintext.size()));
     auto ct = crypto::aesGcmSeal(m_key.view(), nonceBytes(m_nonce), ad, plaintext);
     if (ct)
         ++m_nonce;

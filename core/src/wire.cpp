@@ -55,7 +55,9 @@ constexpr FieldSpec kWelcome[] = {{"epoch", Field::U32, true},
                                   {"broker", Field::Text, true},
                                   {"fp", Field::Text, true},
                                   {"refresh_in", Field::U32, false}};
-constexpr FieldSpec kDirectory[] = {{"id", Field::U32, false}, {"accounts", Field::Array, false}};
+constexpr FieldSpec kDirectory[] = {{"id", Field::U32, false}, {"accounts", Field::Array, false},
+                                    {"more", Field::Bool, false}};
+constexpr FieldSpec kOk[] = {{"id", Field::U32, true}};
 constexpr FieldSpec kPresence[] = {{"account", Field::Address, true}, {"online", Field::Bool, true}};
 constexpr FieldSpec kCall[] = {{"id", Field::U32, false}, {"to", Field::Address, true}};
 constexpr FieldSpec kCallKey[] = {{"id", Field::U32, false},  {"sid", Field::Sid, true},
@@ -97,7 +99,7 @@ constexpr FieldSpec kError[] = {{"code", Field::Text, true}, {"msg", Field::Text
                                 {"id", Field::U32, false}};
 constexpr FieldSpec kEnrolled[] = {{"epoch", Field::U32, true}};
 
-constexpr std::array<Schema, 29> kSchemas{{
+constexpr std::array<Schema, 30> kSchemas{{
     {"login", kLogin},
     {"welcome", kWelcome},
     {"directory", kDirectory},
@@ -122,6 +124,7 @@ constexpr std::array<Schema, 29> kSchemas{{
     {"enrolled", kEnrolled},
     {"refresh_due", kNone},
     {"ping", kNone},
+    {"ok", kOk},
     {"fcall", kFedCall},
     {"fcall_key", kFedCallKey},
     {"ferror", kFedError},
@@ -308,6 +311,36 @@ QCborMap message(QLatin1StringView type)
     QCborMap m;
     m.insert(QLatin1StringView("t"), QString(type));
     return m;
+}
+
+std::vector<QCborMap> directoryPages(const QCborArray &accounts, std::optional<quint32> id)
+{
+    // Each entry {"account": text, "online": bool} encodes to its name's length plus at most 19
+    // bytes; 24 leaves room. A page's own fields take under 64 bytes.
+    constexpr qsizetype kBudget = kMaxSealedPlaintext - 512;
+    std::vector<QCborMap> pages;
+    QCborArray page;
+    qsizetype size = 0;
+    auto emitPage = [&](bool more) {
+        QCborMap m = message(QLatin1StringView("directory"));
+        if (id)
+            m.insert(QLatin1StringView("id"), qint64(*id));
+        m.insert(QLatin1StringView("accounts"), page);
+        if (more)
+            m.insert(QLatin1StringView("more"), true);
+        pages.push_back(std::move(m));
+        page = QCborArray();
+        size = 0;
+    };
+    for (const QCborValue &entry : accounts) {
+        const qsizetype entrySize = entry.toMap().value(QLatin1StringView("account")).toString().toUtf8().size() + 24;
+        if (size + entrySize > kBudget && !page.isEmpty())
+            emitPage(true);
+        page.append(entry);
+        size += entrySize;
+    }
+    emitPage(false);
+    return pages;
 }
 
 QByteArray encodeMessage(const QCborMap &map)

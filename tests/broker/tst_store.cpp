@@ -96,8 +96,10 @@ void TestStore::invitesAreSingleUseAndExpire()
     Store s;
     QVERIFY(s.open(dir.filePath(QStringLiteral("broker.db"))).ok());
     const qint64 now = QDateTime::currentSecsSinceEpoch();
-    QVERIFY(s.createInvite(QStringLiteral("bob"), key('x'), now + 60).ok());
     QVERIFY(s.createInvite(QStringLiteral("bob"), key('y'), now - 1).ok()); // already expired
+    QVERIFY(s.openInvites(QStringLiteral("bob"), now).empty());
+    QVERIFY(s.createInvite(QStringLiteral("bob"), key('w'), now + 60).ok());
+    QVERIFY(s.createInvite(QStringLiteral("bob"), key('x'), now + 60).ok()); // replaces w (§4: one open invite)
     auto open = s.openInvites(QStringLiteral("bob"), now);
     QCOMPARE(int(open.size()), 1);
     QVERIFY(open.front().secret.equals(key('x')));

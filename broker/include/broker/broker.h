@@ -6,6 +6,7 @@
 #include "broker/relay.h"
 #include "broker/store.h"
 #include "core/crypto.h"
+#include "core/framedsocket.h"
 #include "core/secretbytes.h"
 #include "core/result.h"
 #include "core/skbp.h"
@@ -13,9 +14,11 @@
 #include <QHostAddress>
 #include <QObject>
 #include <QStringList>
+#include <QElapsedTimer>
 #include <QTimer>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -58,6 +61,19 @@ struct BrokerConfig
     int federatedRingDeadlineMs = 10000;
     // A call or conference invite nobody answers stops ringing after this long ("no answer").
     int ringTimeoutMs = 60000;
+
+    // Against hostile or broken peers (§3).
+    int idleTimeoutMs = 90000;        // an online channel with no frame this long is closed (phones ping)
+    int keepAliveIdleSecs = 60;       // TCP keep-alive on every connection
+    FramedSocket::OutputLimits outputLimits; // unread output per connection before it is cut
+    int maxPeerAccounts = 20000;      // accounts a peered broker may announce
+    int listenBacklog = 4096;         // a restart's reconnect burst must not wait for SYN retries
+    int presenceIntervalMs = 200;     // presence to each subscriber at most this often per account
+    // Calls: ringing does not lock anyone out; a declined caller backs off; rotations coalesce.
+    int maxRingingPerCaller = 4;      // outgoing calls and invites ringing at once, per caller
+    int declineBackoffMs = 2000;      // after a decline, that caller may ring that callee again…
+    int declineBackoffMaxMs = 300000; // …after this back-off, doubling per decline
+    int rotationMinIntervalMs = 2000; // at most one rotation per account this often
 };
 
 struct PeerView
@@ -151,7 +167,10 @@ private:
     // has been written so far (e.g. a pending key before `rotate`); later messages to the same
     // account queue behind it, other accounts are not held up.
     void sendTo(const QString &account, const QCborMap &message, Delivery delivery = Delivery::Now);
+    // Presence is coalesced (§ hardening): each account's change goes to subscribers at most once
+    // per presenceIntervalMs, the first at once; a change undone within the interval sends nothing.
     void broadcastPresence(const QString &account, bool online);
+    void flushPresence();
     void checkRefreshPolicy();
     void log(const QString &line);
     qint64 refreshIn(const AccountRecord &a) const;
@@ -169,6 +188,10 @@ private:
     std::unordered_map<QString, Connection *> m_online;
     std::unordered_map<QString, int> m_queued; // messages per account waiting for a commit
     QTimer m_refreshTimer;
+    QTimer m_presenceTimer;
+    QElapsedTimer m_sincePresenceFlush;
+    std::map<QString, bool> m_presencePending; // changes not yet sent
+    std::unordered_map<QString, bool> m_presenceSent; // what subscribers were last told
 };
 
 } // namespace sotto::broker

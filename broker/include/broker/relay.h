@@ -56,6 +56,9 @@ public:
     void removeMember(const QByteArray &sid, quint32 ssrc);
     void removeTrunks(const QByteArray &sid);
     void endSession(const QByteArray &sid);
+    // Source addresses the relay knows (one per bound member at most): they go with the member
+    // or the session, so the relay's memory follows the live sessions, not its history.
+    std::size_t endpointCount();
 
 private:
     friend class RelayWorker;
@@ -67,6 +70,12 @@ private:
         bool bound = false;
         double tokens = 0;   // rate limit bucket
         qint64 lastRefillMs = 0;
+        QByteArray endpoint; // key of m_endpoints while bound
+    };
+    struct Endpoint
+    {
+        QByteArray sid;
+        quint32 ssrc = 0;
     };
     struct Trunk
     {
@@ -80,9 +89,12 @@ private:
         std::unordered_map<quint32, Member> members;
         std::vector<Trunk> trunks;
     };
+    // Under m_mutex. Forgets a member's endpoint (if it still names that member).
+    void dropEndpoint(const QByteArray &sid, quint32 ssrc, const Member &m);
     Limits m_limits;
     std::mutex m_mutex;
     std::unordered_map<QByteArray, Session> m_sessions;
+    std::unordered_map<QByteArray, Endpoint> m_endpoints; // source address:port → the member bound there
 };
 
 class RelayWorker;

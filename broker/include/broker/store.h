@@ -34,7 +34,6 @@ struct AccountRecord
     PendingKind pendingKind = PendingKind::None;
     qint64 pendingInvite = 0;    // invite consumed when this pending enrolment commits
     qint64 refreshedAt = 0;      // unix seconds of the last committed Diffie-Hellman
-    bool rotateAgain = false;    // not stored: a call ended while a rotation was pending
 
     bool isEnrolled() const { return epoch > 0; }
     bool hasPending() const { return pendingKind != PendingKind::None; }
@@ -69,7 +68,6 @@ public:
                             PendingKind kind, qint64 inviteId = 0);
     Result<void> commitPending(const QString &name);
     Result<void> discardPending(const QString &name);
-    void setRotateAgain(const QString &name, bool again);
 
     // Peered brokers' inter-broker keys (§8): the same record, the same commit rule.
     const AccountRecord *peer(const QString &name) const;
@@ -80,10 +78,17 @@ public:
     // under the peering secret again: an operator's decision, after the other side lost its store.
     Result<void> forgetPeer(const QString &name);
 
+    // Handshakes answered (§4 replay rule): the initiator's ephemeral key of each msg1 the
+    // broker answered for an account and epoch, written in the batch of the pending key it made.
+    // Rows of epochs below the account's current one are dropped when a key commits.
+    bool handshakeAnswered(const QString &account, quint32 epoch, const QByteArray &ephemeral);
+    Result<void> recordHandshake(const QString &account, quint32 epoch, const QByteArray &ephemeral);
+
     // Unconsumed, unexpired invites for an account (read straight from disk, so invites made by
     // another process while the broker runs are seen at once).
     std::vector<Invite> openInvites(const QString &account, qint64 now);
-    // Writes and commits at once (for `sotto broker invite` and the console).
+    // Writes and commits at once (for `sotto broker invite` and the console). At most one open
+    // invite per account: a new one replaces any unconsumed older one.
     Result<void> createInvite(const QString &account, const SecretBytes &secret, qint64 expiresAt);
 
     // Runs `then(ok)` once everything written so far is durable (or has failed to be).

@@ -69,6 +69,10 @@ struct ClientOptions
     // The phone's own ceiling on the time between Diffie-Hellman refreshes (0: the broker's
     // schedule alone). The sooner of the two wins.
     qint64 refreshIntervalSecs = 0;
+    // While online the phone pings this often, so that the broker's idle timeout never takes a
+    // live phone for a vanished one; a broker silent for three intervals is taken as gone and
+    // the phone reconnects. 0: no pings.
+    int keepAliveMs = 30000;
 };
 
 class ClientEngine : public QObject
@@ -159,6 +163,7 @@ private:
     void onConnected();
     void onFrame(const QByteArray &body);
     void onDisconnected();
+    void onKeepAlive();
     void scheduleReconnect();
     void setState(State s);
     void send(const QCborMap &message);
@@ -202,6 +207,8 @@ private:
     QTimer m_reconnectTimer;
     QTimer m_loginTimer;
     QTimer m_refreshTimer;
+    QTimer m_keepAliveTimer;
+    QElapsedTimer m_sinceLastFrame;
     bool m_refreshWanted = false;
     QDateTime m_refreshDue;       // the sooner of the broker's and our own schedule
     QDateTime m_brokerRefreshDue; // from the welcome's refresh_in
@@ -212,6 +219,8 @@ private:
     std::map<quint32, PendingCall> m_pendingCalls;
     std::map<QByteArray, Session> m_sessions;
     std::map<QString, bool> m_contacts;
+    std::map<QString, bool> m_incomingContacts; // pages of a directory answer so far
+    bool m_receivingDirectory = false;
     mutable skbp::WrapKeyCache m_wrapKeys;
 };
 

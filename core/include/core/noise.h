@@ -15,6 +15,7 @@
 namespace sotto::noise {
 
 constexpr int kMaxMessage = 65535;
+constexpr int kTagSize = 16; // AES-GCM
 
 // Noise CipherState for AESGCM: nonce = 4 zero bytes || big-endian u64 counter.
 class CipherState
@@ -28,7 +29,9 @@ public:
     const SecretBytes &key() const { return m_key; }
 
     // Without a key these pass the plaintext through (the Noise rule). A failed decryption leaves
-    // the nonce where it was, so a forged frame cannot desynchronise the channel.
+    // the nonce where it was, so a forged frame cannot desynchronise the channel; a plaintext
+    // whose ciphertext would exceed kMaxMessage is refused (ErrorCode::TooLarge) before the
+    // nonce moves, so a message too big to send cannot desynchronise it either.
     Result<QByteArray> encryptWithAd(QByteArrayView ad, QByteArrayView plaintext);
     Result<QByteArray> decryptWithAd(QByteArrayView ad, QByteArrayView ciphertext);
 

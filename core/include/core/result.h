@@ -27,6 +27,7 @@ enum class ErrorCode {
     Network,
     Timeout,
     Usage,
+    TooLarge, // a message that would not fit a frame (found before anything was sealed)
 };
 
 struct Error

@@ -15,10 +15,12 @@
 #include "core/result.h"
 
 #include <QByteArray>
+#include <QCborArray>
 #include <QCborMap>
 #include <QString>
 
 #include <optional>
+#include <vector>
 
 namespace sotto::wire {
 
@@ -30,6 +32,8 @@ constexpr quint8 kFederateTag = 0x03;
 constexpr quint8 kPeerLoginTag = 0x04;
 constexpr quint8 kErrorTag = 0xEE;
 constexpr int kMaxFrame = 65535;
+// The largest CBOR message a sealed frame can carry (the AEAD tag takes 16 bytes).
+constexpr int kMaxSealedPlaintext = kMaxFrame - 16;
 
 // Prefixes the body with its u16 length. Empty or over-long bodies are a programming error and
 // give an empty result.
@@ -99,6 +103,10 @@ private:
 QCborMap message(QLatin1StringView type);
 
 QByteArray encodeMessage(const QCborMap &map);
+// A directory answer (§6.2) as pages that each fit a sealed frame, in order: every page but the
+// last carries "more": true, all carry `id`. One (empty) page for an empty list.
+//   directory = {"t":"directory", ?"id":u32, "accounts":[{"account":address,"online":bool}...], ?"more":true}
+std::vector<QCborMap> directoryPages(const QCborArray &accounts, std::optional<quint32> id);
 // Exactly one CBOR map and nothing after it (no schema; for handshake payloads).
 Result<QCborMap> decodeMap(QByteArrayView body);
 // Fails with BadRequest for anything but exactly one CBOR map with a text "t" that passes the

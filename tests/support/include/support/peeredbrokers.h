@@ -50,6 +50,9 @@ struct PeeredBrokers
         c.refreshIntervalSecs = refreshSecs;
         c.peerMinBackoffMs = 50;
         c.peerMaxBackoffMs = 500;
+        // The links flap faster than presence would be coalesced; the tests watch every change.
+        c.presenceIntervalMs = 0;
+        c.rotationMinIntervalMs = 0;
         c.peers.push_back(std::move(peer));
         return c;
     }
