@@ -214,6 +214,86 @@ private:
     noise::CipherState m_send;
     noise::CipherState m_receive;
     QTcpSocket m_socket; // last: destroyed first, while the members its slots touch still live
+
+public:
+    // Stops reading: what the broker sends stays in the kernel, the TCP window closes, and the
+    // broker's output for us piles up (a phone behind a zero window).
+    void stopReading()
+    {
+        m_socket.disconnect(&m_socket);
+        m_socket.setReadBufferSize(1);
+        m_socket.setSocketOption(QAbstractSocket::ReceiveBufferSizeSocketOption, 4096);
+    }
+    QTcpSocket &socket() { return m_socket; }
+};
+
+// A §4 initiator by hand, one step at a time, so that tests can replay, interleave and
+// interrupt handshakes: msg1 → msg2 (K_new) → confirm → enrolled.
+class RawHandshake
+{
+public:
+    RawHandshake(quint16 port, const QByteArray &brokerPublicKey, const QString &account, quint32 epoch,
+                 const SecretBytes &psk)
+        : m_client(port), m_account(account), m_epoch(epoch)
+    {
+        noise::HandshakeConfig cfg;
+        cfg.pattern = noise::Pattern::NKpsk0;
+        cfg.initiator = true;
+        cfg.prologue = skbp::enrollPrologue(account, epoch);
+        cfg.remoteStatic = brokerPublicKey;
+        cfg.psk = psk;
+        m_hs.emplace(noise::HandshakeState::create(std::move(cfg)).value());
+        QCborMap payload;
+        payload.insert(QLatin1StringView("device"), QStringLiteral("sotto-test"));
+        m_msg1 = wire::encodeEnroll1({account, epoch, m_hs->writeMessage(wire::encodeMessage(payload)).value()});
+    }
+    // The first frame, to replay from elsewhere.
+    QByteArray msg1() const { return m_msg1; }
+    RawClient &client() { return m_client; }
+    const SecretBytes &newKey() const { return m_newKey; }
+    quint32 newEpoch() const { return m_epoch + 1; }
+
+    // Sends msg1 and reads msg2: K_new is then known (and, by the commit rule, "pending" here).
+    bool start()
+    {
+        m_client.sendFrame(m_msg1);
+        auto f = m_client.nextFrame(5000);
+        if (!f)
+            return false;
+        auto body = wire::decodeEnroll2(*f);
+        if (!body || !m_hs->readMessage(*body))
+            return false;
+        auto [i2r, r2i] = m_hs->split();
+        auto key = skbp::brokerKey(m_hs->handshakeHash(), i2r.key(), r2i.key());
+        if (!key)
+            return false;
+        m_newKey = std::move(*key);
+        m_send = std::move(i2r);
+        m_receive = std::move(r2i);
+        return true;
+    }
+    // Sends confirm; true when `enrolled` for the new epoch comes back.
+    bool confirm()
+    {
+        m_client.sendFrame(m_send.encryptWithAd({}, wire::encodeMessage(wire::message(QLatin1StringView("confirm")))).value());
+        auto f = m_client.nextFrame(5000);
+        if (!f)
+            return false;
+        auto plain = m_receive.decryptWithAd({}, *f);
+        if (!plain)
+            return false;
+        auto m = wire::decodeMessage(*plain);
+        return m && m->type() == QLatin1StringView("enrolled") && m->u32(QLatin1StringView("epoch")) == newEpoch();
+    }
+
+private:
+    RawClient m_client;
+    QString m_account;
+    quint32 m_epoch;
+    std::optional<noise::HandshakeState> m_hs;
+    QByteArray m_msg1;
+    SecretBytes m_newKey;
+    noise::CipherState m_send, m_receive;
 };
 
 } // namespace sotto::test
