@@ -74,6 +74,7 @@ class TestRelay : public QObject
 private Q_SLOTS:
     void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
     void bindForwardAndDrop();
+    void endpointsGoWithTheirSessions();
 };
 
 void TestRelay::bindForwardAndDrop()
@@ -158,6 +159,58 @@ void TestRelay::bindForwardAndDrop()
     QTest::qWait(200);
     b.send(b.rtp(7));
     QVERIFY(a.drain().empty());
+}
+
+// The relay's memory follows the live sessions: the address a member bound from is forgotten
+// with the member or its session (before: an entry per source address:port, never freed), and a
+// member holds one address at a time however often it binds from new ports.
+void TestRelay::endpointsGoWithTheirSessions()
+{
+    broker::RelayTable table;
+    broker::Relay relay(table);
+    const quint16 port = freePort();
+    QVERIFY(relay.start(QHostAddress::LocalHost, port));
+    auto session = [](int i) { return QByteArray(15, char(i / 250)) + char(i % 250); };
+    std::vector<std::unique_ptr<RawMember>> members;
+    for (int i = 0; i < 100; ++i) { // 100 sessions of two
+        for (quint32 ssrc : {1u, 2u}) {
+            auto m = std::make_unique<RawMember>();
+            m->sid = session(i);
+            m->ssrc = ssrc;
+            m->token = QByteArray(16, char('a' + ssrc));
+            m->relayPort = port;
+            table.addMember(m->sid, m->ssrc, m->token);
+            m->send(m->bindPacket(m->token));
+            members.push_back(std::move(m));
+        }
+    }
+    QTRY_COMPARE(table.endpointCount(), std::size_t(200));
+    for (int i = 0; i < 50; ++i)
+        table.endSession(session(i));
+    QCOMPARE(table.endpointCount(), std::size_t(100));
+    for (int i = 50; i < 100; ++i)
+        table.removeMember(session(i), 1);
+    QCOMPARE(table.endpointCount(), std::size_t(50));
+    // One member binding again and again from new ports keeps one endpoint.
+    const QByteArray sid = session(99);
+    for (int i = 0; i < 30; ++i) {
+        RawMember roaming;
+        roaming.sid = sid;
+        roaming.ssrc = 2;
+        roaming.token = QByteArray(16, char('a' + 2));
+        roaming.relayPort = port;
+        roaming.send(roaming.bindPacket(roaming.token));
+        QVERIFY(!roaming.receive(1).empty()); // acknowledged
+    }
+    QCOMPARE(table.endpointCount(), std::size_t(50));
+    for (int i = 50; i < 100; ++i)
+        table.endSession(session(i));
+    QCOMPARE(table.endpointCount(), std::size_t(0));
+    // Packets from the forgotten addresses are unbound now.
+    const auto before = relay.counters().droppedUnbound;
+    members.front()->send(members.front()->rtp(1));
+    QTRY_VERIFY(relay.counters().droppedUnbound > before);
+    relay.stop();
 }
 
 QTEST_GUILESS_MAIN(TestRelay)
