@@ -36,6 +36,15 @@
 #include <sys/resource.h>
 #include <time.h>
 #endif
+#ifdef Q_OS_LINUX
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#endif
 
 using namespace sotto;
 using namespace sotto::bench;
@@ -95,7 +104,7 @@ bool spin(const std::function<bool()> &done, int ms)
 class BrokerHost
 {
 public:
-    BrokerHost()
+    explicit BrokerHost(const std::function<void(broker::BrokerConfig &)> &adjust = {})
     {
         m_context.moveToThread(&m_thread);
         m_thread.start();
@@ -104,6 +113,8 @@ public:
         cfg.port = 0;
         cfg.dataDir = m_dir.filePath(QStringLiteral("broker"));
         cfg.name = QStringLiteral("bench");
+        if (adjust)
+            adjust(cfg);
         run([this, cfg] {
             m_broker = new broker::Broker(cfg);
             auto r = m_broker->start();
@@ -136,6 +147,16 @@ public:
         });
         return keys;
     }
+    QByteArray publicKey()
+    {
+        QByteArray k;
+        run([&] { k = m_broker->publicKey(); });
+        return k;
+    }
+    void invite(const QString &account)
+    {
+        run([&] { (void)m_broker->createInvite(account, 3600); });
+    }
 
 private:
     QTemporaryDir m_dir;
@@ -165,6 +186,178 @@ std::vector<std::unique_ptr<BenchClient>> loginAll(BrokerHost &host, const QStri
 }
 
 // ---- the benchmarks ----------------------------------------------------------------------------
+
+#ifdef Q_OS_LINUX
+// A blocking loopback TCP connection for measuring one exchange at a time.
+int connectTo(quint16 port)
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    timeval tv{2, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (::connect(fd, reinterpret_cast<sockaddr *>(&sa), sizeof sa) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+// One whole frame (u16 length || body) from a blocking socket; false on a short read.
+bool readFrame(int fd)
+{
+    unsigned char head[2];
+    if (::recv(fd, head, 2, MSG_WAITALL) != 2)
+        return false;
+    std::vector<char> body(std::size_t(head[0] << 8 | head[1]));
+    return ::recv(fd, body.data(), body.size(), MSG_WAITALL) == ssize_t(body.size());
+}
+
+// PROTOCOL §4: the refusal of an enrolment must take the same time whatever the account's
+// state. Five cases, interleaved so that they share the machine's noise; each attempt is a
+// msg1 under a wrong psk, timed from its write to the error frame.
+struct RefusalTiming
+{
+    std::map<QString, double> medianUs;
+    double spread = 0;
+};
+
+RefusalTiming benchEnrolRefusal(int attempts)
+{
+    BrokerHost host;
+    host.seed({QStringLiteral("enrolled")});
+    host.invite(QStringLiteral("invited"));
+    const QByteArray pub = host.publicKey();
+    struct Case
+    {
+        const char *name;
+        QString account;
+        quint32 epoch;
+    };
+    const std::vector<Case> cases{
+        {"unknown account", QStringLiteral("nobody"), 0},
+        {"open invite", QStringLiteral("invited"), 0},
+        {"current epoch", QStringLiteral("enrolled"), 1},
+        {"other epoch", QStringLiteral("enrolled"), 2},
+        {"enrolled, epoch 0", QStringLiteral("enrolled"), 0},
+    };
+    std::map<QString, std::vector<double>> samples;
+    for (int i = 0; i < attempts; ++i) {
+        for (const Case &c : cases) {
+            noise::HandshakeConfig cfg{noise::Pattern::NKpsk0, true, skbp::enrollPrologue(c.account, c.epoch), {}, pub,
+                                       *crypto::randomSecret(32), std::nullopt};
+            auto hs = noise::HandshakeState::create(std::move(cfg));
+            const QByteArray frame = wire::frame(wire::encodeEnroll1({c.account, c.epoch, *hs->writeMessage("{}")}));
+            const int fd = connectTo(host.port());
+            if (fd < 0)
+                qFatal("cannot connect to the bench broker");
+            QElapsedTimer t;
+            t.start();
+            (void)::send(fd, frame.constData(), std::size_t(frame.size()), 0);
+            const bool ok = readFrame(fd);
+            const double us = double(t.nsecsElapsed()) / 1000.0;
+            ::close(fd);
+            if (!ok)
+                qFatal("no refusal for case %s", c.name);
+            if (i >= attempts / 10) // the first tenth warms caches up
+                samples[QString::fromLatin1(c.name)].push_back(us);
+        }
+    }
+    RefusalTiming out;
+    double lo = 1e300, hi = 0;
+    for (auto &[name, v] : samples) {
+        const double m = percentile(v, 0.5);
+        out.medianUs[name] = m;
+        lo = std::min(lo, m);
+        hi = std::max(hi, m);
+    }
+    out.spread = lo > 0 ? hi / lo : 0;
+    return out;
+}
+
+// A broker restart: every phone reconnects at once. With a short listen backlog the kernel
+// drops SYNs and the clients wait a second for the retransmit. Each of `count` connections sends
+// a hello at once; timed to its challenge.
+struct Burst
+{
+    double p50 = 0, max = 0;
+    int done = 0;
+};
+
+Burst benchReconnectBurst(int count, int backlog)
+{
+    BrokerHost host([backlog](broker::BrokerConfig &c) { c.listenBacklog = backlog; });
+    const QByteArray hello = wire::frame(wire::encodeHello({QStringLiteral("someone"), 1, QByteArray(skbp::kNonceSize, 'n')}));
+    struct Conn
+    {
+        int fd = -1;
+        bool sent = false;
+        QByteArray got;
+        double doneMs = -1;
+    };
+    std::vector<Conn> conns(static_cast<std::size_t>(count));
+    QElapsedTimer clock;
+    clock.start();
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(host.port());
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (Conn &c : conns) {
+        c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        (void)::connect(c.fd, reinterpret_cast<sockaddr *>(&sa), sizeof sa);
+    }
+    int remaining = count;
+    std::vector<pollfd> fds;
+    while (remaining > 0 && clock.elapsed() < 15000) {
+        fds.clear();
+        for (Conn &c : conns) {
+            if (c.doneMs < 0)
+                fds.push_back({c.fd, short(c.sent ? POLLIN : POLLOUT), 0});
+        }
+        if (::poll(fds.data(), nfds_t(fds.size()), 100) <= 0)
+            continue;
+        for (const pollfd &p : fds) {
+            if (!p.revents)
+                continue;
+            Conn &c = *std::find_if(conns.begin(), conns.end(), [&](const Conn &x) { return x.fd == p.fd; });
+            if (!c.sent && (p.revents & POLLOUT)) {
+                int err = 0;
+                socklen_t len = sizeof err;
+                ::getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+                if (err == 0 && ::send(c.fd, hello.constData(), std::size_t(hello.size()), MSG_NOSIGNAL) == hello.size())
+                    c.sent = true;
+            } else if (p.revents & POLLIN) {
+                char buf[256];
+                const ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
+                if (n > 0)
+                    c.got.append(buf, qsizetype(n));
+                if (c.got.size() >= 2 + 1 + skbp::kNonceSize || n <= 0) {
+                    c.doneMs = double(clock.nsecsElapsed()) / 1e6;
+                    --remaining;
+                }
+            }
+        }
+    }
+    Burst b;
+    std::vector<double> times;
+    for (Conn &c : conns) {
+        if (c.doneMs >= 0 && c.got.size() >= 2 + 1 + skbp::kNonceSize)
+            times.push_back(c.doneMs);
+        ::close(c.fd);
+    }
+    b.done = int(times.size());
+    if (!times.empty()) {
+        b.p50 = percentile(times, 0.5);
+        b.max = *std::max_element(times.begin(), times.end());
+    }
+    return b;
+}
+#endif
+
 
 Summary benchClientSetup(int runs, int iterations)
 {
@@ -446,6 +639,33 @@ int main(int argc, char **argv)
             table.emplace_back(QStringLiteral("mouth_to_ear_ms"), QStringLiteral("no click came through"));
         }
     }
+#ifdef Q_OS_LINUX
+    if (want("enrol_refusal_timing_spread")) {
+        const RefusalTiming t = benchEnrolRefusal(q ? 200 : 600);
+        QJsonObject cases;
+        QString detail;
+        for (const auto &[name, us] : t.medianUs) {
+            cases.insert(name, us);
+            detail += QStringLiteral("%1%2 %3").arg(detail.isEmpty() ? QString() : QStringLiteral(", "), name).arg(us, 0, 'f', 0);
+        }
+        out.insert(QStringLiteral("enrol_refusal_timing_spread"), t.spread);
+        out.insert(QStringLiteral("enrol_refusal_us"), cases);
+        table.emplace_back(QStringLiteral("enrol_refusal_timing_spread"),
+                           QStringLiteral("%1 (goal ≤ 1.25; medians µs: %2)").arg(t.spread, 0, 'f', 3).arg(detail));
+    }
+    if (want("reconnect_burst_ms")) {
+        const int count = 1000; // the burst of the issue: 1,000 phones after a restart
+        const Burst now = benchReconnectBurst(count, 4096);
+        const Burst old = benchReconnectBurst(count, 50);
+        out.insert(QStringLiteral("reconnect_burst_ms"),
+                   QJsonObject{{QStringLiteral("p50"), now.p50}, {QStringLiteral("max"), now.max}, {QStringLiteral("connections"), count},
+                               {QStringLiteral("answered"), now.done}, {QStringLiteral("backlog"), 4096},
+                               {QStringLiteral("backlog_50_p50"), old.p50}, {QStringLiteral("backlog_50_max"), old.max}});
+        table.emplace_back(QStringLiteral("reconnect_burst_ms"),
+                           QStringLiteral("p50 %1 ms, max %2 ms for %3 connects at once (%4 answered); with Qt's backlog of 50: p50 %5, max %6")
+                               .arg(now.p50, 0, 'f', 1).arg(now.max, 0, 'f', 1).arg(count).arg(now.done).arg(old.p50, 0, 'f', 1).arg(old.max, 0, 'f', 1));
+    }
+#endif
     out.insert(QStringLiteral("spread"), spread);
     out.insert(QStringLiteral("quick"), q);
 
