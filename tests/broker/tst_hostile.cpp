@@ -85,6 +85,8 @@ private Q_SLOTS:
     void replayedEnrolmentIsRefused_data();
     void replayedEnrolmentIsRefused();
     void replayAcrossABrokerKill();
+    void concurrentHandshakesAcrossABrokerKill_data();
+    void concurrentHandshakesAcrossABrokerKill();
     void twoHoldersOfOneInvite();
     void overlappingRefreshes();
     void loginUnderASupersededPendingKey();
@@ -326,6 +328,64 @@ void TestHostile::replayAcrossABrokerKill()
     QVERIFY(process.start());
     RawClient c(process.port());
     QVERIFY(c.login(s("victim"), h.newEpoch(), h.newKey()));
+    process.stop();
+}
+
+void TestHostile::concurrentHandshakesAcrossABrokerKill_data()
+{
+    QTest::addColumn<bool>("refresh");
+    QTest::addColumn<bool>("confirmFirst"); // the superseded one confirms (refused) before the kill
+    QTest::addRow("two holders of an invite, kill after both msg2") << false << false;
+    QTest::addRow("two holders of an invite, kill after the refused confirm") << false << true;
+    QTest::addRow("overlapping refreshes, kill after both msg2") << true << false;
+    QTest::addRow("overlapping refreshes, kill after the refused confirm") << true << true;
+}
+
+// Hole 3 with kill -9 between the steps of two handshakes for one account and epoch: after the
+// restart the later handshake's key logs in (and commits), the earlier one's is refused, and
+// for a refresh the current key works until then.
+void TestHostile::concurrentHandshakesAcrossABrokerKill()
+{
+    QFETCH(bool, refresh);
+    QFETCH(bool, confirmFirst);
+    QTemporaryDir dir;
+    BrokerProcess process(dir.path(), freePort());
+    QVERIFY(process.start());
+    const auto link = InviteLink::parse(process.invite(s("hana")));
+    QVERIFY(link);
+    quint32 epoch = 0;
+    SecretBytes psk = link->secret;
+    if (refresh) {
+        RawHandshake enrol(process.port(), link->brokerPublicKey, s("hana"), 0, link->secret);
+        QVERIFY(enrol.start());
+        QVERIFY(enrol.confirm());
+        epoch = enrol.newEpoch();
+        psk = enrol.newKey();
+    }
+    RawHandshake first(process.port(), link->brokerPublicKey, s("hana"), epoch, psk);
+    RawHandshake second(process.port(), link->brokerPublicKey, s("hana"), epoch, psk);
+    QVERIFY(first.start());
+    QVERIFY(second.start());
+    if (confirmFirst)
+        QVERIFY(!first.confirm());
+    process.kill();
+    QVERIFY(process.start());
+    if (refresh) {
+        RawClient current(process.port()); // hello only: a login under the current key would discard
+        QVERIFY(current.hello(s("hana"), epoch));
+    }
+    {
+        RawClient c(process.port());
+        QVERIFY(!c.login(s("hana"), epoch + 1, first.newKey()));
+    }
+    {
+        RawClient c(process.port());
+        QVERIFY(c.login(s("hana"), epoch + 1, second.newKey())); // commits on login
+    }
+    process.kill();
+    QVERIFY(process.start());
+    RawClient c(process.port());
+    QVERIFY(c.login(s("hana"), epoch + 1, second.newKey()));
     process.stop();
 }
 
