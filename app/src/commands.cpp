@@ -1,5 +1,6 @@
 #include "commands.h"
 
+#include "broker/admin.h"
 #include "broker/broker.h"
 #include "broker/peers.h"
 #include "broker/store.h"
@@ -19,6 +20,9 @@
 #include <QDateTime>
 #include <QDir>
 #include <QIcon>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QMessageBox>
 #include <QSettings>
 #include <QStandardPaths>
@@ -221,7 +225,8 @@ int runBroker(int argc, char **argv, const QStringList &args)
     const auto refresh = opt("refresh-interval", "periodic Diffie-Hellman refresh (default 24h)", "DURATION");
     const auto peer = opt("peer", "federation peer NAME=HOST:PORT,PUBKEY (repeatable)", "PEER");
     const auto peerSecret = opt("peer-secret-file", "the peering secret shared with a peer (repeatable)", "NAME=FILE");
-    p.addOptions({headless, listen, data, name, keyMode, refresh, peer, peerSecret});
+    const auto advertise = opt("advertise", "the address invites carry: a DNS name, or the public side of a NAT (stored)", "HOST:PORT");
+    p.addOptions({headless, listen, data, name, keyMode, refresh, peer, peerSecret, advertise});
     if (auto r = parse(p, QStringLiteral("broker"), args))
         return *r;
     if (!p.positionalArguments().isEmpty()) {
@@ -278,6 +283,13 @@ int runBroker(int argc, char **argv, const QStringList &args)
         }
     }
     cfg.name = p.value(name);
+    if (p.isSet(advertise)) {
+        if (!parseHostPort(p.value(advertise), skbp::kDefaultPort)) {
+            printError(QStringLiteral("--advertise wants HOST:PORT, not \"%1\"").arg(p.value(advertise)));
+            return ExitUsage;
+        }
+        cfg.advertise = p.value(advertise);
+    }
     if (p.isSet(keyMode)) {
         const QString m = p.value(keyMode);
         if (m == QLatin1StringView("derived"))
@@ -384,27 +396,57 @@ int runForgetPeer(int argc, char **argv, const QStringList &args)
     return ExitOk;
 }
 
-int runInvite(int argc, char **argv, const QStringList &args)
+namespace {
+
+// An operator's request: to the running broker over its admin channel (at once), else to the
+// stopped broker's store under its lock. Errors are printed; the answer on success.
+std::optional<QJsonObject> operatorRequest(const QString &dataDir, const QJsonObject &request)
 {
-    QCommandLineParser p;
-    const auto expires = opt("expires", "how long the invite is valid (default 7d)", "DURATION");
-    const auto data = opt("data", "the broker's data directory", "DIR");
-    p.addOptions({expires, data});
-    if (auto r = parse(p, QStringLiteral("invite"), args))
-        return *r;
-    if (p.positionalArguments().size() != 1) {
-        printError(QStringLiteral("usage: sotto broker invite ACCOUNT [--expires DURATION] --data DIR"));
-        return ExitUsage;
+    auto answer = broker::adminRequest(dataDir, request);
+    if (!answer && answer.error().code == ErrorCode::Offline)
+        answer = broker::adminOffline(dataDir, request);
+    if (!answer) {
+        printError(answer.error().message);
+        return std::nullopt;
+    }
+    if (!answer->value(QStringLiteral("ok")).toBool()) {
+        printError(answer->value(QStringLiteral("error")).toString());
+        return std::nullopt;
+    }
+    return *answer;
+}
+
+// ACCOUNT --data DIR with the given options: the positional account, or usage.
+std::optional<QString> accountArgument(const QCommandLineParser &p, const QCommandLineOption &data, const char *usage)
+{
+    if (p.positionalArguments().size() != 1 || !p.isSet(data)) {
+        printError(QString::fromLatin1(usage));
+        return std::nullopt;
     }
     const QString account = p.positionalArguments().first();
     if (!skbp::isValidAccount(account)) {
         printError(QStringLiteral("\"%1\" is not a valid account name (1-64 of a-z 0-9 . _ -)").arg(account));
-        return ExitUsage;
+        return std::nullopt;
     }
-    if (!p.isSet(data)) {
-        printError(QStringLiteral("--data DIR is required"));
+    return account;
+}
+
+} // namespace
+
+int runInvite(int argc, char **argv, const QStringList &args)
+{
+    QCommandLineParser p;
+    const auto expires = opt("expires", "how long the invite is valid (default 7d)", "DURATION");
+    const auto replace = opt("replace", "for an enrolled account: an invite for a new device");
+    const auto advertise = opt("advertise", "the address the link carries (default: the broker's)", "HOST:PORT");
+    const auto data = opt("data", "the broker's data directory", "DIR");
+    p.addOptions({expires, replace, advertise, data});
+    if (auto r = parse(p, QStringLiteral("invite"), args))
+        return *r;
+    const auto account = accountArgument(p, data, "usage: sotto broker invite ACCOUNT [--expires DURATION] [--replace] "
+                                                  "[--advertise HOST:PORT] --data DIR");
+    if (!account)
         return ExitUsage;
-    }
     qint64 validFor = 7 * 86400;
     if (p.isSet(expires)) {
         auto secs = parseDuration(p.value(expires));
@@ -414,39 +456,82 @@ int runInvite(int argc, char **argv, const QStringList &args)
         }
         validFor = *secs;
     }
-    QCoreApplication app(argc, argv);
-    const QDir dir(p.value(data));
-    auto key = openBrokerKey(dir);
-    if (!key)
-        return ExitFailed;
-    broker::Store store;
-    if (auto r = store.open(dir.filePath(QStringLiteral("broker.db"))); !r) {
-        printError(r.error().message);
-        return ExitFailed;
-    }
-    if (const auto *a = store.account(account); a && a->isEnrolled()) {
-        printError(QStringLiteral("account \"%1\" is already enrolled").arg(account));
+    if (p.isSet(advertise) && !parseHostPort(p.value(advertise), skbp::kDefaultPort)) {
+        printError(QStringLiteral("--advertise wants HOST:PORT, not \"%1\"").arg(p.value(advertise)));
         return ExitUsage;
     }
-    auto secret = crypto::randomSecret(32);
-    if (!secret) {
-        printError(secret.error().message);
+    QCoreApplication app(argc, argv);
+    QJsonObject request{{QStringLiteral("cmd"), QStringLiteral("invite")},
+                        {QStringLiteral("account"), *account},
+                        {QStringLiteral("expires"), double(validFor)},
+                        {QStringLiteral("replace"), p.isSet(replace)}};
+    if (p.isSet(advertise))
+        request.insert(QStringLiteral("advertise"), p.value(advertise));
+    const auto answer = operatorRequest(p.value(data), request);
+    if (!answer)
         return ExitFailed;
+    std::printf("%s\n", answer->value(QStringLiteral("link")).toString().toUtf8().constData());
+    return ExitOk;
+}
+
+int runAccounts(int argc, char **argv, const QStringList &args)
+{
+    QCommandLineParser p;
+    const auto json = opt("json", "one JSON array, for scripts");
+    const auto data = opt("data", "the broker's data directory", "DIR");
+    p.addOptions({json, data});
+    if (auto r = parse(p, QStringLiteral("accounts"), args))
+        return *r;
+    if (!p.positionalArguments().isEmpty() || !p.isSet(data)) {
+        printError(QStringLiteral("usage: sotto broker accounts [--json] --data DIR"));
+        return ExitUsage;
     }
-    if (auto r = store.createInvite(account, *secret, QDateTime::currentSecsSinceEpoch() + validFor); !r) {
-        printError(r.error().message);
+    QCoreApplication app(argc, argv);
+    const auto answer = operatorRequest(p.value(data), {{QStringLiteral("cmd"), QStringLiteral("accounts")}});
+    if (!answer)
         return ExitFailed;
+    const QJsonArray accounts = answer->value(QStringLiteral("accounts")).toArray();
+    if (p.isSet(json)) {
+        std::printf("%s\n", QJsonDocument(accounts).toJson(QJsonDocument::Indented).constData());
+        return ExitOk;
     }
-    QString listen = store.metaValue(QStringLiteral("listen"));
-    if (listen.isEmpty())
-        listen = QStringLiteral("%1:%2").arg(broker::Broker::advertisedHost(QHostAddress::Any)).arg(skbp::kDefaultPort);
-    auto hp = parseHostPort(listen, skbp::kDefaultPort);
-    if (!hp) {
-        printError(QStringLiteral("the store names a bad broker address"));
+    std::printf("%-20s %6s  %-19s  %-7s  %-16s  %s\n", "ACCOUNT", "EPOCH", "KEY", "ONLINE", "LAST LOGIN", "STATE");
+    for (const QJsonValue &v : accounts) {
+        const QJsonObject a = v.toObject();
+        const qint64 last = qint64(a.value(QStringLiteral("last_login")).toDouble());
+        QStringList state;
+        if (a.value(QStringLiteral("revoked")).toBool())
+            state << QStringLiteral("revoked");
+        if (a.value(QStringLiteral("rotation_pending")).toBool())
+            state << QStringLiteral("rotation pending");
+        if (a.value(QStringLiteral("enrolment_pending")).toBool())
+            state << QStringLiteral("enrolment pending");
+        std::printf("%-20s %6lld  %-19s  %-7s  %-16s  %s\n", qPrintable(a.value(QStringLiteral("account")).toString()),
+                    qlonglong(a.value(QStringLiteral("epoch")).toDouble()),
+                    qPrintable(a.value(QStringLiteral("fingerprint")).toString().isEmpty() ? QStringLiteral("-")
+                                                                                          : a.value(QStringLiteral("fingerprint")).toString()),
+                    a.value(QStringLiteral("online")).toBool() ? "yes" : "no",
+                    qPrintable(last ? QDateTime::fromSecsSinceEpoch(last).toString(QStringLiteral("yyyy-MM-dd hh:mm")) : QStringLiteral("never")),
+                    qPrintable(state.isEmpty() ? QStringLiteral("-") : state.join(QStringLiteral(", "))));
+    }
+    return ExitOk;
+}
+
+int runRevoke(int argc, char **argv, const QStringList &args)
+{
+    QCommandLineParser p;
+    const auto data = opt("data", "the broker's data directory", "DIR");
+    p.addOptions({data});
+    if (auto r = parse(p, QStringLiteral("revoke"), args))
+        return *r;
+    const auto account = accountArgument(p, data, "usage: sotto broker revoke ACCOUNT --data DIR");
+    if (!account)
+        return ExitUsage;
+    QCoreApplication app(argc, argv);
+    if (!operatorRequest(p.value(data), {{QStringLiteral("cmd"), QStringLiteral("revoke")}, {QStringLiteral("account"), *account}}))
         return ExitFailed;
-    }
-    InviteLink link{hp->first, hp->second, account, key->publicKey, std::move(*secret)};
-    std::printf("%s\n", link.toString().toUtf8().constData());
+    std::printf("revoked %s: its keys are erased; a new invite (sotto broker invite %s) brings it back\n", qPrintable(*account),
+                qPrintable(*account));
     return ExitOk;
 }
 

@@ -11,6 +11,7 @@
 #include <QFile>
 #include <QFileInfo>
 #include <QHostInfo>
+#include <QJsonArray>
 #include <QLockFile>
 #include <QNetworkInterface>
 #include <QSaveFile>
@@ -21,11 +22,9 @@ Q_LOGGING_CATEGORY(lcBroker, "sotto.broker")
 
 namespace sotto::broker {
 
-namespace {
-
 // One broker per data dir: two would each follow the commit rule alone and break it together.
 // A lock left by a broker that died is stale and taken over (QLockFile checks the process).
-Result<std::unique_ptr<QLockFile>> lockDataDir(const QString &dataDir)
+Result<std::unique_ptr<QLockFile>> Broker::lockDataDir(const QString &dataDir)
 {
     const QString path = QDir(dataDir).filePath(QStringLiteral("broker.lock"));
     auto lock = std::make_unique<QLockFile>(path);
@@ -49,8 +48,6 @@ Result<std::unique_ptr<QLockFile>> lockDataDir(const QString &dataDir)
     }
     return makeError(ErrorCode::Io, QStringLiteral("cannot lock %1 (%2)").arg(dataDir, path));
 }
-
-} // namespace
 
 Broker::Broker(BrokerConfig config, QObject *parent)
     : QObject(parent), m_config(std::move(config)), m_router(std::make_unique<CallRouter>(*this))
@@ -111,14 +108,39 @@ Result<void> Broker::start()
 {
     if (m_config.dataDir.isEmpty())
         return makeError(ErrorCode::Usage, QStringLiteral("no data directory"));
+    // A start that fails leaves nothing behind that it made (a port in use must not leave a
+    // fresh key and an empty store that a later start would take for a broker's).
+    const QDir dir(m_config.dataDir);
+    const bool dirExisted = dir.exists();
+    const QStringList made{QStringLiteral("broker.key"), QStringLiteral("broker.db")};
+    QStringList existed;
+    for (const QString &f : made) {
+        if (QFile::exists(dir.filePath(f)))
+            existed.append(f);
+    }
     if (!QDir().mkpath(m_config.dataDir))
         return makeError(ErrorCode::Io, QStringLiteral("cannot create %1").arg(m_config.dataDir));
     QFile::setPermissions(m_config.dataDir, QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner);
     auto lock = lockDataDir(m_config.dataDir);
-    if (!lock)
+    if (!lock) {
+        if (!dirExisted)
+            QDir().rmdir(m_config.dataDir);
         return lock.error();
+    }
     m_lock = std::move(*lock);
-    auto unlock = qScopeGuard([this] { m_lock.reset(); });
+    auto unlock = qScopeGuard([&] {
+        m_store.close();
+        for (const QString &f : made) {
+            if (!existed.contains(f)) {
+                QFile::remove(dir.filePath(f));
+                QFile::remove(dir.filePath(f + QStringLiteral("-wal")));
+                QFile::remove(dir.filePath(f + QStringLiteral("-shm")));
+            }
+        }
+        m_lock.reset();
+        if (!dirExisted)
+            QDir().rmdir(m_config.dataDir);
+    });
     auto kp = loadOrCreateStaticKey(QDir(m_config.dataDir).filePath(QStringLiteral("broker.key")));
     if (!kp)
         return kp.error();
@@ -149,6 +171,14 @@ Result<void> Broker::start()
     }
     (void)m_store.setMetaValue(QStringLiteral("listen"),
                                QStringLiteral("%1:%2").arg(advertisedHost(m_config.address)).arg(port()));
+    if (!m_config.advertise.isEmpty())
+        (void)m_store.setMetaValue(QStringLiteral("advertise"), m_config.advertise);
+    if (auto r = m_admin.listen(m_config.dataDir); !r) {
+        m_relay.stop();
+        delete m_server;
+        m_server = nullptr;
+        return r;
+    }
     // No --name: the name this data dir had before, else the host's.
     if (m_config.name.isEmpty())
         m_config.name = m_store.metaValue(QStringLiteral("name"));
@@ -171,10 +201,10 @@ Result<void> Broker::start()
     if (m_config.keyMode == skbp::KeyMode::Patent)
         qCWarning(lcBroker) << "key-mode patent: callers receive the callee's broker key itself "
                                "(SK = K_callee), no ratchet, no re-key. For demonstration only.";
-    log(QStringLiteral("broker %1 listening on %2:%3, key %4")
+    log(QStringLiteral("broker %1 listening on %2:%3, key %4, data in %5")
             .arg(m_config.name, m_config.address.toString())
             .arg(port())
-            .arg(fingerprint()));
+            .arg(fingerprint(), QDir(m_config.dataDir).absolutePath()));
     m_federation->start();
     unlock.dismiss();
     return {};
@@ -190,6 +220,7 @@ void Broker::stop()
     if (m_federation)
         m_federation->stop();
     m_relay.stop();
+    m_admin.close();
     m_server->close();
     for (Connection *c : std::vector<Connection *>(m_connections))
         c->close();
@@ -198,6 +229,7 @@ void Broker::stop()
     m_lock.reset();
     delete m_server;
     m_server = nullptr;
+    log(QStringLiteral("broker %1 stopped; its store is committed").arg(m_config.name));
 }
 
 quint16 Broker::port() const
@@ -210,20 +242,75 @@ QString Broker::fingerprint() const
     return skbp::fingerprint(m_static.publicKey);
 }
 
-Result<QString> Broker::createInvite(const QString &account, qint64 validForSecs)
+QString Broker::inviteAddress() const
 {
-    if (!skbp::isValidAccount(account))
-        return makeError(ErrorCode::Usage, QStringLiteral("\"%1\" is not a valid account name (1-64 of a-z 0-9 . _ -)").arg(account));
-    if (const AccountRecord *a = m_store.account(account); a && a->isEnrolled())
-        return makeError(ErrorCode::Usage, QStringLiteral("account \"%1\" is already enrolled").arg(account));
-    auto secret = crypto::randomSecret(32);
-    if (!secret)
-        return secret.error();
-    if (auto r = m_store.createInvite(account, *secret, QDateTime::currentSecsSinceEpoch() + validForSecs); !r)
-        return r.error();
-    InviteLink link{advertisedHost(m_config.address), port(), account, m_static.publicKey, std::move(*secret)};
-    log(QStringLiteral("invite created for %1").arg(account));
-    return link.toString();
+    if (!m_config.advertise.isEmpty())
+        return m_config.advertise;
+    const QString stored = m_server ? const_cast<Store &>(m_store).metaValue(QStringLiteral("advertise")) : QString();
+    if (!stored.isEmpty())
+        return stored;
+    return QStringLiteral("%1:%2").arg(advertisedHost(m_config.address)).arg(port());
+}
+
+Result<QString> Broker::createInvite(const InviteRequest &request)
+{
+    if (!m_server)
+        return makeError(ErrorCode::Usage, QStringLiteral("the broker is not running"));
+    auto link = broker::createInvite(m_store, m_static.publicKey, inviteAddress(), request);
+    if (link)
+        log(QStringLiteral("invite created for %1%2").arg(request.account, request.replace ? QStringLiteral(" (a replacement device)") : QString()));
+    return link;
+}
+
+Result<void> Broker::revoke(const QString &account)
+{
+    const AccountRecord *a = m_store.account(account);
+    if (!a || (a->revoked && !a->hasPending()))
+        return makeError(ErrorCode::UnknownAccount, QStringLiteral("no account \"%1\"").arg(account));
+    const QString fp = a->isEnrolled() ? skbp::fingerprint(a->key) : QString();
+    m_router->revoke(account);
+    if (auto it = m_online.find(account); it != m_online.end())
+        it->second->close(); // offline at once; the others are told
+    for (Connection *c : std::vector<Connection *>(m_connections)) {
+        if (c->account() == account)
+            c->close(); // a handshake or login under way for it goes too
+    }
+    if (auto r = m_store.revoke(account); !r)
+        return r;
+    log(QStringLiteral("%1 revoked by the operator%2: its keys are erased").arg(account, fp.isEmpty() ? QString() : QStringLiteral(" (key %1)").arg(fp)));
+    Q_EMIT accountsChanged();
+    return {};
+}
+
+QJsonObject Broker::handleAdmin(const QJsonObject &request)
+{
+    const QString cmd = request.value(QStringLiteral("cmd")).toString();
+    auto fail = [](const Error &e) {
+        return QJsonObject{{QStringLiteral("ok"), false}, {QStringLiteral("error"), e.message}};
+    };
+    QJsonObject answer{{QStringLiteral("ok"), true}};
+    if (cmd == QLatin1StringView("accounts")) {
+        QJsonArray list;
+        for (const AccountRecord *a : m_store.accounts())
+            list.append(accountSummary(*a, isOnline(a->name)));
+        answer.insert(QStringLiteral("accounts"), list);
+    } else if (cmd == QLatin1StringView("revoke")) {
+        if (auto r = revoke(request.value(QStringLiteral("account")).toString()); !r)
+            return fail(r.error());
+    } else if (cmd == QLatin1StringView("invite")) {
+        InviteRequest req{request.value(QStringLiteral("account")).toString(),
+                          qint64(request.value(QStringLiteral("expires")).toDouble(7 * 86400)),
+                          request.value(QStringLiteral("replace")).toBool()};
+        const QString advertise = request.value(QStringLiteral("advertise")).toString();
+        auto link = advertise.isEmpty() ? createInvite(req) : broker::createInvite(m_store, m_static.publicKey, advertise, req);
+        if (!link)
+            return fail(link.error());
+        answer.insert(QStringLiteral("link"), *link);
+    } else {
+        return fail(makeError(ErrorCode::Usage, QStringLiteral("unknown admin command \"%1\"").arg(cmd)));
+    }
+    m_store.flush(); // the tool's change is durable before it hears "ok"
+    return answer;
 }
 
 std::vector<AccountView> Broker::accounts() const
@@ -231,7 +318,7 @@ std::vector<AccountView> Broker::accounts() const
     std::vector<AccountView> out;
     for (const AccountRecord *a : m_store.accounts()) {
         out.push_back({a->name, a->epoch, a->isEnrolled() ? skbp::fingerprint(a->key) : QString(),
-                       isOnline(a->name), a->pendingKind == PendingKind::Rotate});
+                       isOnline(a->name), a->pendingKind == PendingKind::Rotate, a->revoked, a->lastLogin});
     }
     return out;
 }

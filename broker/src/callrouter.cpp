@@ -490,7 +490,7 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
     return {};
 }
 
-Result<void> CallRouter::leave(const QString &from, const QByteArray &sid)
+Result<void> CallRouter::leave(const QString &from, const QByteArray &sid, const QString &reason)
 {
     if (m_mirrors.contains(sid))
         return forwardRequest(from, sid, "leave");
@@ -498,17 +498,22 @@ Result<void> CallRouter::leave(const QString &from, const QByteArray &sid)
     if (!me)
         return err(ErrorCode::NotInSession, QStringLiteral("not in that call"));
     Session &s = *session;
-    if (!me->joined) // a ringing member hanging up is a decline
+    if (!me->joined) { // a ringing member hanging up is a decline (unless the operator took it away)
+        if (!reason.isEmpty()) {
+            stopRinging(s, from, reason);
+            return {};
+        }
         return decline(from, sid);
+    }
     if (!s.answered) { // caller gave up before the answer
-        endSession(sid, QStringLiteral("cancelled"), from);
+        endSession(sid, reason.isEmpty() ? QStringLiteral("cancelled") : reason, from);
         return {};
     }
     m_broker.m_relayTable.removeMember(sid, me->ssrc);
     std::erase_if(s.members, [&](const Member &m) { return m.account == from; });
     dropTrunkIfUnused(s, from);
     if (s.joinedCount() < 2) {
-        endSession(sid, QStringLiteral("hangup"), from);
+        endSession(sid, reason.isEmpty() ? QStringLiteral("hangup") : reason, from);
         return {};
     }
     // Two or more remain: re-key (derived mode) so the leaver cannot read what follows.
@@ -681,6 +686,25 @@ void CallRouter::onKeyCommitted(const QString &account)
 void CallRouter::onLogin(const QString &account)
 {
     sendRotate(account); // re-sent at every login until acknowledged
+}
+
+void CallRouter::revoke(const QString &account)
+{
+    std::vector<QByteArray> mine;
+    for (const auto &[sid, s] : m_sessions) {
+        if (s->find(account))
+            mine.push_back(sid);
+    }
+    for (const auto &[sid, mi] : m_mirrors) {
+        if (mi.locals.contains(account))
+            mine.push_back(sid);
+    }
+    // Its calls end ("revoked"); in a conference the others re-key without it.
+    for (const QByteArray &sid : mine)
+        (void)leave(account, sid, QStringLiteral("revoked"));
+    m_rotationDue.erase(account); // its keys are about to go: nothing left to rotate
+    m_lastRotation.erase(account);
+    m_wrapKeys.erase(account);
 }
 
 void CallRouter::onOffline(const QString &account)

@@ -39,7 +39,11 @@ public:
     Result<void> answer(const QString &from, const QByteArray &sid);
     Result<void> decline(const QString &from, const QByteArray &sid);
     Result<void> invite(const QString &from, const QByteArray &sid, const QString &who);
-    Result<void> leave(const QString &from, const QByteArray &sid);
+    // `reason` (when given) ends the call or the ringing with that reason instead of hangup,
+    // cancelled or declined: the operator's revocation.
+    Result<void> leave(const QString &from, const QByteArray &sid, const QString &reason = {});
+    // The operator revoked the account: its calls end ("revoked"), conferences re-key without it.
+    void revoke(const QString &account);
     Result<void> rotateAck(const QString &from, quint32 epoch, const QByteArray &proof);
 
     void onLogin(const QString &account);

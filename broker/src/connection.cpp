@@ -180,7 +180,9 @@ void Connection::startEnrolment(const QByteArray &body)
     qint64 invite = 0;
     bool commitRotationFirst = false;
     if (frame->epoch == 0) {
-        if ((!a || !a->isEnrolled()) && !invites.empty()) { // newest first; a new invite replaces older ones
+        // The account's one open invite: a first enrolment, or (for an enrolled account) the
+        // operator's invite for a replacement device (`invite --replace`).
+        if (!invites.empty()) {
             psk = std::move(invites.front().secret);
             invite = invites.front().id;
         }
@@ -403,7 +405,7 @@ void Connection::onLoginFirstFrame(const QByteArray &body)
             }
             m_broker.log(QStringLiteral("%1: epoch %2 committed (login under pending key)").arg(m_account).arg(m_epoch));
             m_broker.m_router->onKeyCommitted(m_account);
-        } else if (a->pendingKind == PendingKind::Handshake) {
+        } else if (a->pendingKind == PendingKind::Handshake && a->pendingInvite == 0) {
             // A client tries its pending key first, so a login under the current one means it
             // never stored the new key (its msg2 was lost): drop ours, or it would block rotations.
             const quint32 stale = a->pendingEpoch;
@@ -431,6 +433,7 @@ void Connection::onLoginFirstFrame(const QByteArray &body)
     welcome.insert(QLatin1StringView("key_mode"), m_broker.config().keyMode == skbp::KeyMode::Patent
                                                       ? QStringLiteral("patent")
                                                       : QStringLiteral("derived"));
+    (void)store.noteLogin(m_account, QDateTime::currentSecsSinceEpoch());
     m_broker.registerOnline(this);
     m_broker.sendTo(m_account, welcome);
     m_broker.m_router->onLogin(m_account);

@@ -24,7 +24,9 @@ const char *const kSchema[] = {
     " pending_key BLOB,"
     " pending_kind INTEGER NOT NULL DEFAULT 0,"
     " pending_invite INTEGER NOT NULL DEFAULT 0,"
-    " refreshed_at INTEGER NOT NULL DEFAULT 0)",
+    " refreshed_at INTEGER NOT NULL DEFAULT 0,"
+    " revoked INTEGER NOT NULL DEFAULT 0,"
+    " last_login INTEGER NOT NULL DEFAULT 0)",
     // Inter-broker keys K_AB of peered brokers (§8), under the same commit rule.
     "CREATE TABLE IF NOT EXISTS peers("
     " name TEXT PRIMARY KEY,"
@@ -47,7 +49,8 @@ const char *const kSchema[] = {
     " consumed_at INTEGER)",
 };
 
-constexpr int kSchemaVersion = 1;
+// 1: the first store; 2: accounts.revoked and accounts.last_login (added in place to a 1).
+constexpr int kSchemaVersion = 2;
 
 Error sqlError(const QString &what, const QSqlError &e)
 {
@@ -140,11 +143,25 @@ Result<void> Store::open(const QString &path)
     }
     q.exec(QStringLiteral("SELECT value FROM meta WHERE key='schema'"));
     if (q.next()) {
-        if (q.value(0).toInt() != kSchemaVersion) {
+        const int version = q.value(0).toInt();
+        if (version < 1 || version > kSchemaVersion) {
             db.rollback();
             close();
-            return makeError(ErrorCode::Corrupt, QStringLiteral("%1: unknown store version %2")
-                                                     .arg(path, q.value(0).toString()));
+            return makeError(ErrorCode::Corrupt, QStringLiteral("%1: store version %2 is not one this broker knows (it knows up to %3)")
+                                                     .arg(path, q.value(0).toString())
+                                                     .arg(kSchemaVersion));
+        }
+        if (version == 1) { // 1 → 2
+            for (const char *stmt : {"ALTER TABLE accounts ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0",
+                                     "ALTER TABLE accounts ADD COLUMN last_login INTEGER NOT NULL DEFAULT 0"}) {
+                if (!q.exec(QLatin1StringView(stmt))) {
+                    const Error e = sqlError(QStringLiteral("upgrade the store"), q.lastError());
+                    db.rollback();
+                    close();
+                    return e;
+                }
+            }
+            q.exec(QStringLiteral("UPDATE meta SET value='%1' WHERE key='schema'").arg(kSchemaVersion));
         }
     } else {
         q.exec(QStringLiteral("INSERT INTO meta(key, value) VALUES('schema', '%1')").arg(kSchemaVersion));
@@ -176,7 +193,7 @@ Result<void> Store::load()
     m_accounts.clear();
     QSqlQuery q(QSqlDatabase::database(m_connectionName));
     if (!q.exec(QStringLiteral("SELECT name, epoch, key, pending_epoch, pending_key, pending_kind, "
-                               "pending_invite, refreshed_at FROM accounts")))
+                               "pending_invite, refreshed_at, revoked, last_login FROM accounts")))
         return sqlError(QStringLiteral("load accounts"), q.lastError());
     while (q.next()) {
         auto a = std::make_unique<AccountRecord>();
@@ -186,6 +203,8 @@ Result<void> Store::load()
         a->pendingKind = kind == 1 ? PendingKind::Handshake : kind == 2 ? PendingKind::Rotate : PendingKind::None;
         a->pendingInvite = q.value(6).toLongLong();
         a->refreshedAt = q.value(7).toLongLong();
+        a->revoked = q.value(8).toInt() != 0;
+        a->lastLogin = q.value(9).toLongLong();
         const bool sane = skbp::isValidAccount(a->name) && keysOk
             && (a->pendingKind == PendingKind::None || a->pendingKey.size() == std::size_t(skbp::kKeySize));
         if (!sane)
@@ -337,10 +356,12 @@ Result<void> Store::writeAccount(const AccountRecord &a)
     if (!m_writeAccountQuery) {
         m_writeAccountQuery = std::make_unique<QSqlQuery>(QSqlDatabase::database(m_connectionName));
         if (!m_writeAccountQuery->prepare(QStringLiteral(
-                "INSERT INTO accounts(name, epoch, key, pending_epoch, pending_key, pending_kind, pending_invite, refreshed_at) "
-                "VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET epoch=excluded.epoch, key=excluded.key, "
+                "INSERT INTO accounts(name, epoch, key, pending_epoch, pending_key, pending_kind, pending_invite, refreshed_at, "
+                "revoked, last_login) "
+                "VALUES(?,?,?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET epoch=excluded.epoch, key=excluded.key, "
                 "pending_epoch=excluded.pending_epoch, pending_key=excluded.pending_key, pending_kind=excluded.pending_kind, "
-                "pending_invite=excluded.pending_invite, refreshed_at=excluded.refreshed_at"))) {
+                "pending_invite=excluded.pending_invite, refreshed_at=excluded.refreshed_at, revoked=excluded.revoked, "
+                "last_login=excluded.last_login"))) {
             const Error e = sqlError(QStringLiteral("prepare"), m_writeAccountQuery->lastError());
             m_writeAccountQuery.reset();
             return e;
@@ -357,6 +378,8 @@ Result<void> Store::writeAccount(const AccountRecord &a)
     q.addBindValue(int(a.pendingKind));
     q.addBindValue(a.pendingInvite);
     q.addBindValue(a.refreshedAt);
+    q.addBindValue(a.revoked ? 1 : 0);
+    q.addBindValue(a.lastLogin);
     const bool ok = q.exec();
     wipe(key);
     wipe(pkey);
@@ -397,6 +420,7 @@ Result<void> Store::commitPending(const QString &name)
         a.refreshedAt = QDateTime::currentSecsSinceEpoch();
     a.epoch = a.pendingEpoch;
     a.key = std::move(a.pendingKey);
+    a.revoked = false; // a re-enrolment (a new invite) brings a revoked account back
     a.pendingKey.clear();
     a.pendingEpoch = 0;
     a.pendingKind = PendingKind::None;
@@ -436,6 +460,42 @@ Result<void> Store::discardPending(const QString &name)
     auto r = writeAccount(a);
     Q_EMIT accountChanged(name);
     return r;
+}
+
+Result<void> Store::revoke(const QString &name)
+{
+    auto it = m_accounts.find(name);
+    if (it == m_accounts.end() || (!it->second->isEnrolled() && !it->second->hasPending() && it->second->revoked))
+        return makeError(ErrorCode::UnknownAccount, QStringLiteral("no account \"%1\"").arg(name));
+    AccountRecord &a = *it->second;
+    a.epoch = 0;
+    a.key.clear();
+    a.pendingEpoch = 0;
+    a.pendingKey.clear();
+    a.pendingKind = PendingKind::None;
+    a.pendingInvite = 0;
+    a.revoked = true;
+    auto r = writeAccount(a);
+    QSqlQuery q(QSqlDatabase::database(m_connectionName));
+    for (const char *stmt : {"DELETE FROM invites WHERE account=? AND consumed_at IS NULL", "DELETE FROM handshakes WHERE account=?"}) {
+        if (!r)
+            break;
+        q.prepare(QLatin1StringView(stmt));
+        q.addBindValue(name);
+        if (!q.exec())
+            r = sqlError(QStringLiteral("revoke"), q.lastError());
+    }
+    Q_EMIT accountChanged(name);
+    return r;
+}
+
+Result<void> Store::noteLogin(const QString &name, qint64 when)
+{
+    auto it = m_accounts.find(name);
+    if (it == m_accounts.end())
+        return {};
+    it->second->lastLogin = when;
+    return writeAccount(*it->second);
 }
 
 bool Store::handshakeAnswered(const QString &account, quint32 epoch, const QByteArray &ephemeral)
@@ -577,13 +637,13 @@ QString Store::dump()
     QString out;
     QSqlQuery q(QSqlDatabase::database(m_connectionName));
     q.exec(QStringLiteral("SELECT name, epoch, key, pending_epoch, pending_key, pending_kind, "
-                          "pending_invite, refreshed_at FROM accounts ORDER BY name"));
+                          "pending_invite, refreshed_at, revoked FROM accounts ORDER BY name"));
     while (q.next()) {
-        out += QStringLiteral("account %1 epoch %2 key %3 pending %4 %5 kind %6 invite %7 refreshed %8\n")
+        out += QStringLiteral("account %1 epoch %2 key %3 pending %4 %5 kind %6 invite %7 refreshed %8 revoked %9\n")
                    .arg(q.value(0).toString(), q.value(1).toString(),
                         skbp::fingerprint(q.value(2).toByteArray()), q.value(3).toString(),
                         skbp::fingerprint(q.value(4).toByteArray()), q.value(5).toString(),
-                        q.value(6).toString(), q.value(7).toString());
+                        q.value(6).toString(), q.value(7).toString(), q.value(8).toString());
     }
     q.exec(QStringLiteral("SELECT name, epoch, key, pending_epoch, pending_key FROM peers ORDER BY name"));
     while (q.next()) {

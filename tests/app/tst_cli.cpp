@@ -489,6 +489,22 @@ void TestCli::brokerInvitePrintsOneLink()
 {
     QTemporaryDir tmp;
     const QString data = tmp.filePath(s("broker"));
+    // No store there: one line saying so, exit 1, and nothing created (it used to make a new
+    // broker key and print a link to a broker that does not exist).
+    const Outcome none = run({s("broker"), s("invite"), s("alice"), s("--data"), data});
+    QVERIFY2(none.exited(1), qPrintable(none.describe()));
+    QCOMPARE(lines(none.err).size(), 1);
+    QVERIFY2(none.err.contains("no broker store"), none.err.constData());
+    QVERIFY(none.out.isEmpty());
+    QVERIFY(!QFile::exists(data));
+    {   // a broker that ran there once (stopped now): the invite comes from its store
+        broker::BrokerConfig cfg;
+        cfg.address = QHostAddress::LocalHost;
+        cfg.port = 0;
+        cfg.dataDir = data;
+        broker::Broker b(cfg);
+        QVERIFY(b.start().ok());
+    }
     const Outcome o = run({s("broker"), s("invite"), s("alice"), s("--data"), data});
     QVERIFY2(o.exited(0), qPrintable(o.describe()));
     QVERIFY2(o.out.endsWith('\n'), o.out.constData());

@@ -3,6 +3,7 @@
 // The key broker of SKBP/1: enrolment and refresh (§4), login (§5), calls, conferences, key
 // delivery and rotation (§6). One event loop; the store commits in groups (see Store).
 
+#include "broker/admin.h"
 #include "broker/relay.h"
 #include "broker/store.h"
 #include "core/crypto.h"
@@ -50,6 +51,7 @@ struct BrokerConfig
     quint16 port = skbp::kDefaultPort; // 0: any free port (tests)
     QString dataDir;                   // holds broker.key and broker.db
     QString name;                      // shown to clients; default: the host name
+    QString advertise;                 // HOST:PORT that invites carry (stored); default: the listen address
     skbp::KeyMode keyMode = skbp::KeyMode::Derived;
     qint64 refreshIntervalSecs = 24 * 3600;
     int handshakeTimeoutMs = 5000;
@@ -105,6 +107,8 @@ struct AccountView
     QString fingerprint;
     bool online = false;
     bool rotationPending = false;
+    bool revoked = false;
+    qint64 lastLogin = 0; // unix seconds, 0: never
 };
 
 class Broker : public QObject
@@ -133,8 +137,23 @@ public:
     // The same on a stopped broker's data dir (refused while a broker runs on it).
     static Result<void> forgetPeer(const QString &dataDir, const QString &name);
 
-    // A fresh single-use invite; returns the sotto:// link.
-    Result<QString> createInvite(const QString &account, qint64 validForSecs);
+    // A fresh single-use invite (replacing any open one for the account); the sotto:// link.
+    // With `replace`, for an enrolled account: its old key keeps working until the new device's
+    // enrolment commits, and is gone then.
+    Result<QString> createInvite(const InviteRequest &request);
+    Result<QString> createInvite(const QString &account, qint64 validForSecs)
+    {
+        return createInvite(InviteRequest{account, validForSecs, false});
+    }
+    // The operator's revocation: the account's calls end ("revoked"; the others in a conference
+    // re-key), its channel closes, its keys are erased; later logins and refreshes get `auth`.
+    Result<void> revoke(const QString &account);
+    // What invites carry: --advertise, else the listen address.
+    QString inviteAddress() const;
+    // The admin channel's requests (admin.h).
+    QJsonObject handleAdmin(const QJsonObject &request);
+    // One broker per data directory (a QLockFile, stale only once its process is gone).
+    static Result<std::unique_ptr<QLockFile>> lockDataDir(const QString &dataDir);
 
     RelayCounters relayCounters() const { return m_relay.counters(); }
     std::vector<AccountView> accounts() const;
@@ -177,6 +196,7 @@ private:
 
     BrokerConfig m_config;
     std::unique_ptr<QLockFile> m_lock; // held while started
+    AdminServer m_admin{[this](const QJsonObject &r) { return handleAdmin(r); }};
     crypto::X25519KeyPair m_static;
     Store m_store;
     QTcpServer *m_server = nullptr;

@@ -34,6 +34,8 @@ struct AccountRecord
     PendingKind pendingKind = PendingKind::None;
     qint64 pendingInvite = 0;    // invite consumed when this pending enrolment commits
     qint64 refreshedAt = 0;      // unix seconds of the last committed Diffie-Hellman
+    bool revoked = false;        // by the operator: no key; only a new invite brings it back
+    qint64 lastLogin = 0;        // unix seconds (0: never)
 
     bool isEnrolled() const { return epoch > 0; }
     bool hasPending() const { return pendingKind != PendingKind::None; }
@@ -68,6 +70,11 @@ public:
                             PendingKind kind, qint64 inviteId = 0);
     Result<void> commitPending(const QString &name);
     Result<void> discardPending(const QString &name);
+    // The operator's revocation: every key of the account (current and pending) erased, its open
+    // invites and handshake records dropped, the account kept as revoked. UnknownAccount when
+    // there is nothing to revoke.
+    Result<void> revoke(const QString &name);
+    Result<void> noteLogin(const QString &name, qint64 when);
 
     // Peered brokers' inter-broker keys (§8): the same record, the same commit rule.
     const AccountRecord *peer(const QString &name) const;

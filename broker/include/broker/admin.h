@@ -1,0 +1,75 @@
+#pragma once
+
+// The operator's account tools — list accounts, revoke one, invite (also a replacement device)
+// — and the local admin channel through which `sotto broker accounts|revoke|invite` reach a
+// running broker, so that a change takes effect at once instead of being written into its store
+// behind its back. When no broker runs, the same requests are served from the store directly,
+// under the data directory's lock.
+//
+//   channel  = a QLocalServer at DATA/admin.sock, for the broker's own user only (socket
+//              permissions, and on Linux the peer's uid is checked too)
+//   request  = one JSON object, one line: {"cmd":"accounts"}
+//                                       | {"cmd":"revoke","account":NAME}
+//                                       | {"cmd":"invite","account":NAME,"expires":SECONDS,"replace":BOOL,"advertise":"HOST:PORT"?}
+//   answer   = one JSON object, one line: {"ok":true, …} | {"ok":false,"error":TEXT}
+//
+// Everything here runs on the thread that owns the store.
+
+#include "broker/store.h"
+#include "core/result.h"
+
+#include <QJsonObject>
+#include <QObject>
+#include <QString>
+
+#include <functional>
+
+class QLocalServer;
+
+namespace sotto::broker {
+
+struct InviteRequest
+{
+    QString account;
+    qint64 validForSecs = 7 * 86400;
+    bool replace = false; // for an enrolled account: a new or reinstalled device
+};
+
+// A fresh single-use invite in `store` (one open invite per account: it replaces any other),
+// as a sotto:// link to `hostPort`. Errors (ErrorCode::Usage): a bad name, an enrolled account
+// without `replace`, `replace` for an account that is not enrolled.
+Result<QString> createInvite(Store &store, const QByteArray &brokerPublicKey, const QString &hostPort,
+                             const InviteRequest &request);
+
+// One account as the operator sees it (no key, only its fingerprint).
+QJsonObject accountSummary(const AccountRecord &a, bool online);
+
+// The path of a data directory's admin socket.
+QString adminSocketPath(const QString &dataDir);
+
+class AdminServer : public QObject
+{
+    Q_OBJECT
+public:
+    using Handler = std::function<QJsonObject(const QJsonObject &request)>;
+    explicit AdminServer(Handler handler, QObject *parent = nullptr);
+    ~AdminServer() override;
+    // Listens at adminSocketPath(dataDir); a socket file left by a broker that died is replaced.
+    Result<void> listen(const QString &dataDir);
+    void close();
+
+private:
+    void onConnection();
+    Handler m_handler;
+    QLocalServer *m_server = nullptr;
+};
+
+// Sends one request to the broker running on `dataDir`. ErrorCode::Offline when none listens
+// there; ErrorCode::Network when it did not answer in time.
+Result<QJsonObject> adminRequest(const QString &dataDir, const QJsonObject &request, int timeoutMs = 5000);
+
+// The same request served from the store of a stopped broker (taking its lock; refused while a
+// broker holds it). ErrorCode::Io when the directory holds no broker store: nothing is created.
+Result<QJsonObject> adminOffline(const QString &dataDir, const QJsonObject &request);
+
+} // namespace sotto::broker

@@ -1,0 +1,241 @@
+#include "broker/admin.h"
+
+#include "broker/broker.h"
+#include "broker/log.h"
+#include "core/crypto.h"
+#include "core/invite.h"
+#include "core/skbp.h"
+
+#include <QDateTime>
+#include <QDir>
+#include <QFile>
+#include <QDeadlineTimer>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QLocalServer>
+#include <QLocalSocket>
+#include <QLockFile>
+#include <QPointer>
+#include <QTimer>
+
+#ifdef Q_OS_LINUX
+#include <sys/socket.h>
+#include <unistd.h>
+#endif
+
+namespace sotto::broker {
+
+namespace {
+
+constexpr qint64 kMaxRequest = 64 * 1024;
+
+QJsonObject failure(const QString &why)
+{
+    return QJsonObject{{QStringLiteral("ok"), false}, {QStringLiteral("error"), why}};
+}
+
+bool sameUser(QLocalSocket *socket)
+{
+#ifdef Q_OS_LINUX
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    const int fd = int(socket->socketDescriptor());
+    return fd >= 0 && ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.uid == ::geteuid();
+#else
+    Q_UNUSED(socket);
+    return true; // the socket's permissions (owner only) are the check
+#endif
+}
+
+} // namespace
+
+QString adminSocketPath(const QString &dataDir)
+{
+    return QDir(dataDir).absoluteFilePath(QStringLiteral("admin.sock"));
+}
+
+QJsonObject accountSummary(const AccountRecord &a, bool online)
+{
+    return QJsonObject{
+        {QStringLiteral("account"), a.name},
+        {QStringLiteral("epoch"), qint64(a.epoch)},
+        {QStringLiteral("fingerprint"), a.isEnrolled() ? skbp::fingerprint(a.key) : QString()},
+        {QStringLiteral("online"), online},
+        {QStringLiteral("last_login"), a.lastLogin},
+        {QStringLiteral("rotation_pending"), a.pendingKind == PendingKind::Rotate},
+        {QStringLiteral("enrolment_pending"), a.pendingKind == PendingKind::Handshake},
+        {QStringLiteral("revoked"), a.revoked},
+    };
+}
+
+Result<QString> createInvite(Store &store, const QByteArray &brokerPublicKey, const QString &hostPort,
+                             const InviteRequest &request)
+{
+    const QString &account = request.account;
+    if (!skbp::isValidAccount(account))
+        return makeError(ErrorCode::Usage, QStringLiteral("\"%1\" is not a valid account name (1-64 of a-z 0-9 . _ -)").arg(account));
+    const AccountRecord *a = store.account(account);
+    const bool enrolled = a && a->isEnrolled();
+    if (enrolled && !request.replace)
+        return makeError(ErrorCode::Usage, QStringLiteral("account \"%1\" is already enrolled (--replace makes an invite "
+                                                          "for a new device; the old key works until it enrols)")
+                                               .arg(account));
+    if (!enrolled && request.replace)
+        return makeError(ErrorCode::Usage, QStringLiteral("account \"%1\" is not enrolled: there is nothing to replace "
+                                                          "(invite it without --replace)")
+                                               .arg(account));
+    if (request.validForSecs <= 0)
+        return makeError(ErrorCode::Usage, QStringLiteral("an invite must be valid for some time"));
+    auto hp = parseHostPort(hostPort, skbp::kDefaultPort);
+    if (!hp)
+        return makeError(ErrorCode::Usage, QStringLiteral("bad broker address \"%1\": %2").arg(hostPort, hp.error().message));
+    auto secret = crypto::randomSecret(skbp::kKeySize);
+    if (!secret)
+        return secret.error();
+    if (auto r = store.createInvite(account, *secret, QDateTime::currentSecsSinceEpoch() + request.validForSecs); !r)
+        return r.error();
+    InviteLink link{hp->first, hp->second, account, brokerPublicKey, std::move(*secret)};
+    return link.toString();
+}
+
+// ---- the channel, broker side ------------------------------------------------------------
+
+AdminServer::AdminServer(Handler handler, QObject *parent) : QObject(parent), m_handler(std::move(handler)) {}
+
+AdminServer::~AdminServer()
+{
+    close();
+}
+
+Result<void> AdminServer::listen(const QString &dataDir)
+{
+    close();
+    const QString path = adminSocketPath(dataDir);
+    // We hold the data directory's lock: a socket file there is a dead broker's.
+    QLocalServer::removeServer(path);
+    m_server = new QLocalServer(this);
+    m_server->setSocketOptions(QLocalServer::UserAccessOption);
+    if (!m_server->listen(path)) {
+        const QString why = m_server->errorString();
+        delete m_server;
+        m_server = nullptr;
+        return makeError(ErrorCode::Io, QStringLiteral("cannot open the admin channel %1: %2").arg(path, why));
+    }
+    connect(m_server, &QLocalServer::newConnection, this, &AdminServer::onConnection);
+    return {};
+}
+
+void AdminServer::close()
+{
+    if (!m_server)
+        return;
+    const QString path = m_server->fullServerName();
+    m_server->close();
+    delete m_server;
+    m_server = nullptr;
+    QFile::remove(path);
+}
+
+void AdminServer::onConnection()
+{
+    while (QLocalSocket *s = m_server->nextPendingConnection()) {
+        s->setParent(this);
+        if (!sameUser(s)) {
+            qCWarning(lcBroker) << "admin channel: a connection from another user refused";
+            s->abort();
+            s->deleteLater();
+            continue;
+        }
+        // One request a connection, a line of JSON; a slow or silent client is dropped.
+        QTimer::singleShot(5000, s, [s] { s->abort(); });
+        connect(s, &QLocalSocket::disconnected, s, &QObject::deleteLater);
+        connect(s, &QLocalSocket::readyRead, this, [this, s] {
+            if (!s->canReadLine()) {
+                if (s->bytesAvailable() > kMaxRequest)
+                    s->abort();
+                return;
+            }
+            QJsonParseError err{};
+            const QJsonDocument doc = QJsonDocument::fromJson(s->readLine(kMaxRequest), &err);
+            const QJsonObject answer = doc.isObject() ? m_handler(doc.object()) : failure(QStringLiteral("not a JSON request"));
+            s->write(QJsonDocument(answer).toJson(QJsonDocument::Compact) + '\n');
+            s->disconnectFromServer();
+        });
+    }
+}
+
+// ---- the channel, tool side --------------------------------------------------------------
+
+Result<QJsonObject> adminRequest(const QString &dataDir, const QJsonObject &request, int timeoutMs)
+{
+    QLocalSocket s;
+    s.connectToServer(adminSocketPath(dataDir));
+    if (!s.waitForConnected(timeoutMs))
+        return makeError(ErrorCode::Offline, QStringLiteral("no broker is running on %1").arg(dataDir));
+    s.write(QJsonDocument(request).toJson(QJsonDocument::Compact) + '\n');
+    s.flush();
+    QByteArray line;
+    QDeadlineTimer deadline(timeoutMs);
+    while (!line.endsWith('\n') && !deadline.hasExpired()) {
+        if (!s.waitForReadyRead(int(std::max<qint64>(1, deadline.remainingTime()))) && s.state() != QLocalSocket::ConnectedState)
+            break;
+        line += s.readAll();
+    }
+    const QJsonDocument doc = QJsonDocument::fromJson(line);
+    if (!doc.isObject())
+        return makeError(ErrorCode::Network, QStringLiteral("the broker on %1 did not answer").arg(dataDir));
+    return doc.object();
+}
+
+// ---- a stopped broker's store ------------------------------------------------------------
+
+Result<QJsonObject> adminOffline(const QString &dataDir, const QJsonObject &request)
+{
+    const QDir dir(dataDir);
+    if (!QFile::exists(dir.filePath(QStringLiteral("broker.db"))) || !QFile::exists(dir.filePath(QStringLiteral("broker.key"))))
+        return makeError(ErrorCode::Io, QStringLiteral("no broker store in %1 (start a broker there first)").arg(dataDir));
+    auto lock = Broker::lockDataDir(dataDir);
+    if (!lock)
+        return lock.error();
+    auto key = Broker::loadOrCreateStaticKey(dir.filePath(QStringLiteral("broker.key")));
+    if (!key)
+        return key.error();
+    Store store;
+    if (auto r = store.open(dir.filePath(QStringLiteral("broker.db"))); !r)
+        return r.error();
+    const QString cmd = request.value(QStringLiteral("cmd")).toString();
+    QJsonObject answer{{QStringLiteral("ok"), true}};
+    if (cmd == QLatin1StringView("accounts")) {
+        QJsonArray list;
+        for (const AccountRecord *a : store.accounts())
+            list.append(accountSummary(*a, false));
+        answer.insert(QStringLiteral("accounts"), list);
+    } else if (cmd == QLatin1StringView("revoke")) {
+        const QString account = request.value(QStringLiteral("account")).toString();
+        if (auto r = store.revoke(account); !r)
+            return r.error();
+    } else if (cmd == QLatin1StringView("invite")) {
+        InviteRequest req{request.value(QStringLiteral("account")).toString(),
+                          qint64(request.value(QStringLiteral("expires")).toDouble(7 * 86400)),
+                          request.value(QStringLiteral("replace")).toBool()};
+        QString hostPort = request.value(QStringLiteral("advertise")).toString();
+        if (hostPort.isEmpty())
+            hostPort = store.metaValue(QStringLiteral("advertise"));
+        if (hostPort.isEmpty())
+            hostPort = store.metaValue(QStringLiteral("listen"));
+        if (hostPort.isEmpty())
+            hostPort = QStringLiteral("%1:%2").arg(Broker::advertisedHost(QHostAddress::Any)).arg(skbp::kDefaultPort);
+        auto link = createInvite(store, key->publicKey, hostPort, req);
+        if (!link)
+            return link.error();
+        answer.insert(QStringLiteral("link"), *link);
+    } else {
+        return makeError(ErrorCode::Usage, QStringLiteral("unknown admin command \"%1\"").arg(cmd));
+    }
+    if (!store.flush())
+        return makeError(ErrorCode::Io, QStringLiteral("cannot write the store in %1").arg(dataDir));
+    store.close();
+    return answer;
+}
+
+} // namespace sotto::broker
