@@ -192,6 +192,7 @@ Result<void> Broker::start()
     connect(m_federation.get(), &Federation::peersChanged, this, &Broker::peersChanged);
     connect(m_federation.get(), &Federation::message, this,
             [this](const QString &peer, const wire::Message &m) { m_router->onPeerMessage(peer, m); });
+    connect(m_federation.get(), &Federation::presenceChanged, this, &Broker::broadcastPresence);
     connect(m_federation.get(), &Federation::linkUp, this, [this](const QString &peer) { m_router->onPeerUp(peer); });
     connect(m_federation.get(), &Federation::linkDown, this, [this](const QString &peer) { m_router->onPeerDown(peer); });
     m_store.flush();
@@ -206,6 +207,7 @@ Result<void> Broker::start()
             .arg(port())
             .arg(fingerprint(), QDir(m_config.dataDir).absolutePath()));
     m_federation->start();
+    m_router->resumeRotations();
     unlock.dismiss();
     return {};
 }
@@ -428,6 +430,15 @@ void Broker::broadcastPresence(const QString &account, bool online)
         m_presenceTimer.start(int(m_config.presenceIntervalMs - since));
 }
 
+bool Broker::presenceShown(const QString &account) const
+{
+    if (m_presencePending.contains(account)) {
+        if (auto sent = m_presenceSent.find(account); sent != m_presenceSent.end())
+            return sent->second;
+    }
+    return isOnline(account);
+}
+
 void Broker::flushPresence()
 {
     m_sincePresenceFlush.start();
@@ -447,6 +458,8 @@ void Broker::flushPresence()
         }
         if (m_federation && !account.contains(u'@'))
             m_federation->broadcastPresence(account, online);
+        if (!online && account.contains(u'@'))
+            m_presenceSent.erase(account); // a peer's account offline: nothing to remember
     }
 }
 

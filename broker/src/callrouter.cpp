@@ -42,7 +42,7 @@ QCborArray CallRouter::localAccounts() const
             continue;
         QCborMap e;
         e.insert(k("account"), a->name);
-        e.insert(k("online"), m_broker.isOnline(a->name));
+        e.insert(k("online"), m_broker.presenceShown(a->name));
         list.append(e);
     }
     return list;
@@ -157,8 +157,10 @@ void CallRouter::noteDecline(const QString &callee, const QString &caller)
     if (caller.isEmpty())
         return;
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
-    if (m_declined.size() > 10000) // only declines make entries; forget the lapsed ones
+    if (m_declined.size() > m_declinedPruneAt) { // only declines make entries; forget the lapsed ones
         std::erase_if(m_declined, [&](const auto &e) { return e.second.untilMs + m_broker.m_config.declineBackoffMaxMs < now; });
+        m_declinedPruneAt = std::max<std::size_t>(10000, 2 * m_declined.size()); // amortised: not a scan per decline
+    }
     Backoff &b = m_declined[{callee, caller}];
     if (b.untilMs + m_broker.m_config.declineBackoffMaxMs < now)
         b.nextMs = 0; // a long quiet: start again from the shortest back-off
@@ -271,6 +273,7 @@ Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
         return sk.error();
     session->key = std::move(*sk);
     session->calleeEpoch = calleeEpoch;
+    noteKeyed(to, calleeEpoch); // durable with the batch: a broker killed mid-call still rotates
     auto pair = addCallerAndCallee(*session);
     if (!pair)
         return pair.error();
@@ -580,18 +583,29 @@ void CallRouter::endSession(const QByteArray &sid, const QString &reason, const 
     Q_EMIT m_broker.sessionsChanged();
 }
 
+void CallRouter::noteKeyed(const QString &account, quint32 keyedEpoch)
+{
+    const AccountRecord *a = m_broker.m_store.account(account);
+    if (a && a->isEnrolled() && keyedEpoch > a->rotateDue)
+        (void)m_broker.m_store.setRotateDue(account, keyedEpoch);
+}
+
 void CallRouter::rotateAfter(const QString &account, quint32 keyedEpoch)
 {
     const AccountRecord *a = m_broker.m_store.account(account);
     if (!a || !a->isEnrolled())
         return; // a member behind a peer: its own broker rotates it
-    // Covered already: the key has moved past that epoch, or a pending rotation will.
-    if (a->epoch > keyedEpoch || (a->pendingKind == PendingKind::Rotate && a->pendingEpoch > keyedEpoch))
-        return;
-    auto [due, fresh] = m_rotationDue.try_emplace(account, keyedEpoch);
-    if (!fresh)
-        due->second = std::max(due->second, keyedEpoch);
+    noteKeyed(account, keyedEpoch);
     scheduleRotation(account);
+}
+
+void CallRouter::resumeRotations()
+{
+    // After a restart no session is live: every key that keyed one rotates (a kill -9 mid-call).
+    for (const AccountRecord *a : m_broker.m_store.accounts()) {
+        if (a->isEnrolled() && a->rotateDue > 0)
+            scheduleRotation(a->name);
+    }
 }
 
 void CallRouter::scheduleRotation(const QString &account)
@@ -619,11 +633,13 @@ void CallRouter::startRotation(const QString &account)
 {
     Store &store = m_broker.m_store;
     const AccountRecord *a = store.account(account);
-    const auto due = m_rotationDue.find(account);
-    if (!a || !a->isEnrolled() || a->hasPending() || due == m_rotationDue.end())
+    if (!a || !a->isEnrolled() || a->hasPending() || a->rotateDue == 0)
         return;
-    if (a->epoch > due->second) { // a refresh moved the key on meanwhile
-        m_rotationDue.erase(due);
+    // Covered: the key has moved past every epoch that keyed a session (a rotation committed,
+    // or a refresh). The record goes only then, not when the rotation starts: a pending rotation
+    // can still be replaced or discarded.
+    if (a->epoch > a->rotateDue) {
+        (void)store.setRotateDue(account, 0);
         return;
     }
     auto next = crypto::randomSecret(skbp::kKeySize);
@@ -632,7 +648,6 @@ void CallRouter::startRotation(const QString &account)
     // Durable before `rotate` leaves: sendTo() waits for the group commit.
     if (!store.setPending(account, a->epoch + 1, *next, PendingKind::Rotate))
         return;
-    m_rotationDue.erase(due);
     m_lastRotation[account] = QDateTime::currentMSecsSinceEpoch();
     m_broker.log(QStringLiteral("%1: key rotation to epoch %2 pending, {K_%1'}K_%1").arg(account).arg(a->epoch + 1));
     if (m_broker.isOnline(account))
@@ -679,8 +694,9 @@ Result<void> CallRouter::rotateAck(const QString &from, quint32 epoch, const QBy
 
 void CallRouter::onKeyCommitted(const QString &account)
 {
-    if (m_rotationDue.contains(account))
-        scheduleRotation(account);
+    const AccountRecord *a = m_broker.m_store.account(account);
+    if (a && a->rotateDue > 0)
+        scheduleRotation(account); // clears the record once covered, or rotates again
 }
 
 void CallRouter::onLogin(const QString &account)
@@ -702,8 +718,7 @@ void CallRouter::revoke(const QString &account)
     // Its calls end ("revoked"); in a conference the others re-key without it.
     for (const QByteArray &sid : mine)
         (void)leave(account, sid, QStringLiteral("revoked"));
-    m_rotationDue.erase(account); // its keys are about to go: nothing left to rotate
-    m_lastRotation.erase(account);
+    m_lastRotation.erase(account); // its keys are about to go (Store::revoke clears what was due)
     m_wrapKeys.erase(account);
 }
 

@@ -50,6 +50,8 @@ public:
     void onOffline(const QString &account);
     // A pending key of this account was committed: start a deferred rotation if one waits.
     void onKeyCommitted(const QString &account);
+    // At start: the rotations a stopped or killed broker still owed.
+    void resumeRotations();
 
     std::vector<SessionView> sessions() const;
 
@@ -104,6 +106,8 @@ private:
     // the key must move past that epoch. Rotations coalesce (one covers every session keyed at
     // or below the epoch it leaves), and start at most once per rotationMinIntervalMs.
     void rotateAfter(const QString &account, quint32 keyedEpoch);
+    // Records (durably, AccountRecord::rotateDue) that a session was keyed from the key at that epoch.
+    void noteKeyed(const QString &account, quint32 keyedEpoch);
     void scheduleRotation(const QString &account);
     void startRotation(const QString &account);
     void sendRotate(const QString &account);
@@ -124,6 +128,7 @@ private:
     {
         QString home;                      // the peer that holds the session
         QString callee;                    // our account whose key made SK_0, if any
+        QString caller;                    // "name@home" of the one who called, if it called ours
         std::map<QString, quint32> locals; // our accounts in the session → ssrc
         quint32 calleeEpoch = 0;
     };
@@ -164,10 +169,10 @@ private:
     std::map<QByteArray, Mirror> m_mirrors;
     std::map<QByteArray, std::unique_ptr<Session>> m_sessions;
     std::unordered_map<QString, skbp::WrapKeyCache> m_wrapKeys;
-    std::map<QString, quint32> m_rotationDue;          // account → highest epoch a rotation must pass
     std::unordered_map<QString, qint64> m_lastRotation; // account → when its last rotation started (ms)
     std::set<QString> m_rotationArmed;                  // accounts with a deferred rotation timer
     std::map<std::pair<QString, QString>, Backoff> m_declined; // (callee, caller)
+    std::size_t m_declinedPruneAt = 10000;
 };
 
 } // namespace sotto::broker

@@ -296,10 +296,19 @@ void CallRouter::onFedCall(const QString &peer, const wire::Message &m)
         return refuse(ErrorCode::UnknownAccount, QStringLiteral("no account \"%1@%2\"").arg(to, m_broker.name()));
     if (!m_broker.isOnline(to))
         return refuse(ErrorCode::Offline, QStringLiteral("%1@%2 is offline").arg(to, m_broker.name()));
-    if (sessionsOf(to) + int(std::count_if(m_mirrors.begin(), m_mirrors.end(), [&](const auto &mi) {
-            return mi.second.locals.contains(to);
-        })) >= kMaxSessionsPerAccount)
+    // The ringing policy of local calls (CallRouter::mayRing) for calls from a peer: the peer's
+    // caller rings our callee once at a time, and calls left ringing do not make it busy.
+    const QString from = QStringLiteral("%1@%2").arg(m.text(k("from")), peer);
+    const int mirrorsOfCallee = int(std::count_if(m_mirrors.begin(), m_mirrors.end(), [&](const auto &mi) {
+        return mi.second.callee == to;
+    }));
+    const bool sameCallerRinging = std::any_of(m_mirrors.begin(), m_mirrors.end(), [&](const auto &mi) {
+        return mi.second.callee == to && mi.second.caller == from;
+    });
+    if (joinedSessionsOf(to) >= kMaxSessionsPerAccount || ringingTo(to) + mirrorsOfCallee >= kMaxRingingPerAccount)
         return refuse(ErrorCode::Busy, QStringLiteral("%1@%2 is busy").arg(to, m_broker.name()));
+    if (sameCallerRinging)
+        return refuse(ErrorCode::Busy, QStringLiteral("%1@%2 is already ringing for you").arg(to, m_broker.name()));
     if (m_mirrors.contains(sid) || m_sessions.contains(sid))
         return refuse(ErrorCode::BadRequest, QStringLiteral("session exists"));
     // Patent Fig. 3: B derives the session key from its user's key and wraps it for broker A.
@@ -312,8 +321,10 @@ void CallRouter::onFedCall(const QString &peer, const wire::Message &m)
     Mirror mirror;
     mirror.home = peer;
     mirror.callee = to;
+    mirror.caller = from;
     mirror.calleeEpoch = epoch;
     m_mirrors.emplace(sid, std::move(mirror));
+    noteKeyed(to, epoch);
     addTrunk(sid, peer, m.bytes(k("trunk")));
     // SK_0 has left this broker: if the call never rings here (the peer gave up, or lost the
     // key), drop the mirror all the same and rotate the key it came from.
@@ -365,7 +376,7 @@ void CallRouter::onDeliver(const QString &peer, const QString &to, QCborMap msg,
     auto mirror = m_mirrors.find(sid);
     if (t == k("incoming")) {
         if (mirror == m_mirrors.end()) { // invited into a session homed at the peer
-            mirror = m_mirrors.emplace(sid, Mirror{peer, {}, {}}).first;
+            mirror = m_mirrors.emplace(sid, Mirror{peer, {}, {}, {}, 0}).first;
             addTrunk(sid, peer, trunk);
         }
         if (mirror->second.home != peer)
@@ -461,12 +472,7 @@ void CallRouter::dropMirrorMember(const QByteArray &sid, const QString &account)
 void CallRouter::onPeerMessage(const QString &peer, const wire::Message &m)
 {
     const QString t = m.type();
-    if (t == k("directory")) {
-        for (const auto &[account, online] : m_broker.m_federation->directory(peer))
-            m_broker.broadcastPresence(QStringLiteral("%1@%2").arg(account, peer), online);
-    } else if (t == k("presence")) {
-        m_broker.broadcastPresence(QStringLiteral("%1@%2").arg(m.text(k("account")), peer), m.boolean(k("online")));
-    } else if (t == k("fcall")) {
+    if (t == k("fcall")) {
         onFedCall(peer, m);
     } else if (t == k("fcall_key")) {
         onFedCallKey(peer, m);

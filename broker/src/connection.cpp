@@ -63,6 +63,10 @@ void Connection::close()
     m_deadline.stop();
     m_idle.stop();
     m_ownKey.clear();
+    // Output the peer has not read stays queued for a graceful close; a lot of it is dropped at
+    // once (a client that logs in again and again must not hold the cap many times over).
+    if (m_socket->pendingOutputBytes() > 64 * 1024)
+        m_socket->abort();
     m_socket->closeGracefully();
     m_socket = nullptr;
     Q_EMIT closed(this);
@@ -187,7 +191,11 @@ void Connection::startEnrolment(const QByteArray &body)
             invite = invites.front().id;
         }
     } else if (a && a->isEnrolled()) {
-        if (a->epoch == frame->epoch) {
+        // While a rotation is pending the phone may already have adopted K_next: a refresh under
+        // the old key would replace K_next by a key it may never store. Only a refresh under
+        // K_next is taken then (it commits the rotation first); one under K_e gets the refusal
+        // of a wrong key, and the phone refreshes again once it has the rotation.
+        if (a->epoch == frame->epoch && a->pendingKind != PendingKind::Rotate) {
             psk = a->key;
         } else if (a->pendingKind == PendingKind::Rotate && a->pendingEpoch == frame->epoch) {
             psk = a->pendingKey; // the client proves it holds K_next
@@ -215,6 +223,11 @@ void Connection::startEnrolment(const QByteArray &body)
         fail(ErrorCode::Internal, QStringLiteral("handshake failed"));
         return;
     }
+    // A byte-for-byte copy of a msg1 passes the psk check; answering it would make a pending key
+    // that nobody holds. The initiator's ephemeral key (in clear) names the attempt; it is looked
+    // up for every msg1, so that the time of the answer does not tell the outcome either.
+    const QByteArray ephemeral = frame->noiseMessage.left(skbp::kKeySize);
+    const bool replayed = store.handshakeAnswered(frame->account, frame->epoch, ephemeral);
     auto payload = hs->readMessage(frame->noiseMessage);
     if (!payload) {
         // Same answer whether the account, the invite or the key was wrong.
@@ -225,10 +238,7 @@ void Connection::startEnrolment(const QByteArray &body)
         fail(ErrorCode::BadRequest, QStringLiteral("bad enrolment payload"));
         return;
     }
-    // A byte-for-byte copy of a msg1 passes the psk check; answering it would make a pending key
-    // that nobody holds. The initiator's ephemeral key names the attempt.
-    const QByteArray ephemeral = frame->noiseMessage.left(skbp::kKeySize);
-    if (store.handshakeAnswered(frame->account, frame->epoch, ephemeral)) {
+    if (replayed) {
         m_broker.log(QStringLiteral("%1: a replayed enrolment message (epoch %2) refused").arg(frame->account).arg(frame->epoch));
         fail(ErrorCode::Auth, QStringLiteral("authentication failed"));
         return;
@@ -422,8 +432,6 @@ void Connection::onLoginFirstFrame(const QByteArray &body)
     }
     m_phase = Phase::Online;
     m_deadline.stop();
-    if (m_broker.m_config.idleTimeoutMs > 0)
-        m_idle.start(m_broker.m_config.idleTimeoutMs);
     const AccountRecord *a = store.account(m_account);
     QCborMap welcome = wire::message(QLatin1StringView("welcome"));
     welcome.insert(QLatin1StringView("epoch"), qint64(m_epoch));
@@ -441,7 +449,7 @@ void Connection::onLoginFirstFrame(const QByteArray &body)
 
 void Connection::onMessage(const QByteArray &body)
 {
-    if (m_broker.m_config.idleTimeoutMs > 0)
+    if (m_pings && m_broker.m_config.idleTimeoutMs > 0)
         m_idle.start(m_broker.m_config.idleTimeoutMs);
     auto m = m_channel.open(body);
     if (!m) {
@@ -487,6 +495,12 @@ void Connection::handle(const wire::Message &m)
             return;
         }
     } else if (t == QLatin1StringView("ping")) {
+        // A phone that pings is held to it: silence past the idle timeout means it is gone.
+        // One that never pings (the contract does not ask it to) is watched by TCP keep-alive.
+        if (!m_pings && m_broker.m_config.idleTimeoutMs > 0) {
+            m_pings = true;
+            m_idle.start(m_broker.m_config.idleTimeoutMs);
+        }
         QCborMap pong = wire::message(QLatin1StringView("ping"));
         if (auto id = m.id())
             pong.insert(QLatin1StringView("id"), qint64(*id));

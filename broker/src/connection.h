@@ -63,6 +63,7 @@ private:
     // pending: only that one may be committed here (§4), never a later handshake's.
     SecretBytes m_ownKey;
     bool m_wantsPresence = false;
+    bool m_pings = false; // the phone pings: the idle timeout applies
     SecureChannel m_channel;
     QTimer m_deadline;
     QTimer m_idle; // online: closes a channel silent for the idle timeout

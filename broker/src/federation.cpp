@@ -228,6 +228,8 @@ void Federation::handshake(Link &link)
     auto channel = std::make_shared<SecureChannel>();
     auto *tcp = new QTcpSocket;
     auto *socket = new FramedSocket(tcp, this);
+    socket->setOutputLimits(m_broker.m_config.outputLimits);
+    socket->enableKeepAlive(m_broker.m_config.keepAliveIdleSecs);
     const QString name = link.config.name;
     Link *l = &link;
     auto newEpoch = std::make_shared<quint32>(0);
@@ -342,6 +344,8 @@ void Federation::login(Link &link, quint32 epoch, bool pending)
     }
     auto *tcp = new QTcpSocket;
     auto *socket = new FramedSocket(tcp, this);
+    socket->setOutputLimits(m_broker.m_config.outputLimits);
+    socket->enableKeepAlive(m_broker.m_config.keepAliveIdleSecs);
     Link *l = &link;
     const QString name = link.config.name;
     auto channel = std::make_shared<SecureChannel>();
@@ -467,9 +471,16 @@ void Federation::acceptHandshake(FramedSocket *socket, const QByteArray &frame)
     hc.remoteStatic = link->config.publicKey;
     hc.psk = psk;
     auto hs = noise::HandshakeState::create(std::move(hc));
+    // A copy of the dialler's msg1 must not make a pending K_AB that nobody holds (§4's replay
+    // rule, as for phones): answered ephemeral keys are kept with the pending key.
+    const QString replayKey = QLatin1Char('@') + f->account; // never an account's name
+    const QByteArray ephemeral = f->noiseMessage.left(skbp::kKeySize);
+    const bool replayed = m_broker.m_store.handshakeAnswered(replayKey, f->epoch, ephemeral);
     auto payload = hs ? hs->readMessage(f->noiseMessage) : Result<QByteArray>(hs.error());
     if (!payload)
         return refuse(socket, f->account, QStringLiteral("handshake failed (wrong static key or secret)"));
+    if (replayed)
+        return refuse(socket, f->account, QStringLiteral("a replayed handshake message"));
     const quint32 newEpoch = f->epoch + 1;
     QCborMap reply;
     reply.insert(k("epoch"), qint64(newEpoch));
@@ -478,7 +489,8 @@ void Federation::acceptHandshake(FramedSocket *socket, const QByteArray &frame)
         return refuse(socket, f->account, msg2.error().message);
     auto [i2r, r2i] = hs->split();
     auto key = skbp::interBrokerKey(hs->handshakeHash(), i2r.key(), r2i.key());
-    if (!key || !m_broker.m_store.setPeerPending(f->account, newEpoch, *key))
+    if (!key || !m_broker.m_store.recordHandshake(replayKey, f->epoch, ephemeral)
+        || !m_broker.m_store.setPeerPending(f->account, newEpoch, *key))
         return refuse(socket, f->account, QStringLiteral("store failure"));
     auto channel = std::make_shared<SecureChannel>(r2i, i2r);
     auto madeKey = std::make_shared<SecretBytes>(*key);
@@ -553,6 +565,9 @@ void Federation::acceptLogin(FramedSocket *socket, const QByteArray &frame)
         return refuse(socket, hello->account, keys.error().message);
     auto channel = std::make_shared<SecureChannel>(noise::CipherState(std::move(keys->brokerToClient)),
                                                    noise::CipherState(std::move(keys->clientToBroker)));
+    // A login under the pending K_AB commits exactly that key (§4): not one a later handshake
+    // put in its place between the hello and the login frame.
+    auto loginKey = std::make_shared<SecretBytes>(key);
     const QString name = hello->account;
     const quint32 epoch = hello->epoch;
     auto deadline = new QTimer(socket);
@@ -561,7 +576,7 @@ void Federation::acceptLogin(FramedSocket *socket, const QByteArray &frame)
     deadline->start(m_broker.m_config.handshakeTimeoutMs);
     connect(socket, &FramedSocket::disconnected, socket, &QObject::deleteLater);
     connect(socket, &FramedSocket::frameReceived, this,
-            [this, socket, channel, name, epoch, commit, deadline](const QByteArray &body) {
+            [this, socket, channel, name, epoch, commit, deadline, loginKey](const QByteArray &body) {
                 auto m = channel->open(body);
                 if (!m || m->type() != k("login")) {
                     m_broker.log(QStringLiteral("peer %1: login refused (epoch %2)").arg(name).arg(epoch));
@@ -571,7 +586,11 @@ void Federation::acceptLogin(FramedSocket *socket, const QByteArray &frame)
                 }
                 // The key may have been forgotten (Broker::forgetPeer) while this login ran.
                 const AccountRecord *rec = m_broker.m_store.peer(name);
-                if (!rec || (commit ? rec->pendingEpoch != epoch : (!rec->isEnrolled() || rec->epoch != epoch))) {
+                const bool same = rec
+                    && (commit ? rec->pendingEpoch == epoch && crypto::constantTimeEquals(rec->pendingKey.view(), loginKey->view())
+                               : rec->isEnrolled() && rec->epoch == epoch && crypto::constantTimeEquals(rec->key.view(), loginKey->view()));
+                loginKey->clear();
+                if (!same) {
                     m_broker.log(QStringLiteral("peer %1: login under a key forgotten meanwhile (epoch %2)").arg(name).arg(epoch));
                     socket->sendAndClose(
                         wire::encodeCleartextError(ErrorCode::Auth, QStringLiteral("authentication failed")));
@@ -620,6 +639,7 @@ void Federation::setUp(Link &link, FramedSocket *socket, SecureChannel channel)
     link.directory.clear();
     link.incomingDirectory.clear();
     link.receivingDirectory = false;
+    link.directoryRequested = false;
     link.overAccountLimit = false;
     Link *l = &link;
     connect(socket, &FramedSocket::frameReceived, this, [this, l](const QByteArray &body) { onChannelFrame(*l, body); });
@@ -632,7 +652,7 @@ void Federation::setUp(Link &link, FramedSocket *socket, SecureChannel channel)
                      .arg(link.config.name)
                      .arg(p ? p->epoch : 0)
                      .arg(p ? skbp::fingerprint(p->key) : QString()));
-    send(link.config.name, wire::message(k("directory"))); // ask for theirs
+    link.directoryRequested = send(link.config.name, wire::message(k("directory"))); // ask for theirs
     Q_EMIT peersChanged();
     Q_EMIT linkUp(link.config.name);
 }
@@ -670,7 +690,10 @@ void Federation::onChannelFrame(Link &link, const QByteArray &body)
                 send(link.config.name, page);
             return;
         }
-        // Pages until one without "more" (§6.2); what a peer may announce is bounded.
+        // Pages until one without "more" (§6.2), only in answer to our own request; what a peer
+        // may announce is bounded.
+        if (!link.directoryRequested)
+            return;
         if (!link.receivingDirectory) {
             link.incomingDirectory.clear();
             link.receivingDirectory = true;
@@ -686,21 +709,36 @@ void Federation::onChannelFrame(Link &link, const QByteArray &body)
         if (m->boolean(k("more")))
             return;
         link.receivingDirectory = false;
+        link.directoryRequested = false;
+        // Our phones hear what changed: accounts that came online, went offline or are gone.
+        const std::map<QString, bool> before = std::move(link.directory);
         link.directory = std::move(link.incomingDirectory);
         link.incomingDirectory.clear();
-        Q_EMIT message(link.config.name, *m);
+        for (const auto &[account, online] : link.directory) {
+            auto was = before.find(account);
+            if (was == before.end() ? online : was->second != online)
+                Q_EMIT presenceChanged(QStringLiteral("%1@%2").arg(account, link.config.name), online);
+        }
+        for (const auto &[account, online] : before) {
+            if (online && !link.directory.contains(account))
+                Q_EMIT presenceChanged(QStringLiteral("%1@%2").arg(account, link.config.name), false);
+        }
         return;
     }
     if (t == k("presence")) {
         const QString account = m->text(k("account"));
         if (!skbp::isValidAccount(account) || !admitPeerAccount(link, link.directory, account))
             return;
-        link.directory[account] = m->boolean(k("online"));
-        Q_EMIT message(link.config.name, *m);
+        const bool online = m->boolean(k("online"));
+        auto [it, fresh] = link.directory.try_emplace(account, online);
+        if (!fresh && it->second == online)
+            return;
+        it->second = online;
+        Q_EMIT presenceChanged(QStringLiteral("%1@%2").arg(account, link.config.name), online);
         return;
     }
     if (t == k("welcome") || t == k("ping"))
-        return;
+        return; // brokers do not ping each other (TCP keep-alive watches the link)
     Q_EMIT message(link.config.name, *m);
 }
 

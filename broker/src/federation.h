@@ -64,6 +64,8 @@ Q_SIGNALS:
     void linkUp(const QString &peer);
     void linkDown(const QString &peer);
     void message(const QString &peer, const sotto::wire::Message &message);
+    // An account behind a peer ("name@peer") came online or went offline, as its broker says.
+    void presenceChanged(const QString &address, bool online);
 
 private:
     struct Link
@@ -76,6 +78,7 @@ private:
         std::map<QString, bool> directory;
         std::map<QString, bool> incomingDirectory; // pages of a directory answer so far
         bool receivingDirectory = false;
+        bool directoryRequested = false; // only an answer to our request is taken
         bool overAccountLimit = false; // logged once per link
         QTimer reconnect;
         int backoffMs = 0;

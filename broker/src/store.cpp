@@ -26,7 +26,8 @@ const char *const kSchema[] = {
     " pending_invite INTEGER NOT NULL DEFAULT 0,"
     " refreshed_at INTEGER NOT NULL DEFAULT 0,"
     " revoked INTEGER NOT NULL DEFAULT 0,"
-    " last_login INTEGER NOT NULL DEFAULT 0)",
+    " last_login INTEGER NOT NULL DEFAULT 0,"
+    " rotate_due INTEGER NOT NULL DEFAULT 0)",
     // Inter-broker keys K_AB of peered brokers (§8), under the same commit rule.
     "CREATE TABLE IF NOT EXISTS peers("
     " name TEXT PRIMARY KEY,"
@@ -49,7 +50,7 @@ const char *const kSchema[] = {
     " consumed_at INTEGER)",
 };
 
-// 1: the first store; 2: accounts.revoked and accounts.last_login (added in place to a 1).
+// 1: the first store; 2: accounts.revoked, last_login and rotate_due (added in place to a 1).
 constexpr int kSchemaVersion = 2;
 
 Error sqlError(const QString &what, const QSqlError &e)
@@ -153,7 +154,8 @@ Result<void> Store::open(const QString &path)
         }
         if (version == 1) { // 1 → 2
             for (const char *stmt : {"ALTER TABLE accounts ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0",
-                                     "ALTER TABLE accounts ADD COLUMN last_login INTEGER NOT NULL DEFAULT 0"}) {
+                                     "ALTER TABLE accounts ADD COLUMN last_login INTEGER NOT NULL DEFAULT 0",
+                                     "ALTER TABLE accounts ADD COLUMN rotate_due INTEGER NOT NULL DEFAULT 0"}) {
                 if (!q.exec(QLatin1StringView(stmt))) {
                     const Error e = sqlError(QStringLiteral("upgrade the store"), q.lastError());
                     db.rollback();
@@ -193,7 +195,7 @@ Result<void> Store::load()
     m_accounts.clear();
     QSqlQuery q(QSqlDatabase::database(m_connectionName));
     if (!q.exec(QStringLiteral("SELECT name, epoch, key, pending_epoch, pending_key, pending_kind, "
-                               "pending_invite, refreshed_at, revoked, last_login FROM accounts")))
+                               "pending_invite, refreshed_at, revoked, last_login, rotate_due FROM accounts")))
         return sqlError(QStringLiteral("load accounts"), q.lastError());
     while (q.next()) {
         auto a = std::make_unique<AccountRecord>();
@@ -205,6 +207,7 @@ Result<void> Store::load()
         a->refreshedAt = q.value(7).toLongLong();
         a->revoked = q.value(8).toInt() != 0;
         a->lastLogin = q.value(9).toLongLong();
+        a->rotateDue = quint32(q.value(10).toLongLong());
         const bool sane = skbp::isValidAccount(a->name) && keysOk
             && (a->pendingKind == PendingKind::None || a->pendingKey.size() == std::size_t(skbp::kKeySize));
         if (!sane)
@@ -311,7 +314,16 @@ Result<void> Store::commitPeerPending(const QString &name)
     p.pendingEpoch = 0;
     p.pendingKind = PendingKind::None;
     p.refreshedAt = QDateTime::currentSecsSinceEpoch();
-    return writePeer(p);
+    auto r = writePeer(p);
+    if (r) { // a peer's answered handshakes are kept under "@name" (never an account's name)
+        QSqlQuery q(QSqlDatabase::database(m_connectionName));
+        q.prepare(QStringLiteral("DELETE FROM handshakes WHERE account=? AND epoch<?"));
+        q.addBindValue(QLatin1Char('@') + name);
+        q.addBindValue(qint64(p.epoch));
+        if (!q.exec())
+            r = sqlError(QStringLiteral("forget handshakes"), q.lastError());
+    }
+    return r;
 }
 
 const AccountRecord *Store::account(const QString &name) const
@@ -357,11 +369,11 @@ Result<void> Store::writeAccount(const AccountRecord &a)
         m_writeAccountQuery = std::make_unique<QSqlQuery>(QSqlDatabase::database(m_connectionName));
         if (!m_writeAccountQuery->prepare(QStringLiteral(
                 "INSERT INTO accounts(name, epoch, key, pending_epoch, pending_key, pending_kind, pending_invite, refreshed_at, "
-                "revoked, last_login) "
-                "VALUES(?,?,?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET epoch=excluded.epoch, key=excluded.key, "
+                "revoked, last_login, rotate_due) "
+                "VALUES(?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET epoch=excluded.epoch, key=excluded.key, "
                 "pending_epoch=excluded.pending_epoch, pending_key=excluded.pending_key, pending_kind=excluded.pending_kind, "
                 "pending_invite=excluded.pending_invite, refreshed_at=excluded.refreshed_at, revoked=excluded.revoked, "
-                "last_login=excluded.last_login"))) {
+                "last_login=excluded.last_login, rotate_due=excluded.rotate_due"))) {
             const Error e = sqlError(QStringLiteral("prepare"), m_writeAccountQuery->lastError());
             m_writeAccountQuery.reset();
             return e;
@@ -380,6 +392,7 @@ Result<void> Store::writeAccount(const AccountRecord &a)
     q.addBindValue(a.refreshedAt);
     q.addBindValue(a.revoked ? 1 : 0);
     q.addBindValue(a.lastLogin);
+    q.addBindValue(qint64(a.rotateDue));
     const bool ok = q.exec();
     wipe(key);
     wipe(pkey);
@@ -474,6 +487,7 @@ Result<void> Store::revoke(const QString &name)
     a.pendingKey.clear();
     a.pendingKind = PendingKind::None;
     a.pendingInvite = 0;
+    a.rotateDue = 0;
     a.revoked = true;
     auto r = writeAccount(a);
     QSqlQuery q(QSqlDatabase::database(m_connectionName));
@@ -487,6 +501,15 @@ Result<void> Store::revoke(const QString &name)
     }
     Q_EMIT accountChanged(name);
     return r;
+}
+
+Result<void> Store::setRotateDue(const QString &name, quint32 epoch)
+{
+    auto it = m_accounts.find(name);
+    if (it == m_accounts.end() || it->second->rotateDue == epoch)
+        return {};
+    it->second->rotateDue = epoch;
+    return writeAccount(*it->second);
 }
 
 Result<void> Store::noteLogin(const QString &name, qint64 when)
@@ -520,6 +543,15 @@ Result<void> Store::recordHandshake(const QString &account, quint32 epoch, const
     q.addBindValue(ephemeral);
     if (!q.exec())
         return sqlError(QStringLiteral("record handshake"), q.lastError());
+    // Only a psk holder makes rows, but one that never confirms must not grow the table: the
+    // newest 64 per account are kept (a replay of an older msg1 of a live epoch then passes the
+    // replay check, and still cannot commit: its connection never completes).
+    q.prepare(QStringLiteral("DELETE FROM handshakes WHERE account=? AND rowid NOT IN "
+                             "(SELECT rowid FROM handshakes WHERE account=? ORDER BY rowid DESC LIMIT 64)"));
+    q.addBindValue(account);
+    q.addBindValue(account);
+    if (!q.exec())
+        return sqlError(QStringLiteral("bound handshakes"), q.lastError());
     return {};
 }
 

@@ -439,7 +439,10 @@ void ClientEngine::handle(const wire::Message &m)
 {
     const QString t = m.type();
     if (t == k("directory")) {
-        // Pages until one without "more" (§6.2); the contacts change once, at the last.
+        // Pages until one without "more" (§6.2); the contacts change once, at the last. Pages of
+        // an older request (asked again meanwhile) are not mixed into the newer answer.
+        if (m.id() && *m.id() != m_directoryRequest)
+            return;
         if (!m_receivingDirectory) {
             m_incomingContacts.clear();
             m_receivingDirectory = true;
@@ -462,6 +465,8 @@ void ClientEngine::handle(const wire::Message &m)
         // answers with nothing to act on
     } else if (t == k("presence")) {
         const QString who = m.text(k("account"));
+        if (who == m_profile.account() || (!m_contacts.contains(who) && m_contacts.size() >= kMaxContacts))
+            return;
         m_contacts[who] = m.boolean(k("online"));
         Q_EMIT presenceChanged(who, m.boolean(k("online")));
     } else if (t == k("call_key")) {

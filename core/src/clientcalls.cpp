@@ -246,8 +246,12 @@ void ClientEngine::leave(QByteArray sid)
 
 void ClientEngine::requestDirectory()
 {
+    // A fresh answer starts from nothing (an earlier one may have stopped half-way).
+    m_receivingDirectory = false;
+    m_incomingContacts.clear();
+    m_directoryRequest = m_nextId++;
     QCborMap m = wire::message(k("directory"));
-    m.insert(k("id"), qint64(m_nextId++));
+    m.insert(k("id"), qint64(m_directoryRequest));
     send(m);
 }
 

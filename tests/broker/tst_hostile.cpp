@@ -90,6 +90,8 @@ private Q_SLOTS:
     void twoHoldersOfOneInvite();
     void overlappingRefreshes();
     void loginUnderASupersededPendingKey();
+    void refreshUnderTheOldKeyWhileARotationIsPending();
+    void killedMidCallStillRotates();
     void ringingDoesNotLockOut();
     void declinedCallerBacksOff();
     void callAndCancelCoalescesRotations();
@@ -236,9 +238,10 @@ void TestHostile::slowReaderIsCutOff()
     RawClient c(broker.port());
     QVERIFY(c.login(s("mallory"), mallory.profile().epoch(), mallory.profile().key()));
     c.stopReading();
-    // 450 requests a second (under the rate limit), each answered with ~17 KB nobody reads.
+    // 450 requests a second (under the rate limit), each answered with ~17 KB nobody reads: up
+    // to 50 MB asked for, far past any kernel buffer, unless the broker cuts the reader off.
     qint64 peak = before;
-    for (int i = 0; i < 900 && !countLog(log, s("too slow")); ++i) {
+    for (int i = 0; i < 3000 && !countLog(log, s("too slow")); ++i) {
         QCborMap d = msg("directory");
         d.insert(QLatin1StringView("id"), i);
         c.send(d);
@@ -249,9 +252,9 @@ void TestHostile::slowReaderIsCutOff()
     }
     QTRY_VERIFY_WITH_TIMEOUT(countLog(log, s("too slow")) == 1, 5000);
     QTRY_VERIFY_WITH_TIMEOUT(!broker.broker().isOnline(s("mallory")), 5000);
-    // Bounded: the cap plus the kernel's buffers, not the 15 MB that was asked for.
+    // Bounded: the cap plus the kernel's buffers, not the tens of MB a reader could ask for.
     qInfo("resident %lld KiB before, %lld KiB at most while flooding", before, peak);
-    QVERIFY2(peak - before < 40 * 1024, qPrintable(QStringLiteral("grew by %1 KiB").arg(peak - before)));
+    QVERIFY2(peak - before < 16 * 1024, qPrintable(QStringLiteral("grew by %1 KiB").arg(peak - before)));
     QVERIFY(alice.engine().state() == ClientEngine::State::Online);
     QVERIFY(callWorks(alice, bob));
 }
@@ -468,6 +471,64 @@ void TestHostile::loginUnderASupersededPendingKey()
     QVERIFY(c.login(s("gina"), 1, second.newKey()));
 }
 
+// While a rotation is pending the phone may already hold K_next only; a refresh under the old
+// key must not replace K_next by a key the phone may never store (it gets the refusal of a
+// wrong key), and the phone still logs in under K_next.
+void TestHostile::refreshUnderTheOldKeyWhileARotationIsPending()
+{
+    TestBroker broker;
+    TestPhone alice(s("alice")), bob(s("bob"));
+    QVERIFY(enrolAndLogin(broker, alice));
+    QVERIFY(enrolAndLogin(broker, bob));
+    const quint32 e = bob.profile().epoch();
+    const SecretBytes oldKey = bob.profile().key();
+    bob.engine().stop(); // bob is away when the call's rotation is made
+    QTRY_VERIFY(!broker.broker().isOnline(s("bob")));
+    QVERIFY(bob.goOnline());
+    const QByteArray sid = establishCall(alice, bob);
+    QVERIFY(!sid.isEmpty());
+    bob.engine().stop();
+    QTRY_VERIFY(!broker.broker().isOnline(s("bob")));
+    alice.engine().leave(sid);
+    QTRY_VERIFY(broker.broker().store().account(s("bob"))->pendingKind == broker::PendingKind::Rotate);
+    const QString before = broker.storeDump();
+    RawHandshake refresh(broker.port(), broker.broker().publicKey(), s("bob"), e, oldKey);
+    QVERIFY(!refresh.start()); // refused like a wrong key
+    QCOMPARE(broker.storeDump(), before);
+    QVERIFY(bob.goOnline()); // gets the rotation, acknowledges it
+    QTRY_COMPARE_WITH_TIMEOUT(bob.profile().epoch(), e + 1, 5000);
+    QTRY_VERIFY(!broker.broker().store().account(s("bob"))->hasPending());
+    QVERIFY(callWorks(alice, bob));
+}
+
+// A broker killed mid-call rotates the callee's key after its restart: what must rotate was
+// recorded when the call was set up.
+void TestHostile::killedMidCallStillRotates()
+{
+    QTemporaryDir dir;
+    BrokerProcess process(dir.path(), freePort());
+    QVERIFY(process.start());
+    TestPhone alice(s("alice")), bob(s("bob"));
+    for (TestPhone *p : {&alice, &bob}) {
+        auto link = InviteLink::parse(process.invite(p->account()));
+        QVERIFY(link);
+        QVERIFY(p->enrol(*link));
+        QVERIFY(p->goOnline());
+    }
+    const quint32 e = bob.profile().epoch();
+    const QByteArray sid = establishCall(alice, bob);
+    QVERIFY(!sid.isEmpty());
+    QTest::qWait(100); // the batch with the record has committed
+    process.kill();
+    QVERIFY(process.start());
+    // Both come back by themselves; bob's key moves past the epoch that keyed the call.
+    QTRY_COMPARE_WITH_TIMEOUT(bob.engine().state(), ClientEngine::State::Online, 10000);
+    QTRY_COMPARE_WITH_TIMEOUT(bob.profile().epoch(), e + 1, 10000);
+    QTRY_COMPARE_WITH_TIMEOUT(alice.engine().state(), ClientEngine::State::Online, 10000);
+    QVERIFY(callWorks(alice, bob));
+    process.stop();
+}
+
 // Hole 4: calls left ringing do not fill the callee's sessions: a caller rings a callee once
 // at a time and only a few callees at once; others still get through.
 void TestHostile::ringingDoesNotLockOut()
@@ -553,8 +614,14 @@ void TestHostile::declinedCallerBacksOff()
     }));
     // Once the back-off has passed, mallory rings again (and an answer ends the back-off).
     disconnect(autoDecline);
-    QTest::qWait(2100);
-    QVERIFY(callWorks(mallory, bob));
+    QDeadlineTimer until(10000);
+    bool worked = false;
+    while (!worked && !until.hasExpired()) {
+        worked = callWorks(mallory, bob);
+        if (!worked)
+            QTest::qWait(200);
+    }
+    QVERIFY(worked);
 }
 
 // Hole 4: a call-and-cancel loop changes the callee's key once per interval, not once per call
@@ -575,6 +642,10 @@ void TestHostile::callAndCancelCoalescesRotations()
     QSignalSpy failed(&mallory.engine(), &ClientEngine::callFailed);
     while (clock.elapsed() < 3000) {
         const int before = int(started.size()), refused = int(failed.size());
+        // Read before the call: a rotation that starts meanwhile makes the call's epoch higher,
+        // never lower, so this never claims more than the call was keyed with.
+        const auto *rec = broker.broker().store().account(s("bob"));
+        const quint32 keyedAtLeast = rec->pendingKind == broker::PendingKind::Rotate ? rec->pendingEpoch : rec->epoch;
         mallory.engine().call(s("bob"));
         QTRY_VERIFY(int(started.size()) > before || int(failed.size()) > refused);
         if (int(failed.size()) > refused) { // the channel's flood limit: slow down a little
@@ -582,8 +653,7 @@ void TestHostile::callAndCancelCoalescesRotations()
             continue;
         }
         const QByteArray sid = started.last().at(0).toByteArray();
-        const auto *rec = broker.broker().store().account(s("bob")); // the call was keyed under this
-        highestKeyed = std::max(highestKeyed, rec->pendingKind == broker::PendingKind::Rotate ? rec->pendingEpoch : rec->epoch);
+        highestKeyed = std::max(highestKeyed, keyedAtLeast);
         mallory.engine().leave(sid);
         ++calls;
         QTest::qWait(5); // two messages a call: stay under the channel's flood limit (500/s)
@@ -603,31 +673,39 @@ void TestHostile::callAndCancelCoalescesRotations()
     QVERIFY(callWorks(mallory, bob));
 }
 
-// A phone that vanished without a word is taken offline by the idle timeout (and the others
-// told); phones that ping stay online.
+// A phone that pings and then vanishes without a word is taken offline by the idle timeout (and
+// the others told); phones that ping stay online; one that never pings (the contract does not
+// ask it to) is left to TCP keep-alive, not cut.
 void TestHostile::vanishedPhoneGoesOffline()
 {
-    TestBroker broker([](broker::BrokerConfig &c) { c.idleTimeoutMs = 600; });
+    TestBroker broker([](broker::BrokerConfig &c) { c.idleTimeoutMs = 1500; });
     ClientOptions pinging = fastClientOptions();
-    pinging.keepAliveMs = 150;
-    TestPhone alice(s("alice"), pinging), mallory(s("mallory"));
+    pinging.keepAliveMs = 200;
+    TestPhone alice(s("alice"), pinging), mallory(s("mallory")), quiet(s("quiet"));
     QVERIFY(enrolAndLogin(broker, alice));
     QVERIFY(mallory.enrol(broker.invite(s("mallory"))));
+    QVERIFY(quiet.enrol(broker.invite(s("quiet"))));
+    QSignalSpy aliceState(&alice.engine(), &ClientEngine::stateChanged);
     QSignalSpy presence(&alice.engine(), &ClientEngine::presenceChanged);
+    RawClient silent(broker.port());
+    QVERIFY(silent.login(s("quiet"), quiet.profile().epoch(), quiet.profile().key()));
     RawClient c(broker.port());
     QVERIFY(c.login(s("mallory"), mallory.profile().epoch(), mallory.profile().key()));
+    c.send(msg("ping")); // a phone that pings…
     QTRY_VERIFY(broker.broker().isOnline(s("mallory")));
     QElapsedTimer clock;
     clock.start();
-    QVERIFY(c.waitClosed(3000)); // silent: closed by the broker
-    QVERIFY(clock.elapsed() >= 400);
+    QVERIFY(c.waitClosed(8000)); // …then falls silent: closed by the broker
+    QVERIFY(clock.elapsed() >= 1200);
     QTRY_VERIFY(!broker.broker().isOnline(s("mallory")));
     QTRY_VERIFY(std::any_of(presence.begin(), presence.end(), [](const QList<QVariant> &p) {
         return p.at(0).toString() == QStringLiteral("mallory") && !p.at(1).toBool();
     }));
-    QTest::qWait(1500);
-    QCOMPARE(alice.engine().state(), ClientEngine::State::Online);
+    QTest::qWait(1000);
+    QVERIFY2(aliceState.isEmpty(), "alice, who pings, was never cut off");
     QVERIFY(broker.broker().isOnline(s("alice")));
+    QVERIFY(silent.isConnected());
+    QVERIFY(broker.broker().isOnline(s("quiet")));
 }
 
 // Every connection has TCP keep-alive, so the kernel finds a peer gone without a FIN.

@@ -190,6 +190,9 @@ private:
     // per presenceIntervalMs, the first at once; a change undone within the interval sends nothing.
     void broadcastPresence(const QString &account, bool online);
     void flushPresence();
+    // What subscribers have been told of an account (a change not yet flushed is not shown, so
+    // that a directory fetched meanwhile agrees with the presence that follows it).
+    bool presenceShown(const QString &account) const;
     void checkRefreshPolicy();
     void log(const QString &line);
     qint64 refreshIn(const AccountRecord &a) const;

@@ -36,6 +36,10 @@ struct AccountRecord
     qint64 refreshedAt = 0;      // unix seconds of the last committed Diffie-Hellman
     bool revoked = false;        // by the operator: no key; only a new invite brings it back
     qint64 lastLogin = 0;        // unix seconds (0: never)
+    // The highest epoch of this account's key that keyed a session: the key must rotate past it
+    // once that session is over (0: nothing due). Written when the session is set up, so that a
+    // broker killed mid-call still rotates after its restart.
+    quint32 rotateDue = 0;
 
     bool isEnrolled() const { return epoch > 0; }
     bool hasPending() const { return pendingKind != PendingKind::None; }
@@ -75,6 +79,7 @@ public:
     // there is nothing to revoke.
     Result<void> revoke(const QString &name);
     Result<void> noteLogin(const QString &name, qint64 when);
+    Result<void> setRotateDue(const QString &name, quint32 epoch);
 
     // Peered brokers' inter-broker keys (§8): the same record, the same commit rule.
     const AccountRecord *peer(const QString &name) const;

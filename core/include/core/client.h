@@ -221,6 +221,7 @@ private:
     std::map<QString, bool> m_contacts;
     std::map<QString, bool> m_incomingContacts; // pages of a directory answer so far
     bool m_receivingDirectory = false;
+    quint32 m_directoryRequest = 0; // the id of the directory request whose pages we take
     mutable skbp::WrapKeyCache m_wrapKeys;
 };
 
