@@ -18,12 +18,15 @@ Error usage(const QString &msg)
 
 QString InviteLink::toString() const
 {
-    const QString h = host.contains(u':') ? QStringLiteral("[%1]").arg(host) : host;
+    // An IPv6 address goes in brackets, its zone's '%' written "%25" (RFC 6874) so that the link
+    // parses back; and one arg() for all parts, so that a "%2" in a zone is not taken for the port.
+    const QString h = host.contains(u':')
+        ? QStringLiteral("[%1]").arg(QString(host).replace(u'%', QStringLiteral("%25")))
+        : host;
     QByteArray s = secret.view().toByteArray().toBase64(kB64);
     const QString link = QStringLiteral("sotto://%1:%2/join?account=%3&broker=%4&secret=%5")
-                             .arg(h)
-                             .arg(port)
-                             .arg(account, QString::fromLatin1(brokerPublicKey.toBase64(kB64)),
+                             .arg(h, QString::number(port), account,
+                                  QString::fromLatin1(brokerPublicKey.toBase64(kB64)),
                                   QString::fromLatin1(s));
     s.fill('\0');
     return link;

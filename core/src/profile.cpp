@@ -89,15 +89,30 @@ Result<void> Profile::load()
         if (err.error != QCborError::NoError || !v.isMap())
             return corrupt(keysPath, QStringLiteral("not CBOR"));
         const QCborMap m = v.toMap();
+        // An epoch is an integer that fits a u32 (as saveKeys writes it), or absent for 0. Any
+        // other value is damage, and a float must not reach toInteger(): out of range, that
+        // conversion is undefined behaviour (found by fuzz/fuzz_profile).
+        auto epochOf = [&](const char *key) -> std::optional<quint32> {
+            const QCborValue e = m.value(k(key));
+            if (e.isUndefined())
+                return 0;
+            if (!e.isInteger() || e.toInteger() < 0 || e.toInteger() > 0xffffffffLL)
+                return std::nullopt;
+            return quint32(e.toInteger());
+        };
+        const std::optional<quint32> epoch = epochOf("epoch");
+        const std::optional<quint32> pendingEpoch = epochOf("pending_epoch");
+        if (!epoch || !pendingEpoch)
+            return corrupt(keysPath, QStringLiteral("epochs"));
         auto secret = [&](const char *key) {
             QByteArray b = m.value(k(key)).toByteArray();
             SecretBytes s = SecretBytes::copyOf(b);
             b.fill('\0');
             return s;
         };
-        m_epoch = quint32(m.value(k("epoch")).toInteger());
+        m_epoch = *epoch;
         m_key = secret("key");
-        m_pendingEpoch = quint32(m.value(k("pending_epoch")).toInteger());
+        m_pendingEpoch = *pendingEpoch;
         m_pendingKey = secret("pending_key");
         m_invite = secret("invite");
         const bool ok = (m_epoch == 0 ? m_key.isEmpty() : m_key.size() == 32)

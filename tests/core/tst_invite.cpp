@@ -83,6 +83,10 @@ void TestInvite::roundTrip_data()
                               << s("broker.example.org:443");
     QTest::newRow("ipv6-loopback") << s("::1") << 7420 << s("dave") << s("[::1]:7420");
     QTest::newRow("ipv6") << s("2001:db8::7") << 8443 << s("e") << s("[2001:db8::7]:8443");
+    // Found by fuzz/fuzz_invite: a zone's '%' went out bare (the link did not parse back), and a
+    // zone "2" took the port's place.
+    QTest::newRow("ipv6-zone") << s("fe80::1%eth0") << 7420 << s("f") << s("[fe80::1%25eth0]:7420");
+    QTest::newRow("ipv6-zone-digit") << s("fe80::1%2") << 9000 << s("g") << s("[fe80::1%252]:9000");
 }
 
 void TestInvite::roundTrip()

@@ -399,6 +399,19 @@ void TestProfile::corruptFiles_data()
     QTest::newRow("keys-31-byte-key-epoch-0") << s("keys.cbor") << cbor(keysMap(0, k31));
     QTest::newRow("keys-31-byte-pending-key-pending-epoch-0")
         << s("keys.cbor") << cbor(keysMap(1, k32, 0, k31));
+    // Found by fuzz/fuzz_profile: a float epoch far out of range reached an undefined
+    // double-to-integer conversion. Epochs are u32 integers; anything else is damage.
+    QCborMap floatEpoch = keysMap(1, k32);
+    floatEpoch.insert(QLatin1StringView("epoch"), 1.0e21);
+    QTest::newRow("keys-float-epoch") << s("keys.cbor") << cbor(floatEpoch);
+    QCborMap floatPending = keysMap(1, k32, 2, k32);
+    floatPending.insert(QLatin1StringView("pending_epoch"), 2.0);
+    QTest::newRow("keys-float-pending-epoch") << s("keys.cbor") << cbor(floatPending);
+    QTest::newRow("keys-negative-epoch") << s("keys.cbor") << cbor(keysMap(-1, k32));
+    QTest::newRow("keys-epoch-past-u32") << s("keys.cbor") << cbor(keysMap(0x100000001LL, k32));
+    QCborMap textEpoch = keysMap(1, k32);
+    textEpoch.insert(QLatin1StringView("epoch"), s("1"));
+    QTest::newRow("keys-text-epoch") << s("keys.cbor") << cbor(textEpoch);
 
     QTest::newRow("profile-garbage") << s("profile.json") << QByteArray("\x01\x02garbage{{{", 12);
     QTest::newRow("profile-empty") << s("profile.json") << QByteArray();
