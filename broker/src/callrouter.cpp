@@ -704,19 +704,24 @@ void CallRouter::onLogin(const QString &account)
     sendRotate(account); // re-sent at every login until acknowledged
 }
 
-void CallRouter::revoke(const QString &account)
+std::vector<QByteArray> CallRouter::sessionsWith(const QString &account) const
 {
-    std::vector<QByteArray> mine;
+    std::vector<QByteArray> sids;
     for (const auto &[sid, s] : m_sessions) {
         if (s->find(account))
-            mine.push_back(sid);
+            sids.push_back(sid);
     }
     for (const auto &[sid, mi] : m_mirrors) {
         if (mi.locals.contains(account))
-            mine.push_back(sid);
+            sids.push_back(sid); // leave() forwards to the session's home broker
     }
+    return sids;
+}
+
+void CallRouter::revoke(const QString &account)
+{
     // Its calls end ("revoked"); in a conference the others re-key without it.
-    for (const QByteArray &sid : mine)
+    for (const QByteArray &sid : sessionsWith(account))
         (void)leave(account, sid, QStringLiteral("revoked"));
     m_lastRotation.erase(account); // its keys are about to go (Store::revoke clears what was due)
     m_wrapKeys.erase(account);
@@ -724,16 +729,7 @@ void CallRouter::revoke(const QString &account)
 
 void CallRouter::onOffline(const QString &account)
 {
-    std::vector<QByteArray> mine;
-    for (const auto &[sid, s] : m_sessions) {
-        if (s->find(account))
-            mine.push_back(sid);
-    }
-    for (const auto &[sid, mi] : m_mirrors) {
-        if (mi.locals.contains(account))
-            mine.push_back(sid); // leave() forwards to the session's home broker
-    }
-    for (const QByteArray &sid : mine)
+    for (const QByteArray &sid : sessionsWith(account))
         (void)leave(account, sid);
 }
 

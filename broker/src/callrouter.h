@@ -112,6 +112,8 @@ private:
     void startRotation(const QString &account);
     void sendRotate(const QString &account);
     int sessionsOf(const QString &account) const;
+    // The sessions (and mirrors of sessions homed elsewhere) the account is a member of.
+    std::vector<QByteArray> sessionsWith(const QString &account) const;
     int joinedSessionsOf(const QString &account) const;
     // Members ringing because of `by` (toward `to`, when given).
     int ringingBy(const QString &by, const QString &to = {}) const;
