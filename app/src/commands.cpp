@@ -40,13 +40,29 @@ void printError(const QString &message)
 
 namespace {
 
-// Parses subcommand options; on error prints one line and gives ExitUsage.
+// Parses subcommand options; on error prints one line and gives ExitUsage. `-h`/`--help` prints
+// the subcommand's own options and gives ExitOk.
 std::optional<int> parse(QCommandLineParser &parser, const QString &name, const QStringList &args)
 {
     parser.setSingleDashWordOptionMode(QCommandLineParser::ParseAsLongOptions);
+    const QCommandLineOption help(QStringList{QStringLiteral("h"), QStringLiteral("help")}, QStringLiteral("these options"));
+    parser.addOption(help);
     if (!parser.parse(QStringList{name} + args)) {
         printError(parser.errorText());
         return ExitUsage;
+    }
+    if (parser.isSet(help)) {
+        QString text = parser.helpText();
+        // Qt names the program by argv[0]; ours is `sotto SUBCOMMAND`.
+        const qsizetype eol = text.indexOf(u'\n');
+        const QString usage = QStringLiteral("Usage: sotto %1%2 [options]").arg(
+            name == QLatin1StringView("phone") || name == QLatin1StringView("broker") || name == QLatin1StringView("demo")
+                ? QString()
+                : QStringLiteral("broker "),
+            name);
+        text = usage + (eol >= 0 ? text.mid(eol) : QString());
+        std::fputs(text.toUtf8().constData(), stdout);
+        return ExitOk;
     }
     return std::nullopt;
 }

@@ -17,7 +17,8 @@ const char kUsage[] =
     "  sotto [--profile DIR]                      the phone, with its window\n"
     "  sotto phone --headless --profile DIR [options]   the phone without a window\n"
     "        --join LINK  --call ACCOUNT  --answer  --invite ACCOUNT  --hangup-after SECONDS\n"
-    "        --timeline FILE\n"
+    "        --play FILE.wav  --record FILE.wav  --audio-device NAME  --loss PERCENT\n"
+    "        --stats FILE  --timeline FILE\n"
     "  sotto broker [--headless] [--listen HOST:PORT] [--data DIR] [--name NAME]\n"
     "               [--key-mode derived|patent] [--refresh-interval DURATION]\n"
     "               [--peer NAME=HOST:PORT,PUBKEY --peer-secret-file NAME=FILE]...\n"
@@ -28,6 +29,7 @@ const char kUsage[] =
     "  sotto broker pubkey --data DIR             the broker's public key, for its peers\n"
     "  sotto broker forget-peer NAME --data DIR   drop K_AB with a peer that lost its store (broker stopped)\n"
     "  sotto demo [--headless] [--federated]      a broker (two, federated) and alice, bob, carol\n"
+    "  sotto SUBCOMMAND --help                    a subcommand's own options\n"
     "  sotto --version | --help\n"
     "Durations: 90s, 15m, 24h, 7d.\n";
 
@@ -81,6 +83,9 @@ int main(int argc, char **argv)
         return runDemo(argc, argv, args.mid(1));
     if (command.isEmpty() || command.startsWith(QLatin1StringView("--profile")))
         return runPhone(argc, argv, args);
-    printError(QStringLiteral("unknown command \"%1\" (see sotto --help)").arg(command));
+    if (command.startsWith(u'-'))
+        printError(QStringLiteral("unknown option \"%1\" (see sotto --help)").arg(command));
+    else
+        printError(QStringLiteral("unknown command \"%1\" (see sotto --help)").arg(command));
     return ExitUsage;
 }

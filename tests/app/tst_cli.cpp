@@ -7,6 +7,10 @@
 #include "support/fixtures.h"
 
 #include <QCborMap>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QSignalSpy>
 #include <QCborValue>
 #include <QDeadlineTimer>
 #include <QDir>
@@ -236,6 +240,8 @@ private Q_SLOTS:
     void badUsage_data();
     void badUsage();
     void brokerInvitePrintsOneLink();
+    void everySubcommandHasHelp();
+    void operatorToolsOnARunningAndAStoppedBroker();
     void brokersPeerFromTheCommandLine();
     void headlessDemo_data();
     void headlessDemo();
@@ -533,6 +539,88 @@ void TestCli::brokerInvitePrintsOneLink()
     QCOMPARE(QFile::permissions(QDir(data).filePath(s("broker.key"))) & kModeBits, rw);
     QCOMPARE(QFile::permissions(QDir(data).filePath(s("broker.db"))) & kModeBits, rw);
 #endif
+}
+
+void TestCli::everySubcommandHasHelp()
+{
+    const std::vector<std::pair<QStringList, const char *>> cases{
+        {{s("phone"), s("--help")}, "--hangup-after"},   {{s("broker"), s("--help")}, "--advertise"},
+        {{s("demo"), s("-h")}, "--federated"},           {{s("broker"), s("invite"), s("--help")}, "--replace"},
+        {{s("broker"), s("accounts"), s("-h")}, "--json"}, {{s("broker"), s("revoke"), s("--help")}, "--data"},
+    };
+    for (const auto &[args, option] : cases) {
+        const Outcome o = run(args);
+        QVERIFY2(o.exited(0), qPrintable(o.describe()));
+        QVERIFY2(o.out.startsWith("Usage: sotto "), o.out.constData());
+        QVERIFY2(o.out.contains(option), o.out.constData());
+    }
+    const Outcome all = run({s("--help")});
+    for (const char *option : {"--play", "--record", "--stats", "--audio-device", "--loss", "--replace", "accounts", "revoke"})
+        QVERIFY2(all.out.contains(option), option);
+    const Outcome bogus = run({s("--bogus")});
+    QVERIFY(bogus.exited(2));
+    QVERIFY2(bogus.err.contains("unknown option"), bogus.err.constData());
+}
+
+// accounts, revoke and invite --replace as an operator runs them: at once on a running broker
+// (its admin channel), and on the store of a stopped one.
+void TestCli::operatorToolsOnARunningAndAStoppedBroker()
+{
+    QTemporaryDir tmp;
+    const QString data = tmp.filePath(s("broker"));
+    BrokerProcess broker(data, freePort());
+    QVERIFY(broker.start());
+    const QString aliceLink = inviteLink(data, s("alice"));
+    const QString bobLink = inviteLink(data, s("bob"));
+    QVERIFY(!aliceLink.isEmpty() && !bobLink.isEmpty());
+    TestPhone alice(s("alice")), bob(s("bob"));
+    QVERIFY(alice.enrol(InviteLink::parse(aliceLink).value()) && alice.goOnline());
+    QVERIFY(bob.enrol(InviteLink::parse(bobLink).value()));
+
+    Outcome o = run({s("broker"), s("accounts"), s("--json"), s("--data"), data});
+    QVERIFY2(o.exited(0), qPrintable(o.describe()));
+    const QJsonArray list = QJsonDocument::fromJson(o.out).array();
+    QCOMPARE(list.size(), 2);
+    QCOMPARE(list.at(0).toObject().value(s("account")).toString(), s("alice"));
+    QCOMPARE(list.at(0).toObject().value(s("online")).toBool(), true);
+    QCOMPARE(list.at(0).toObject().value(s("fingerprint")).toString(), skbp::fingerprint(alice.profile().key()));
+    QVERIFY(!o.out.contains(alice.profile().key().view().toByteArray().toHex()));
+    o = run({s("broker"), s("accounts"), s("--data"), data});
+    QVERIFY(o.exited(0));
+    QVERIFY(o.out.contains("alice") && o.out.contains("LAST LOGIN"));
+
+    // An enrolled account gets an invite only with --replace.
+    o = run({s("broker"), s("invite"), s("alice"), s("--data"), data});
+    QVERIFY(o.exited(1));
+    QVERIFY2(o.err.contains("already enrolled"), o.err.constData());
+    o = run({s("broker"), s("invite"), s("alice"), s("--replace"), s("--advertise"), s("phones.example.org:7420"), s("--data"), data});
+    QVERIFY2(o.exited(0), qPrintable(o.describe()));
+    QCOMPARE(InviteLink::parse(lines(o.out).first()).value().host, s("phones.example.org"));
+
+    // Revoked at once: alice's channel closes and her key is refused from then on.
+    o = run({s("broker"), s("revoke"), s("alice"), s("--data"), data});
+    QVERIFY2(o.exited(0), qPrintable(o.describe()));
+    QTRY_VERIFY_WITH_TIMEOUT(alice.engine().state() != ClientEngine::State::Online, 5000);
+    QSignalSpy refused(&alice.engine(), &ClientEngine::loginFailed);
+    QVERIFY(refused.wait(5000));
+    alice.engine().stop();
+    o = run({s("broker"), s("revoke"), s("alice"), s("--data"), data});
+    QVERIFY(o.exited(1)); // nothing left to revoke
+
+    // Stopped: the same tools on its store, under its lock.
+    broker.stop();
+    o = run({s("broker"), s("accounts"), s("--json"), s("--data"), data});
+    QVERIFY2(o.exited(0), qPrintable(o.describe()));
+    const QJsonArray after = QJsonDocument::fromJson(o.out).array();
+    QCOMPARE(after.at(0).toObject().value(s("revoked")).toBool(), true);
+    QCOMPARE(after.at(1).toObject().value(s("account")).toString(), s("bob"));
+    o = run({s("broker"), s("revoke"), s("bob"), s("--data"), data});
+    QVERIFY2(o.exited(0), qPrintable(o.describe()));
+    o = run({s("broker"), s("invite"), s("bob"), s("--data"), data}); // revoked: a plain invite brings it back
+    QVERIFY2(o.exited(0), qPrintable(o.describe()));
+    o = run({s("broker"), s("accounts"), s("--data"), tmp.filePath(s("nothing-here"))});
+    QVERIFY(o.exited(1));
+    QVERIFY(!QFile::exists(tmp.filePath(s("nothing-here"))));
 }
 
 bool TestCli::ensureBroker()
