@@ -1,4 +1,5 @@
 #include "headlessphone.h"
+#include "profilelock.h"
 
 #include "exitcodes.h"
 
@@ -28,6 +29,12 @@ HeadlessPhone::HeadlessPhone(HeadlessOptions options, QObject *parent)
 
 std::optional<int> HeadlessPhone::start()
 {
+    auto lock = lockProfile(m_options.profileDir);
+    if (!lock) {
+        printError(lock.error().message);
+        return ExitFailed; // CLI: a second phone on a profile exits 1 at once, naming the first
+    }
+    m_lock = std::move(*lock);
     auto profile = Profile::open(m_options.profileDir);
     if (!profile) {
         printError(profile.error().message);

@@ -10,6 +10,7 @@
 
 #include <QFile>
 #include <QObject>
+#include <QLockFile>
 #include <QTimer>
 
 #include <memory>
@@ -55,6 +56,7 @@ private:
     void finish(int code, const QString &why = {});
 
     HeadlessOptions m_options;
+    std::unique_ptr<QLockFile> m_lock; // one process per profile
     std::optional<Profile> m_profile;
     std::unique_ptr<ClientEngine> m_engine;
     std::unique_ptr<audio::CallMedia> m_media;

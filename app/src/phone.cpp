@@ -1,4 +1,5 @@
 #include "phone.h"
+#include "profilelock.h"
 
 #include "audio/format.h"
 #include "audio/portaudiodevices.h"
@@ -145,10 +146,14 @@ void Ringer::tick()
 
 Result<std::unique_ptr<Phone>> Phone::open(const QString &dir, PhoneAudio audio, ClientOptions options)
 {
+    auto lock = lockProfile(dir); // before anything reads or writes the profile
+    if (!lock)
+        return lock.error();
     auto profile = Profile::open(dir);
     if (!profile)
         return profile.error();
     std::unique_ptr<Phone> phone(new Phone(std::move(*profile), std::move(audio), std::move(options)));
+    phone->m_lock = std::move(*lock);
     if (auto r = phone->m_history->load(); !r)
         qWarning("%s", qPrintable(r.error().message));
     return phone;

@@ -15,6 +15,8 @@
 #include <functional>
 #include <memory>
 
+class QLockFile;
+
 namespace sotto::app {
 
 // Where a phone's sound comes from and goes to.
@@ -82,6 +84,7 @@ Q_SIGNALS:
     void mutedChanged(bool muted);
 
 private:
+    std::unique_ptr<QLockFile> m_lock; // one process per profile (profilelock.h)
     Phone(Profile profile, PhoneAudio audio, ClientOptions options);
     void updateCurrent();
 

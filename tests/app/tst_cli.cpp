@@ -241,6 +241,7 @@ private Q_SLOTS:
     void badUsage();
     void brokerInvitePrintsOneLink();
     void everySubcommandHasHelp();
+    void oneProcessPerProfile();
     void operatorToolsOnARunningAndAStoppedBroker();
     void brokersPeerFromTheCommandLine();
     void headlessDemo_data();
@@ -539,6 +540,27 @@ void TestCli::brokerInvitePrintsOneLink()
     QCOMPARE(QFile::permissions(QDir(data).filePath(s("broker.key"))) & kModeBits, rw);
     QCOMPARE(QFile::permissions(QDir(data).filePath(s("broker.db"))) & kModeBits, rw);
 #endif
+}
+
+// A second phone on a profile already in use exits 1 at once, naming the first (before, the two
+// logged each other off the broker in an endless loop).
+void TestCli::oneProcessPerProfile()
+{
+    QVERIFY(ensureBroker());
+    QTemporaryDir tmp;
+    const QString profile = tmp.filePath(s("erin"));
+    const QString link = inviteLink(m_brokerDir, s("erin"));
+    QVERIFY(!link.isEmpty());
+    Child first({s("phone"), s("--headless"), s("--profile"), profile, s("--join"), link});
+    QVERIFY(first.running());
+    QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(QDir(profile).filePath(s("phone.lock"))), 5000);
+    QTest::qWait(300);
+    const Outcome second = run({s("phone"), s("--headless"), s("--profile"), profile});
+    QVERIFY2(second.exited(1), qPrintable(second.describe()));
+    QVERIFY2(second.err.contains(QStringLiteral("this profile is open in process %1").arg(first.process().processId()).toUtf8()),
+             second.err.constData());
+    QCOMPARE(lines(second.err).size(), 1);
+    QVERIFY(first.running());
 }
 
 void TestCli::everySubcommandHasHelp()
