@@ -478,7 +478,7 @@ void Broker::checkRefreshPolicy()
         const AccountRecord *a = m_store.account(name);
         if (!a || a->hasPending() || refreshIn(*a) > 0)
             continue;
-        const bool inCall = std::any_of(busy.begin(), busy.end(), [&](const SessionView &s) {
+        const bool inCall = std::any_of(busy.begin(), busy.end(), [&, &name = name](const SessionView &s) {
             return s.members.contains(name) || s.ringing.contains(name);
         });
         if (!inCall)

@@ -159,7 +159,7 @@ Result<void> CallRouter::callRemote(const QString &from, const QString &to, cons
     }
     m_broker.m_relayTable.addMember(*sid, a.ssrc, a.token);
     // The caller is not left waiting on a peer that never answers.
-    QTimer::singleShot(m_broker.m_config.federatedRingDeadlineMs, &m_broker, [this, id = *sid, peer] {
+    QTimer::singleShot(m_broker.m_config.federatedRingDeadlineMs, &m_broker, [this, id = *sid, peer = peer] {
         auto it = m_sessions.find(id);
         if (it != m_sessions.end() && it->second->awaitingKey)
             failAwaitingKey(id, ErrorCode::Offline, QStringLiteral("broker %1 did not answer in time").arg(peer));
