@@ -254,7 +254,9 @@ void TestHostile::slowReaderIsCutOff()
     QTRY_VERIFY_WITH_TIMEOUT(!broker.broker().isOnline(s("mallory")), 5000);
     // Bounded: the cap plus the kernel's buffers, not the tens of MB a reader could ask for.
     qInfo("resident %lld KiB before, %lld KiB at most while flooding", before, peak);
+#ifndef __SANITIZE_ADDRESS__ // AddressSanitizer keeps freed memory resident (its quarantine)
     QVERIFY2(peak - before < 16 * 1024, qPrintable(QStringLiteral("grew by %1 KiB").arg(peak - before)));
+#endif
     QVERIFY(alice.engine().state() == ClientEngine::State::Online);
     QVERIFY(callWorks(alice, bob));
 }
