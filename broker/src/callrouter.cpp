@@ -596,6 +596,11 @@ void CallRouter::rotateAfter(const QString &account, quint32 keyedEpoch)
     if (!a || !a->isEnrolled())
         return; // a member behind a peer: its own broker rotates it
     noteKeyed(account, keyedEpoch);
+    // What ended sessions need (in memory); the stored record also covers live ones, for a
+    // restart. A rotation never starts for a session that is still live.
+    auto [due, fresh] = m_rotationDue.try_emplace(account, keyedEpoch);
+    if (!fresh)
+        due->second = std::max(due->second, keyedEpoch);
     scheduleRotation(account);
 }
 
@@ -603,8 +608,10 @@ void CallRouter::resumeRotations()
 {
     // After a restart no session is live: every key that keyed one rotates (a kill -9 mid-call).
     for (const AccountRecord *a : m_broker.m_store.accounts()) {
-        if (a->isEnrolled() && a->rotateDue > 0)
+        if (a->isEnrolled() && a->rotateDue > 0) {
+            m_rotationDue[a->name] = a->rotateDue;
             scheduleRotation(a->name);
+        }
     }
 }
 
@@ -633,13 +640,16 @@ void CallRouter::startRotation(const QString &account)
 {
     Store &store = m_broker.m_store;
     const AccountRecord *a = store.account(account);
-    if (!a || !a->isEnrolled() || a->hasPending() || a->rotateDue == 0)
+    const auto due = m_rotationDue.find(account);
+    if (!a || !a->isEnrolled() || a->hasPending() || due == m_rotationDue.end())
         return;
-    // Covered: the key has moved past every epoch that keyed a session (a rotation committed,
-    // or a refresh). The record goes only then, not when the rotation starts: a pending rotation
-    // can still be replaced or discarded.
-    if (a->epoch > a->rotateDue) {
-        (void)store.setRotateDue(account, 0);
+    // Covered: the key has moved past every epoch that keyed an ended session (a rotation
+    // committed, or a refresh). The records go only then, not when the rotation starts: a
+    // pending rotation can still be replaced or discarded.
+    if (a->epoch > due->second) {
+        m_rotationDue.erase(due);
+        if (a->rotateDue > 0 && a->epoch > a->rotateDue)
+            (void)store.setRotateDue(account, 0); // no live session needs it either
         return;
     }
     auto next = crypto::randomSecret(skbp::kKeySize);
@@ -694,9 +704,10 @@ Result<void> CallRouter::rotateAck(const QString &from, quint32 epoch, const QBy
 
 void CallRouter::onKeyCommitted(const QString &account)
 {
-    const AccountRecord *a = m_broker.m_store.account(account);
-    if (a && a->rotateDue > 0)
+    if (m_rotationDue.contains(account))
         scheduleRotation(account); // clears the record once covered, or rotates again
+    else if (const AccountRecord *a = m_broker.m_store.account(account); a && a->rotateDue > 0 && a->epoch > a->rotateDue)
+        (void)m_broker.m_store.setRotateDue(account, 0);
 }
 
 void CallRouter::onLogin(const QString &account)
@@ -724,6 +735,7 @@ void CallRouter::revoke(const QString &account)
     for (const QByteArray &sid : sessionsWith(account))
         (void)leave(account, sid, QStringLiteral("revoked"));
     m_lastRotation.erase(account); // its keys are about to go (Store::revoke clears what was due)
+    m_rotationDue.erase(account);
     m_wrapKeys.erase(account);
 }
 

@@ -171,6 +171,7 @@ private:
     std::map<QByteArray, Mirror> m_mirrors;
     std::map<QByteArray, std::unique_ptr<Session>> m_sessions;
     std::unordered_map<QString, skbp::WrapKeyCache> m_wrapKeys;
+    std::map<QString, quint32> m_rotationDue;           // account → highest epoch an ended session was keyed at
     std::unordered_map<QString, qint64> m_lastRotation; // account → when its last rotation started (ms)
     std::set<QString> m_rotationArmed;                  // accounts with a deferred rotation timer
     std::map<std::pair<QString, QString>, Backoff> m_declined; // (callee, caller)
