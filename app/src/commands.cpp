@@ -142,7 +142,9 @@ int runPhone(int argc, char **argv, const QStringList &args)
     const auto profile = opt("profile", "profile directory", "DIR");
     const auto join = opt("join", "enrol first with this invite link", "LINK");
     const auto call = opt("call", "call this account", "ACCOUNT");
-    const auto answer = opt("answer", "answer every incoming call");
+    const auto answer = opt("answer", "answer incoming calls; exit once the first call has ended");
+    const auto answerAll = opt("answer-all", "answer every call, one at a time, and stay");
+    const auto quiet = opt("quiet", "no progress lines on stderr");
     const auto invite = opt("invite", "invite this account once the call is answered", "ACCOUNT");
     const auto hangup = opt("hangup-after", "hang up this long after the call is answered", "SECONDS");
     const auto timeline = opt("timeline", "write the key timeline as JSON lines", "FILE");
@@ -151,7 +153,7 @@ int runPhone(int argc, char **argv, const QStringList &args)
     const auto device = opt("audio-device", "PortAudio device", "NAME");
     const auto loss = opt("loss", "drop this share of received packets", "PERCENT");
     const auto stats = opt("stats", "write receive statistics", "FILE");
-    p.addOptions({headless, profile, join, call, answer, invite, hangup, timeline, play, record, device, loss, stats});
+    p.addOptions({headless, profile, join, call, answer, answerAll, quiet, invite, hangup, timeline, play, record, device, loss, stats});
     if (auto r = parse(p, QStringLiteral("phone"), args))
         return *r;
     if (!p.positionalArguments().isEmpty()) {
@@ -159,7 +161,7 @@ int runPhone(int argc, char **argv, const QStringList &args)
         return ExitUsage;
     }
     if (!p.isSet(headless)) {
-        for (const auto &o : {join, call, answer, invite, hangup, timeline, play, record, device, loss, stats}) {
+        for (const auto &o : {join, call, answer, answerAll, quiet, invite, hangup, timeline, play, record, device, loss, stats}) {
             if (p.isSet(o)) {
                 printError(QStringLiteral("--%1 is for the headless phone (add --headless)").arg(o.names().first()));
                 return ExitUsage;
@@ -188,6 +190,8 @@ int runPhone(int argc, char **argv, const QStringList &args)
         return ExitUsage;
     }
     o.answer = p.isSet(answer);
+    o.answerAll = p.isSet(answerAll);
+    o.quiet = p.isSet(quiet);
     o.invite = p.value(invite);
     if (!o.invite.isEmpty() && !skbp::isValidAddress(o.invite)) {
         printError(QStringLiteral("\"%1\" is not a valid account name").arg(o.invite));
@@ -202,7 +206,7 @@ int runPhone(int argc, char **argv, const QStringList &args)
         }
         o.hangupAfterSecs = secs;
     }
-    if (!o.invite.isEmpty() && o.call.isEmpty() && !o.answer) {
+    if (!o.invite.isEmpty() && o.call.isEmpty() && !o.answer && !o.answerAll) {
         printError(QStringLiteral("--invite needs a call: give --call or --answer"));
         return ExitUsage;
     }

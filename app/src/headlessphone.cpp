@@ -6,6 +6,7 @@
 #include "audio/portaudiodevices.h"
 #include "audio/wav.h"
 
+#include <QDir>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -54,6 +55,16 @@ std::optional<int> HeadlessPhone::start()
     }
     m_engine = std::make_unique<ClientEngine>(*m_profile);
     ClientEngine &e = *m_engine;
+    // Headless calls and key steps are kept in the profile as the window's are, so that a window
+    // opened later shows them.
+    const QDir dir(m_profile->dir());
+    m_history = std::make_unique<CallHistory>(e, dir.filePath(QStringLiteral("history.json")));
+    if (auto r = m_history->load(); !r)
+        printError(r.error().message);
+    m_journal = std::make_unique<TimelineJournal>(e.timeline(), dir.filePath(QStringLiteral("timeline.jsonl")));
+    if (auto r = m_journal->load(); !r)
+        printError(r.error().message);
+    connectProgress();
     if (!m_options.playFile.isEmpty()) { // refuse a bad file now, not when the call comes
         auto probe = audio::readWav(m_options.playFile);
         if (!probe) {
@@ -118,7 +129,7 @@ std::optional<int> HeadlessPhone::start()
         finish(ExitFailed, QStringLiteral("call to %1 failed: %2").arg(to, err.message));
     });
     connect(&e, &ClientEngine::incomingCall, this, [this](const QByteArray &sid, const QString &, bool) {
-        if (!m_options.answer)
+        if (!m_options.answer && !m_options.answerAll)
             return;
         if (!m_sid.isEmpty() && m_sid != sid) {
             m_engine->decline(sid); // one call at a time for a scripted phone
@@ -173,6 +184,7 @@ void HeadlessPhone::onOnline()
 {
     if (!m_options.call.isEmpty() && !m_callPlaced) {
         m_callPlaced = true;
+        progress(QStringLiteral("calling %1").arg(m_options.call));
         m_engine->call(m_options.call);
     }
 }
@@ -186,6 +198,10 @@ void HeadlessPhone::onCallEnded(const QByteArray &sid, const QString &reason)
     const bool failed = reason == QLatin1StringView("declined") || reason == QLatin1StringView("disconnected")
         || reason == QLatin1StringView("no answer");
     m_exitAfterCall = failed ? ExitFailed : ExitOk;
+    if (m_options.answerAll && m_options.call.isEmpty()) {
+        m_wasCallee = false; // stay for the next call (CLI.md: --answer-all)
+        return;
+    }
     if (failed)
         printError(QStringLiteral("the call ended: %1").arg(reason));
     if (m_wasCallee) {
@@ -193,6 +209,64 @@ void HeadlessPhone::onCallEnded(const QByteArray &sid, const QString &reason)
         return;
     }
     finish(m_exitAfterCall);
+}
+
+void HeadlessPhone::progress(const QString &line) const
+{
+    if (m_options.quiet)
+        return;
+    const QString who = m_profile && !m_profile->account().isEmpty() ? m_profile->account() : QStringLiteral("phone");
+    std::fprintf(stderr, "%s: %s\n", qPrintable(who), qPrintable(line));
+    std::fflush(stderr);
+}
+
+void HeadlessPhone::connectProgress()
+{
+    ClientEngine &e = *m_engine;
+    connect(&e, &ClientEngine::stateChanged, this, [this](ClientEngine::State s) {
+        if (s == ClientEngine::State::Connecting && !m_engine->nextRetry().isValid())
+            progress(QStringLiteral("connecting to %1:%2").arg(m_profile->brokerHost()).arg(m_profile->brokerPort()));
+        else if (s == ClientEngine::State::Online)
+            progress(QStringLiteral("online · epoch %1 · key %2").arg(m_profile->epoch()).arg(skbp::fingerprint(m_profile->key())));
+    });
+    connect(&e, &ClientEngine::retryScheduled, this, [this](int ms, const QString &reason) {
+        progress(QStringLiteral("%1 · retrying in %2 s").arg(reason).arg((ms + 999) / 1000));
+    });
+    connect(&e, &ClientEngine::enrolled, this, [this](quint32 epoch) {
+        progress(QStringLiteral("enrolled · epoch %1 · key %2").arg(epoch).arg(skbp::fingerprint(m_profile->key())));
+    });
+    connect(&e, &ClientEngine::refreshed, this, [this](quint32 epoch) {
+        progress(QStringLiteral("key refreshed (Diffie-Hellman) · epoch %1 · key %2").arg(epoch).arg(skbp::fingerprint(m_profile->key())));
+    });
+    connect(&e, &ClientEngine::rotated, this, [this](quint32 epoch) {
+        progress(QStringLiteral("key rotated · epoch %1 · key %2").arg(epoch).arg(skbp::fingerprint(m_profile->key())));
+    });
+    connect(&e, &ClientEngine::callStarted, this, [this](const QByteArray &, const QString &callee) {
+        progress(QStringLiteral("ringing %1").arg(callee));
+    });
+    connect(&e, &ClientEngine::incomingCall, this, [this](const QByteArray &, const QString &from, bool conference) {
+        progress(conference ? QStringLiteral("%1 invites us into a call").arg(from) : QStringLiteral("%1 is calling").arg(from));
+    });
+    connect(&e, &ClientEngine::callAnswered, this, [this](const QByteArray &sid) {
+        const auto s = m_engine->session(sid);
+        progress(QStringLiteral("answered · generation %1 · session key %2").arg(s ? s->gen : 0).arg(s ? s->keyFingerprint : QString()));
+    });
+    connect(&e, &ClientEngine::memberJoined, this, [this](const QByteArray &sid, const QString &who) {
+        const auto s = m_engine->session(sid);
+        progress(QStringLiteral("%1 joined · generation %2").arg(who).arg(s ? s->gen : 0));
+    });
+    connect(&e, &ClientEngine::memberLeft, this, [this](const QByteArray &, const QString &who) {
+        progress(QStringLiteral("%1 left").arg(who));
+        m_rekeyExpected = true;
+    });
+    connect(&e, &ClientEngine::sessionKeyChanged, this, [this](const QByteArray &, quint32 gen) {
+        if (std::exchange(m_rekeyExpected, false))
+            progress(QStringLiteral("re-keyed · generation %1").arg(gen));
+    });
+    connect(&e, &ClientEngine::callEnded, this, [this](const QByteArray &, const QString &reason) {
+        m_rekeyExpected = false;
+        progress(QStringLiteral("ended (%1)").arg(reason));
+    });
 }
 
 void HeadlessPhone::writeTimeline(const TimelineEvent &e)

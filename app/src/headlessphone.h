@@ -4,9 +4,11 @@
 // tests, demos and benchmarks (CLI.md).
 
 #include "audio/callmedia.h"
+#include "core/callhistory.h"
 #include "core/client.h"
 #include "core/invite.h"
 #include "core/profile.h"
+#include "core/timelinejournal.h"
 
 #include <QFile>
 #include <QObject>
@@ -23,7 +25,9 @@ struct HeadlessOptions
     QString profileDir;
     std::optional<InviteLink> join;
     QString call;
-    bool answer = false;
+    bool answer = false;    // answer calls; exit once the first call we took part in has ended
+    bool answerAll = false; // answer every call, one at a time, and stay
+    bool quiet = false;     // no progress lines on stderr
     QString invite;
     std::optional<double> hangupAfterSecs;
     QString timelineFile;
@@ -54,17 +58,23 @@ private:
     void writeTimeline(const TimelineEvent &e);
     void writeStats();
     void finish(int code, const QString &why = {});
+    // One progress line on stderr, "ACCOUNT: what happens" (CLI.md), unless --quiet.
+    void progress(const QString &line) const;
+    void connectProgress();
 
     HeadlessOptions m_options;
     std::unique_ptr<QLockFile> m_lock; // one process per profile
     std::optional<Profile> m_profile;
     std::unique_ptr<ClientEngine> m_engine;
     std::unique_ptr<audio::CallMedia> m_media;
+    std::unique_ptr<CallHistory> m_history;
+    std::unique_ptr<TimelineJournal> m_journal;
     QFile m_timeline;
     QByteArray m_sid;
     bool m_callPlaced = false;
     bool m_wasCallee = false;
     bool m_finished = false;
+    bool m_rekeyExpected = false;
     int m_exitAfterCall = 0;
     QTimer m_hangupTimer;
     QTimer m_graceTimer;

@@ -156,6 +156,8 @@ Result<std::unique_ptr<Phone>> Phone::open(const QString &dir, PhoneAudio audio,
     phone->m_lock = std::move(*lock);
     if (auto r = phone->m_history->load(); !r)
         qWarning("%s", qPrintable(r.error().message));
+    if (auto r = phone->m_journal->load(); !r)
+        qWarning("%s", qPrintable(r.error().message));
     return phone;
 }
 
@@ -181,6 +183,8 @@ Phone::Phone(Profile profile, PhoneAudio audio, ClientOptions options)
         return m_audio.callDevices();
     });
     m_history = std::make_unique<CallHistory>(*m_engine, QDir(m_profile->dir()).filePath(QStringLiteral("history.json")));
+    m_journal = std::make_unique<TimelineJournal>(m_engine->timeline(),
+                                                  QDir(m_profile->dir()).filePath(QStringLiteral("timeline.jsonl")));
 
 }
 

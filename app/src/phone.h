@@ -8,6 +8,7 @@
 #include "core/callhistory.h"
 #include "core/client.h"
 #include "core/profile.h"
+#include "core/timelinejournal.h"
 
 #include <QObject>
 #include <QTimer>
@@ -92,6 +93,7 @@ private:
     std::unique_ptr<ClientEngine> m_engine;
     std::unique_ptr<audio::CallMedia> m_media;
     std::unique_ptr<CallHistory> m_history;
+    std::unique_ptr<TimelineJournal> m_journal;
     PhoneAudio m_audio;
     Ringer m_ringer;
     QByteArray m_current;

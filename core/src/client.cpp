@@ -22,6 +22,26 @@ QLatin1StringView k(const char *s)
     return QLatin1StringView(s);
 }
 
+// A socket error as a person reads it: "connection refused", not "QAbstractSocket::…".
+QString describeSocketError(const QTcpSocket &tcp)
+{
+    switch (tcp.error()) {
+    case QAbstractSocket::ConnectionRefusedError:
+        return QStringLiteral("connection refused");
+    case QAbstractSocket::HostNotFoundError:
+        return QStringLiteral("host not found");
+    case QAbstractSocket::SocketTimeoutError:
+        return QStringLiteral("timed out");
+    case QAbstractSocket::NetworkError:
+        return QStringLiteral("network unreachable");
+    case QAbstractSocket::RemoteHostClosedError:
+        return QStringLiteral("the broker closed the connection");
+    default:
+        return tcp.errorString().isEmpty() ? QStringLiteral("connection failed") : tcp.errorString().toLower();
+    }
+}
+
+
 } // namespace
 
 ClientEngine::ClientEngine(Profile &profile, ClientOptions options, QObject *parent)
@@ -33,6 +53,7 @@ ClientEngine::ClientEngine(Profile &profile, ClientOptions options, QObject *par
     connect(&m_loginTimer, &QTimer::timeout, this, [this] {
         if (m_socket && !m_loggedIn) {
             qCInfo(lcCore) << "login timed out";
+            m_failure = QStringLiteral("the broker did not answer the login");
             m_socket->abort();
             onDisconnected();
         }
@@ -273,6 +294,7 @@ void ClientEngine::onFrame(const QByteArray &body)
     m_sinceLastFrame.start();
     if (!m_channel.isOpen()) {
         if (auto e = wire::decodeCleartextError(body)) {
+            m_failure = e->message;
             Q_EMIT loginFailed(*e);
             m_socket->abort();
             onDisconnected();
@@ -298,9 +320,14 @@ void ClientEngine::onFrame(const QByteArray &body)
         send(login);
         return;
     }
-    auto m = m_channel.open(body);
+    auto plain = m_channel.openRaw(body);
+    auto m = plain ? wire::decodeMessage(*plain) : Result<wire::Message>(plain.error());
+    if (!m && plain && wire::isUnknownType(*plain)) {
+        qCDebug(lcCore) << "ignoring a message of a type this phone does not know";
+        return;
+    }
     if (!m) {
-        if (auto e = wire::decodeCleartextError(body)) {
+        if (auto e = plain ? std::nullopt : wire::decodeCleartextError(body)) {
             const bool pendingFailed = m_loginEpoch == m_profile.pendingEpoch() && m_profile.isEnrolled();
             if (e->code == ErrorCode::Auth && pendingFailed) {
                 // The broker never committed the pending key: fall back to the current one now.
@@ -314,6 +341,7 @@ void ClientEngine::onFrame(const QByteArray &body)
                 return;
             }
             m_pendingRefused = false; // nothing worked: next time start again from the pending key
+            m_failure = e->message;
             Q_EMIT loginFailed(*e);
         } else {
             qCWarning(lcCore) << "dropping the broker connection:" << m.error().message;
@@ -326,8 +354,10 @@ void ClientEngine::onFrame(const QByteArray &body)
         if (m->type() == k("welcome")) {
             onWelcome(*m);
         } else {
-            if (m->type() == k("error"))
+            if (m->type() == k("error")) {
+                m_failure = m->text(k("msg"));
                 Q_EMIT loginFailed(Error{errorCodeFromName(m->text(k("code"))), m->text(k("msg"))});
+            }
             m_socket->abort();
             onDisconnected();
         }
@@ -340,6 +370,7 @@ void ClientEngine::onWelcome(const wire::Message &m)
 {
     m_loginTimer.stop();
     m_loggedIn = true;
+    m_offlineReason.clear();
     m_backoffMs = 0;
     const quint32 pending = m_profile.pendingEpoch();
     if (pending != 0 && m_loginEpoch == pending) {
@@ -389,6 +420,17 @@ void ClientEngine::onKeepAlive()
 
 void ClientEngine::onDisconnected()
 {
+    const bool wasLoggedInNow = m_loggedIn;
+    QString reason = std::exchange(m_failure, QString());
+    if (reason.isEmpty() && wasLoggedInNow)
+        reason = QStringLiteral("connection lost");
+    if (reason.isEmpty() && m_socket && m_socket->socket())
+        reason = !m_socket->closeReason().isEmpty() ? m_socket->closeReason() : describeSocketError(*m_socket->socket());
+    if (reason.isEmpty())
+        reason = QStringLiteral("connection failed");
+    m_offlineReason = QStringLiteral("cannot reach %1:%2 (%3)").arg(m_profile.brokerHost()).arg(m_profile.brokerPort()).arg(reason);
+    if (wasLoggedInNow)
+        m_offlineReason = QStringLiteral("lost the broker at %1:%2 (%3)").arg(m_profile.brokerHost()).arg(m_profile.brokerPort()).arg(reason);
     if (m_socket) {
         m_socket->disconnect(this);
         m_socket->deleteLater();
@@ -424,7 +466,25 @@ void ClientEngine::scheduleReconnect()
 {
     m_backoffMs = m_backoffMs == 0 ? m_options.minBackoffMs : std::min(m_backoffMs * 2, m_options.maxBackoffMs);
     m_reconnectTimer.start(m_backoffMs);
+    Q_EMIT retryScheduled(m_backoffMs, m_offlineReason);
 }
+
+QDateTime ClientEngine::nextRetry() const
+{
+    if (!m_reconnectTimer.isActive())
+        return {};
+    return QDateTime::currentDateTimeUtc().addMSecs(m_reconnectTimer.remainingTime());
+}
+
+void ClientEngine::reconnectNow()
+{
+    if (!m_running || m_socket)
+        return;
+    m_reconnectTimer.stop();
+    m_backoffMs = 0;
+    connectNow();
+}
+
 
 void ClientEngine::send(const QCborMap &message)
 {

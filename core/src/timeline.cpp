@@ -33,6 +33,44 @@ QString TimelineEvent::kindName(Kind kind)
     return {};
 }
 
+std::optional<TimelineEvent::Kind> TimelineEvent::kindFromName(const QString &name)
+{
+    for (int k = int(Kind::Enrolled); k <= int(Kind::Relayed); ++k) {
+        if (kindName(Kind(k)) == name)
+            return Kind(k);
+    }
+    return std::nullopt;
+}
+
+std::optional<TimelineEvent> TimelineEvent::fromJson(const QJsonObject &o)
+{
+    TimelineEvent e;
+    const auto kind = kindFromName(o.value(QLatin1StringView("event")).toString());
+    e.ts = QDateTime::fromString(o.value(QLatin1StringView("ts")).toString(), Qt::ISODateWithMs);
+    if (!kind || !e.ts.isValid())
+        return std::nullopt;
+    e.kind = *kind;
+    const QJsonValue sid = o.value(QLatin1StringView("sid"));
+    if (sid.isString()) {
+        e.sid = QByteArray::fromHex(sid.toString().toLatin1());
+        if (e.sid.size() != 16)
+            return std::nullopt;
+    }
+    const auto number = [&](const char *key) -> std::optional<quint32> {
+        const QJsonValue v = o.value(QLatin1StringView(key));
+        if (!v.isDouble() || v.toInteger(-1) < 0 || v.toInteger() > 0xffffffffLL)
+            return std::nullopt;
+        return quint32(v.toInteger());
+    };
+    e.gen = number("gen");
+    e.epoch = number("epoch");
+    e.fp = o.value(QLatin1StringView("fp")).toString();
+    e.peer = o.value(QLatin1StringView("peer")).toString();
+    e.notation = o.value(QLatin1StringView("notation")).toString();
+    e.text = o.value(QLatin1StringView("text")).toString();
+    return e;
+}
+
 QJsonObject TimelineEvent::toJson() const
 {
     QJsonObject o;
@@ -104,6 +142,23 @@ void Timeline::append(TimelineEvent event)
     m_events.push_back(std::move(event));
     endInsertRows();
     Q_EMIT appended(m_events.back());
+    if (m_events.size() > std::size_t(kMaxEvents)) {
+        const int drop = kMaxEvents / 4;
+        beginRemoveRows({}, 0, drop - 1);
+        m_events.erase(m_events.begin(), m_events.begin() + drop);
+        endRemoveRows();
+    }
+}
+
+void Timeline::prepend(std::vector<TimelineEvent> earlier)
+{
+    if (earlier.size() + m_events.size() > std::size_t(kMaxEvents))
+        earlier.erase(earlier.begin(), earlier.begin() + std::ptrdiff_t(std::min(earlier.size(), earlier.size() + m_events.size() - kMaxEvents)));
+    if (earlier.empty())
+        return;
+    beginInsertRows({}, 0, int(earlier.size()) - 1);
+    m_events.insert(m_events.begin(), std::make_move_iterator(earlier.begin()), std::make_move_iterator(earlier.end()));
+    endInsertRows();
 }
 
 std::vector<TimelineEvent> Timeline::eventsFor(const QByteArray &sid) const

@@ -387,6 +387,22 @@ Result<Message> decodeMessage(QByteArrayView body)
     return badRequest(QStringLiteral("unknown message type"));
 }
 
+bool isUnknownType(QByteArrayView body)
+{
+    auto decoded = decodeMap(body);
+    if (!decoded)
+        return false;
+    const QCborValue t = decoded->value(QLatin1StringView("t"));
+    if (!t.isString())
+        return false;
+    const QString type = t.toString();
+    for (const Schema &s : kSchemas) {
+        if (type == QLatin1StringView(s.type))
+            return false;
+    }
+    return true;
+}
+
 QCborMap errorMessage(ErrorCode code, const QString &msg, std::optional<quint32> id)
 {
     QCborMap m = message(QLatin1StringView("error"));

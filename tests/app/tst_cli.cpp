@@ -138,13 +138,40 @@ public:
         o.status = m_process.exitStatus();
         o.code = m_process.exitCode();
         o.out = m_process.readAllStandardOutput();
-        o.err = m_process.readAllStandardError();
+        o.err = m_err + m_process.readAllStandardError();
         return o;
     }
+    // Waits (running the event loop) until the child's stderr holds `needle`.
+    bool waitForStderr(const QByteArray &needle, int timeoutMs)
+    {
+        QDeadlineTimer deadline(timeoutMs);
+        while (!deadline.hasExpired()) {
+            m_err += m_process.readAllStandardError();
+            if (m_err.contains(needle))
+                return true;
+            if (!running())
+                return false;
+            QTest::qWait(50);
+        }
+        return false;
+    }
+    QByteArray stderrSoFar() { return m_err += m_process.readAllStandardError(); }
 
 private:
     QProcess m_process;
+    QByteArray m_err;
 };
+
+// The lines of a run's stderr that say why it failed ("sotto: …"), without its progress lines.
+QStringList errorLines(const QByteArray &err)
+{
+    QStringList out;
+    for (const QString &l : lines(err)) {
+        if (l.startsWith(QStringLiteral("sotto: ")))
+            out.append(l);
+    }
+    return out;
+}
 
 // Waits (running the event loop) until `file` holds `needle`, or the child has ended.
 bool waitForText(const QString &file, const QByteArray &needle, Child &child, int timeoutMs)
@@ -252,6 +279,8 @@ private Q_SLOTS:
     void corruptBrokerFiles();
     void corruptProfile();
     void sigtermEndsOnlinePhone();
+    void headlessSaysWhyItIsOffline();
+    void answerAllStaysAndAConferenceOutlivesItsCreator();
 
 private:
     bool ensureBroker();
@@ -577,7 +606,7 @@ void TestCli::everySubcommandHasHelp()
         QVERIFY2(o.out.contains(option), o.out.constData());
     }
     const Outcome all = run({s("--help")});
-    for (const char *option : {"--play", "--record", "--stats", "--audio-device", "--loss", "--replace", "accounts", "revoke"})
+    for (const char *option : {"--play", "--record", "--stats", "--audio-device", "--loss", "--replace", "accounts", "revoke", "--answer-all", "--quiet"})
         QVERIFY2(all.out.contains(option), option);
     const Outcome bogus = run({s("--bogus")});
     QVERIFY(bogus.exited(2));
@@ -838,9 +867,14 @@ void TestCli::callToUnknownAccount()
     const Outcome o =
         run({s("phone"), s("--headless"), s("--profile"), carol, s("--call"), s("nobody")}, 20000);
     QVERIFY2(o.exited(1), qPrintable(o.describe()));
-    QVERIFY2(lines(o.err).size() == 1, qPrintable(o.describe()));
-    QVERIFY(lines(o.err).first().startsWith(s("sotto: ")));
+    QVERIFY2(errorLines(o.err).size() == 1, qPrintable(o.describe()));
+    QVERIFY2(o.err.contains("calling nobody"), qPrintable(o.describe()));
     QVERIFY(o.out.isEmpty());
+    // --quiet leaves only the reason.
+    const Outcome q =
+        run({s("phone"), s("--headless"), s("--quiet"), s("--profile"), carol, s("--call"), s("nobody")}, 20000);
+    QVERIFY2(q.exited(1), qPrintable(q.describe()));
+    QVERIFY2(lines(q.err).size() == 1 && lines(q.err).first().startsWith(s("sotto: ")), qPrintable(q.describe()));
 }
 
 void TestCli::corruptBrokerFiles_data()
@@ -941,11 +975,102 @@ void TestCli::sigtermEndsOnlinePhone()
     const Outcome o = phone.wait(5000);
     QVERIFY2(o.exited(0), qPrintable(o.describe()));
     QVERIFY2(clock.elapsed() < 2000, qPrintable(QStringLiteral("took %1 ms").arg(clock.elapsed())));
-    QVERIFY2(o.err.isEmpty(), o.err.constData());
+    QVERIFY2(errorLines(o.err).isEmpty(), o.err.constData());
+    QVERIFY2(o.err.contains("dave: connecting to 127.0.0.1:") && o.err.contains("dave: online · epoch 1"), o.err.constData());
     QVERIFY(QFile::exists(tl)); // the timeline was opened, and closed cleanly
     auto p = Profile::open(dave);
     QVERIFY(p.ok() && p->isEnrolled());
 #endif
+}
+
+void TestCli::headlessSaysWhyItIsOffline()
+{
+    // A profile whose broker is not there: the phone says so, and when it tries again.
+    QTemporaryDir tmp;
+    const QString dir = tmp.filePath(s("p"));
+    const quint16 port = freePort();
+    {
+        auto p = Profile::open(dir);
+        QVERIFY(p.ok());
+        InviteLink l;
+        l.host = s("127.0.0.1");
+        l.port = port;
+        l.account = s("erin");
+        l.brokerPublicKey = QByteArray(32, 'b');
+        l.secret = SecretBytes::copyOf(QByteArray(32, 's'));
+        QVERIFY(p->adoptInvite(l).ok());
+        QVERIFY(p->setPending(1, SecretBytes::copyOf(QByteArray(32, 'k'))).ok());
+        QVERIFY(p->commitPending().ok());
+    }
+    {
+        Child phone({s("phone"), s("--headless"), s("--profile"), dir});
+        const QByteArray want = QStringLiteral("erin: cannot reach 127.0.0.1:%1 (connection refused) · retrying in 1 s").arg(port).toUtf8();
+        QVERIFY2(phone.waitForStderr(want, 5000), phone.stderrSoFar().constData());
+        QVERIFY2(phone.waitForStderr("retrying in 2 s", 5000), phone.stderrSoFar().constData()); // backing off
+        QVERIFY(phone.running()); // it keeps trying
+    }
+    Child quiet({s("phone"), s("--headless"), s("--quiet"), s("--profile"), dir});
+    QTest::qWait(1500);
+    QVERIFY(quiet.running());
+    QVERIFY2(quiet.stderrSoFar().isEmpty(), quiet.stderrSoFar().constData());
+}
+
+void TestCli::answerAllStaysAndAConferenceOutlivesItsCreator()
+{
+    const QString bob = enrolledProfile(s("bobby"));
+    const QString carol = enrolledProfile(s("carla"));
+    const QString alice = enrolledProfile(s("alicia"));
+    QVERIFY(!bob.isEmpty() && !carol.isEmpty() && !alice.isEmpty());
+    Child b({s("phone"), s("--headless"), s("--profile"), bob, s("--answer-all")});
+    Child c({s("phone"), s("--headless"), s("--profile"), carol, s("--answer"), s("--hangup-after"), s("3")});
+    QVERIFY2(b.waitForStderr("bobby: online", 10000), b.stderrSoFar().constData());
+    QVERIFY2(c.waitForStderr("carla: online", 10000), c.stderrSoFar().constData());
+
+    // alicia calls bobby, invites carla, and leaves after a second: bobby and carla go on.
+    const Outcome a = run({s("phone"), s("--headless"), s("--profile"), alice, s("--call"), s("bobby"), s("--invite"),
+                           s("carla"), s("--hangup-after"), s("1")},
+                          20000);
+    QVERIFY2(a.exited(0), qPrintable(a.describe()));
+    for (const char *step : {"alicia: calling bobby", "alicia: ringing bobby", "alicia: answered · generation 0",
+                             "alicia: carla joined · generation 1", "alicia: ended (hangup)"})
+        QVERIFY2(a.err.contains(step), qPrintable(QString::fromUtf8(step) + QStringLiteral("\n") + QString::fromUtf8(a.err)));
+    QVERIFY2(c.waitForStderr("carla: alicia left", 10000), c.stderrSoFar().constData());
+    QVERIFY2(c.waitForStderr("carla: re-keyed · generation 2", 5000), c.stderrSoFar().constData());
+    // carla hangs up two seconds later: the call ends for bobby, carla exits (--answer).
+    const Outcome cDone = c.wait(15000);
+    QVERIFY2(cDone.exited(0), qPrintable(cDone.describe()));
+    QVERIFY2(b.waitForStderr("bobby: ended (hangup)", 10000), b.stderrSoFar().constData());
+    QVERIFY2(b.waitForStderr("bobby: key rotated · epoch 2", 10000), b.stderrSoFar().constData());
+
+    // bobby stays (--answer-all) and takes the next call too.
+    QTest::qWait(2500); // past the broker's minimum interval between rotations of one key
+    const Outcome again = run({s("phone"), s("--headless"), s("--profile"), alice, s("--call"), s("bobby"),
+                               s("--hangup-after"), s("1")},
+                              20000);
+    QVERIFY2(again.exited(0), qPrintable(again.describe()));
+    QVERIFY2(b.waitForStderr("bobby: key rotated · epoch 3", 10000), b.stderrSoFar().constData());
+    QVERIFY(b.running());
+    b.process().terminate();
+    const Outcome bDone = b.wait(5000);
+    QVERIFY2(bDone.exited(0), qPrintable(bDone.describe()));
+
+    // Headless calls are in the history, each its own row, and the key timeline is kept.
+    const QJsonArray calls = QJsonDocument::fromJson(readAll(QDir(bob).filePath(s("history.json")))).object().value(s("calls")).toArray();
+    QCOMPARE(calls.size(), 2);
+    QCOMPARE(calls.at(0).toObject().value(s("peer")).toString(), s("alicia"));
+    QCOMPARE(calls.at(0).toObject().value(s("members")).toArray().first().toString(), s("carla"));
+    QVERIFY(calls.at(1).toObject().value(s("members")).toArray().isEmpty());
+    QVERIFY(calls.at(0).toObject().value(s("start")).toString() < calls.at(1).toObject().value(s("start")).toString());
+    const QString kept = QDir(bob).filePath(s("timeline.jsonl"));
+    QCOMPARE(QFile(kept).permissions() & kModeBits, QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+    QString error;
+    const QStringList steps = eventNames(timeline(kept, &error));
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QVERIFY2(inOrder(steps, {s("enrolled"), s("incoming"), s("session_key"), s("joined"), s("left"), s("rekey"), s("ended"),
+                             s("rotated"), s("incoming"), s("ended"), s("rotated")}),
+             qPrintable(steps.join(u',')));
+    for (const QByteArray &secret : keyTexts(bob))
+        QVERIFY(!readAll(kept).contains(secret));
 }
 
 QTEST_GUILESS_MAIN(TestCli)

@@ -2,6 +2,7 @@
 #include "core/invite.h"
 #include "core/profile.h"
 #include "core/skbp.h"
+#include "core/timelinejournal.h"
 
 #include <QCborMap>
 #include <QCborValue>
@@ -116,6 +117,7 @@ private Q_SLOTS:
     void corruptFiles();
     void keysWithoutIdentityAreCorrupt();
     void adoptInviteRefusedWhenEnrolled();
+    void timelineIsKeptBoundedAndPrivate();
 
 private:
     // A profile in `dir` enrolled as alice at epoch 1 with keyOf('1').
@@ -509,6 +511,68 @@ void TestProfile::adoptInviteRefusedWhenEnrolled()
     QVERIFY(fresh->adoptInvite(makeLink()).ok());
     QVERIFY(fresh->adoptInvite(makeLink(s("bob"), 'c')).ok());
     QCOMPARE(fresh->account(), s("bob"));
+}
+
+void TestProfile::timelineIsKeptBoundedAndPrivate()
+{
+    QTemporaryDir dir;
+    const QString path = QDir(dir.path()).filePath(QStringLiteral("timeline.jsonl"));
+    const QByteArray sid(16, '\x5a');
+    const auto event = [&](int i) {
+        TimelineEvent e;
+        e.kind = i % 2 ? TimelineEvent::Kind::Joined : TimelineEvent::Kind::CallKey;
+        e.sid = sid;
+        e.gen = quint32(i);
+        e.epoch = 7;
+        e.fp = QStringLiteral("ab12-cd34-ef56-%1").arg(i, 4, 10, QLatin1Char('0'));
+        e.peer = QStringLiteral("bob");
+        e.notation = QStringLiteral("{SK}K_alice");
+        e.text = QStringLiteral("step %1").arg(i);
+        return e;
+    };
+    {
+        Timeline t;
+        TimelineJournal j(t, path);
+        QVERIFY(j.load().ok()); // no file yet: nothing, and the file is made private
+        QCOMPARE(QFile(path).permissions() & 0x7077, QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+        for (int i = 0; i < 3; ++i)
+            t.append(event(i));
+    }
+    // A crash cut the last line short, and someone wrote a line that is not a step.
+    {
+        QFile f(path);
+        QVERIFY(f.open(QIODevice::Append));
+        f.write("{\"event\":\"nonsense\",\"ts\":\"2026-01-01T00:00:00Z\"}\n{\"ts\":\"2026-");
+    }
+    {
+        Timeline t;
+        TimelineJournal j(t, path);
+        QVERIFY(j.load().ok());
+        QCOMPARE(t.events().size(), std::size_t(3));
+        const TimelineEvent &e = t.events()[1];
+        QCOMPARE(e.kind, TimelineEvent::Kind::Joined);
+        QCOMPARE(e.sid, sid);
+        QCOMPARE(e.gen, std::optional<quint32>(1));
+        QCOMPARE(e.epoch, std::optional<quint32>(7));
+        QCOMPARE(e.fp, QStringLiteral("ab12-cd34-ef56-0001"));
+        QCOMPARE(e.notation, QStringLiteral("{SK}K_alice"));
+        QCOMPARE(e.text, QStringLiteral("step 1"));
+        // Bounded: the file never holds more than twice the bound, and keeps the newest.
+        for (int i = 3; i < 2 * TimelineJournal::kMaxEvents + 50; ++i)
+            t.append(event(i));
+    }
+    QFile f(path);
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    const QList<QByteArray> lines = f.readAll().split('\n');
+    QVERIFY(lines.size() - 1 <= 2 * TimelineJournal::kMaxEvents);
+    QVERIFY(lines.size() - 1 >= TimelineJournal::kMaxEvents);
+    QVERIFY(lines.at(lines.size() - 2).contains(QByteArray("step ") + QByteArray::number(2 * TimelineJournal::kMaxEvents + 49)));
+    QCOMPARE(f.permissions() & 0x7077, QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+    Timeline t;
+    TimelineJournal j(t, path);
+    QVERIFY(j.load().ok());
+    QCOMPARE(t.events().size(), std::size_t(TimelineJournal::kMaxEvents));
+    QCOMPARE(t.events().back().text, QStringLiteral("step %1").arg(2 * TimelineJournal::kMaxEvents + 49));
 }
 
 QTEST_GUILESS_MAIN(TestProfile)

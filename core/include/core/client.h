@@ -118,6 +118,12 @@ public:
     // as soon after as the phone is idle.
     QDateTime nextRefresh() const;
     void setRefreshInterval(qint64 secs);
+    // While not online: why the last attempt failed ("connection refused", "login timed out",
+    // "connection lost", the broker's error…; empty before the first attempt), and when the next
+    // one starts (invalid when none is scheduled). reconnectNow() skips the wait.
+    QString offlineReason() const { return m_offlineReason; }
+    QDateTime nextRetry() const;
+    void reconnectNow();
 
     // For the media layer only (never shown): the session key of a generation we still hold,
     // and the SRTP master key and salt for one sender.
@@ -143,6 +149,8 @@ Q_SIGNALS:
     void callEnded(const QByteArray &sid, const QString &reason);
     void rotated(quint32 epoch);
     void requestFailed(const QString &what, const sotto::Error &error);
+    // An attempt to reach the broker failed (or the connection went): the next one in `ms`.
+    void retryScheduled(int ms, const QString &reason);
 
 private:
     struct Session
@@ -204,6 +212,8 @@ private:
     bool m_loggedIn = false;
     skbp::KeyMode m_keyMode = skbp::KeyMode::Derived;
     int m_backoffMs = 0;
+    QString m_offlineReason;
+    QString m_failure; // why the connection being torn down went, set where it is known
     QTimer m_reconnectTimer;
     QTimer m_loginTimer;
     QTimer m_refreshTimer;

@@ -41,7 +41,10 @@ struct TimelineEvent
     QString text;     // one readable line
 
     static QString kindName(Kind kind);
+    static std::optional<Kind> kindFromName(const QString &name);
     QJsonObject toJson() const;
+    // The inverse of toJson(); nullopt for anything it would not have written.
+    static std::optional<TimelineEvent> fromJson(const QJsonObject &o);
 };
 
 class Timeline : public QAbstractListModel
@@ -65,7 +68,12 @@ public:
     QVariant data(const QModelIndex &index, int role) const override;
     QHash<int, QByteArray> roleNames() const override;
 
+    // At most this many steps are held; past it the oldest quarter goes (rows removed).
+    static constexpr int kMaxEvents = 5000;
+
     void append(TimelineEvent event);
+    // Earlier steps (a kept timeline), put before everything appended so far; no appended().
+    void prepend(std::vector<TimelineEvent> earlier);
     const std::vector<TimelineEvent> &events() const { return m_events; }
     std::vector<TimelineEvent> eventsFor(const QByteArray &sid) const;
 

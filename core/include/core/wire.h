@@ -112,6 +112,9 @@ Result<QCborMap> decodeMap(QByteArrayView body);
 // Fails with BadRequest for anything but exactly one CBOR map with a text "t" that passes the
 // schema of that type; unknown types fail too.
 Result<Message> decodeMessage(QByteArrayView body);
+// True for a well-formed map whose "t" names no type this build knows: a newer peer's extension,
+// which a phone ignores (PROTOCOL.md, Extensions) instead of dropping the channel.
+bool isUnknownType(QByteArrayView body);
 
 QByteArray encodeError(ErrorCode code, const QString &msg, std::optional<quint32> id = {});
 QCborMap errorMessage(ErrorCode code, const QString &msg, std::optional<quint32> id = {});
