@@ -13,6 +13,7 @@
 #include <QHeaderView>
 #include <QLineEdit>
 #include <QLocale>
+#include <QMenu>
 #include <QMessageBox>
 #include <QPainter>
 #include <QPixmap>
@@ -134,21 +135,101 @@ void TablePanel::rebuild(int rows, const std::function<void(int row)> &fill)
 
 namespace {
 namespace AccountColumn {
-constexpr int Name = 0, Epoch = 1, Key = 2, Status = 3, Rotation = 4;
+constexpr int Name = 0, Epoch = 1, Key = 2, Status = 3, LastLogin = 4, Rotation = 5;
 }
 } // namespace
 
 AccountsPanel::AccountsPanel(broker::Broker &broker, QWidget *parent)
     : TablePanel(QStringLiteral("accounts"),
-                 {tr("Account"), tr("Epoch"), tr("Key fingerprint"), tr("Status"), tr("Rotation pending")},
+                 {tr("Account"), tr("Epoch"), tr("Key fingerprint"), tr("Status"), tr("Last login"), tr("Rotation pending")},
                  AccountColumn::Name,
                  tr("Every account the broker holds a key for. The fingerprint is that of the "
                     "account's current key; the phone shows the same one."),
                  parent),
-      m_broker(broker), m_onlineIcon(dot(QColor(0x2e, 0x7d, 0x32))), m_offlineIcon(dot(QColor(0x9e, 0x9e, 0x9e)))
+      m_broker(broker), m_revoke(new QPushButton(tr("&Revoke…"), this)),
+      m_inviteAgain(new QPushButton(tr("Invite &again…"), this)), m_onlineIcon(dot(QColor(0x2e, 0x7d, 0x32))),
+      m_offlineIcon(dot(QColor(0x9e, 0x9e, 0x9e)))
 {
+    m_revoke->setObjectName(QStringLiteral("revokeAccount"));
+    m_revoke->setToolTip(tr("A stolen or lost device: its calls end, its keys are erased, and it is refused from now on"));
+    m_inviteAgain->setObjectName(QStringLiteral("inviteAgain"));
+    m_inviteAgain->setToolTip(tr("A one-time invite for a new or reinstalled device. The old key works until the "
+                                 "new device has enrolled; then it is refused."));
+    auto *row = new QHBoxLayout;
+    row->addStretch(1);
+    row->addWidget(m_inviteAgain);
+    row->addWidget(m_revoke);
+    static_cast<QVBoxLayout *>(layout())->addLayout(row);
+    m_table->setContextMenuPolicy(Qt::CustomContextMenu);
+    connect(m_table, &QWidget::customContextMenuRequested, this, [this](const QPoint &at) {
+        if (QTableWidgetItem *item = m_table->itemAt(at))
+            m_table->selectRow(item->row());
+        if (selectedKey().isEmpty())
+            return;
+        QMenu menu(this);
+        menu.setObjectName(QStringLiteral("accountMenu"));
+        QAction *again = menu.addAction(m_inviteAgain->text(), this, &AccountsPanel::inviteAgainSelected);
+        again->setEnabled(m_inviteAgain->isEnabled());
+        QAction *revoke = menu.addAction(m_revoke->text(), this, &AccountsPanel::revokeSelected);
+        revoke->setEnabled(m_revoke->isEnabled());
+        menu.exec(m_table->viewport()->mapToGlobal(at));
+    });
+    connect(m_table, &QTableWidget::itemSelectionChanged, this, &AccountsPanel::updateButtons);
+    connect(m_revoke, &QPushButton::clicked, this, &AccountsPanel::revokeSelected);
+    connect(m_inviteAgain, &QPushButton::clicked, this, &AccountsPanel::inviteAgainSelected);
     connect(&broker, &broker::Broker::accountsChanged, this, &AccountsPanel::refresh);
     refresh();
+}
+
+void AccountsPanel::updateButtons()
+{
+    const QString name = selectedKey();
+    bool revoked = false, enrolled = false;
+    for (const broker::AccountView &a : m_broker.accounts()) {
+        if (a.name == name) {
+            revoked = a.revoked;
+            enrolled = a.epoch > 0;
+        }
+    }
+    m_revoke->setEnabled(!name.isEmpty() && !revoked);
+    m_inviteAgain->setEnabled(!name.isEmpty() && (enrolled || revoked));
+}
+
+void AccountsPanel::revokeSelected()
+{
+    const QString name = selectedKey();
+    if (name.isEmpty())
+        return;
+    const auto answer = QMessageBox::question(
+        this, tr("Revoke %1?").arg(name),
+        tr("%1's calls end now, its phone is disconnected and its keys are erased. Every later login "
+           "with them is refused.\n\nTo let %1 join again, make a new invite (Invite again…).")
+            .arg(name),
+        QMessageBox::Yes | QMessageBox::Cancel, QMessageBox::Cancel);
+    if (answer != QMessageBox::Yes)
+        return;
+    if (auto r = m_broker.revoke(name); !r)
+        QMessageBox::warning(this, tr("Revoke"), r.error().message);
+}
+
+void AccountsPanel::inviteAgainSelected()
+{
+    const QString name = selectedKey();
+    if (name.isEmpty())
+        return;
+    const auto answer = QMessageBox::question(
+        this, tr("Invite %1 again?").arg(name),
+        tr("A one-time invite for a new or reinstalled device of %1. Its current key keeps working until "
+           "the new device has enrolled; from then on the old device is refused.").arg(name),
+        QMessageBox::Yes | QMessageBox::Cancel, QMessageBox::Yes);
+    if (answer != QMessageBox::Yes)
+        return;
+    auto link = m_broker.createInvite(broker::InviteRequest{name, 24 * 3600, true});
+    if (!link) {
+        QMessageBox::warning(this, tr("Invite again"), link.error().message);
+        return;
+    }
+    Q_EMIT inviteCreated(name, *link);
 }
 
 void AccountsPanel::refresh()
@@ -169,21 +250,26 @@ void AccountsPanel::refresh()
             key->setFont(fixed);
         m_table->setItem(row, AccountColumn::Key, key);
 
-        auto *status = cell(a.online ? tr("Online") : tr("Offline"),
-                            a.online ? tr("%1 is connected to this broker").arg(a.name)
-                                     : tr("%1 is not connected").arg(a.name));
+        auto *status = a.revoked ? cell(tr("Revoked"), tr("%1's keys are erased; it is refused until invited again").arg(a.name))
+                                 : cell(a.online ? tr("Online") : tr("Offline"),
+                                        a.online ? tr("%1 is connected to this broker").arg(a.name)
+                                                 : tr("%1 is not connected").arg(a.name));
         status->setIcon(a.online ? m_onlineIcon : m_offlineIcon);
         if (!a.online)
             status->setForeground(palette().brush(QPalette::Disabled, QPalette::Text));
         m_table->setItem(row, AccountColumn::Status, status);
+        m_table->setItem(row, AccountColumn::LastLogin,
+                         a.lastLogin > 0 ? cell(QLocale().toString(QDateTime::fromSecsSinceEpoch(a.lastLogin), QLocale::ShortFormat))
+                                         : cell(kNone, tr("Never logged in")));
 
         m_table->setItem(
             row, AccountColumn::Rotation,
-            a.rotationPending
+            a.rotationPending && !a.revoked
                 ? cell(tr("yes"), tr("A new key has been sent after a call; it becomes "
                                      "current once the phone has stored it."))
                 : cell(kNone));
     });
+    updateButtons();
 }
 
 // ---- PeersPanel ----------------------------------------------------------------------------
@@ -268,13 +354,13 @@ void PeersPanel::refresh()
 
 namespace {
 namespace SessionColumn {
-constexpr int Id = 0, Caller = 1, Callee = 2, Generation = 3, Members = 4, Ringing = 5;
+constexpr int Id = 0, Caller = 1, Callee = 2, Generation = 3, Members = 4, Ringing = 5, Duration = 6;
 }
 } // namespace
 
 SessionsPanel::SessionsPanel(broker::Broker &broker, QWidget *parent)
     : TablePanel(QStringLiteral("sessions"),
-                 {tr("Session"), tr("Caller"), tr("Callee"), tr("Generation"), tr("Members"), tr("Ringing")},
+                 {tr("Session"), tr("Caller"), tr("Callee"), tr("Generation"), tr("Members"), tr("Ringing"), tr("Duration")},
                  SessionColumn::Members,
                  tr("Calls and conferences in progress. The generation counts the re-keys of "
                     "the session key as members join and leave."),
@@ -282,6 +368,11 @@ SessionsPanel::SessionsPanel(broker::Broker &broker, QWidget *parent)
       m_broker(broker)
 {
     connect(&broker, &broker::Broker::sessionsChanged, this, &SessionsPanel::refresh);
+    connect(&m_clock, &QTimer::timeout, this, [this] {
+        if (count() > 0)
+            refresh();
+    });
+    m_clock.start(1000);
     refresh();
 }
 
@@ -306,6 +397,10 @@ void SessionsPanel::refresh()
         m_table->setItem(
             row, SessionColumn::Ringing,
             cell(s.ringing.isEmpty() ? kNone : s.ringing.join(QLatin1StringView(", "))));
+        const qint64 secs = std::max<qint64>(0, (QDateTime::currentMSecsSinceEpoch() - s.startedMs) / 1000);
+        m_table->setItem(row, SessionColumn::Duration,
+                         cell(QStringLiteral("%1:%2").arg(secs / 60).arg(secs % 60, 2, 10, QLatin1Char('0')),
+                              tr("Since the call began to ring")));
     });
 }
 
@@ -422,6 +517,18 @@ void InvitePanel::create()
         tr("Single-use link for %1, valid until %2.")
             .arg(account, QLocale().toString(QDateTime::currentDateTime().addSecs(validFor),
                                              QLocale::ShortFormat)));
+}
+
+void InvitePanel::showLink(const QString &account, const QString &link)
+{
+    m_account->setText(account);
+    m_error->hide();
+    m_link->setText(link);
+    m_link->setCursorPosition(0);
+    m_copy->setEnabled(true);
+    m_info->setText(tr("Single-use link for a new device of %1, valid until %2. The old device keeps working "
+                       "until this one has enrolled.")
+                        .arg(account, QLocale().toString(QDateTime::currentDateTime().addSecs(24 * 3600), QLocale::ShortFormat)));
 }
 
 void InvitePanel::copy()

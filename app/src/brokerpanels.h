@@ -2,7 +2,7 @@
 
 // The panels of the broker console (BrokerWindow). Each one reads the broker it is given and
 // refreshes itself from the broker's signals; none of them changes broker state except
-// InvitePanel, which creates invites. GUI thread only, like the broker itself.
+// InvitePanel, which creates invites, and AccountsPanel's revoke and invite-again (each confirmed). GUI thread only, like the broker itself.
 
 #include <QIcon>
 #include <QLabel>
@@ -48,23 +48,33 @@ protected:
     QTableWidget *const m_table;
 };
 
-// Accounts: name, epoch, key fingerprint, online, rotation pending. Refreshed on
-// Broker::accountsChanged().
+// Accounts: name, epoch, key fingerprint, online, last login, rotation pending, revoked.
+// Refreshed on Broker::accountsChanged(). The operator's tools on the selected account, as
+// buttons and a context menu, each after a confirmation: "Revoke…" (Broker::revoke) and "Invite
+// again…" (a replacing invite for a new or reinstalled device).
 class AccountsPanel : public TablePanel
 {
     Q_OBJECT
 public:
     explicit AccountsPanel(broker::Broker &broker, QWidget *parent = nullptr);
+    void revokeSelected();
+    void inviteAgainSelected();
+
+Q_SIGNALS:
+    void inviteCreated(const QString &account, const QString &link);
 
 private:
     void refresh();
+    void updateButtons();
 
     broker::Broker &m_broker;
+    QPushButton *m_revoke;
+    QPushButton *m_inviteAgain;
     QIcon m_onlineIcon;
     QIcon m_offlineIcon;
 };
 
-// Live sessions: short id, caller, callee, generation, members, ringing. Refreshed on
+// Live sessions: short id, caller, callee, generation, members, ringing, duration. Refreshed on
 // Broker::sessionsChanged().
 class SessionsPanel : public TablePanel
 {
@@ -76,6 +86,7 @@ private:
     void refresh();
 
     broker::Broker &m_broker;
+    QTimer m_clock; // the durations
 };
 
 // Peered brokers (§8): name, address, link state, who dials, the inter-broker key's epoch and
@@ -104,6 +115,8 @@ class InvitePanel : public QWidget
     Q_OBJECT
 public:
     explicit InvitePanel(broker::Broker &broker, QWidget *parent = nullptr);
+    // Shows a link made elsewhere (the Accounts tab's "Invite again…").
+    void showLink(const QString &account, const QString &link);
 
 private:
     void create();

@@ -5,7 +5,9 @@
 #include "broker/broker.h"
 #include "broker/peers.h"
 
+#include <QCloseEvent>
 #include <QFontDatabase>
+#include <QMessageBox>
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -41,9 +43,14 @@ QString describeInterval(qint64 secs)
 BrokerWindow::BrokerWindow(broker::Broker &broker, QWidget *parent)
     : QMainWindow(parent), m_tabs(new QTabWidget(this)),
       m_accounts(new AccountsPanel(broker, m_tabs)), m_sessions(new SessionsPanel(broker, m_tabs)),
-      m_invite(new InvitePanel(broker, m_tabs)), m_log(new LogPanel(broker, this))
+      m_invite(new InvitePanel(broker, m_tabs)), m_log(new LogPanel(broker, this)), m_broker(broker)
 {
     setWindowTitle(QStringLiteral("Sotto broker — %1").arg(broker.name()));
+    setWindowIcon(QIcon(QStringLiteral(":/sotto/icons/sotto.svg")));
+    connect(m_accounts, &AccountsPanel::inviteCreated, this, [this](const QString &account, const QString &link) {
+        m_invite->showLink(account, link);
+        m_tabs->setCurrentWidget(m_invite);
+    });
 
     m_tabs->setObjectName(QStringLiteral("tabs"));
     const int accountsTab = m_tabs->addTab(m_accounts, QString());
@@ -88,6 +95,22 @@ BrokerWindow::BrokerWindow(broker::Broker &broker, QWidget *parent)
 
     m_log->append(
         tr("listening on port %1 · broker key %2").arg(broker.port()).arg(broker.fingerprint()));
+}
+
+void BrokerWindow::closeEvent(QCloseEvent *event)
+{
+    const int live = int(m_broker.sessions().size());
+    if (m_closingStops && live > 0) {
+        const auto answer = QMessageBox::question(
+            this, tr("Stop the broker?"),
+            tr("Closing this window stops the broker, and %n live call(s) end.", nullptr, live),
+            QMessageBox::Yes | QMessageBox::Cancel, QMessageBox::Cancel);
+        if (answer != QMessageBox::Yes) {
+            event->ignore();
+            return;
+        }
+    }
+    event->accept();
 }
 
 QWidget *BrokerWindow::makeSummary(broker::Broker &broker)

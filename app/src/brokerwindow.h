@@ -2,6 +2,7 @@
 
 #include <QMainWindow>
 
+class QCloseEvent;
 class QTabWidget;
 
 namespace sotto::broker {
@@ -23,6 +24,12 @@ class BrokerWindow : public QMainWindow
     Q_OBJECT
 public:
     explicit BrokerWindow(broker::Broker &broker, QWidget *parent = nullptr);
+    // Closing the window stops the broker (`sotto broker` with a window): with live sessions it
+    // asks first. Off (the demo), closing only hides the console; the phones' menu reopens it.
+    void setClosingStopsBroker(bool stops) { m_closingStops = stops; }
+
+protected:
+    void closeEvent(QCloseEvent *event) override;
 
 private:
     QWidget *makeSummary(broker::Broker &broker);
@@ -32,6 +39,8 @@ private:
     SessionsPanel *m_sessions;
     InvitePanel *m_invite;
     LogPanel *m_log;
+    broker::Broker &m_broker;
+    bool m_closingStops = true;
 };
 
 } // namespace sotto::app

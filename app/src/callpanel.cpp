@@ -58,6 +58,9 @@ CallPanel::CallPanel(Phone &phone, QWidget *parent)
     m_state->setObjectName(QStringLiteral("callState"));
     m_notice->setObjectName(QStringLiteral("audioNotice"));
     m_notice->setWordWrap(true);
+    // Long lines wrap rather than widen the window (a call coming in must not resize it).
+    m_title->setWordWrap(true);
+    m_state->setWordWrap(true);
     m_notice->setStyleSheet(QStringLiteral("color: palette(dark); font-style: italic"));
     m_mute->setCheckable(true);
     m_mute->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_M));
@@ -71,7 +74,7 @@ CallPanel::CallPanel(Phone &phone, QWidget *parent)
     connect(m_add->menu(), &QMenu::aboutToShow, this, &CallPanel::fillInviteMenu);
     m_members->setObjectName(QStringLiteral("members"));
     m_grid->setContentsMargins(0, 0, 0, 0);
-    m_grid->setColumnStretch(2, 1);
+    m_grid->setColumnStretch(3, 1);
 
     m_banner->setObjectName(QStringLiteral("incomingBanner"));
     m_banner->setFrameShape(QFrame::StyledPanel);
@@ -121,7 +124,7 @@ CallPanel::CallPanel(Phone &phone, QWidget *parent)
         const QSignalBlocker block(m_mute);
         m_mute->setChecked(muted);
         m_mute->setText(muted ? tr("Un&mute") : tr("&Mute"));
-        refresh();
+        rebuildMembers();
     });
     auto *esc = new QShortcut(QKeySequence(Qt::Key_Escape), this);
     esc->setContext(Qt::WindowShortcut);
@@ -139,6 +142,7 @@ CallPanel::CallPanel(Phone &phone, QWidget *parent)
     connect(&m_phone, &Phone::currentCallChanged, this, &CallPanel::show);
     connect(&e, &ClientEngine::memberJoined, this, &CallPanel::rebuildMembers);
     connect(&e, &ClientEngine::memberLeft, this, &CallPanel::rebuildMembers);
+    connect(&e, &ClientEngine::membersChanged, this, &CallPanel::rebuildMembers);
     connect(&e, &ClientEngine::callAnswered, this, &CallPanel::rebuildMembers);
     connect(&e, &ClientEngine::incomingCall, this, &CallPanel::refresh);
     connect(&e, &ClientEngine::callEnded, this, &CallPanel::refresh);
@@ -211,7 +215,10 @@ void CallPanel::refresh()
     if (others.isEmpty())
         others.append(s->peer);
     const QString who = others.join(QStringLiteral(", "));
-    const QString secs = QStringLiteral("%1:%2").arg(m_since.elapsed() / 60000).arg(m_since.elapsed() / 1000 % 60, 2, 10, QLatin1Char('0'));
+    // The call's time counts from the answer, not from when it began to ring.
+    const qint64 elapsed = s->answeredAt.isValid() ? std::max<qint64>(0, s->answeredAt.msecsTo(QDateTime::currentDateTimeUtc())) : 0;
+    const QString secs = QStringLiteral("%1:%2").arg(elapsed / 60000).arg(elapsed / 1000 % 60, 2, 10, QLatin1Char('0'));
+    const QString ringing = s->ringing.isEmpty() ? QString() : tr(" · ringing %1…").arg(s->ringing.join(QStringLiteral(", ")));
     if (ringsForUs) {
         m_title->setText(s->role == SessionInfo::Role::Invitee ? tr("%1 invites you into a call").arg(s->peer)
                                                                : tr("%1 is calling").arg(s->peer));
@@ -225,10 +232,10 @@ void CallPanel::refresh()
         m_state->setText(tr("Ringing · session key held (generation %1 · fp %2)").arg(s->gen).arg(s->keyFingerprint));
     } else {
         m_title->setText(tr("In a call with %1").arg(who));
-        m_state->setText(tr("%1 · generation %2 · fp %3%4")
+        m_state->setText(tr("%1 · generation %2 · fp %3%4%5")
                              .arg(secs)
                              .arg(s->gen)
-                             .arg(s->keyFingerprint, m_phone.isMuted() ? tr(" · you are muted") : QString()));
+                             .arg(s->keyFingerprint, m_phone.isMuted() ? tr(" · you are muted") : QString(), ringing));
     }
 }
 
@@ -246,10 +253,22 @@ void CallPanel::rebuildMembers()
             names.append(m.account);
         if (s->members.empty())
             names.append(s->peer);
+        for (const QString &account : s->ringing)
+            names.append(account);
         int row = 0;
         for (const QString &account : names) {
             Row r;
-            r.name = new QLabel(account.isEmpty() ? tr("You (%1)").arg(m_phone.engine().account()) : account, m_members);
+            const bool ringing = s->ringing.contains(account);
+            r.name = new QLabel(account.isEmpty() ? tr("You (%1)").arg(m_phone.engine().account())
+                                : ringing           ? tr("%1 — ringing…").arg(account)
+                                                    : account,
+                                m_members);
+            r.name->setObjectName(QStringLiteral("member-%1").arg(account.isEmpty() ? QStringLiteral("self") : account));
+            r.muted = new QLabel(m_members);
+            r.muted->setObjectName(QStringLiteral("muted-%1").arg(account.isEmpty() ? QStringLiteral("self") : account));
+            r.muted->setPixmap(QIcon(QStringLiteral(":/sotto/icons/mute.svg")).pixmap(QSize(16, 16)));
+            r.muted->setToolTip(account.isEmpty() ? tr("You are muted") : tr("%1 is muted").arg(account));
+            r.muted->setVisible(account.isEmpty() ? m_phone.isMuted() : s->muted.contains(account));
             r.talking = new QLabel(m_members);
             r.talking->setPixmap(QIcon(QStringLiteral(":/sotto/icons/talking.svg")).pixmap(QSize(16, 16)));
             r.talking->setToolTip(tr("Talking"));
@@ -260,9 +279,11 @@ void CallPanel::rebuildMembers()
             r.meter->setMaximumHeight(10);
             r.meter->setToolTip(tr("Level of %1").arg(account.isEmpty() ? tr("your microphone") : account));
             r.meter->setObjectName(QStringLiteral("meter-%1").arg(account.isEmpty() ? QStringLiteral("self") : account));
+            r.meter->setVisible(!ringing);
             m_grid->addWidget(r.name, row, 0);
-            m_grid->addWidget(r.talking, row, 1);
-            m_grid->addWidget(r.meter, row, 2);
+            m_grid->addWidget(r.muted, row, 1);
+            m_grid->addWidget(r.talking, row, 2);
+            m_grid->addWidget(r.meter, row, 3);
             m_rows.emplace(account, r);
             ++row;
         }

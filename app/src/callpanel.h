@@ -41,6 +41,7 @@ private:
     {
         QLabel *name = nullptr;
         QLabel *talking = nullptr;
+        QLabel *muted = nullptr; // the mute badge
         QProgressBar *meter = nullptr;
         QElapsedTimer lastTalk; // when they were last heard above the talking level
     };

@@ -50,8 +50,10 @@ Result<void> GuiDemo::start(bool useSoundCard)
         return makeError(ErrorCode::Io, QStringLiteral("cannot create a temporary directory"));
     if (auto r = m_brokers.start(m_dir.path(), m_federated); !r)
         return r.error();
-    for (auto &b : m_brokers.brokers)
+    for (auto &b : m_brokers.brokers) {
         m_consoles.push_back(std::make_unique<BrokerWindow>(*b));
+        m_consoles.back()->setClosingStopsBroker(false); // it hides; a phone's menu brings it back
+    }
 
     // One loudspeaker for the three of them, when there is one; the microphones are generated.
     bool haveOutput = false;
@@ -108,6 +110,15 @@ Result<void> GuiDemo::start(bool useSoundCard)
         if (!parsed)
             return parsed.error();
         m.phone->join(*parsed);
+    }
+    for (Member &m : m_members) { // a console closed by mistake comes back from any phone's menu
+        m.window->setConsoleOpener([this] {
+            for (auto &c : m_consoles) {
+                c->showNormal();
+                c->raise();
+                c->activateWindow();
+            }
+        });
     }
     arrange();
     for (auto &c : m_consoles)

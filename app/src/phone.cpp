@@ -235,6 +235,8 @@ void Phone::setMuted(bool muted)
         return;
     m_muted = muted;
     m_media->setMuted(muted);
+    if (!m_current.isEmpty())
+        m_engine->setMuted(m_current, muted); // the others see a mute badge
     Q_EMIT mutedChanged(muted);
 }
 

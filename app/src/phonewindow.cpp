@@ -12,7 +12,11 @@
 #include "core/skbp.h"
 
 #include <QApplication>
+#include <QCloseEvent>
 #include <QLabel>
+#include <QPushButton>
+#include <QShortcut>
+#include <QMenu>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QSettings>
@@ -28,7 +32,9 @@ namespace sotto::app {
 PhoneWindow::PhoneWindow(Phone &phone, PhoneSettings settings, QSettings *store, QWidget *parent)
     : QMainWindow(parent), m_phone(phone), m_settings(std::move(settings)), m_store(store),
       m_pages(new QStackedWidget(this)), m_connection(new QLabel(this)), m_key(new QLabel(this)),
-      m_refresh(new QLabel(this)), m_keyLog(new QLabel(this))
+      m_refresh(new QLabel(this)), m_keyLog(new QLabel(this)), m_reconnect(new QPushButton(tr("Reconnect &now"), this)),
+      m_answerKey(new QShortcut(QKeySequence(Qt::Key_Return), this)),
+      m_answerKeypad(new QShortcut(QKeySequence(Qt::Key_Enter), this))
 {
     setWindowIcon(QIcon(QStringLiteral(":/sotto/icons/sotto.svg")));
     setCentralWidget(m_pages);
@@ -41,7 +47,15 @@ PhoneWindow::PhoneWindow(Phone &phone, PhoneSettings settings, QSettings *store,
     m_key->setToolTip(tr("Your current key with the broker: its epoch and fingerprint (never the key)"));
     m_refresh->setToolTip(tr("The next Diffie-Hellman refresh, which breaks the chain of keys"));
     // Permanent, so that passing messages on the left never hide them.
+    // A long reason ("cannot reach … (connection refused) · retrying in 4 s") must not widen the window.
+    m_connection->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    m_connection->setMinimumWidth(120);
+    m_reconnect->setObjectName(QStringLiteral("reconnectNow"));
+    m_reconnect->setFlat(true);
+    m_reconnect->setVisible(false);
+    connect(m_reconnect, &QPushButton::clicked, this, [this] { m_phone.engine().reconnectNow(); });
     statusBar()->addPermanentWidget(m_connection);
+    statusBar()->addPermanentWidget(m_reconnect);
     statusBar()->addPermanentWidget(m_key);
     statusBar()->addPermanentWidget(m_keyLog);
     statusBar()->addPermanentWidget(m_refresh);
@@ -49,6 +63,25 @@ PhoneWindow::PhoneWindow(Phone &phone, PhoneSettings settings, QSettings *store,
 
     ClientEngine &e = m_phone.engine();
     connect(&e, &ClientEngine::stateChanged, this, &PhoneWindow::updateStatus);
+    connect(&e, &ClientEngine::retryScheduled, this, &PhoneWindow::updateStatus);
+    connect(&e, &ClientEngine::stateChanged, this, [this](ClientEngine::State st) {
+        if (st == ClientEngine::State::Online)
+            statusBar()->clearMessage(); // "Joining …", "Reconnecting…" are over
+    });
+    // Enter answers a ringing call wherever the focus is; otherwise it is the focused widget's.
+    for (QShortcut *key : {m_answerKey, m_answerKeypad}) {
+        key->setContext(Qt::WindowShortcut);
+        key->setEnabled(false);
+        connect(key, &QShortcut::activated, this, [this] {
+            const QByteArray sid = m_phone.currentCall();
+            const auto s = sid.isEmpty() ? std::nullopt : m_phone.engine().session(sid);
+            if (s && s->role != SessionInfo::Role::Caller && !s->answered)
+                m_phone.engine().answer(sid);
+        });
+    }
+    connect(&m_phone, &Phone::currentCallChanged, this, &PhoneWindow::updateRinging);
+    connect(&e, &ClientEngine::callAnswered, this, &PhoneWindow::updateRinging);
+    connect(&e, &ClientEngine::callEnded, this, &PhoneWindow::updateRinging);
     connect(&e, &ClientEngine::enrolled, this, &PhoneWindow::updateStatus);
     connect(&e, &ClientEngine::refreshed, this, &PhoneWindow::updateStatus);
     connect(&e, &ClientEngine::rotated, this, &PhoneWindow::updateStatus);
@@ -69,18 +102,9 @@ PhoneWindow::PhoneWindow(Phone &phone, PhoneSettings settings, QSettings *store,
     connect(&m_phone.history(), &CallHistory::saveFailed, this, [this](const Error &err) { say(err.message); });
     auto *clock = new QTimer(this);
     connect(clock, &QTimer::timeout, this, &PhoneWindow::updateStatus);
-    clock->start(10000);
+    clock->start(1000); // the retry countdown, the next refresh
 
-    if (QSystemTrayIcon::isSystemTrayAvailable()) {
-        m_tray = new QSystemTrayIcon(windowIcon(), this);
-        m_tray->setToolTip(tr("Sotto"));
-        connect(m_tray, &QSystemTrayIcon::activated, this, [this] {
-            showNormal();
-            raise();
-            activateWindow();
-        });
-        m_tray->show();
-    }
+    buildTray();
 
     if (m_phone.needsEnrolment())
         showJoin();
@@ -96,7 +120,8 @@ void PhoneWindow::buildMenus()
     QMenu *phoneMenu = menuBar()->addMenu(tr("&Phone"));
     QAction *settings = phoneMenu->addAction(QIcon(QStringLiteral(":/sotto/icons/settings.svg")), tr("&Settings…"),
                                              this, &PhoneWindow::openSettings);
-    settings->setShortcut(QKeySequence::Preferences);
+    // QKeySequence::Preferences is empty on plain X11: Ctrl+, there and everywhere.
+    settings->setShortcuts({QKeySequence(Qt::CTRL | Qt::Key_Comma)});
     settings->setObjectName(QStringLiteral("actionSettings"));
     QAction *refresh = phoneMenu->addAction(QIcon(QStringLiteral(":/sotto/icons/refresh.svg")), tr("&Refresh key now"),
                                             this, [this] {
@@ -104,17 +129,110 @@ void PhoneWindow::buildMenus()
                                                 m_phone.engine().refresh();
                                             });
     refresh->setToolTip(tr("A fresh Diffie-Hellman exchange with the broker: breaks the chain of keys"));
-    phoneMenu->addSeparator();
-    QAction *quit = phoneMenu->addAction(tr("&Quit"), this, &QWidget::close);
-    quit->setShortcut(QKeySequence::Quit);
-    QMenu *help = menuBar()->addMenu(tr("&Help"));
-    help->addAction(tr("&About Sotto"), this, [this] {
-        QMessageBox::about(this, tr("About Sotto"),
-                           tr("<h3>Sotto %1</h3><p>Secure calls and conferences on a key broker (SKBP/1).</p>"
-                              "<p>The key timeline shows how each key was made, delivered, ratcheted and rotated "
-                              "— fingerprints only, never keys.</p>")
-                               .arg(QStringLiteral(SOTTO_VERSION)));
+    m_console = phoneMenu->addAction(QIcon(QStringLiteral(":/sotto/icons/sotto.svg")), tr("Broker &console"), this, [this] {
+        if (m_openConsole)
+            m_openConsole();
     });
+    m_console->setObjectName(QStringLiteral("actionConsole"));
+    m_console->setVisible(false);
+    phoneMenu->addSeparator();
+    QAction *quit = phoneMenu->addAction(tr("&Quit"), this, &PhoneWindow::quit);
+    quit->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Q));
+    quit->setObjectName(QStringLiteral("actionQuit"));
+    QMenu *help = menuBar()->addMenu(tr("&Help"));
+    QAction *about = help->addAction(tr("&About Sotto"), this, [this] {
+        QMessageBox box(QMessageBox::NoIcon, tr("About Sotto"), QString(), QMessageBox::Ok, this);
+        box.setObjectName(QStringLiteral("aboutBox"));
+        box.setIconPixmap(windowIcon().pixmap(64, 64));
+        box.setTextFormat(Qt::RichText);
+        box.setText(tr("<h3>Sotto %1</h3><p>Secure calls and conferences on a key broker (SKBP/1).</p>"
+                       "<p>The key timeline shows how each key was made, delivered, ratcheted and rotated "
+                       "— fingerprints only, never keys.</p>"
+                       "<p>Build: %2 · Qt %3 (running on Qt %4)</p>"
+                       "<p>Licence: GNU General Public License, version 3 or later</p>"
+                       "<p><a href=\"%5\">%5</a></p>")
+                        .arg(QStringLiteral(SOTTO_VERSION), QStringLiteral(SOTTO_BUILD), QStringLiteral(QT_VERSION_STR),
+                             QString::fromLatin1(qVersion()), QStringLiteral(SOTTO_HOMEPAGE)));
+        box.exec();
+    });
+    about->setObjectName(QStringLiteral("actionAbout"));
+    help->addAction(tr("About &Qt"), qApp, &QApplication::aboutQt)->setObjectName(QStringLiteral("actionAboutQt"));
+}
+
+void PhoneWindow::buildTray()
+{
+    // The tray's menu exists with or without a tray (its actions are the window's too).
+    auto *menu = new QMenu(this);
+    menu->setObjectName(QStringLiteral("trayMenu"));
+    menu->addAction(tr("&Show Sotto"), this, [this] {
+        showNormal();
+        raise();
+        activateWindow();
+    })->setObjectName(QStringLiteral("trayShow"));
+    m_muteAction = menu->addAction(tr("&Mute"));
+    m_muteAction->setObjectName(QStringLiteral("trayMute"));
+    m_muteAction->setCheckable(true);
+    connect(m_muteAction, &QAction::toggled, &m_phone, &Phone::setMuted);
+    connect(&m_phone, &Phone::mutedChanged, m_muteAction, [this](bool muted) {
+        const QSignalBlocker block(m_muteAction);
+        m_muteAction->setChecked(muted);
+    });
+    connect(&m_phone, &Phone::currentCallChanged, m_muteAction,
+            [this](const QByteArray &sid) { m_muteAction->setEnabled(!sid.isEmpty()); });
+    m_muteAction->setEnabled(false);
+    menu->addSeparator();
+    menu->addAction(tr("&Quit"), this, &PhoneWindow::quit)->setObjectName(QStringLiteral("trayQuit"));
+    if (!QSystemTrayIcon::isSystemTrayAvailable())
+        return;
+    m_tray = new QSystemTrayIcon(windowIcon(), this);
+    m_tray->setContextMenu(menu);
+    connect(m_tray, &QSystemTrayIcon::activated, this, [this](QSystemTrayIcon::ActivationReason why) {
+        if (why == QSystemTrayIcon::Context)
+            return;
+        showNormal();
+        raise();
+        activateWindow();
+    });
+    m_tray->show();
+}
+
+void PhoneWindow::setConsoleOpener(std::function<void()> open)
+{
+    m_openConsole = std::move(open);
+    m_console->setVisible(bool(m_openConsole));
+}
+
+void PhoneWindow::quit()
+{
+    m_quitting = true;
+    close();
+}
+
+void PhoneWindow::closeEvent(QCloseEvent *event)
+{
+    // With a tray, closing hides: calls still ring. Quitting is explicit (menu, tray, Ctrl+Q).
+    if (!m_quitting && m_tray && m_tray->isVisible()) {
+        hide();
+        if (!std::exchange(m_toldAboutTray, true))
+            m_tray->showMessage(tr("Sotto is still running"),
+                                tr("Calls still ring here. Quit from this icon's menu or with Ctrl+Q."), windowIcon(), 8000);
+        event->ignore();
+        return;
+    }
+    if (m_tray)
+        m_tray->hide();
+    event->accept();
+    if (m_quitting)
+        QCoreApplication::quit();
+}
+
+void PhoneWindow::updateRinging()
+{
+    const QByteArray sid = m_phone.currentCall();
+    const auto s = sid.isEmpty() ? std::nullopt : m_phone.engine().session(sid);
+    const bool ringing = s && s->role != SessionInfo::Role::Caller && !s->answered;
+    m_answerKey->setEnabled(ringing);
+    m_answerKeypad->setEnabled(ringing);
 }
 
 void PhoneWindow::showJoin()
@@ -246,15 +364,25 @@ void PhoneWindow::updateStatus()
         m_connection->setText(tr("● Online"));
         m_connection->setStyleSheet(QStringLiteral("color: #1b7f3b"));
         break;
-    case ClientEngine::State::Connecting:
-        m_connection->setText(tr("◌ Connecting…"));
+    case ClientEngine::State::Connecting: {
+        // Why, and when it tries again: "cannot reach 127.0.0.1:7420 (connection refused) · retrying in 4 s".
+        const QString why = m_phone.engine().offlineReason();
+        const QDateTime retry = m_phone.engine().nextRetry();
+        if (why.isEmpty() || !retry.isValid()) {
+            m_connection->setText(tr("◌ Connecting…"));
+        } else {
+            const qint64 secs = std::max<qint64>(1, (QDateTime::currentDateTimeUtc().msecsTo(retry) + 999) / 1000);
+            m_connection->setText(tr("○ %1 · retrying in %2 s").arg(why).arg(secs));
+        }
         m_connection->setStyleSheet(QString());
         break;
+    }
     case ClientEngine::State::Offline:
         m_connection->setText(p.hasIdentity() ? tr("○ Offline") : tr("○ Not joined"));
         m_connection->setStyleSheet(QString());
         break;
     }
+    m_reconnect->setVisible(m_phone.engine().state() == ClientEngine::State::Connecting && m_phone.engine().nextRetry().isValid());
     m_connection->setToolTip(tr("Broker %1 at %2:%3 · key %4")
                                  .arg(p.brokerName(), p.brokerHost())
                                  .arg(p.brokerPort())

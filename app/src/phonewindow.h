@@ -9,7 +9,13 @@
 
 #include <QMainWindow>
 
+#include <functional>
+
+class QAction;
+class QCloseEvent;
 class QLabel;
+class QPushButton;
+class QShortcut;
 class QSettings;
 class QStackedWidget;
 class QSystemTrayIcon;
@@ -42,6 +48,14 @@ public:
 
     void openSettings();
     void applySettings(const PhoneSettings &settings);
+    // Adds "Broker &console" to the Phone menu (sotto demo: the console can be reopened).
+    void setConsoleOpener(std::function<void()> open);
+    // Quits for real (the tray's Quit, the menu's Quit); closing the window only hides it to
+    // the tray when there is one.
+    void quit();
+
+protected:
+    void closeEvent(QCloseEvent *event) override;
 
 private:
     void showJoin();
@@ -53,6 +67,8 @@ private:
     void onCallRequested(const QString &account);
     void onIncoming(const QByteArray &sid, const QString &from, bool conference);
     void say(const QString &message);
+    void updateRinging();
+    void buildTray();
 
     Phone &m_phone;
     PhoneSettings m_settings;
@@ -68,7 +84,15 @@ private:
     QLabel *m_key;
     QLabel *m_refresh;
     QLabel *m_keyLog;
+    QPushButton *m_reconnect;
+    QShortcut *m_answerKey; // Enter answers a ringing call wherever the focus is
+    QShortcut *m_answerKeypad;
+    QAction *m_console = nullptr;
+    QAction *m_muteAction = nullptr;
+    std::function<void()> m_openConsole;
     QSystemTrayIcon *m_tray = nullptr;
+    bool m_quitting = false;
+    bool m_toldAboutTray = false;
 };
 
 } // namespace sotto::app

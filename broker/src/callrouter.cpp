@@ -360,6 +360,17 @@ Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
     }
     me->joined = true;
     m_broker.sendTo(from, sessionKey);
+    for (const Member &m : s.members) { // who is muted already, and who else still rings
+        if (m.account == from)
+            continue;
+        QCborMap note = wire::message(k(m.joined ? "muted" : "ringing"));
+        note.insert(k("sid"), sid);
+        note.insert(k("who"), m.account);
+        if (m.joined)
+            note.insert(k("muted"), true);
+        if (!m.joined || m.muted)
+            m_broker.sendTo(from, note);
+    }
     m_broker.log(QStringLiteral("%1 joined session %2: ratchet to generation %3, {SK}K_%1")
                      .arg(from, shortSid(sid))
                      .arg(gen));
@@ -487,9 +498,41 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
     else
         m_broker.m_relayTable.addMember(sid, m->ssrc, m->token);
     m_broker.sendTo(who, incoming);
+    // Every member sees who rings (an extension; `left` says when it stops without an answer).
+    QCborMap ringing = wire::message(k("ringing"));
+    ringing.insert(k("sid"), sid);
+    ringing.insert(k("who"), who);
+    for (const Member &o : s.members) {
+        if (o.joined)
+            m_broker.sendTo(o.account, ringing);
+    }
     armRingTimeout(sid, who);
     m_broker.log(QStringLiteral("%1 invites %2 into session %3").arg(from, who, shortSid(sid)));
     Q_EMIT m_broker.sessionsChanged();
+    return {};
+}
+
+Result<void> CallRouter::mute(const QString &from, const QByteArray &sid, bool muted)
+{
+    if (m_mirrors.contains(sid)) {
+        QCborMap extra;
+        extra.insert(k("muted"), muted);
+        return forwardRequest(from, sid, "mute", {}, extra);
+    }
+    auto [session, me] = locate(sid, from);
+    if (!me || !me->joined)
+        return err(ErrorCode::NotInSession, QStringLiteral("not in that call"));
+    if (me->muted == muted)
+        return {};
+    me->muted = muted;
+    QCborMap note = wire::message(k("muted"));
+    note.insert(k("sid"), sid);
+    note.insert(k("who"), from);
+    note.insert(k("muted"), muted);
+    for (const Member &o : session->members) {
+        if (o.joined && o.account != from)
+            m_broker.sendTo(o.account, note);
+    }
     return {};
 }
 
@@ -749,7 +792,7 @@ std::vector<SessionView> CallRouter::sessions() const
 {
     std::vector<SessionView> out;
     for (const auto &[sid, s] : m_sessions) {
-        SessionView v{sid, s->caller, s->callee, s->gen, {}, {}};
+        SessionView v{sid, s->caller, s->callee, s->gen, {}, {}, s->startedMs};
         for (const Member &m : s->members)
             (m.joined ? v.members : v.ringing).append(m.account);
         out.push_back(std::move(v));

@@ -11,6 +11,7 @@
 #include <QByteArray>
 #include <QCborArray>
 #include <QCborMap>
+#include <QDateTime>
 #include <QString>
 
 #include <map>
@@ -42,6 +43,8 @@ public:
     // `reason` (when given) ends the call or the ringing with that reason instead of hangup,
     // cancelled or declined: the operator's revocation.
     Result<void> leave(const QString &from, const QByteArray &sid, const QString &reason = {});
+    // A joined member says it is muted (or not); the other members are told (an extension).
+    Result<void> mute(const QString &from, const QByteArray &sid, bool muted);
     // The operator revoked the account: its calls end ("revoked"), conferences re-key without it.
     void revoke(const QString &account);
     Result<void> rotateAck(const QString &from, quint32 epoch, const QByteArray &proof);
@@ -72,6 +75,7 @@ private:
         quint32 ssrc = 0;
         QByteArray token;
         bool joined = false;
+        bool muted = false;
         QString ringBy; // while ringing: who made it ring (the caller, or the member who invited)
     };
     struct Session
@@ -87,6 +91,7 @@ private:
         bool awaitingKey = false;            // a remote callee's broker has not sent SK_0 yet
         std::optional<quint32> callId;       // the caller's request id, while awaiting the key
         QByteArray trunkToken;               // for the relays' trunk to the peer, if any
+        qint64 startedMs = QDateTime::currentMSecsSinceEpoch();
         Member *find(const QString &account);
         int joinedCount() const;
     };
@@ -149,7 +154,8 @@ private:
     void addTrunk(const QByteArray &sid, const QString &peer, const QByteArray &token);
     QByteArray trunkOf(Session &s, const QString &peer);
     void dropTrunkIfUnused(const Session &s, const QString &departed);
-    Result<void> forwardRequest(const QString &from, const QByteArray &sid, const char *type, const QString &who = {});
+    Result<void> forwardRequest(const QString &from, const QByteArray &sid, const char *type, const QString &who = {},
+                                const QCborMap &extra = {});
     void onFedCall(const QString &peer, const wire::Message &m);
     void onFedCallKey(const QString &peer, const wire::Message &m);
     void onFedError(const QString &peer, const wire::Message &m);

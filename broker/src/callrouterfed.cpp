@@ -271,6 +271,8 @@ void CallRouter::onRequest(const QString &peer, const QString &fromAccount, cons
             r = leave(from, sid);
         else if (t == k("invite"))
             r = invite(from, sid, localize(m.text(k("who")), peer));
+        else if (t == k("mute"))
+            r = mute(from, sid, m.boolean(k("muted")));
         else
             r = err(ErrorCode::BadRequest, QStringLiteral("unexpected request \"%1\"").arg(t));
     }
@@ -423,7 +425,8 @@ void CallRouter::onDeliver(const QString &peer, const QString &to, QCborMap msg,
         dropMirrorMember(sid, to);
 }
 
-Result<void> CallRouter::forwardRequest(const QString &from, const QByteArray &sid, const char *type, const QString &who)
+Result<void> CallRouter::forwardRequest(const QString &from, const QByteArray &sid, const char *type, const QString &who,
+                                        const QCborMap &extra)
 {
     auto it = m_mirrors.find(sid);
     if (it == m_mirrors.end() || !it->second.locals.contains(from))
@@ -432,6 +435,8 @@ Result<void> CallRouter::forwardRequest(const QString &from, const QByteArray &s
     inner.insert(k("sid"), sid);
     if (!who.isEmpty())
         inner.insert(k("who"), who);
+    for (auto it = extra.begin(); it != extra.end(); ++it)
+        inner.insert(it.key(), it.value());
     QCborMap request = wire::message(k("request"));
     request.insert(k("from"), from);
     request.insert(k("msg"), inner);

@@ -486,6 +486,8 @@ void Connection::handle(const wire::Message &m)
         r = router.invite(m_account, m.bytes(QLatin1StringView("sid")), m.text(QLatin1StringView("who")));
     } else if (t == QLatin1StringView("leave")) {
         r = router.leave(m_account, m.bytes(QLatin1StringView("sid")));
+    } else if (t == QLatin1StringView("mute")) {
+        r = router.mute(m_account, m.bytes(QLatin1StringView("sid")), m.boolean(QLatin1StringView("muted")));
     } else if (t == QLatin1StringView("rotate_ack")) {
         r = router.rotateAck(m_account, m.u32(QLatin1StringView("epoch")), m.bytes(QLatin1StringView("proof")));
         if (r && m.id()) { // a request with an id always gets an answer, also when nothing changed

@@ -539,6 +539,10 @@ void ClientEngine::handle(const wire::Message &m)
         onSessionKey(m);
     } else if (t == k("joined")) {
         onJoined(m);
+    } else if (t == k("ringing")) {
+        onRinging(m);
+    } else if (t == k("muted")) {
+        onMuted(m);
     } else if (t == k("left")) {
         onLeft(m);
     } else if (t == k("rekey")) {

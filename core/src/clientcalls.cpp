@@ -9,6 +9,8 @@
 #include <QCborArray>
 #include <QCborMap>
 
+#include <algorithm>
+
 #include <utility>
 
 namespace sotto {
@@ -203,6 +205,7 @@ void ClientEngine::answer(QByteArray sid)
     send(m);
     if (s->info.role == SessionInfo::Role::Callee) {
         s->info.answered = true;
+        s->info.answeredAt = QDateTime::currentDateTimeUtc();
         addEvent(TimelineEvent::Kind::Answered, sid, s->info.gen, std::nullopt, s->info.keyFingerprint,
                  s->info.peer, {}, QStringLiteral("you answered %1").arg(s->info.peer));
         Q_EMIT callAnswered(sid);
@@ -261,6 +264,7 @@ void ClientEngine::onAnswered(const wire::Message &m)
     if (!s)
         return;
     s->info.answered = true;
+    s->info.answeredAt = QDateTime::currentDateTimeUtc();
     for (const MemberInfo &mi : membersOf(m.map().value(k("peers"))))
         s->info.members.push_back(mi);
     addEvent(TimelineEvent::Kind::Answered, s->info.sid, s->info.gen, std::nullopt, s->info.keyFingerprint,
@@ -305,6 +309,7 @@ void ClientEngine::onSessionKey(const wire::Message &m)
     }
     installGeneration(*s, gen, std::move(*sk));
     s->info.answered = true;
+    s->info.answeredAt = QDateTime::currentDateTimeUtc();
     if (m.has(k("peers")))
         s->info.members = membersOf(m.map().value(k("peers")));
     const QString me = m_profile.account();
@@ -325,6 +330,7 @@ void ClientEngine::onJoined(const wire::Message &m)
         return;
     const QString who = m.text(k("who"));
     const quint32 gen = m.u32(k("gen"));
+    s->info.ringing.removeAll(who);
     s->info.members.push_back({who, m.u32(k("ssrc"))});
     if (gen > s->info.gen && gen - s->info.gen <= 16) {
         SecretBytes key = s->key;
@@ -349,6 +355,39 @@ void ClientEngine::onJoined(const wire::Message &m)
     Q_EMIT memberJoined(sid, who);
 }
 
+void ClientEngine::setMuted(QByteArray sid, bool muted)
+{
+    Session *s = find(sid);
+    if (!s || !s->info.answered)
+        return;
+    QCborMap m = wire::message(k("mute"));
+    m.insert(k("sid"), sid);
+    m.insert(k("muted"), muted);
+    send(m);
+}
+
+void ClientEngine::onRinging(const wire::Message &m)
+{
+    Session *s = find(m.bytes(k("sid")));
+    const QString who = m.text(k("who"));
+    if (!s || who == m_profile.account() || s->info.ringing.contains(who) || s->info.ringing.size() >= 64)
+        return;
+    s->info.ringing.append(who);
+    Q_EMIT membersChanged(s->info.sid);
+}
+
+void ClientEngine::onMuted(const wire::Message &m)
+{
+    Session *s = find(m.bytes(k("sid")));
+    const QString who = m.text(k("who"));
+    if (!s || std::none_of(s->info.members.begin(), s->info.members.end(), [&](const MemberInfo &mi) { return mi.account == who; }))
+        return;
+    s->info.muted.removeAll(who);
+    if (m.boolean(k("muted")))
+        s->info.muted.append(who);
+    Q_EMIT membersChanged(s->info.sid);
+}
+
 void ClientEngine::onLeft(const wire::Message &m)
 {
     const QByteArray sid = m.bytes(k("sid"));
@@ -356,6 +395,14 @@ void ClientEngine::onLeft(const wire::Message &m)
     if (!s)
         return;
     const QString who = m.text(k("who"));
+    s->info.muted.removeAll(who);
+    if (s->info.ringing.removeAll(who) > 0 && std::none_of(s->info.members.begin(), s->info.members.end(),
+                                                            [&](const MemberInfo &mi) { return mi.account == who; })) {
+        addEvent(TimelineEvent::Kind::Left, sid, std::nullopt, std::nullopt, {}, who, {},
+                 QStringLiteral("%1 did not join (declined or no answer)").arg(who));
+        Q_EMIT membersChanged(sid);
+        return;
+    }
     std::erase_if(s->info.members, [&](const MemberInfo &mi) { return mi.account == who; });
     const bool rekey = m.has(k("gen"));
     addEvent(TimelineEvent::Kind::Left, sid, rekey ? std::optional<quint32>(m.u32(k("gen"))) : std::nullopt,

@@ -83,6 +83,10 @@ constexpr FieldSpec kLeft[] = {{"sid", Field::Sid, true}, {"who", Field::Address
                                {"gen", Field::U32, false}};
 constexpr FieldSpec kRekey[] = {{"sid", Field::Sid, true}, {"gen", Field::U32, true},
                                 {"wrapped", Field::Wrapped, true}, {"via", Field::Account, false}};
+// Extensions (docs/PROTOCOL.md): who rings in a call, and who is muted.
+constexpr FieldSpec kRinging[] = {{"sid", Field::Sid, true}, {"who", Field::Address, true}};
+constexpr FieldSpec kMute[] = {{"id", Field::U32, false}, {"sid", Field::Sid, true}, {"muted", Field::Bool, true}};
+constexpr FieldSpec kMuted[] = {{"sid", Field::Sid, true}, {"who", Field::Address, true}, {"muted", Field::Bool, true}};
 // Between peered brokers (§8).
 constexpr FieldSpec kFedCall[] = {{"sid", Field::Sid, true}, {"from", Field::Account, true},
                                   {"to", Field::Account, true}, {"trunk", Field::Token, true}};
@@ -99,7 +103,7 @@ constexpr FieldSpec kError[] = {{"code", Field::Text, true}, {"msg", Field::Text
                                 {"id", Field::U32, false}};
 constexpr FieldSpec kEnrolled[] = {{"epoch", Field::U32, true}};
 
-constexpr std::array<Schema, 30> kSchemas{{
+constexpr std::array<Schema, 33> kSchemas{{
     {"login", kLogin},
     {"welcome", kWelcome},
     {"directory", kDirectory},
@@ -130,6 +134,9 @@ constexpr std::array<Schema, 30> kSchemas{{
     {"ferror", kFedError},
     {"deliver", kDeliver},
     {"request", kRequest},
+    {"ringing", kRinging},
+    {"mute", kMute},
+    {"muted", kMuted},
 }};
 
 bool isU32(const QCborValue &v)

@@ -26,6 +26,7 @@ private Q_SLOTS:
     void chainAttack();
     void declineEndsCallAndRotates();
     void unansweredCallsStopRinging();
+    void muteIsShownToTheOthers();
     void periodicRefreshWhenIdle();
     void reconnectsAfterBrokerRestart();
 };
@@ -328,13 +329,58 @@ void TestCalls::unansweredCallsStopRinging()
     alice.engine().invite(both, QStringLiteral("dave"));
     QVERIFY(carolRingsAgain.wait(3000));
     QTRY_COMPARE_WITH_TIMEOUT(daveRings.size(), 1, 3000);
+    // Every member sees who rings (extension `ringing`), not only the one who invited.
+    const QStringList ringingBoth{QStringLiteral("carol"), QStringLiteral("dave")};
+    QTRY_COMPARE_WITH_TIMEOUT(alice.engine().session(both)->ringing, ringingBoth, 3000);
+    QTRY_COMPARE_WITH_TIMEOUT(bob.engine().session(both)->ringing, ringingBoth, 3000);
     carol.engine().decline(both);
-    QTRY_COMPARE_WITH_TIMEOUT(aliceLeft.size(), 1, 3000);
-    QCOMPARE(aliceLeft.first().at(1).toString(), QStringLiteral("carol"));
+    // She stops ringing; she never was a member, so no one "left".
+    QTRY_COMPARE_WITH_TIMEOUT(alice.engine().session(both)->ringing, QStringList{QStringLiteral("dave")}, 3000);
+    QTRY_COMPARE_WITH_TIMEOUT(bob.engine().session(both)->ringing, QStringList{QStringLiteral("dave")}, 3000);
+    QCOMPARE(aliceLeft.size(), 0);
     const auto now = broker.broker().sessions();
     auto it = std::find_if(now.begin(), now.end(), [&](const auto &v) { return v.sid == both; });
     QVERIFY(it != now.end());
     QCOMPARE(it->ringing, QStringList{QStringLiteral("dave")});
+}
+
+void TestCalls::muteIsShownToTheOthers()
+{
+    TestBroker broker;
+    TestPhone alice(QStringLiteral("alice")), bob(QStringLiteral("bob")), carol(QStringLiteral("carol")),
+        dave(QStringLiteral("dave"));
+    for (TestPhone *p : {&alice, &bob, &carol, &dave})
+        QVERIFY(enrolAndLogin(broker, *p));
+    const QByteArray sid = establishCall(alice, bob);
+    QVERIFY(!sid.isEmpty());
+    QSignalSpy carolRings(&carol.engine(), &ClientEngine::incomingCall);
+    alice.engine().invite(sid, QStringLiteral("carol"));
+    QVERIFY(carolRings.wait(3000));
+    carol.engine().answer(sid);
+    QTRY_COMPARE_WITH_TIMEOUT(alice.engine().session(sid)->members.size(), std::size_t(2), 3000);
+
+    // bob mutes: alice and carol are told (extension `mute`/`muted`); bob's own view is his.
+    bob.engine().setMuted(sid, true);
+    const QStringList justBob{QStringLiteral("bob")};
+    QTRY_COMPARE_WITH_TIMEOUT(alice.engine().session(sid)->muted, justBob, 3000);
+    QTRY_COMPARE_WITH_TIMEOUT(carol.engine().session(sid)->muted, justBob, 3000);
+    QVERIFY(bob.engine().session(sid)->muted.isEmpty());
+    // A later joiner learns who is muted already.
+    QSignalSpy daveRings(&dave.engine(), &ClientEngine::incomingCall);
+    carol.engine().invite(sid, QStringLiteral("dave"));
+    QVERIFY(daveRings.wait(3000));
+    dave.engine().answer(sid);
+    QTRY_COMPARE_WITH_TIMEOUT(dave.engine().session(sid) ? dave.engine().session(sid)->muted : QStringList(), justBob, 3000);
+    // Unmuted: everyone's badge goes.
+    bob.engine().setMuted(sid, false);
+    QTRY_VERIFY_WITH_TIMEOUT(alice.engine().session(sid)->muted.isEmpty() && carol.engine().session(sid)->muted.isEmpty()
+                                 && dave.engine().session(sid)->muted.isEmpty(),
+                             3000);
+    // A muted member who leaves takes the badge along.
+    carol.engine().setMuted(sid, true);
+    QTRY_COMPARE_WITH_TIMEOUT(alice.engine().session(sid)->muted, QStringList{QStringLiteral("carol")}, 3000);
+    carol.engine().leave(sid);
+    QTRY_VERIFY_WITH_TIMEOUT(alice.engine().session(sid)->muted.isEmpty(), 3000);
 }
 
 void TestCalls::periodicRefreshWhenIdle()

@@ -98,6 +98,7 @@ struct SessionView
     quint32 gen = 0;
     QStringList members; // joined
     QStringList ringing;
+    qint64 startedMs = 0; // when it began to ring (ms since the epoch, UTC)
 };
 
 struct AccountView

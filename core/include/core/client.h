@@ -17,6 +17,7 @@
 #include <QHostAddress>
 #include <QObject>
 #include <QPointer>
+#include <QStringList>
 #include <QTimer>
 
 #include <map>
@@ -54,6 +55,9 @@ struct SessionInfo
     quint16 relayPort = 0;
     QByteArray relayToken;
     std::vector<MemberInfo> members; // the others who are in the call
+    QStringList ringing;             // invited into it, not answered yet (extension `ringing`)
+    QStringList muted;               // members who said they are muted (extension `muted`)
+    QDateTime answeredAt;            // when the call was answered (UTC); invalid before
     QString keyFingerprint;
 };
 
@@ -106,6 +110,8 @@ public:
     void decline(QByteArray sid);
     void invite(QByteArray sid, const QString &account);
     void leave(QByteArray sid);
+    // Tells the others in the call that we are muted (or not); the media is muted by the caller.
+    void setMuted(QByteArray sid, bool muted);
     void requestDirectory();
 
     std::vector<ContactInfo> contacts() const;
@@ -146,6 +152,8 @@ Q_SIGNALS:
     void sessionKeyChanged(const QByteArray &sid, quint32 gen);
     void memberJoined(const QByteArray &sid, const QString &account);
     void memberLeft(const QByteArray &sid, const QString &account);
+    // Who rings in the call, or who is muted, changed (SessionInfo::ringing, ::muted).
+    void membersChanged(const QByteArray &sid);
     void callEnded(const QByteArray &sid, const QString &reason);
     void rotated(quint32 epoch);
     void requestFailed(const QString &what, const sotto::Error &error);
@@ -185,6 +193,8 @@ private:
     void onSessionKey(const wire::Message &m);
     void onJoined(const wire::Message &m);
     void onLeft(const wire::Message &m);
+    void onRinging(const wire::Message &m);
+    void onMuted(const wire::Message &m);
     void onRekey(const wire::Message &m);
     void onEnded(const wire::Message &m);
     void onRotate(const wire::Message &m);
