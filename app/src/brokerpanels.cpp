@@ -224,7 +224,12 @@ void AccountsPanel::inviteAgainSelected()
         QMessageBox::Yes | QMessageBox::Cancel, QMessageBox::Yes);
     if (answer != QMessageBox::Yes)
         return;
-    auto link = m_broker.createInvite(broker::InviteRequest{name, 24 * 3600, true});
+    bool replace = false; // a revoked account has no key left to replace: a plain invite
+    for (const broker::AccountView &a : m_broker.accounts()) {
+        if (a.name == name)
+            replace = a.epoch > 0 && !a.revoked;
+    }
+    auto link = m_broker.createInvite(broker::InviteRequest{name, 24 * 3600, replace});
     if (!link) {
         QMessageBox::warning(this, tr("Invite again"), link.error().message);
         return;

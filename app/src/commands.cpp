@@ -124,7 +124,7 @@ int runPhoneWindow(int argc, char **argv, const QString &profileOption)
         return phone.error().code == ErrorCode::Corrupt ? ExitFailed : ExitUsage;
     }
     (*phone)->setAudio(PhoneAudio::fromDevices(settings.inputDevice, settings.outputDevice, settings.echoCancellation,
-                                               settings.noiseSuppression, (*phone)->profile().account()));
+                                               settings.noiseSuppression));
     PhoneWindow window(**phone, settings, &store);
     window.show();
     TerminationWatcher term;

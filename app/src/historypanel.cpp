@@ -36,6 +36,7 @@ void HistoryPanel::reload()
         const CallRecord &r = *it;
         auto *item = new QTreeWidgetItem(m_rows);
         item->setText(0, QLocale().toString(r.start.toLocalTime(), QLocale::ShortFormat));
+        item->setData(0, Qt::UserRole, r.start);
         const bool out = r.direction == CallRecord::Direction::Outgoing;
         item->setIcon(1, QIcon(out ? QStringLiteral(":/sotto/icons/outgoing.svg")
                                    : r.answered ? QStringLiteral(":/sotto/icons/incoming.svg")

@@ -37,7 +37,7 @@ std::vector<qint16> PhoneAudio::generatedVoice(const QString &who, const QString
 }
 
 PhoneAudio PhoneAudio::fromDevices(const QString &input, const QString &output, bool echoCancellation,
-                                   bool noiseSuppression, const QString &who)
+                                   bool noiseSuppression)
 {
     PhoneAudio a;
     auto devices = audio::listAudioDevices();
@@ -65,15 +65,15 @@ PhoneAudio PhoneAudio::fromDevices(const QString &input, const QString &output, 
         };
         return a;
     }
-    // No sound card: a generated tone speaks for us and what we hear is discarded — the call,
-    // its keys and its meters all still work.
-    a.notice = haveOut ? QStringLiteral("No microphone found: a generated tone speaks for you.")
-                       : QStringLiteral("No audio device found: a generated tone speaks for you and what you would "
+    // No microphone: a real phone sends silence and says so — generated speech is the demo's
+    // (guidemo.cpp), never a stand-in for the person. Without a loudspeaker what we hear is
+    // discarded; the call, its keys and its meters all still work.
+    a.notice = haveOut ? QStringLiteral("No microphone found: the others hear silence from you.")
+                       : QStringLiteral("No audio device found: the others hear silence from you, and what you would "
                                         "hear is not played. Calls and keys work as usual.");
-    auto voice = std::make_shared<std::vector<qint16>>(generatedVoice(who, {}, {}));
-    a.callDevices = [voice, output, haveOut, processing]() -> Result<audio::CallMedia::Devices> {
+    a.callDevices = [output, haveOut]() -> Result<audio::CallMedia::Devices> {
         audio::CallMedia::Devices d;
-        d.input = std::make_unique<audio::FileAudioInput>(*voice, true, QStringLiteral("generated tone"));
+        d.input = audio::makeSilentInput();
         if (haveOut) {
             auto out = audio::openPortAudioOutput(output);
             if (!out)

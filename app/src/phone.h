@@ -29,11 +29,11 @@ struct PhoneAudio
     // Shown in the window when it is not a real microphone and loudspeaker ("No audio device…").
     QString notice;
 
-    // Sound cards as chosen in the settings; with none, generated speech or a tone so that a
-    // call still carries something, and a notice that says so.
+    // Sound cards as chosen in the settings. Without a microphone the phone sends silence, and
+    // the notice says so (generated speech is for the demo only).
     static PhoneAudio fromDevices(const QString &input, const QString &output, bool echoCancellation,
-                                  bool noiseSuppression, const QString &who);
-    // A generated voice for `who` (espeak-ng when installed, otherwise a tone of their own).
+                                  bool noiseSuppression);
+    // A generated voice for `who` (espeak-ng when installed, otherwise a tone of their own): the demo's.
     static std::vector<qint16> generatedVoice(const QString &who, const QString &sentence, const QString &scratchDir);
 };
 

@@ -340,8 +340,7 @@ void PhoneWindow::applySettings(const PhoneSettings &settings)
     m_settings = settings;
     if (audioChanged)
         m_phone.setAudio(PhoneAudio::fromDevices(settings.inputDevice, settings.outputDevice,
-                                                 settings.echoCancellation, settings.noiseSuppression,
-                                                 m_phone.engine().account()));
+                                                 settings.echoCancellation, settings.noiseSuppression));
     m_phone.engine().setRefreshInterval(qint64(settings.refreshHours) * 3600);
     if (m_store)
         m_settings.save(*m_store);
@@ -371,7 +370,7 @@ void PhoneWindow::updateStatus()
         if (why.isEmpty() || !retry.isValid()) {
             m_connection->setText(tr("◌ Connecting…"));
         } else {
-            const qint64 secs = std::max<qint64>(1, (QDateTime::currentDateTimeUtc().msecsTo(retry) + 999) / 1000);
+            const qint64 secs = std::max<qint64>(1, (QDateTime::currentDateTimeUtc().msecsTo(retry) + 500) / 1000);
             m_connection->setText(tr("○ %1 · retrying in %2 s").arg(why).arg(secs));
         }
         m_connection->setStyleSheet(QString());

@@ -59,7 +59,10 @@ SettingsDialog::SettingsDialog(const PhoneSettings &settings, const Profile &pro
     outRow->addWidget(m_output, 1);
     outRow->addWidget(m_test);
     af->addRow(tr("&Microphone:"), m_input);
-    af->addRow(tr("&Loudspeaker:"), outRow);
+    // A row that is a layout gets no buddy from addRow(): its mnemonic would show as "&".
+    auto *outLabel = new QLabel(tr("&Loudspeaker:"), audioBox);
+    outLabel->setBuddy(m_output);
+    af->addRow(outLabel, outRow);
     af->addRow(QString(), m_deviceStatus);
     af->addRow(QString(), m_rescan);
     m_echo->setObjectName(QStringLiteral("echoCancellation"));

@@ -3,6 +3,7 @@
 #include "core/timeline.h"
 
 #include <QComboBox>
+#include <QFrame>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
@@ -62,8 +63,14 @@ bool isKeyStep(TimelineEvent::Kind kind)
 
 TimelinePanel::TimelinePanel(Timeline &timeline, QWidget *parent)
     : QWidget(parent), m_timeline(timeline), m_sessions(new QComboBox(this)),
-      m_rows(new QTreeWidget(this))
+      m_rows(new QTreeWidget(this)), m_detail(new QLabel(this))
 {
+    m_detail->setObjectName(QStringLiteral("timelineDetail"));
+    m_detail->setWordWrap(true);
+    m_detail->setTextFormat(Qt::PlainText);
+    m_detail->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_detail->setFrameShape(QFrame::StyledPanel);
+    m_detail->setMargin(4);
     m_sessions->setObjectName(QStringLiteral("timelineSession"));
     m_sessions->setToolTip(tr("Show the key steps of one call, or of the whole account"));
     m_sessions->addItem(tr("All steps of this account"), QByteArray());
@@ -90,6 +97,17 @@ TimelinePanel::TimelinePanel(Timeline &timeline, QWidget *parent)
     layout->setContentsMargins(0, 0, 0, 0);
     layout->addLayout(top);
     layout->addWidget(m_rows, 1);
+    layout->addWidget(m_detail);
+    connect(m_rows, &QTreeWidget::currentItemChanged, this, &TimelinePanel::showDetail);
+    // A kept timeline (timeline.jsonl) comes in before the window exists or, rarely, after.
+    connect(&m_timeline, &QAbstractItemModel::rowsRemoved, this, &TimelinePanel::rebuild);
+    connect(&m_timeline, &QAbstractItemModel::rowsInserted, this, [this](const QModelIndex &, int first) {
+        if (first == 0 && m_timeline.rowCount() > 1) { // prepended: not an append
+            for (const TimelineEvent &e : m_timeline.events())
+                addSessionChoice(e);
+            rebuild();
+        }
+    });
 
     for (const TimelineEvent &e : m_timeline.events())
         addSessionChoice(e);
@@ -144,6 +162,25 @@ void TimelinePanel::rebuild()
         if (matches(e))
             addRow(e);
     }
+    showDetail();
+}
+
+void TimelinePanel::showDetail()
+{
+    QTreeWidgetItem *item = m_rows->currentItem();
+    if (!item && m_rows->topLevelItemCount() > 0)
+        item = m_rows->topLevelItem(m_rows->topLevelItemCount() - 1);
+    m_detail->setVisible(item != nullptr);
+    if (!item)
+        return;
+    QStringList head{item->text(TimeColumn), item->text(StepColumn)};
+    if (!item->text(NotationColumn).isEmpty())
+        head.append(item->text(NotationColumn));
+    if (!item->text(GenColumn).isEmpty())
+        head.append(tr("generation %1").arg(item->text(GenColumn)));
+    if (!item->text(EpochColumn).isEmpty())
+        head.append(tr("epoch %1").arg(item->text(EpochColumn)));
+    m_detail->setText(head.join(QStringLiteral(" · ")) + QLatin1Char('\n') + item->text(TextColumn));
 }
 
 void TimelinePanel::addRow(const TimelineEvent &e)
@@ -169,6 +206,8 @@ void TimelinePanel::addRow(const TimelineEvent &e)
         item->setFont(StepColumn, bold);
     }
     m_rows->scrollToItem(item);
+    if (!m_rows->currentItem())
+        showDetail();
 }
 
 } // namespace sotto::app

@@ -8,6 +8,7 @@
 #include <QWidget>
 
 class QComboBox;
+class QLabel;
 class QTreeWidget;
 
 namespace sotto {
@@ -35,10 +36,12 @@ private:
     void rebuild();
     bool matches(const TimelineEvent &e) const;
     void addRow(const TimelineEvent &e);
+    void showDetail();
 
     Timeline &m_timeline;
     QComboBox *m_sessions;
     QTreeWidget *m_rows;
+    QLabel *m_detail; // the chosen (else the newest) step in full, wrapped: no column is too narrow for it
 };
 
 } // namespace sotto::app

@@ -5,9 +5,15 @@
 
 #include <portaudio.h>
 
+#ifdef Q_OS_UNIX
+#include <fcntl.h>
+#include <unistd.h>
+#endif
+
 #include <QElapsedTimer>
 #include <QThread>
 
+#include <cstdio>
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -16,6 +22,47 @@
 namespace sotto::audio {
 
 namespace {
+
+// ALSA and JACK print dozens of lines while PortAudio probes them (~65 at each start, hundreds
+// in a test run): "ALSA lib pcm.c:… Unknown PCM cards.pcm.rear", "Cannot connect to server
+// socket…". They say nothing to a person about their call. Standard error is pointed at
+// /dev/null for the length of each PortAudio call that probes or opens a device, unless
+// SOTTO_AUDIO_DEBUG is set. (Process-wide; the calls are short and on the caller's thread.)
+class QuietStderr
+{
+public:
+    QuietStderr()
+    {
+#ifdef Q_OS_UNIX
+        static const bool debug = qEnvironmentVariableIsSet("SOTTO_AUDIO_DEBUG");
+        if (debug)
+            return;
+        std::fflush(stderr);
+        const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (null < 0)
+            return;
+        m_saved = ::fcntl(2, F_DUPFD_CLOEXEC, 3);
+        if (m_saved >= 0)
+            ::dup2(null, 2);
+        ::close(null);
+#endif
+    }
+    ~QuietStderr()
+    {
+#ifdef Q_OS_UNIX
+        if (m_saved < 0)
+            return;
+        std::fflush(stderr);
+        ::dup2(m_saved, 2);
+        ::close(m_saved);
+#endif
+    }
+    QuietStderr(const QuietStderr &) = delete;
+    QuietStderr &operator=(const QuietStderr &) = delete;
+
+private:
+    int m_saved = -1;
+};
 
 // PortAudio is a process-wide library with Pa_Initialize/Pa_Terminate pairs; this is the one
 // place that counts them.
@@ -31,6 +78,7 @@ public:
     {
         std::lock_guard lock(m_mutex);
         if (m_users == 0) {
+            const QuietStderr quiet;
             const PaError e = Pa_Initialize();
             if (e != paNoError)
                 return e;
@@ -41,14 +89,17 @@ public:
     void release()
     {
         std::lock_guard lock(m_mutex);
-        if (m_users > 0 && --m_users == 0)
+        if (m_users > 0 && --m_users == 0) {
+            const QuietStderr quiet;
             Pa_Terminate();
+        }
     }
     // Restart to see devices plugged in since; only with no user but the caller's scan.
     void rescan()
     {
         std::lock_guard lock(m_mutex);
         if (m_users == 0) {
+            const QuietStderr quiet;
             Pa_Initialize();
             Pa_Terminate();
         }
@@ -175,6 +226,7 @@ protected:
         p.channelCount = 1;
         p.sampleFormat = paInt16;
         p.suggestedLatency = input ? info->defaultLowInputLatency : info->defaultLowOutputLatency;
+        const QuietStderr quiet;
         const PaError e = Pa_OpenStream(&m_stream, input ? &p : nullptr, input ? nullptr : &p, kSampleRate,
                                         kSampleRate / 100, paNoFlag, cb, this);
         if (e != paNoError) {
@@ -197,6 +249,7 @@ protected:
         if (!m_clock.isValid())
             m_clock.start();
         beat();
+        const QuietStderr quiet;
         const PaError e = Pa_StartStream(m_stream);
         if (e != paNoError)
             return paError(QStringLiteral("cannot start %1").arg(m_name), e);

@@ -1,6 +1,7 @@
 // The broker console driven as an admin would: a real broker on loopback, real phone engines,
 // the real window (offscreen). Invites are made by typing and clicking; the tables must follow
 // enrolment, a call, its hang-up with the callee's key rotation, and a phone going away.
+#include "brokerpanels.h"
 #include "brokerwindow.h"
 
 #include "core/invite.h"
@@ -83,6 +84,19 @@ void showTabOf(QWidget &window, QWidget *widget)
     QFAIL("widget is in no tab");
 }
 
+// Clicks `button` of the next question box that comes up (they are modal: set this up first).
+void answerNextQuestion(QMessageBox::StandardButton button)
+{
+    auto *poll = new QTimer;
+    QObject::connect(poll, &QTimer::timeout, poll, [poll, button] {
+        if (auto *box = qobject_cast<QMessageBox *>(QApplication::activeModalWidget())) {
+            box->button(button)->click();
+            poll->deleteLater();
+        }
+    });
+    poll->start(20);
+}
+
 } // namespace
 
 class TestBrokerConsole : public QObject
@@ -95,6 +109,8 @@ private Q_SLOTS:
     void accountsSessionsAndLog();
     void relayCountersRefresh();
     void peersShowLinkAndInterBrokerKey();
+    void revokeAndInviteAgainFromTheAccountsTab();
+    void closingWithLiveCallsAsks();
 };
 
 void TestBrokerConsole::titleAndSummary()
@@ -322,16 +338,6 @@ void TestBrokerConsole::peersShowLinkAndInterBrokerKey()
     QVERIFY(!forget->isEnabled());
     peers->selectRow(0);
     QVERIFY(forget->isEnabled());
-    auto answerNextQuestion = [](QMessageBox::StandardButton button) {
-        auto *poll = new QTimer;
-        QObject::connect(poll, &QTimer::timeout, poll, [poll, button] {
-            if (auto *box = qobject_cast<QMessageBox *>(QApplication::activeModalWidget())) {
-                box->button(button)->click();
-                poll->deleteLater();
-            }
-        });
-        poll->start(20);
-    };
     answerNextQuestion(QMessageBox::Cancel);
     QTest::mouseClick(forget, Qt::LeftButton);
     QCOMPARE(fed.a->peers().front().epoch, 1u);
@@ -355,6 +361,109 @@ void TestBrokerConsole::peersShowLinkAndInterBrokerKey()
 
     fed.b->stop();
     QTRY_VERIFY_WITH_TIMEOUT(cellText(peers, s("b"), s("Link")) != s("Up"), 5000);
+}
+
+void TestBrokerConsole::revokeAndInviteAgainFromTheAccountsTab()
+{
+    TestBroker broker;
+    app::BrokerWindow window(broker.broker());
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    QCOMPARE(window.windowIcon().isNull(), false);
+    auto *accounts = child<QTableWidget>(window, "accounts");
+    auto *revoke = child<QPushButton>(window, "revokeAccount");
+    auto *again = child<QPushButton>(window, "inviteAgain");
+    QVERIFY(accounts && revoke && again);
+    TestPhone alice(s("alice")), bob(s("bob"));
+    QVERIFY(enrolAndLogin(broker, alice));
+    QVERIFY(enrolAndLogin(broker, bob));
+    QTRY_COMPARE_WITH_TIMEOUT(accounts->rowCount(), 2, 3000);
+    QVERIFY(cellText(accounts, s("alice"), s("Last login")) != s("—"));
+    QVERIFY(!revoke->isEnabled()); // nothing selected
+    const QByteArray sid = establishCall(alice, bob);
+    QVERIFY(!sid.isEmpty());
+    auto *sessions = child<QTableWidget>(window, "sessions");
+    const QString shortSid = QString::fromLatin1(sid.toHex().left(8));
+    QCOMPARE(cellText(sessions, shortSid, s("Duration")), s("0:00"));
+    QTRY_VERIFY_WITH_TIMEOUT(cellText(sessions, shortSid, s("Duration")) != s("0:00"), 4000); // it counts
+
+    // Revoke bob: asked first; Cancel changes nothing.
+    for (int row = 0; row < accounts->rowCount(); ++row) {
+        if (accounts->item(row, 0)->text() == s("bob"))
+            accounts->selectRow(row);
+    }
+    QVERIFY(revoke->isEnabled());
+    answerNextQuestion(QMessageBox::Cancel);
+    QTest::mouseClick(revoke, Qt::LeftButton);
+    QVERIFY(alice.engine().session(sid));
+    QCOMPARE(bob.engine().state(), ClientEngine::State::Online);
+    QSignalSpy ended(&alice.engine(), &ClientEngine::callEnded);
+    answerNextQuestion(QMessageBox::Yes);
+    QTest::mouseClick(revoke, Qt::LeftButton);
+    QVERIFY(ended.wait(3000));
+    QCOMPARE(ended.first().at(1).toString(), s("revoked"));
+    QTRY_COMPARE_WITH_TIMEOUT(cellText(accounts, s("bob"), s("Status")), s("Revoked"), 3000);
+    QTRY_VERIFY_WITH_TIMEOUT(bob.engine().state() != ClientEngine::State::Online, 3000);
+    QVERIFY(!revoke->isEnabled()); // already revoked
+
+    // Invite again: a replacing invite shows in the Invite tab, and a new device of bob's enrols with it.
+    QVERIFY(again->isEnabled());
+    answerNextQuestion(QMessageBox::Yes);
+    QTest::mouseClick(again, Qt::LeftButton);
+    auto *link = child<QLineEdit>(window, "inviteLink");
+    QTRY_VERIFY_WITH_TIMEOUT(!link->text().isEmpty(), 3000);
+    QVERIFY(link->isVisible()); // its tab is in front
+    auto parsed = InviteLink::parse(link->text());
+    QVERIFY(parsed.ok());
+    QCOMPARE(parsed->account, s("bob"));
+    bob.engine().stop();
+    TestPhone newBob(s("bob"));
+    QVERIFY(newBob.enrol(*parsed));
+    QVERIFY(newBob.goOnline());
+    QTRY_COMPARE_WITH_TIMEOUT(cellText(accounts, s("bob"), s("Status")), s("Online"), 3000);
+
+    // The same from the context menu: alice, revoked after a confirmation.
+    for (int row = 0; row < accounts->rowCount(); ++row) {
+        if (accounts->item(row, 0)->text() == s("alice"))
+            accounts->selectRow(row);
+    }
+    auto *panel = static_cast<app::AccountsPanel *>(accounts->parentWidget());
+    // An enrolled device replaced: the invite comes at once, and the old key works until it is used.
+    const QString bobsLink = link->text();
+    answerNextQuestion(QMessageBox::Yes);
+    panel->inviteAgainSelected();
+    QTRY_VERIFY_WITH_TIMEOUT(link->text() != bobsLink && InviteLink::parse(link->text()).ok(), 3000);
+    QCOMPARE(InviteLink::parse(link->text())->account, s("alice"));
+    QCOMPARE(alice.engine().state(), ClientEngine::State::Online);
+    answerNextQuestion(QMessageBox::Yes);
+    panel->revokeSelected();
+    QTRY_COMPARE_WITH_TIMEOUT(cellText(accounts, s("alice"), s("Status")), s("Revoked"), 3000);
+}
+
+void TestBrokerConsole::closingWithLiveCallsAsks()
+{
+    TestBroker broker;
+    app::BrokerWindow window(broker.broker());
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    // No live call: it closes without a question.
+    QVERIFY(window.close());
+    window.show();
+    TestPhone alice(s("alice")), bob(s("bob"));
+    QVERIFY(enrolAndLogin(broker, alice));
+    QVERIFY(enrolAndLogin(broker, bob));
+    const QByteArray sid = establishCall(alice, bob);
+    QVERIFY(!sid.isEmpty());
+    QString question;
+    answerNextQuestion(QMessageBox::Cancel);
+    QVERIFY(!window.close()); // asked, and kept open
+    QVERIFY(window.isVisible());
+    answerNextQuestion(QMessageBox::Yes);
+    QVERIFY(window.close());
+    // In the demo the console only hides (a phone's menu reopens it): no question.
+    window.setClosingStopsBroker(false);
+    window.show();
+    QVERIFY(window.close());
 }
 
 QTEST_MAIN(TestBrokerConsole)

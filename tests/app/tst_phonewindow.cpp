@@ -34,6 +34,10 @@
 #include <QTest>
 #include <QToolButton>
 #include <QTreeWidget>
+#include <QMessageBox>
+#include <QStatusBar>
+#include <QTimer>
+#include <QAction>
 
 #include <memory>
 
@@ -59,20 +63,36 @@ template <typename T> T *child(QWidget &w, const char *name)
 // One person: a profile directory, a phone whose microphone is a tone of their own, and its window.
 struct Person
 {
-    explicit Person(const QString &name, double hz) : name(name)
+    explicit Person(const QString &name, double hz, ClientOptions options = fastClientOptions()) : name(name)
     {
         PhoneAudio audio;
         audio.callDevices = [hz]() -> Result<audio::CallMedia::Devices> {
             return audio::CallMedia::Devices{std::make_unique<audio::FileAudioInput>(tone(hz, 1.0), true),
                                              std::make_unique<MemoryAudioOutput>()};
         };
-        auto p = Phone::open(dir.path(), std::move(audio), fastClientOptions());
+        this->audio = audio;
+        this->options = options;
+        auto p = Phone::open(dir.path(), std::move(audio), options);
         if (!p)
             qFatal("phone: %s", qPrintable(p.error().message));
         phone = std::move(*p);
         window = std::make_unique<PhoneWindow>(*phone, PhoneSettings{});
         window->show();
     }
+    // Closes the window and the phone and opens them again from the profile, as a restart does.
+    void reopen()
+    {
+        window.reset();
+        phone.reset();
+        auto p = Phone::open(dir.path(), audio, options);
+        if (!p)
+            qFatal("phone: %s", qPrintable(p.error().message));
+        phone = std::move(*p);
+        window = std::make_unique<PhoneWindow>(*phone, PhoneSettings{});
+        window->show();
+    }
+    PhoneAudio audio;
+    ClientOptions options;
     QString name;
     QTemporaryDir dir;
     std::unique_ptr<Phone> phone;
@@ -327,6 +347,233 @@ private Q_SLOTS:
         QCOMPARE(int(reread->records().size()), 1);
         QCOMPARE(reread->records().front().peer, s("bob"));
         QVERIFY(reread->records().front().answered);
+    }
+
+    void enterAnswersWhereverTheFocusIs()
+    {
+        TestBroker broker;
+        Person alice(s("alice"), 440), bob(s("bob"), 660);
+        QVERIFY(joinByClicks(alice, broker.invite(s("alice"))));
+        QVERIFY(joinByClicks(bob, broker.invite(s("bob"))));
+        QTRY_VERIFY_WITH_TIMEOUT(sees(alice, s("bob")) && sees(bob, s("alice")), 5000);
+        alice.window->activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(alice.window.get()));
+        // The focus where the contact list would take Enter for "call bob", the key timeline, the history.
+        for (const char *focus : {"contacts", "timeline", "history", "timelineSession"}) {
+            alice.window->contacts()->select(s("bob"));
+            QWidget *w = child<QWidget>(*alice.window, focus);
+            if (QString::fromLatin1(focus) != s("contacts"))
+                alice.window->tabs()->setCurrentIndex(QString::fromLatin1(focus) == s("history") ? 1 : 0);
+            w->setFocus();
+            bob.phone->engine().call(s("alice"));
+            QTRY_COMPARE_WITH_TIMEOUT(title(alice), s("bob is calling"), 5000);
+            QTest::keyClick(w, Qt::Key_Return);
+            QTRY_VERIFY2_WITH_TIMEOUT(title(alice).startsWith(s("In a call with bob")), focus, 5000);
+            QCOMPARE(int(alice.phone->engine().sessions().size()), 1); // answered; no second call placed
+            pressIn(alice, Qt::Key_Escape);
+            QTRY_COMPARE_WITH_TIMEOUT(title(alice), s("No call"), 5000);
+            QTRY_COMPARE_WITH_TIMEOUT(title(bob), s("No call"), 5000);
+            QTest::qWait(100);
+        }
+        // Not ringing, Enter in the contact list calls as before.
+        alice.window->contacts()->select(s("bob"));
+        auto *list = child<QListWidget>(*alice.window, "contacts");
+        list->setFocus();
+        QTest::keyClick(list, Qt::Key_Return);
+        QTRY_COMPARE_WITH_TIMEOUT(title(alice), s("Calling bob…"), 5000);
+    }
+
+    void conferenceShowsRingingMuteAndTheTimeSinceTheAnswer()
+    {
+        TestBroker broker;
+        Person alice(s("alice"), 440), bob(s("bob"), 660), carol(s("carol"), 880);
+        QVERIFY(joinByClicks(alice, broker.invite(s("alice"))));
+        QVERIFY(joinByClicks(bob, broker.invite(s("bob"))));
+        QVERIFY(joinByClicks(carol, broker.invite(s("carol"))));
+        QTRY_VERIFY_WITH_TIMEOUT(sees(alice, s("bob")) && sees(alice, s("carol")), 5000);
+        const QSize aliceSize = alice.window->size(), bobSize = bob.window->size();
+
+        alice.phone->engine().call(s("bob"));
+        QTRY_COMPARE_WITH_TIMEOUT(title(bob), s("alice is calling"), 5000);
+        QTest::qWait(2200); // it rings for two seconds: the call's time does not count them
+        QCOMPARE(bob.window->size(), bobSize); // a call coming in keeps the window's size
+        QTest::mouseClick(child<QPushButton>(*bob.window, "answer"), Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(title(alice).startsWith(s("In a call with bob")), 5000);
+        auto *state = child<QLabel>(*alice.window, "callState");
+        QVERIFY2(state->text().startsWith(s("0:00")) || state->text().startsWith(s("0:01")), qPrintable(state->text()));
+
+        // alice invites carol: bob, not only alice, sees her ring.
+        const QByteArray sid = alice.phone->currentCall();
+        alice.phone->engine().invite(sid, s("carol"));
+        QTRY_VERIFY_WITH_TIMEOUT(child<QLabel>(*bob.window, "callState")->text().contains(s("ringing carol…")), 5000);
+        QTRY_VERIFY_WITH_TIMEOUT(bob.window->findChild<QLabel *>(s("member-carol"))
+                                     && bob.window->findChild<QLabel *>(s("member-carol"))->text() == s("carol — ringing…"),
+                                 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(title(carol), s("alice invites you into a call"), 5000);
+        QTest::mouseClick(child<QPushButton>(*carol.window, "answer"), Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(!child<QLabel>(*bob.window, "callState")->text().contains(s("ringing")), 5000);
+        QTRY_VERIFY_WITH_TIMEOUT(bob.window->findChild<QLabel *>(s("member-carol"))
+                                     && bob.window->findChild<QLabel *>(s("member-carol"))->text() == s("carol"),
+                                 5000);
+
+        // bob mutes: alice and carol see his badge; unmuted, it goes.
+        QTest::mouseClick(child<QPushButton>(*bob.window, "mute"), Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(alice.window->findChild<QLabel *>(s("muted-bob"))
+                                     && !alice.window->findChild<QLabel *>(s("muted-bob"))->isHidden(),
+                                 5000);
+        QTRY_VERIFY_WITH_TIMEOUT(carol.window->findChild<QLabel *>(s("muted-bob"))
+                                     && !carol.window->findChild<QLabel *>(s("muted-bob"))->isHidden(),
+                                 5000);
+        QVERIFY(!child<QLabel>(*bob.window, "muted-self")->isHidden());
+        QVERIFY(alice.window->findChild<QLabel *>(s("muted-carol"))->isHidden());
+        QTest::mouseClick(child<QPushButton>(*bob.window, "mute"), Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(alice.window->findChild<QLabel *>(s("muted-bob"))
+                                     && alice.window->findChild<QLabel *>(s("muted-bob"))->isHidden(),
+                                 5000);
+        // Through all of it, no window changed its size.
+        QCOMPARE(alice.window->size(), aliceSize);
+        QCOMPARE(bob.window->size(), bobSize);
+    }
+
+    void offlineSaysWhyAndReconnectsNow()
+    {
+        TestBroker broker;
+        ClientOptions slow = fastClientOptions();
+        slow.minBackoffMs = 4000; // long enough to read, and for "Reconnect now" to matter
+        slow.maxBackoffMs = 8000;
+        Person alice(s("alice"), 440, slow);
+        QVERIFY(joinByClicks(alice, broker.invite(s("alice"))));
+        auto *connection = child<QLabel>(*alice.window, "connectionStatus");
+        auto *reconnect = child<QPushButton>(*alice.window, "reconnectNow");
+        QVERIFY(reconnect->isHidden());
+        const QString address = QStringLiteral("127.0.0.1:%1").arg(broker.port());
+
+        broker.broker().stop();
+        QTRY_VERIFY2_WITH_TIMEOUT(connection->text().contains(s("lost the broker at ") + address), qPrintable(connection->text()), 5000);
+        QVERIFY2(connection->text().contains(s("retrying in 4 s")) || connection->text().contains(s("retrying in 3 s")),
+                 qPrintable(connection->text()));
+        QVERIFY(!reconnect->isHidden());
+        QTest::mouseClick(reconnect, Qt::LeftButton); // still down: now it says why it cannot connect
+        QTRY_VERIFY2_WITH_TIMEOUT(connection->text().contains(s("cannot reach %1 (connection refused)").arg(address)),
+                                  qPrintable(connection->text()), 5000);
+        alice.window->statusBar()->showMessage(s("Joining 127.0.0.1…")); // stale text from before
+        broker.restart();
+        QTest::mouseClick(reconnect, Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(alice.phone->engine().state() == ClientEngine::State::Online, 2000); // not after 4 s
+        QVERIFY(connection->text().contains(s("Online")));
+        QVERIFY(alice.window->statusBar()->currentMessage().isEmpty());
+        QVERIFY(reconnect->isHidden());
+    }
+
+    void menusTrayAndAbout()
+    {
+        TestBroker broker;
+        Person alice(s("alice"), 440);
+        QVERIFY(joinByClicks(alice, broker.invite(s("alice"))));
+        // Settings: a shortcut that works on plain X11, where QKeySequence::Preferences is empty.
+        auto *settings = alice.window->findChild<QAction *>(s("actionSettings"));
+        QVERIFY(settings);
+        QCOMPARE(settings->shortcut(), QKeySequence(Qt::CTRL | Qt::Key_Comma));
+        alice.window->activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(alice.window.get()));
+        QTest::keyClick(alice.window.get(), Qt::Key_Comma, Qt::ControlModifier);
+        SettingsDialog *dialog = nullptr;
+        QTRY_VERIFY_WITH_TIMEOUT((dialog = alice.window->findChild<SettingsDialog *>()) && dialog->isVisible(), 3000);
+        // Every label of the audio form names its field ("&Loudspeaker:" was shown as typed).
+        auto *output = dialog->findChild<QComboBox *>(s("outputDevice"));
+        bool labelled = false;
+        for (QLabel *l : dialog->findChildren<QLabel *>()) {
+            if (l->text().contains(s("Loudspeaker")))
+                labelled = l->buddy() == output;
+        }
+        QVERIFY(labelled);
+        dialog->reject();
+
+        // The tray's menu: show, mute (only in a call), quit.
+        auto *tray = alice.window->findChild<QMenu *>(s("trayMenu"));
+        QVERIFY(tray);
+        QVERIFY(tray->findChild<QAction *>(s("trayShow")) || alice.window->findChild<QAction *>(s("trayShow")));
+        QAction *mute = alice.window->findChild<QAction *>(s("trayMute"));
+        QVERIFY(mute && !mute->isEnabled());
+        QVERIFY(alice.window->findChild<QAction *>(s("trayQuit")));
+
+        // About: version, build, licence, homepage; and About Qt.
+        QVERIFY(alice.window->findChild<QAction *>(s("actionAboutQt")));
+        QString about;
+        QTimer::singleShot(200, this, [&] {
+            if (auto *box = qobject_cast<QMessageBox *>(QApplication::activeModalWidget())) {
+                about = box->text();
+                box->accept();
+            }
+        });
+        alice.window->findChild<QAction *>(s("actionAbout"))->trigger();
+        QVERIFY2(about.contains(s(SOTTO_VERSION)) && about.contains(s("Build:")) && about.contains(s("Licence"))
+                     && about.contains(s("http")),
+                 qPrintable(about));
+    }
+
+    void everyCallIsItsOwnRowAndTheTimelineIsKept()
+    {
+        TestBroker broker;
+        Person alice(s("alice"), 440), bob(s("bob"), 660);
+        QVERIFY(joinByClicks(alice, broker.invite(s("alice"))));
+        QVERIFY(joinByClicks(bob, broker.invite(s("bob"))));
+        QTRY_VERIFY_WITH_TIMEOUT(sees(alice, s("bob")), 5000);
+        auto *history = child<QTreeWidget>(*alice.window, "history");
+        struct Expect { QString who, reason; bool answered; };
+        std::vector<Expect> made;
+        const auto check = [&] {
+            QTRY_COMPARE_WITH_TIMEOUT(history->topLevelItemCount(), int(made.size()), 5000);
+            for (int i = 0; i < int(made.size()); ++i) { // newest first, each with its own outcome
+                const QTreeWidgetItem *row = history->topLevelItem(i);
+                const Expect &e = made[made.size() - 1 - std::size_t(i)];
+                QCOMPARE(row->text(2), e.who);
+                QCOMPARE(row->text(4), e.reason);
+                QCOMPARE(row->text(3) != s("—"), e.answered);
+                if (i > 0)
+                    QVERIFY(row->data(0, Qt::UserRole).toDateTime() <= history->topLevelItem(i - 1)->data(0, Qt::UserRole).toDateTime());
+            }
+        };
+        // 1. bob calls, alice answers, bob hangs up.
+        bob.phone->engine().call(s("alice"));
+        QTRY_COMPARE_WITH_TIMEOUT(title(alice), s("bob is calling"), 5000);
+        QTest::mouseClick(child<QPushButton>(*alice.window, "answer"), Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(title(bob).startsWith(s("In a call")), 5000);
+        pressIn(bob, Qt::Key_Escape);
+        made.push_back({s("bob"), s("hangup"), true});
+        check();
+        // 2. bob calls, alice declines.
+        QTest::qWait(300);
+        bob.phone->engine().call(s("alice"));
+        QTRY_COMPARE_WITH_TIMEOUT(title(alice), s("bob is calling"), 5000);
+        pressIn(alice, Qt::Key_Escape);
+        made.push_back({s("bob"), s("declined"), false});
+        check();
+        // 3. alice calls, bob answers, alice hangs up.
+        QTest::qWait(300);
+        alice.phone->engine().call(s("bob"));
+        QTRY_COMPARE_WITH_TIMEOUT(title(bob), s("alice is calling"), 5000);
+        QTest::mouseClick(child<QPushButton>(*bob.window, "answer"), Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(title(alice).startsWith(s("In a call")), 5000);
+        pressIn(alice, Qt::Key_Escape);
+        made.push_back({s("bob"), s("hangup"), true});
+        check();
+
+        // Reopened, the window shows what happened before: the same rows, and the key timeline.
+        alice.window->timeline()->showSession({});
+        const QStringList before = steps(alice);
+        QVERIFY(before.contains(s("Key delivered")) && before.contains(s("Key derived")));
+        alice.reopen();
+        history = child<QTreeWidget>(*alice.window, "history");
+        check();
+        alice.window->timeline()->showSession({});
+        QCOMPARE(steps(alice).mid(0, before.size()), before);
+        // The full line of a step is readable at the default width, wrapped below the rows.
+        auto *detail = child<QLabel>(*alice.window, "timelineDetail");
+        auto *tree = child<QTreeWidget>(*alice.window, "timeline");
+        tree->setCurrentItem(tree->topLevelItem(0));
+        QVERIFY(detail->wordWrap());
+        QVERIFY2(detail->text().contains(tree->topLevelItem(0)->text(TimelinePanel::TextColumn)), qPrintable(detail->text()));
     }
 
     void declineByEscape()

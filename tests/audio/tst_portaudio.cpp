@@ -9,6 +9,10 @@
 #include <QCoreApplication>
 #include <QDeadlineTimer>
 #include <QProcess>
+#include <QTemporaryFile>
+
+#include <cstdio>
+#include <unistd.h>
 #include <QStandardPaths>
 #include <QTest>
 
@@ -37,6 +41,7 @@ class TestPortAudio : public QObject
     Q_OBJECT
 private Q_SLOTS:
     void noDeviceWithoutJack();
+    void probingIsQuiet();
     void startJack();
     void listsJackDevice();
     void unknownDeviceIsAClearError();
@@ -65,6 +70,27 @@ bool TestPortAudio::waitForJack()
     QProcess w;
     w.start(jackTool("jack_wait"), {QStringLiteral("-w"), QStringLiteral("-t"), QStringLiteral("10")});
     return w.waitForFinished(15000) && w.exitCode() == 0;
+}
+
+void TestPortAudio::probingIsQuiet()
+{
+    // ALSA and JACK say dozens of lines while PortAudio probes them; none reach the terminal.
+    QTemporaryFile captured;
+    QVERIFY(captured.open());
+    std::fflush(stderr);
+    const int saved = ::dup(2);
+    QVERIFY(saved >= 0);
+    ::dup2(captured.handle(), 2);
+    auto devices = listAudioDevices();
+    auto in = openPortAudioInput(QString());
+    auto out = openPortAudioOutput(QStringLiteral("nothing"));
+    std::fflush(stderr);
+    ::dup2(saved, 2);
+    ::close(saved);
+    QVERIFY(!out.ok());
+    captured.seek(0);
+    const QByteArray said = captured.readAll();
+    QVERIFY2(!said.contains("ALSA lib") && !said.contains("jack"), said.left(400).constData());
 }
 
 void TestPortAudio::startJack()
