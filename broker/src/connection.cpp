@@ -107,6 +107,14 @@ void Connection::fail(ErrorCode code, const QString &msg)
     close();
 }
 
+void Connection::failEnrolment()
+{
+    if (m_phase == Phase::Closed)
+        return;
+    m_socket->send(wire::encodeCleartextError(ErrorCode::Auth, QStringLiteral("authentication failed"), m_broker.fingerprint()));
+    close();
+}
+
 bool Connection::takeToken()
 {
     const double elapsed = double(m_tokenClock.restart()) / 1000.0;
@@ -230,8 +238,9 @@ void Connection::startEnrolment(const QByteArray &body)
     const bool replayed = store.handshakeAnswered(frame->account, frame->epoch, ephemeral);
     auto payload = hs->readMessage(frame->noiseMessage);
     if (!payload) {
-        // Same answer whether the account, the invite or the key was wrong.
-        fail(ErrorCode::Auth, QStringLiteral("authentication failed"));
+        // Same answer whether the account, the invite or the key was wrong; it names this
+        // broker's public key, so that a phone holding an invite for another can say so.
+        failEnrolment();
         return;
     }
     if (!wire::decodeMap(*payload)) {
@@ -240,7 +249,7 @@ void Connection::startEnrolment(const QByteArray &body)
     }
     if (replayed) {
         m_broker.log(QStringLiteral("%1: a replayed enrolment message (epoch %2) refused").arg(frame->account).arg(frame->epoch));
-        fail(ErrorCode::Auth, QStringLiteral("authentication failed"));
+        failEnrolment();
         return;
     }
     m_account = frame->account;

@@ -35,6 +35,8 @@ public:
     void sendError(ErrorCode code, const QString &msg, std::optional<quint32> id = {});
     // Sends an error (sealed if the channel is open, cleartext before) and closes.
     void fail(ErrorCode code, const QString &msg);
+    // An enrolment refused: "auth", naming this broker's public key (the same for every refusal).
+    void failEnrolment();
     void close();
 
 Q_SIGNALS:

@@ -67,6 +67,20 @@ void Enroller::onConnected()
 void Enroller::onFrame(const QByteArray &body)
 {
     if (auto e = wire::decodeCleartextError(body); e && m_step != Step::Done) {
+        // A refused enrolment: a wrong broker (it names its own key) or a bad invite. The broker
+        // answers every refusal alike, so this tells nothing about whether the account exists.
+        const QString theirs = wire::cleartextErrorFingerprint(body);
+        const QString named = skbp::fingerprint(m_profile.brokerKey());
+        if (e->code == ErrorCode::Auth && m_step == Step::AwaitMsg2 && m_epoch == 0) {
+            if (!theirs.isEmpty() && theirs != named)
+                e->message = QStringLiteral("the broker at %1:%2 holds another key (fingerprint %3) than this invite "
+                                            "names (%4): do not join")
+                                 .arg(m_profile.brokerHost())
+                                 .arg(m_profile.brokerPort())
+                                 .arg(theirs, named);
+            else
+                e->message = QStringLiteral("the invite is not valid (used, expired or wrong)");
+        }
         finish(false, *e);
         return;
     }

@@ -99,7 +99,7 @@ constexpr FieldSpec kDeliver[] = {{"to", Field::Account, true}, {"msg", Field::M
 constexpr FieldSpec kRequest[] = {{"from", Field::Account, true}, {"msg", Field::Map, true}};
 constexpr FieldSpec kRotate[] = {{"epoch", Field::U32, true}, {"wrapped", Field::Wrapped, true}};
 constexpr FieldSpec kRotateAck[] = {{"epoch", Field::U32, true}, {"proof", Field::Proof, true}};
-constexpr FieldSpec kError[] = {{"code", Field::Text, true}, {"msg", Field::Text, false},
+constexpr FieldSpec kError[] = {{"code", Field::Text, true}, {"msg", Field::Text, false}, {"fp", Field::Text, false},
                                 {"id", Field::U32, false}};
 constexpr FieldSpec kEnrolled[] = {{"epoch", Field::U32, true}};
 
@@ -425,9 +425,23 @@ QByteArray encodeError(ErrorCode code, const QString &msg, std::optional<quint32
     return encodeMessage(errorMessage(code, msg, id));
 }
 
-QByteArray encodeCleartextError(ErrorCode code, const QString &msg)
+QByteArray encodeCleartextError(ErrorCode code, const QString &msg, const QString &brokerFingerprint)
 {
-    return char(kErrorTag) + encodeError(code, msg);
+    QCborMap m = errorMessage(code, msg);
+    if (!brokerFingerprint.isEmpty())
+        m.insert(QLatin1StringView("fp"), brokerFingerprint);
+    return char(kErrorTag) + encodeMessage(m);
+}
+
+QString cleartextErrorFingerprint(QByteArrayView body)
+{
+    if (body.isEmpty() || quint8(body[0]) != kErrorTag)
+        return {};
+    auto m = decodeMessage(body.sliced(1));
+    if (!m || m->type() != QLatin1StringView("error"))
+        return {};
+    const QString fp = m->text(QLatin1StringView("fp"));
+    return fp.size() <= 64 ? fp : QString();
 }
 
 std::optional<Error> decodeCleartextError(QByteArrayView body)

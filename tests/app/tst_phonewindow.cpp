@@ -203,23 +203,47 @@ private Q_SLOTS:
         QVERIFY(zoe.window->joinPage()); // still asking
     }
 
+    void refusedInviteShowsError_data()
+    {
+        QTest::addColumn<QString>("what");
+        QTest::newRow("wrong secret") << s("secret");
+        QTest::newRow("no such account") << s("account");
+        QTest::newRow("another broker's key") << s("broker");
+    }
+
     void refusedInviteShowsError()
     {
-        // A well-formed link whose secret the broker does not know: the broker refuses, the page
-        // says so and stays usable, and no key is stored.
+        // A well-formed link the broker refuses: the page says why (a bad invite, or a broker with
+        // another key than the invite names) and stays usable, and no key is stored. Whether the
+        // account exists is not told: a wrong secret and an unknown account read the same.
+        QFETCH(QString, what);
         TestBroker broker;
         Person zoe(s("zoe"), 440);
         InviteLink link = broker.invite(s("zoe"));
         auto other = crypto::randomSecret(32);
         QVERIFY(other.ok());
-        link.secret = std::move(*other);
+        if (what == s("secret"))
+            link.secret = std::move(*other);
+        else if (what == s("account"))
+            link.account = s("nobody");
+        else
+            link.brokerPublicKey = other->view().toByteArray();
         auto *edit = child<QLineEdit>(*zoe.window->joinPage(), "inviteLink");
         edit->setText(link.toString());
         auto *details = child<QLabel>(*zoe.window->joinPage(), "inviteDetails");
-        QVERIFY(details->text().contains(broker.broker().fingerprint())); // whom we are about to trust
+        QVERIFY(details->text().contains(skbp::fingerprint(link.brokerPublicKey))); // whom we are about to trust
         QTest::keyClick(edit, Qt::Key_Return);
         auto *error = child<QLabel>(*zoe.window->joinPage(), "inviteError");
         QTRY_VERIFY_WITH_TIMEOUT(!error->text().isEmpty(), 10000);
+        if (what == s("broker")) {
+            const QString want = QStringLiteral("the broker at 127.0.0.1:%1 holds another key (fingerprint %2) than this "
+                                                "invite names (%3): do not join")
+                                     .arg(broker.port())
+                                     .arg(broker.broker().fingerprint(), skbp::fingerprint(link.brokerPublicKey));
+            QVERIFY2(error->text().contains(want), qPrintable(error->text()));
+        } else {
+            QVERIFY2(error->text().contains(s("the invite is not valid (used, expired or wrong)")), qPrintable(error->text()));
+        }
         QVERIFY(edit->isEnabled());
         QVERIFY(!zoe.phone->profile().isEnrolled());
         QCOMPARE(zoe.phone->profile().pendingEpoch(), 0u);

@@ -119,7 +119,11 @@ bool isUnknownType(QByteArrayView body);
 QByteArray encodeError(ErrorCode code, const QString &msg, std::optional<quint32> id = {});
 QCborMap errorMessage(ErrorCode code, const QString &msg, std::optional<quint32> id = {});
 // A cleartext error frame body (0xEE || CBOR).
-QByteArray encodeCleartextError(ErrorCode code, const QString &msg);
+// `brokerFingerprint`: an enrolment refusal names the broker's own (public) key, so that a phone
+// tells a wrong invite from a wrong broker; the same for every refusal, whatever the account.
+QByteArray encodeCleartextError(ErrorCode code, const QString &msg, const QString &brokerFingerprint = {});
+// The "fp" of a cleartext error frame; empty when it has none.
+QString cleartextErrorFingerprint(QByteArrayView body);
 std::optional<Error> decodeCleartextError(QByteArrayView body);
 
 } // namespace sotto::wire
