@@ -1,4 +1,5 @@
 #include "commands.h"
+#include "profilelock.h"
 
 #include "broker/admin.h"
 #include "broker/broker.h"
@@ -118,6 +119,10 @@ int runPhoneWindow(int argc, char **argv, const QString &profileOption)
     ClientOptions options;
     options.refreshIntervalSecs = qint64(settings.refreshHours) * 3600;
     auto phone = Phone::open(dir, {}, options);
+    if (!phone && phone.error().code == ErrorCode::Busy && summonRunningWindow(dir)) {
+        std::printf("%s: its window is brought to the front\n", qPrintable(phone.error().message));
+        return ExitOk;
+    }
     if (!phone) {
         printError(phone.error().message);
         QMessageBox::critical(nullptr, QStringLiteral("Sotto"), phone.error().message);
@@ -127,6 +132,15 @@ int runPhoneWindow(int argc, char **argv, const QString &profileOption)
                                                settings.noiseSuppression));
     PhoneWindow window(**phone, settings, &store);
     window.show();
+    WindowSummons summons(dir);
+    QObject::connect(&summons, &WindowSummons::showRequested, &window, [&window] {
+        window.showNormal();
+        window.raise();
+        window.activateWindow();
+        std::fprintf(stderr, "sotto: a second launch asked for this window: shown\n");
+    });
+    if (!summons.listen())
+        qWarning("cannot listen for second launches in %s", qPrintable(dir));
     TerminationWatcher term;
     QObject::connect(&term, &TerminationWatcher::terminationRequested, &app, &QCoreApplication::quit);
     app.exec();

@@ -1,6 +1,7 @@
 #include "profilelock.h"
 
 #include <QDir>
+#include <QLocalSocket>
 
 namespace sotto::app {
 
@@ -17,6 +18,60 @@ Result<std::unique_ptr<QLockFile>> lockProfile(const QString &dir)
     if (lock->error() == QLockFile::LockFailedError && lock->getLockInfo(&pid, &host, &app))
         return makeError(ErrorCode::Busy, QStringLiteral("this profile is open in process %1 (%2)").arg(pid).arg(dir));
     return makeError(ErrorCode::Io, QStringLiteral("cannot lock the profile %1").arg(dir));
+}
+
+namespace {
+
+QString socketPath(const QString &dir)
+{
+    return QDir(dir).absoluteFilePath(QStringLiteral("phone.sock"));
+}
+
+} // namespace
+
+WindowSummons::WindowSummons(const QString &dir, QObject *parent) : QObject(parent), m_path(socketPath(dir))
+{
+    m_server.setSocketOptions(QLocalServer::UserAccessOption);
+    m_server.setMaxPendingConnections(4);
+    connect(&m_server, &QLocalServer::newConnection, this, [this] {
+        while (QLocalSocket *c = m_server.nextPendingConnection()) {
+            connect(c, &QLocalSocket::disconnected, c, &QObject::deleteLater);
+            connect(c, &QLocalSocket::readyRead, this, [this, c] {
+                if (!c->canReadLine()) {
+                    if (c->bytesAvailable() > 64)
+                        c->abort(); // not a second launch of ours
+                    return;
+                }
+                if (c->readLine(64).trimmed() == "show") {
+                    Q_EMIT showRequested();
+                    c->write("ok\n");
+                }
+                c->disconnectFromServer();
+            });
+        }
+    });
+}
+
+bool WindowSummons::listen()
+{
+    QLocalServer::removeServer(m_path); // we hold the profile lock: nobody else listens here
+    return m_server.listen(m_path);
+}
+
+bool summonRunningWindow(const QString &dir, int timeoutMs)
+{
+    QLocalSocket socket;
+    socket.connectToServer(socketPath(dir));
+    if (!socket.waitForConnected(timeoutMs))
+        return false;
+    socket.write("show\n");
+    if (!socket.waitForBytesWritten(timeoutMs))
+        return false;
+    while (!socket.canReadLine()) {
+        if (!socket.waitForReadyRead(timeoutMs))
+            return false;
+    }
+    return socket.readLine(16).trimmed() == "ok";
 }
 
 } // namespace sotto::app

@@ -6,7 +6,9 @@
 
 #include "core/result.h"
 
+#include <QLocalServer>
 #include <QLockFile>
+#include <QObject>
 #include <QString>
 
 #include <memory>
@@ -16,5 +18,27 @@ namespace sotto::app {
 // Creates the directory if needed. ErrorCode::Busy ("this profile is open in process N") when
 // another live process holds it.
 Result<std::unique_ptr<QLockFile>> lockProfile(const QString &dir);
+
+// A second window launch on a profile brings the running window to the front instead: the
+// window listens on DIR/phone.sock (owner only: QLocalServer::UserAccessOption), a second launch
+// says "show" there and exits. Only the holder of the profile lock listens, so a stale socket
+// from a crash is removed first. GUI thread.
+class WindowSummons : public QObject
+{
+    Q_OBJECT
+public:
+    explicit WindowSummons(const QString &dir, QObject *parent = nullptr);
+    bool listen();
+
+Q_SIGNALS:
+    void showRequested();
+
+private:
+    QLocalServer m_server;
+    QString m_path;
+};
+
+// The second launch's side: true when a window on `dir` answered (it is then in front).
+bool summonRunningWindow(const QString &dir, int timeoutMs = 2000);
 
 } // namespace sotto::app

@@ -590,6 +590,18 @@ void TestCli::oneProcessPerProfile()
              second.err.constData());
     QCOMPARE(lines(second.err).size(), 1);
     QVERIFY(first.running());
+
+    // A second window on a profile whose window is open brings that window to the front and exits.
+    const QString windowed = tmp.filePath(s("frank"));
+    Child window({s("--profile"), windowed});
+    QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(QDir(windowed).filePath(s("phone.sock"))), 10000);
+    const Outcome again = run({s("--profile"), windowed});
+    QVERIFY2(again.exited(0), qPrintable(again.describe()));
+    QVERIFY2(again.out.contains(QStringLiteral("this profile is open in process %1").arg(window.process().processId()).toUtf8())
+                 && again.out.contains("brought to the front"),
+             qPrintable(again.describe()));
+    QVERIFY2(window.waitForStderr("a second launch asked for this window: shown", 5000), window.stderrSoFar().constData());
+    QVERIFY(window.running());
 }
 
 void TestCli::everySubcommandHasHelp()
