@@ -3,7 +3,10 @@
 #include "phone.h"
 
 #include <QFrame>
+#include <QDateTime>
 #include <QGridLayout>
+#include <QHeaderView>
+#include <QTreeWidget>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QMenu>
@@ -52,8 +55,19 @@ CallPanel::CallPanel(Phone &phone, QWidget *parent)
       m_decline(button(tr("&Decline"), ":/sotto/icons/hangup.svg", tr("Decline the call"), "decline", this)),
       m_hangup(button(tr("&Hang up"), ":/sotto/icons/hangup.svg", tr("Leave the call (Esc)"), "hangup", this)),
       m_mute(button(tr("&Mute"), ":/sotto/icons/mute.svg", tr("Stop sending your voice (Ctrl+M)"), "mute", this)),
-      m_add(new QToolButton(this))
+      m_add(new QToolButton(this)), m_stats(new QTreeWidget(this))
 {
+    m_stats->setObjectName(QStringLiteral("callStats"));
+    m_stats->setRootIsDecorated(false);
+    m_stats->setUniformRowHeights(true);
+    m_stats->setHeaderLabels({tr("Member"), tr("Packets"), tr("Loss"), tr("Jitter"), tr("RTT (relay)"), tr("Bitrate"),
+                              tr("FEC"), tr("Gen")});
+    m_stats->header()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    m_stats->setToolTip(tr("What this phone receives from each member, once a second: packets, loss, jitter, "
+                           "the round trip to the relay, bitrate, losses recovered by Opus FEC, and the "
+                           "generation of the session key"));
+    m_stats->setMaximumHeight(120);
+    m_stats->setVisible(false);
     m_title->setObjectName(QStringLiteral("callTitle"));
     m_state->setObjectName(QStringLiteral("callState"));
     m_notice->setObjectName(QStringLiteral("audioNotice"));
@@ -112,6 +126,7 @@ CallPanel::CallPanel(Phone &phone, QWidget *parent)
     layout->addWidget(m_title);
     layout->addWidget(m_state);
     layout->addWidget(m_members);
+    layout->addWidget(m_stats);
     layout->addStretch(1);
     layout->addWidget(m_notice);
     layout->addLayout(buttons);
@@ -193,6 +208,7 @@ void CallPanel::refresh()
     m_add->setVisible(inCall);
     m_add->setEnabled(inCall && s->answered && s->keyed && online);
     m_members->setVisible(bool(s));
+    m_stats->setVisible(inCall && s->answered);
     m_notice->setText(m_mediaError.isEmpty() ? m_phone.audio().notice : m_mediaError);
     m_notice->setVisible(!m_notice->text().isEmpty() && bool(s));
 
@@ -315,6 +331,11 @@ void CallPanel::onMediaStarted(const QByteArray &sid)
                     }
                 }
             });
+    m_previous.clear();
+    connect(media, &audio::MediaSession::statsUpdated, this, [this, sid](const audio::MediaStats &st) {
+        if (sid == m_sid)
+            showStats(st);
+    });
     connect(media, &audio::MediaSession::talkingChanged, this,
             [this, sid](bool talking) {
                 if (sid != m_sid)
@@ -323,6 +344,36 @@ void CallPanel::onMediaStarted(const QByteArray &sid)
                 if (it != m_rows.end())
                     it->second.talking->setVisible(talking && !m_phone.isMuted());
             });
+}
+
+void CallPanel::showStats(const audio::MediaStats &st)
+{
+    const auto s = m_phone.engine().session(m_sid);
+    if (!s)
+        return;
+    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    m_stats->clear();
+    for (const audio::MemberStats &m : st.members) {
+        QString who = QStringLiteral("ssrc %1").arg(m.ssrc, 8, 16, QLatin1Char('0'));
+        for (const MemberInfo &mi : s->members) {
+            if (mi.ssrc == m.ssrc)
+                who = mi.account;
+        }
+        Previous &before = m_previous[m.ssrc];
+        const qint64 dt = before.atMs > 0 ? now - before.atMs : 0;
+        const double kbps = dt > 0 ? double(m.bytes - std::min(m.bytes, before.bytes)) * 8.0 / double(dt) : 0.0;
+        before = {m.bytes, now};
+        const quint64 expected = m.packets + m.lost;
+        auto *row = new QTreeWidgetItem(m_stats);
+        row->setText(0, who);
+        row->setText(1, QString::number(m.packets));
+        row->setText(2, expected ? QStringLiteral("%1 %").arg(100.0 * double(m.lost) / double(expected), 0, 'f', 1) : QStringLiteral("—"));
+        row->setText(3, QStringLiteral("%1 ms").arg(m.jitterMs, 0, 'f', 1));
+        row->setText(4, st.relayRttMs >= 0 ? QStringLiteral("%1 ms").arg(st.relayRttMs) : QStringLiteral("—"));
+        row->setText(5, dt > 0 ? QStringLiteral("%1 kbit/s").arg(kbps, 0, 'f', 1) : QStringLiteral("—"));
+        row->setText(6, QString::number(m.recovered));
+        row->setText(7, QString::number(s->gen));
+    }
 }
 
 void CallPanel::setLevel(const QString &account, float level, bool talking)

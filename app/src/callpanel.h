@@ -17,8 +17,11 @@ class QProgressBar;
 class QPushButton;
 class QToolButton;
 
+class QTreeWidget;
+
 namespace sotto::audio {
 class MediaSession;
+struct MediaStats;
 }
 
 namespace sotto::app {
@@ -52,6 +55,7 @@ private:
     void onMediaStarted(const QByteArray &sid);
     void setLevel(const QString &account, float level, bool talking);
     QByteArray ringingElsewhere() const;
+    void showStats(const audio::MediaStats &stats);
 
     Phone &m_phone;
     QByteArray m_sid;
@@ -69,6 +73,13 @@ private:
     QPushButton *m_mute;
     QToolButton *m_add;
     std::map<QString, Row> m_rows; // "" is us
+    QTreeWidget *m_stats; // per member: packets, loss, jitter, relay round trip, bitrate, FEC, generation
+    struct Previous
+    {
+        quint64 bytes = 0;
+        qint64 atMs = 0;
+    };
+    std::map<quint32, Previous> m_previous; // by SSRC, for the bitrate
     QElapsedTimer m_since;
     QPointer<audio::MediaSession> m_watched;
 };

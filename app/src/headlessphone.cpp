@@ -287,6 +287,7 @@ void HeadlessPhone::writeStats()
         for (const audio::MemberStats &m : st.members) {
             members.append(QJsonObject{{QStringLiteral("ssrc"), qint64(m.ssrc)},
                                        {QStringLiteral("packets"), qint64(m.packets)},
+                                       {QStringLiteral("bytes"), qint64(m.bytes)},
                                        {QStringLiteral("lost"), qint64(m.lost)},
                                        {QStringLiteral("recovered_fec"), qint64(m.recovered)},
                                        {QStringLiteral("concealed"), qint64(m.concealed)},
@@ -304,6 +305,7 @@ void HeadlessPhone::writeStats()
                                  {QStringLiteral("frames_sent"), qint64(st.framesSent)},
                                  {QStringLiteral("bytes_sent"), qint64(st.bytesSent)},
                                  {QStringLiteral("relay_bound"), st.bound},
+                                 {QStringLiteral("relay_rtt_ms"), st.relayRttMs},
                                  {QStringLiteral("members"), members}});
     }
     QFile f(m_options.statsFile);

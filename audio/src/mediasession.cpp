@@ -138,6 +138,7 @@ void MediaSession::sendBind()
     char ssrc[4];
     qToBigEndian(m_config.ownSsrc, ssrc);
     bind.append(ssrc, 4).append(m_config.token);
+    m_bindSentMs = m_clock.elapsed();
     m_socket.writeDatagram(bind, m_config.relayAddress, m_config.relayPort);
 }
 
@@ -249,7 +250,13 @@ void MediaSession::onPacket(const QByteArray &datagram)
         return;
     const quint8 first = quint8(datagram[0]);
     if (first == kBindAck) {
-        if (datagram.size() == 1 + 16 + 4 && datagram.mid(1, 16) == m_config.sid && !m_stats.bound) {
+        if (datagram.size() != 1 + 16 + 4 || datagram.mid(1, 16) != m_config.sid)
+            return;
+        if (m_bindSentMs >= 0) { // the relay's round trip, renewed with every rebind
+            m_stats.relayRttMs = int(m_clock.elapsed() - m_bindSentMs);
+            m_bindSentMs = -1;
+        }
+        if (!m_stats.bound) {
             m_stats.bound = true;
             m_rebind.start(m_config.rebindMs);
             Q_EMIT bound();
@@ -294,6 +301,7 @@ void MediaSession::onPacket(const QByteArray &datagram)
         return;
     }
     ++m->stats.packets;
+    m->stats.bytes += quint64(datagram.size());
     m->jitter.put(rtp->seq, rtp->timestamp, rtp->payload, m_clock.elapsed());
 }
 

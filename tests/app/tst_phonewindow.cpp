@@ -440,6 +440,28 @@ private Q_SLOTS:
                                      && bob.window->findChild<QLabel *>(s("member-carol"))->text() == s("carol"),
                                  5000);
 
+        // The call's statistics per member, from the media pipeline, once a second.
+        auto *stats = child<QTreeWidget>(*alice.window, "callStats");
+        const auto statsOf = [&](const QString &who) -> QTreeWidgetItem * {
+            for (int i = 0; i < stats->topLevelItemCount(); ++i) {
+                if (stats->topLevelItem(i)->text(0) == who)
+                    return stats->topLevelItem(i);
+            }
+            return nullptr;
+        };
+        QTRY_VERIFY_WITH_TIMEOUT(statsOf(s("bob")) && statsOf(s("carol")) && statsOf(s("carol"))->text(1).toInt() > 10
+                                     && statsOf(s("carol"))->text(5).endsWith(s("kbit/s")),
+                                 8000);
+        QVERIFY(!stats->isHidden());
+        for (const char *who : {"bob", "carol"}) {
+            const QTreeWidgetItem *row = statsOf(s(who));
+            QVERIFY2(row->text(4).endsWith(s(" ms")), qPrintable(row->text(4))); // round trip to the relay
+            QVERIFY2(row->text(2).endsWith(s("%")), qPrintable(row->text(2)));
+            QCOMPARE(row->text(7), s("1")); // generation 1 after carol joined
+        }
+        const double kbps = statsOf(s("carol"))->text(5).section(u' ', 0, 0).toDouble();
+        QVERIFY2(kbps > 4 && kbps < 200, qPrintable(statsOf(s("carol"))->text(5))); // Opus voice, 20 ms frames
+
         // bob mutes: alice and carol see his badge; unmuted, it goes.
         QTest::mouseClick(child<QPushButton>(*bob.window, "mute"), Qt::LeftButton);
         QTRY_VERIFY_WITH_TIMEOUT(alice.window->findChild<QLabel *>(s("muted-bob"))

@@ -30,6 +30,7 @@ struct MemberStats
 {
     quint32 ssrc = 0;
     quint64 packets = 0; // authenticated and accepted
+    quint64 bytes = 0;   // of those packets, as received (SRTP), for the bitrate
     quint64 late = 0;
     quint64 duplicates = 0;
     quint64 lost = 0;
@@ -52,6 +53,7 @@ struct MediaStats
     quint64 bytesSent = 0;
     quint64 unknownSender = 0;
     bool bound = false;
+    int relayRttMs = -1; // bind → bind ack at the relay, the latest (every rebind); -1: not yet
     bool talking = false;
     float inputLevel = 0;
     std::vector<MemberStats> members;
@@ -135,6 +137,7 @@ private:
     bool m_deviceFailed = false;
     std::mt19937 m_lossRng;
     MediaStats m_stats;
+    qint64 m_bindSentMs = -1; // on m_clock
 };
 
 } // namespace sotto::audio
