@@ -27,7 +27,6 @@ ContactsPanel::ContactsPanel(ClientEngine &engine, QWidget *parent)
     m_call->setIcon(QIcon(QStringLiteral(":/sotto/icons/call.svg")));
     m_call->setToolTip(tr("Call the selected contact (Enter)"));
     auto *layout = new QVBoxLayout(this);
-    layout->setContentsMargins(0, 0, 0, 0);
     layout->addWidget(title);
     layout->addWidget(m_list, 1);
     layout->addWidget(m_call);

@@ -48,8 +48,7 @@ PhoneWindow::PhoneWindow(Phone &phone, PhoneSettings settings, QSettings *store,
     m_refresh->setToolTip(tr("The next Diffie-Hellman refresh, which breaks the chain of keys"));
     // Permanent, so that passing messages on the left never hide them.
     // A long reason ("cannot reach … (connection refused) · retrying in 4 s") must not widen the window.
-    m_connection->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
-    m_connection->setMinimumWidth(120);
+    m_connection->setMaximumWidth(460);
     m_reconnect->setObjectName(QStringLiteral("reconnectNow"));
     m_reconnect->setFlat(true);
     m_reconnect->setVisible(false);
@@ -382,7 +381,8 @@ void PhoneWindow::updateStatus()
         break;
     }
     m_reconnect->setVisible(m_phone.engine().state() == ClientEngine::State::Connecting && m_phone.engine().nextRetry().isValid());
-    m_connection->setToolTip(tr("Broker %1 at %2:%3 · key %4")
+    m_connection->setToolTip((m_phone.engine().state() == ClientEngine::State::Online ? QString() : m_connection->text() + QLatin1Char('\n'))
+                             + tr("Broker %1 at %2:%3 · key %4")
                                  .arg(p.brokerName(), p.brokerHost())
                                  .arg(p.brokerPort())
                                  .arg(p.brokerFingerprint()));

@@ -2,7 +2,9 @@
 // audio) and a real broker on loopback, every step a click or a key press on the real widgets
 // (offscreen). Joining by pasting an invite, calling, answering, adding carol, the key timeline's
 // rows, hanging up with Esc, and the history kept in the profile.
+#include "brokerwindow.h"
 #include "callpanel.h"
+#include "guidemo.h"
 #include "contactspanel.h"
 #include "historypanel.h"
 #include "joinpage.h"
@@ -38,6 +40,7 @@
 #include <QStatusBar>
 #include <QTimer>
 #include <QAction>
+#include <QLayout>
 
 #include <memory>
 
@@ -476,6 +479,8 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(alice.window->findChild<QLabel *>(s("muted-bob"))
                                      && alice.window->findChild<QLabel *>(s("muted-bob"))->isHidden(),
                                  5000);
+        // The contacts pane has the margins of the rest of the window.
+        QCOMPARE(alice.window->contacts()->layout()->contentsMargins(), alice.window->callPanel()->layout()->contentsMargins());
         // Through all of it, no window changed its size.
         QCOMPARE(alice.window->size(), aliceSize);
         QCOMPARE(bob.window->size(), bobSize);
@@ -620,6 +625,26 @@ private Q_SLOTS:
         tree->setCurrentItem(tree->topLevelItem(0));
         QVERIFY(detail->wordWrap());
         QVERIFY2(detail->text().contains(tree->topLevelItem(0)->text(TimelinePanel::TextColumn)), qPrintable(detail->text()));
+    }
+
+    void demoConsoleComesBackFromThePhonesMenu()
+    {
+        GuiDemo demo;
+        QSignalSpy ready(&demo, &GuiDemo::ready);
+        QVERIFY(demo.start(false).ok());
+        QVERIFY(ready.wait(20000));
+        BrokerWindow &console = demo.console();
+        QVERIFY(console.isVisible());
+        QVERIFY(!console.windowIcon().isNull());
+        // Closing the demo's console asks nothing (the broker goes on) and only hides it...
+        QVERIFY(console.close());
+        QVERIFY(!console.isVisible());
+        QVERIFY(demo.broker().port() != 0); // the broker goes on
+        // ... and any phone's menu brings it back.
+        QAction *reopen = demo.window(s("bob")).findChild<QAction *>(s("actionConsole"));
+        QVERIFY(reopen && reopen->isVisible());
+        reopen->trigger();
+        QTRY_VERIFY_WITH_TIMEOUT(console.isVisible(), 3000);
     }
 
     void declineByEscape()
