@@ -280,6 +280,7 @@ private Q_SLOTS:
     void corruptProfile();
     void sigtermEndsOnlinePhone();
     void headlessSaysWhyItIsOffline();
+    void readmeByHandWorksWhenPasted();
     void answerAllStaysAndAConferenceOutlivesItsCreator();
 
 private:
@@ -993,6 +994,35 @@ void TestCli::sigtermEndsOnlinePhone()
     auto p = Profile::open(dave);
     QVERIFY(p.ok() && p->isEnrolled());
 #endif
+}
+
+void TestCli::readmeByHandWorksWhenPasted()
+{
+    // The README's "By hand" blocks, pasted into bash as they are (only the port made free and
+    // the binary this build's): the two-party call, then the conference that outlives alice.
+    const QByteArray readme = readAll(QStringLiteral(QT_TESTCASE_SOURCEDIR "/../README.md"));
+    const qsizetype from = readme.indexOf("## By hand");
+    const qsizetype to = readme.indexOf("\n## ", from + 1);
+    QVERIFY(from >= 0 && to > from);
+    QByteArray script = "set -e\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"; // nothing outlives a failure
+    bool inBlock = false;
+    for (const QByteArray &line : readme.mid(from, to - from).split('\n')) {
+        if (line.startsWith("```"))
+            inBlock = line.startsWith("```sh");
+        else if (inBlock)
+            script += line + '\n';
+    }
+    QVERIFY(script.contains("--answer-all") && script.contains("--invite carol"));
+    script.replace("127.0.0.1:7420", QStringLiteral("127.0.0.1:%1").arg(freePort()).toUtf8());
+    script.replace("S=build/app/sotto", "S=" + QByteArray(SOTTO_BINARY));
+    QProcess bash;
+    bash.start(QStringLiteral("bash"), {QStringLiteral("-c"), QString::fromUtf8(script)});
+    QVERIFY(bash.waitForFinished(90000));
+    const QByteArray err = bash.readAllStandardError();
+    QVERIFY2(bash.exitStatus() == QProcess::NormalExit && bash.exitCode() == 0, err.right(3000).constData());
+    for (const char *step : {"bob: ended (hangup)", "bob: key rotated · epoch 2", "carol: alice left",
+                             "bob: re-keyed · generation 2", "carol: ended (hangup)", "bob: key rotated · epoch 3"})
+        QVERIFY2(err.contains(step), qPrintable(QString::fromUtf8(step) + QStringLiteral("\n") + QString::fromUtf8(err.right(3000))));
 }
 
 void TestCli::headlessSaysWhyItIsOffline()
