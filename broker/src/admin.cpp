@@ -34,13 +34,16 @@ QJsonObject failure(const QString &why)
     return QJsonObject{{QStringLiteral("ok"), false}, {QStringLiteral("error"), why}};
 }
 
+// The broker's own user, or root (who can read the store anyway): `sudo sotto broker invite …`
+// reaches the system service, which runs as a user of its own (DynamicUser=).
 bool sameUser(QLocalSocket *socket)
 {
 #ifdef Q_OS_LINUX
     ucred cred{};
     socklen_t len = sizeof cred;
     const int fd = int(socket->socketDescriptor());
-    return fd >= 0 && ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.uid == ::geteuid();
+    return fd >= 0 && ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0
+        && (cred.uid == ::geteuid() || cred.uid == 0);
 #else
     Q_UNUSED(socket);
     return true; // the socket's permissions (owner only) are the check

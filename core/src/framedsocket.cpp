@@ -146,6 +146,14 @@ void FramedSocket::closeGracefully()
 {
     disconnect(); // nobody hears from us any more
     setParent(nullptr);
+    if (m_socket->state() != QAbstractSocket::ConnectedState) {
+        // Still looking the host up or connecting: nothing to flush, nobody to wait for.
+        m_closing = true;
+        m_stallTimer.stop();
+        m_socket->abort();
+        deleteLater();
+        return;
+    }
     close();
     if (m_socket->state() == QAbstractSocket::UnconnectedState) {
         deleteLater();

@@ -6,7 +6,7 @@
 // behind its back. When no broker runs, the same requests are served from the store directly,
 // under the data directory's lock.
 //
-//   channel  = a QLocalServer at DATA/admin.sock, for the broker's own user only (socket
+//   channel  = a QLocalServer at DATA/admin.sock, for the broker's own user and root only (socket
 //              permissions, and on Linux the peer's uid is checked too)
 //   request  = one JSON object, one line: {"cmd":"accounts"}
 //                                       | {"cmd":"revoke","account":NAME}

@@ -1,0 +1,51 @@
+# CPack: a .deb and an .rpm on Linux, an NSIS installer on Windows, a disk image on macOS.
+set(CPACK_PACKAGE_NAME "sotto")
+set(CPACK_PACKAGE_VENDOR "The Sotto developers")
+set(CPACK_PACKAGE_CONTACT "The Sotto developers <sotto@example.org>")
+set(CPACK_PACKAGE_VERSION "${PROJECT_VERSION}")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "secure calls and conferences on a key broker")
+set(CPACK_PACKAGE_DESCRIPTION "Sotto is a softphone for secure calls and conferences of three or more
+people, built on a key broker (SKBP/1). A phone agrees a key with its broker
+once by Diffie-Hellman; from then on each call's key is delivered wrapped
+under it, conferences re-key as members join and leave, and the callee's key
+is rotated after every call. The key timeline shows every step by fingerprint.
+The same program runs the broker, with a console or as a sandboxed systemd
+service (sotto-broker.service).")
+set(CPACK_PACKAGE_HOMEPAGE_URL "${SOTTO_HOMEPAGE}")
+set(CPACK_RESOURCE_FILE_LICENSE "${PROJECT_SOURCE_DIR}/LICENSE")
+set(CPACK_STRIP_FILES ON)
+set(CPACK_PACKAGE_INSTALL_DIRECTORY "Sotto")
+set(CPACK_SOURCE_IGNORE_FILES "/build.*/" "/\\\\.git/")
+
+# ---- Debian ----------------------------------------------------------------------------------
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_SECTION "comm")
+set(CPACK_DEBIAN_PACKAGE_PRIORITY "optional")
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# What shlibdeps cannot see, because Qt loads it with dlopen(): the SQLite driver of the broker's
+# store, the SVG icon engine, the platform plugins. Speech for the demo is a suggestion.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "libqt6sql6-sqlite, libqt6svg6, qt6-qpa-plugins")
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "espeak-ng")
+set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "${SOTTO_HOMEPAGE}")
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS OFF)
+
+# ---- RPM ---------------------------------------------------------------------------------------
+set(CPACK_RPM_FILE_NAME RPM-DEFAULT)
+set(CPACK_RPM_PACKAGE_LICENSE "GPL-3.0-or-later")
+set(CPACK_RPM_PACKAGE_GROUP "Applications/Communications")
+set(CPACK_RPM_PACKAGE_URL "${SOTTO_HOMEPAGE}")
+set(CPACK_RPM_PACKAGE_AUTOREQ ON)
+set(CPACK_RPM_PACKAGE_REQUIRES "qt6-qtbase-sql, qt6-qtsvg")
+set(CPACK_RPM_PACKAGE_SUGGESTS "espeak-ng")
+set(CPACK_RPM_EXCLUDE_FROM_AUTO_FILELIST_ADDITION
+    /lib /lib/systemd /lib/systemd/system /usr/share/applications /usr/share/metainfo /usr/share/icons
+    /usr/share/icons/hicolor /usr/share/man /usr/share/man/man1)
+
+if(WIN32)
+  set(CPACK_GENERATOR "NSIS64")
+elseif(APPLE)
+  set(CPACK_GENERATOR "DragNDrop")
+else()
+  set(CPACK_GENERATOR "DEB")
+endif()
+include(CPack)
