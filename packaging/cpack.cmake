@@ -32,6 +32,8 @@ set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS OFF)
 # ---- RPM ---------------------------------------------------------------------------------------
 set(CPACK_RPM_FILE_NAME RPM-DEFAULT)
 set(CPACK_RPM_PACKAGE_LICENSE "GPL-3.0-or-later")
+set(CPACK_RPM_PACKAGE_SUMMARY "Secure calls and conferences on a key broker")
+set(CPACK_RPM_PACKAGE_DESCRIPTION "${CPACK_PACKAGE_DESCRIPTION}")
 set(CPACK_RPM_PACKAGE_GROUP "Applications/Communications")
 set(CPACK_RPM_PACKAGE_URL "${SOTTO_HOMEPAGE}")
 set(CPACK_RPM_PACKAGE_AUTOREQ ON)

@@ -186,8 +186,10 @@ wait_for() { # name timeout-seconds description test-command...
     done
 }
 
-count_lines() { # file pattern — lines matching (fixed string)
-    grep -cF -- "$2" "$1" 2>/dev/null || true
+count_lines() { # file pattern — lines matching (fixed string); 0 while the file is not there yet
+    local n
+    n=$(grep -cF -- "$2" "$1" 2>/dev/null)
+    echo "${n:-0}"
 }
 
 at_least() { # file pattern n
