@@ -1,4 +1,6 @@
 # CPack: a .deb and an .rpm on Linux, an NSIS installer on Windows, a disk image on macOS.
+# Values go into CPackConfig.cmake as they are written here (backslashes for NSIS included).
+set(CPACK_VERBATIM_VARIABLES YES)
 set(CPACK_PACKAGE_NAME "sotto")
 set(CPACK_PACKAGE_VENDOR "The Sotto developers")
 set(CPACK_PACKAGE_CONTACT "The Sotto developers <sotto@example.org>")
@@ -42,6 +44,23 @@ set(CPACK_RPM_PACKAGE_SUGGESTS "espeak-ng")
 set(CPACK_RPM_EXCLUDE_FROM_AUTO_FILELIST_ADDITION
     /lib /lib/systemd /lib/systemd/system /usr/share/applications /usr/share/metainfo /usr/share/icons
     /usr/share/icons/hicolor /usr/share/man /usr/share/man/man1)
+
+# ---- Windows (NSIS) ------------------------------------------------------------------------------
+# A 64-bit installer: makensis makes 32-bit ones unless told the target.
+set(CPACK_NSIS_DEFINES "Target amd64-unicode")
+set(CPACK_NSIS_INSTALL_ROOT "$PROGRAMFILES64")
+set(CPACK_NSIS_DISPLAY_NAME "Sotto")
+set(CPACK_NSIS_PACKAGE_NAME "Sotto ${PROJECT_VERSION}")
+set(CPACK_NSIS_URL_INFO_ABOUT "${SOTTO_HOMEPAGE}")
+set(CPACK_NSIS_CONTACT "${CPACK_PACKAGE_CONTACT}")
+set(CPACK_NSIS_ENABLE_UNINSTALL_BEFORE_INSTALL ON)
+set(CPACK_NSIS_MODIFY_PATH OFF)
+set(CPACK_NSIS_INSTALLED_ICON_NAME "bin\\sotto.exe") # verbatim: one backslash in the script
+set(CPACK_PACKAGE_EXECUTABLES "sotto" "Sotto")
+set(CPACK_NSIS_EXECUTABLES_DIRECTORY "bin")
+
+# ---- macOS (disk image) ---------------------------------------------------------------------------
+set(CPACK_DMG_VOLUME_NAME "Sotto ${PROJECT_VERSION}")
 
 if(WIN32)
   set(CPACK_GENERATOR "NSIS64")
