@@ -268,6 +268,7 @@ private Q_SLOTS:
     void badUsage();
     void brokerInvitePrintsOneLink();
     void everySubcommandHasHelp();
+    void manPageCoversEveryOption();
     void oneProcessPerProfile();
     void operatorToolsOnARunningAndAStoppedBroker();
     void brokersPeerFromTheCommandLine();
@@ -603,6 +604,31 @@ void TestCli::oneProcessPerProfile()
              qPrintable(again.describe()));
     QVERIFY2(window.waitForStderr("a second launch asked for this window: shown", 5000), window.stderrSoFar().constData());
     QVERIFY(window.running());
+}
+
+void TestCli::manPageCoversEveryOption()
+{
+    // sotto(1) names every option that any --help prints, and every subcommand.
+    const QByteArray man = readAll(QStringLiteral(QT_TESTCASE_SOURCEDIR "/../packaging/linux/sotto.1"));
+    QVERIFY(!man.isEmpty());
+    QString text = QString::fromUtf8(man);
+    text.replace(QStringLiteral("\\-"), QStringLiteral("-"));
+    static const QRegularExpression option(QStringLiteral("--[a-z][a-z-]+"));
+    int checked = 0;
+    for (const QStringList &args : {QStringList{s("--help")}, QStringList{s("phone"), s("--help")}, QStringList{s("broker"), s("--help")},
+                                    QStringList{s("demo"), s("--help")}, QStringList{s("broker"), s("invite"), s("--help")},
+                                    QStringList{s("broker"), s("accounts"), s("--help")}, QStringList{s("broker"), s("revoke"), s("--help")}}) {
+        const Outcome o = run(args);
+        QVERIFY2(o.exited(0), qPrintable(o.describe()));
+        for (auto it = option.globalMatch(QString::fromUtf8(o.out)); it.hasNext();) {
+            const QString name = it.next().captured();
+            QVERIFY2(text.contains(name), qPrintable(name + s(" is not in sotto(1)")));
+            ++checked;
+        }
+    }
+    QVERIFY(checked > 30);
+    for (const char *sub : {"invite", "accounts", "revoke", "pubkey", "forget-peer", "demo", "phone"})
+        QVERIFY2(text.contains(QString::fromLatin1(sub)), sub);
 }
 
 void TestCli::everySubcommandHasHelp()
