@@ -354,18 +354,13 @@ Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
 
     s.key = std::move(next);
     s.gen = gen;
-    for (const Member &m : s.members) {
-        if (m.joined)
-            m_broker.sendTo(m.account, joined);
-    }
+    sendToJoined(s, joined);
     me->joined = true;
     m_broker.sendTo(from, sessionKey);
     for (const Member &m : s.members) { // who is muted already, and who else still rings
         if (m.account == from)
             continue;
-        QCborMap note = wire::message(k(m.joined ? "muted" : "ringing"));
-        note.insert(k("sid"), sid);
-        note.insert(k("who"), m.account);
+        QCborMap note = memberNote(m.joined ? "muted" : "ringing", sid, m.account);
         if (m.joined)
             note.insert(k("muted"), true);
         if (!m.joined || m.muted)
@@ -390,6 +385,14 @@ Result<void> CallRouter::decline(const QString &from, const QByteArray &sid)
     return {};
 }
 
+void CallRouter::sendToJoined(const Session &s, const QCborMap &message, const QString &except)
+{
+    for (const Member &m : s.members) {
+        if (m.joined && m.account != except)
+            m_broker.sendTo(m.account, message);
+    }
+}
+
 void CallRouter::stopRinging(Session &s, QString account, const QString &reason)
 {
     const QByteArray sid = s.sid; // `s` goes with endSession()
@@ -405,13 +408,7 @@ void CallRouter::stopRinging(Session &s, QString account, const QString &reason)
     m_broker.m_relayTable.removeMember(sid, me->ssrc);
     std::erase_if(s.members, [&](const Member &m) { return m.account == account; });
     dropTrunkIfUnused(s, account);
-    QCborMap left = wire::message(k("left"));
-    left.insert(k("sid"), sid);
-    left.insert(k("who"), account);
-    for (const Member &m : s.members) {
-        if (m.joined)
-            m_broker.sendTo(m.account, left);
-    }
+    sendToJoined(s, memberNote("left", sid, account));
     if (reason != QLatin1StringView("declined")) {
         QCborMap ended = wire::message(k("ended"));
         ended.insert(k("sid"), sid);
@@ -499,13 +496,7 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
         m_broker.m_relayTable.addMember(sid, m->ssrc, m->token);
     m_broker.sendTo(who, incoming);
     // Every member sees who rings (an extension; `left` says when it stops without an answer).
-    QCborMap ringing = wire::message(k("ringing"));
-    ringing.insert(k("sid"), sid);
-    ringing.insert(k("who"), who);
-    for (const Member &o : s.members) {
-        if (o.joined)
-            m_broker.sendTo(o.account, ringing);
-    }
+    sendToJoined(s, memberNote("ringing", sid, who), who);
     armRingTimeout(sid, who);
     m_broker.log(QStringLiteral("%1 invites %2 into session %3").arg(from, who, shortSid(sid)));
     Q_EMIT m_broker.sessionsChanged();
@@ -525,14 +516,9 @@ Result<void> CallRouter::mute(const QString &from, const QByteArray &sid, bool m
     if (me->muted == muted)
         return {};
     me->muted = muted;
-    QCborMap note = wire::message(k("muted"));
-    note.insert(k("sid"), sid);
-    note.insert(k("who"), from);
+    QCborMap note = memberNote("muted", sid, from);
     note.insert(k("muted"), muted);
-    for (const Member &o : session->members) {
-        if (o.joined && o.account != from)
-            m_broker.sendTo(o.account, note);
-    }
+    sendToJoined(*session, note, from);
     return {};
 }
 

@@ -154,6 +154,8 @@ private:
     void addTrunk(const QByteArray &sid, const QString &peer, const QByteArray &token);
     QByteArray trunkOf(Session &s, const QString &peer);
     void dropTrunkIfUnused(const Session &s, const QString &departed);
+    // Sends `message` to every joined member of `s` but `except`.
+    void sendToJoined(const Session &s, const QCborMap &message, const QString &except = {});
     Result<void> forwardRequest(const QString &from, const QByteArray &sid, const char *type, const QString &who = {},
                                 const QCborMap &extra = {});
     void onFedCall(const QString &peer, const wire::Message &m);

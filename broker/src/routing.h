@@ -4,6 +4,7 @@
 
 #include "broker/store.h"
 #include "core/result.h"
+#include "core/wire.h"
 
 #include <QCborMap>
 #include <QString>
@@ -32,6 +33,15 @@ inline std::pair<quint32, const SecretBytes *> effectiveKey(const AccountRecord 
     if (a.pendingKind == PendingKind::Rotate)
         return {a.pendingEpoch, &a.pendingKey};
     return {a.epoch, &a.key};
+}
+
+// {"t": type, "sid", "who"}: what the members are told about one of them (left, ringing, muted).
+inline QCborMap memberNote(const char *type, const QByteArray &sid, const QString &who)
+{
+    QCborMap m = wire::message(k(type));
+    m.insert(k("sid"), sid);
+    m.insert(k("who"), who);
+    return m;
 }
 
 inline QString shortSid(const QByteArray &sid)
