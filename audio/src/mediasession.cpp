@@ -3,6 +3,7 @@
 #include "audio/format.h"
 #include "audio/rtp.h"
 #include "core/crypto.h"
+#include "core/relaywire.h"
 
 #include <QNetworkDatagram>
 #include <QtEndian>
@@ -13,9 +14,6 @@
 namespace sotto::audio {
 
 namespace {
-
-constexpr quint8 kBind = 0x01;
-constexpr quint8 kBindAck = 0x02;
 
 float rms(const qint16 *s, int n)
 {
@@ -133,11 +131,7 @@ void MediaSession::removeMember(quint32 ssrc)
 
 void MediaSession::sendBind()
 {
-    QByteArray bind;
-    bind.append(char(kBind)).append(m_config.sid);
-    char ssrc[4];
-    qToBigEndian(m_config.ownSsrc, ssrc);
-    bind.append(ssrc, 4).append(m_config.token);
+    const QByteArray bind = relaywire::encodeBind({m_config.sid, m_config.ownSsrc, m_config.token});
     m_bindSentMs = m_clock.elapsed();
     m_socket.writeDatagram(bind, m_config.relayAddress, m_config.relayPort);
 }
@@ -246,11 +240,8 @@ void MediaSession::onDatagrams()
 
 void MediaSession::onPacket(const QByteArray &datagram)
 {
-    if (datagram.isEmpty())
-        return;
-    const quint8 first = quint8(datagram[0]);
-    if (first == kBindAck) {
-        if (datagram.size() != 1 + 16 + 4 || datagram.mid(1, 16) != m_config.sid)
+    if (relaywire::classify(datagram) == relaywire::Kind::BindAck) {
+        if (relaywire::decodeBindAck(datagram)->sid != m_config.sid)
             return;
         if (m_bindSentMs >= 0) { // the relay's round trip, renewed with every rebind
             m_stats.relayRttMs = int(m_clock.elapsed() - m_bindSentMs);

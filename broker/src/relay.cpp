@@ -1,6 +1,7 @@
 #include "broker/relay.h"
 
 #include "core/crypto.h"
+#include "core/relaywire.h"
 
 #include <QElapsedTimer>
 #include <QTimer>
@@ -23,15 +24,6 @@
 #endif
 
 namespace sotto::broker {
-
-namespace {
-constexpr quint8 kBind = 0x01;
-constexpr quint8 kBindAck = 0x02;
-constexpr int kBindSize = 1 + 16 + 4 + 16;
-constexpr quint8 kTrunkMedia = 0x03;
-constexpr quint8 kTrunkBind = 0x04;
-constexpr int kTrunkBindSize = 1 + 16 + 16;
-} // namespace
 
 void RelayTable::addMember(const QByteArray &sid, quint32 ssrc, const QByteArray &token)
 {
@@ -188,7 +180,7 @@ private:
             std::lock_guard lock(m_table.m_mutex);
             for (const auto &[sid, s] : m_table.m_sessions) {
                 for (const RelayTable::Trunk &t : s.trunks)
-                    binds.emplace_back(char(kTrunkBind) + sid + t.token, t.address, t.port);
+                    binds.emplace_back(relaywire::encodeTrunkBind({sid, t.token}), t.address, t.port);
             }
         }
         for (const auto &[packet, addr, port] : binds)
@@ -199,39 +191,31 @@ private:
 #endif
     }
 
-    void handleTrunk(QByteArrayView d, const QHostAddress &from, quint16 port)
+    // A peer relay's trunk binds (and keeps binding) to us from where its media will come.
+    void bindTrunk(const relaywire::TrunkBind &b, const QHostAddress &from, quint16 port)
     {
-        const quint8 first = quint8(d[0]);
-        if (first == kTrunkBind) {
-            if (d.size() != kTrunkBindSize) {
-                ++m_malformed;
-                return;
-            }
-            std::lock_guard lock(m_table.m_mutex);
-            auto s = m_table.m_sessions.find(d.sliced(1, 16).toByteArray());
-            if (s != m_table.m_sessions.end()) {
-                for (RelayTable::Trunk &t : s->second.trunks) {
-                    if (crypto::constantTimeEquals(t.token, d.sliced(17, 16))) {
-                        t.address = from;
-                        t.port = port;
-                        t.bound = true;
-                        return;
-                    }
+        std::lock_guard lock(m_table.m_mutex);
+        auto s = m_table.m_sessions.find(b.sid);
+        if (s != m_table.m_sessions.end()) {
+            for (RelayTable::Trunk &t : s->second.trunks) {
+                if (crypto::constantTimeEquals(t.token, b.token)) {
+                    t.address = from;
+                    t.port = port;
+                    t.bound = true;
+                    return;
                 }
             }
-            ++m_badToken;
-            return;
         }
-        // Trunk media: only from the address a trunk of this session bound, only to local members.
-        if (d.size() < 17 + 12 || (quint8(d[17]) & 0xC0) != 0x80) {
-            ++m_malformed;
-            return;
-        }
-        const QByteArrayView rtp = d.sliced(17);
+        ++m_badToken;
+    }
+
+    // Trunk media: only from the address a trunk of this session bound, only to local members.
+    void forwardTrunkMedia(const relaywire::TrunkMedia &media, const QHostAddress &from, quint16 port)
+    {
         m_targets.clear();
         {
             std::lock_guard lock(m_table.m_mutex);
-            auto s = m_table.m_sessions.find(d.sliced(1, 16).toByteArray());
+            auto s = m_table.m_sessions.find(media.sid);
             const bool fromTrunk = s != m_table.m_sessions.end()
                 && std::any_of(s->second.trunks.begin(), s->second.trunks.end(), [&](const RelayTable::Trunk &t) {
                        return t.bound && t.port == port && t.address.isEqual(from);
@@ -240,8 +224,7 @@ private:
                 ++m_unbound;
                 return;
             }
-            const quint32 ssrc = qFromBigEndian<quint32>(rtp.data() + 8);
-            if (s->second.members.contains(ssrc)) {
+            if (s->second.members.contains(*relaywire::rtpSsrc(media.rtp))) {
                 ++m_unbound; // a peer may not speak for one of our own members
                 return;
             }
@@ -252,7 +235,7 @@ private:
         }
         ++m_trunked;
         for (const auto &[addr, p] : m_targets) {
-            sendTo(rtp, addr, p);
+            sendTo(media.rtp, addr, p);
             ++m_forwarded;
         }
     }
@@ -361,54 +344,65 @@ private:
         return k;
     }
 
+    // One datagram, whatever it is (relaywire tells): nothing malformed or unbound is answered.
     void handle(QByteArrayView d, const QHostAddress &from, quint16 port)
     {
-        const quint8 first = quint8(d[0]);
-        if (first == kTrunkBind || first == kTrunkMedia) {
-            handleTrunk(d, from, port);
+        switch (relaywire::classify(d)) {
+        case relaywire::Kind::Rtp:
+            forwardMedia(d, from, port);
             return;
-        }
-        if (first == kBind) {
-            if (d.size() != kBindSize) {
-                ++m_malformed;
-                return;
-            }
-            const QByteArray sid = d.sliced(1, 16).toByteArray();
-            const quint32 ssrc = qFromBigEndian<quint32>(d.data() + 17);
-            const QByteArrayView token = d.sliced(21, 16);
-            {
-                std::lock_guard lock(m_table.m_mutex);
-                auto s = m_table.m_sessions.find(sid);
-                auto m = s == m_table.m_sessions.end() ? nullptr : &s->second.members;
-                auto it = m ? m->find(ssrc) : decltype(m->find(ssrc)){};
-                if (!m || it == m->end() || !crypto::constantTimeEquals(it->second.token, token)) {
-                    ++m_badToken;
-                    return;
-                }
-                // One endpoint per member: a member that binds from a new address (a NAT
-                // rebinding, a reconnect) gives up the old one.
-                Member &bound = it->second;
-                const QByteArray key = endpointKey(from, port);
-                if (bound.endpoint != key)
-                    m_table.dropEndpoint(sid, ssrc, bound);
-                bound.address = from;
-                bound.port = port;
-                bound.bound = true;
-                bound.endpoint = key;
-                m_table.m_endpoints[key] = RelayTable::Endpoint{sid, ssrc};
-            }
-            ++m_binds;
-            QByteArray ack;
-            ack.append(char(kBindAck)).append(sid).append(d.sliced(17, 4).toByteArray());
-            sendTo(ack, from, port);
+        case relaywire::Kind::Bind:
+            bindMember(*relaywire::decodeBind(d), from, port);
             return;
-        }
-        if ((first & 0xC0) != 0x80 || d.size() < 12) {
+        case relaywire::Kind::TrunkBind:
+            bindTrunk(*relaywire::decodeTrunkBind(d), from, port);
+            return;
+        case relaywire::Kind::TrunkMedia:
+            forwardTrunkMedia(*relaywire::decodeTrunkMedia(d), from, port);
+            return;
+        case relaywire::Kind::BindAck: // only a relay sends these
+        case relaywire::Kind::Malformed:
             ++m_malformed;
             return;
         }
-        const quint32 ssrc = qFromBigEndian<quint32>(d.data() + 8);
+    }
+
+    // A member binds its address with the token its call_key or incoming gave it; the ack echoes
+    // sid and SSRC.
+    void bindMember(const relaywire::Bind &b, const QHostAddress &from, quint16 port)
+    {
+        {
+            std::lock_guard lock(m_table.m_mutex);
+            auto s = m_table.m_sessions.find(b.sid);
+            auto m = s == m_table.m_sessions.end() ? nullptr : &s->second.members;
+            auto it = m ? m->find(b.ssrc) : decltype(m->find(b.ssrc)){};
+            if (!m || it == m->end() || !crypto::constantTimeEquals(it->second.token, b.token)) {
+                ++m_badToken;
+                return;
+            }
+            // One endpoint per member: a member that binds from a new address (a NAT
+            // rebinding, a reconnect) gives up the old one.
+            Member &bound = it->second;
+            const QByteArray key = endpointKey(from, port);
+            if (bound.endpoint != key)
+                m_table.dropEndpoint(b.sid, b.ssrc, bound);
+            bound.address = from;
+            bound.port = port;
+            bound.bound = true;
+            bound.endpoint = key;
+            m_table.m_endpoints[key] = RelayTable::Endpoint{b.sid, b.ssrc};
+        }
+        ++m_binds;
+        sendTo(relaywire::encodeBindAck({b.sid, b.ssrc}), from, port);
+    }
+
+    // RTP from a bound member's address, for its own SSRC, within its rate: to the session's other
+    // members and to its trunks.
+    void forwardMedia(QByteArrayView d, const QHostAddress &from, quint16 port)
+    {
+        const quint32 ssrc = *relaywire::rtpSsrc(d);
         m_targets.clear();
+        m_trunkTargets.clear();
         {
             std::lock_guard lock(m_table.m_mutex);
             auto ep = m_table.m_endpoints.find(endpointKey(from, port));
@@ -426,26 +420,16 @@ private:
                 ++m_unbound;
                 return;
             }
-            // Token bucket per sender.
-            const qint64 now = m_clock.elapsed();
-            Member &sender = me->second;
-            const RelayTable::Limits &lim = m_table.m_limits;
-            sender.tokens = std::min(lim.burst, sender.tokens + double(now - sender.lastRefillMs) * lim.packetsPerSecond / 1000.0);
-            sender.lastRefillMs = now;
-            if (sender.tokens < 1) {
-                ++m_rate;
+            if (!takeToken(me->second))
                 return;
-            }
-            sender.tokens -= 1;
             for (const auto &[other, m] : s->second.members) {
                 if (other != ssrc && m.bound)
                     m_targets.emplace_back(m.address, m.port);
             }
-            m_trunkTargets.clear();
             for (const RelayTable::Trunk &t : s->second.trunks)
                 m_trunkTargets.emplace_back(t.address, t.port);
             if (!m_trunkTargets.empty())
-                m_trunkPacket = char(kTrunkMedia) + s->first + d.toByteArray();
+                m_trunkPacket = relaywire::encodeTrunkMedia(s->first, d);
         }
         for (const auto &[addr, p] : m_targets) {
             sendTo(d, addr, p);
@@ -455,6 +439,21 @@ private:
             sendTo(m_trunkPacket, addr, p);
             ++m_trunked;
         }
+    }
+
+    // The sender's token bucket (under the table's lock): false, counted, when it is empty.
+    bool takeToken(RelayTable::Member &sender)
+    {
+        const qint64 now = m_clock.elapsed();
+        const RelayTable::Limits &lim = m_table.m_limits;
+        sender.tokens = std::min(lim.burst, sender.tokens + double(now - sender.lastRefillMs) * lim.packetsPerSecond / 1000.0);
+        sender.lastRefillMs = now;
+        if (sender.tokens < 1) {
+            ++m_rate;
+            return false;
+        }
+        sender.tokens -= 1;
+        return true;
     }
 
     using Member = RelayTable::Member;

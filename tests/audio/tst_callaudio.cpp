@@ -6,6 +6,7 @@
 // more than half (-3 dB) where one person is heard, and for less than 1% (-20 dB) where someone
 // must not be heard. With two equal speakers each holds about half (-3 dB); we ask for -9 dB.
 #include "audio/callmedia.h"
+#include "core/relaywire.h"
 #include "support/audiotools.h"
 #include "support/fixtures.h"
 #include "support/voicephone.h"
@@ -156,10 +157,8 @@ void TestCallAudio::conferenceAndLeave()
     // carol cannot get their packets any more: the relay refuses her binding now.
     QUdpSocket carolSocket;
     QVERIFY(carolSocket.bind(QHostAddress::LocalHost, 0));
-    QByteArray bind(1, '\x01');
-    char ssrc[4];
-    qToBigEndian(carolInfo.ownSsrc, ssrc);
-    carolSocket.writeDatagram(bind + sid + QByteArray(ssrc, 4) + carolInfo.relayToken, QHostAddress::LocalHost, carolInfo.relayPort);
+    carolSocket.writeDatagram(relaywire::encodeBind({sid, carolInfo.ownSsrc, carolInfo.relayToken}),
+                              QHostAddress::LocalHost, carolInfo.relayPort);
     QTest::qWait(400);
     QVERIFY2(!carolSocket.hasPendingDatagrams(), "the relay still serves carol after she left");
     // Generation 2 keys are fresh: carol holds nothing of this call any more, and the packets

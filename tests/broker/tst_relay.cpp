@@ -1,6 +1,7 @@
 // The UDP relay with raw sockets: binding, forwarding to the other bound members only, and
 // garbage, unbound, spoofed and over-rate packets dropped and counted while the call goes on.
 #include "audio/rtp.h"
+#include "core/relaywire.h"
 #include "support/fixtures.h"
 
 #include <QDeadlineTimer>
@@ -27,10 +28,7 @@ struct RawMember
     void send(const QByteArray &d) { socket.writeDatagram(d, QHostAddress::LocalHost, relayPort); }
     QByteArray bindPacket(const QByteArray &withToken) const
     {
-        QByteArray b(1, '\x01');
-        char s[4];
-        qToBigEndian(ssrc, s);
-        return b + sid + QByteArray(s, 4) + withToken;
+        return relaywire::encodeBind({sid, ssrc, withToken});
     }
     QByteArray rtp(quint16 seq, quint32 asSsrc = 0) const
     {
@@ -107,15 +105,15 @@ void TestRelay::bindForwardAndDrop()
     QVERIFY(stranger.drain().empty());
     QTRY_VERIFY(broker.broker().relayCounters().droppedBadToken >= 1);
 
-    // Bind both; each gets 0x02 || sid || ssrc.
+    // Bind both; each gets a bind-ack with its sid and SSRC.
     a.send(a.bindPacket(a.token));
     b.send(b.bindPacket(b.token));
     const auto ackA = a.receive(1);
     QCOMPARE(int(ackA.size()), 1);
-    QCOMPARE(ackA.front().size(), 21);
-    QCOMPARE(quint8(ackA.front()[0]), quint8(0x02));
-    QCOMPARE(ackA.front().mid(1, 16), sid);
-    QCOMPARE(qFromBigEndian<quint32>(ackA.front().constData() + 17), a.ssrc);
+    const auto ack = relaywire::decodeBindAck(ackA.front());
+    QVERIFY(ack);
+    QCOMPARE(ack->sid, sid);
+    QCOMPARE(ack->ssrc, a.ssrc);
     QCOMPARE(int(b.receive(1).size()), 1);
 
     // Forwarded as is (the relay never decrypts or changes a byte), to the others only.
