@@ -32,7 +32,7 @@ QLatin1StringView k(const char *s)
 // A message of the kind both ends send; `n` varies it.
 QCborMap sample(int n)
 {
-    QCborMap m = wire::message(k("call"));
+    QCborMap m = wire::message(wire::MessageType::Call);
     m.insert(k("id"), n);
     m.insert(k("to"), QStringLiteral("bob"));
     return m;
@@ -136,10 +136,10 @@ fuzz::Seeds seeds()
         return QByteArray(1, '\0') + lengthPrefixed(*ct);
     };
     const QByteArray f0 = frameOf(sample(1));
-    const QByteArray f1 = frameOf(wire::message(k("ping")));
-    const QByteArray f2 = frameOf(wire::message(k("confirm")));
+    const QByteArray f1 = frameOf(wire::message(wire::MessageType::Ping));
+    const QByteArray f2 = frameOf(wire::message(wire::MessageType::Confirm));
     const QByteArray login = wire::encodeMessage([] {
-        QCborMap m = wire::message(k("login"));
+        QCborMap m = wire::message(wire::MessageType::Login);
         m.insert(k("client"), QStringLiteral("sotto"));
         return m;
     }());

@@ -37,14 +37,14 @@ fuzz::Seeds seeds()
     peer.insert(k("ssrc"), qint64(0xdeadbeef));
     const QCborArray peers{peer};
 
-    QCborMap login = wire::message(k("login"));
+    QCborMap login = wire::message(wire::MessageType::Login);
     login.insert(k("client"), QStringLiteral("sotto 0.1.0"));
-    QCborMap welcome = wire::message(k("welcome"));
+    QCborMap welcome = wire::message(wire::MessageType::Welcome);
     welcome.insert(k("epoch"), 3);
     welcome.insert(k("broker"), QStringLiteral("home"));
     welcome.insert(k("fp"), QStringLiteral("3f2a-91c0-7d4e-b815"));
     welcome.insert(k("refresh_in"), 86400);
-    QCborMap callKey = wire::message(k("call_key"));
+    QCborMap callKey = wire::message(wire::MessageType::CallKey);
     callKey.insert(k("id"), 9);
     callKey.insert(k("sid"), sid);
     callKey.insert(k("callee"), QStringLiteral("bob"));
@@ -53,26 +53,26 @@ fuzz::Seeds seeds()
     callKey.insert(k("wrapped"), wrapped);
     callKey.insert(k("ssrc"), qint64(0x12345678));
     callKey.insert(k("relay"), relay);
-    QCborMap incoming = wire::message(k("incoming"));
+    QCborMap incoming = wire::message(wire::MessageType::Incoming);
     incoming.insert(k("sid"), sid);
     incoming.insert(k("from"), QStringLiteral("alice"));
     incoming.insert(k("gen"), 1);
     incoming.insert(k("ssrc"), 42);
     incoming.insert(k("peers"), peers);
     incoming.insert(k("relay"), relay);
-    QCborMap directory = wire::message(k("directory"));
+    QCborMap directory = wire::message(wire::MessageType::Directory);
     QCborMap entry;
     entry.insert(k("account"), QStringLiteral("bob"));
     entry.insert(k("online"), true);
     directory.insert(k("accounts"), QCborArray{entry});
-    QCborMap deliver = wire::message(k("deliver"));
+    QCborMap deliver = wire::message(wire::MessageType::Deliver);
     deliver.insert(k("to"), QStringLiteral("dave"));
-    QCborMap inner = wire::message(k("ended"));
+    QCborMap inner = wire::message(wire::MessageType::Ended);
     inner.insert(k("sid"), sid);
     inner.insert(k("reason"), QStringLiteral("hangup"));
     deliver.insert(k("msg"), inner);
     deliver.insert(k("trunk"), token);
-    QCborMap rotateAck = wire::message(k("rotate_ack"));
+    QCborMap rotateAck = wire::message(wire::MessageType::RotateAck);
     rotateAck.insert(k("epoch"), 4);
     rotateAck.insert(k("proof"), fixedBytes(0x80, 32));
 
@@ -85,7 +85,7 @@ fuzz::Seeds seeds()
         {"deliver", wire::encodeMessage(deliver)},
         {"rotate_ack", wire::encodeMessage(rotateAck)},
         {"error", wire::encodeError(ErrorCode::Busy, QStringLiteral("bob is in a call"), 5)},
-        {"ping", wire::encodeMessage(wire::message(k("ping")))},
+        {"ping", wire::encodeMessage(wire::message(wire::MessageType::Ping))},
     };
 }
 

@@ -189,21 +189,40 @@ void HeadlessPhone::onOnline()
     }
 }
 
-void HeadlessPhone::onCallEnded(const QByteArray &sid, const QString &reason)
+namespace {
+// The call did not happen as asked (CLI.md: exit 1): the other side said no, never answered, or
+// went away. Ending it on purpose (either side), or by the operator, is not the phone's failure.
+bool callFailed(EndReason reason)
+{
+    switch (reason) {
+    case EndReason::Declined:
+    case EndReason::NoAnswer:
+    case EndReason::Disconnected:
+        return true;
+    case EndReason::Hangup:
+    case EndReason::Cancelled:
+    case EndReason::Revoked:
+    case EndReason::Failed:
+        return false;
+    }
+    return false;
+}
+} // namespace
+
+void HeadlessPhone::onCallEnded(const QByteArray &sid, EndReason reason)
 {
     if (sid != m_sid)
         return;
     m_sid.clear();
     m_hangupTimer.stop();
-    const bool failed = reason == QLatin1StringView("declined") || reason == QLatin1StringView("disconnected")
-        || reason == QLatin1StringView("no answer");
+    const bool failed = callFailed(reason);
     m_exitAfterCall = failed ? ExitFailed : ExitOk;
     if (m_options.answerAll && m_options.call.isEmpty()) {
         m_wasCallee = false; // stay for the next call (CLI.md: --answer-all)
         return;
     }
     if (failed)
-        printError(QStringLiteral("the call ended: %1").arg(reason));
+        printError(QStringLiteral("the call ended: %1").arg(endReasonName(reason)));
     if (m_wasCallee) {
         m_graceTimer.start(3000);
         return;
@@ -263,9 +282,9 @@ void HeadlessPhone::connectProgress()
         if (std::exchange(m_rekeyExpected, false))
             progress(QStringLiteral("re-keyed · generation %1").arg(gen));
     });
-    connect(&e, &ClientEngine::callEnded, this, [this](const QByteArray &, const QString &reason) {
+    connect(&e, &ClientEngine::callEnded, this, [this](const QByteArray &, EndReason reason) {
         m_rekeyExpected = false;
-        progress(QStringLiteral("ended (%1)").arg(reason));
+        progress(QStringLiteral("ended (%1)").arg(endReasonName(reason)));
     });
 }
 

@@ -54,7 +54,7 @@ Q_SIGNALS:
 private:
     void goOnline();
     void onOnline();
-    void onCallEnded(const QByteArray &sid, const QString &reason);
+    void onCallEnded(const QByteArray &sid, EndReason reason);
     void writeTimeline(const TimelineEvent &e);
     void writeStats();
     void finish(int code, const QString &why = {});

@@ -92,9 +92,9 @@ PhoneWindow::PhoneWindow(Phone &phone, PhoneSettings settings, QSettings *store,
     });
     connect(&e, &ClientEngine::requestFailed, this,
             [this](const QString &what, const Error &err) { say(tr("%1: %2").arg(what, err.message)); });
-    connect(&e, &ClientEngine::callEnded, this, [this](const QByteArray &, const QString &reason) {
-        if (reason != QLatin1StringView("hangup") && reason != QLatin1StringView("left"))
-            say(tr("Call ended: %1").arg(reason));
+    connect(&e, &ClientEngine::callEnded, this, [this](const QByteArray &, EndReason reason) {
+        if (reason != EndReason::Hangup) // the usual end needs no word
+            say(tr("Call ended: %1").arg(endReasonName(reason)));
     });
     connect(&e, &ClientEngine::incomingCall, this, &PhoneWindow::onIncoming);
     connect(&e, &ClientEngine::callAnswered, statusBar(), &QStatusBar::clearMessage); // "Calling…" is over

@@ -41,7 +41,7 @@ CallMedia::CallMedia(ClientEngine &engine, DeviceFactory devices, QObject *paren
             it->second.members.erase(m);
         }
     });
-    connect(&engine, &ClientEngine::callEnded, this, [this](const QByteArray &sid, const QString &) { stop(sid); });
+    connect(&engine, &ClientEngine::callEnded, this, [this](const QByteArray &sid, EndReason) { stop(sid); });
 }
 
 CallMedia::~CallMedia()

@@ -8,12 +8,7 @@
 
 namespace sotto::bench {
 
-namespace {
-QLatin1StringView k(const char *s)
-{
-    return QLatin1StringView(s);
-}
-} // namespace
+namespace key = wire::key;
 
 BenchClient::BenchClient(QString account, SecretBytes key, quint32 epoch, quint16 port, QObject *parent)
     : QObject(parent), m_account(std::move(account)), m_key(std::move(key)), m_epoch(epoch), m_port(port)
@@ -45,17 +40,15 @@ void BenchClient::send(const QCborMap &m)
 
 void BenchClient::call(const QString &to)
 {
-    QCborMap m = wire::message(k("call"));
-    m.insert(k("id"), qint64(m_nextId++));
-    m.insert(k("to"), to);
+    QCborMap m = wire::message(wire::MessageType::Call);
+    m.insert(key::id, qint64(m_nextId++));
+    m.insert(key::to, to);
     send(m);
 }
 
 void BenchClient::leave(const QByteArray &sid)
 {
-    QCborMap m = wire::message(k("leave"));
-    m.insert(k("sid"), sid);
-    send(m);
+    send(wire::aboutSession(wire::MessageType::Leave, sid));
 }
 
 void BenchClient::onFrame(const QByteArray &body)
@@ -68,8 +61,8 @@ void BenchClient::onFrame(const QByteArray &body)
         }
         auto keys = skbp::channelKeys(m_key, m_account, m_epoch, m_nonce, *nb);
         m_channel = SecureChannel(noise::CipherState(keys->clientToBroker), noise::CipherState(keys->brokerToClient));
-        QCborMap login = wire::message(k("login"));
-        login.insert(k("client"), QStringLiteral("sotto-bench"));
+        QCborMap login = wire::message(wire::MessageType::Login);
+        login.insert(key::client, QStringLiteral("sotto-bench"));
         send(login);
         return;
     }
@@ -78,36 +71,34 @@ void BenchClient::onFrame(const QByteArray &body)
         Q_EMIT failed(QStringLiteral("%1: %2").arg(m_account, m.error().message));
         return;
     }
-    const QString t = m->type();
-    if (t == k("welcome")) {
+    const wire::MessageType t = m->type();
+    if (t == wire::MessageType::Welcome) {
         m_online = true;
         Q_EMIT online();
-    } else if (t == k("call_key")) {
-        const QByteArray sid = m->bytes(k("sid"));
-        const QByteArray wrapped = m->bytes(k("wrapped"));
+    } else if (t == wire::MessageType::CallKey) {
+        const QByteArray sid = m->bytes(key::sid);
+        const QByteArray wrapped = m->bytes(key::wrapped);
         auto sk = skbp::unwrap(m_key, m_epoch, wrapped, {skbp::WrapPurpose::Call, sid, 0, m_account});
         if (!sk) {
             Q_EMIT failed(QStringLiteral("%1: unwrap failed").arg(m_account));
             return;
         }
         Q_EMIT callKey(sid);
-    } else if (t == k("incoming")) {
-        const QByteArray sid = m->bytes(k("sid"));
-        auto sk = skbp::sessionKey(skbp::KeyMode::Derived, m_key, sid, m_account, m->u32(k("epoch")));
+    } else if (t == wire::MessageType::Incoming) {
+        const QByteArray sid = m->bytes(key::sid);
+        auto sk = skbp::sessionKey(skbp::KeyMode::Derived, m_key, sid, m_account, m->u32(key::epoch));
         Q_UNUSED(sk);
         Q_EMIT incoming(sid);
         if (autoAnswer) {
-            QCborMap a = wire::message(k("answer"));
-            a.insert(k("sid"), sid);
-            send(a);
+            send(wire::aboutSession(wire::MessageType::Answer, sid));
         }
-    } else if (t == k("answered")) {
-        Q_EMIT answered(m->bytes(k("sid")));
-    } else if (t == k("ended")) {
-        Q_EMIT ended(m->bytes(k("sid")));
-    } else if (t == k("rotate")) {
-        const quint32 next = m->u32(k("epoch"));
-        auto key = skbp::unwrap(m_key, m_epoch, m->bytes(k("wrapped")),
+    } else if (t == wire::MessageType::Answered) {
+        Q_EMIT answered(m->bytes(key::sid));
+    } else if (t == wire::MessageType::Ended) {
+        Q_EMIT ended(m->bytes(key::sid));
+    } else if (t == wire::MessageType::Rotate) {
+        const quint32 next = m->u32(key::epoch);
+        auto key = skbp::unwrap(m_key, m_epoch, m->bytes(key::wrapped),
                                 {skbp::WrapPurpose::Rotate, QByteArray(16, '\0'), 0, m_account});
         if (!key) {
             Q_EMIT failed(QStringLiteral("%1: rotate unwrap failed").arg(m_account));
@@ -115,13 +106,13 @@ void BenchClient::onFrame(const QByteArray &body)
         }
         m_key = std::move(*key);
         m_epoch = next;
-        QCborMap ack = wire::message(k("rotate_ack"));
-        ack.insert(k("epoch"), qint64(next));
-        ack.insert(k("proof"), *skbp::rotateProof(m_key, m_account, next));
+        QCborMap ack = wire::message(wire::MessageType::RotateAck);
+        ack.insert(key::epoch, qint64(next));
+        ack.insert(key::proof, *skbp::rotateProof(m_key, m_account, next));
         send(ack);
         Q_EMIT rotated(next);
-    } else if (t == k("error")) {
-        Q_EMIT failed(QStringLiteral("%1: error %2 %3").arg(m_account, m->text(k("code")), m->text(k("msg"))));
+    } else if (t == wire::MessageType::Error) {
+        Q_EMIT failed(QStringLiteral("%1: error %2 %3").arg(m_account, m->text(key::code), m->text(key::msg)));
     }
 }
 

@@ -22,6 +22,8 @@ Q_LOGGING_CATEGORY(lcBroker, "sotto.broker")
 
 namespace sotto::broker {
 
+namespace key = wire::key;
+
 // One broker per data dir: two would each follow the commit rule alone and break it together.
 // A lock left by a broker that died is stale and taken over (QLockFile checks the process).
 Result<std::unique_ptr<QLockFile>> Broker::lockDataDir(const QString &dataDir)
@@ -449,9 +451,9 @@ void Broker::flushPresence()
         if (!fresh && sent->second == online)
             continue; // undone within the interval
         sent->second = online;
-        QCborMap p = wire::message(QLatin1StringView("presence"));
-        p.insert(QLatin1StringView("account"), account);
-        p.insert(QLatin1StringView("online"), online);
+        QCborMap p = wire::message(wire::MessageType::Presence);
+        p.insert(key::account, account);
+        p.insert(key::online, online);
         for (const auto &[name, c] : m_online) {
             if (name != account && c->wantsPresence())
                 sendTo(name, p);
@@ -482,7 +484,7 @@ void Broker::checkRefreshPolicy()
             return s.members.contains(name) || s.ringing.contains(name);
         });
         if (!inCall)
-            sendTo(name, wire::message(QLatin1StringView("refresh_due")));
+            sendTo(name, wire::message(wire::MessageType::RefreshDue));
     }
 }
 

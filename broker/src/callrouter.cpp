@@ -12,6 +12,8 @@
 
 namespace sotto::broker {
 
+namespace key = wire::key;
+
 using namespace routing;
 
 CallRouter::Member *CallRouter::Session::find(const QString &account)
@@ -41,8 +43,8 @@ QCborArray CallRouter::localAccounts() const
         if (!a->isEnrolled())
             continue;
         QCborMap e;
-        e.insert(k("account"), a->name);
-        e.insert(k("online"), m_broker.presenceShown(a->name));
+        e.insert(key::account, a->name);
+        e.insert(key::online, m_broker.presenceShown(a->name));
         list.append(e);
     }
     return list;
@@ -54,8 +56,8 @@ std::vector<QCborMap> CallRouter::directory(std::optional<quint32> id) const
     for (const PeerView &peer : m_broker.peers()) {
         for (const auto &[account, online] : m_broker.m_federation->directory(peer.name)) {
             QCborMap e;
-            e.insert(k("account"), QStringLiteral("%1@%2").arg(account, peer.name));
-            e.insert(k("online"), online && peer.state == PeerView::State::Up);
+            e.insert(key::account, QStringLiteral("%1@%2").arg(account, peer.name));
+            e.insert(key::online, online && peer.state == PeerView::State::Up);
             list.append(e);
         }
     }
@@ -85,7 +87,7 @@ Result<CallRouter::Member> CallRouter::newMember(const Session &s, const QString
     Member m;
     m.account = account;
     for (;;) {
-        auto r = crypto::randomBytes(4 + 16);
+        auto r = crypto::randomBytes(4 + skbp::kTokenSize);
         if (!r)
             return r.error();
         m.ssrc = qFromBigEndian<quint32>(r->constData());
@@ -184,32 +186,28 @@ Result<std::unique_ptr<CallRouter::Session>> CallRouter::openSession(const QStri
 }
 
 QCborMap CallRouter::callKeyMessage(const Session &s, const Member &caller, quint32 calleeEpoch,
-                                    const QByteArray &wrapped, std::optional<quint32> id) const
+                                    const QByteArray &wrapped, std::optional<quint32> id, const QString &via) const
 {
-    QCborMap callKey = wire::message(k("call_key"));
-    if (id)
-        callKey.insert(k("id"), qint64(*id));
-    callKey.insert(k("sid"), s.sid);
-    callKey.insert(k("callee"), s.callee);
-    callKey.insert(k("epoch"), qint64(calleeEpoch));
-    callKey.insert(k("gen"), 0);
-    callKey.insert(k("wrapped"), wrapped);
-    callKey.insert(k("ssrc"), qint64(caller.ssrc));
-    callKey.insert(k("relay"), relayOf(caller));
-    return callKey;
+    return wire::callKey({.id = id,
+                          .sid = s.sid,
+                          .callee = s.callee,
+                          .epoch = calleeEpoch,
+                          .gen = 0,
+                          .wrapped = wrapped,
+                          .ssrc = caller.ssrc,
+                          .relay = relayOf(caller),
+                          .via = via});
 }
 
 QCborMap CallRouter::incomingMessage(const Session &s, const Member &caller, const Member &callee, quint32 calleeEpoch) const
 {
-    QCborMap incoming = wire::message(k("incoming"));
-    incoming.insert(k("sid"), s.sid);
-    incoming.insert(k("from"), s.caller);
-    incoming.insert(k("epoch"), qint64(calleeEpoch));
-    incoming.insert(k("gen"), 0);
-    incoming.insert(k("ssrc"), qint64(callee.ssrc));
-    incoming.insert(k("peers"), QCborArray{peerOf(s.caller, caller.ssrc)});
-    incoming.insert(k("relay"), relayOf(callee));
-    return incoming;
+    return wire::incoming({.sid = s.sid,
+                           .from = s.caller,
+                           .epoch = calleeEpoch,
+                           .gen = 0,
+                           .ssrc = callee.ssrc,
+                           .peers = QCborArray{wire::peerEntry(s.caller, caller.ssrc)},
+                           .relay = relayOf(callee)});
 }
 
 Result<std::pair<CallRouter::Member, CallRouter::Member>> CallRouter::addCallerAndCallee(Session &s) const
@@ -238,15 +236,12 @@ Result<QByteArray> CallRouter::wrapFor(const QString &account, quint32 epoch, co
 
 QCborMap CallRouter::relayOf(const Member &m) const
 {
-    QCborMap relay;
-    relay.insert(k("port"), qint64(m_broker.port()));
-    relay.insert(k("token"), m.token);
-    return relay;
+    return wire::relayGrant(m_broker.port(), m.token);
 }
 
 Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
 {
-    QString to = msg.text(k("to"));
+    QString to = msg.text(key::to);
     if (const auto [account, broker] = skbp::splitAddress(to); !broker.isEmpty()) {
         if (broker != m_broker.name())
             return callRemote(from, to, msg);
@@ -304,7 +299,7 @@ Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
 Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
 {
     if (m_mirrors.contains(sid))
-        return forwardRequest(from, sid, "answer");
+        return forwardRequest(from, sid, wire::MessageType::Answer);
     auto [session, me] = locate(sid, from);
     if (!me)
         return err(ErrorCode::NotInSession, QStringLiteral("no such call"));
@@ -315,9 +310,9 @@ Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
     if (from == s.callee && !s.answered) {
         me->joined = true;
         s.answered = true;
-        QCborMap answered = wire::message(k("answered"));
-        answered.insert(k("sid"), sid);
-        answered.insert(k("peers"), QCborArray{peerOf(from, me->ssrc)});
+        QCborMap answered = wire::message(wire::MessageType::Answered);
+        answered.insert(key::sid, sid);
+        answered.insert(key::peers, QCborArray{wire::peerEntry(from, me->ssrc)});
         m_broker.sendTo(s.caller, answered);
         m_broker.log(QStringLiteral("%1 answered session %2").arg(from, shortSid(sid)));
         Q_EMIT m_broker.sessionsChanged();
@@ -336,21 +331,12 @@ Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
     auto wrapped = wrapForMember(from, next, {skbp::WrapPurpose::Join, sid, gen, from});
     if (!wrapped)
         return wrapped.error();
-    QCborArray peers;
-    for (const Member &m : s.members) {
-        if (m.joined)
-            peers.append(peerOf(m.account, m.ssrc));
-    }
-    QCborMap sessionKey = wire::message(k("session_key"));
-    sessionKey.insert(k("sid"), sid);
-    sessionKey.insert(k("gen"), qint64(gen));
-    sessionKey.insert(k("wrapped"), *wrapped);
-    sessionKey.insert(k("peers"), peers);
-    QCborMap joined = wire::message(k("joined"));
-    joined.insert(k("sid"), sid);
-    joined.insert(k("who"), from);
-    joined.insert(k("ssrc"), qint64(me->ssrc));
-    joined.insert(k("gen"), qint64(gen));
+    const QCborMap sessionKey = wire::sessionKey(sid, gen, *wrapped, joinedPeers(s));
+    QCborMap joined = wire::message(wire::MessageType::Joined);
+    joined.insert(key::sid, sid);
+    joined.insert(key::who, from);
+    joined.insert(key::ssrc, qint64(me->ssrc));
+    joined.insert(key::gen, qint64(gen));
 
     s.key = std::move(next);
     s.gen = gen;
@@ -360,11 +346,10 @@ Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
     for (const Member &m : s.members) { // who is muted already, and who else still rings
         if (m.account == from)
             continue;
-        QCborMap note = memberNote(m.joined ? "muted" : "ringing", sid, m.account);
-        if (m.joined)
-            note.insert(k("muted"), true);
-        if (!m.joined || m.muted)
-            m_broker.sendTo(from, note);
+        if (!m.joined)
+            m_broker.sendTo(from, wire::ringing(sid, m.account));
+        else if (m.muted)
+            m_broker.sendTo(from, wire::muted(sid, m.account, true));
     }
     m_broker.log(QStringLiteral("%1 joined session %2: ratchet to generation %3, {SK}K_%1")
                      .arg(from, shortSid(sid))
@@ -376,13 +361,23 @@ Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
 Result<void> CallRouter::decline(const QString &from, const QByteArray &sid)
 {
     if (m_mirrors.contains(sid))
-        return forwardRequest(from, sid, "decline");
+        return forwardRequest(from, sid, wire::MessageType::Decline);
     auto [session, me] = locate(sid, from);
     if (!me || me->joined)
         return err(ErrorCode::NotInSession, QStringLiteral("no call ringing"));
     noteDecline(from, me->ringBy);
-    stopRinging(*session, me->account, QStringLiteral("declined"));
+    stopRinging(*session, me->account, EndReason::Declined);
     return {};
+}
+
+QCborArray CallRouter::joinedPeers(const Session &s)
+{
+    QCborArray peers;
+    for (const Member &m : s.members) {
+        if (m.joined)
+            peers.append(wire::peerEntry(m.account, m.ssrc));
+    }
+    return peers;
 }
 
 void CallRouter::sendToJoined(const Session &s, const QCborMap &message, const QString &except)
@@ -393,7 +388,7 @@ void CallRouter::sendToJoined(const Session &s, const QCborMap &message, const Q
     }
 }
 
-void CallRouter::stopRinging(Session &s, QString account, const QString &reason)
+void CallRouter::stopRinging(Session &s, QString account, EndReason reason)
 {
     const QByteArray sid = s.sid; // `s` goes with endSession()
     if (account == s.callee && !s.answered) {
@@ -408,14 +403,10 @@ void CallRouter::stopRinging(Session &s, QString account, const QString &reason)
     m_broker.m_relayTable.removeMember(sid, me->ssrc);
     std::erase_if(s.members, [&](const Member &m) { return m.account == account; });
     dropTrunkIfUnused(s, account);
-    sendToJoined(s, memberNote("left", sid, account));
-    if (reason != QLatin1StringView("declined")) {
-        QCborMap ended = wire::message(k("ended"));
-        ended.insert(k("sid"), sid);
-        ended.insert(k("reason"), reason);
-        m_broker.sendTo(account, ended);
-    }
-    m_broker.log(QStringLiteral("%1 stopped ringing in session %2 (%3)").arg(account, shortSid(sid), reason));
+    sendToJoined(s, wire::left(sid, account));
+    if (reason != EndReason::Declined) // a decline came from the invitee itself
+        m_broker.sendTo(account, wire::ended(sid, reason));
+    m_broker.log(QStringLiteral("%1 stopped ringing in session %2 (%3)").arg(account, shortSid(sid), endReasonName(reason)));
     Q_EMIT m_broker.sessionsChanged();
 }
 
@@ -428,14 +419,14 @@ void CallRouter::armRingTimeout(const QByteArray &sid, const QString &account)
     QTimer::singleShot(m_broker.m_config.ringTimeoutMs, &m_broker, [this, sid, account, ssrc = me->ssrc] {
         auto [s, m] = locate(sid, account);
         if (s && m && !m->joined && m->ssrc == ssrc)
-            stopRinging(*s, account, QStringLiteral("no answer"));
+            stopRinging(*s, account, EndReason::NoAnswer);
     });
 }
 
 Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, const QString &whoAsked)
 {
     if (m_mirrors.contains(sid))
-        return forwardRequest(from, sid, "invite", whoAsked);
+        return forwardRequest(from, sid, wire::MessageType::Invite, whoAsked);
     QString who = whoAsked;
     if (const auto [account, broker] = skbp::splitAddress(who); broker == m_broker.name())
         who = account;
@@ -476,19 +467,14 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
     if (!m)
         return m.error();
     m->ringBy = from;
-    QCborArray peers;
-    for (const Member &o : s.members) {
-        if (o.joined)
-            peers.append(peerOf(o.account, o.ssrc));
-    }
     // No key yet and no epoch: the invitee's key comes wrapped after it answers.
-    QCborMap incoming = wire::message(k("incoming"));
-    incoming.insert(k("sid"), sid);
-    incoming.insert(k("from"), from);
-    incoming.insert(k("gen"), qint64(s.gen));
-    incoming.insert(k("ssrc"), qint64(m->ssrc));
-    incoming.insert(k("peers"), peers);
-    incoming.insert(k("relay"), relayOf(*m));
+    const QCborMap incoming = wire::incoming({.sid = sid,
+                                              .from = from,
+                                              .epoch = std::nullopt,
+                                              .gen = s.gen,
+                                              .ssrc = m->ssrc,
+                                              .peers = joinedPeers(s),
+                                              .relay = relayOf(*m)});
     s.members.push_back(*m);
     if (remote)
         trunkOf(s, skbp::splitAddress(who).second); // its broker's relay binds the member
@@ -496,7 +482,7 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
         m_broker.m_relayTable.addMember(sid, m->ssrc, m->token);
     m_broker.sendTo(who, incoming);
     // Every member sees who rings (an extension; `left` says when it stops without an answer).
-    sendToJoined(s, memberNote("ringing", sid, who), who);
+    sendToJoined(s, wire::ringing(sid, who), who);
     armRingTimeout(sid, who);
     m_broker.log(QStringLiteral("%1 invites %2 into session %3").arg(from, who, shortSid(sid)));
     Q_EMIT m_broker.sessionsChanged();
@@ -507,8 +493,8 @@ Result<void> CallRouter::mute(const QString &from, const QByteArray &sid, bool m
 {
     if (m_mirrors.contains(sid)) {
         QCborMap extra;
-        extra.insert(k("muted"), muted);
-        return forwardRequest(from, sid, "mute", {}, extra);
+        extra.insert(key::muted, muted);
+        return forwardRequest(from, sid, wire::MessageType::Mute, {}, extra);
     }
     auto [session, me] = locate(sid, from);
     if (!me || !me->joined)
@@ -516,47 +502,39 @@ Result<void> CallRouter::mute(const QString &from, const QByteArray &sid, bool m
     if (me->muted == muted)
         return {};
     me->muted = muted;
-    QCborMap note = memberNote("muted", sid, from);
-    note.insert(k("muted"), muted);
-    sendToJoined(*session, note, from);
+    sendToJoined(*session, wire::muted(sid, from, muted), from);
     return {};
 }
 
-Result<void> CallRouter::leave(const QString &from, const QByteArray &sid, const QString &reason)
+Result<void> CallRouter::leave(const QString &from, const QByteArray &sid, std::optional<EndReason> reason)
 {
     if (m_mirrors.contains(sid))
-        return forwardRequest(from, sid, "leave");
+        return forwardRequest(from, sid, wire::MessageType::Leave);
     auto [session, me] = locate(sid, from);
     if (!me)
         return err(ErrorCode::NotInSession, QStringLiteral("not in that call"));
     Session &s = *session;
     if (!me->joined) { // a ringing member hanging up is a decline (unless the operator took it away)
-        if (!reason.isEmpty()) {
-            stopRinging(s, from, reason);
+        if (reason) {
+            stopRinging(s, from, *reason);
             return {};
         }
         return decline(from, sid);
     }
     if (!s.answered) { // caller gave up before the answer
-        endSession(sid, reason.isEmpty() ? QStringLiteral("cancelled") : reason, from);
+        endSession(sid, reason.value_or(EndReason::Cancelled), from);
         return {};
     }
     m_broker.m_relayTable.removeMember(sid, me->ssrc);
     std::erase_if(s.members, [&](const Member &m) { return m.account == from; });
     dropTrunkIfUnused(s, from);
     if (s.joinedCount() < 2) {
-        endSession(sid, reason.isEmpty() ? QStringLiteral("hangup") : reason, from);
+        endSession(sid, reason.value_or(EndReason::Hangup), from);
         return {};
     }
     // Two or more remain: re-key (derived mode) so the leaver cannot read what follows.
-    QCborMap left = wire::message(k("left"));
-    left.insert(k("sid"), sid);
-    left.insert(k("who"), from);
     if (m_broker.m_config.keyMode == skbp::KeyMode::Patent) {
-        for (const Member &m : s.members) {
-            if (m.joined)
-                m_broker.sendTo(m.account, left);
-        }
+        sendToJoined(s, wire::left(sid, from));
         Q_EMIT m_broker.sessionsChanged();
         return {};
     }
@@ -571,15 +549,11 @@ Result<void> CallRouter::leave(const QString &from, const QByteArray &sid, const
         auto wrapped = wrapForMember(m.account, *fresh, {skbp::WrapPurpose::Rekey, sid, gen, m.account});
         if (!wrapped)
             return wrapped.error();
-        QCborMap rekey = wire::message(k("rekey"));
-        rekey.insert(k("sid"), sid);
-        rekey.insert(k("gen"), qint64(gen));
-        rekey.insert(k("wrapped"), *wrapped);
-        rekeys.emplace_back(m.account, rekey);
+        rekeys.emplace_back(m.account, wire::rekey(sid, gen, *wrapped));
     }
     s.key = std::move(*fresh);
     s.gen = gen;
-    left.insert(k("gen"), qint64(gen));
+    const QCborMap left = wire::left(sid, from, gen);
     for (const auto &[account, rekey] : rekeys) {
         m_broker.sendTo(account, left);
         m_broker.sendTo(account, rekey);
@@ -591,7 +565,7 @@ Result<void> CallRouter::leave(const QString &from, const QByteArray &sid, const
     return {};
 }
 
-void CallRouter::endSession(const QByteArray &sid, const QString &reason, const QString &except)
+void CallRouter::endSession(const QByteArray &sid, EndReason reason, const QString &except)
 {
     auto it = m_sessions.find(sid);
     if (it == m_sessions.end())
@@ -599,14 +573,12 @@ void CallRouter::endSession(const QByteArray &sid, const QString &reason, const 
     std::unique_ptr<Session> s = std::move(it->second);
     m_sessions.erase(it);
     m_broker.m_relayTable.endSession(sid);
-    QCborMap ended = wire::message(k("ended"));
-    ended.insert(k("sid"), sid);
-    ended.insert(k("reason"), reason);
+    const QCborMap ended = wire::ended(sid, reason);
     for (const Member &m : s->members) {
         if (m.account != except)
             m_broker.sendTo(m.account, ended);
     }
-    m_broker.log(QStringLiteral("session %1 ended (%2)").arg(shortSid(sid), reason));
+    m_broker.log(QStringLiteral("session %1 ended (%2)").arg(shortSid(sid), endReasonName(reason)));
     // A key derived from K_callee has been handed out: rotate it (patent Fig. 1, last step).
     rotateAfter(s->callee, s->calleeEpoch);
     Q_EMIT m_broker.sessionsChanged();
@@ -703,10 +675,7 @@ void CallRouter::sendRotate(const QString &account)
                            {skbp::WrapPurpose::Rotate, QByteArray(skbp::kSidSize, '\0'), 0, account});
     if (!wrapped)
         return;
-    QCborMap rotate = wire::message(k("rotate"));
-    rotate.insert(k("epoch"), qint64(a->pendingEpoch));
-    rotate.insert(k("wrapped"), *wrapped);
-    m_broker.sendTo(account, rotate, Broker::Delivery::AfterCommit); // K_next durable first
+    m_broker.sendTo(account, wire::rotate(a->pendingEpoch, *wrapped), Broker::Delivery::AfterCommit); // K_next durable first
 }
 
 Result<void> CallRouter::rotateAck(const QString &from, quint32 epoch, const QByteArray &proof)
@@ -762,7 +731,7 @@ void CallRouter::revoke(const QString &account)
 {
     // Its calls end ("revoked"); in a conference the others re-key without it.
     for (const QByteArray &sid : sessionsWith(account))
-        (void)leave(account, sid, QStringLiteral("revoked"));
+        (void)leave(account, sid, EndReason::Revoked);
     m_lastRotation.erase(account); // its keys are about to go (Store::revoke clears what was due)
     m_rotationDue.erase(account);
     m_wrapKeys.erase(account);

@@ -42,7 +42,7 @@ public:
     Result<void> invite(const QString &from, const QByteArray &sid, const QString &who);
     // `reason` (when given) ends the call or the ringing with that reason instead of hangup,
     // cancelled or declined: the operator's revocation.
-    Result<void> leave(const QString &from, const QByteArray &sid, const QString &reason = {});
+    Result<void> leave(const QString &from, const QByteArray &sid, std::optional<EndReason> reason = {});
     // A joined member says it is muted (or not); the other members are told (an extension).
     Result<void> mute(const QString &from, const QByteArray &sid, bool muted);
     // The operator revoked the account: its calls end ("revoked"), conferences re-key without it.
@@ -101,12 +101,12 @@ private:
     // A new session between the two, after the per-account session limits.
     Result<std::unique_ptr<Session>> openSession(const QString &from, const QString &to) const;
     QCborMap callKeyMessage(const Session &s, const Member &caller, quint32 calleeEpoch, const QByteArray &wrapped,
-                            std::optional<quint32> id) const;
+                            std::optional<quint32> id, const QString &via = {}) const;
     QCborMap incomingMessage(const Session &s, const Member &caller, const Member &callee, quint32 calleeEpoch) const;
     // The session and this account's place in it, or nulls.
     std::pair<Session *, Member *> locate(const QByteArray &sid, const QString &account);
     QCborMap relayOf(const Member &m) const;
-    void endSession(const QByteArray &sid, const QString &reason, const QString &except = {});
+    void endSession(const QByteArray &sid, EndReason reason, const QString &except = {});
     // A key derived from `account`'s key at `keyedEpoch` was handed out and its session is over:
     // the key must move past that epoch. Rotations coalesce (one covers every session keyed at
     // or below the epoch it leaves), and start at most once per rotationMinIntervalMs.
@@ -154,10 +154,13 @@ private:
     void addTrunk(const QByteArray &sid, const QString &peer, const QByteArray &token);
     QByteArray trunkOf(Session &s, const QString &peer);
     void dropTrunkIfUnused(const Session &s, const QString &departed);
+    // peerEntry()s of the joined members, for incoming and session_key.
+    static QCborArray joinedPeers(const Session &s);
     // Sends `message` to every joined member of `s` but `except`.
     void sendToJoined(const Session &s, const QCborMap &message, const QString &except = {});
-    Result<void> forwardRequest(const QString &from, const QByteArray &sid, const char *type, const QString &who = {},
-                                const QCborMap &extra = {});
+    Result<void> forwardRequest(const QString &from, const QByteArray &sid, wire::MessageType type,
+                                const QString &who = {}, const QCborMap &extra = {});
+    static bool isDeliverable(wire::MessageType type);
     void onFedCall(const QString &peer, const wire::Message &m);
     void onFedCallKey(const QString &peer, const wire::Message &m);
     void onFedError(const QString &peer, const wire::Message &m);
@@ -166,7 +169,7 @@ private:
     // A ringing member stops ringing (`account` by value: callers pass a member's own name,
     // which the erase below would move from under us): the callee of an unanswered call ends it (`reason`); an
     // invitee just leaves the list (no key changed hands, so no re-key).
-    void stopRinging(Session &s, QString account, const QString &reason);
+    void stopRinging(Session &s, QString account, EndReason reason);
     // A federated call whose key never came from the callee's broker: the caller is told, the
     // session goes (nothing was keyed).
     void failAwaitingKey(const QByteArray &sid, ErrorCode code, const QString &why);

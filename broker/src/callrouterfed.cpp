@@ -11,6 +11,8 @@
 
 namespace sotto::broker {
 
+namespace key = wire::key;
+
 using namespace routing;
 
 // ---- keys and names ------------------------------------------------------------------------------
@@ -85,7 +87,7 @@ QString CallRouter::localize(const QString &name, const QString &peer) const
 
 void CallRouter::addTrunk(const QByteArray &sid, const QString &peer, const QByteArray &token)
 {
-    if (token.size() != 16)
+    if (token.size() != skbp::kTokenSize)
         return;
     const auto [address, port] = m_broker.m_federation->relayOf(peer);
     m_broker.m_relayTable.addTrunk(sid, address, port, token);
@@ -109,7 +111,7 @@ QByteArray CallRouter::trunkOf(Session &s, const QString &peer)
     // Drawn by the home broker and sent with the call, so that a K_AB refresh in between
     // cannot leave the two relays with different tokens.
     if (s.trunkToken.isEmpty()) {
-        auto t = crypto::randomBytes(16);
+        auto t = crypto::randomBytes(skbp::kTokenSize);
         if (!t)
             return {};
         s.trunkToken = *t;
@@ -148,11 +150,11 @@ Result<void> CallRouter::callRemote(const QString &from, const QString &to, cons
     const QByteArray trunk = trunkOf(*session, peer);
     if (trunk.isEmpty())
         return err(ErrorCode::Internal, QStringLiteral("no randomness"));
-    QCborMap fcall = wire::message(k("fcall"));
-    fcall.insert(k("sid"), *sid);
-    fcall.insert(k("from"), from);
-    fcall.insert(k("to"), account);
-    fcall.insert(k("trunk"), trunk);
+    QCborMap fcall = wire::message(wire::MessageType::FedCall);
+    fcall.insert(key::sid, *sid);
+    fcall.insert(key::from, from);
+    fcall.insert(key::to, account);
+    fcall.insert(key::trunk, trunk);
     if (!fed.send(peer, fcall)) {
         m_broker.m_relayTable.endSession(*sid);
         return err(ErrorCode::Offline, QStringLiteral("broker %1 cannot be reached").arg(peer));
@@ -173,12 +175,12 @@ Result<void> CallRouter::callRemote(const QString &from, const QString &to, cons
 
 void CallRouter::onFedCallKey(const QString &peer, const wire::Message &m)
 {
-    const QByteArray sid = m.bytes(k("sid"));
+    const QByteArray sid = m.bytes(key::sid);
     auto it = m_sessions.find(sid);
     if (it == m_sessions.end() || !it->second->awaitingKey || skbp::splitAddress(it->second->callee).second != peer)
         return;
     Session &s = *it->second;
-    auto sk = unwrapFromPeer(peer, m.bytes(k("wrapped")), {skbp::WrapPurpose::Federation, sid, 0, peer});
+    auto sk = unwrapFromPeer(peer, m.bytes(key::wrapped), {skbp::WrapPurpose::Federation, sid, 0, peer});
     Member *caller = s.find(s.caller);
     Member *callee = s.find(s.callee);
     auto wrapped = sk ? wrapForMember(s.caller, *sk, {skbp::WrapPurpose::Call, sid, 0, s.caller})
@@ -186,15 +188,15 @@ void CallRouter::onFedCallKey(const QString &peer, const wire::Message &m)
     if (!wrapped || !caller || !callee) {
         const QString why = wrapped ? QStringLiteral("session vanished") : wrapped.error().message;
         m_broker.sendTo(s.caller, wire::errorMessage(ErrorCode::Internal, why, s.callId));
-        endSession(sid, QStringLiteral("failed"));
+        endSession(sid, EndReason::Failed);
         return;
     }
     s.key = std::move(*sk);
     s.awaitingKey = false;
-    const quint32 calleeEpoch = m.u32(k("epoch"));
+    const quint32 calleeEpoch = m.u32(key::epoch);
 
-    QCborMap callKey = callKeyMessage(s, *caller, calleeEpoch, *wrapped, s.callId);
-    callKey.insert(k("via"), peer); // the first hop: {SK}K_AB from the callee's broker
+    // via: the first hop, {SK}K_AB from the callee's broker.
+    const QCborMap callKey = callKeyMessage(s, *caller, calleeEpoch, *wrapped, s.callId, peer);
     const QCborMap incoming = incomingMessage(s, *caller, *callee, calleeEpoch);
 
     m_broker.log(QStringLiteral("session %1: {SK}K_%2%3 from broker %3 (SK from K_%4 epoch %5), re-wrapped as {SK}K_%6")
@@ -209,12 +211,12 @@ void CallRouter::onFedCallKey(const QString &peer, const wire::Message &m)
 
 void CallRouter::onFedError(const QString &peer, const wire::Message &m)
 {
-    const QByteArray sid = m.bytes(k("sid"));
+    const QByteArray sid = m.bytes(key::sid);
     auto it = m_sessions.find(sid);
     if (it == m_sessions.end() || !it->second->awaitingKey || skbp::splitAddress(it->second->callee).second != peer)
         return;
-    failAwaitingKey(sid, errorCodeFromName(m.text(k("code"))),
-                    QStringLiteral("broker %1 refused the call: %2").arg(peer, m.text(k("msg"))));
+    failAwaitingKey(sid, errorCodeFromName(m.text(key::code)),
+                    QStringLiteral("broker %1 refused the call: %2").arg(peer, m.text(key::msg)));
 }
 
 void CallRouter::failAwaitingKey(const QByteArray &sid, ErrorCode code, const QString &why)
@@ -238,13 +240,13 @@ void CallRouter::deliverRemote(const QString &address, const QCborMap &message)
         m_broker.sendTo(account, message);
         return;
     }
-    QCborMap deliver = wire::message(k("deliver"));
-    deliver.insert(k("to"), account);
-    deliver.insert(k("msg"), message);
-    if (message.value(k("t")).toString() == k("incoming")) {
-        auto it = m_sessions.find(message.value(k("sid")).toByteArray());
+    QCborMap deliver = wire::message(wire::MessageType::Deliver);
+    deliver.insert(key::to, account);
+    deliver.insert(key::msg, message);
+    if (message.value(key::t).toString() == wire::messageTypeName(wire::MessageType::Incoming)) {
+        auto it = m_sessions.find(message.value(key::sid).toByteArray());
         if (it != m_sessions.end())
-            deliver.insert(k("trunk"), trunkOf(*it->second, peer));
+            deliver.insert(key::trunk, trunkOf(*it->second, peer));
     }
     m_broker.m_federation->send(peer, deliver); // a link that is down ends these sessions anyway
 }
@@ -252,30 +254,58 @@ void CallRouter::deliverRemote(const QString &address, const QCborMap &message)
 void CallRouter::onRequest(const QString &peer, const QString &fromAccount, const QCborMap &msg)
 {
     const QString from = QStringLiteral("%1@%2").arg(fromAccount, peer);
-    auto decoded = wire::decodeMessage(wire::encodeMessage(msg));
-    Result<void> r;
-    if (!decoded) {
-        r = decoded.error();
-    } else {
-        const wire::Message &m = *decoded;
-        const QString t = m.type();
-        const QByteArray sid = m.bytes(k("sid"));
-        auto [session, me] = locate(sid, from);
-        if (!me) // a peer may only speak for its own members of our sessions
-            r = err(ErrorCode::NotInSession, QStringLiteral("not in that call"));
-        else if (t == k("answer"))
-            r = answer(from, sid);
-        else if (t == k("decline"))
-            r = decline(from, sid);
-        else if (t == k("leave"))
-            r = leave(from, sid);
-        else if (t == k("invite"))
-            r = invite(from, sid, localize(m.text(k("who")), peer));
-        else if (t == k("mute"))
-            r = mute(from, sid, m.boolean(k("muted")));
-        else
-            r = err(ErrorCode::BadRequest, QStringLiteral("unexpected request \"%1\"").arg(t));
-    }
+    Result<void> r = [&]() -> Result<void> {
+        auto m = wire::validateMessage(msg);
+        if (!m)
+            return m.error();
+        const QByteArray sid = m->bytes(key::sid);
+        if (!locate(sid, from).second) // a peer may only speak for its own members of our sessions
+            return err(ErrorCode::NotInSession, QStringLiteral("not in that call"));
+        using T = wire::MessageType;
+        switch (m->type()) {
+        case T::Answer:
+            return answer(from, sid);
+        case T::Decline:
+            return decline(from, sid);
+        case T::Leave:
+            return leave(from, sid);
+        case T::Invite:
+            return invite(from, sid, localize(m->text(key::who), peer));
+        case T::Mute:
+            return mute(from, sid, m->boolean(key::muted));
+        // Not a member's request about a call.
+        case T::Login:
+        case T::Welcome:
+        case T::Directory:
+        case T::Presence:
+        case T::Call:
+        case T::CallKey:
+        case T::Incoming:
+        case T::Answered:
+        case T::Ended:
+        case T::SessionKey:
+        case T::Joined:
+        case T::Left:
+        case T::Rekey:
+        case T::Rotate:
+        case T::RotateAck:
+        case T::Error:
+        case T::Confirm:
+        case T::Enrolled:
+        case T::RefreshDue:
+        case T::Ping:
+        case T::Ok:
+        case T::FedCall:
+        case T::FedCallKey:
+        case T::FedError:
+        case T::Deliver:
+        case T::Request:
+        case T::Ringing:
+        case T::Muted:
+            break;
+        }
+        return err(ErrorCode::BadRequest, QStringLiteral("unexpected request \"%1\"").arg(m->typeName()));
+    }();
     if (!r)
         deliverRemote(from, wire::errorMessage(r.error().code, r.error().message));
 }
@@ -284,13 +314,13 @@ void CallRouter::onRequest(const QString &peer, const QString &fromAccount, cons
 
 void CallRouter::onFedCall(const QString &peer, const wire::Message &m)
 {
-    const QByteArray sid = m.bytes(k("sid"));
-    const QString to = m.text(k("to"));
+    const QByteArray sid = m.bytes(key::sid);
+    const QString to = m.text(key::to);
     auto refuse = [&](ErrorCode code, const QString &why) {
-        QCborMap e = wire::message(k("ferror"));
-        e.insert(k("sid"), sid);
-        e.insert(k("code"), errorCodeName(code));
-        e.insert(k("msg"), why);
+        QCborMap e = wire::message(wire::MessageType::FedError);
+        e.insert(key::sid, sid);
+        e.insert(key::code, errorCodeName(code));
+        e.insert(key::msg, why);
         m_broker.m_federation->send(peer, e);
     };
     const AccountRecord *callee = m_broker.m_store.account(to);
@@ -300,7 +330,7 @@ void CallRouter::onFedCall(const QString &peer, const wire::Message &m)
         return refuse(ErrorCode::Offline, QStringLiteral("%1@%2 is offline").arg(to, m_broker.name()));
     // The ringing policy of local calls (CallRouter::mayRing) for calls from a peer: the peer's
     // caller rings our callee once at a time, and calls left ringing do not make it busy.
-    const QString from = QStringLiteral("%1@%2").arg(m.text(k("from")), peer);
+    const QString from = QStringLiteral("%1@%2").arg(m.text(key::from), peer);
     const int mirrorsOfCallee = int(std::count_if(m_mirrors.begin(), m_mirrors.end(), [&](const auto &mi) {
         return mi.second.callee == to;
     }));
@@ -327,7 +357,7 @@ void CallRouter::onFedCall(const QString &peer, const wire::Message &m)
     mirror.calleeEpoch = epoch;
     m_mirrors.emplace(sid, std::move(mirror));
     noteKeyed(to, epoch);
-    addTrunk(sid, peer, m.bytes(k("trunk")));
+    addTrunk(sid, peer, m.bytes(key::trunk));
     // SK_0 has left this broker: if the call never rings here (the peer gave up, or lost the
     // key), drop the mirror all the same and rotate the key it came from.
     QTimer::singleShot(m_broker.m_config.federatedRingDeadlineMs, &m_broker, [this, sid] {
@@ -338,33 +368,72 @@ void CallRouter::onFedCall(const QString &peer, const wire::Message &m)
                          .arg(shortSid(sid), it->second.home, it->second.callee));
         dropMirrorMember(sid, {});
     });
-    QCborMap reply = wire::message(k("fcall_key"));
-    reply.insert(k("sid"), sid);
-    reply.insert(k("epoch"), qint64(epoch));
-    reply.insert(k("gen"), 0);
-    reply.insert(k("wrapped"), *wrapped);
+    QCborMap reply = wire::message(wire::MessageType::FedCallKey);
+    reply.insert(key::sid, sid);
+    reply.insert(key::epoch, qint64(epoch));
+    reply.insert(key::gen, 0);
+    reply.insert(key::wrapped, *wrapped);
     m_broker.m_federation->send(peer, reply);
     m_broker.log(QStringLiteral("%1@%2 calls %3: session %4, SK from K_%3 (epoch %5), {SK}K_%2%6 to broker %2")
-                     .arg(m.text(k("from")), peer, to, shortSid(sid))
+                     .arg(m.text(key::from), peer, to, shortSid(sid))
                      .arg(epoch)
                      .arg(m_broker.name()));
     Q_EMIT m_broker.sessionsChanged();
 }
 
+// Only what a home broker sends a member about a call; never a rotation, a refresh or a directory
+// (those are our own broker's business with our own accounts).
+bool CallRouter::isDeliverable(wire::MessageType type)
+{
+    using T = wire::MessageType;
+    switch (type) {
+    case T::Incoming:
+    case T::Answered:
+    case T::Joined:
+    case T::Left:
+    case T::Ended:
+    case T::SessionKey:
+    case T::Rekey:
+    case T::Error:
+        return true;
+    case T::Login:
+    case T::Welcome:
+    case T::Directory:
+    case T::Presence:
+    case T::Call:
+    case T::CallKey:
+    case T::Answer:
+    case T::Decline:
+    case T::Invite:
+    case T::Leave:
+    case T::Rotate:
+    case T::RotateAck:
+    case T::Confirm:
+    case T::Enrolled:
+    case T::RefreshDue:
+    case T::Ping:
+    case T::Ok:
+    case T::FedCall:
+    case T::FedCallKey:
+    case T::FedError:
+    case T::Deliver:
+    case T::Request:
+    case T::Ringing:
+    case T::Mute:
+    case T::Muted:
+        return false;
+    }
+    return false;
+}
+
 void CallRouter::onDeliver(const QString &peer, const QString &to, QCborMap msg, const QByteArray &trunk)
 {
-    auto decoded = wire::decodeMessage(wire::encodeMessage(msg));
-    if (!decoded)
+    auto decoded = wire::validateMessage(msg);
+    if (!decoded || !isDeliverable(decoded->type()) || !m_broker.m_store.account(to))
         return;
-    const QString t = decoded->type();
-    // Only what a home broker sends a member about a call; never a rotation, a refresh or a
-    // directory (those are our own broker's business with our own accounts).
-    static const QStringList kAllowed{QStringLiteral("incoming"), QStringLiteral("answered"), QStringLiteral("joined"),
-                                      QStringLiteral("left"), QStringLiteral("ended"), QStringLiteral("session_key"),
-                                      QStringLiteral("rekey"), QStringLiteral("error")};
-    if (!kAllowed.contains(t) || !m_broker.m_store.account(to))
-        return;
-    if (t == k("error")) { // an answer to a request we forwarded: only to our members of its calls
+    using T = wire::MessageType;
+    const T t = decoded->type();
+    if (t == T::Error) { // an answer to a request we forwarded: only to our members of its calls
         const bool member = std::any_of(m_mirrors.begin(), m_mirrors.end(), [&](const auto &mi) {
             return mi.second.home == peer && mi.second.locals.contains(to);
         });
@@ -372,11 +441,11 @@ void CallRouter::onDeliver(const QString &peer, const QString &to, QCborMap msg,
             m_broker.sendTo(to, msg);
         return;
     }
-    const QByteArray sid = decoded->bytes(k("sid"));
+    const QByteArray sid = decoded->bytes(key::sid);
     if (m_sessions.contains(sid))
         return; // a session homed here is not the peer's to speak for
     auto mirror = m_mirrors.find(sid);
-    if (t == k("incoming")) {
+    if (t == T::Incoming) {
         if (mirror == m_mirrors.end()) { // invited into a session homed at the peer
             mirror = m_mirrors.emplace(sid, Mirror{peer, {}, {}, {}, 0}).first;
             addTrunk(sid, peer, trunk);
@@ -384,66 +453,64 @@ void CallRouter::onDeliver(const QString &peer, const QString &to, QCborMap msg,
         if (mirror->second.home != peer)
             return;
         // The member binds at our relay, with the token the home broker drew.
-        QCborMap relay = msg.value(k("relay")).toMap();
-        const quint32 ssrc = decoded->u32(k("ssrc"));
-        m_broker.m_relayTable.addMember(sid, ssrc, relay.value(k("token")).toByteArray());
-        relay.insert(k("port"), qint64(m_broker.port()));
-        msg.insert(k("relay"), relay);
+        QCborMap relay = msg.value(key::relay).toMap();
+        const quint32 ssrc = decoded->u32(key::ssrc);
+        m_broker.m_relayTable.addMember(sid, ssrc, relay.value(key::token).toByteArray());
+        relay.insert(key::port, qint64(m_broker.port()));
+        msg.insert(key::relay, relay);
         mirror->second.locals[to] = ssrc;
     } else if (mirror == m_mirrors.end() || mirror->second.home != peer || !mirror->second.locals.contains(to)) {
         return; // not about a member of ours in a session of theirs
     }
-    for (const char *field : {"from", "callee", "who"}) {
-        if (msg.contains(k(field)))
-            msg.insert(k(field), localize(msg.value(k(field)).toString(), peer));
+    for (QLatin1StringView field : {key::from, key::callee, key::who}) {
+        if (msg.contains(field))
+            msg.insert(field, localize(msg.value(field).toString(), peer));
     }
-    if (msg.contains(k("peers"))) {
+    if (msg.contains(key::peers)) {
         QCborArray peers;
-        for (const QCborValue &p : msg.value(k("peers")).toArray()) {
+        for (const QCborValue &p : msg.value(key::peers).toArray()) {
             QCborMap pm = p.toMap();
-            pm.insert(k("account"), localize(pm.value(k("account")).toString(), peer));
+            pm.insert(key::account, localize(pm.value(key::account).toString(), peer));
             peers.append(pm);
         }
-        msg.insert(k("peers"), peers);
+        msg.insert(key::peers, peers);
     }
-    if (t == k("session_key") || t == k("rekey")) {
+    if (t == T::SessionKey || t == T::Rekey) {
         // {SK_g}K_AB → {SK_g}K_member: the member's own broker wraps under the member's key.
-        const quint32 gen = decoded->u32(k("gen"));
-        auto sk = unwrapFromPeer(peer, decoded->bytes(k("wrapped")), {skbp::WrapPurpose::Federation, sid, gen, peer});
-        const skbp::WrapPurpose purpose = t == k("rekey") ? skbp::WrapPurpose::Rekey : skbp::WrapPurpose::Join;
+        const quint32 gen = decoded->u32(key::gen);
+        auto sk = unwrapFromPeer(peer, decoded->bytes(key::wrapped), {skbp::WrapPurpose::Federation, sid, gen, peer});
+        const skbp::WrapPurpose purpose = t == T::Rekey ? skbp::WrapPurpose::Rekey : skbp::WrapPurpose::Join;
         auto wrapped = sk ? wrapForMember(to, *sk, {purpose, sid, gen, to}) : Result<QByteArray>(sk.error());
         if (!wrapped) {
             m_broker.log(QStringLiteral("session %1: key from broker %2 for %3 refused: %4")
                              .arg(shortSid(sid), peer, to, wrapped.error().message));
             return;
         }
-        msg.insert(k("wrapped"), *wrapped);
-        msg.insert(k("via"), peer);
+        msg.insert(key::wrapped, *wrapped);
+        msg.insert(key::via, peer);
     }
     m_broker.sendTo(to, msg);
-    if (t == k("ended"))
+    if (t == T::Ended)
         dropMirrorMember(sid, to);
 }
 
-Result<void> CallRouter::forwardRequest(const QString &from, const QByteArray &sid, const char *type, const QString &who,
-                                        const QCborMap &extra)
+Result<void> CallRouter::forwardRequest(const QString &from, const QByteArray &sid, wire::MessageType type,
+                                        const QString &who, const QCborMap &extra)
 {
     auto it = m_mirrors.find(sid);
     if (it == m_mirrors.end() || !it->second.locals.contains(from))
         return err(ErrorCode::NotInSession, QStringLiteral("not in that call"));
-    QCborMap inner = wire::message(k(type));
-    inner.insert(k("sid"), sid);
+    QCborMap inner = wire::aboutSession(type, sid);
     if (!who.isEmpty())
-        inner.insert(k("who"), who);
+        inner.insert(key::who, who);
     for (auto it = extra.begin(); it != extra.end(); ++it)
         inner.insert(it.key(), it.value());
-    QCborMap request = wire::message(k("request"));
-    request.insert(k("from"), from);
-    request.insert(k("msg"), inner);
+    QCborMap request = wire::message(wire::MessageType::Request);
+    request.insert(key::from, from);
+    request.insert(key::msg, inner);
     const QString home = it->second.home;
     const bool sent = m_broker.m_federation->send(home, request);
-    const QLatin1StringView t(type);
-    if (t == k("leave") || t == k("decline"))
+    if (type == wire::MessageType::Leave || type == wire::MessageType::Decline)
         dropMirrorMember(sid, from); // out of the call whatever the home broker says
     if (!sent)
         return err(ErrorCode::Offline, QStringLiteral("broker %1 cannot be reached").arg(home));
@@ -476,17 +543,48 @@ void CallRouter::dropMirrorMember(const QByteArray &sid, const QString &account)
 
 void CallRouter::onPeerMessage(const QString &peer, const wire::Message &m)
 {
-    const QString t = m.type();
-    if (t == k("fcall")) {
-        onFedCall(peer, m);
-    } else if (t == k("fcall_key")) {
-        onFedCallKey(peer, m);
-    } else if (t == k("ferror")) {
-        onFedError(peer, m);
-    } else if (t == k("deliver")) {
-        onDeliver(peer, m.text(k("to")), m.map().value(k("msg")).toMap(), m.bytes(k("trunk")));
-    } else if (t == k("request")) {
-        onRequest(peer, m.text(k("from")), m.map().value(k("msg")).toMap());
+    using T = wire::MessageType;
+    switch (m.type()) {
+    case T::FedCall:
+        return onFedCall(peer, m);
+    case T::FedCallKey:
+        return onFedCallKey(peer, m);
+    case T::FedError:
+        return onFedError(peer, m);
+    case T::Deliver:
+        return onDeliver(peer, m.text(key::to), m.map().value(key::msg).toMap(), m.bytes(key::trunk));
+    case T::Request:
+        return onRequest(peer, m.text(key::from), m.map().value(key::msg).toMap());
+    // The link's own messages are Federation's; the rest are not sent between brokers.
+    case T::Login:
+    case T::Welcome:
+    case T::Directory:
+    case T::Presence:
+    case T::Call:
+    case T::CallKey:
+    case T::Incoming:
+    case T::Answer:
+    case T::Decline:
+    case T::Answered:
+    case T::Ended:
+    case T::Invite:
+    case T::SessionKey:
+    case T::Joined:
+    case T::Left:
+    case T::Rekey:
+    case T::Leave:
+    case T::Rotate:
+    case T::RotateAck:
+    case T::Error:
+    case T::Confirm:
+    case T::Enrolled:
+    case T::RefreshDue:
+    case T::Ping:
+    case T::Ok:
+    case T::Ringing:
+    case T::Mute:
+    case T::Muted:
+        return;
     }
 }
 
@@ -525,9 +623,7 @@ void CallRouter::onPeerDown(const QString &peer)
         const QString last = accounts.back();
         for (const QString &account : accounts.mid(0, accounts.size() - 1)) {
             std::erase_if(s.members, [&](const Member &m) { return m.account == account; });
-            QCborMap left = wire::message(k("left"));
-            left.insert(k("sid"), sid);
-            left.insert(k("who"), account);
+            const QCborMap left = wire::left(sid, account);
             for (const Member &m : s.members) {
                 if (m.joined && m.account != last)
                     m_broker.sendTo(m.account, left);
@@ -537,7 +633,7 @@ void CallRouter::onPeerDown(const QString &peer)
         for (const Member &m : s.members)
             remaining += m.joined && m.account != last ? 1 : 0;
         if (!s.answered || remaining < 2)
-            endSession(sid, QStringLiteral("disconnected"));
+            endSession(sid, EndReason::Disconnected);
         else
             (void)leave(last, sid);
     }
@@ -549,9 +645,7 @@ void CallRouter::onPeerDown(const QString &peer)
     }
     for (const QByteArray &sid : mirrors) {
         const auto locals = m_mirrors[sid].locals;
-        QCborMap ended = wire::message(k("ended"));
-        ended.insert(k("sid"), sid);
-        ended.insert(k("reason"), QStringLiteral("disconnected"));
+        const QCborMap ended = wire::ended(sid, EndReason::Disconnected);
         for (const auto &[account, ssrc] : locals) {
             m_broker.sendTo(account, ended);
             dropMirrorMember(sid, account);

@@ -12,6 +12,8 @@
 
 namespace sotto::broker {
 
+namespace key = wire::key;
+
 namespace {
 constexpr double kBurst = 1000;      // messages
 constexpr double kRefillPerSec = 500; // messages a second, sustained
@@ -80,9 +82,9 @@ bool Connection::sendMessage(const QCborMap &message)
     if (!sealed) {
         // Nothing was sealed, so the channel's counters still agree (§3). A request still gets
         // an answer it can act on.
-        const QString type = message.value(QLatin1StringView("t")).toString();
+        const QString type = message.value(key::t).toString();
         qCWarning(lcBroker).noquote() << QStringLiteral("%1: \"%2\" not sent: %3").arg(m_account, type, sealed.error().message);
-        const QCborValue id = message.value(QLatin1StringView("id"));
+        const QCborValue id = message.value(key::id);
         if (sealed.error().code == ErrorCode::TooLarge && type != QLatin1StringView("error"))
             return sendMessage(wire::errorMessage(ErrorCode::Internal, QStringLiteral("the answer is too large for a frame"),
                                                   id.isInteger() ? std::optional<quint32>(quint32(id.toInteger())) : std::nullopt));
@@ -256,7 +258,7 @@ void Connection::startEnrolment(const QByteArray &body)
     m_epoch = frame->epoch;
     m_newEpoch = frame->epoch + 1;
     QCborMap reply;
-    reply.insert(QLatin1StringView("epoch"), qint64(m_newEpoch));
+    reply.insert(key::epoch, qint64(m_newEpoch));
     auto msg2 = hs->writeMessage(wire::encodeMessage(reply));
     if (!msg2) {
         fail(ErrorCode::Internal, QStringLiteral("handshake failed"));
@@ -313,7 +315,7 @@ static bool isOwnPending(const AccountRecord *a, PendingKind kind, quint32 epoch
 void Connection::onEnrolConfirm(const QByteArray &body)
 {
     auto m = m_channel.open(body);
-    if (!m || m->type() != QLatin1StringView("confirm")) {
+    if (!m || m->type() != wire::MessageType::Confirm) {
         fail(m ? ErrorCode::BadRequest : (m.error().code == ErrorCode::Crypto ? ErrorCode::Auth
                                                                                : ErrorCode::BadRequest),
              m ? QStringLiteral("expected confirm") : m.error().message);
@@ -333,8 +335,8 @@ void Connection::onEnrolConfirm(const QByteArray &body)
     }
     m_ownKey.clear();
     m_broker.log(QStringLiteral("%1: epoch %2 committed (confirm)").arg(m_account).arg(m_newEpoch));
-    QCborMap enrolled = wire::message(QLatin1StringView("enrolled"));
-    enrolled.insert(QLatin1StringView("epoch"), qint64(m_newEpoch));
+    QCborMap enrolled = wire::message(wire::MessageType::Enrolled);
+    enrolled.insert(key::epoch, qint64(m_newEpoch));
     store.afterCommit([self = QPointer<Connection>(this), enrolled](bool ok) {
         if (!self)
             return;
@@ -402,7 +404,7 @@ void Connection::onLoginFirstFrame(const QByteArray &body)
                                                  : m.error().message);
         return;
     }
-    if (m->type() != QLatin1StringView("login")) {
+    if (m->type() != wire::MessageType::Login) {
         m_phase = Phase::Online; // the channel works; say why in it
         fail(ErrorCode::BadRequest, QStringLiteral("expected login"));
         return;
@@ -442,12 +444,12 @@ void Connection::onLoginFirstFrame(const QByteArray &body)
     m_phase = Phase::Online;
     m_deadline.stop();
     const AccountRecord *a = store.account(m_account);
-    QCborMap welcome = wire::message(QLatin1StringView("welcome"));
-    welcome.insert(QLatin1StringView("epoch"), qint64(m_epoch));
-    welcome.insert(QLatin1StringView("broker"), m_broker.name());
-    welcome.insert(QLatin1StringView("fp"), m_broker.fingerprint());
-    welcome.insert(QLatin1StringView("refresh_in"), a ? m_broker.refreshIn(*a) : 0);
-    welcome.insert(QLatin1StringView("key_mode"), m_broker.config().keyMode == skbp::KeyMode::Patent
+    QCborMap welcome = wire::message(wire::MessageType::Welcome);
+    welcome.insert(key::epoch, qint64(m_epoch));
+    welcome.insert(key::broker, m_broker.name());
+    welcome.insert(key::fp, m_broker.fingerprint());
+    welcome.insert(key::refresh_in, a ? m_broker.refreshIn(*a) : 0);
+    welcome.insert(key::key_mode, m_broker.config().keyMode == skbp::KeyMode::Patent
                                                       ? QStringLiteral("patent")
                                                       : QStringLiteral("derived"));
     (void)store.noteLogin(m_account, QDateTime::currentSecsSinceEpoch());
@@ -477,52 +479,90 @@ void Connection::onMessage(const QByteArray &body)
 
 void Connection::handle(const wire::Message &m)
 {
-    const QString t = m.type();
+    using T = wire::MessageType;
     CallRouter &router = *m_broker.m_router;
+    const QByteArray sid = m.bytes(key::sid);
     Result<void> r;
-    if (t == QLatin1StringView("directory")) {
+    switch (m.type()) {
+    case T::Directory:
         m_wantsPresence = true;
         for (const QCborMap &page : router.directory(m.id())) // §6.2: pages that each fit a frame
             m_broker.sendTo(m_account, page);
         return;
-    } else if (t == QLatin1StringView("call")) {
+    case T::Call:
         r = router.call(m_account, m);
-    } else if (t == QLatin1StringView("answer")) {
-        r = router.answer(m_account, m.bytes(QLatin1StringView("sid")));
-    } else if (t == QLatin1StringView("decline")) {
-        r = router.decline(m_account, m.bytes(QLatin1StringView("sid")));
-    } else if (t == QLatin1StringView("invite")) {
-        r = router.invite(m_account, m.bytes(QLatin1StringView("sid")), m.text(QLatin1StringView("who")));
-    } else if (t == QLatin1StringView("leave")) {
-        r = router.leave(m_account, m.bytes(QLatin1StringView("sid")));
-    } else if (t == QLatin1StringView("mute")) {
-        r = router.mute(m_account, m.bytes(QLatin1StringView("sid")), m.boolean(QLatin1StringView("muted")));
-    } else if (t == QLatin1StringView("rotate_ack")) {
-        r = router.rotateAck(m_account, m.u32(QLatin1StringView("epoch")), m.bytes(QLatin1StringView("proof")));
+        break;
+    case T::Answer:
+        r = router.answer(m_account, sid);
+        break;
+    case T::Decline:
+        r = router.decline(m_account, sid);
+        break;
+    case T::Invite:
+        r = router.invite(m_account, sid, m.text(key::who));
+        break;
+    case T::Leave:
+        r = router.leave(m_account, sid);
+        break;
+    case T::Mute:
+        r = router.mute(m_account, sid, m.boolean(key::muted));
+        break;
+    case T::RotateAck:
+        r = router.rotateAck(m_account, m.u32(key::epoch), m.bytes(key::proof));
         if (r && m.id()) { // a request with an id always gets an answer, also when nothing changed
-            QCborMap ok = wire::message(QLatin1StringView("ok"));
-            ok.insert(QLatin1StringView("id"), qint64(*m.id()));
+            QCborMap ok = wire::message(T::Ok);
+            ok.insert(key::id, qint64(*m.id()));
             m_broker.sendTo(m_account, ok);
             return;
         }
-    } else if (t == QLatin1StringView("ping")) {
-        // A phone that pings is held to it: silence past the idle timeout means it is gone.
-        // One that never pings (the contract does not ask it to) is watched by TCP keep-alive.
-        if (!m_pings && m_broker.m_config.idleTimeoutMs > 0) {
-            m_pings = true;
-            m_idle.start(m_broker.m_config.idleTimeoutMs);
-        }
-        QCborMap pong = wire::message(QLatin1StringView("ping"));
-        if (auto id = m.id())
-            pong.insert(QLatin1StringView("id"), qint64(*id));
-        m_broker.sendTo(m_account, pong);
+        break;
+    case T::Ping:
+        onPing(m);
         return;
-    } else {
-        fail(ErrorCode::BadRequest, QStringLiteral("unexpected message \"%1\"").arg(t));
+    // What a phone never sends once it is online: the channel is not to be trusted any more.
+    case T::Login:
+    case T::Welcome:
+    case T::Presence:
+    case T::CallKey:
+    case T::Incoming:
+    case T::Answered:
+    case T::Ended:
+    case T::SessionKey:
+    case T::Joined:
+    case T::Left:
+    case T::Rekey:
+    case T::Rotate:
+    case T::Error:
+    case T::Confirm:
+    case T::Enrolled:
+    case T::RefreshDue:
+    case T::Ok:
+    case T::FedCall:
+    case T::FedCallKey:
+    case T::FedError:
+    case T::Deliver:
+    case T::Request:
+    case T::Ringing:
+    case T::Muted:
+        fail(ErrorCode::BadRequest, QStringLiteral("unexpected message \"%1\"").arg(m.typeName()));
         return;
     }
     if (!r)
         m_broker.sendTo(m_account, wire::errorMessage(r.error().code, r.error().message, m.id()));
+}
+
+void Connection::onPing(const wire::Message &m)
+{
+    // A phone that pings is held to it: silence past the idle timeout means it is gone.
+    // One that never pings (the contract does not ask it to) is watched by TCP keep-alive.
+    if (!m_pings && m_broker.m_config.idleTimeoutMs > 0) {
+        m_pings = true;
+        m_idle.start(m_broker.m_config.idleTimeoutMs);
+    }
+    QCborMap pong = wire::message(wire::MessageType::Ping);
+    if (auto id = m.id())
+        pong.insert(key::id, qint64(*id));
+    m_broker.sendTo(m_account, pong);
 }
 
 } // namespace sotto::broker

@@ -51,6 +51,7 @@ private:
     void onLoginFirstFrame(const QByteArray &body);
     void onMessage(const QByteArray &body);
     void handle(const wire::Message &m);
+    void onPing(const wire::Message &m);
     bool takeToken();
     void onIdle();
 

@@ -11,12 +11,10 @@
 
 namespace sotto::broker {
 
+namespace key = wire::key;
+
 namespace {
 
-QLatin1StringView k(const char *s)
-{
-    return QLatin1StringView(s);
-}
 
 } // namespace
 
@@ -167,9 +165,9 @@ bool Federation::send(const QString &peer, const QCborMap &message)
 
 void Federation::broadcastPresence(const QString &account, bool online)
 {
-    QCborMap p = wire::message(k("presence"));
-    p.insert(k("account"), account);
-    p.insert(k("online"), online);
+    QCborMap p = wire::message(wire::MessageType::Presence);
+    p.insert(key::account, account);
+    p.insert(key::online, online);
     for (auto &[name, l] : m_links)
         send(name, p);
 }
@@ -254,7 +252,7 @@ void Federation::handshake(Link &link)
     };
     connect(socket, &FramedSocket::connected, this, [this, socket, state, epoch, fail] {
         QCborMap payload;
-        payload.insert(k("broker"), m_broker.name());
+        payload.insert(key::broker, m_broker.name());
         auto msg1 = state->writeMessage(wire::encodeMessage(payload));
         if (!msg1)
             return fail(msg1.error().message);
@@ -289,14 +287,14 @@ void Federation::handshake(Link &link)
                             return;
                         if (!ok)
                             return fail(QStringLiteral("store failure"));
-                        auto confirm = channel->seal(wire::message(k("confirm")));
+                        auto confirm = channel->seal(wire::message(wire::MessageType::Confirm));
                         if (confirm)
                             socket->send(*confirm);
                     });
                     return;
                 }
                 auto m = channel->open(body);
-                if (!m || m->type() != k("enrolled") || m->u32(k("epoch")) != *newEpoch)
+                if (!m || m->type() != wire::MessageType::Enrolled || m->u32(key::epoch) != *newEpoch)
                     return fail(QStringLiteral("unexpected answer to confirm"));
                 // Commit only the key this handshake made (another may have replaced it meanwhile).
                 const AccountRecord *p = m_broker.m_store.peer(name);
@@ -380,8 +378,8 @@ void Federation::login(Link &link, quint32 epoch, bool pending)
                         return fail(keys.error().message, false);
                     *channel = SecureChannel(noise::CipherState(std::move(keys->clientToBroker)),
                                              noise::CipherState(std::move(keys->brokerToClient)));
-                    QCborMap hello = wire::message(k("login"));
-                    hello.insert(k("client"), QStringLiteral("sotto-broker/" SOTTO_VERSION));
+                    QCborMap hello = wire::message(wire::MessageType::Login);
+                    hello.insert(key::client, QStringLiteral("sotto-broker/" SOTTO_VERSION));
                     auto sealed = channel->seal(hello);
                     if (!sealed)
                         return fail(sealed.error().message, false);
@@ -392,9 +390,9 @@ void Federation::login(Link &link, quint32 epoch, bool pending)
                 auto m = channel->open(body);
                 if (!m)
                     return fail(m.error().message, m.error().code == ErrorCode::Crypto);
-                if (m->type() == k("error"))
-                    return fail(QStringLiteral("refused: %1").arg(m->text(k("msg"))), m->text(k("code")) == k("auth"));
-                if (m->type() != k("welcome") || m->u32(k("epoch")) != epoch)
+                if (m->type() == wire::MessageType::Error)
+                    return fail(QStringLiteral("refused: %1").arg(m->text(key::msg)), errorCodeFromName(m->text(key::code)) == ErrorCode::Auth);
+                if (m->type() != wire::MessageType::Welcome || m->u32(key::epoch) != epoch)
                     return fail(QStringLiteral("unexpected answer to login"), false);
                 if (pending) {
                     if (auto r = m_broker.m_store.commitPeerPending(name); !r)
@@ -483,7 +481,7 @@ void Federation::acceptHandshake(FramedSocket *socket, const QByteArray &frame)
         return refuse(socket, f->account, QStringLiteral("a replayed handshake message"));
     const quint32 newEpoch = f->epoch + 1;
     QCborMap reply;
-    reply.insert(k("epoch"), qint64(newEpoch));
+    reply.insert(key::epoch, qint64(newEpoch));
     auto msg2 = hs->writeMessage(wire::encodeMessage(reply));
     if (!msg2)
         return refuse(socket, f->account, msg2.error().message);
@@ -509,7 +507,7 @@ void Federation::acceptHandshake(FramedSocket *socket, const QByteArray &frame)
     connect(socket, &FramedSocket::disconnected, socket, &QObject::deleteLater);
     connect(socket, &FramedSocket::frameReceived, this, [this, socket, channel, name, newEpoch, madeKey](const QByteArray &body) {
         auto m = channel->open(body);
-        if (!m || m->type() != k("confirm")) {
+        if (!m || m->type() != wire::MessageType::Confirm) {
             socket->sendAndClose(wire::encodeCleartextError(ErrorCode::Auth, QStringLiteral("expected confirm")));
             return;
         }
@@ -523,8 +521,8 @@ void Federation::acceptHandshake(FramedSocket *socket, const QByteArray &frame)
                          .arg(name)
                          .arg(newEpoch)
                          .arg(skbp::fingerprint(m_broker.m_store.peer(name)->key)));
-        QCborMap enrolled = wire::message(k("enrolled"));
-        enrolled.insert(k("epoch"), qint64(newEpoch));
+        QCborMap enrolled = wire::message(wire::MessageType::Enrolled);
+        enrolled.insert(key::epoch, qint64(newEpoch));
         auto sealed = channel->seal(enrolled);
         m_broker.m_store.afterCommit([socket = QPointer<FramedSocket>(socket), sealed](bool ok) {
             if (!socket)
@@ -578,7 +576,7 @@ void Federation::acceptLogin(FramedSocket *socket, const QByteArray &frame)
     connect(socket, &FramedSocket::frameReceived, this,
             [this, socket, channel, name, epoch, commit, deadline, loginKey](const QByteArray &body) {
                 auto m = channel->open(body);
-                if (!m || m->type() != k("login")) {
+                if (!m || m->type() != wire::MessageType::Login) {
                     m_broker.log(QStringLiteral("peer %1: login refused (epoch %2)").arg(name).arg(epoch));
                     socket->sendAndClose(
                         wire::encodeCleartextError(ErrorCode::Auth, QStringLiteral("authentication failed")));
@@ -608,10 +606,10 @@ void Federation::acceptLogin(FramedSocket *socket, const QByteArray &frame)
                 deadline->stop();
                 socket->disconnect(this);
                 disconnect(socket, &FramedSocket::disconnected, socket, &QObject::deleteLater);
-                QCborMap welcome = wire::message(k("welcome"));
-                welcome.insert(k("epoch"), qint64(epoch));
-                welcome.insert(k("broker"), m_broker.name());
-                welcome.insert(k("fp"), m_broker.fingerprint());
+                QCborMap welcome = wire::message(wire::MessageType::Welcome);
+                welcome.insert(key::epoch, qint64(epoch));
+                welcome.insert(key::broker, m_broker.name());
+                welcome.insert(key::fp, m_broker.fingerprint());
                 auto sealed = channel->seal(welcome);
                 if (sealed)
                     socket->send(*sealed);
@@ -652,7 +650,7 @@ void Federation::setUp(Link &link, FramedSocket *socket, SecureChannel channel)
                      .arg(link.config.name)
                      .arg(p ? p->epoch : 0)
                      .arg(p ? skbp::fingerprint(p->key) : QString()));
-    link.directoryRequested = send(link.config.name, wire::message(k("directory"))); // ask for theirs
+    link.directoryRequested = send(link.config.name, wire::message(wire::MessageType::Directory)); // ask for theirs
     Q_EMIT peersChanged();
     Q_EMIT linkUp(link.config.name);
 }
@@ -683,63 +681,103 @@ void Federation::onChannelFrame(Link &link, const QByteArray &body)
         setDown(link, QStringLiteral("bad frame: %1").arg(m.error().message));
         return;
     }
-    const QString t = m->type();
-    if (t == k("directory")) {
-        if (!m->has(k("accounts"))) {
+    using T = wire::MessageType;
+    switch (m->type()) {
+    case T::Directory:
+        if (!m->has(key::accounts)) { // a request for ours
             for (const QCborMap &page : wire::directoryPages(m_broker.m_router->localAccounts(), std::nullopt))
                 send(link.config.name, page);
             return;
         }
-        // Pages until one without "more" (§6.2), only in answer to our own request; what a peer
-        // may announce is bounded.
-        if (!link.directoryRequested)
-            return;
-        if (!link.receivingDirectory) {
-            link.incomingDirectory.clear();
-            link.receivingDirectory = true;
-        }
-        for (const QCborValue &v : m->map().value(k("accounts")).toArray()) {
-            const QString account = v.toMap().value(k("account")).toString();
-            if (!skbp::isValidAccount(account))
-                continue;
-            if (!admitPeerAccount(link, link.incomingDirectory, account))
-                break;
-            link.incomingDirectory[account] = v.toMap().value(k("online")).toBool();
-        }
-        if (m->boolean(k("more")))
-            return;
-        link.receivingDirectory = false;
-        link.directoryRequested = false;
-        // Our phones hear what changed: accounts that came online, went offline or are gone.
-        const std::map<QString, bool> before = std::move(link.directory);
-        link.directory = std::move(link.incomingDirectory);
-        link.incomingDirectory.clear();
-        for (const auto &[account, online] : link.directory) {
-            auto was = before.find(account);
-            if (was == before.end() ? online : was->second != online)
-                Q_EMIT presenceChanged(QStringLiteral("%1@%2").arg(account, link.config.name), online);
-        }
-        for (const auto &[account, online] : before) {
-            if (online && !link.directory.contains(account))
-                Q_EMIT presenceChanged(QStringLiteral("%1@%2").arg(account, link.config.name), false);
-        }
-        return;
-    }
-    if (t == k("presence")) {
-        const QString account = m->text(k("account"));
-        if (!skbp::isValidAccount(account) || !admitPeerAccount(link, link.directory, account))
-            return;
-        const bool online = m->boolean(k("online"));
-        auto [it, fresh] = link.directory.try_emplace(account, online);
-        if (!fresh && it->second == online)
-            return;
-        it->second = online;
-        Q_EMIT presenceChanged(QStringLiteral("%1@%2").arg(account, link.config.name), online);
-        return;
-    }
-    if (t == k("welcome") || t == k("ping"))
+        return onDirectoryPage(link, *m);
+    case T::Presence:
+        return onPresence(link, *m);
+    case T::Welcome:
+    case T::Ping:
         return; // brokers do not ping each other (TCP keep-alive watches the link)
-    Q_EMIT message(link.config.name, *m);
+    // The call router's (it ignores what is not between brokers).
+    case T::FedCall:
+    case T::FedCallKey:
+    case T::FedError:
+    case T::Deliver:
+    case T::Request:
+    case T::Login:
+    case T::Call:
+    case T::CallKey:
+    case T::Incoming:
+    case T::Answer:
+    case T::Decline:
+    case T::Answered:
+    case T::Ended:
+    case T::Invite:
+    case T::SessionKey:
+    case T::Joined:
+    case T::Left:
+    case T::Rekey:
+    case T::Leave:
+    case T::Rotate:
+    case T::RotateAck:
+    case T::Error:
+    case T::Confirm:
+    case T::Enrolled:
+    case T::RefreshDue:
+    case T::Ok:
+    case T::Ringing:
+    case T::Mute:
+    case T::Muted:
+        Q_EMIT message(link.config.name, *m);
+        return;
+    }
+}
+
+// Pages until one without "more" (§6.2), only in answer to our own request; what a peer may
+// announce is bounded.
+void Federation::onDirectoryPage(Link &link, const wire::Message &m)
+{
+    if (!link.directoryRequested)
+        return;
+    if (!link.receivingDirectory) {
+        link.incomingDirectory.clear();
+        link.receivingDirectory = true;
+    }
+    for (const QCborValue &v : m.map().value(key::accounts).toArray()) {
+        const QString account = v.toMap().value(key::account).toString();
+        if (!skbp::isValidAccount(account))
+            continue;
+        if (!admitPeerAccount(link, link.incomingDirectory, account))
+            break;
+        link.incomingDirectory[account] = v.toMap().value(key::online).toBool();
+    }
+    if (m.boolean(key::more))
+        return;
+    link.receivingDirectory = false;
+    link.directoryRequested = false;
+    // Our phones hear what changed: accounts that came online, went offline or are gone.
+    const std::map<QString, bool> before = std::move(link.directory);
+    link.directory = std::move(link.incomingDirectory);
+    link.incomingDirectory.clear();
+    for (const auto &[account, online] : link.directory) {
+        auto was = before.find(account);
+        if (was == before.end() ? online : was->second != online)
+            Q_EMIT presenceChanged(QStringLiteral("%1@%2").arg(account, link.config.name), online);
+    }
+    for (const auto &[account, online] : before) {
+        if (online && !link.directory.contains(account))
+            Q_EMIT presenceChanged(QStringLiteral("%1@%2").arg(account, link.config.name), false);
+    }
+}
+
+void Federation::onPresence(Link &link, const wire::Message &m)
+{
+    const QString account = m.text(key::account);
+    if (!skbp::isValidAccount(account) || !admitPeerAccount(link, link.directory, account))
+        return;
+    const bool online = m.boolean(key::online);
+    auto [it, fresh] = link.directory.try_emplace(account, online);
+    if (!fresh && it->second == online)
+        return;
+    it->second = online;
+    Q_EMIT presenceChanged(QStringLiteral("%1@%2").arg(account, link.config.name), online);
 }
 
 bool Federation::admitPeerAccount(Link &link, const std::map<QString, bool> &into, const QString &account)

@@ -101,6 +101,8 @@ private:
     // Both.
     void setUp(Link &link, FramedSocket *socket, SecureChannel channel);
     void onChannelFrame(Link &link, const QByteArray &body);
+    void onDirectoryPage(Link &link, const wire::Message &m);
+    void onPresence(Link &link, const wire::Message &m);
     void setDown(Link &link, const QString &why);
     void refuse(FramedSocket *socket, const QString &peer, const QString &why);
     Link *find(const QString &name);

@@ -15,11 +15,6 @@ inline constexpr int kMaxSessionsPerAccount = 8;
 inline constexpr int kMaxMembers = 16;
 inline constexpr int kMaxRingingPerAccount = 32; // calls and invites ringing for one account at once
 
-inline QLatin1StringView k(const char *s)
-{
-    return QLatin1StringView(s);
-}
-
 inline Error err(ErrorCode code, const QString &msg)
 {
     return makeError(code, msg);
@@ -35,26 +30,9 @@ inline std::pair<quint32, const SecretBytes *> effectiveKey(const AccountRecord 
     return {a.epoch, &a.key};
 }
 
-// {"t": type, "sid", "who"}: what the members are told about one of them (left, ringing, muted).
-inline QCborMap memberNote(const char *type, const QByteArray &sid, const QString &who)
-{
-    QCborMap m = wire::message(k(type));
-    m.insert(k("sid"), sid);
-    m.insert(k("who"), who);
-    return m;
-}
-
 inline QString shortSid(const QByteArray &sid)
 {
     return QString::fromLatin1(sid.toHex().left(8));
-}
-
-inline QCborMap peerOf(const QString &account, quint32 ssrc)
-{
-    QCborMap p;
-    p.insert(k("account"), account);
-    p.insert(k("ssrc"), qint64(ssrc));
-    return p;
 }
 
 } // namespace sotto::broker::routing

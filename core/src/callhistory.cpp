@@ -126,14 +126,14 @@ void CallHistory::begin(const QByteArray &sid, CallRecord::Direction direction, 
     m_open.emplace(sid, std::move(o));
 }
 
-void CallHistory::finish(const QByteArray &sid, const QString &reason)
+void CallHistory::finish(const QByteArray &sid, EndReason reason)
 {
     auto it = m_open.find(sid);
     if (it == m_open.end())
         return;
     Open o = std::move(it->second);
     m_open.erase(it);
-    o.record.reason = reason;
+    o.record.reason = endReasonName(reason); // kept as on the wire: a history outlives a build
     if (o.answeredAt.isValid())
         o.record.durationSecs = o.answeredAt.secsTo(QDateTime::currentDateTimeUtc());
     m_records.push_back(std::move(o.record));

@@ -15,19 +15,16 @@
 
 namespace sotto {
 
-namespace {
+namespace key = wire::key;
 
-QLatin1StringView k(const char *s)
-{
-    return QLatin1StringView(s);
-}
+namespace {
 
 std::vector<MemberInfo> membersOf(const QCborValue &peers)
 {
     std::vector<MemberInfo> out;
     for (const QCborValue &p : peers.toArray()) {
         const QCborMap m = p.toMap();
-        out.push_back({m.value(k("account")).toString(), quint32(m.value(k("ssrc")).toInteger())});
+        out.push_back({m.value(key::account).toString(), quint32(m.value(key::ssrc).toInteger())});
     }
     return out;
 }
@@ -61,9 +58,9 @@ quint32 ClientEngine::call(const QString &account)
         return id;
     }
     m_pendingCalls[id] = {account};
-    QCborMap m = wire::message(k("call"));
-    m.insert(k("id"), qint64(id));
-    m.insert(k("to"), account);
+    QCborMap m = wire::message(wire::MessageType::Call);
+    m.insert(key::id, qint64(id));
+    m.insert(key::to, account);
     send(m);
     return id;
 }
@@ -79,26 +76,24 @@ void ClientEngine::addRelayHop(const QByteArray &sid, quint32 gen, const QString
 // A session_key or rekey that crossed from the session's home broker: its first hop.
 void ClientEngine::noteGenerationHop(const wire::Message &m, const QByteArray &sid, quint32 gen)
 {
-    if (!m.has(k("via")))
+    if (!m.has(key::via))
         return;
-    addRelayHop(sid, gen, m.text(k("via")),
+    addRelayHop(sid, gen, m.text(key::via),
                 QStringLiteral("generation %1 came from broker %2 to broker %3 as {SK_%1}K_AB")
                     .arg(gen)
-                    .arg(m.text(k("via")), m_profile.brokerName()));
+                    .arg(m.text(key::via), m_profile.brokerName()));
 }
 
 void ClientEngine::onCallKey(const wire::Message &m)
 {
-    const QByteArray sid = m.bytes(k("sid"));
-    const QString callee = m.text(k("callee"));
+    const QByteArray sid = m.bytes(key::sid);
+    const QString callee = m.text(key::callee);
     if (auto id = m.id())
         m_pendingCalls.erase(*id);
-    auto sk = unwrapForMe(m.bytes(k("wrapped")), {skbp::WrapPurpose::Call, sid, m.u32(k("gen")), {}});
+    auto sk = unwrapForMe(m.bytes(key::wrapped), {skbp::WrapPurpose::Call, sid, m.u32(key::gen), {}});
     if (!sk) {
         Q_EMIT requestFailed(QStringLiteral("call key"), sk.error());
-        QCborMap leave = wire::message(k("leave"));
-        leave.insert(k("sid"), sid);
-        send(leave);
+        send(wire::aboutSession(wire::MessageType::Leave, sid));
         return;
     }
     Session s;
@@ -107,24 +102,24 @@ void ClientEngine::onCallKey(const wire::Message &m)
     s.info.peer = callee;
     s.info.callee = callee;
     s.info.keyed = true;
-    s.info.ownSsrc = m.u32(k("ssrc"));
-    const QCborMap relay = m.map().value(k("relay")).toMap();
-    s.info.relayPort = quint16(relay.value(k("port")).toInteger());
-    s.info.relayToken = relay.value(k("token")).toByteArray();
+    s.info.ownSsrc = m.u32(key::ssrc);
+    const QCborMap relay = m.map().value(key::relay).toMap();
+    s.info.relayPort = quint16(relay.value(key::port).toInteger());
+    s.info.relayToken = relay.value(key::token).toByteArray();
     s.key = std::move(*sk);
-    s.info.gen = m.u32(k("gen"));
+    s.info.gen = m.u32(key::gen);
     s.info.keyFingerprint = skbp::fingerprint(s.key);
     const QString fp = s.info.keyFingerprint;
-    const quint32 calleeEpoch = m.u32(k("epoch"));
+    const quint32 calleeEpoch = m.u32(key::epoch);
     m_sessions.emplace(sid, std::move(s));
     const QString me = m_profile.account();
-    if (m.has(k("via")))
-        addRelayHop(sid, m.u32(k("gen")), callee,
+    if (m.has(key::via))
+        addRelayHop(sid, m.u32(key::gen), callee,
                     QStringLiteral("%1's session key derived at broker %2 from K_%3 (epoch %4) · sent to broker %5 as {SK}K_AB")
-                        .arg(callee, m.text(k("via")), skbp::splitAddress(callee).first)
+                        .arg(callee, m.text(key::via), skbp::splitAddress(callee).first)
                         .arg(calleeEpoch)
                         .arg(m_profile.brokerName()));
-    addEvent(TimelineEvent::Kind::CallKey, sid, m.u32(k("gen")), calleeEpoch, fp, callee,
+    addEvent(TimelineEvent::Kind::CallKey, sid, m.u32(key::gen), calleeEpoch, fp, callee,
              QStringLiteral("{SK}K_%1").arg(me),
              QStringLiteral("%1's session key %2 K_%3 (epoch %4) · delivered to you as {SK}K_%5 · fp %6")
                  .arg(callee,
@@ -133,24 +128,24 @@ void ClientEngine::onCallKey(const wire::Message &m)
                  .arg(calleeEpoch)
                  .arg(me, fp));
     Q_EMIT callStarted(sid, callee);
-    Q_EMIT sessionKeyChanged(sid, m.u32(k("gen")));
+    Q_EMIT sessionKeyChanged(sid, m.u32(key::gen));
 }
 
 void ClientEngine::onIncoming(const wire::Message &m)
 {
-    const QByteArray sid = m.bytes(k("sid"));
-    const QString from = m.text(k("from"));
+    const QByteArray sid = m.bytes(key::sid);
+    const QString from = m.text(key::from);
     const QString me = m_profile.account();
     Session s;
     s.info.sid = sid;
     s.info.peer = from;
-    s.info.ownSsrc = m.u32(k("ssrc"));
-    s.info.gen = m.u32(k("gen"));
-    const QCborMap relay = m.map().value(k("relay")).toMap();
-    s.info.relayPort = quint16(relay.value(k("port")).toInteger());
-    s.info.relayToken = relay.value(k("token")).toByteArray();
-    s.info.members = membersOf(m.map().value(k("peers")));
-    const bool conference = !m.has(k("epoch"));
+    s.info.ownSsrc = m.u32(key::ssrc);
+    s.info.gen = m.u32(key::gen);
+    const QCborMap relay = m.map().value(key::relay).toMap();
+    s.info.relayPort = quint16(relay.value(key::port).toInteger());
+    s.info.relayToken = relay.value(key::token).toByteArray();
+    s.info.members = membersOf(m.map().value(key::peers));
+    const bool conference = !m.has(key::epoch);
     if (conference) {
         s.info.role = SessionInfo::Role::Invitee;
         s.invitedBy = from;
@@ -164,15 +159,13 @@ void ClientEngine::onIncoming(const wire::Message &m)
         Q_EMIT incomingCall(sid, from, true);
         return;
     }
-    const quint32 epoch = m.u32(k("epoch"));
+    const quint32 epoch = m.u32(key::epoch);
     const SecretBytes *key = m_profile.keyForEpoch(epoch);
     auto sk = key ? skbp::sessionKey(m_keyMode, *key, sid, me, epoch)
                   : Result<SecretBytes>(makeError(ErrorCode::Auth, QStringLiteral("no key for epoch %1").arg(epoch)));
     if (!sk) {
         Q_EMIT requestFailed(QStringLiteral("incoming call"), sk.error());
-        QCborMap decline = wire::message(k("decline"));
-        decline.insert(k("sid"), sid);
-        send(decline);
+        send(wire::aboutSession(wire::MessageType::Decline, sid));
         return;
     }
     s.info.role = SessionInfo::Role::Callee;
@@ -200,9 +193,7 @@ void ClientEngine::answer(QByteArray sid)
     Session *s = find(sid);
     if (!s || s->info.answered)
         return;
-    QCborMap m = wire::message(k("answer"));
-    m.insert(k("sid"), sid);
-    send(m);
+    send(wire::aboutSession(wire::MessageType::Answer, sid));
     if (s->info.role == SessionInfo::Role::Callee) {
         s->info.answered = true;
         s->info.answeredAt = QDateTime::currentDateTimeUtc();
@@ -217,10 +208,8 @@ void ClientEngine::decline(QByteArray sid)
     Session *s = find(sid);
     if (!s || s->info.answered)
         return;
-    QCborMap m = wire::message(k("decline"));
-    m.insert(k("sid"), sid);
-    send(m);
-    endLocally(sid, QStringLiteral("declined"));
+    send(wire::aboutSession(wire::MessageType::Decline, sid));
+    endLocally(sid, EndReason::Declined);
 }
 
 void ClientEngine::invite(QByteArray sid, const QString &account)
@@ -230,10 +219,10 @@ void ClientEngine::invite(QByteArray sid, const QString &account)
         Q_EMIT requestFailed(QStringLiteral("invite"), makeError(ErrorCode::NotInSession, QStringLiteral("no answered call")));
         return;
     }
-    QCborMap m = wire::message(k("invite"));
-    m.insert(k("id"), qint64(m_nextId++));
-    m.insert(k("sid"), sid);
-    m.insert(k("who"), account);
+    QCborMap m = wire::message(wire::MessageType::Invite);
+    m.insert(key::id, qint64(m_nextId++));
+    m.insert(key::sid, sid);
+    m.insert(key::who, account);
     send(m);
 }
 
@@ -241,10 +230,8 @@ void ClientEngine::leave(QByteArray sid)
 {
     if (!find(sid))
         return;
-    QCborMap m = wire::message(k("leave"));
-    m.insert(k("sid"), sid);
-    send(m);
-    endLocally(sid, QStringLiteral("hangup"));
+    send(wire::aboutSession(wire::MessageType::Leave, sid));
+    endLocally(sid, EndReason::Hangup);
 }
 
 void ClientEngine::requestDirectory()
@@ -253,19 +240,19 @@ void ClientEngine::requestDirectory()
     m_receivingDirectory = false;
     m_incomingContacts.clear();
     m_directoryRequest = m_nextId++;
-    QCborMap m = wire::message(k("directory"));
-    m.insert(k("id"), qint64(m_directoryRequest));
+    QCborMap m = wire::message(wire::MessageType::Directory);
+    m.insert(key::id, qint64(m_directoryRequest));
     send(m);
 }
 
 void ClientEngine::onAnswered(const wire::Message &m)
 {
-    Session *s = find(m.bytes(k("sid")));
+    Session *s = find(m.bytes(key::sid));
     if (!s)
         return;
     s->info.answered = true;
     s->info.answeredAt = QDateTime::currentDateTimeUtc();
-    for (const MemberInfo &mi : membersOf(m.map().value(k("peers"))))
+    for (const MemberInfo &mi : membersOf(m.map().value(key::peers)))
         s->info.members.push_back(mi);
     addEvent(TimelineEvent::Kind::Answered, s->info.sid, s->info.gen, std::nullopt, s->info.keyFingerprint,
              s->info.peer, {}, QStringLiteral("%1 answered").arg(s->info.peer));
@@ -295,13 +282,13 @@ void ClientEngine::installGeneration(Session &s, quint32 gen, SecretBytes key)
 
 void ClientEngine::onSessionKey(const wire::Message &m)
 {
-    const QByteArray sid = m.bytes(k("sid"));
+    const QByteArray sid = m.bytes(key::sid);
     Session *s = find(sid);
     if (!s)
         return;
-    const quint32 gen = m.u32(k("gen"));
+    const quint32 gen = m.u32(key::gen);
     noteGenerationHop(m, sid, gen);
-    auto sk = unwrapForMe(m.bytes(k("wrapped")), {skbp::WrapPurpose::Join, sid, gen, {}});
+    auto sk = unwrapForMe(m.bytes(key::wrapped), {skbp::WrapPurpose::Join, sid, gen, {}});
     if (!sk) {
         Q_EMIT requestFailed(QStringLiteral("session key"), sk.error());
         leave(sid);
@@ -310,8 +297,8 @@ void ClientEngine::onSessionKey(const wire::Message &m)
     installGeneration(*s, gen, std::move(*sk));
     s->info.answered = true;
     s->info.answeredAt = QDateTime::currentDateTimeUtc();
-    if (m.has(k("peers")))
-        s->info.members = membersOf(m.map().value(k("peers")));
+    if (m.has(key::peers))
+        s->info.members = membersOf(m.map().value(key::peers));
     const QString me = m_profile.account();
     addEvent(TimelineEvent::Kind::Joined, sid, gen, std::nullopt, s->info.keyFingerprint, s->invitedBy,
              QStringLiteral("{SK_%1}K_%2").arg(gen).arg(me),
@@ -324,14 +311,14 @@ void ClientEngine::onSessionKey(const wire::Message &m)
 
 void ClientEngine::onJoined(const wire::Message &m)
 {
-    const QByteArray sid = m.bytes(k("sid"));
+    const QByteArray sid = m.bytes(key::sid);
     Session *s = find(sid);
     if (!s || !s->info.keyed)
         return;
-    const QString who = m.text(k("who"));
-    const quint32 gen = m.u32(k("gen"));
+    const QString who = m.text(key::who);
+    const quint32 gen = m.u32(key::gen);
     s->info.ringing.removeAll(who);
-    s->info.members.push_back({who, m.u32(k("ssrc"))});
+    s->info.members.push_back({who, m.u32(key::ssrc)});
     if (gen > s->info.gen && gen - s->info.gen <= 16) {
         SecretBytes key = s->key;
         for (quint32 g = s->info.gen + 1; g <= gen; ++g) {
@@ -360,16 +347,16 @@ void ClientEngine::setMuted(QByteArray sid, bool muted)
     Session *s = find(sid);
     if (!s || !s->info.answered)
         return;
-    QCborMap m = wire::message(k("mute"));
-    m.insert(k("sid"), sid);
-    m.insert(k("muted"), muted);
+    QCborMap m = wire::message(wire::MessageType::Mute);
+    m.insert(key::sid, sid);
+    m.insert(key::muted, muted);
     send(m);
 }
 
 void ClientEngine::onRinging(const wire::Message &m)
 {
-    Session *s = find(m.bytes(k("sid")));
-    const QString who = m.text(k("who"));
+    Session *s = find(m.bytes(key::sid));
+    const QString who = m.text(key::who);
     if (!s || who == m_profile.account() || s->info.ringing.contains(who) || s->info.ringing.size() >= 64)
         return;
     s->info.ringing.append(who);
@@ -378,23 +365,23 @@ void ClientEngine::onRinging(const wire::Message &m)
 
 void ClientEngine::onMuted(const wire::Message &m)
 {
-    Session *s = find(m.bytes(k("sid")));
-    const QString who = m.text(k("who"));
+    Session *s = find(m.bytes(key::sid));
+    const QString who = m.text(key::who);
     if (!s || std::none_of(s->info.members.begin(), s->info.members.end(), [&](const MemberInfo &mi) { return mi.account == who; }))
         return;
     s->info.muted.removeAll(who);
-    if (m.boolean(k("muted")))
+    if (m.boolean(key::muted))
         s->info.muted.append(who);
     Q_EMIT membersChanged(s->info.sid);
 }
 
 void ClientEngine::onLeft(const wire::Message &m)
 {
-    const QByteArray sid = m.bytes(k("sid"));
+    const QByteArray sid = m.bytes(key::sid);
     Session *s = find(sid);
     if (!s)
         return;
-    const QString who = m.text(k("who"));
+    const QString who = m.text(key::who);
     s->info.muted.removeAll(who);
     if (s->info.ringing.removeAll(who) > 0 && std::none_of(s->info.members.begin(), s->info.members.end(),
                                                             [&](const MemberInfo &mi) { return mi.account == who; })) {
@@ -404,23 +391,23 @@ void ClientEngine::onLeft(const wire::Message &m)
         return;
     }
     std::erase_if(s->info.members, [&](const MemberInfo &mi) { return mi.account == who; });
-    const bool rekey = m.has(k("gen"));
-    addEvent(TimelineEvent::Kind::Left, sid, rekey ? std::optional<quint32>(m.u32(k("gen"))) : std::nullopt,
+    const bool rekey = m.has(key::gen);
+    addEvent(TimelineEvent::Kind::Left, sid, rekey ? std::optional<quint32>(m.u32(key::gen)) : std::nullopt,
              std::nullopt, {}, who, {},
-             rekey ? QStringLiteral("%1 left · re-key to generation %2 follows").arg(who).arg(m.u32(k("gen")))
+             rekey ? QStringLiteral("%1 left · re-key to generation %2 follows").arg(who).arg(m.u32(key::gen))
                    : QStringLiteral("%1 left").arg(who));
     Q_EMIT memberLeft(sid, who);
 }
 
 void ClientEngine::onRekey(const wire::Message &m)
 {
-    const QByteArray sid = m.bytes(k("sid"));
+    const QByteArray sid = m.bytes(key::sid);
     Session *s = find(sid);
     if (!s)
         return;
-    const quint32 gen = m.u32(k("gen"));
+    const quint32 gen = m.u32(key::gen);
     noteGenerationHop(m, sid, gen);
-    auto sk = unwrapForMe(m.bytes(k("wrapped")), {skbp::WrapPurpose::Rekey, sid, gen, {}});
+    auto sk = unwrapForMe(m.bytes(key::wrapped), {skbp::WrapPurpose::Rekey, sid, gen, {}});
     if (!sk) {
         Q_EMIT requestFailed(QStringLiteral("re-key"), sk.error());
         return;
@@ -437,10 +424,11 @@ void ClientEngine::onRekey(const wire::Message &m)
 
 void ClientEngine::onEnded(const wire::Message &m)
 {
-    endLocally(m.bytes(k("sid")), m.text(k("reason")));
+    // A reason this build does not know (a newer broker's) is shown as a failure.
+    endLocally(m.bytes(key::sid), endReasonFromName(m.text(key::reason)).value_or(EndReason::Failed));
 }
 
-void ClientEngine::endLocally(QByteArray sid, const QString &reason)
+void ClientEngine::endLocally(QByteArray sid, EndReason reason)
 {
     auto it = m_sessions.find(sid);
     if (it == m_sessions.end())
@@ -451,15 +439,15 @@ void ClientEngine::endLocally(QByteArray sid, const QString &reason)
         m_lastCalleeSid = sid; // the broker rotates our key after this call
     m_sessions.erase(it); // wipes every key of the session
     addEvent(TimelineEvent::Kind::Ended, sid, gen, std::nullopt, {}, peer, {},
-             QStringLiteral("call ended (%1) · session keys erased").arg(reason));
+             QStringLiteral("call ended (%1) · session keys erased").arg(endReasonName(reason)));
     Q_EMIT callEnded(sid, reason);
     QTimer::singleShot(0, this, &ClientEngine::maybeRefresh);
 }
 
 void ClientEngine::onRotate(const wire::Message &m)
 {
-    const quint32 next = m.u32(k("epoch"));
-    const QByteArray wrapped = m.bytes(k("wrapped"));
+    const quint32 next = m.u32(key::epoch);
+    const QByteArray wrapped = m.bytes(key::wrapped);
     const QString me = m_profile.account();
     auto oldEpoch = skbp::wrappedEpoch(wrapped);
     if (!oldEpoch || *oldEpoch + 1 != next) {
@@ -491,15 +479,15 @@ void ClientEngine::onRotate(const wire::Message &m)
     auto proof = skbp::rotateProof(m_profile.key(), me, next);
     if (!proof)
         return;
-    QCborMap ack = wire::message(k("rotate_ack"));
-    ack.insert(k("epoch"), qint64(next));
-    ack.insert(k("proof"), *proof);
+    QCborMap ack = wire::message(wire::MessageType::RotateAck);
+    ack.insert(key::epoch, qint64(next));
+    ack.insert(key::proof, *proof);
     send(ack);
 }
 
 void ClientEngine::onError(const wire::Message &m)
 {
-    const Error e{errorCodeFromName(m.text(k("code"))), m.text(k("msg"))};
+    const Error e{errorCodeFromName(m.text(key::code)), m.text(key::msg)};
     if (auto id = m.id()) {
         auto it = m_pendingCalls.find(*id);
         if (it != m_pendingCalls.end()) {

@@ -7,6 +7,8 @@
 
 namespace sotto {
 
+namespace key = wire::key;
+
 Enroller::Enroller(Profile &profile, QString device, QObject *parent)
     : QObject(parent), m_profile(profile), m_device(std::move(device))
 {
@@ -97,7 +99,7 @@ void Enroller::onFrame(const QByteArray &body)
             return;
         }
         auto map = wire::decodeMap(*payload);
-        const QCborValue epoch = map ? map->value(QLatin1StringView("epoch")) : QCborValue();
+        const QCborValue epoch = map ? map->value(key::epoch) : QCborValue();
         if (!epoch.isInteger() || epoch.toInteger() != qint64(m_epoch) + 1) {
             finish(false, makeError(ErrorCode::BadRequest, QStringLiteral("the broker proposed a bad epoch")));
             return;
@@ -116,7 +118,7 @@ void Enroller::onFrame(const QByteArray &body)
         }
         m_fp = skbp::fingerprint(*key);
         m_channel = SecureChannel(i2r, r2i);
-        auto confirm = m_channel.seal(wire::message(QLatin1StringView("confirm")));
+        auto confirm = m_channel.seal(wire::message(wire::MessageType::Confirm));
         if (!confirm) {
             finish(false, confirm.error());
             return;
@@ -131,12 +133,12 @@ void Enroller::onFrame(const QByteArray &body)
             finish(false, m.error());
             return;
         }
-        if (m->type() == QLatin1StringView("error")) {
-            finish(false, Error{errorCodeFromName(m->text(QLatin1StringView("code"))),
-                                m->text(QLatin1StringView("msg"))});
+        if (m->type() == wire::MessageType::Error) {
+            finish(false, Error{errorCodeFromName(m->text(key::code)),
+                                m->text(key::msg)});
             return;
         }
-        if (m->type() != QLatin1StringView("enrolled") || m->u32(QLatin1StringView("epoch")) != m_newEpoch) {
+        if (m->type() != wire::MessageType::Enrolled || m->u32(key::epoch) != m_newEpoch) {
             finish(false, makeError(ErrorCode::BadRequest, QStringLiteral("unexpected answer to confirm")));
             return;
         }

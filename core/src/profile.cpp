@@ -13,14 +13,11 @@
 
 namespace sotto {
 
+using namespace Qt::Literals::StringLiterals;
+
 namespace {
 const QString kIdentityFile = QStringLiteral("profile.json");
 const QString kKeysFile = QStringLiteral("keys.cbor");
-
-QLatin1StringView k(const char *s)
-{
-    return QLatin1StringView(s);
-}
 
 Error corrupt(const QString &path, const QString &why)
 {
@@ -65,11 +62,11 @@ Result<void> Profile::load()
         if (err.error != QJsonParseError::NoError || !doc.isObject())
             return corrupt(idPath, QStringLiteral("not JSON"));
         const QJsonObject o = doc.object();
-        m_account = o.value(k("account")).toString();
-        m_brokerHost = o.value(k("broker_host")).toString();
-        const int port = o.value(k("broker_port")).toInt(-1);
-        m_brokerKey = QByteArray::fromHex(o.value(k("broker_key")).toString().toLatin1());
-        m_brokerName = o.value(k("broker_name")).toString();
+        m_account = o.value("account"_L1).toString();
+        m_brokerHost = o.value("broker_host"_L1).toString();
+        const int port = o.value("broker_port"_L1).toInt(-1);
+        m_brokerKey = QByteArray::fromHex(o.value("broker_key"_L1).toString().toLatin1());
+        m_brokerName = o.value("broker_name"_L1).toString();
         if (!skbp::isValidAccount(m_account) || m_brokerHost.isEmpty() || port <= 0 || port > 65535
             || m_brokerKey.size() != 32)
             return corrupt(idPath, QStringLiteral("fields missing or invalid"));
@@ -92,29 +89,29 @@ Result<void> Profile::load()
         // An epoch is an integer that fits a u32 (as saveKeys writes it), or absent for 0. Any
         // other value is damage, and a float must not reach toInteger(): out of range, that
         // conversion is undefined behaviour (found by fuzz/fuzz_profile).
-        auto epochOf = [&](const char *key) -> std::optional<quint32> {
-            const QCborValue e = m.value(k(key));
+        auto epochOf = [&](QLatin1StringView key) -> std::optional<quint32> {
+            const QCborValue e = m.value(key);
             if (e.isUndefined())
                 return 0;
             if (!e.isInteger() || e.toInteger() < 0 || e.toInteger() > 0xffffffffLL)
                 return std::nullopt;
             return quint32(e.toInteger());
         };
-        const std::optional<quint32> epoch = epochOf("epoch");
-        const std::optional<quint32> pendingEpoch = epochOf("pending_epoch");
+        const std::optional<quint32> epoch = epochOf("epoch"_L1);
+        const std::optional<quint32> pendingEpoch = epochOf("pending_epoch"_L1);
         if (!epoch || !pendingEpoch)
             return corrupt(keysPath, QStringLiteral("epochs"));
-        auto secret = [&](const char *key) {
-            QByteArray b = m.value(k(key)).toByteArray();
+        auto secret = [&](QLatin1StringView key) {
+            QByteArray b = m.value(key).toByteArray();
             SecretBytes s = SecretBytes::copyOf(b);
             b.fill('\0');
             return s;
         };
         m_epoch = *epoch;
-        m_key = secret("key");
+        m_key = secret("key"_L1);
         m_pendingEpoch = *pendingEpoch;
-        m_pendingKey = secret("pending_key");
-        m_invite = secret("invite");
+        m_pendingKey = secret("pending_key"_L1);
+        m_invite = secret("invite"_L1);
         const bool ok = (m_epoch == 0 ? m_key.isEmpty() : m_key.size() == 32)
             && (m_pendingEpoch == 0 ? m_pendingKey.isEmpty() : m_pendingKey.size() == 32)
             && (m_invite.isEmpty() || m_invite.size() == 32);
@@ -143,23 +140,23 @@ const SecretBytes *Profile::keyForEpoch(quint32 epoch) const
 Result<void> Profile::saveIdentity()
 {
     QJsonObject o;
-    o.insert(k("account"), m_account);
-    o.insert(k("broker_host"), m_brokerHost);
-    o.insert(k("broker_port"), int(m_brokerPort));
-    o.insert(k("broker_key"), QString::fromLatin1(m_brokerKey.toHex()));
-    o.insert(k("broker_fp"), brokerFingerprint());
-    o.insert(k("broker_name"), m_brokerName);
+    o.insert("account"_L1, m_account);
+    o.insert("broker_host"_L1, m_brokerHost);
+    o.insert("broker_port"_L1, int(m_brokerPort));
+    o.insert("broker_key"_L1, QString::fromLatin1(m_brokerKey.toHex()));
+    o.insert("broker_fp"_L1, brokerFingerprint());
+    o.insert("broker_name"_L1, m_brokerName);
     return writePrivateFile(QDir(m_dir).filePath(kIdentityFile), QJsonDocument(o).toJson());
 }
 
 Result<void> Profile::saveKeys()
 {
     QCborMap m;
-    m.insert(k("epoch"), qint64(m_epoch));
-    m.insert(k("key"), m_key.view().toByteArray());
-    m.insert(k("pending_epoch"), qint64(m_pendingEpoch));
-    m.insert(k("pending_key"), m_pendingKey.view().toByteArray());
-    m.insert(k("invite"), m_invite.view().toByteArray());
+    m.insert("epoch"_L1, qint64(m_epoch));
+    m.insert("key"_L1, m_key.view().toByteArray());
+    m.insert("pending_epoch"_L1, qint64(m_pendingEpoch));
+    m.insert("pending_key"_L1, m_pendingKey.view().toByteArray());
+    m.insert("invite"_L1, m_invite.view().toByteArray());
     QByteArray raw = m.toCborValue().toCbor();
     auto r = writePrivateFile(QDir(m_dir).filePath(kKeysFile), raw);
     raw.fill('\0');

@@ -18,7 +18,35 @@ constexpr std::array<std::pair<ErrorCode, const char *>, 10> kWireCodes{{
     {ErrorCode::RateLimited, "rate_limited"},
     {ErrorCode::Internal, "internal"},
 }};
+
+constexpr std::array<std::pair<EndReason, const char *>, 7> kEndReasons{{
+    {EndReason::Declined, "declined"},
+    {EndReason::NoAnswer, "no answer"},
+    {EndReason::Hangup, "hangup"},
+    {EndReason::Cancelled, "cancelled"},
+    {EndReason::Disconnected, "disconnected"},
+    {EndReason::Revoked, "revoked"},
+    {EndReason::Failed, "failed"},
+}};
 } // namespace
+
+QString endReasonName(EndReason reason)
+{
+    for (const auto &[r, name] : kEndReasons) {
+        if (r == reason)
+            return QString::fromLatin1(name);
+    }
+    return QStringLiteral("failed");
+}
+
+std::optional<EndReason> endReasonFromName(QStringView name)
+{
+    for (const auto &[r, n] : kEndReasons) {
+        if (name == QLatin1StringView(n))
+            return r;
+    }
+    return std::nullopt;
+}
 
 QString errorCodeName(ErrorCode code)
 {

@@ -7,7 +7,7 @@
 #include <QCborValue>
 #include <QtEndian>
 
-#include <array>
+#include <iterator>
 #include <span>
 
 namespace sotto::wire {
@@ -38,126 +38,114 @@ enum class Field { Text, Account, Address, U32, Sid, Wrapped, Bytes, Proof, Toke
 
 struct FieldSpec
 {
-    const char *key;
+    QLatin1StringView key;
     Field type;
     bool required;
 };
 
 struct Schema
 {
-    const char *type;
+    MessageType type;
+    QLatin1StringView name;
     std::span<const FieldSpec> fields;
 };
 
-constexpr FieldSpec kNone[] = {{"id", Field::U32, false}};
-constexpr FieldSpec kLogin[] = {{"client", Field::Text, true}};
-constexpr FieldSpec kWelcome[] = {{"epoch", Field::U32, true},
-                                  {"broker", Field::Text, true},
-                                  {"fp", Field::Text, true},
-                                  {"refresh_in", Field::U32, false}};
-constexpr FieldSpec kDirectory[] = {{"id", Field::U32, false}, {"accounts", Field::Array, false},
-                                    {"more", Field::Bool, false}};
-constexpr FieldSpec kOk[] = {{"id", Field::U32, true}};
-constexpr FieldSpec kPresence[] = {{"account", Field::Address, true}, {"online", Field::Bool, true}};
-constexpr FieldSpec kCall[] = {{"id", Field::U32, false}, {"to", Field::Address, true}};
-constexpr FieldSpec kCallKey[] = {{"id", Field::U32, false},  {"sid", Field::Sid, true},
-                                  {"callee", Field::Address, true}, {"epoch", Field::U32, true},
-                                  {"gen", Field::U32, true},  {"wrapped", Field::Wrapped, true},
-                                  {"ssrc", Field::U32, true}, {"relay", Field::Relay, true},
-                                  {"via", Field::Account, false}};
-constexpr FieldSpec kIncoming[] = {{"sid", Field::Sid, true},    {"from", Field::Address, true},
-                                   {"epoch", Field::U32, false}, {"gen", Field::U32, true},
-                                   {"ssrc", Field::U32, true},   {"peers", Field::Peers, true},
-                                   {"relay", Field::Relay, true}};
-constexpr FieldSpec kSidOnly[] = {{"id", Field::U32, false}, {"sid", Field::Sid, true}};
-constexpr FieldSpec kAnswered[] = {{"sid", Field::Sid, true}, {"peers", Field::Peers, true}};
-constexpr FieldSpec kEnded[] = {{"sid", Field::Sid, true}, {"reason", Field::Text, true}};
-constexpr FieldSpec kInvite[] = {{"id", Field::U32, false}, {"sid", Field::Sid, true},
-                                 {"who", Field::Address, true}};
-constexpr FieldSpec kSessionKey[] = {{"sid", Field::Sid, true}, {"gen", Field::U32, true},
-                                     {"wrapped", Field::Wrapped, true},
-                                     {"peers", Field::Peers, false}, {"via", Field::Account, false}};
-constexpr FieldSpec kJoined[] = {{"sid", Field::Sid, true}, {"who", Field::Address, true},
-                                 {"ssrc", Field::U32, true}, {"gen", Field::U32, true}};
-constexpr FieldSpec kLeft[] = {{"sid", Field::Sid, true}, {"who", Field::Address, true},
-                               {"gen", Field::U32, false}};
-constexpr FieldSpec kRekey[] = {{"sid", Field::Sid, true}, {"gen", Field::U32, true},
-                                {"wrapped", Field::Wrapped, true}, {"via", Field::Account, false}};
+constexpr FieldSpec kConfirm[] = {{key::id, Field::U32, false}};
+constexpr FieldSpec kLogin[] = {{key::client, Field::Text, true}};
+constexpr FieldSpec kWelcome[] = {{key::epoch, Field::U32, true},
+                                  {key::broker, Field::Text, true},
+                                  {key::fp, Field::Text, true},
+                                  {key::refresh_in, Field::U32, false}};
+constexpr FieldSpec kDirectory[] = {{key::id, Field::U32, false}, {key::accounts, Field::Array, false},
+                                    {key::more, Field::Bool, false}};
+constexpr FieldSpec kOk[] = {{key::id, Field::U32, true}};
+constexpr FieldSpec kPresence[] = {{key::account, Field::Address, true}, {key::online, Field::Bool, true}};
+constexpr FieldSpec kCall[] = {{key::id, Field::U32, false}, {key::to, Field::Address, true}};
+constexpr FieldSpec kCallKey[] = {{key::id, Field::U32, false},  {key::sid, Field::Sid, true},
+                                  {key::callee, Field::Address, true}, {key::epoch, Field::U32, true},
+                                  {key::gen, Field::U32, true},  {key::wrapped, Field::Wrapped, true},
+                                  {key::ssrc, Field::U32, true}, {key::relay, Field::Relay, true},
+                                  {key::via, Field::Account, false}};
+constexpr FieldSpec kIncoming[] = {{key::sid, Field::Sid, true},    {key::from, Field::Address, true},
+                                   {key::epoch, Field::U32, false}, {key::gen, Field::U32, true},
+                                   {key::ssrc, Field::U32, true},   {key::peers, Field::Peers, true},
+                                   {key::relay, Field::Relay, true}};
+constexpr FieldSpec kAnswer[] = {{key::id, Field::U32, false}, {key::sid, Field::Sid, true}};
+constexpr FieldSpec kAnswered[] = {{key::sid, Field::Sid, true}, {key::peers, Field::Peers, true}};
+constexpr FieldSpec kEnded[] = {{key::sid, Field::Sid, true}, {key::reason, Field::Text, true}};
+constexpr FieldSpec kInvite[] = {{key::id, Field::U32, false}, {key::sid, Field::Sid, true},
+                                 {key::who, Field::Address, true}};
+constexpr FieldSpec kSessionKey[] = {{key::sid, Field::Sid, true}, {key::gen, Field::U32, true},
+                                     {key::wrapped, Field::Wrapped, true},
+                                     {key::peers, Field::Peers, false}, {key::via, Field::Account, false}};
+constexpr FieldSpec kJoined[] = {{key::sid, Field::Sid, true}, {key::who, Field::Address, true},
+                                 {key::ssrc, Field::U32, true}, {key::gen, Field::U32, true}};
+constexpr FieldSpec kLeft[] = {{key::sid, Field::Sid, true}, {key::who, Field::Address, true},
+                               {key::gen, Field::U32, false}};
+constexpr FieldSpec kRekey[] = {{key::sid, Field::Sid, true}, {key::gen, Field::U32, true},
+                                {key::wrapped, Field::Wrapped, true}, {key::via, Field::Account, false}};
 // Extensions (docs/PROTOCOL.md): who rings in a call, and who is muted.
-constexpr FieldSpec kRinging[] = {{"sid", Field::Sid, true}, {"who", Field::Address, true}};
-constexpr FieldSpec kMute[] = {{"id", Field::U32, false}, {"sid", Field::Sid, true}, {"muted", Field::Bool, true}};
-constexpr FieldSpec kMuted[] = {{"sid", Field::Sid, true}, {"who", Field::Address, true}, {"muted", Field::Bool, true}};
+constexpr FieldSpec kRinging[] = {{key::sid, Field::Sid, true}, {key::who, Field::Address, true}};
+constexpr FieldSpec kMute[] = {{key::id, Field::U32, false}, {key::sid, Field::Sid, true}, {key::muted, Field::Bool, true}};
+constexpr FieldSpec kMuted[] = {{key::sid, Field::Sid, true}, {key::who, Field::Address, true}, {key::muted, Field::Bool, true}};
 // Between peered brokers (§8).
-constexpr FieldSpec kFedCall[] = {{"sid", Field::Sid, true}, {"from", Field::Account, true},
-                                  {"to", Field::Account, true}, {"trunk", Field::Token, true}};
-constexpr FieldSpec kFedCallKey[] = {{"sid", Field::Sid, true}, {"epoch", Field::U32, true},
-                                     {"gen", Field::U32, true}, {"wrapped", Field::Wrapped, true}};
-constexpr FieldSpec kFedError[] = {{"sid", Field::Sid, true}, {"code", Field::Text, true},
-                                   {"msg", Field::Text, false}};
-constexpr FieldSpec kDeliver[] = {{"to", Field::Account, true}, {"msg", Field::Map, true},
-                                  {"trunk", Field::Token, false}};
-constexpr FieldSpec kRequest[] = {{"from", Field::Account, true}, {"msg", Field::Map, true}};
-constexpr FieldSpec kRotate[] = {{"epoch", Field::U32, true}, {"wrapped", Field::Wrapped, true}};
-constexpr FieldSpec kRotateAck[] = {{"epoch", Field::U32, true}, {"proof", Field::Proof, true}};
-constexpr FieldSpec kError[] = {{"code", Field::Text, true}, {"msg", Field::Text, false}, {"fp", Field::Text, false},
-                                {"id", Field::U32, false}};
-constexpr FieldSpec kEnrolled[] = {{"epoch", Field::U32, true}};
+constexpr FieldSpec kFedCall[] = {{key::sid, Field::Sid, true}, {key::from, Field::Account, true},
+                                  {key::to, Field::Account, true}, {key::trunk, Field::Token, true}};
+constexpr FieldSpec kFedCallKey[] = {{key::sid, Field::Sid, true}, {key::epoch, Field::U32, true},
+                                     {key::gen, Field::U32, true}, {key::wrapped, Field::Wrapped, true}};
+constexpr FieldSpec kFedError[] = {{key::sid, Field::Sid, true}, {key::code, Field::Text, true},
+                                   {key::msg, Field::Text, false}};
+constexpr FieldSpec kDeliver[] = {{key::to, Field::Account, true}, {key::msg, Field::Map, true},
+                                  {key::trunk, Field::Token, false}};
+constexpr FieldSpec kRequest[] = {{key::from, Field::Account, true}, {key::msg, Field::Map, true}};
+constexpr FieldSpec kRotate[] = {{key::epoch, Field::U32, true}, {key::wrapped, Field::Wrapped, true}};
+constexpr FieldSpec kRotateAck[] = {{key::epoch, Field::U32, true}, {key::proof, Field::Proof, true}};
+constexpr FieldSpec kError[] = {{key::code, Field::Text, true}, {key::msg, Field::Text, false}, {key::fp, Field::Text, false},
+                                {key::id, Field::U32, false}};
+constexpr FieldSpec kEnrolled[] = {{key::epoch, Field::U32, true}};
 
-constexpr std::array<Schema, 33> kSchemas{{
-    {"login", kLogin},
-    {"welcome", kWelcome},
-    {"directory", kDirectory},
-    {"presence", kPresence},
-    {"call", kCall},
-    {"call_key", kCallKey},
-    {"incoming", kIncoming},
-    {"answer", kSidOnly},
-    {"decline", kSidOnly},
-    {"answered", kAnswered},
-    {"ended", kEnded},
-    {"invite", kInvite},
-    {"session_key", kSessionKey},
-    {"joined", kJoined},
-    {"left", kLeft},
-    {"rekey", kRekey},
-    {"leave", kSidOnly},
-    {"rotate", kRotate},
-    {"rotate_ack", kRotateAck},
-    {"error", kError},
-    {"confirm", kNone},
-    {"enrolled", kEnrolled},
-    {"refresh_due", kNone},
-    {"ping", kNone},
-    {"ok", kOk},
-    {"fcall", kFedCall},
-    {"fcall_key", kFedCallKey},
-    {"ferror", kFedError},
-    {"deliver", kDeliver},
-    {"request", kRequest},
-    {"ringing", kRinging},
-    {"mute", kMute},
-    {"muted", kMuted},
-}};
+// Messages whose fields are another's.
+constexpr const auto &kDecline = kAnswer;
+constexpr const auto &kLeave = kAnswer;
+constexpr const auto &kRefreshDue = kConfirm;
+constexpr const auto &kPing = kConfirm;
+
+// One row per message, in MessageType's order (the X-macro writes both), so a type's schema is
+// kSchemas[type]. A message without a field list above does not compile.
+constexpr Schema kSchemas[] = {
+#define SOTTO_X(name, text) {MessageType::name, QLatin1StringView(text), k##name},
+    SOTTO_SKBP_MESSAGES(SOTTO_X)
+#undef SOTTO_X
+};
+static_assert(std::size(kSchemas) == kMessageTypeCount);
+
+const Schema &schemaOf(MessageType type)
+{
+    return kSchemas[std::size_t(type)];
+}
 
 bool isU32(const QCborValue &v)
 {
     return v.isInteger() && v.toInteger() >= 0 && v.toInteger() <= 0xffffffffLL;
 }
 
+// A session has at most 16 members; a peers list longer than this is not one.
+constexpr qsizetype kMaxPeers = 64;
+
 bool checkPeers(const QCborValue &v)
 {
     if (!v.isArray())
         return false;
     const QCborArray a = v.toArray();
-    if (a.size() > 64)
+    if (a.size() > kMaxPeers)
         return false;
     for (const QCborValue &p : a) {
         if (!p.isMap())
             return false;
         const QCborMap m = p.toMap();
-        const QCborValue acc = m.value(QLatin1StringView("account"));
+        const QCborValue acc = m.value(key::account);
         if (!acc.isString() || !skbp::isValidAddress(acc.toString())
-            || !isU32(m.value(QLatin1StringView("ssrc"))))
+            || !isU32(m.value(key::ssrc)))
             return false;
     }
     return true;
@@ -181,9 +169,9 @@ bool checkField(const QCborValue &v, Field type)
     case Field::Wrapped:
         return v.isByteArray() && v.toByteArray().size() == skbp::kWrappedSize;
     case Field::Proof:
-        return v.isByteArray() && v.toByteArray().size() == 32;
+        return v.isByteArray() && v.toByteArray().size() == skbp::kProofSize;
     case Field::Token:
-        return v.isByteArray() && v.toByteArray().size() == 16;
+        return v.isByteArray() && v.toByteArray().size() == skbp::kTokenSize;
     case Field::Bytes:
         return v.isByteArray();
     case Field::Bool:
@@ -196,10 +184,10 @@ bool checkField(const QCborValue &v, Field type)
         if (!v.isMap())
             return false;
         const QCborMap m = v.toMap();
-        const QCborValue port = m.value(QLatin1StringView("port"));
-        const QCborValue token = m.value(QLatin1StringView("token"));
+        const QCborValue port = m.value(key::port);
+        const QCborValue token = m.value(key::token);
         return isU32(port) && port.toInteger() <= 65535 && token.isByteArray()
-            && token.toByteArray().size() == 16;
+            && token.toByteArray().size() == skbp::kTokenSize;
     }
     }
     return false;
@@ -300,23 +288,39 @@ Result<QByteArray> decodeChallenge(QByteArrayView body, quint8 tag)
     return body.sliced(1).toByteArray();
 }
 
-Message::Message(QCborMap map)
-    : m_type(map.value(QLatin1StringView("t")).toString()), m_map(std::move(map))
+Message::Message(MessageType type, QCborMap map) : m_type(type), m_map(std::move(map)) {}
+
+QLatin1StringView Message::typeName() const
 {
+    return messageTypeName(m_type);
+}
+
+QLatin1StringView messageTypeName(MessageType type)
+{
+    return schemaOf(type).name;
+}
+
+std::optional<MessageType> messageTypeFromName(QStringView name)
+{
+    for (const Schema &s : kSchemas) {
+        if (name == s.name)
+            return s.type;
+    }
+    return std::nullopt;
 }
 
 std::optional<quint32> Message::id() const
 {
-    const QCborValue v = m_map.value(QLatin1StringView("id"));
+    const QCborValue v = m_map.value(key::id);
     if (!isU32(v))
         return std::nullopt;
     return quint32(v.toInteger());
 }
 
-QCborMap message(QLatin1StringView type)
+QCborMap message(MessageType type)
 {
     QCborMap m;
-    m.insert(QLatin1StringView("t"), QString(type));
+    m.insert(key::t, QString(messageTypeName(type)));
     return m;
 }
 
@@ -329,18 +333,18 @@ std::vector<QCborMap> directoryPages(const QCborArray &accounts, std::optional<q
     QCborArray page;
     qsizetype size = 0;
     auto emitPage = [&](bool more) {
-        QCborMap m = message(QLatin1StringView("directory"));
+        QCborMap m = message(MessageType::Directory);
         if (id)
-            m.insert(QLatin1StringView("id"), qint64(*id));
-        m.insert(QLatin1StringView("accounts"), page);
+            m.insert(key::id, qint64(*id));
+        m.insert(key::accounts, page);
         if (more)
-            m.insert(QLatin1StringView("more"), true);
+            m.insert(key::more, true);
         pages.push_back(std::move(m));
         page = QCborArray();
         size = 0;
     };
     for (const QCborValue &entry : accounts) {
-        const qsizetype entrySize = entry.toMap().value(QLatin1StringView("account")).toString().toUtf8().size() + 24;
+        const qsizetype entrySize = entry.toMap().value(key::account).toString().toUtf8().size() + 24;
         if (size + entrySize > kBudget && !page.isEmpty())
             emitPage(true);
         page.append(entry);
@@ -368,30 +372,30 @@ Result<QCborMap> decodeMap(QByteArrayView body)
     return v.toMap();
 }
 
+Result<Message> validateMessage(QCborMap map)
+{
+    const QCborValue t = map.value(key::t);
+    if (!t.isString())
+        return badRequest(QStringLiteral("message has no text \"t\""));
+    const auto type = messageTypeFromName(t.toString());
+    if (!type)
+        return badRequest(QStringLiteral("unknown message type"));
+    for (const FieldSpec &f : schemaOf(*type).fields) {
+        const QCborValue fv = map.value(f.key);
+        if (fv.isUndefined() && !f.required)
+            continue;
+        if (!checkField(fv, f.type))
+            return badRequest(QStringLiteral("%1: bad or missing field \"%2\"").arg(t.toString(), f.key));
+    }
+    return Message(*type, std::move(map));
+}
+
 Result<Message> decodeMessage(QByteArrayView body)
 {
     auto decoded = decodeMap(body);
     if (!decoded)
         return decoded.error();
-    QCborMap map = std::move(decoded.value());
-    const QCborValue t = map.value(QLatin1StringView("t"));
-    if (!t.isString())
-        return badRequest(QStringLiteral("message has no text \"t\""));
-    const QString type = t.toString();
-    for (const Schema &s : kSchemas) {
-        if (type != QLatin1StringView(s.type))
-            continue;
-        for (const FieldSpec &f : s.fields) {
-            const QCborValue fv = map.value(QLatin1StringView(f.key));
-            if (fv.isUndefined() && !f.required)
-                continue;
-            if (!checkField(fv, f.type))
-                return badRequest(QStringLiteral("%1: bad or missing field \"%2\"")
-                                      .arg(type, QLatin1StringView(f.key)));
-        }
-        return Message(std::move(map));
-    }
-    return badRequest(QStringLiteral("unknown message type"));
+    return validateMessage(std::move(*decoded));
 }
 
 bool isUnknownType(QByteArrayView body)
@@ -399,24 +403,19 @@ bool isUnknownType(QByteArrayView body)
     auto decoded = decodeMap(body);
     if (!decoded)
         return false;
-    const QCborValue t = decoded->value(QLatin1StringView("t"));
+    const QCborValue t = decoded->value(key::t);
     if (!t.isString())
         return false;
-    const QString type = t.toString();
-    for (const Schema &s : kSchemas) {
-        if (type == QLatin1StringView(s.type))
-            return false;
-    }
-    return true;
+    return !messageTypeFromName(t.toString());
 }
 
 QCborMap errorMessage(ErrorCode code, const QString &msg, std::optional<quint32> id)
 {
-    QCborMap m = message(QLatin1StringView("error"));
-    m.insert(QLatin1StringView("code"), errorCodeName(code));
-    m.insert(QLatin1StringView("msg"), msg);
+    QCborMap m = message(MessageType::Error);
+    m.insert(key::code, errorCodeName(code));
+    m.insert(key::msg, msg);
     if (id)
-        m.insert(QLatin1StringView("id"), qint64(*id));
+        m.insert(key::id, qint64(*id));
     return m;
 }
 
@@ -429,7 +428,7 @@ QByteArray encodeCleartextError(ErrorCode code, const QString &msg, const QStrin
 {
     QCborMap m = errorMessage(code, msg);
     if (!brokerFingerprint.isEmpty())
-        m.insert(QLatin1StringView("fp"), brokerFingerprint);
+        m.insert(key::fp, brokerFingerprint);
     return char(kErrorTag) + encodeMessage(m);
 }
 
@@ -438,9 +437,9 @@ QString cleartextErrorFingerprint(QByteArrayView body)
     if (body.isEmpty() || quint8(body[0]) != kErrorTag)
         return {};
     auto m = decodeMessage(body.sliced(1));
-    if (!m || m->type() != QLatin1StringView("error"))
+    if (!m || m->type() != MessageType::Error)
         return {};
-    const QString fp = m->text(QLatin1StringView("fp"));
+    const QString fp = m->text(key::fp);
     return fp.size() <= 64 ? fp : QString();
 }
 
@@ -449,10 +448,9 @@ std::optional<Error> decodeCleartextError(QByteArrayView body)
     if (body.isEmpty() || quint8(body[0]) != kErrorTag)
         return std::nullopt;
     auto m = decodeMessage(body.sliced(1));
-    if (!m || m->type() != QLatin1StringView("error"))
+    if (!m || m->type() != MessageType::Error)
         return std::nullopt;
-    return Error{errorCodeFromName(m->text(QLatin1StringView("code"))),
-                 m->text(QLatin1StringView("msg"))};
+    return Error{errorCodeFromName(m->text(key::code)), m->text(key::msg)};
 }
 
 } // namespace sotto::wire

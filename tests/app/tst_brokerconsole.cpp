@@ -401,7 +401,7 @@ void TestBrokerConsole::revokeAndInviteAgainFromTheAccountsTab()
     answerNextQuestion(QMessageBox::Yes);
     QTest::mouseClick(revoke, Qt::LeftButton);
     QVERIFY(ended.wait(3000));
-    QCOMPARE(ended.first().at(1).toString(), s("revoked"));
+    QCOMPARE(ended.first().at(1).value<EndReason>(), EndReason::Revoked);
     QTRY_COMPARE_WITH_TIMEOUT(cellText(accounts, s("bob"), s("Status")), s("Revoked"), 3000);
     QTRY_VERIFY_WITH_TIMEOUT(bob.engine().state() != ClientEngine::State::Online, 3000);
     QVERIFY(!revoke->isEnabled()); // already revoked

@@ -147,7 +147,7 @@ void TestCalls::fig2Conference()
     QVERIFY(tap.decrypted);
     QByteArray rekeyWrapped;
     for (const auto &m : tap.toClient) {
-        if (m.type() == QLatin1StringView("rekey"))
+        if (m.typeName() == QLatin1StringView("rekey"))
             rekeyWrapped = m.bytes(QLatin1StringView("wrapped"));
     }
     QVERIFY(!rekeyWrapped.isEmpty());
@@ -225,7 +225,7 @@ void TestCalls::chainAttack()
     const skbp::WrapContext rotateCtx{skbp::WrapPurpose::Rotate, QByteArray(16, '\0'), 0, QStringLiteral("bob")};
     auto rotateBlob = [](const TapResult &t) {
         for (const auto &m : t.toClient) {
-            if (m.type() == QLatin1StringView("rotate"))
+            if (m.typeName() == QLatin1StringView("rotate"))
                 return m.bytes(QLatin1StringView("wrapped"));
         }
         return QByteArray();
@@ -266,7 +266,7 @@ void TestCalls::declineEndsCallAndRotates()
     QVERIFY(incoming.wait(3000));
     bob.engine().decline(incoming.first().at(0).toByteArray());
     QVERIFY(ended.wait(3000));
-    QCOMPARE(ended.first().at(1).toString(), QStringLiteral("declined"));
+    QCOMPARE(ended.first().at(1).value<EndReason>(), EndReason::Declined);
     // alice held a key derived from K_bob: it rotates even though nobody talked.
     QTRY_COMPARE_WITH_TIMEOUT(rotated.size(), 1, 3000);
     QVERIFY(alice.engine().sessions().empty());
@@ -289,9 +289,9 @@ void TestCalls::unansweredCallsStopRinging()
     alice.engine().call(QStringLiteral("bob"));
     QVERIFY(bobRings.wait(3000));
     QTRY_COMPARE_WITH_TIMEOUT(aliceEnded.size(), 1, 5000);
-    QCOMPARE(aliceEnded.first().at(1).toString(), QStringLiteral("no answer"));
+    QCOMPARE(aliceEnded.first().at(1).value<EndReason>(), EndReason::NoAnswer);
     QTRY_COMPARE_WITH_TIMEOUT(bobEnded.size(), 1, 3000);
-    QCOMPARE(bobEnded.first().at(1).toString(), QStringLiteral("no answer"));
+    QCOMPARE(bobEnded.first().at(1).value<EndReason>(), EndReason::NoAnswer);
     QTRY_COMPARE_WITH_TIMEOUT(bobRotated.size(), 1, 3000);
     QVERIFY(broker.broker().sessions().empty());
     QVERIFY(alice.engine().sessions().empty() && bob.engine().sessions().empty());
@@ -306,7 +306,7 @@ void TestCalls::unansweredCallsStopRinging()
     alice.engine().invite(sid, QStringLiteral("carol"));
     QVERIFY(carolRings.wait(3000));
     QTRY_COMPARE_WITH_TIMEOUT(carolEnded.size(), 1, 5000);
-    QCOMPARE(carolEnded.first().at(1).toString(), QStringLiteral("no answer"));
+    QCOMPARE(carolEnded.first().at(1).value<EndReason>(), EndReason::NoAnswer);
     QVERIFY(!carol.engine().session(sid));
     QTest::qWait(200);
     const auto sessions = broker.broker().sessions();

@@ -42,14 +42,14 @@ int sealedSize(const QCborMap &m)
 }
 int rotateSize()
 {
-    QCborMap m = wire::message(QLatin1StringView("rotate"));
+    QCborMap m = wire::message(wire::MessageType::Rotate);
     m.insert(QLatin1StringView("epoch"), 2);
     m.insert(QLatin1StringView("wrapped"), QByteArray(skbp::kWrappedSize, 'w'));
     return sealedSize(m);
 }
 int ackSize()
 {
-    QCborMap m = wire::message(QLatin1StringView("rotate_ack"));
+    QCborMap m = wire::message(wire::MessageType::RotateAck);
     m.insert(QLatin1StringView("epoch"), 2);
     m.insert(QLatin1StringView("proof"), QByteArray(32, 'p'));
     return sealedSize(m);

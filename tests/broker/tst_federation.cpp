@@ -314,8 +314,8 @@ private Q_SLOTS:
         // The call ends cleanly on both sides, and dave's key still rotates (b handed out SK).
         QTRY_COMPARE_WITH_TIMEOUT(aliceEnded.size(), 1, 5000);
         QTRY_COMPARE_WITH_TIMEOUT(daveEnded.size(), 1, 5000);
-        QCOMPARE(daveEnded.first().at(1).toString(), s("disconnected"));
-        QCOMPARE(aliceEnded.first().at(1).toString(), s("disconnected"));
+        QCOMPARE(daveEnded.first().at(1).value<EndReason>(), EndReason::Disconnected);
+        QCOMPARE(aliceEnded.first().at(1).value<EndReason>(), EndReason::Disconnected);
         // And the other broker's accounts went offline for alice until the link was back.
         QVERIFY(std::any_of(presence.begin(), presence.end(), [](const QList<QVariant> &p) {
             return p.at(0).toString() == QStringLiteral("dave@b") && !p.at(1).toBool();

@@ -68,7 +68,9 @@ int countLog(const QSignalSpy &log, const QString &needle)
 
 QCborMap msg(const char *type)
 {
-    return wire::message(QLatin1StringView(type));
+    QCborMap m; // by its wire name, as a raw client writes it
+    m.insert(QLatin1StringView("t"), QString::fromLatin1(type));
+    return m;
 }
 
 } // namespace
@@ -178,7 +180,7 @@ void TestHostile::bigDirectoryComesInPages()
         for (;;) {
             auto m = c.nextMessage(5000);
             QVERIFY(m);
-            if (m->type() != QLatin1StringView("directory"))
+            if (m->typeName() != QLatin1StringView("directory"))
                 continue;
             ++count;
             QCOMPARE(m->id(), std::optional<quint32>(99));
@@ -789,9 +791,9 @@ void TestHostile::rotateAckWithIdIsAnswered()
     for (;;) {
         auto m = c.nextMessage();
         QVERIFY(m);
-        if (m->type() == QLatin1StringView("directory"))
+        if (m->typeName() == QLatin1StringView("directory"))
             continue;
-        QCOMPARE(m->type(), s("ok"));
+        QCOMPARE(m->typeName(), s("ok"));
         QCOMPARE(m->id(), std::optional<quint32>(7));
         break;
     }

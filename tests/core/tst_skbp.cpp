@@ -116,13 +116,13 @@ void TestSkbp::enroll()
 
     SecureChannel clientChannel(ci2r, cr2i);
     SecureChannel brokerChannel(br2i, bi2r);
-    auto frame3 = clientChannel.seal(wire::message(QLatin1StringView("confirm")));
+    auto frame3 = clientChannel.seal(wire::message(wire::MessageType::Confirm));
     QVERIFY(frame3.ok());
     QCOMPARE(frame3->toHex(), hex(f(v, "frame3")).toHex());
     auto confirm = brokerChannel.open(*frame3);
     QVERIFY(confirm.ok());
-    QCOMPARE(confirm->type(), QStringLiteral("confirm"));
-    QCborMap enrolled = wire::message(QLatin1StringView("enrolled"));
+    QCOMPARE(confirm->typeName(), QStringLiteral("confirm"));
+    QCborMap enrolled = wire::message(wire::MessageType::Enrolled);
     enrolled.insert(QLatin1StringView("epoch"), epoch + 1);
     QCOMPARE(wire::encodeMessage(enrolled).toHex(), hex(f(v, "msg4_payload")).toHex());
     auto frame4 = brokerChannel.seal(enrolled);
@@ -175,7 +175,7 @@ void TestSkbp::login()
     }
     for (const QJsonValue &fr : f(v, "broker_frames").toArray()) {
         const QByteArray pt = hex(fr.toObject().value(QLatin1StringView("plaintext")));
-        QCborMap welcome = wire::message(QLatin1StringView("welcome"));
+        QCborMap welcome = wire::message(wire::MessageType::Welcome);
         welcome.insert(QLatin1StringView("epoch"), epoch);
         welcome.insert(QLatin1StringView("broker"), QStringLiteral("home"));
         welcome.insert(QLatin1StringView("fp"), skbp::fingerprint(hex(f(vec("fingerprint"), "input"))));
@@ -286,13 +286,13 @@ void TestSkbp::rotate()
 void TestSkbp::cbor()
 {
     const QJsonObject v = vec("cbor");
-    QCborMap m = wire::message(QLatin1StringView("call"));
+    QCborMap m = wire::message(wire::MessageType::Call);
     m.insert(QLatin1StringView("id"), 7);
     m.insert(QLatin1StringView("to"), QStringLiteral("bob"));
     QCOMPARE(wire::encodeMessage(m).toHex(), hex(f(v, "bytes")).toHex());
     auto d = wire::decodeMessage(hex(f(v, "bytes")));
     QVERIFY(d.ok());
-    QCOMPARE(d->type(), f(f(v, "example").toObject(), "t").toString());
+    QCOMPARE(d->typeName(), f(f(v, "example").toObject(), "t").toString());
     QCOMPARE(d->u32(QLatin1StringView("id")), 7u);
     QCOMPARE(d->text(QLatin1StringView("to")), QStringLiteral("bob"));
 }

@@ -54,7 +54,7 @@ private:
         QDateTime answeredAt;
     };
     void begin(const QByteArray &sid, CallRecord::Direction direction, const QString &peer);
-    void finish(const QByteArray &sid, const QString &reason);
+    void finish(const QByteArray &sid, EndReason reason);
     Result<void> save() const;
 
     ClientEngine &m_engine;

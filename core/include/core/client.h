@@ -154,7 +154,7 @@ Q_SIGNALS:
     void memberLeft(const QByteArray &sid, const QString &account);
     // Who rings in the call, or who is muted, changed (SessionInfo::ringing, ::muted).
     void membersChanged(const QByteArray &sid);
-    void callEnded(const QByteArray &sid, const QString &reason);
+    void callEnded(const QByteArray &sid, sotto::EndReason reason);
     void rotated(quint32 epoch);
     void requestFailed(const QString &what, const sotto::Error &error);
     // An attempt to reach the broker failed (or the connection went): the next one in `ms`.
@@ -197,10 +197,11 @@ private:
     void onMuted(const wire::Message &m);
     void onRekey(const wire::Message &m);
     void onEnded(const wire::Message &m);
+    void onDirectoryPage(const wire::Message &m);
     void onRotate(const wire::Message &m);
     void onError(const wire::Message &m);
     void installGeneration(Session &s, quint32 gen, SecretBytes key);
-    void endLocally(QByteArray sid, const QString &reason);
+    void endLocally(QByteArray sid, EndReason reason);
     void maybeRefresh();
     void scheduleRefresh(qint64 brokerSecs);
     Result<SecretBytes> unwrapForMe(const QByteArray &wrapped, skbp::WrapContext ctx) const;

@@ -16,6 +16,8 @@
 // size is exact except RTP's; a datagram of the right kind but the wrong size is malformed.
 // Functions are pure and may be called from any thread.
 
+#include "core/skbp.h"
+
 #include <QByteArray>
 #include <QByteArrayView>
 
@@ -23,8 +25,8 @@
 
 namespace sotto::relaywire {
 
-constexpr int kSidSize = 16;
-constexpr int kTokenSize = 16;
+constexpr int kSidSize = skbp::kSidSize;
+constexpr int kTokenSize = skbp::kTokenSize;
 constexpr int kSsrcSize = 4;
 constexpr int kRtpHeaderSize = 12;
 

@@ -41,6 +41,23 @@ QString errorCodeName(ErrorCode code);
 // Inverse of errorCodeName; unknown names give Internal.
 ErrorCode errorCodeFromName(QStringView name);
 
+// How a call ended: the "reason" of `ended` (PROTOCOL.md §6.2 and Extensions), beside the error
+// codes because a phone shows both.
+enum class EndReason {
+    Declined,     // "declined": the callee said no
+    NoAnswer,     // "no answer": it rang out (ringTimeoutMs)
+    Hangup,       // "hangup": fewer than two remain
+    Cancelled,    // "cancelled": the caller gave up before an answer
+    Disconnected, // "disconnected": a member's broker or channel went away
+    Revoked,      // "revoked": the operator revoked a member
+    Failed,       // "failed": the call could not be keyed
+};
+
+// The wire name of a reason, and back; a name this build does not know (a newer broker's) is
+// std::nullopt, which a phone shows as Failed.
+QString endReasonName(EndReason reason);
+std::optional<EndReason> endReasonFromName(QStringView name);
+
 // A value or an error. No exception crosses a library boundary: every fallible call returns this.
 template <typename T>
 class [[nodiscard]] Result

@@ -16,6 +16,8 @@ constexpr int kSidSize = 16;
 constexpr int kNonceSize = 16;     // login nonces n_c, n_b
 constexpr int kWrappedSize = 65;   // wrap() of a 32-byte secret
 constexpr int kSrtpMaterialSize = 44;
+constexpr int kTokenSize = 16;     // a relay token (call_key, incoming) or a trunk token (fcall)
+constexpr int kProofSize = 32;     // rotateProof()
 constexpr quint16 kDefaultPort = 7420;
 
 enum class KeyMode { Derived, Patent };

@@ -12,6 +12,7 @@
 //   sealed     = AEAD(k_dir, 0^4 || u64(counter), "", cbor-map)   ; after login / handshake
 //   cbor-map   = {"t": text, ...}                    ; text keys, unknown keys ignored
 
+#include "core/messages.h"
 #include "core/result.h"
 
 #include <QByteArray>
@@ -82,9 +83,10 @@ Result<QByteArray> decodeChallenge(QByteArrayView body, quint8 tag = kLoginTag);
 class Message
 {
 public:
-    Message() = default;
-    explicit Message(QCborMap map);
-    QString type() const { return m_type; }
+    // Only validateMessage() makes one whose map passed `type`'s schema.
+    Message(MessageType type, QCborMap map);
+    MessageType type() const { return m_type; }
+    QLatin1StringView typeName() const;
     const QCborMap &map() const { return m_map; }
 
     bool has(QLatin1StringView key) const { return m_map.contains(key); }
@@ -95,12 +97,9 @@ public:
     std::optional<quint32> id() const;
 
 private:
-    QString m_type;
+    MessageType m_type;
     QCborMap m_map;
 };
-
-// Builds a message map: {"t": type} then the given fields, in order.
-QCborMap message(QLatin1StringView type);
 
 QByteArray encodeMessage(const QCborMap &map);
 // A directory answer (§6.2) as pages that each fit a sealed frame, in order: every page but the
@@ -112,6 +111,8 @@ Result<QCborMap> decodeMap(QByteArrayView body);
 // Fails with BadRequest for anything but exactly one CBOR map with a text "t" that passes the
 // schema of that type; unknown types fail too.
 Result<Message> decodeMessage(QByteArrayView body);
+// The same for a map already decoded (a message carried inside another: deliver, request).
+Result<Message> validateMessage(QCborMap map);
 // True for a well-formed map whose "t" names no type this build knows: a newer peer's extension,
 // which a phone ignores (PROTOCOL.md, Extensions) instead of dropping the channel.
 bool isUnknownType(QByteArrayView body);

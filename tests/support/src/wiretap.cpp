@@ -79,7 +79,7 @@ QString rawLogin(quint16 port, const QString &account, quint32 epoch, const Secr
         return QStringLiteral("no challenge");
     if (!c.keyChannel(key, *nb))
         return QStringLiteral("no keys");
-    QCborMap login = wire::message(QLatin1StringView("login"));
+    QCborMap login = wire::message(wire::MessageType::Login);
     login.insert(QLatin1StringView("client"), QStringLiteral("test"));
     c.send(login);
     auto answer = c.nextFrame(3000);
@@ -90,7 +90,7 @@ QString rawLogin(quint16 port, const QString &account, quint32 epoch, const Secr
     auto m = c.open(*answer);
     if (!m)
         return QStringLiteral("undecryptable");
-    return m->type() == QLatin1StringView("error") ? m->text(QLatin1StringView("code")) : m->type();
+    return m->typeName() == QLatin1StringView("error") ? m->text(QLatin1StringView("code")) : QString(m->typeName());
 }
 
 } // namespace sotto::test

@@ -148,7 +148,7 @@ public:
             if (!plain)
                 return plain.error();
             auto m = wire::decodeMessage(*plain);
-            if (!m || m->type() != QLatin1StringView("presence"))
+            if (!m || m->typeName() != QLatin1StringView("presence"))
                 return m;
         }
     }
@@ -165,9 +165,9 @@ public:
                     auto m = wire::decodeMessage(*plain);
                     if (!m)
                         return std::nullopt;
-                    if (m->type() == QLatin1StringView("presence"))
+                    if (m->typeName() == QLatin1StringView("presence"))
                         continue;
-                    if (m->type() != QLatin1StringView("error"))
+                    if (m->typeName() != QLatin1StringView("error"))
                         return std::nullopt;
                     return WireError{errorCodeFromName(m->text(QLatin1StringView("code"))), m->text(QLatin1StringView("msg")), m->id(),
                                      true, *f};
@@ -186,21 +186,21 @@ public:
         auto nb = hello(account, epoch);
         if (!nb || !keyChannel(key, *nb))
             return false;
-        QCborMap login = wire::message(QLatin1StringView("login"));
+        QCborMap login = wire::message(wire::MessageType::Login);
         login.insert(QLatin1StringView("client"), QStringLiteral("sotto-test"));
         send(login);
         auto w = nextMessage();
-        return w && w->type() == QLatin1StringView("welcome");
+        return w && w->typeName() == QLatin1StringView("welcome");
     }
 
     // The connection still answers: a directory request gets its directory.
     bool answersDirectory(quint32 id)
     {
-        QCborMap directory = wire::message(QLatin1StringView("directory"));
+        QCborMap directory = wire::message(wire::MessageType::Directory);
         directory.insert(QLatin1StringView("id"), qint64(id));
         send(directory);
         auto m = nextMessage();
-        return m && m->type() == QLatin1StringView("directory") && m->id() == id;
+        return m && m->typeName() == QLatin1StringView("directory") && m->id() == id;
     }
 
 private:
@@ -275,7 +275,7 @@ public:
     // Sends confirm; true when `enrolled` for the new epoch comes back.
     bool confirm()
     {
-        m_client.sendFrame(m_send.encryptWithAd({}, wire::encodeMessage(wire::message(QLatin1StringView("confirm")))).value());
+        m_client.sendFrame(m_send.encryptWithAd({}, wire::encodeMessage(wire::message(wire::MessageType::Confirm))).value());
         auto f = m_client.nextFrame(5000);
         if (!f)
             return false;
@@ -283,7 +283,7 @@ public:
         if (!plain)
             return false;
         auto m = wire::decodeMessage(*plain);
-        return m && m->type() == QLatin1StringView("enrolled") && m->u32(QLatin1StringView("epoch")) == newEpoch();
+        return m && m->typeName() == QLatin1StringView("enrolled") && m->u32(QLatin1StringView("epoch")) == newEpoch();
     }
 
 private:
