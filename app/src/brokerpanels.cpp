@@ -312,7 +312,10 @@ void PeersPanel::updateForget()
 {
     // Any key held, current or only pending (a first run the peer never confirmed).
     const QString name = selectedKey();
-    m_forget->setEnabled(!name.isEmpty() && m_broker.store().peer(name) != nullptr);
+    const auto peers = m_broker.peers();
+    m_forget->setEnabled(!name.isEmpty() && std::any_of(peers.begin(), peers.end(), [&](const broker::PeerView &p) {
+                             return p.name == name && p.keyHeld;
+                         }));
 }
 
 void PeersPanel::forgetSelected()
@@ -385,7 +388,7 @@ void SessionsPanel::refresh()
 {
     const QFont fixed = QFontDatabase::systemFont(QFontDatabase::FixedFont);
     std::vector<broker::SessionView> sessions = m_broker.sessions();
-    // The router keeps sessions in a hash; sorting keeps rows from jumping between refreshes.
+    // By sid, whatever order the broker lists them in: rows keep their places between refreshes.
     std::sort(sessions.begin(), sessions.end(),
               [](const broker::SessionView &a, const broker::SessionView &b) { return a.sid < b.sid; });
     rebuild(int(sessions.size()), [&](int row) {

@@ -163,8 +163,8 @@ CallPanel::CallPanel(Phone &phone, QWidget *parent)
     connect(&e, &ClientEngine::callEnded, this, &CallPanel::refresh);
     connect(&e, &ClientEngine::sessionKeyChanged, this, &CallPanel::refresh);
     connect(&e, &ClientEngine::stateChanged, this, &CallPanel::refresh);
-    connect(&m_phone.media(), &audio::CallMedia::mediaStarted, this, &CallPanel::onMediaStarted);
-    connect(&m_phone.media(), &audio::CallMedia::failed, this, [this](const QByteArray &sid, const QString &why) {
+    connect(&m_phone.media(), &phone::CallMedia::mediaStarted, this, &CallPanel::onMediaStarted);
+    connect(&m_phone.media(), &phone::CallMedia::failed, this, [this](const QByteArray &sid, const QString &why) {
         if (sid == m_sid) {
             m_mediaError = tr("Audio: %1").arg(why);
             refresh();

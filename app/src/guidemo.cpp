@@ -76,8 +76,8 @@ Result<void> GuiDemo::start(bool useSoundCard)
         PhoneAudio audio;
         audio.notice = m_notice;
         const QString who = m.name;
-        audio.callDevices = [voice, haveOutput, who]() -> Result<audio::CallMedia::Devices> {
-            audio::CallMedia::Devices d;
+        audio.callDevices = [voice, haveOutput, who]() -> Result<phone::CallMedia::Devices> {
+            phone::CallMedia::Devices d;
             d.input = std::make_unique<audio::FileAudioInput>(*voice, true, who);
             if (haveOutput) {
                 if (auto out = audio::openPortAudioOutput(QString()))

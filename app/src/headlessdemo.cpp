@@ -64,8 +64,8 @@ std::optional<int> HeadlessDemo::start()
         p->engine = std::make_unique<ClientEngine>(*p->profile);
         p->voice = voiceFor(p->name);
         Phone *raw = p.get();
-        p->media = std::make_unique<audio::CallMedia>(*p->engine, [this, raw]() -> Result<audio::CallMedia::Devices> {
-            return audio::CallMedia::Devices{std::make_unique<audio::FileAudioInput>(raw->voice, true, raw->name),
+        p->media = std::make_unique<phone::CallMedia>(*p->engine, [this, raw]() -> Result<phone::CallMedia::Devices> {
+            return phone::CallMedia::Devices{std::make_unique<audio::FileAudioInput>(raw->voice, true, raw->name),
                                              std::make_unique<audio::FileAudioOutput>(
                                                  QDir(m_recordings).filePath(raw->name + QStringLiteral("-heard.wav")))};
         });

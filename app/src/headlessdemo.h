@@ -4,7 +4,7 @@
 // directories on loopback, playing patent Fig. 1 and Fig. 2 end to end, then printing the
 // merged key timeline in the patent's notation.
 
-#include "audio/callmedia.h"
+#include "phone/callmedia.h"
 #include "broker/broker.h"
 #include "demo.h"
 #include "core/client.h"
@@ -37,7 +37,7 @@ private:
         QString name;
         std::optional<Profile> profile;
         std::unique_ptr<ClientEngine> engine;
-        std::unique_ptr<audio::CallMedia> media;
+        std::unique_ptr<phone::CallMedia> media;
         std::vector<qint16> voice;
     };
     Phone &phone(const QString &name);

@@ -80,8 +80,8 @@ std::optional<int> HeadlessPhone::start()
             return ExitFailed;
         }
     }
-    m_media = std::make_unique<audio::CallMedia>(e, [this]() -> Result<audio::CallMedia::Devices> {
-        audio::CallMedia::Devices d;
+    m_media = std::make_unique<phone::CallMedia>(e, [this]() -> Result<phone::CallMedia::Devices> {
+        phone::CallMedia::Devices d;
         if (m_options.playFile.isEmpty() && !m_options.audioDevice.isNull()) {
             auto in = audio::openPortAudioInput(m_options.audioDevice);
             if (!in)
@@ -108,7 +108,7 @@ std::optional<int> HeadlessPhone::start()
         return d;
     });
     m_media->setLossPercent(m_options.lossPercent);
-    connect(m_media.get(), &audio::CallMedia::failed, this, [](const QByteArray &, const QString &why) {
+    connect(m_media.get(), &phone::CallMedia::failed, this, [](const QByteArray &, const QString &why) {
         printError(QStringLiteral("media: %1").arg(why));
     });
     if (m_media->keyLogActive())

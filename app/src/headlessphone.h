@@ -3,7 +3,7 @@
 // `sotto phone --headless`: the phone engine driven by command-line options, for scripts,
 // tests, demos and benchmarks (CLI.md).
 
-#include "audio/callmedia.h"
+#include "phone/callmedia.h"
 #include "core/callhistory.h"
 #include "core/client.h"
 #include "core/invite.h"
@@ -66,7 +66,7 @@ private:
     std::unique_ptr<QLockFile> m_lock; // one process per profile
     std::optional<Profile> m_profile;
     std::unique_ptr<ClientEngine> m_engine;
-    std::unique_ptr<audio::CallMedia> m_media;
+    std::unique_ptr<phone::CallMedia> m_media;
     std::unique_ptr<CallHistory> m_history;
     std::unique_ptr<TimelineJournal> m_journal;
     QFile m_timeline;

@@ -50,14 +50,14 @@ PhoneAudio PhoneAudio::fromDevices(const QString &input, const QString &output, 
     }
     const audio::VoiceProcessor::Settings processing{echoCancellation, noiseSuppression, true};
     if (haveIn && haveOut) {
-        a.callDevices = [input, output, processing]() -> Result<audio::CallMedia::Devices> {
+        a.callDevices = [input, output, processing]() -> Result<phone::CallMedia::Devices> {
             auto in = audio::openPortAudioInput(input);
             if (!in)
                 return in.error();
             auto out = audio::openPortAudioOutput(output);
             if (!out)
                 return out.error();
-            return audio::CallMedia::Devices{std::move(*in), std::move(*out), processing};
+            return phone::CallMedia::Devices{std::move(*in), std::move(*out), processing};
         };
         a.ringOutput = [output]() -> std::unique_ptr<audio::IAudioOutput> {
             auto out = audio::openPortAudioOutput(output);
@@ -71,8 +71,8 @@ PhoneAudio PhoneAudio::fromDevices(const QString &input, const QString &output, 
     a.notice = haveOut ? QStringLiteral("No microphone found: the others hear silence from you.")
                        : QStringLiteral("No audio device found: the others hear silence from you, and what you would "
                                         "hear is not played. Calls and keys work as usual.");
-    a.callDevices = [output, haveOut]() -> Result<audio::CallMedia::Devices> {
-        audio::CallMedia::Devices d;
+    a.callDevices = [output, haveOut]() -> Result<phone::CallMedia::Devices> {
+        phone::CallMedia::Devices d;
         d.input = audio::makeSilentInput();
         if (haveOut) {
             auto out = audio::openPortAudioOutput(output);
@@ -177,9 +177,9 @@ Phone::Phone(Profile profile, PhoneAudio audio, ClientOptions options)
     connect(&e, &ClientEngine::callAnswered, this, &Phone::updateCurrent);
     connect(&e, &ClientEngine::callEnded, this, &Phone::updateCurrent);
     connect(&e, &ClientEngine::stateChanged, this, &Phone::updateCurrent);
-    m_media = std::make_unique<audio::CallMedia>(*m_engine, [this]() -> Result<audio::CallMedia::Devices> {
+    m_media = std::make_unique<phone::CallMedia>(*m_engine, [this]() -> Result<phone::CallMedia::Devices> {
         if (!m_audio.callDevices)
-            return audio::CallMedia::Devices{audio::makeSilentInput(), std::make_unique<audio::NullAudioOutput>()};
+            return phone::CallMedia::Devices{audio::makeSilentInput(), std::make_unique<audio::NullAudioOutput>()};
         return m_audio.callDevices();
     });
     m_history = std::make_unique<CallHistory>(*m_engine, QDir(m_profile->dir()).filePath(QStringLiteral("history.json")));

@@ -4,7 +4,7 @@
 // tone, and where its audio comes from. The widgets only read and drive this; nothing here
 // knows a widget.
 
-#include "audio/callmedia.h"
+#include "phone/callmedia.h"
 #include "core/callhistory.h"
 #include "core/client.h"
 #include "core/profile.h"
@@ -23,7 +23,7 @@ namespace sotto::app {
 // Where a phone's sound comes from and goes to.
 struct PhoneAudio
 {
-    audio::CallMedia::DeviceFactory callDevices;
+    phone::CallMedia::DeviceFactory callDevices;
     // The ring tone's loudspeaker (null: ring silently, the window still says so).
     std::function<std::unique_ptr<audio::IAudioOutput>()> ringOutput;
     // Shown in the window when it is not a real microphone and loudspeaker ("No audio device…").
@@ -63,7 +63,7 @@ public:
 
     Profile &profile() { return *m_profile; }
     ClientEngine &engine() { return *m_engine; }
-    audio::CallMedia &media() { return *m_media; }
+    phone::CallMedia &media() { return *m_media; }
     CallHistory &history() { return *m_history; }
     const PhoneAudio &audio() const { return m_audio; }
     void setAudio(PhoneAudio audio);
@@ -91,7 +91,7 @@ private:
 
     std::unique_ptr<Profile> m_profile;
     std::unique_ptr<ClientEngine> m_engine;
-    std::unique_ptr<audio::CallMedia> m_media;
+    std::unique_ptr<phone::CallMedia> m_media;
     std::unique_ptr<CallHistory> m_history;
     std::unique_ptr<TimelineJournal> m_journal;
     PhoneAudio m_audio;

@@ -1,6 +1,6 @@
 #include "mediabench.h"
 
-#include "audio/callmedia.h"
+#include "phone/callmedia.h"
 #include "audio/format.h"
 #include "audio/jitterbuffer.h"
 #include "audio/opuscodec.h"
@@ -28,6 +28,7 @@
 namespace sotto::bench {
 
 using namespace sotto::audio;
+using sotto::phone::CallMedia;
 
 double cpuMicros()
 {

@@ -338,7 +338,8 @@ std::vector<PeerView> Broker::peers() const
         return m_federation->peers();
     std::vector<PeerView> out; // not started yet: configured, no link
     for (const PeerConfig &p : m_config.peers)
-        out.push_back({p.name, QStringLiteral("%1:%2").arg(p.host).arg(p.port), PeerView::State::Down, 0, {}, false, {}});
+        out.push_back({p.name, QStringLiteral("%1:%2").arg(p.host).arg(p.port), PeerView::State::Down, 0, {}, false, {},
+                       m_store.peer(p.name) != nullptr});
     return out;
 }
 

@@ -142,6 +142,7 @@ std::vector<PeerView> Federation::peers() const
         v.state = l->state;
         v.initiator = l->initiator;
         v.lastError = l->lastError;
+        v.keyHeld = m_broker.m_store.peer(name) != nullptr;
         if (const AccountRecord *p = key(name)) {
             v.epoch = p->epoch;
             v.fingerprint = skbp::fingerprint(p->key);

@@ -13,6 +13,7 @@
 namespace sotto {
 
 namespace key = wire::key;
+using Kind = TimelineEvent::Kind;
 
 namespace {
 
@@ -79,19 +80,8 @@ void ClientEngine::setState(State s)
     Q_EMIT stateChanged(s);
 }
 
-void ClientEngine::addEvent(TimelineEvent::Kind kind, const QByteArray &sid, std::optional<quint32> gen,
-                            std::optional<quint32> epoch, const QString &fp, const QString &peer,
-                            const QString &notation, const QString &text)
+void ClientEngine::addEvent(TimelineEvent e)
 {
-    TimelineEvent e;
-    e.kind = kind;
-    e.sid = sid;
-    e.gen = gen;
-    e.epoch = epoch;
-    e.fp = fp;
-    e.peer = peer;
-    e.notation = notation;
-    e.text = text;
     m_timeline.append(std::move(e));
 }
 
@@ -120,13 +110,11 @@ void ClientEngine::enrol(const InviteLink &link)
                     return;
                 }
                 const QString me = m_profile.account();
-                addEvent(TimelineEvent::Kind::Enrolled, {}, std::nullopt, epoch, fp, {},
-                         QStringLiteral("K_%1 = DH(%1, broker)").arg(me),
-                         QStringLiteral("enrolled with the broker %1 · Diffie-Hellman (Noise NKpsk0) · "
-                                        "K_%2 epoch %3 · fp %4")
-                             .arg(m_profile.brokerFingerprint(), me)
-                             .arg(epoch)
-                             .arg(fp));
+                addEvent({.kind = Kind::Enrolled,
+                          .epoch = epoch,
+                          .fp = fp,
+                          .notation = QStringLiteral("K_%1 = DH(%1, broker)").arg(me),
+                          .text = QStringLiteral("enrolled with the broker %1 · Diffie-Hellman (Noise NKpsk0) · " "K_%2 epoch %3 · fp %4").arg(m_profile.brokerFingerprint(), me).arg(epoch).arg(fp)});
                 Q_EMIT enrolled(epoch);
             });
     enroller->start(m_options.enrolTimeoutMs);
@@ -199,12 +187,11 @@ void ClientEngine::maybeRefresh()
                     m_brokerRefreshDue = {};
                 scheduleRefresh(-1);
                 const QString me = m_profile.account();
-                addEvent(TimelineEvent::Kind::Refreshed, {}, std::nullopt, epoch, fp, {},
-                         QStringLiteral("K_%1' = DH(%1, broker) under psk K_%1").arg(me),
-                         QStringLiteral("refresh · Diffie-Hellman · chain broken · epoch %1 → %2 · fp %3")
-                             .arg(from)
-                             .arg(epoch)
-                             .arg(fp));
+                addEvent({.kind = Kind::Refreshed,
+                          .epoch = epoch,
+                          .fp = fp,
+                          .notation = QStringLiteral("K_%1' = DH(%1, broker) under psk K_%1").arg(me),
+                          .text = QStringLiteral("refresh · Diffie-Hellman · chain broken · epoch %1 → %2 · fp %3").arg(from).arg(epoch).arg(fp)});
                 Q_EMIT refreshed(epoch);
             });
     enroller->start(m_options.enrolTimeoutMs);
@@ -372,13 +359,11 @@ void ClientEngine::onWelcome(const wire::Message &m)
         if (m_profile.commitPending()) {
             const QString me = m_profile.account();
             const bool first = pending == 1;
-            addEvent(first ? TimelineEvent::Kind::Enrolled : TimelineEvent::Kind::Refreshed, {},
-                     std::nullopt, pending, skbp::fingerprint(m_profile.key()), {},
-                     QStringLiteral("K_%1 = DH(%1, broker)").arg(me),
-                     QStringLiteral("%1 · confirmed by login · epoch %2 · fp %3")
-                         .arg(first ? QStringLiteral("enrolled") : QStringLiteral("refresh · Diffie-Hellman · chain broken"))
-                         .arg(pending)
-                         .arg(skbp::fingerprint(m_profile.key())));
+            addEvent({.kind = first ? Kind::Enrolled : Kind::Refreshed,
+                      .epoch = pending,
+                      .fp = skbp::fingerprint(m_profile.key()),
+                      .notation = QStringLiteral("K_%1 = DH(%1, broker)").arg(me),
+                      .text = QStringLiteral("%1 · confirmed by login · epoch %2 · fp %3").arg(first ? QStringLiteral("enrolled") : QStringLiteral("refresh · Diffie-Hellman · chain broken")).arg(pending).arg(skbp::fingerprint(m_profile.key()))});
             if (first)
                 Q_EMIT enrolled(pending);
             else

@@ -16,6 +16,7 @@
 namespace sotto {
 
 namespace key = wire::key;
+using Kind = TimelineEvent::Kind;
 
 namespace {
 
@@ -69,8 +70,12 @@ quint32 ClientEngine::call(const QString &account)
 // own broker re-wrapped it for us (that second hop is the event that follows).
 void ClientEngine::addRelayHop(const QByteArray &sid, quint32 gen, const QString &peer, const QString &text)
 {
-    addEvent(TimelineEvent::Kind::Relayed, sid, gen, std::nullopt, {}, peer,
-             gen == 0 ? QStringLiteral("{SK}K_AB") : QStringLiteral("{SK_%1}K_AB").arg(gen), text);
+    addEvent({.kind = Kind::Relayed,
+              .sid = sid,
+              .gen = gen,
+              .peer = peer,
+              .notation = gen == 0 ? QStringLiteral("{SK}K_AB") : QStringLiteral("{SK_%1}K_AB").arg(gen),
+              .text = text});
 }
 
 // A session_key or rekey that crossed from the session's home broker: its first hop.
@@ -119,14 +124,14 @@ void ClientEngine::onCallKey(const wire::Message &m)
                         .arg(callee, m.text(key::via), skbp::splitAddress(callee).first)
                         .arg(calleeEpoch)
                         .arg(m_profile.brokerName()));
-    addEvent(TimelineEvent::Kind::CallKey, sid, m.u32(key::gen), calleeEpoch, fp, callee,
-             QStringLiteral("{SK}K_%1").arg(me),
-             QStringLiteral("%1's session key %2 K_%3 (epoch %4) · delivered to you as {SK}K_%5 · fp %6")
-                 .arg(callee,
-                      m_keyMode == skbp::KeyMode::Patent ? QStringLiteral("is") : QStringLiteral("derived from"),
-                      skbp::splitAddress(callee).first)
-                 .arg(calleeEpoch)
-                 .arg(me, fp));
+    addEvent({.kind = Kind::CallKey,
+              .sid = sid,
+              .gen = m.u32(key::gen),
+              .epoch = calleeEpoch,
+              .fp = fp,
+              .peer = callee,
+              .notation = QStringLiteral("{SK}K_%1").arg(me),
+              .text = QStringLiteral("%1's session key %2 K_%3 (epoch %4) · delivered to you as {SK}K_%5 · fp %6").arg(callee, m_keyMode == skbp::KeyMode::Patent ? QStringLiteral("is") : QStringLiteral("derived from"), skbp::splitAddress(callee).first).arg(calleeEpoch).arg(me, fp)});
     Q_EMIT callStarted(sid, callee);
     Q_EMIT sessionKeyChanged(sid, m.u32(key::gen));
 }
@@ -153,9 +158,10 @@ void ClientEngine::onIncoming(const wire::Message &m)
         for (const MemberInfo &mi : s.info.members)
             others.append(mi.account);
         m_sessions.emplace(sid, std::move(s));
-        addEvent(TimelineEvent::Kind::Incoming, sid, std::nullopt, std::nullopt, {}, from, {},
-                 QStringLiteral("%1 invites you into a call with %2 · your key comes after you answer")
-                     .arg(from, others.join(QStringLiteral(", "))));
+        addEvent({.kind = Kind::Incoming,
+                  .sid = sid,
+                  .peer = from,
+                  .text = QStringLiteral("%1 invites you into a call with %2 · your key comes after you answer").arg(from, others.join(QStringLiteral(", ")))});
         Q_EMIT incomingCall(sid, from, true);
         return;
     }
@@ -175,15 +181,20 @@ void ClientEngine::onIncoming(const wire::Message &m)
     s.info.keyFingerprint = skbp::fingerprint(s.key);
     const QString fp = s.info.keyFingerprint;
     m_sessions.emplace(sid, std::move(s));
-    addEvent(TimelineEvent::Kind::Incoming, sid, 0u, epoch, {}, from, {},
-             QStringLiteral("%1 is calling").arg(from));
-    addEvent(TimelineEvent::Kind::SessionKey, sid, 0u, epoch, fp, from,
-             m_keyMode == skbp::KeyMode::Patent ? QStringLiteral("SK = K_%1").arg(me)
-                                                : QStringLiteral("SK = KDF(K_%1, sid)").arg(me),
-             QStringLiteral("session key %1 your K_%2 (epoch %3) · no message needed · fp %4")
-                 .arg(m_keyMode == skbp::KeyMode::Patent ? QStringLiteral("is") : QStringLiteral("derived from"), me)
-                 .arg(epoch)
-                 .arg(fp));
+    addEvent({.kind = Kind::Incoming,
+              .sid = sid,
+              .gen = 0u,
+              .epoch = epoch,
+              .peer = from,
+              .text = QStringLiteral("%1 is calling").arg(from)});
+    addEvent({.kind = Kind::SessionKey,
+              .sid = sid,
+              .gen = 0u,
+              .epoch = epoch,
+              .fp = fp,
+              .peer = from,
+              .notation = m_keyMode == skbp::KeyMode::Patent ? QStringLiteral("SK = K_%1").arg(me) : QStringLiteral("SK = KDF(K_%1, sid)").arg(me),
+              .text = QStringLiteral("session key %1 your K_%2 (epoch %3) · no message needed · fp %4").arg(m_keyMode == skbp::KeyMode::Patent ? QStringLiteral("is") : QStringLiteral("derived from"), me).arg(epoch).arg(fp)});
     Q_EMIT incomingCall(sid, from, false);
     Q_EMIT sessionKeyChanged(sid, 0);
 }
@@ -197,8 +208,12 @@ void ClientEngine::answer(QByteArray sid)
     if (s->info.role == SessionInfo::Role::Callee) {
         s->info.answered = true;
         s->info.answeredAt = QDateTime::currentDateTimeUtc();
-        addEvent(TimelineEvent::Kind::Answered, sid, s->info.gen, std::nullopt, s->info.keyFingerprint,
-                 s->info.peer, {}, QStringLiteral("you answered %1").arg(s->info.peer));
+        addEvent({.kind = Kind::Answered,
+                  .sid = sid,
+                  .gen = s->info.gen,
+                  .fp = s->info.keyFingerprint,
+                  .peer = s->info.peer,
+                  .text = QStringLiteral("you answered %1").arg(s->info.peer)});
         Q_EMIT callAnswered(sid);
     }
 }
@@ -254,8 +269,12 @@ void ClientEngine::onAnswered(const wire::Message &m)
     s->info.answeredAt = QDateTime::currentDateTimeUtc();
     for (const MemberInfo &mi : membersOf(m.map().value(key::peers)))
         s->info.members.push_back(mi);
-    addEvent(TimelineEvent::Kind::Answered, s->info.sid, s->info.gen, std::nullopt, s->info.keyFingerprint,
-             s->info.peer, {}, QStringLiteral("%1 answered").arg(s->info.peer));
+    addEvent({.kind = Kind::Answered,
+              .sid = s->info.sid,
+              .gen = s->info.gen,
+              .fp = s->info.keyFingerprint,
+              .peer = s->info.peer,
+              .text = QStringLiteral("%1 answered").arg(s->info.peer)});
     Q_EMIT callAnswered(s->info.sid);
 }
 
@@ -300,11 +319,13 @@ void ClientEngine::onSessionKey(const wire::Message &m)
     if (m.has(key::peers))
         s->info.members = membersOf(m.map().value(key::peers));
     const QString me = m_profile.account();
-    addEvent(TimelineEvent::Kind::Joined, sid, gen, std::nullopt, s->info.keyFingerprint, s->invitedBy,
-             QStringLiteral("{SK_%1}K_%2").arg(gen).arg(me),
-             QStringLiteral("you joined · generation %1 delivered to you as {SK_%1}K_%2 · fp %3")
-                 .arg(gen)
-                 .arg(me, s->info.keyFingerprint));
+    addEvent({.kind = Kind::Joined,
+              .sid = sid,
+              .gen = gen,
+              .fp = s->info.keyFingerprint,
+              .peer = s->invitedBy,
+              .notation = QStringLiteral("{SK_%1}K_%2").arg(gen).arg(me),
+              .text = QStringLiteral("you joined · generation %1 delivered to you as {SK_%1}K_%2 · fp %3").arg(gen).arg(me, s->info.keyFingerprint)});
     Q_EMIT callAnswered(sid);
     Q_EMIT sessionKeyChanged(sid, gen);
 }
@@ -330,15 +351,23 @@ void ClientEngine::onJoined(const wire::Message &m)
             key = std::move(*next);
         }
         installGeneration(*s, gen, std::move(key));
-        addEvent(TimelineEvent::Kind::Joined, sid, gen, std::nullopt, s->info.keyFingerprint, who,
-                 QStringLiteral("SK_%1 = KDF(SK_%2)").arg(gen).arg(gen - 1),
-                 QStringLiteral("%1 joined · ratchet to generation %2 · fp %3").arg(who).arg(gen).arg(s->info.keyFingerprint));
+        addEvent({.kind = Kind::Joined,
+                  .sid = sid,
+                  .gen = gen,
+                  .fp = s->info.keyFingerprint,
+                  .peer = who,
+                  .notation = QStringLiteral("SK_%1 = KDF(SK_%2)").arg(gen).arg(gen - 1),
+                  .text = QStringLiteral("%1 joined · ratchet to generation %2 · fp %3").arg(who).arg(gen).arg(s->info.keyFingerprint)});
         Q_EMIT memberJoined(sid, who);
         Q_EMIT sessionKeyChanged(sid, gen);
         return;
     }
-    addEvent(TimelineEvent::Kind::Joined, sid, s->info.gen, std::nullopt, s->info.keyFingerprint, who, {},
-             QStringLiteral("%1 joined · same key (no ratchet in patent mode)").arg(who));
+    addEvent({.kind = Kind::Joined,
+              .sid = sid,
+              .gen = s->info.gen,
+              .fp = s->info.keyFingerprint,
+              .peer = who,
+              .text = QStringLiteral("%1 joined · same key (no ratchet in patent mode)").arg(who)});
     Q_EMIT memberJoined(sid, who);
 }
 
@@ -385,17 +414,20 @@ void ClientEngine::onLeft(const wire::Message &m)
     s->info.muted.removeAll(who);
     if (s->info.ringing.removeAll(who) > 0 && std::none_of(s->info.members.begin(), s->info.members.end(),
                                                             [&](const MemberInfo &mi) { return mi.account == who; })) {
-        addEvent(TimelineEvent::Kind::Left, sid, std::nullopt, std::nullopt, {}, who, {},
-                 QStringLiteral("%1 did not join (declined or no answer)").arg(who));
+        addEvent({.kind = Kind::Left,
+                  .sid = sid,
+                  .peer = who,
+                  .text = QStringLiteral("%1 did not join (declined or no answer)").arg(who)});
         Q_EMIT membersChanged(sid);
         return;
     }
     std::erase_if(s->info.members, [&](const MemberInfo &mi) { return mi.account == who; });
     const bool rekey = m.has(key::gen);
-    addEvent(TimelineEvent::Kind::Left, sid, rekey ? std::optional<quint32>(m.u32(key::gen)) : std::nullopt,
-             std::nullopt, {}, who, {},
-             rekey ? QStringLiteral("%1 left · re-key to generation %2 follows").arg(who).arg(m.u32(key::gen))
-                   : QStringLiteral("%1 left").arg(who));
+    addEvent({.kind = Kind::Left,
+              .sid = sid,
+              .gen = rekey ? std::optional<quint32>(m.u32(key::gen)) : std::nullopt,
+              .peer = who,
+              .text = rekey ? QStringLiteral("%1 left · re-key to generation %2 follows").arg(who).arg(m.u32(key::gen)) : QStringLiteral("%1 left").arg(who)});
     Q_EMIT memberLeft(sid, who);
 }
 
@@ -414,11 +446,12 @@ void ClientEngine::onRekey(const wire::Message &m)
     }
     installGeneration(*s, gen, std::move(*sk));
     const QString me = m_profile.account();
-    addEvent(TimelineEvent::Kind::Rekeyed, sid, gen, std::nullopt, s->info.keyFingerprint, {},
-             QStringLiteral("{SK_%1}K_%2").arg(gen).arg(me),
-             QStringLiteral("re-key to generation %1 · fresh key delivered as {SK_%1}K_%2 · fp %3")
-                 .arg(gen)
-                 .arg(me, s->info.keyFingerprint));
+    addEvent({.kind = Kind::Rekeyed,
+              .sid = sid,
+              .gen = gen,
+              .fp = s->info.keyFingerprint,
+              .notation = QStringLiteral("{SK_%1}K_%2").arg(gen).arg(me),
+              .text = QStringLiteral("re-key to generation %1 · fresh key delivered as {SK_%1}K_%2 · fp %3").arg(gen).arg(me, s->info.keyFingerprint)});
     Q_EMIT sessionKeyChanged(sid, gen);
 }
 
@@ -438,8 +471,11 @@ void ClientEngine::endLocally(QByteArray sid, EndReason reason)
     if (it->second.info.role == SessionInfo::Role::Callee && it->second.info.keyed)
         m_lastCalleeSid = sid; // the broker rotates our key after this call
     m_sessions.erase(it); // wipes every key of the session
-    addEvent(TimelineEvent::Kind::Ended, sid, gen, std::nullopt, {}, peer, {},
-             QStringLiteral("call ended (%1) · session keys erased").arg(endReasonName(reason)));
+    addEvent({.kind = Kind::Ended,
+              .sid = sid,
+              .gen = gen,
+              .peer = peer,
+              .text = QStringLiteral("call ended (%1) · session keys erased").arg(endReasonName(reason))});
     Q_EMIT callEnded(sid, reason);
     QTimer::singleShot(0, this, &ClientEngine::maybeRefresh);
 }
@@ -467,13 +503,12 @@ void ClientEngine::onRotate(const wire::Message &m)
         }
         const QString fp = skbp::fingerprint(*key);
         // The rotation belongs to the call that used our key, so that call's timeline shows it.
-        addEvent(TimelineEvent::Kind::Rotated, std::exchange(m_lastCalleeSid, {}), std::nullopt, next, fp, {},
-                 QStringLiteral("{K_%1'}K_%1").arg(me),
-                 QStringLiteral("your key K_%1 rotated epoch %2 → %3 under cover of epoch %2 · {K_%1'}K_%1 · fp %4")
-                     .arg(me)
-                     .arg(*oldEpoch)
-                     .arg(next)
-                     .arg(fp));
+        addEvent({.kind = Kind::Rotated,
+                  .sid = std::exchange(m_lastCalleeSid, {}),
+                  .epoch = next,
+                  .fp = fp,
+                  .notation = QStringLiteral("{K_%1'}K_%1").arg(me),
+                  .text = QStringLiteral("your key K_%1 rotated epoch %2 → %3 under cover of epoch %2 · {K_%1'}K_%1 · fp %4").arg(me).arg(*oldEpoch).arg(next).arg(fp)});
         Q_EMIT rotated(next);
     }
     auto proof = skbp::rotateProof(m_profile.key(), me, next);

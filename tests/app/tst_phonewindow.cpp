@@ -69,8 +69,8 @@ struct Person
     explicit Person(const QString &name, double hz, ClientOptions options = fastClientOptions()) : name(name)
     {
         PhoneAudio audio;
-        audio.callDevices = [hz]() -> Result<audio::CallMedia::Devices> {
-            return audio::CallMedia::Devices{std::make_unique<audio::FileAudioInput>(tone(hz, 1.0), true),
+        audio.callDevices = [hz]() -> Result<phone::CallMedia::Devices> {
+            return phone::CallMedia::Devices{std::make_unique<audio::FileAudioInput>(tone(hz, 1.0), true),
                                              std::make_unique<MemoryAudioOutput>()};
         };
         this->audio = audio;

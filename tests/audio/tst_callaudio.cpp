@@ -5,7 +5,7 @@
 // (Goertzel), in dB. A clean tone through Opus keeps nearly all of it (about 0 dB); we ask for
 // more than half (-3 dB) where one person is heard, and for less than 1% (-20 dB) where someone
 // must not be heard. With two equal speakers each holds about half (-3 dB); we ask for -9 dB.
-#include "audio/callmedia.h"
+#include "phone/callmedia.h"
 #include "core/relaywire.h"
 #include "support/audiotools.h"
 #include "support/fixtures.h"
@@ -21,6 +21,7 @@
 
 using namespace sotto;
 using namespace sotto::audio;
+using sotto::phone::CallMedia;
 using namespace sotto::test;
 
 namespace {

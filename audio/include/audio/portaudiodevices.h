@@ -3,7 +3,7 @@
 // Sound cards through PortAudio: 48 kHz mono 16-bit, 10 ms buffers. The device callback and the
 // media thread meet in a lock-free single-producer/single-consumer ring. No device, a device that
 // cannot do 48 kHz mono, or a device that vanishes mid-call: a clear error (from start(), or
-// from lastError() once the stream has stopped) — never a crash or a hang.
+// from error() once the stream has stopped) — never a crash or a hang.
 
 #include "audio/devices.h"
 

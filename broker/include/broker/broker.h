@@ -88,6 +88,7 @@ struct PeerView
     QString fingerprint;
     bool initiator = false; // we dial
     QString lastError;
+    bool keyHeld = false; // a key for it is stored, current or only pending: forgetPeer() has work
 };
 
 struct SessionView

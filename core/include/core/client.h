@@ -205,9 +205,8 @@ private:
     void maybeRefresh();
     void scheduleRefresh(qint64 brokerSecs);
     Result<SecretBytes> unwrapForMe(const QByteArray &wrapped, skbp::WrapContext ctx) const;
-    void addEvent(TimelineEvent::Kind kind, const QByteArray &sid, std::optional<quint32> gen,
-                  std::optional<quint32> epoch, const QString &fp, const QString &peer,
-                  const QString &notation, const QString &text);
+    // One step of the key timeline, its fields named: addEvent({.kind = …, .sid = …, .text = …}).
+    void addEvent(TimelineEvent e);
     Session *find(const QByteArray &sid);
 
     Profile &m_profile;

@@ -86,28 +86,28 @@ QCborMap aboutSession(MessageType type, const QByteArray &sid);
 //   call_key = {"t","id"?,"sid","callee","epoch","gen","wrapped","ssrc","relay","via"?}
 struct CallKey
 {
-    std::optional<quint32> id; // the caller's request
-    QByteArray sid;
-    QString callee;
+    std::optional<quint32> id{}; // the caller's request
+    QByteArray sid{};
+    QString callee{};
     quint32 epoch = 0; // of the callee's key SK_0 came from
     quint32 gen = 0;
-    QByteArray wrapped; // {SK}K_caller
+    QByteArray wrapped{}; // {SK}K_caller
     quint32 ssrc = 0;   // the caller's
-    QCborMap relay;     // relayGrant()
-    QString via;        // federation: the broker the key came through
+    QCborMap relay{};     // relayGrant()
+    QString via{};        // federation: the broker the key came through
 };
 QCborMap callKey(const CallKey &m);
 
 //   incoming = {"t","sid","from","epoch"?,"gen","ssrc","peers","relay"}
 struct Incoming
 {
-    QByteArray sid;
-    QString from;
-    std::optional<quint32> epoch; // a callee's; none for an invitee (its key comes after it answers)
+    QByteArray sid{};
+    QString from{};
+    std::optional<quint32> epoch{}; // a callee's; none for an invitee (its key comes after it answers)
     quint32 gen = 0;
     quint32 ssrc = 0; // the callee's or invitee's
-    QCborArray peers; // peerEntry()s of the joined members
-    QCborMap relay;
+    QCborArray peers{}; // peerEntry()s of the joined members
+    QCborMap relay{};
 };
 QCborMap incoming(const Incoming &m);
 

@@ -30,15 +30,16 @@ struct TimelineEvent
         Relayed,         // federation: the key crossed the brokers as {SK}K_AB (first hop)
     };
 
-    QDateTime ts;
+    // Every field has its default, so that a step names only what it has: {.kind = …, .text = …}.
+    QDateTime ts{};
     Kind kind = Kind::Incoming;
-    QByteArray sid; // empty for account-level events
-    std::optional<quint32> gen;
-    std::optional<quint32> epoch;
-    QString fp;       // fingerprint of the key this step produced
-    QString peer;     // the other party the step is about
-    QString notation; // the patent's notation, e.g. "{SK}K_alice"
-    QString text;     // one readable line
+    QByteArray sid{}; // empty for account-level events
+    std::optional<quint32> gen{};
+    std::optional<quint32> epoch{};
+    QString fp{};       // fingerprint of the key this step produced
+    QString peer{};     // the other party the step is about
+    QString notation{}; // the patent's notation, e.g. "{SK}K_alice"
+    QString text{};     // one readable line
 
     static QString kindName(Kind kind);
     static std::optional<Kind> kindFromName(const QString &name);

@@ -1,4 +1,4 @@
-#include "audio/callmedia.h"
+#include "phone/callmedia.h"
 
 #include "audio/log.h"
 
@@ -6,7 +6,10 @@
 
 Q_LOGGING_CATEGORY(lcAudio, "sotto.audio")
 
-namespace sotto::audio {
+namespace sotto::phone {
+
+using audio::MediaSession;
+using audio::MediaStats;
 
 CallMedia::CallMedia(ClientEngine &engine, DeviceFactory devices, QObject *parent)
     : QObject(parent), m_engine(engine), m_devices(std::move(devices))
@@ -172,4 +175,4 @@ void CallMedia::logKey(Call &call, const QByteArray &sid, quint32 gen, quint32 s
     m_keyLog.flush();
 }
 
-} // namespace sotto::audio
+} // namespace sotto::phone

@@ -16,7 +16,7 @@
 #include <memory>
 #include <set>
 
-namespace sotto::audio {
+namespace sotto::phone {
 
 class CallMedia : public QObject
 {
@@ -24,11 +24,11 @@ class CallMedia : public QObject
 public:
     struct Devices
     {
-        std::unique_ptr<IAudioInput> input;
-        std::unique_ptr<IAudioOutput> output;
+        std::unique_ptr<audio::IAudioInput> input;
+        std::unique_ptr<audio::IAudioOutput> output;
         // For a live microphone; a WAV file or generated audio is already clean, and noise
         // suppression would eat a steady test tone.
-        VoiceProcessor::Settings processing{false, false, false};
+        audio::VoiceProcessor::Settings processing{false, false, false};
     };
     // Makes the devices for a new call (a file, a sound card, silence...).
     using DeviceFactory = std::function<Result<Devices>()>;
@@ -38,9 +38,9 @@ public:
 
     void setLossPercent(double percent) { m_loss = percent; }
     void setMuted(bool muted);
-    MediaSession *media(const QByteArray &sid);
+    audio::MediaSession *media(const QByteArray &sid);
     // Statistics of every call seen so far (the last figures of ended calls included).
-    const std::map<QByteArray, MediaStats> &history() const { return m_history; }
+    const std::map<QByteArray, audio::MediaStats> &history() const { return m_history; }
     bool keyLogActive() const { return m_keyLog.isOpen(); }
 
 Q_SIGNALS:
@@ -52,7 +52,7 @@ private:
     struct Call
     {
         Devices devices;
-        std::unique_ptr<MediaSession> session;
+        std::unique_ptr<audio::MediaSession> session;
         quint32 gen = 0;
         std::map<QString, quint32> members; // account → ssrc
         std::set<std::pair<quint32, quint32>> logged; // (gen, ssrc) already in the key log
@@ -65,10 +65,10 @@ private:
     ClientEngine &m_engine;
     DeviceFactory m_devices;
     std::map<QByteArray, Call> m_calls;
-    std::map<QByteArray, MediaStats> m_history;
+    std::map<QByteArray, audio::MediaStats> m_history;
     double m_loss = 0;
     bool m_muted = false;
     QFile m_keyLog;
 };
 
-} // namespace sotto::audio
+} // namespace sotto::phone
