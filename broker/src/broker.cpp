@@ -51,8 +51,26 @@ Result<std::unique_ptr<QLockFile>> Broker::lockDataDir(const QString &dataDir)
     return makeError(ErrorCode::Io, QStringLiteral("cannot lock %1 (%2)").arg(dataDir, path));
 }
 
+class Broker::RouterOutbox final : public Outbox
+{
+public:
+    explicit RouterOutbox(Broker &broker) : m_broker(broker) {}
+    void sendTo(const QString &account, const QCborMap &message, Delivery delivery) override
+    {
+        m_broker.sendTo(account, message, delivery == Delivery::AfterCommit ? Broker::Delivery::AfterCommit : Broker::Delivery::Now);
+    }
+    bool isOnline(const QString &account) const override { return m_broker.isOnline(account); }
+    bool presenceShown(const QString &account) const override { return m_broker.presenceShown(account); }
+    void broadcastPresence(const QString &address, bool online) override { m_broker.broadcastPresence(address, online); }
+    void sessionsChanged() override { Q_EMIT m_broker.sessionsChanged(); }
+    void accountsChanged() override { Q_EMIT m_broker.accountsChanged(); }
+
+private:
+    Broker &m_broker;
+};
+
 Broker::Broker(BrokerConfig config, QObject *parent)
-    : QObject(parent), m_config(std::move(config)), m_router(std::make_unique<CallRouter>(*this))
+    : QObject(parent), m_config(std::move(config)), m_outbox(std::make_unique<RouterOutbox>(*this))
 {
     connect(&m_refreshTimer, &QTimer::timeout, this, &Broker::checkRefreshPolicy);
     connect(&m_store, &Store::accountChanged, this, &Broker::accountsChanged);
@@ -190,7 +208,17 @@ Result<void> Broker::start()
         m_config.name = host.isEmpty() ? QStringLiteral("sotto") : host;
     }
     (void)m_store.setMetaValue(QStringLiteral("name"), m_config.name);
+    m_router.reset(); // a restart: the last run's sessions ended with its connections
     m_federation = std::make_unique<Federation>(*this);
+    m_router = std::make_unique<CallRouter>(RouterContext{
+        .store = m_store,
+        .relays = m_relayTable,
+        .peers = *m_federation,
+        .outbox = *m_outbox,
+        .config = m_config,
+        .relayPort = [this] { return port(); },
+        .log = [this](const QString &line) { log(line); },
+    });
     connect(m_federation.get(), &Federation::peersChanged, this, &Broker::peersChanged);
     connect(m_federation.get(), &Federation::message, this,
             [this](const QString &peer, const wire::Message &m) { m_router->onPeerMessage(peer, m); });
@@ -272,7 +300,8 @@ Result<void> Broker::revoke(const QString &account)
     if (!a || (a->revoked && !a->hasPending()))
         return makeError(ErrorCode::UnknownAccount, QStringLiteral("no account \"%1\"").arg(account));
     const QString fp = a->isEnrolled() ? skbp::fingerprint(a->key) : QString();
-    m_router->revoke(account);
+    if (m_router)
+        m_router->revoke(account);
     if (auto it = m_online.find(account); it != m_online.end())
         it->second->close(); // offline at once; the others are told
     for (Connection *c : std::vector<Connection *>(m_connections)) {
@@ -329,7 +358,7 @@ std::vector<AccountView> Broker::accounts() const
 
 std::vector<SessionView> Broker::sessions() const
 {
-    return m_router->sessions();
+    return m_router ? m_router->sessions() : std::vector<SessionView>{};
 }
 
 std::vector<PeerView> Broker::peers() const

@@ -1,9 +1,10 @@
 #include "callrouter.h"
 
-#include "federation.h"
 #include "routing.h"
 
-#include "broker/broker.h"
+#include "broker/relay.h"
+#include "broker/store.h"
+
 #include "core/crypto.h"
 
 #include <QCborArray>
@@ -33,18 +34,18 @@ int CallRouter::Session::joinedCount() const
     return n;
 }
 
-CallRouter::CallRouter(Broker &broker) : m_broker(broker) {}
+CallRouter::CallRouter(RouterContext context) : m_ctx(std::move(context)) {}
 CallRouter::~CallRouter() = default;
 
 QCborArray CallRouter::localAccounts() const
 {
     QCborArray list;
-    for (const AccountRecord *a : m_broker.m_store.accounts()) {
+    for (const AccountRecord *a : m_ctx.store.accounts()) {
         if (!a->isEnrolled())
             continue;
         QCborMap e;
         e.insert(key::account, a->name);
-        e.insert(key::online, m_broker.presenceShown(a->name));
+        e.insert(key::online, m_ctx.outbox.presenceShown(a->name));
         list.append(e);
     }
     return list;
@@ -53,11 +54,12 @@ QCborArray CallRouter::localAccounts() const
 std::vector<QCborMap> CallRouter::directory(std::optional<quint32> id) const
 {
     QCborArray list = localAccounts();
-    for (const PeerView &peer : m_broker.peers()) {
-        for (const auto &[account, online] : m_broker.m_federation->directory(peer.name)) {
+    for (const QString &peer : m_ctx.peers.peerNames()) {
+        const bool up = m_ctx.peers.isUp(peer);
+        for (const auto &[account, online] : m_ctx.peers.directory(peer)) {
             QCborMap e;
-            e.insert(key::account, QStringLiteral("%1@%2").arg(account, peer.name));
-            e.insert(key::online, online && peer.state == PeerView::State::Up);
+            e.insert(key::account, QStringLiteral("%1@%2").arg(account, peer));
+            e.insert(key::online, online && up);
             list.append(e);
         }
     }
@@ -135,7 +137,7 @@ int CallRouter::ringingTo(const QString &account) const
 // last call the callee declined waits before ringing again (the wait doubles per decline).
 Result<void> CallRouter::mayRing(const QString &from, const QString &to) const
 {
-    const BrokerConfig &cfg = m_broker.m_config;
+    const BrokerConfig &cfg = m_ctx.config;
     if (joinedSessionsOf(to) >= kMaxSessionsPerAccount || ringingTo(to) >= kMaxRingingPerAccount)
         return err(ErrorCode::Busy, QStringLiteral("%1 is busy").arg(to));
     if (ringingBy(from, to) > 0)
@@ -160,15 +162,15 @@ void CallRouter::noteDecline(const QString &callee, const QString &caller)
         return;
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
     if (m_declined.size() > m_declinedPruneAt) { // only declines make entries; forget the lapsed ones
-        std::erase_if(m_declined, [&](const auto &e) { return e.second.untilMs + m_broker.m_config.declineBackoffMaxMs < now; });
+        std::erase_if(m_declined, [&](const auto &e) { return e.second.untilMs + m_ctx.config.declineBackoffMaxMs < now; });
         m_declinedPruneAt = std::max<std::size_t>(10000, 2 * m_declined.size()); // amortised: not a scan per decline
     }
     Backoff &b = m_declined[{callee, caller}];
-    if (b.untilMs + m_broker.m_config.declineBackoffMaxMs < now)
+    if (b.untilMs + m_ctx.config.declineBackoffMaxMs < now)
         b.nextMs = 0; // a long quiet: start again from the shortest back-off
-    const qint64 wait = b.nextMs > 0 ? b.nextMs : m_broker.m_config.declineBackoffMs;
+    const qint64 wait = b.nextMs > 0 ? b.nextMs : m_ctx.config.declineBackoffMs;
     b.untilMs = now + wait;
-    b.nextMs = std::min<qint64>(wait * 2, m_broker.m_config.declineBackoffMaxMs);
+    b.nextMs = std::min<qint64>(wait * 2, m_ctx.config.declineBackoffMaxMs);
 }
 
 Result<std::unique_ptr<CallRouter::Session>> CallRouter::openSession(const QString &from, const QString &to) const
@@ -236,25 +238,25 @@ Result<QByteArray> CallRouter::wrapFor(const QString &account, quint32 epoch, co
 
 QCborMap CallRouter::relayOf(const Member &m) const
 {
-    return wire::relayGrant(m_broker.port(), m.token);
+    return wire::relayGrant(m_ctx.relayPort(), m.token);
 }
 
 Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
 {
     QString to = msg.text(key::to);
     if (const auto [account, broker] = skbp::splitAddress(to); !broker.isEmpty()) {
-        if (broker != m_broker.name())
+        if (broker != m_ctx.config.name)
             return callRemote(from, to, msg);
         to = account; // one of ours, written in full
     }
     if (to == from)
         return err(ErrorCode::BadRequest, QStringLiteral("cannot call yourself"));
-    const AccountRecord *callee = m_broker.m_store.account(to);
+    const AccountRecord *callee = m_ctx.store.account(to);
     if (!callee || !callee->isEnrolled())
         return err(ErrorCode::UnknownAccount, QStringLiteral("no account \"%1\"").arg(to));
-    if (!m_broker.isOnline(to))
+    if (!m_ctx.outbox.isOnline(to))
         return err(ErrorCode::Offline, QStringLiteral("%1 is offline").arg(to));
-    const AccountRecord *caller = m_broker.m_store.account(from);
+    const AccountRecord *caller = m_ctx.store.account(from);
     if (!caller)
         return err(ErrorCode::Internal, QStringLiteral("caller vanished"));
     auto opened = openSession(from, to);
@@ -263,7 +265,7 @@ Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
     std::unique_ptr<Session> session = std::move(*opened);
     const QByteArray *sid = &session->sid;
     const auto [calleeEpoch, calleeKey] = effectiveKey(*callee);
-    auto sk = skbp::sessionKey(m_broker.m_config.keyMode, *calleeKey, *sid, to, calleeEpoch);
+    auto sk = skbp::sessionKey(m_ctx.config.keyMode, *calleeKey, *sid, to, calleeEpoch);
     if (!sk)
         return sk.error();
     session->key = std::move(*sk);
@@ -282,17 +284,17 @@ Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
     const QCborMap callKey = callKeyMessage(*session, a, calleeEpoch, *wrapped, msg.id());
     const QCborMap incoming = incomingMessage(*session, a, b, calleeEpoch);
 
-    m_broker.log(QStringLiteral("%1 calls %2: session %3, SK from K_%2 (epoch %4), {SK}K_%1")
+    m_ctx.log(QStringLiteral("%1 calls %2: session %3, SK from K_%2 (epoch %4), {SK}K_%1")
                      .arg(from, to, shortSid(*sid))
                      .arg(calleeEpoch));
-    m_broker.m_relayTable.addMember(*sid, a.ssrc, a.token);
-    m_broker.m_relayTable.addMember(*sid, b.ssrc, b.token);
+    m_ctx.relays.addMember(*sid, a.ssrc, a.token);
+    m_ctx.relays.addMember(*sid, b.ssrc, b.token);
     const QByteArray id = *sid;
     m_sessions.emplace(id, std::move(session));
     armRingTimeout(id, to);
-    m_broker.sendTo(from, callKey);
-    m_broker.sendTo(to, incoming);
-    Q_EMIT m_broker.sessionsChanged();
+    m_ctx.outbox.sendTo(from, callKey);
+    m_ctx.outbox.sendTo(to, incoming);
+    m_ctx.outbox.sessionsChanged();
     return {};
 }
 
@@ -313,15 +315,15 @@ Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
         QCborMap answered = wire::message(wire::MessageType::Answered);
         answered.insert(key::sid, sid);
         answered.insert(key::peers, QCborArray{wire::peerEntry(from, me->ssrc)});
-        m_broker.sendTo(s.caller, answered);
-        m_broker.log(QStringLiteral("%1 answered session %2").arg(from, shortSid(sid)));
-        Q_EMIT m_broker.sessionsChanged();
+        m_ctx.outbox.sendTo(s.caller, answered);
+        m_ctx.log(QStringLiteral("%1 answered session %2").arg(from, shortSid(sid)));
+        m_ctx.outbox.sessionsChanged();
         return {};
     }
     // A conference joiner: ratchet (derived mode) and wrap the new generation for them.
     SecretBytes next = s.key;
     quint32 gen = s.gen;
-    if (m_broker.m_config.keyMode == skbp::KeyMode::Derived) {
+    if (m_ctx.config.keyMode == skbp::KeyMode::Derived) {
         gen = s.gen + 1;
         auto r = skbp::ratchet(s.key, sid, gen);
         if (!r)
@@ -342,19 +344,19 @@ Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
     s.gen = gen;
     sendToJoined(s, joined);
     me->joined = true;
-    m_broker.sendTo(from, sessionKey);
+    m_ctx.outbox.sendTo(from, sessionKey);
     for (const Member &m : s.members) { // who is muted already, and who else still rings
         if (m.account == from)
             continue;
         if (!m.joined)
-            m_broker.sendTo(from, wire::ringing(sid, m.account));
+            m_ctx.outbox.sendTo(from, wire::ringing(sid, m.account));
         else if (m.muted)
-            m_broker.sendTo(from, wire::muted(sid, m.account, true));
+            m_ctx.outbox.sendTo(from, wire::muted(sid, m.account, true));
     }
-    m_broker.log(QStringLiteral("%1 joined session %2: ratchet to generation %3, {SK}K_%1")
+    m_ctx.log(QStringLiteral("%1 joined session %2: ratchet to generation %3, {SK}K_%1")
                      .arg(from, shortSid(sid))
                      .arg(gen));
-    Q_EMIT m_broker.sessionsChanged();
+    m_ctx.outbox.sessionsChanged();
     return {};
 }
 
@@ -384,7 +386,7 @@ void CallRouter::sendToJoined(const Session &s, const QCborMap &message, const Q
 {
     for (const Member &m : s.members) {
         if (m.joined && m.account != except)
-            m_broker.sendTo(m.account, message);
+            m_ctx.outbox.sendTo(m.account, message);
     }
 }
 
@@ -400,14 +402,14 @@ void CallRouter::stopRinging(Session &s, QString account, EndReason reason)
     const Member *me = s.find(account);
     if (!me)
         return;
-    m_broker.m_relayTable.removeMember(sid, me->ssrc);
+    m_ctx.relays.removeMember(sid, me->ssrc);
     std::erase_if(s.members, [&](const Member &m) { return m.account == account; });
     dropTrunkIfUnused(s, account);
     sendToJoined(s, wire::left(sid, account));
     if (reason != EndReason::Declined) // a decline came from the invitee itself
-        m_broker.sendTo(account, wire::ended(sid, reason));
-    m_broker.log(QStringLiteral("%1 stopped ringing in session %2 (%3)").arg(account, shortSid(sid), endReasonName(reason)));
-    Q_EMIT m_broker.sessionsChanged();
+        m_ctx.outbox.sendTo(account, wire::ended(sid, reason));
+    m_ctx.log(QStringLiteral("%1 stopped ringing in session %2 (%3)").arg(account, shortSid(sid), endReasonName(reason)));
+    m_ctx.outbox.sessionsChanged();
 }
 
 void CallRouter::armRingTimeout(const QByteArray &sid, const QString &account)
@@ -416,7 +418,7 @@ void CallRouter::armRingTimeout(const QByteArray &sid, const QString &account)
     auto [session, me] = locate(sid, account);
     if (!me)
         return;
-    QTimer::singleShot(m_broker.m_config.ringTimeoutMs, &m_broker, [this, sid, account, ssrc = me->ssrc] {
+    QTimer::singleShot(m_ctx.config.ringTimeoutMs, &m_timers, [this, sid, account, ssrc = me->ssrc] {
         auto [s, m] = locate(sid, account);
         if (s && m && !m->joined && m->ssrc == ssrc)
             stopRinging(*s, account, EndReason::NoAnswer);
@@ -428,7 +430,7 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
     if (m_mirrors.contains(sid))
         return forwardRequest(from, sid, wire::MessageType::Invite, whoAsked);
     QString who = whoAsked;
-    if (const auto [account, broker] = skbp::splitAddress(who); broker == m_broker.name())
+    if (const auto [account, broker] = skbp::splitAddress(who); broker == m_ctx.config.name)
         who = account;
     auto [session, me] = locate(sid, from);
     if (!me || !me->joined)
@@ -442,7 +444,7 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
         if (!isKnownRemote(who, &remoteOnline))
             return err(ErrorCode::UnknownAccount, QStringLiteral("no account \"%1\"").arg(who));
     } else {
-        const AccountRecord *target = m_broker.m_store.account(who);
+        const AccountRecord *target = m_ctx.store.account(who);
         if (!target || !target->isEnrolled())
             return err(ErrorCode::UnknownAccount, QStringLiteral("no account \"%1\"").arg(who));
     }
@@ -457,7 +459,7 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
                 return err(ErrorCode::Forbidden, QStringLiteral("a call can span two brokers, not three"));
         }
     }
-    if (remote ? !remoteOnline : !m_broker.isOnline(who))
+    if (remote ? !remoteOnline : !m_ctx.outbox.isOnline(who))
         return err(ErrorCode::Offline, QStringLiteral("%1 is offline").arg(who));
     if (int(s.members.size()) >= kMaxMembers)
         return err(ErrorCode::Busy, QStringLiteral("the call is full"));
@@ -479,13 +481,13 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
     if (remote)
         trunkOf(s, skbp::splitAddress(who).second); // its broker's relay binds the member
     else
-        m_broker.m_relayTable.addMember(sid, m->ssrc, m->token);
-    m_broker.sendTo(who, incoming);
+        m_ctx.relays.addMember(sid, m->ssrc, m->token);
+    m_ctx.outbox.sendTo(who, incoming);
     // Every member sees who rings (an extension; `left` says when it stops without an answer).
     sendToJoined(s, wire::ringing(sid, who), who);
     armRingTimeout(sid, who);
-    m_broker.log(QStringLiteral("%1 invites %2 into session %3").arg(from, who, shortSid(sid)));
-    Q_EMIT m_broker.sessionsChanged();
+    m_ctx.log(QStringLiteral("%1 invites %2 into session %3").arg(from, who, shortSid(sid)));
+    m_ctx.outbox.sessionsChanged();
     return {};
 }
 
@@ -525,7 +527,7 @@ Result<void> CallRouter::leave(const QString &from, const QByteArray &sid, std::
         endSession(sid, reason.value_or(EndReason::Cancelled), from);
         return {};
     }
-    m_broker.m_relayTable.removeMember(sid, me->ssrc);
+    m_ctx.relays.removeMember(sid, me->ssrc);
     std::erase_if(s.members, [&](const Member &m) { return m.account == from; });
     dropTrunkIfUnused(s, from);
     if (s.joinedCount() < 2) {
@@ -533,9 +535,9 @@ Result<void> CallRouter::leave(const QString &from, const QByteArray &sid, std::
         return {};
     }
     // Two or more remain: re-key (derived mode) so the leaver cannot read what follows.
-    if (m_broker.m_config.keyMode == skbp::KeyMode::Patent) {
+    if (m_ctx.config.keyMode == skbp::KeyMode::Patent) {
         sendToJoined(s, wire::left(sid, from));
-        Q_EMIT m_broker.sessionsChanged();
+        m_ctx.outbox.sessionsChanged();
         return {};
     }
     auto fresh = crypto::randomSecret(skbp::kKeySize);
@@ -555,13 +557,13 @@ Result<void> CallRouter::leave(const QString &from, const QByteArray &sid, std::
     s.gen = gen;
     const QCborMap left = wire::left(sid, from, gen);
     for (const auto &[account, rekey] : rekeys) {
-        m_broker.sendTo(account, left);
-        m_broker.sendTo(account, rekey);
+        m_ctx.outbox.sendTo(account, left);
+        m_ctx.outbox.sendTo(account, rekey);
     }
-    m_broker.log(QStringLiteral("%1 left session %2: re-key to generation %3")
+    m_ctx.log(QStringLiteral("%1 left session %2: re-key to generation %3")
                      .arg(from, shortSid(sid))
                      .arg(gen));
-    Q_EMIT m_broker.sessionsChanged();
+    m_ctx.outbox.sessionsChanged();
     return {};
 }
 
@@ -572,28 +574,28 @@ void CallRouter::endSession(const QByteArray &sid, EndReason reason, const QStri
         return;
     std::unique_ptr<Session> s = std::move(it->second);
     m_sessions.erase(it);
-    m_broker.m_relayTable.endSession(sid);
+    m_ctx.relays.endSession(sid);
     const QCborMap ended = wire::ended(sid, reason);
     for (const Member &m : s->members) {
         if (m.account != except)
-            m_broker.sendTo(m.account, ended);
+            m_ctx.outbox.sendTo(m.account, ended);
     }
-    m_broker.log(QStringLiteral("session %1 ended (%2)").arg(shortSid(sid), endReasonName(reason)));
+    m_ctx.log(QStringLiteral("session %1 ended (%2)").arg(shortSid(sid), endReasonName(reason)));
     // A key derived from K_callee has been handed out: rotate it (patent Fig. 1, last step).
     rotateAfter(s->callee, s->calleeEpoch);
-    Q_EMIT m_broker.sessionsChanged();
+    m_ctx.outbox.sessionsChanged();
 }
 
 void CallRouter::noteKeyed(const QString &account, quint32 keyedEpoch)
 {
-    const AccountRecord *a = m_broker.m_store.account(account);
+    const AccountRecord *a = m_ctx.store.account(account);
     if (a && a->isEnrolled() && keyedEpoch > a->rotateDue)
-        (void)m_broker.m_store.setRotateDue(account, keyedEpoch);
+        (void)m_ctx.store.setRotateDue(account, keyedEpoch);
 }
 
 void CallRouter::rotateAfter(const QString &account, quint32 keyedEpoch)
 {
-    const AccountRecord *a = m_broker.m_store.account(account);
+    const AccountRecord *a = m_ctx.store.account(account);
     if (!a || !a->isEnrolled())
         return; // a member behind a peer: its own broker rotates it
     noteKeyed(account, keyedEpoch);
@@ -608,7 +610,7 @@ void CallRouter::rotateAfter(const QString &account, quint32 keyedEpoch)
 void CallRouter::resumeRotations()
 {
     // After a restart no session is live: every key that keyed one rotates (a kill -9 mid-call).
-    for (const AccountRecord *a : m_broker.m_store.accounts()) {
+    for (const AccountRecord *a : m_ctx.store.accounts()) {
         if (a->isEnrolled() && a->rotateDue > 0) {
             m_rotationDue[a->name] = a->rotateDue;
             scheduleRotation(a->name);
@@ -618,19 +620,19 @@ void CallRouter::resumeRotations()
 
 void CallRouter::scheduleRotation(const QString &account)
 {
-    const AccountRecord *a = m_broker.m_store.account(account);
+    const AccountRecord *a = m_ctx.store.account(account);
     if (!a || a->hasPending())
         return; // one pending key at a time: onKeyCommitted() comes back here
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
     const auto last = m_lastRotation.find(account);
-    const qint64 wait = last == m_lastRotation.end() ? 0 : last->second + m_broker.m_config.rotationMinIntervalMs - now;
+    const qint64 wait = last == m_lastRotation.end() ? 0 : last->second + m_ctx.config.rotationMinIntervalMs - now;
     if (wait <= 0) {
         startRotation(account);
         return;
     }
     // A burst of calls (a call-and-cancel loop) changes the key once per interval, not per call.
     if (m_rotationArmed.insert(account).second) {
-        QTimer::singleShot(int(wait), &m_broker, [this, account] {
+        QTimer::singleShot(int(wait), &m_timers, [this, account] {
             m_rotationArmed.erase(account);
             scheduleRotation(account);
         });
@@ -639,7 +641,7 @@ void CallRouter::scheduleRotation(const QString &account)
 
 void CallRouter::startRotation(const QString &account)
 {
-    Store &store = m_broker.m_store;
+    Store &store = m_ctx.store;
     const AccountRecord *a = store.account(account);
     const auto due = m_rotationDue.find(account);
     if (!a || !a->isEnrolled() || a->hasPending() || due == m_rotationDue.end())
@@ -660,27 +662,27 @@ void CallRouter::startRotation(const QString &account)
     if (!store.setPending(account, a->epoch + 1, *next, PendingKind::Rotate))
         return;
     m_lastRotation[account] = QDateTime::currentMSecsSinceEpoch();
-    m_broker.log(QStringLiteral("%1: key rotation to epoch %2 pending, {K_%1'}K_%1").arg(account).arg(a->epoch + 1));
-    if (m_broker.isOnline(account))
+    m_ctx.log(QStringLiteral("%1: key rotation to epoch %2 pending, {K_%1'}K_%1").arg(account).arg(a->epoch + 1));
+    if (m_ctx.outbox.isOnline(account))
         sendRotate(account);
-    Q_EMIT m_broker.accountsChanged();
+    m_ctx.outbox.accountsChanged();
 }
 
 void CallRouter::sendRotate(const QString &account)
 {
-    const AccountRecord *a = m_broker.m_store.account(account);
+    const AccountRecord *a = m_ctx.store.account(account);
     if (!a || a->pendingKind != PendingKind::Rotate)
         return;
     auto wrapped = wrapFor(account, a->epoch, a->key, a->pendingKey,
                            {skbp::WrapPurpose::Rotate, QByteArray(skbp::kSidSize, '\0'), 0, account});
     if (!wrapped)
         return;
-    m_broker.sendTo(account, wire::rotate(a->pendingEpoch, *wrapped), Broker::Delivery::AfterCommit); // K_next durable first
+    m_ctx.outbox.sendTo(account, wire::rotate(a->pendingEpoch, *wrapped), Outbox::Delivery::AfterCommit); // K_next durable first
 }
 
 Result<void> CallRouter::rotateAck(const QString &from, quint32 epoch, const QByteArray &proof)
 {
-    Store &store = m_broker.m_store;
+    Store &store = m_ctx.store;
     const AccountRecord *a = store.account(from);
     if (!a)
         return err(ErrorCode::Internal, QStringLiteral("account vanished"));
@@ -694,9 +696,9 @@ Result<void> CallRouter::rotateAck(const QString &from, quint32 epoch, const QBy
         return err(ErrorCode::Auth, QStringLiteral("rotation proof does not match"));
     if (auto r = store.commitPending(from); !r)
         return r;
-    m_broker.log(QStringLiteral("%1: epoch %2 committed (rotate_ack)").arg(from).arg(epoch));
+    m_ctx.log(QStringLiteral("%1: epoch %2 committed (rotate_ack)").arg(from).arg(epoch));
     onKeyCommitted(from);
-    Q_EMIT m_broker.accountsChanged();
+    m_ctx.outbox.accountsChanged();
     return {};
 }
 
@@ -704,8 +706,8 @@ void CallRouter::onKeyCommitted(const QString &account)
 {
     if (m_rotationDue.contains(account))
         scheduleRotation(account); // clears the record once covered, or rotates again
-    else if (const AccountRecord *a = m_broker.m_store.account(account); a && a->rotateDue > 0 && a->epoch > a->rotateDue)
-        (void)m_broker.m_store.setRotateDue(account, 0);
+    else if (const AccountRecord *a = m_ctx.store.account(account); a && a->rotateDue > 0 && a->epoch > a->rotateDue)
+        (void)m_ctx.store.setRotateDue(account, 0);
 }
 
 void CallRouter::onLogin(const QString &account)

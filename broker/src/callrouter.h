@@ -3,6 +3,8 @@
 // Sessions, session keys and rotation (PROTOCOL.md §6). Private to the broker. Every handler
 // either succeeds or returns an error and changes nothing.
 
+#include "routercontext.h"
+
 #include "core/result.h"
 #include "core/secretbytes.h"
 #include "core/skbp.h"
@@ -12,6 +14,7 @@
 #include <QCborArray>
 #include <QCborMap>
 #include <QDateTime>
+#include <QObject>
 #include <QString>
 
 #include <map>
@@ -23,13 +26,12 @@
 
 namespace sotto::broker {
 
-class Broker;
 struct SessionView;
 
 class CallRouter
 {
 public:
-    explicit CallRouter(Broker &broker);
+    explicit CallRouter(RouterContext context);
     ~CallRouter();
 
     // The directory answer as pages that each fit a frame (§6.2).
@@ -178,7 +180,8 @@ private:
     void dropMirrorMember(const QByteArray &sid, const QString &account);
     QString localize(const QString &name, const QString &peer) const;
 
-    Broker &m_broker;
+    RouterContext m_ctx;
+    QObject m_timers; // the context of ring timeouts, deadlines and deferred rotations: they die with the router
     std::map<QByteArray, Mirror> m_mirrors;
     std::map<QByteArray, std::unique_ptr<Session>> m_sessions;
     std::unordered_map<QString, skbp::WrapKeyCache> m_wrapKeys;

@@ -1,10 +1,11 @@
 // The call router across peered brokers (PROTOCOL.md §8, patent Fig. 3). See callrouter.h.
 #include "callrouter.h"
 
-#include "broker/broker.h"
 #include "core/crypto.h"
-#include "federation.h"
 #include "routing.h"
+
+#include "broker/relay.h"
+#include "broker/store.h"
 
 #include <QCborArray>
 #include <QTimer>
@@ -21,7 +22,7 @@ Result<QByteArray> CallRouter::wrapForPeer(const QString &peer, const SecretByte
 {
     // The newest K_AB: while a refresh settles, the other side holds it already, as pending or
     // as current, and unwraps either (unwrapFromPeer).
-    const AccountRecord *p = m_broker.m_store.peer(peer);
+    const AccountRecord *p = m_ctx.store.peer(peer);
     if (p && p->pendingEpoch != 0)
         return skbp::wrap(p->pendingKey, p->pendingEpoch, secret, ctx);
     if (!p || !p->isEnrolled())
@@ -34,7 +35,7 @@ Result<SecretBytes> CallRouter::unwrapFromPeer(const QString &peer, const QByteA
     // The wrap names its K_AB epoch: the current one, or one a refresh has just committed on
     // one side and not yet on the other.
     auto epoch = skbp::wrappedEpoch(wrapped);
-    const AccountRecord *p = m_broker.m_store.peer(peer);
+    const AccountRecord *p = m_ctx.store.peer(peer);
     if (!epoch || !p)
         return err(ErrorCode::Auth, QStringLiteral("no inter-broker key with %1").arg(peer));
     if (p->isEnrolled() && p->epoch == *epoch)
@@ -49,10 +50,10 @@ Result<QByteArray> CallRouter::wrapForMember(const QString &account, const Secre
     if (const auto [name, peer] = skbp::splitAddress(account); !peer.isEmpty()) {
         // {SK}K_AB: the member's own broker re-wraps it under the member's key.
         ctx.purpose = skbp::WrapPurpose::Federation;
-        ctx.owner = m_broker.name();
+        ctx.owner = m_ctx.config.name;
         return wrapForPeer(peer, secret, ctx);
     }
-    const AccountRecord *a = m_broker.m_store.account(account);
+    const AccountRecord *a = m_ctx.store.account(account);
     if (!a)
         return err(ErrorCode::Internal, QStringLiteral("member vanished"));
     const auto [epoch, key] = effectiveKey(*a);
@@ -62,7 +63,7 @@ Result<QByteArray> CallRouter::wrapForMember(const QString &account, const Secre
 bool CallRouter::isKnownRemote(const QString &address, bool *online) const
 {
     const auto [account, peer] = skbp::splitAddress(address);
-    Federation &fed = *m_broker.m_federation;
+    PeerLinks &fed = m_ctx.peers;
     if (peer.isEmpty() || !fed.isPeer(peer))
         return false;
     const auto &dir = fed.directory(peer);
@@ -80,7 +81,7 @@ QString CallRouter::localize(const QString &name, const QString &peer) const
     const auto [account, broker] = skbp::splitAddress(name);
     if (broker.isEmpty())
         return QStringLiteral("%1@%2").arg(account, peer);
-    if (broker == m_broker.name())
+    if (broker == m_ctx.config.name)
         return account;
     return name;
 }
@@ -89,8 +90,8 @@ void CallRouter::addTrunk(const QByteArray &sid, const QString &peer, const QByt
 {
     if (token.size() != skbp::kTokenSize)
         return;
-    const auto [address, port] = m_broker.m_federation->relayOf(peer);
-    m_broker.m_relayTable.addTrunk(sid, address, port, token);
+    const auto [address, port] = m_ctx.peers.relayOf(peer);
+    m_ctx.relays.addTrunk(sid, address, port, token);
 }
 
 void CallRouter::dropTrunkIfUnused(const Session &s, const QString &departed)
@@ -103,7 +104,7 @@ void CallRouter::dropTrunkIfUnused(const Session &s, const QString &departed)
         if (skbp::splitAddress(m.account).second == peer)
             return;
     }
-    m_broker.m_relayTable.removeTrunks(s.sid);
+    m_ctx.relays.removeTrunks(s.sid);
 }
 
 QByteArray CallRouter::trunkOf(Session &s, const QString &peer)
@@ -125,7 +126,7 @@ QByteArray CallRouter::trunkOf(Session &s, const QString &peer)
 Result<void> CallRouter::callRemote(const QString &from, const QString &to, const wire::Message &msg)
 {
     const auto [account, peer] = skbp::splitAddress(to);
-    Federation &fed = *m_broker.m_federation;
+    PeerLinks &fed = m_ctx.peers;
     if (!fed.isPeer(peer))
         return err(ErrorCode::UnknownAccount, QStringLiteral("no broker \"%1\" is peered with this one").arg(peer));
     if (!fed.isUp(peer))
@@ -156,20 +157,20 @@ Result<void> CallRouter::callRemote(const QString &from, const QString &to, cons
     fcall.insert(key::to, account);
     fcall.insert(key::trunk, trunk);
     if (!fed.send(peer, fcall)) {
-        m_broker.m_relayTable.endSession(*sid);
+        m_ctx.relays.endSession(*sid);
         return err(ErrorCode::Offline, QStringLiteral("broker %1 cannot be reached").arg(peer));
     }
-    m_broker.m_relayTable.addMember(*sid, a.ssrc, a.token);
+    m_ctx.relays.addMember(*sid, a.ssrc, a.token);
     // The caller is not left waiting on a peer that never answers.
-    QTimer::singleShot(m_broker.m_config.federatedRingDeadlineMs, &m_broker, [this, id = *sid, peer = peer] {
+    QTimer::singleShot(m_ctx.config.federatedRingDeadlineMs, &m_timers, [this, id = *sid, peer = peer] {
         auto it = m_sessions.find(id);
         if (it != m_sessions.end() && it->second->awaitingKey)
             failAwaitingKey(id, ErrorCode::Offline, QStringLiteral("broker %1 did not answer in time").arg(peer));
     });
     m_sessions.emplace(*sid, std::move(session));
-    m_broker.log(QStringLiteral("%1 calls %2: session %3, asking broker %4 for the session key")
+    m_ctx.log(QStringLiteral("%1 calls %2: session %3, asking broker %4 for the session key")
                      .arg(from, to, shortSid(*sid), peer));
-    Q_EMIT m_broker.sessionsChanged();
+    m_ctx.outbox.sessionsChanged();
     return {};
 }
 
@@ -187,7 +188,7 @@ void CallRouter::onFedCallKey(const QString &peer, const wire::Message &m)
                       : Result<QByteArray>(sk.error());
     if (!wrapped || !caller || !callee) {
         const QString why = wrapped ? QStringLiteral("session vanished") : wrapped.error().message;
-        m_broker.sendTo(s.caller, wire::errorMessage(ErrorCode::Internal, why, s.callId));
+        m_ctx.outbox.sendTo(s.caller, wire::errorMessage(ErrorCode::Internal, why, s.callId));
         endSession(sid, EndReason::Failed);
         return;
     }
@@ -199,14 +200,14 @@ void CallRouter::onFedCallKey(const QString &peer, const wire::Message &m)
     const QCborMap callKey = callKeyMessage(s, *caller, calleeEpoch, *wrapped, s.callId, peer);
     const QCborMap incoming = incomingMessage(s, *caller, *callee, calleeEpoch);
 
-    m_broker.log(QStringLiteral("session %1: {SK}K_%2%3 from broker %3 (SK from K_%4 epoch %5), re-wrapped as {SK}K_%6")
-                     .arg(shortSid(sid), m_broker.name(), peer, skbp::splitAddress(s.callee).first)
+    m_ctx.log(QStringLiteral("session %1: {SK}K_%2%3 from broker %3 (SK from K_%4 epoch %5), re-wrapped as {SK}K_%6")
+                     .arg(shortSid(sid), m_ctx.config.name, peer, skbp::splitAddress(s.callee).first)
                      .arg(calleeEpoch)
                      .arg(s.caller));
-    m_broker.sendTo(s.caller, callKey);
-    m_broker.sendTo(s.callee, incoming);
+    m_ctx.outbox.sendTo(s.caller, callKey);
+    m_ctx.outbox.sendTo(s.callee, incoming);
     armRingTimeout(sid, s.callee);
-    Q_EMIT m_broker.sessionsChanged();
+    m_ctx.outbox.sessionsChanged();
 }
 
 void CallRouter::onFedError(const QString &peer, const wire::Message &m)
@@ -226,18 +227,18 @@ void CallRouter::failAwaitingKey(const QByteArray &sid, ErrorCode code, const QS
         return;
     const QByteArray keep = sid; // `sid` may live in the session erased below
     const Session &s = *it->second;
-    m_broker.sendTo(s.caller, wire::errorMessage(code, why, s.callId));
-    m_broker.log(QStringLiteral("session %1: %2").arg(shortSid(keep), why));
-    m_broker.m_relayTable.endSession(keep);
+    m_ctx.outbox.sendTo(s.caller, wire::errorMessage(code, why, s.callId));
+    m_ctx.log(QStringLiteral("session %1: %2").arg(shortSid(keep), why));
+    m_ctx.relays.endSession(keep);
     m_sessions.erase(it);
-    Q_EMIT m_broker.sessionsChanged();
+    m_ctx.outbox.sessionsChanged();
 }
 
 void CallRouter::deliverRemote(const QString &address, const QCborMap &message)
 {
     const auto [account, peer] = skbp::splitAddress(address);
-    if (peer == m_broker.name()) {
-        m_broker.sendTo(account, message);
+    if (peer == m_ctx.config.name) {
+        m_ctx.outbox.sendTo(account, message);
         return;
     }
     QCborMap deliver = wire::message(wire::MessageType::Deliver);
@@ -248,7 +249,7 @@ void CallRouter::deliverRemote(const QString &address, const QCborMap &message)
         if (it != m_sessions.end())
             deliver.insert(key::trunk, trunkOf(*it->second, peer));
     }
-    m_broker.m_federation->send(peer, deliver); // a link that is down ends these sessions anyway
+    m_ctx.peers.send(peer, deliver); // a link that is down ends these sessions anyway
 }
 
 void CallRouter::onRequest(const QString &peer, const QString &fromAccount, const QCborMap &msg)
@@ -321,13 +322,13 @@ void CallRouter::onFedCall(const QString &peer, const wire::Message &m)
         e.insert(key::sid, sid);
         e.insert(key::code, errorCodeName(code));
         e.insert(key::msg, why);
-        m_broker.m_federation->send(peer, e);
+        m_ctx.peers.send(peer, e);
     };
-    const AccountRecord *callee = m_broker.m_store.account(to);
+    const AccountRecord *callee = m_ctx.store.account(to);
     if (!callee || !callee->isEnrolled())
-        return refuse(ErrorCode::UnknownAccount, QStringLiteral("no account \"%1@%2\"").arg(to, m_broker.name()));
-    if (!m_broker.isOnline(to))
-        return refuse(ErrorCode::Offline, QStringLiteral("%1@%2 is offline").arg(to, m_broker.name()));
+        return refuse(ErrorCode::UnknownAccount, QStringLiteral("no account \"%1@%2\"").arg(to, m_ctx.config.name));
+    if (!m_ctx.outbox.isOnline(to))
+        return refuse(ErrorCode::Offline, QStringLiteral("%1@%2 is offline").arg(to, m_ctx.config.name));
     // The ringing policy of local calls (CallRouter::mayRing) for calls from a peer: the peer's
     // caller rings our callee once at a time, and calls left ringing do not make it busy.
     const QString from = QStringLiteral("%1@%2").arg(m.text(key::from), peer);
@@ -338,15 +339,15 @@ void CallRouter::onFedCall(const QString &peer, const wire::Message &m)
         return mi.second.callee == to && mi.second.caller == from;
     });
     if (joinedSessionsOf(to) >= kMaxSessionsPerAccount || ringingTo(to) + mirrorsOfCallee >= kMaxRingingPerAccount)
-        return refuse(ErrorCode::Busy, QStringLiteral("%1@%2 is busy").arg(to, m_broker.name()));
+        return refuse(ErrorCode::Busy, QStringLiteral("%1@%2 is busy").arg(to, m_ctx.config.name));
     if (sameCallerRinging)
-        return refuse(ErrorCode::Busy, QStringLiteral("%1@%2 is already ringing for you").arg(to, m_broker.name()));
+        return refuse(ErrorCode::Busy, QStringLiteral("%1@%2 is already ringing for you").arg(to, m_ctx.config.name));
     if (m_mirrors.contains(sid) || m_sessions.contains(sid))
         return refuse(ErrorCode::BadRequest, QStringLiteral("session exists"));
     // Patent Fig. 3: B derives the session key from its user's key and wraps it for broker A.
     const auto [epoch, key] = effectiveKey(*callee);
-    auto sk = skbp::sessionKey(m_broker.m_config.keyMode, *key, sid, to, epoch);
-    auto wrapped = sk ? wrapForPeer(peer, *sk, {skbp::WrapPurpose::Federation, sid, 0, m_broker.name()})
+    auto sk = skbp::sessionKey(m_ctx.config.keyMode, *key, sid, to, epoch);
+    auto wrapped = sk ? wrapForPeer(peer, *sk, {skbp::WrapPurpose::Federation, sid, 0, m_ctx.config.name})
                       : Result<QByteArray>(sk.error());
     if (!wrapped)
         return refuse(ErrorCode::Internal, wrapped.error().message);
@@ -360,11 +361,11 @@ void CallRouter::onFedCall(const QString &peer, const wire::Message &m)
     addTrunk(sid, peer, m.bytes(key::trunk));
     // SK_0 has left this broker: if the call never rings here (the peer gave up, or lost the
     // key), drop the mirror all the same and rotate the key it came from.
-    QTimer::singleShot(m_broker.m_config.federatedRingDeadlineMs, &m_broker, [this, sid] {
+    QTimer::singleShot(m_ctx.config.federatedRingDeadlineMs, &m_timers, [this, sid] {
         auto it = m_mirrors.find(sid);
         if (it == m_mirrors.end() || !it->second.locals.empty())
             return;
-        m_broker.log(QStringLiteral("session %1 from broker %2 never rang here: dropped, K_%3 rotates")
+        m_ctx.log(QStringLiteral("session %1 from broker %2 never rang here: dropped, K_%3 rotates")
                          .arg(shortSid(sid), it->second.home, it->second.callee));
         dropMirrorMember(sid, {});
     });
@@ -373,12 +374,12 @@ void CallRouter::onFedCall(const QString &peer, const wire::Message &m)
     reply.insert(key::epoch, qint64(epoch));
     reply.insert(key::gen, 0);
     reply.insert(key::wrapped, *wrapped);
-    m_broker.m_federation->send(peer, reply);
-    m_broker.log(QStringLiteral("%1@%2 calls %3: session %4, SK from K_%3 (epoch %5), {SK}K_%2%6 to broker %2")
+    m_ctx.peers.send(peer, reply);
+    m_ctx.log(QStringLiteral("%1@%2 calls %3: session %4, SK from K_%3 (epoch %5), {SK}K_%2%6 to broker %2")
                      .arg(m.text(key::from), peer, to, shortSid(sid))
                      .arg(epoch)
-                     .arg(m_broker.name()));
-    Q_EMIT m_broker.sessionsChanged();
+                     .arg(m_ctx.config.name));
+    m_ctx.outbox.sessionsChanged();
 }
 
 // Only what a home broker sends a member about a call; never a rotation, a refresh or a directory
@@ -429,7 +430,7 @@ bool CallRouter::isDeliverable(wire::MessageType type)
 void CallRouter::onDeliver(const QString &peer, const QString &to, QCborMap msg, const QByteArray &trunk)
 {
     auto decoded = wire::validateMessage(msg);
-    if (!decoded || !isDeliverable(decoded->type()) || !m_broker.m_store.account(to))
+    if (!decoded || !isDeliverable(decoded->type()) || !m_ctx.store.account(to))
         return;
     using T = wire::MessageType;
     const T t = decoded->type();
@@ -438,7 +439,7 @@ void CallRouter::onDeliver(const QString &peer, const QString &to, QCborMap msg,
             return mi.second.home == peer && mi.second.locals.contains(to);
         });
         if (member)
-            m_broker.sendTo(to, msg);
+            m_ctx.outbox.sendTo(to, msg);
         return;
     }
     const QByteArray sid = decoded->bytes(key::sid);
@@ -455,8 +456,8 @@ void CallRouter::onDeliver(const QString &peer, const QString &to, QCborMap msg,
         // The member binds at our relay, with the token the home broker drew.
         QCborMap relay = msg.value(key::relay).toMap();
         const quint32 ssrc = decoded->u32(key::ssrc);
-        m_broker.m_relayTable.addMember(sid, ssrc, relay.value(key::token).toByteArray());
-        relay.insert(key::port, qint64(m_broker.port()));
+        m_ctx.relays.addMember(sid, ssrc, relay.value(key::token).toByteArray());
+        relay.insert(key::port, qint64(m_ctx.relayPort()));
         msg.insert(key::relay, relay);
         mirror->second.locals[to] = ssrc;
     } else if (mirror == m_mirrors.end() || mirror->second.home != peer || !mirror->second.locals.contains(to)) {
@@ -482,14 +483,14 @@ void CallRouter::onDeliver(const QString &peer, const QString &to, QCborMap msg,
         const skbp::WrapPurpose purpose = t == T::Rekey ? skbp::WrapPurpose::Rekey : skbp::WrapPurpose::Join;
         auto wrapped = sk ? wrapForMember(to, *sk, {purpose, sid, gen, to}) : Result<QByteArray>(sk.error());
         if (!wrapped) {
-            m_broker.log(QStringLiteral("session %1: key from broker %2 for %3 refused: %4")
+            m_ctx.log(QStringLiteral("session %1: key from broker %2 for %3 refused: %4")
                              .arg(shortSid(sid), peer, to, wrapped.error().message));
             return;
         }
         msg.insert(key::wrapped, *wrapped);
         msg.insert(key::via, peer);
     }
-    m_broker.sendTo(to, msg);
+    m_ctx.outbox.sendTo(to, msg);
     if (t == T::Ended)
         dropMirrorMember(sid, to);
 }
@@ -509,7 +510,7 @@ Result<void> CallRouter::forwardRequest(const QString &from, const QByteArray &s
     request.insert(key::from, from);
     request.insert(key::msg, inner);
     const QString home = it->second.home;
-    const bool sent = m_broker.m_federation->send(home, request);
+    const bool sent = m_ctx.peers.send(home, request);
     if (type == wire::MessageType::Leave || type == wire::MessageType::Decline)
         dropMirrorMember(sid, from); // out of the call whatever the home broker says
     if (!sent)
@@ -524,7 +525,7 @@ void CallRouter::dropMirrorMember(const QByteArray &sid, const QString &account)
         return;
     Mirror &mi = it->second;
     if (auto l = mi.locals.find(account); l != mi.locals.end()) {
-        m_broker.m_relayTable.removeMember(sid, l->second);
+        m_ctx.relays.removeMember(sid, l->second);
         mi.locals.erase(l);
     }
     if (!mi.locals.empty())
@@ -532,11 +533,11 @@ void CallRouter::dropMirrorMember(const QByteArray &sid, const QString &account)
     const QString callee = mi.callee;
     const quint32 keyed = mi.calleeEpoch;
     m_mirrors.erase(it);
-    m_broker.m_relayTable.endSession(sid);
+    m_ctx.relays.endSession(sid);
     // SK_0 came from our account's key: rotate it (patent Fig. 3, last step).
     if (!callee.isEmpty())
         rotateAfter(callee, keyed);
-    Q_EMIT m_broker.sessionsChanged();
+    m_ctx.outbox.sessionsChanged();
 }
 
 // ---- the link ----------------------------------------------------------------------------------------
@@ -593,9 +594,9 @@ void CallRouter::onPeerUp(const QString &) {}
 void CallRouter::onPeerDown(const QString &peer)
 {
     // The peer's accounts are unreachable now.
-    for (const auto &[account, online] : m_broker.m_federation->directory(peer)) {
+    for (const auto &[account, online] : m_ctx.peers.directory(peer)) {
         if (online)
-            m_broker.broadcastPresence(QStringLiteral("%1@%2").arg(account, peer), false);
+            m_ctx.outbox.broadcastPresence(QStringLiteral("%1@%2").arg(account, peer), false);
     }
     // Our sessions with members there: those members are gone (the rest re-key, or the call
     // ends). Their own broker ends its side the same way; every key stays where it was.
@@ -626,7 +627,7 @@ void CallRouter::onPeerDown(const QString &peer)
             const QCborMap left = wire::left(sid, account);
             for (const Member &m : s.members) {
                 if (m.joined && m.account != last)
-                    m_broker.sendTo(m.account, left);
+                    m_ctx.outbox.sendTo(m.account, left);
             }
         }
         int remaining = 0;
@@ -647,19 +648,19 @@ void CallRouter::onPeerDown(const QString &peer)
         const auto locals = m_mirrors[sid].locals;
         const QCborMap ended = wire::ended(sid, EndReason::Disconnected);
         for (const auto &[account, ssrc] : locals) {
-            m_broker.sendTo(account, ended);
+            m_ctx.outbox.sendTo(account, ended);
             dropMirrorMember(sid, account);
         }
         if (m_mirrors.contains(sid) && m_mirrors[sid].locals.empty()) {
             const QString callee = m_mirrors[sid].callee;
             const quint32 keyed = m_mirrors[sid].calleeEpoch;
             m_mirrors.erase(sid);
-            m_broker.m_relayTable.endSession(sid);
+            m_ctx.relays.endSession(sid);
             if (!callee.isEmpty())
                 rotateAfter(callee, keyed);
         }
     }
-    Q_EMIT m_broker.sessionsChanged();
+    m_ctx.outbox.sessionsChanged();
 }
 
 } // namespace sotto::broker

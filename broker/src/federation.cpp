@@ -101,6 +101,14 @@ Federation::Link *Federation::find(const QString &name)
     return it == m_links.end() ? nullptr : it->second.get();
 }
 
+std::vector<QString> Federation::peerNames() const
+{
+    std::vector<QString> names;
+    for (const auto &[name, link] : m_links)
+        names.push_back(name);
+    return names;
+}
+
 bool Federation::isUp(const QString &name) const
 {
     auto it = m_links.find(name);

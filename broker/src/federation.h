@@ -8,6 +8,7 @@
 // A broker that is not configured as a peer, or shows another static key, is refused.
 // Private to the broker; lives on its thread.
 
+#include "routercontext.h"
 #include "broker/broker.h"
 #include "core/channel.h"
 #include "core/framedsocket.h"
@@ -24,7 +25,7 @@
 
 namespace sotto::broker {
 
-class Federation : public QObject
+class Federation : public QObject, public PeerLinks
 {
     Q_OBJECT
 public:
@@ -34,18 +35,20 @@ public:
     void start();
     void stop();
 
-    bool isPeer(const QString &name) const { return m_links.contains(name); }
-    bool isUp(const QString &name) const;
+    // PeerLinks, for the call routers
+    std::vector<QString> peerNames() const override;
+    bool isPeer(const QString &name) const override { return m_links.contains(name); }
+    bool isUp(const QString &name) const override;
     // The current inter-broker key with a peer, or null.
     const AccountRecord *key(const QString &name) const;
     // Where the peer's relay listens (its broker address: same port, UDP).
-    std::pair<QHostAddress, quint16> relayOf(const QString &name) const;
+    std::pair<QHostAddress, quint16> relayOf(const QString &name) const override;
     // The peer's accounts as it last told us (name → online).
-    const std::map<QString, bool> &directory(const QString &name) const;
+    const std::map<QString, bool> &directory(const QString &name) const override;
     std::vector<PeerView> peers() const;
 
     // Sends a message to a peer over the session channel; false when the link is down.
-    bool send(const QString &peer, const QCborMap &message);
+    bool send(const QString &peer, const QCborMap &message) override;
     // A local account's presence changed: tell every peer.
     void broadcastPresence(const QString &account, bool online);
 

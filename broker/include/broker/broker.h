@@ -177,8 +177,8 @@ Q_SIGNALS:
 
 private:
     friend class Connection;
-    friend class CallRouter;
     friend class Federation;
+    class RouterOutbox; // the call router's Outbox: channels, presence, the console's signals
 
     void onNewConnection();
     void onConnectionClosed(Connection *c);
@@ -207,8 +207,9 @@ private:
     QTcpServer *m_server = nullptr;
     RelayTable m_relayTable;
     Relay m_relay{m_relayTable};
+    std::unique_ptr<RouterOutbox> m_outbox;
+    std::unique_ptr<Federation> m_federation; // both made at start(), when the name is known
     std::unique_ptr<CallRouter> m_router;
-    std::unique_ptr<Federation> m_federation;
     std::vector<Connection *> m_connections; // owned through QObject parenting
     std::unordered_map<QString, Connection *> m_online;
     std::unordered_map<QString, int> m_queued; // messages per account waiting for a commit

@@ -1,0 +1,72 @@
+#pragma once
+
+// What the call routers (CallRouter, RemoteSessions) use of the broker, named: the store, the
+// relay table, the peer links, an outbox for the phones' channels and presence, the config and
+// the log. Nothing else of Broker is theirs. Private to the broker; main thread only.
+
+#include "broker/broker.h" // BrokerConfig
+
+#include <QCborMap>
+#include <QHostAddress>
+#include <QString>
+
+#include <functional>
+#include <map>
+#include <utility>
+#include <vector>
+
+namespace sotto::broker {
+
+class RelayTable;
+class Store;
+
+// The phones' side: their channels, their presence and the console's views (Broker implements it).
+class Outbox
+{
+public:
+    enum class Delivery {
+        Now,
+        AfterCommit, // after the group commit of what is written so far (a pending key before `rotate`)
+    };
+    virtual ~Outbox() = default;
+    // On the account's channel, in order; nothing when it is offline. Later messages to the same
+    // account queue behind an AfterCommit one; other accounts are not held up.
+    virtual void sendTo(const QString &account, const QCborMap &message, Delivery delivery = Delivery::Now) = 0;
+    virtual bool isOnline(const QString &account) const = 0;
+    // What subscribers have been told of an account (a change not flushed yet is not shown).
+    virtual bool presenceShown(const QString &account) const = 0;
+    // An address ("dave" or "dave@b") came online or went offline: its subscribers are told.
+    virtual void broadcastPresence(const QString &address, bool online) = 0;
+    // The console's lists changed.
+    virtual void sessionsChanged() = 0;
+    virtual void accountsChanged() = 0;
+};
+
+// The peered brokers, as the routers see them (Federation implements it).
+class PeerLinks
+{
+public:
+    virtual ~PeerLinks() = default;
+    virtual std::vector<QString> peerNames() const = 0;
+    virtual bool isPeer(const QString &name) const = 0;
+    virtual bool isUp(const QString &name) const = 0;
+    // The peer's accounts as it last told us (name → online); empty for a stranger.
+    virtual const std::map<QString, bool> &directory(const QString &name) const = 0;
+    // Where the peer's relay listens (its broker address: same port, UDP).
+    virtual std::pair<QHostAddress, quint16> relayOf(const QString &name) const = 0;
+    // Over the peer's session channel; false (nothing sent) when the link is down.
+    virtual bool send(const QString &peer, const QCborMap &message) = 0;
+};
+
+struct RouterContext
+{
+    Store &store;
+    RelayTable &relays;
+    PeerLinks &peers;
+    Outbox &outbox;
+    const BrokerConfig &config;           // config.name is this broker's name
+    std::function<quint16()> relayPort;   // the port phones bind their media to (the broker's)
+    std::function<void(const QString &)> log; // one line for the operator's log
+};
+
+} // namespace sotto::broker
