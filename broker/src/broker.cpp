@@ -424,10 +424,7 @@ void Broker::registerOnline(Connection *c)
 
 void Broker::sendTo(const QString &account, const QCborMap &message, Delivery delivery)
 {
-    if (account.contains(u'@')) { // a member behind a peered broker
-        m_router->deliverRemote(account, message);
-        return;
-    }
+    Q_ASSERT(!skbp::Address::parse(account).isRemote()); // the call router delivers to those
     auto deliver = [this, account, message] {
         auto it = m_online.find(account);
         if (it != m_online.end())
@@ -488,9 +485,10 @@ void Broker::flushPresence()
             if (name != account && c->wantsPresence())
                 sendTo(name, p);
         }
-        if (m_federation && !account.contains(u'@'))
+        const bool remote = skbp::Address::parse(account).isRemote();
+        if (m_federation && !remote)
             m_federation->broadcastPresence(account, online);
-        if (!online && account.contains(u'@'))
+        if (!online && remote)
             m_presenceSent.erase(account); // a peer's account offline: nothing to remember
     }
 }

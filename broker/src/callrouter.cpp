@@ -58,7 +58,7 @@ std::vector<QCborMap> CallRouter::directory(std::optional<quint32> id) const
         const bool up = m_ctx.peers.isUp(peer);
         for (const auto &[account, online] : m_ctx.peers.directory(peer)) {
             QCborMap e;
-            e.insert(key::account, QStringLiteral("%1@%2").arg(account, peer));
+            e.insert(key::account, skbp::Address{account, peer}.toString());
             e.insert(key::online, online && up);
             list.append(e);
         }
@@ -243,12 +243,10 @@ QCborMap CallRouter::relayOf(const Member &m) const
 
 Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
 {
-    QString to = msg.text(key::to);
-    if (const auto [account, broker] = skbp::splitAddress(to); !broker.isEmpty()) {
-        if (broker != m_ctx.config.name)
-            return callRemote(from, to, msg);
-        to = account; // one of ours, written in full
-    }
+    const skbp::Address address = skbp::Address::parse(msg.text(key::to)).relativeTo(m_ctx.config.name);
+    if (address.isRemote())
+        return callRemote(from, address, msg);
+    const QString to = address.account; // one of ours (perhaps written in full)
     if (to == from)
         return err(ErrorCode::BadRequest, QStringLiteral("cannot call yourself"));
     const AccountRecord *callee = m_ctx.store.account(to);
@@ -292,8 +290,8 @@ Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
     const QByteArray id = *sid;
     m_sessions.emplace(id, std::move(session));
     armRingTimeout(id, to);
-    m_ctx.outbox.sendTo(from, callKey);
-    m_ctx.outbox.sendTo(to, incoming);
+    sendTo(from, callKey);
+    sendTo(to, incoming);
     m_ctx.outbox.sessionsChanged();
     return {};
 }
@@ -315,7 +313,7 @@ Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
         QCborMap answered = wire::message(wire::MessageType::Answered);
         answered.insert(key::sid, sid);
         answered.insert(key::peers, QCborArray{wire::peerEntry(from, me->ssrc)});
-        m_ctx.outbox.sendTo(s.caller, answered);
+        sendTo(s.caller, answered);
         m_ctx.log(QStringLiteral("%1 answered session %2").arg(from, shortSid(sid)));
         m_ctx.outbox.sessionsChanged();
         return {};
@@ -344,14 +342,14 @@ Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
     s.gen = gen;
     sendToJoined(s, joined);
     me->joined = true;
-    m_ctx.outbox.sendTo(from, sessionKey);
+    sendTo(from, sessionKey);
     for (const Member &m : s.members) { // who is muted already, and who else still rings
         if (m.account == from)
             continue;
         if (!m.joined)
-            m_ctx.outbox.sendTo(from, wire::ringing(sid, m.account));
+            sendTo(from, wire::ringing(sid, m.account));
         else if (m.muted)
-            m_ctx.outbox.sendTo(from, wire::muted(sid, m.account, true));
+            sendTo(from, wire::muted(sid, m.account, true));
     }
     m_ctx.log(QStringLiteral("%1 joined session %2: ratchet to generation %3, {SK}K_%1")
                      .arg(from, shortSid(sid))
@@ -386,7 +384,7 @@ void CallRouter::sendToJoined(const Session &s, const QCborMap &message, const Q
 {
     for (const Member &m : s.members) {
         if (m.joined && m.account != except)
-            m_ctx.outbox.sendTo(m.account, message);
+            sendTo(m.account, message);
     }
 }
 
@@ -407,7 +405,7 @@ void CallRouter::stopRinging(Session &s, QString account, EndReason reason)
     dropTrunkIfUnused(s, account);
     sendToJoined(s, wire::left(sid, account));
     if (reason != EndReason::Declined) // a decline came from the invitee itself
-        m_ctx.outbox.sendTo(account, wire::ended(sid, reason));
+        sendTo(account, wire::ended(sid, reason));
     m_ctx.log(QStringLiteral("%1 stopped ringing in session %2 (%3)").arg(account, shortSid(sid), endReasonName(reason)));
     m_ctx.outbox.sessionsChanged();
 }
@@ -429,16 +427,15 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
 {
     if (m_mirrors.contains(sid))
         return forwardRequest(from, sid, wire::MessageType::Invite, whoAsked);
-    QString who = whoAsked;
-    if (const auto [account, broker] = skbp::splitAddress(who); broker == m_ctx.config.name)
-        who = account;
+    const skbp::Address invitee = skbp::Address::parse(whoAsked).relativeTo(m_ctx.config.name);
+    const QString who = invitee.toString();
     auto [session, me] = locate(sid, from);
     if (!me || !me->joined)
         return err(ErrorCode::NotInSession, QStringLiteral("not in that call"));
     Session &s = *session;
     if (!s.answered)
         return err(ErrorCode::Forbidden, QStringLiteral("the call has not been answered yet"));
-    const bool remote = who.contains(u'@');
+    const bool remote = invitee.isRemote();
     bool remoteOnline = false;
     if (remote) {
         if (!isKnownRemote(who, &remoteOnline))
@@ -452,9 +449,9 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
         return err(ErrorCode::Busy, QStringLiteral("%1 is already in the call").arg(who));
     if (remote) {
         // One peer per call: the relays join two halves of a session, not three.
-        const QString peer = skbp::splitAddress(who).second;
+        const QString &peer = invitee.broker;
         for (const Member &o : s.members) {
-            const QString other = skbp::splitAddress(o.account).second;
+            const QString other = skbp::Address::parse(o.account).broker;
             if (!other.isEmpty() && other != peer)
                 return err(ErrorCode::Forbidden, QStringLiteral("a call can span two brokers, not three"));
         }
@@ -479,10 +476,10 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
                                               .relay = relayOf(*m)});
     s.members.push_back(*m);
     if (remote)
-        trunkOf(s, skbp::splitAddress(who).second); // its broker's relay binds the member
+        trunkOf(s, invitee.broker); // its broker's relay binds the member
     else
         m_ctx.relays.addMember(sid, m->ssrc, m->token);
-    m_ctx.outbox.sendTo(who, incoming);
+    sendTo(who, incoming);
     // Every member sees who rings (an extension; `left` says when it stops without an answer).
     sendToJoined(s, wire::ringing(sid, who), who);
     armRingTimeout(sid, who);
@@ -557,8 +554,8 @@ Result<void> CallRouter::leave(const QString &from, const QByteArray &sid, std::
     s.gen = gen;
     const QCborMap left = wire::left(sid, from, gen);
     for (const auto &[account, rekey] : rekeys) {
-        m_ctx.outbox.sendTo(account, left);
-        m_ctx.outbox.sendTo(account, rekey);
+        sendTo(account, left);
+        sendTo(account, rekey);
     }
     m_ctx.log(QStringLiteral("%1 left session %2: re-key to generation %3")
                      .arg(from, shortSid(sid))
@@ -578,7 +575,7 @@ void CallRouter::endSession(const QByteArray &sid, EndReason reason, const QStri
     const QCborMap ended = wire::ended(sid, reason);
     for (const Member &m : s->members) {
         if (m.account != except)
-            m_ctx.outbox.sendTo(m.account, ended);
+            sendTo(m.account, ended);
     }
     m_ctx.log(QStringLiteral("session %1 ended (%2)").arg(shortSid(sid), endReasonName(reason)));
     // A key derived from K_callee has been handed out: rotate it (patent Fig. 1, last step).
@@ -677,7 +674,7 @@ void CallRouter::sendRotate(const QString &account)
                            {skbp::WrapPurpose::Rotate, QByteArray(skbp::kSidSize, '\0'), 0, account});
     if (!wrapped)
         return;
-    m_ctx.outbox.sendTo(account, wire::rotate(a->pendingEpoch, *wrapped), Outbox::Delivery::AfterCommit); // K_next durable first
+    sendTo(account, wire::rotate(a->pendingEpoch, *wrapped), Outbox::Delivery::AfterCommit); // K_next durable first
 }
 
 Result<void> CallRouter::rotateAck(const QString &from, quint32 epoch, const QByteArray &proof)

@@ -68,7 +68,6 @@ public:
     void onPeerMessage(const QString &peer, const wire::Message &m);
     void onPeerUp(const QString &peer);
     void onPeerDown(const QString &peer);
-    void deliverRemote(const QString &address, const QCborMap &message);
 
 private:
     struct Member
@@ -147,7 +146,7 @@ private:
         qint64 nextMs = 0;  // the back-off after the next decline
     };
 
-    Result<void> callRemote(const QString &from, const QString &to, const wire::Message &msg);
+    Result<void> callRemote(const QString &from, const skbp::Address &callee, const wire::Message &msg);
     // wrap() for any member: under its own key, or under K_AB for a member behind a peer.
     Result<QByteArray> wrapForMember(const QString &account, const SecretBytes &secret, skbp::WrapContext ctx);
     Result<QByteArray> wrapForPeer(const QString &peer, const SecretBytes &secret, const skbp::WrapContext &ctx);
@@ -156,6 +155,9 @@ private:
     void addTrunk(const QByteArray &sid, const QString &peer, const QByteArray &token);
     QByteArray trunkOf(Session &s, const QString &peer);
     void dropTrunkIfUnused(const Session &s, const QString &departed);
+    // To a member wherever it is: our own account's channel, or its broker (`deliver`).
+    void sendTo(const QString &address, const QCborMap &message, Outbox::Delivery delivery = Outbox::Delivery::Now);
+    void deliverRemote(const QString &address, const QCborMap &message);
     // peerEntry()s of the joined members, for incoming and session_key.
     static QCborArray joinedPeers(const Session &s);
     // Sends `message` to every joined member of `s` but `except`.

@@ -47,7 +47,7 @@ Result<SecretBytes> CallRouter::unwrapFromPeer(const QString &peer, const QByteA
 
 Result<QByteArray> CallRouter::wrapForMember(const QString &account, const SecretBytes &secret, skbp::WrapContext ctx)
 {
-    if (const auto [name, peer] = skbp::splitAddress(account); !peer.isEmpty()) {
+    if (const auto [name, peer] = skbp::Address::parse(account); !peer.isEmpty()) {
         // {SK}K_AB: the member's own broker re-wraps it under the member's key.
         ctx.purpose = skbp::WrapPurpose::Federation;
         ctx.owner = m_ctx.config.name;
@@ -62,7 +62,7 @@ Result<QByteArray> CallRouter::wrapForMember(const QString &account, const Secre
 
 bool CallRouter::isKnownRemote(const QString &address, bool *online) const
 {
-    const auto [account, peer] = skbp::splitAddress(address);
+    const auto [account, peer] = skbp::Address::parse(address);
     PeerLinks &fed = m_ctx.peers;
     if (peer.isEmpty() || !fed.isPeer(peer))
         return false;
@@ -78,12 +78,7 @@ bool CallRouter::isKnownRemote(const QString &address, bool *online) const
 // A name as the peer wrote it, as we write it: its own accounts get "@peer", ours lose "@us".
 QString CallRouter::localize(const QString &name, const QString &peer) const
 {
-    const auto [account, broker] = skbp::splitAddress(name);
-    if (broker.isEmpty())
-        return QStringLiteral("%1@%2").arg(account, peer);
-    if (broker == m_ctx.config.name)
-        return account;
-    return name;
+    return skbp::Address::parse(name).fromPeer(peer, m_ctx.config.name).toString();
 }
 
 void CallRouter::addTrunk(const QByteArray &sid, const QString &peer, const QByteArray &token)
@@ -97,11 +92,11 @@ void CallRouter::addTrunk(const QByteArray &sid, const QString &peer, const QByt
 void CallRouter::dropTrunkIfUnused(const Session &s, const QString &departed)
 {
     // With the peer's last member gone, the relay stops sending the call over to its relay.
-    const QString peer = skbp::splitAddress(departed).second;
+    const QString peer = skbp::Address::parse(departed).broker;
     if (peer.isEmpty())
         return;
     for (const Member &m : s.members) {
-        if (skbp::splitAddress(m.account).second == peer)
+        if (skbp::Address::parse(m.account).broker == peer)
             return;
     }
     m_ctx.relays.removeTrunks(s.sid);
@@ -123,9 +118,10 @@ QByteArray CallRouter::trunkOf(Session &s, const QString &peer)
 
 // ---- the caller's broker (home) ------------------------------------------------------------------
 
-Result<void> CallRouter::callRemote(const QString &from, const QString &to, const wire::Message &msg)
+Result<void> CallRouter::callRemote(const QString &from, const skbp::Address &callee, const wire::Message &msg)
 {
-    const auto [account, peer] = skbp::splitAddress(to);
+    const auto &[account, peer] = callee;
+    const QString to = callee.toString();
     PeerLinks &fed = m_ctx.peers;
     if (!fed.isPeer(peer))
         return err(ErrorCode::UnknownAccount, QStringLiteral("no broker \"%1\" is peered with this one").arg(peer));
@@ -178,7 +174,7 @@ void CallRouter::onFedCallKey(const QString &peer, const wire::Message &m)
 {
     const QByteArray sid = m.bytes(key::sid);
     auto it = m_sessions.find(sid);
-    if (it == m_sessions.end() || !it->second->awaitingKey || skbp::splitAddress(it->second->callee).second != peer)
+    if (it == m_sessions.end() || !it->second->awaitingKey || skbp::Address::parse(it->second->callee).broker != peer)
         return;
     Session &s = *it->second;
     auto sk = unwrapFromPeer(peer, m.bytes(key::wrapped), {skbp::WrapPurpose::Federation, sid, 0, peer});
@@ -188,7 +184,7 @@ void CallRouter::onFedCallKey(const QString &peer, const wire::Message &m)
                       : Result<QByteArray>(sk.error());
     if (!wrapped || !caller || !callee) {
         const QString why = wrapped ? QStringLiteral("session vanished") : wrapped.error().message;
-        m_ctx.outbox.sendTo(s.caller, wire::errorMessage(ErrorCode::Internal, why, s.callId));
+        sendTo(s.caller, wire::errorMessage(ErrorCode::Internal, why, s.callId));
         endSession(sid, EndReason::Failed);
         return;
     }
@@ -201,11 +197,11 @@ void CallRouter::onFedCallKey(const QString &peer, const wire::Message &m)
     const QCborMap incoming = incomingMessage(s, *caller, *callee, calleeEpoch);
 
     m_ctx.log(QStringLiteral("session %1: {SK}K_%2%3 from broker %3 (SK from K_%4 epoch %5), re-wrapped as {SK}K_%6")
-                     .arg(shortSid(sid), m_ctx.config.name, peer, skbp::splitAddress(s.callee).first)
+                     .arg(shortSid(sid), m_ctx.config.name, peer, skbp::Address::parse(s.callee).account)
                      .arg(calleeEpoch)
                      .arg(s.caller));
-    m_ctx.outbox.sendTo(s.caller, callKey);
-    m_ctx.outbox.sendTo(s.callee, incoming);
+    sendTo(s.caller, callKey);
+    sendTo(s.callee, incoming);
     armRingTimeout(sid, s.callee);
     m_ctx.outbox.sessionsChanged();
 }
@@ -214,7 +210,7 @@ void CallRouter::onFedError(const QString &peer, const wire::Message &m)
 {
     const QByteArray sid = m.bytes(key::sid);
     auto it = m_sessions.find(sid);
-    if (it == m_sessions.end() || !it->second->awaitingKey || skbp::splitAddress(it->second->callee).second != peer)
+    if (it == m_sessions.end() || !it->second->awaitingKey || skbp::Address::parse(it->second->callee).broker != peer)
         return;
     failAwaitingKey(sid, errorCodeFromName(m.text(key::code)),
                     QStringLiteral("broker %1 refused the call: %2").arg(peer, m.text(key::msg)));
@@ -227,20 +223,24 @@ void CallRouter::failAwaitingKey(const QByteArray &sid, ErrorCode code, const QS
         return;
     const QByteArray keep = sid; // `sid` may live in the session erased below
     const Session &s = *it->second;
-    m_ctx.outbox.sendTo(s.caller, wire::errorMessage(code, why, s.callId));
+    sendTo(s.caller, wire::errorMessage(code, why, s.callId));
     m_ctx.log(QStringLiteral("session %1: %2").arg(shortSid(keep), why));
     m_ctx.relays.endSession(keep);
     m_sessions.erase(it);
     m_ctx.outbox.sessionsChanged();
 }
 
+void CallRouter::sendTo(const QString &address, const QCborMap &message, Outbox::Delivery delivery)
+{
+    if (skbp::Address::parse(address).isRemote())
+        deliverRemote(address, message); // a member behind a peered broker
+    else
+        m_ctx.outbox.sendTo(address, message, delivery);
+}
+
 void CallRouter::deliverRemote(const QString &address, const QCborMap &message)
 {
-    const auto [account, peer] = skbp::splitAddress(address);
-    if (peer == m_ctx.config.name) {
-        m_ctx.outbox.sendTo(account, message);
-        return;
-    }
+    const auto [account, peer] = skbp::Address::parse(address);
     QCborMap deliver = wire::message(wire::MessageType::Deliver);
     deliver.insert(key::to, account);
     deliver.insert(key::msg, message);
@@ -254,7 +254,7 @@ void CallRouter::deliverRemote(const QString &address, const QCborMap &message)
 
 void CallRouter::onRequest(const QString &peer, const QString &fromAccount, const QCborMap &msg)
 {
-    const QString from = QStringLiteral("%1@%2").arg(fromAccount, peer);
+    const QString from = skbp::Address{fromAccount, peer}.toString();
     Result<void> r = [&]() -> Result<void> {
         auto m = wire::validateMessage(msg);
         if (!m)
@@ -331,7 +331,7 @@ void CallRouter::onFedCall(const QString &peer, const wire::Message &m)
         return refuse(ErrorCode::Offline, QStringLiteral("%1@%2 is offline").arg(to, m_ctx.config.name));
     // The ringing policy of local calls (CallRouter::mayRing) for calls from a peer: the peer's
     // caller rings our callee once at a time, and calls left ringing do not make it busy.
-    const QString from = QStringLiteral("%1@%2").arg(m.text(key::from), peer);
+    const QString from = skbp::Address{m.text(key::from), peer}.toString();
     const int mirrorsOfCallee = int(std::count_if(m_mirrors.begin(), m_mirrors.end(), [&](const auto &mi) {
         return mi.second.callee == to;
     }));
@@ -439,7 +439,7 @@ void CallRouter::onDeliver(const QString &peer, const QString &to, QCborMap msg,
             return mi.second.home == peer && mi.second.locals.contains(to);
         });
         if (member)
-            m_ctx.outbox.sendTo(to, msg);
+            sendTo(to, msg);
         return;
     }
     const QByteArray sid = decoded->bytes(key::sid);
@@ -490,7 +490,7 @@ void CallRouter::onDeliver(const QString &peer, const QString &to, QCborMap msg,
         msg.insert(key::wrapped, *wrapped);
         msg.insert(key::via, peer);
     }
-    m_ctx.outbox.sendTo(to, msg);
+    sendTo(to, msg);
     if (t == T::Ended)
         dropMirrorMember(sid, to);
 }
@@ -596,15 +596,14 @@ void CallRouter::onPeerDown(const QString &peer)
     // The peer's accounts are unreachable now.
     for (const auto &[account, online] : m_ctx.peers.directory(peer)) {
         if (online)
-            m_ctx.outbox.broadcastPresence(QStringLiteral("%1@%2").arg(account, peer), false);
+            m_ctx.outbox.broadcastPresence(skbp::Address{account, peer}.toString(), false);
     }
     // Our sessions with members there: those members are gone (the rest re-key, or the call
     // ends). Their own broker ends its side the same way; every key stays where it was.
-    const QString suffix = QLatin1Char('@') + peer;
     std::vector<std::pair<QByteArray, QString>> gone;
     for (const auto &[sid, s] : m_sessions) {
         for (const Member &mem : s->members) {
-            if (mem.account.endsWith(suffix))
+            if (skbp::Address::parse(mem.account).broker == peer)
                 gone.emplace_back(sid, mem.account);
         }
     }
@@ -627,7 +626,7 @@ void CallRouter::onPeerDown(const QString &peer)
             const QCborMap left = wire::left(sid, account);
             for (const Member &m : s.members) {
                 if (m.joined && m.account != last)
-                    m_ctx.outbox.sendTo(m.account, left);
+                    sendTo(m.account, left);
             }
         }
         int remaining = 0;
@@ -648,7 +647,7 @@ void CallRouter::onPeerDown(const QString &peer)
         const auto locals = m_mirrors[sid].locals;
         const QCborMap ended = wire::ended(sid, EndReason::Disconnected);
         for (const auto &[account, ssrc] : locals) {
-            m_ctx.outbox.sendTo(account, ended);
+            sendTo(account, ended);
             dropMirrorMember(sid, account);
         }
         if (m_mirrors.contains(sid) && m_mirrors[sid].locals.empty()) {

@@ -768,11 +768,11 @@ void Federation::onDirectoryPage(Link &link, const wire::Message &m)
     for (const auto &[account, online] : link.directory) {
         auto was = before.find(account);
         if (was == before.end() ? online : was->second != online)
-            Q_EMIT presenceChanged(QStringLiteral("%1@%2").arg(account, link.config.name), online);
+            Q_EMIT presenceChanged(skbp::Address{account, link.config.name}.toString(), online);
     }
     for (const auto &[account, online] : before) {
         if (online && !link.directory.contains(account))
-            Q_EMIT presenceChanged(QStringLiteral("%1@%2").arg(account, link.config.name), false);
+            Q_EMIT presenceChanged(skbp::Address{account, link.config.name}.toString(), false);
     }
 }
 
@@ -786,7 +786,7 @@ void Federation::onPresence(Link &link, const wire::Message &m)
     if (!fresh && it->second == online)
         return;
     it->second = online;
-    Q_EMIT presenceChanged(QStringLiteral("%1@%2").arg(account, link.config.name), online);
+    Q_EMIT presenceChanged(skbp::Address{account, link.config.name}.toString(), online);
 }
 
 bool Federation::admitPeerAccount(Link &link, const std::map<QString, bool> &into, const QString &account)

@@ -121,7 +121,7 @@ void ClientEngine::onCallKey(const wire::Message &m)
     if (m.has(key::via))
         addRelayHop(sid, m.u32(key::gen), callee,
                     QStringLiteral("%1's session key derived at broker %2 from K_%3 (epoch %4) · sent to broker %5 as {SK}K_AB")
-                        .arg(callee, m.text(key::via), skbp::splitAddress(callee).first)
+                        .arg(callee, m.text(key::via), skbp::Address::parse(callee).account)
                         .arg(calleeEpoch)
                         .arg(m_profile.brokerName()));
     addEvent({.kind = Kind::CallKey,
@@ -131,7 +131,7 @@ void ClientEngine::onCallKey(const wire::Message &m)
               .fp = fp,
               .peer = callee,
               .notation = QStringLiteral("{SK}K_%1").arg(me),
-              .text = QStringLiteral("%1's session key %2 K_%3 (epoch %4) · delivered to you as {SK}K_%5 · fp %6").arg(callee, m_keyMode == skbp::KeyMode::Patent ? QStringLiteral("is") : QStringLiteral("derived from"), skbp::splitAddress(callee).first).arg(calleeEpoch).arg(me, fp)});
+              .text = QStringLiteral("%1's session key %2 K_%3 (epoch %4) · delivered to you as {SK}K_%5 · fp %6").arg(callee, m_keyMode == skbp::KeyMode::Patent ? QStringLiteral("is") : QStringLiteral("derived from"), skbp::Address::parse(callee).account).arg(calleeEpoch).arg(me, fp)});
     Q_EMIT callStarted(sid, callee);
     Q_EMIT sessionKeyChanged(sid, m.u32(key::gen));
 }

@@ -57,12 +57,29 @@ bool isValidAddress(QStringView address)
     return isValidAccount(address.left(at)) && isValidAccount(address.mid(at + 1));
 }
 
-std::pair<QString, QString> splitAddress(const QString &address)
+Address Address::parse(const QString &text)
 {
-    const qsizetype at = address.indexOf(u'@');
+    const qsizetype at = text.indexOf(u'@');
     if (at < 0)
-        return {address, {}};
-    return {address.left(at), address.mid(at + 1)};
+        return {text, {}};
+    return {text.left(at), text.mid(at + 1)};
+}
+
+QString Address::toString() const
+{
+    return broker.isEmpty() ? account : account + u'@' + broker;
+}
+
+Address Address::relativeTo(const QString &self) const
+{
+    return broker == self ? Address{account, {}} : *this;
+}
+
+Address Address::fromPeer(const QString &from, const QString &self) const
+{
+    if (broker.isEmpty())
+        return {account, from};
+    return relativeTo(self);
 }
 
 QByteArray federatePrologue(QStringView initiator, QStringView responder, quint32 epoch)

@@ -45,6 +45,7 @@ private Q_SLOTS:
     void rotate();
     void cbor();
     void unwrapRefusesWrongContext();
+    void addresses();
 };
 
 void TestSkbp::enroll_data()
@@ -315,6 +316,26 @@ void TestSkbp::unwrapRefusesWrongContext()
     QByteArray flipped = wrapped;
     flipped[30] = char(flipped[30] ^ 1);
     QVERIFY(!skbp::unwrap(key, 1, flipped, good).ok());
+}
+
+void TestSkbp::addresses()
+{
+    // "dave" is this broker's, "dave@b" broker b's (§8); a broker reads a peer's names relative
+    // to that peer and writes its own without "@self".
+    using skbp::Address;
+    QCOMPARE(Address::parse(QStringLiteral("dave")), (Address{QStringLiteral("dave"), {}}));
+    QCOMPARE(Address::parse(QStringLiteral("dave@b")), (Address{QStringLiteral("dave"), QStringLiteral("b")}));
+    QVERIFY(!Address::parse(QStringLiteral("dave")).isRemote());
+    QVERIFY(Address::parse(QStringLiteral("dave@b")).isRemote());
+    for (const char *text : {"dave", "dave@b", "a.b-c@x_y"})
+        QCOMPARE(Address::parse(QString::fromLatin1(text)).toString(), QString::fromLatin1(text));
+    const QString a = QStringLiteral("a"), b = QStringLiteral("b");
+    QCOMPARE(Address::parse(QStringLiteral("alice@a")).relativeTo(a).toString(), QStringLiteral("alice"));
+    QCOMPARE(Address::parse(QStringLiteral("dave@b")).relativeTo(a).toString(), QStringLiteral("dave@b"));
+    // Broker b writes "dave" (its own) and "alice@a" (ours); a reads "dave@b" and "alice".
+    QCOMPARE(Address::parse(QStringLiteral("dave")).fromPeer(b, a).toString(), QStringLiteral("dave@b"));
+    QCOMPARE(Address::parse(QStringLiteral("alice@a")).fromPeer(b, a).toString(), QStringLiteral("alice"));
+    QCOMPARE(Address::parse(QStringLiteral("erin@c")).fromPeer(b, a).toString(), QStringLiteral("erin@c"));
 }
 
 QTEST_GUILESS_MAIN(TestSkbp)

@@ -29,8 +29,25 @@ bool isValidAccount(QStringView account);
 // An account of this broker ("dave") or of a peered one ("dave@b"; broker names follow the
 // same rule as accounts).
 bool isValidAddress(QStringView address);
-// "dave@b" → {"dave", "b"}; "dave" → {"dave", ""}.
-std::pair<QString, QString> splitAddress(const QString &address);
+
+// An address as a value: an account of this broker ({"dave", ""}, written "dave") or of a peered
+// one ({"dave", "b"}, written "dave@b"). parse() splits at the '@' and checks nothing: validate
+// text with isValidAddress() first (the wire schema does).
+struct Address
+{
+    QString account;
+    QString broker; // empty: this broker's own
+
+    static Address parse(const QString &text);
+    bool isRemote() const { return !broker.isEmpty(); }
+    QString toString() const;
+    // As broker `self` writes it: its own accounts lose "@self".
+    Address relativeTo(const QString &self) const;
+    // As written by the broker `from` and read here: its bare accounts are "@from", ours ("@self")
+    // are bare, a third broker's stay as they are.
+    Address fromPeer(const QString &from, const QString &self) const;
+    bool operator==(const Address &) const = default;
+};
 
 QByteArray u32(quint32 n);
 QByteArray lp(QStringView text); // one length byte, then UTF-8
