@@ -1,5 +1,6 @@
 #include "callrouter.h"
 
+#include "remotesessions.h"
 #include "routing.h"
 
 #include "broker/relay.h"
@@ -34,7 +35,10 @@ int CallRouter::Session::joinedCount() const
     return n;
 }
 
-CallRouter::CallRouter(RouterContext context) : m_ctx(std::move(context)) {}
+CallRouter::CallRouter(RouterContext context)
+    : m_ctx(std::move(context)), m_remote(std::make_unique<RemoteSessions>(m_ctx, *this))
+{
+}
 CallRouter::~CallRouter() = default;
 
 QCborArray CallRouter::localAccounts() const
@@ -298,8 +302,8 @@ Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
 
 Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
 {
-    if (m_mirrors.contains(sid))
-        return forwardRequest(from, sid, wire::MessageType::Answer);
+    if (m_remote->contains(sid))
+        return m_remote->forwardRequest(from, sid, wire::MessageType::Answer);
     auto [session, me] = locate(sid, from);
     if (!me)
         return err(ErrorCode::NotInSession, QStringLiteral("no such call"));
@@ -360,8 +364,8 @@ Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
 
 Result<void> CallRouter::decline(const QString &from, const QByteArray &sid)
 {
-    if (m_mirrors.contains(sid))
-        return forwardRequest(from, sid, wire::MessageType::Decline);
+    if (m_remote->contains(sid))
+        return m_remote->forwardRequest(from, sid, wire::MessageType::Decline);
     auto [session, me] = locate(sid, from);
     if (!me || me->joined)
         return err(ErrorCode::NotInSession, QStringLiteral("no call ringing"));
@@ -425,8 +429,8 @@ void CallRouter::armRingTimeout(const QByteArray &sid, const QString &account)
 
 Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, const QString &whoAsked)
 {
-    if (m_mirrors.contains(sid))
-        return forwardRequest(from, sid, wire::MessageType::Invite, whoAsked);
+    if (m_remote->contains(sid))
+        return m_remote->forwardRequest(from, sid, wire::MessageType::Invite, whoAsked);
     const skbp::Address invitee = skbp::Address::parse(whoAsked).relativeTo(m_ctx.config.name);
     const QString who = invitee.toString();
     auto [session, me] = locate(sid, from);
@@ -490,10 +494,10 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
 
 Result<void> CallRouter::mute(const QString &from, const QByteArray &sid, bool muted)
 {
-    if (m_mirrors.contains(sid)) {
+    if (m_remote->contains(sid)) {
         QCborMap extra;
         extra.insert(key::muted, muted);
-        return forwardRequest(from, sid, wire::MessageType::Mute, {}, extra);
+        return m_remote->forwardRequest(from, sid, wire::MessageType::Mute, {}, extra);
     }
     auto [session, me] = locate(sid, from);
     if (!me || !me->joined)
@@ -507,8 +511,8 @@ Result<void> CallRouter::mute(const QString &from, const QByteArray &sid, bool m
 
 Result<void> CallRouter::leave(const QString &from, const QByteArray &sid, std::optional<EndReason> reason)
 {
-    if (m_mirrors.contains(sid))
-        return forwardRequest(from, sid, wire::MessageType::Leave);
+    if (m_remote->contains(sid))
+        return m_remote->forwardRequest(from, sid, wire::MessageType::Leave);
     auto [session, me] = locate(sid, from);
     if (!me)
         return err(ErrorCode::NotInSession, QStringLiteral("not in that call"));
@@ -719,10 +723,8 @@ std::vector<QByteArray> CallRouter::sessionsWith(const QString &account) const
         if (s->find(account))
             sids.push_back(sid);
     }
-    for (const auto &[sid, mi] : m_mirrors) {
-        if (mi.locals.contains(account))
-            sids.push_back(sid); // leave() forwards to the session's home broker
-    }
+    for (const QByteArray &sid : m_remote->sessionsWith(account))
+        sids.push_back(sid); // leave() forwards to the session's home broker
     return sids;
 }
 

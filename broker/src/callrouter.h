@@ -26,6 +26,7 @@
 
 namespace sotto::broker {
 
+class RemoteSessions;
 struct SessionView;
 
 class CallRouter
@@ -63,11 +64,24 @@ public:
     // Federation (§8). The caller's broker is the session's home: it keeps the members, the
     // generation and the key, and reaches members behind a peer as "name@peer" — messages to
     // them go to that peer (`deliver`), which re-wraps keys for its own accounts and relays;
-    // their requests come back (`request`). A broker with members in a session homed elsewhere
-    // keeps a mirror: its members there, and whose key (if one of its own) to rotate after.
+    // their requests come back (`request`). Sessions homed elsewhere are RemoteSessions'.
     void onPeerMessage(const QString &peer, const wire::Message &m);
     void onPeerUp(const QString &peer);
     void onPeerDown(const QString &peer);
+
+    // For RemoteSessions: the limits our accounts share, whether a sid is ours, our members' keys
+    // and the rotation after a call keyed from one of them.
+    bool hasSession(const QByteArray &sid) const { return m_sessions.contains(sid); }
+    int joinedSessionsOf(const QString &account) const;
+    int ringingTo(const QString &account) const;
+    // wrap() for any member: under its own key, or under K_AB for a member behind a peer.
+    Result<QByteArray> wrapForMember(const QString &account, const SecretBytes &secret, skbp::WrapContext ctx);
+    // Records (durably, AccountRecord::rotateDue) that a session was keyed from the key at that epoch.
+    void noteKeyed(const QString &account, quint32 keyedEpoch);
+    // A key derived from `account`'s key at `keyedEpoch` was handed out and its session is over:
+    // the key must move past that epoch. Rotations coalesce (one covers every session keyed at
+    // or below the epoch it leaves), and start at most once per rotationMinIntervalMs.
+    void rotateAfter(const QString &account, quint32 keyedEpoch);
 
 private:
     struct Member
@@ -108,22 +122,14 @@ private:
     std::pair<Session *, Member *> locate(const QByteArray &sid, const QString &account);
     QCborMap relayOf(const Member &m) const;
     void endSession(const QByteArray &sid, EndReason reason, const QString &except = {});
-    // A key derived from `account`'s key at `keyedEpoch` was handed out and its session is over:
-    // the key must move past that epoch. Rotations coalesce (one covers every session keyed at
-    // or below the epoch it leaves), and start at most once per rotationMinIntervalMs.
-    void rotateAfter(const QString &account, quint32 keyedEpoch);
-    // Records (durably, AccountRecord::rotateDue) that a session was keyed from the key at that epoch.
-    void noteKeyed(const QString &account, quint32 keyedEpoch);
     void scheduleRotation(const QString &account);
     void startRotation(const QString &account);
     void sendRotate(const QString &account);
     int sessionsOf(const QString &account) const;
     // The sessions (and mirrors of sessions homed elsewhere) the account is a member of.
     std::vector<QByteArray> sessionsWith(const QString &account) const;
-    int joinedSessionsOf(const QString &account) const;
     // Members ringing because of `by` (toward `to`, when given).
     int ringingBy(const QString &by, const QString &to = {}) const;
-    int ringingTo(const QString &account) const;
     // Who may make whom ring: the per-pair, per-caller and per-callee limits and the back-off
     // of a caller its callee declined. An error says which.
     Result<void> mayRing(const QString &from, const QString &to) const;
@@ -132,14 +138,6 @@ private:
     Result<QByteArray> wrapFor(const QString &account, quint32 epoch, const SecretBytes &key,
                                const SecretBytes &secret, const skbp::WrapContext &ctx);
 
-    struct Mirror
-    {
-        QString home;                      // the peer that holds the session
-        QString callee;                    // our account whose key made SK_0, if any
-        QString caller;                    // "name@home" of the one who called, if it called ours
-        std::map<QString, quint32> locals; // our accounts in the session → ssrc
-        quint32 calleeEpoch = 0;
-    };
     struct Backoff
     {
         qint64 untilMs = 0; // may ring again from then on
@@ -147,12 +145,7 @@ private:
     };
 
     Result<void> callRemote(const QString &from, const skbp::Address &callee, const wire::Message &msg);
-    // wrap() for any member: under its own key, or under K_AB for a member behind a peer.
-    Result<QByteArray> wrapForMember(const QString &account, const SecretBytes &secret, skbp::WrapContext ctx);
-    Result<QByteArray> wrapForPeer(const QString &peer, const SecretBytes &secret, const skbp::WrapContext &ctx);
-    Result<SecretBytes> unwrapFromPeer(const QString &peer, const QByteArray &wrapped, const skbp::WrapContext &ctx);
     bool isKnownRemote(const QString &address, bool *online = nullptr) const;
-    void addTrunk(const QByteArray &sid, const QString &peer, const QByteArray &token);
     QByteArray trunkOf(Session &s, const QString &peer);
     void dropTrunkIfUnused(const Session &s, const QString &departed);
     // To a member wherever it is: our own account's channel, or its broker (`deliver`).
@@ -162,10 +155,6 @@ private:
     static QCborArray joinedPeers(const Session &s);
     // Sends `message` to every joined member of `s` but `except`.
     void sendToJoined(const Session &s, const QCborMap &message, const QString &except = {});
-    Result<void> forwardRequest(const QString &from, const QByteArray &sid, wire::MessageType type,
-                                const QString &who = {}, const QCborMap &extra = {});
-    static bool isDeliverable(wire::MessageType type);
-    void onFedCall(const QString &peer, const wire::Message &m);
     void onFedCallKey(const QString &peer, const wire::Message &m);
     void onFedError(const QString &peer, const wire::Message &m);
     // `account` is ringing in `sid`: unless it answers in time, it stops ("no answer").
@@ -177,14 +166,11 @@ private:
     // A federated call whose key never came from the callee's broker: the caller is told, the
     // session goes (nothing was keyed).
     void failAwaitingKey(const QByteArray &sid, ErrorCode code, const QString &why);
-    void onDeliver(const QString &peer, const QString &to, QCborMap msg, const QByteArray &trunk);
     void onRequest(const QString &peer, const QString &from, const QCborMap &msg);
-    void dropMirrorMember(const QByteArray &sid, const QString &account);
-    QString localize(const QString &name, const QString &peer) const;
 
     RouterContext m_ctx;
+    std::unique_ptr<RemoteSessions> m_remote; // sessions homed on a peer that our accounts are in
     QObject m_timers; // the context of ring timeouts, deadlines and deferred rotations: they die with the router
-    std::map<QByteArray, Mirror> m_mirrors;
     std::map<QByteArray, std::unique_ptr<Session>> m_sessions;
     std::unordered_map<QString, skbp::WrapKeyCache> m_wrapKeys;
     std::map<QString, quint32> m_rotationDue;           // account → highest epoch an ended session was keyed at

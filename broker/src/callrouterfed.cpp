@@ -2,6 +2,7 @@
 #include "callrouter.h"
 
 #include "core/crypto.h"
+#include "remotesessions.h"
 #include "routing.h"
 
 #include "broker/relay.h"
@@ -18,40 +19,13 @@ using namespace routing;
 
 // ---- keys and names ------------------------------------------------------------------------------
 
-Result<QByteArray> CallRouter::wrapForPeer(const QString &peer, const SecretBytes &secret, const skbp::WrapContext &ctx)
-{
-    // The newest K_AB: while a refresh settles, the other side holds it already, as pending or
-    // as current, and unwraps either (unwrapFromPeer).
-    const AccountRecord *p = m_ctx.store.peer(peer);
-    if (p && p->pendingEpoch != 0)
-        return skbp::wrap(p->pendingKey, p->pendingEpoch, secret, ctx);
-    if (!p || !p->isEnrolled())
-        return err(ErrorCode::Offline, QStringLiteral("no inter-broker key with %1").arg(peer));
-    return skbp::wrap(p->key, p->epoch, secret, ctx);
-}
-
-Result<SecretBytes> CallRouter::unwrapFromPeer(const QString &peer, const QByteArray &wrapped, const skbp::WrapContext &ctx)
-{
-    // The wrap names its K_AB epoch: the current one, or one a refresh has just committed on
-    // one side and not yet on the other.
-    auto epoch = skbp::wrappedEpoch(wrapped);
-    const AccountRecord *p = m_ctx.store.peer(peer);
-    if (!epoch || !p)
-        return err(ErrorCode::Auth, QStringLiteral("no inter-broker key with %1").arg(peer));
-    if (p->isEnrolled() && p->epoch == *epoch)
-        return skbp::unwrap(p->key, *epoch, wrapped, ctx);
-    if (p->pendingEpoch != 0 && p->pendingEpoch == *epoch)
-        return skbp::unwrap(p->pendingKey, *epoch, wrapped, ctx);
-    return err(ErrorCode::Auth, QStringLiteral("unknown inter-broker key epoch %1").arg(*epoch));
-}
-
 Result<QByteArray> CallRouter::wrapForMember(const QString &account, const SecretBytes &secret, skbp::WrapContext ctx)
 {
     if (const auto [name, peer] = skbp::Address::parse(account); !peer.isEmpty()) {
         // {SK}K_AB: the member's own broker re-wraps it under the member's key.
         ctx.purpose = skbp::WrapPurpose::Federation;
         ctx.owner = m_ctx.config.name;
-        return wrapForPeer(peer, secret, ctx);
+        return routing::wrapForPeer(m_ctx.store, peer, secret, ctx);
     }
     const AccountRecord *a = m_ctx.store.account(account);
     if (!a)
@@ -73,20 +47,6 @@ bool CallRouter::isKnownRemote(const QString &address, bool *online) const
     if (online)
         *online = it->second && fed.isUp(peer);
     return true;
-}
-
-// A name as the peer wrote it, as we write it: its own accounts get "@peer", ours lose "@us".
-QString CallRouter::localize(const QString &name, const QString &peer) const
-{
-    return skbp::Address::parse(name).fromPeer(peer, m_ctx.config.name).toString();
-}
-
-void CallRouter::addTrunk(const QByteArray &sid, const QString &peer, const QByteArray &token)
-{
-    if (token.size() != skbp::kTokenSize)
-        return;
-    const auto [address, port] = m_ctx.peers.relayOf(peer);
-    m_ctx.relays.addTrunk(sid, address, port, token);
 }
 
 void CallRouter::dropTrunkIfUnused(const Session &s, const QString &departed)
@@ -112,7 +72,7 @@ QByteArray CallRouter::trunkOf(Session &s, const QString &peer)
             return {};
         s.trunkToken = *t;
     }
-    addTrunk(s.sid, peer, s.trunkToken);
+    routing::addTrunk(m_ctx, s.sid, peer, s.trunkToken);
     return s.trunkToken;
 }
 
@@ -177,7 +137,7 @@ void CallRouter::onFedCallKey(const QString &peer, const wire::Message &m)
     if (it == m_sessions.end() || !it->second->awaitingKey || skbp::Address::parse(it->second->callee).broker != peer)
         return;
     Session &s = *it->second;
-    auto sk = unwrapFromPeer(peer, m.bytes(key::wrapped), {skbp::WrapPurpose::Federation, sid, 0, peer});
+    auto sk = routing::unwrapFromPeer(m_ctx.store, peer, m.bytes(key::wrapped), {skbp::WrapPurpose::Federation, sid, 0, peer});
     Member *caller = s.find(s.caller);
     Member *callee = s.find(s.callee);
     auto wrapped = sk ? wrapForMember(s.caller, *sk, {skbp::WrapPurpose::Call, sid, 0, s.caller})
@@ -271,7 +231,7 @@ void CallRouter::onRequest(const QString &peer, const QString &fromAccount, cons
         case T::Leave:
             return leave(from, sid);
         case T::Invite:
-            return invite(from, sid, localize(m->text(key::who), peer));
+            return invite(from, sid, routing::localize(m->text(key::who), peer, m_ctx.config.name));
         case T::Mute:
             return mute(from, sid, m->boolean(key::muted));
         // Not a member's request about a call.
@@ -311,235 +271,6 @@ void CallRouter::onRequest(const QString &peer, const QString &fromAccount, cons
         deliverRemote(from, wire::errorMessage(r.error().code, r.error().message));
 }
 
-// ---- a member's broker (mirror) ------------------------------------------------------------------
-
-void CallRouter::onFedCall(const QString &peer, const wire::Message &m)
-{
-    const QByteArray sid = m.bytes(key::sid);
-    const QString to = m.text(key::to);
-    auto refuse = [&](ErrorCode code, const QString &why) {
-        QCborMap e = wire::message(wire::MessageType::FedError);
-        e.insert(key::sid, sid);
-        e.insert(key::code, errorCodeName(code));
-        e.insert(key::msg, why);
-        m_ctx.peers.send(peer, e);
-    };
-    const AccountRecord *callee = m_ctx.store.account(to);
-    if (!callee || !callee->isEnrolled())
-        return refuse(ErrorCode::UnknownAccount, QStringLiteral("no account \"%1@%2\"").arg(to, m_ctx.config.name));
-    if (!m_ctx.outbox.isOnline(to))
-        return refuse(ErrorCode::Offline, QStringLiteral("%1@%2 is offline").arg(to, m_ctx.config.name));
-    // The ringing policy of local calls (CallRouter::mayRing) for calls from a peer: the peer's
-    // caller rings our callee once at a time, and calls left ringing do not make it busy.
-    const QString from = skbp::Address{m.text(key::from), peer}.toString();
-    const int mirrorsOfCallee = int(std::count_if(m_mirrors.begin(), m_mirrors.end(), [&](const auto &mi) {
-        return mi.second.callee == to;
-    }));
-    const bool sameCallerRinging = std::any_of(m_mirrors.begin(), m_mirrors.end(), [&](const auto &mi) {
-        return mi.second.callee == to && mi.second.caller == from;
-    });
-    if (joinedSessionsOf(to) >= kMaxSessionsPerAccount || ringingTo(to) + mirrorsOfCallee >= kMaxRingingPerAccount)
-        return refuse(ErrorCode::Busy, QStringLiteral("%1@%2 is busy").arg(to, m_ctx.config.name));
-    if (sameCallerRinging)
-        return refuse(ErrorCode::Busy, QStringLiteral("%1@%2 is already ringing for you").arg(to, m_ctx.config.name));
-    if (m_mirrors.contains(sid) || m_sessions.contains(sid))
-        return refuse(ErrorCode::BadRequest, QStringLiteral("session exists"));
-    // Patent Fig. 3: B derives the session key from its user's key and wraps it for broker A.
-    const auto [epoch, key] = effectiveKey(*callee);
-    auto sk = skbp::sessionKey(m_ctx.config.keyMode, *key, sid, to, epoch);
-    auto wrapped = sk ? wrapForPeer(peer, *sk, {skbp::WrapPurpose::Federation, sid, 0, m_ctx.config.name})
-                      : Result<QByteArray>(sk.error());
-    if (!wrapped)
-        return refuse(ErrorCode::Internal, wrapped.error().message);
-    Mirror mirror;
-    mirror.home = peer;
-    mirror.callee = to;
-    mirror.caller = from;
-    mirror.calleeEpoch = epoch;
-    m_mirrors.emplace(sid, std::move(mirror));
-    noteKeyed(to, epoch);
-    addTrunk(sid, peer, m.bytes(key::trunk));
-    // SK_0 has left this broker: if the call never rings here (the peer gave up, or lost the
-    // key), drop the mirror all the same and rotate the key it came from.
-    QTimer::singleShot(m_ctx.config.federatedRingDeadlineMs, &m_timers, [this, sid] {
-        auto it = m_mirrors.find(sid);
-        if (it == m_mirrors.end() || !it->second.locals.empty())
-            return;
-        m_ctx.log(QStringLiteral("session %1 from broker %2 never rang here: dropped, K_%3 rotates")
-                         .arg(shortSid(sid), it->second.home, it->second.callee));
-        dropMirrorMember(sid, {});
-    });
-    QCborMap reply = wire::message(wire::MessageType::FedCallKey);
-    reply.insert(key::sid, sid);
-    reply.insert(key::epoch, qint64(epoch));
-    reply.insert(key::gen, 0);
-    reply.insert(key::wrapped, *wrapped);
-    m_ctx.peers.send(peer, reply);
-    m_ctx.log(QStringLiteral("%1@%2 calls %3: session %4, SK from K_%3 (epoch %5), {SK}K_%2%6 to broker %2")
-                     .arg(m.text(key::from), peer, to, shortSid(sid))
-                     .arg(epoch)
-                     .arg(m_ctx.config.name));
-    m_ctx.outbox.sessionsChanged();
-}
-
-// Only what a home broker sends a member about a call; never a rotation, a refresh or a directory
-// (those are our own broker's business with our own accounts).
-bool CallRouter::isDeliverable(wire::MessageType type)
-{
-    using T = wire::MessageType;
-    switch (type) {
-    case T::Incoming:
-    case T::Answered:
-    case T::Joined:
-    case T::Left:
-    case T::Ended:
-    case T::SessionKey:
-    case T::Rekey:
-    case T::Error:
-        return true;
-    case T::Login:
-    case T::Welcome:
-    case T::Directory:
-    case T::Presence:
-    case T::Call:
-    case T::CallKey:
-    case T::Answer:
-    case T::Decline:
-    case T::Invite:
-    case T::Leave:
-    case T::Rotate:
-    case T::RotateAck:
-    case T::Confirm:
-    case T::Enrolled:
-    case T::RefreshDue:
-    case T::Ping:
-    case T::Ok:
-    case T::FedCall:
-    case T::FedCallKey:
-    case T::FedError:
-    case T::Deliver:
-    case T::Request:
-    case T::Ringing:
-    case T::Mute:
-    case T::Muted:
-        return false;
-    }
-    return false;
-}
-
-void CallRouter::onDeliver(const QString &peer, const QString &to, QCborMap msg, const QByteArray &trunk)
-{
-    auto decoded = wire::validateMessage(msg);
-    if (!decoded || !isDeliverable(decoded->type()) || !m_ctx.store.account(to))
-        return;
-    using T = wire::MessageType;
-    const T t = decoded->type();
-    if (t == T::Error) { // an answer to a request we forwarded: only to our members of its calls
-        const bool member = std::any_of(m_mirrors.begin(), m_mirrors.end(), [&](const auto &mi) {
-            return mi.second.home == peer && mi.second.locals.contains(to);
-        });
-        if (member)
-            sendTo(to, msg);
-        return;
-    }
-    const QByteArray sid = decoded->bytes(key::sid);
-    if (m_sessions.contains(sid))
-        return; // a session homed here is not the peer's to speak for
-    auto mirror = m_mirrors.find(sid);
-    if (t == T::Incoming) {
-        if (mirror == m_mirrors.end()) { // invited into a session homed at the peer
-            mirror = m_mirrors.emplace(sid, Mirror{peer, {}, {}, {}, 0}).first;
-            addTrunk(sid, peer, trunk);
-        }
-        if (mirror->second.home != peer)
-            return;
-        // The member binds at our relay, with the token the home broker drew.
-        QCborMap relay = msg.value(key::relay).toMap();
-        const quint32 ssrc = decoded->u32(key::ssrc);
-        m_ctx.relays.addMember(sid, ssrc, relay.value(key::token).toByteArray());
-        relay.insert(key::port, qint64(m_ctx.relayPort()));
-        msg.insert(key::relay, relay);
-        mirror->second.locals[to] = ssrc;
-    } else if (mirror == m_mirrors.end() || mirror->second.home != peer || !mirror->second.locals.contains(to)) {
-        return; // not about a member of ours in a session of theirs
-    }
-    for (QLatin1StringView field : {key::from, key::callee, key::who}) {
-        if (msg.contains(field))
-            msg.insert(field, localize(msg.value(field).toString(), peer));
-    }
-    if (msg.contains(key::peers)) {
-        QCborArray peers;
-        for (const QCborValue &p : msg.value(key::peers).toArray()) {
-            QCborMap pm = p.toMap();
-            pm.insert(key::account, localize(pm.value(key::account).toString(), peer));
-            peers.append(pm);
-        }
-        msg.insert(key::peers, peers);
-    }
-    if (t == T::SessionKey || t == T::Rekey) {
-        // {SK_g}K_AB → {SK_g}K_member: the member's own broker wraps under the member's key.
-        const quint32 gen = decoded->u32(key::gen);
-        auto sk = unwrapFromPeer(peer, decoded->bytes(key::wrapped), {skbp::WrapPurpose::Federation, sid, gen, peer});
-        const skbp::WrapPurpose purpose = t == T::Rekey ? skbp::WrapPurpose::Rekey : skbp::WrapPurpose::Join;
-        auto wrapped = sk ? wrapForMember(to, *sk, {purpose, sid, gen, to}) : Result<QByteArray>(sk.error());
-        if (!wrapped) {
-            m_ctx.log(QStringLiteral("session %1: key from broker %2 for %3 refused: %4")
-                             .arg(shortSid(sid), peer, to, wrapped.error().message));
-            return;
-        }
-        msg.insert(key::wrapped, *wrapped);
-        msg.insert(key::via, peer);
-    }
-    sendTo(to, msg);
-    if (t == T::Ended)
-        dropMirrorMember(sid, to);
-}
-
-Result<void> CallRouter::forwardRequest(const QString &from, const QByteArray &sid, wire::MessageType type,
-                                        const QString &who, const QCborMap &extra)
-{
-    auto it = m_mirrors.find(sid);
-    if (it == m_mirrors.end() || !it->second.locals.contains(from))
-        return err(ErrorCode::NotInSession, QStringLiteral("not in that call"));
-    QCborMap inner = wire::aboutSession(type, sid);
-    if (!who.isEmpty())
-        inner.insert(key::who, who);
-    for (auto it = extra.begin(); it != extra.end(); ++it)
-        inner.insert(it.key(), it.value());
-    QCborMap request = wire::message(wire::MessageType::Request);
-    request.insert(key::from, from);
-    request.insert(key::msg, inner);
-    const QString home = it->second.home;
-    const bool sent = m_ctx.peers.send(home, request);
-    if (type == wire::MessageType::Leave || type == wire::MessageType::Decline)
-        dropMirrorMember(sid, from); // out of the call whatever the home broker says
-    if (!sent)
-        return err(ErrorCode::Offline, QStringLiteral("broker %1 cannot be reached").arg(home));
-    return {};
-}
-
-void CallRouter::dropMirrorMember(const QByteArray &sid, const QString &account)
-{
-    auto it = m_mirrors.find(sid);
-    if (it == m_mirrors.end())
-        return;
-    Mirror &mi = it->second;
-    if (auto l = mi.locals.find(account); l != mi.locals.end()) {
-        m_ctx.relays.removeMember(sid, l->second);
-        mi.locals.erase(l);
-    }
-    if (!mi.locals.empty())
-        return;
-    const QString callee = mi.callee;
-    const quint32 keyed = mi.calleeEpoch;
-    m_mirrors.erase(it);
-    m_ctx.relays.endSession(sid);
-    // SK_0 came from our account's key: rotate it (patent Fig. 3, last step).
-    if (!callee.isEmpty())
-        rotateAfter(callee, keyed);
-    m_ctx.outbox.sessionsChanged();
-}
-
 // ---- the link ----------------------------------------------------------------------------------------
 
 void CallRouter::onPeerMessage(const QString &peer, const wire::Message &m)
@@ -547,13 +278,13 @@ void CallRouter::onPeerMessage(const QString &peer, const wire::Message &m)
     using T = wire::MessageType;
     switch (m.type()) {
     case T::FedCall:
-        return onFedCall(peer, m);
+        return m_remote->onFedCall(peer, m);
     case T::FedCallKey:
         return onFedCallKey(peer, m);
     case T::FedError:
         return onFedError(peer, m);
     case T::Deliver:
-        return onDeliver(peer, m.text(key::to), m.map().value(key::msg).toMap(), m.bytes(key::trunk));
+        return m_remote->onDeliver(peer, m.text(key::to), m.map().value(key::msg).toMap(), m.bytes(key::trunk));
     case T::Request:
         return onRequest(peer, m.text(key::from), m.map().value(key::msg).toMap());
     // The link's own messages are Federation's; the rest are not sent between brokers.
@@ -638,27 +369,7 @@ void CallRouter::onPeerDown(const QString &peer)
             (void)leave(last, sid);
     }
     // Sessions homed there: end our members' side of them.
-    std::vector<QByteArray> mirrors;
-    for (const auto &[sid, mi] : m_mirrors) {
-        if (mi.home == peer)
-            mirrors.push_back(sid);
-    }
-    for (const QByteArray &sid : mirrors) {
-        const auto locals = m_mirrors[sid].locals;
-        const QCborMap ended = wire::ended(sid, EndReason::Disconnected);
-        for (const auto &[account, ssrc] : locals) {
-            sendTo(account, ended);
-            dropMirrorMember(sid, account);
-        }
-        if (m_mirrors.contains(sid) && m_mirrors[sid].locals.empty()) {
-            const QString callee = m_mirrors[sid].callee;
-            const quint32 keyed = m_mirrors[sid].calleeEpoch;
-            m_mirrors.erase(sid);
-            m_ctx.relays.endSession(sid);
-            if (!callee.isEmpty())
-                rotateAfter(callee, keyed);
-        }
-    }
+    m_remote->onPeerDown(peer);
     m_ctx.outbox.sessionsChanged();
 }
 

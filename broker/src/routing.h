@@ -2,6 +2,8 @@
 
 // Small helpers the call router's files share. Private to the broker.
 
+#include "routercontext.h"
+
 #include "broker/store.h"
 #include "core/result.h"
 #include "core/wire.h"
@@ -34,5 +36,18 @@ inline QString shortSid(const QByteArray &sid)
 {
     return QString::fromLatin1(sid.toHex().left(8));
 }
+
+// {secret}K_AB under the newest inter-broker key with `peer` (while a refresh settles the other
+// side holds it already, as pending or as current). Offline when there is none.
+Result<QByteArray> wrapForPeer(const Store &store, const QString &peer, const SecretBytes &secret,
+                               const skbp::WrapContext &ctx);
+// The inverse, under the K_AB epoch the wrap names (the current one, or one a refresh has just
+// committed on one side and not yet on the other). Auth on any failure.
+Result<SecretBytes> unwrapFromPeer(const Store &store, const QString &peer, const QByteArray &wrapped,
+                                   const skbp::WrapContext &ctx);
+// A name as the peer wrote it, as we write it: its own accounts get "@peer", ours lose "@self".
+QString localize(const QString &name, const QString &peer, const QString &self);
+// The relay's trunk for a session toward the peer's relay (a token of the wrong size: nothing).
+void addTrunk(const RouterContext &ctx, const QByteArray &sid, const QString &peer, const QByteArray &token);
 
 } // namespace sotto::broker::routing

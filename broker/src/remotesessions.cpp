@@ -1,0 +1,279 @@
+#include "remotesessions.h"
+
+#include "callrouter.h"
+#include "routing.h"
+
+#include "broker/relay.h"
+#include "broker/store.h"
+#include "core/crypto.h"
+
+#include <QCborArray>
+#include <QTimer>
+
+#include <algorithm>
+
+namespace sotto::broker {
+
+namespace key = wire::key;
+using namespace routing;
+
+RemoteSessions::RemoteSessions(RouterContext context, CallRouter &local) : m_ctx(std::move(context)), m_local(local) {}
+
+std::vector<QByteArray> RemoteSessions::sessionsWith(const QString &account) const
+{
+    std::vector<QByteArray> sids;
+    for (const auto &[sid, mi] : m_mirrors) {
+        if (mi.locals.contains(account))
+            sids.push_back(sid);
+    }
+    return sids;
+}
+
+int RemoteSessions::ringing(const QString &callee, const QString &caller) const
+{
+    return int(std::count_if(m_mirrors.begin(), m_mirrors.end(), [&](const auto &mi) {
+        return mi.second.callee == callee && (caller.isEmpty() || mi.second.caller == caller);
+    }));
+}
+
+void RemoteSessions::onPeerDown(const QString &peer)
+{
+    std::vector<QByteArray> mirrors;
+    for (const auto &[sid, mi] : m_mirrors) {
+        if (mi.home == peer)
+            mirrors.push_back(sid);
+    }
+    for (const QByteArray &sid : mirrors) {
+        const auto locals = m_mirrors[sid].locals;
+        const QCborMap ended = wire::ended(sid, EndReason::Disconnected);
+        for (const auto &[account, ssrc] : locals) {
+            m_ctx.outbox.sendTo(account, ended);
+            dropMember(sid, account);
+        }
+        if (m_mirrors.contains(sid))
+            dropMember(sid, {}); // it never rang here: the key it came from rotates all the same
+    }
+}
+
+void RemoteSessions::onFedCall(const QString &peer, const wire::Message &m)
+{
+    const QByteArray sid = m.bytes(key::sid);
+    const QString to = m.text(key::to);
+    auto refuse = [&](ErrorCode code, const QString &why) {
+        QCborMap e = wire::message(wire::MessageType::FedError);
+        e.insert(key::sid, sid);
+        e.insert(key::code, errorCodeName(code));
+        e.insert(key::msg, why);
+        m_ctx.peers.send(peer, e);
+    };
+    const AccountRecord *callee = m_ctx.store.account(to);
+    if (!callee || !callee->isEnrolled())
+        return refuse(ErrorCode::UnknownAccount, QStringLiteral("no account \"%1@%2\"").arg(to, m_ctx.config.name));
+    if (!m_ctx.outbox.isOnline(to))
+        return refuse(ErrorCode::Offline, QStringLiteral("%1@%2 is offline").arg(to, m_ctx.config.name));
+    // The ringing policy of local calls (CallRouter::mayRing) for calls from a peer: the peer's
+    // caller rings our callee once at a time, and calls left ringing do not make it busy.
+    const QString from = skbp::Address{m.text(key::from), peer}.toString();
+    if (m_local.joinedSessionsOf(to) >= kMaxSessionsPerAccount || m_local.ringingTo(to) + ringing(to) >= kMaxRingingPerAccount)
+        return refuse(ErrorCode::Busy, QStringLiteral("%1@%2 is busy").arg(to, m_ctx.config.name));
+    if (ringing(to, from) > 0)
+        return refuse(ErrorCode::Busy, QStringLiteral("%1@%2 is already ringing for you").arg(to, m_ctx.config.name));
+    if (m_mirrors.contains(sid) || m_local.hasSession(sid))
+        return refuse(ErrorCode::BadRequest, QStringLiteral("session exists"));
+    // Patent Fig. 3: B derives the session key from its user's key and wraps it for broker A.
+    const auto [epoch, key] = effectiveKey(*callee);
+    auto sk = skbp::sessionKey(m_ctx.config.keyMode, *key, sid, to, epoch);
+    auto wrapped = sk ? routing::wrapForPeer(m_ctx.store, peer, *sk, {skbp::WrapPurpose::Federation, sid, 0, m_ctx.config.name})
+                      : Result<QByteArray>(sk.error());
+    if (!wrapped)
+        return refuse(ErrorCode::Internal, wrapped.error().message);
+    Mirror mirror;
+    mirror.home = peer;
+    mirror.callee = to;
+    mirror.caller = from;
+    mirror.calleeEpoch = epoch;
+    m_mirrors.emplace(sid, std::move(mirror));
+    m_local.noteKeyed(to, epoch);
+    routing::addTrunk(m_ctx, sid, peer, m.bytes(key::trunk));
+    // SK_0 has left this broker: if the call never rings here (the peer gave up, or lost the
+    // key), drop the mirror all the same and rotate the key it came from.
+    QTimer::singleShot(m_ctx.config.federatedRingDeadlineMs, &m_timers, [this, sid] {
+        auto it = m_mirrors.find(sid);
+        if (it == m_mirrors.end() || !it->second.locals.empty())
+            return;
+        m_ctx.log(QStringLiteral("session %1 from broker %2 never rang here: dropped, K_%3 rotates")
+                         .arg(shortSid(sid), it->second.home, it->second.callee));
+        dropMember(sid, {});
+    });
+    QCborMap reply = wire::message(wire::MessageType::FedCallKey);
+    reply.insert(key::sid, sid);
+    reply.insert(key::epoch, qint64(epoch));
+    reply.insert(key::gen, 0);
+    reply.insert(key::wrapped, *wrapped);
+    m_ctx.peers.send(peer, reply);
+    m_ctx.log(QStringLiteral("%1@%2 calls %3: session %4, SK from K_%3 (epoch %5), {SK}K_%2%6 to broker %2")
+                     .arg(m.text(key::from), peer, to, shortSid(sid))
+                     .arg(epoch)
+                     .arg(m_ctx.config.name));
+    m_ctx.outbox.sessionsChanged();
+}
+
+// Only what a home broker sends a member about a call; never a rotation, a refresh or a directory
+// (those are our own broker's business with our own accounts).
+bool RemoteSessions::isDeliverable(wire::MessageType type)
+{
+    using T = wire::MessageType;
+    switch (type) {
+    case T::Incoming:
+    case T::Answered:
+    case T::Joined:
+    case T::Left:
+    case T::Ended:
+    case T::SessionKey:
+    case T::Rekey:
+    case T::Error:
+        return true;
+    case T::Login:
+    case T::Welcome:
+    case T::Directory:
+    case T::Presence:
+    case T::Call:
+    case T::CallKey:
+    case T::Answer:
+    case T::Decline:
+    case T::Invite:
+    case T::Leave:
+    case T::Rotate:
+    case T::RotateAck:
+    case T::Confirm:
+    case T::Enrolled:
+    case T::RefreshDue:
+    case T::Ping:
+    case T::Ok:
+    case T::FedCall:
+    case T::FedCallKey:
+    case T::FedError:
+    case T::Deliver:
+    case T::Request:
+    case T::Ringing:
+    case T::Mute:
+    case T::Muted:
+        return false;
+    }
+    return false;
+}
+
+void RemoteSessions::onDeliver(const QString &peer, const QString &to, QCborMap msg, const QByteArray &trunk)
+{
+    auto decoded = wire::validateMessage(msg);
+    if (!decoded || !isDeliverable(decoded->type()) || !m_ctx.store.account(to))
+        return;
+    using T = wire::MessageType;
+    const T t = decoded->type();
+    if (t == T::Error) { // an answer to a request we forwarded: only to our members of its calls
+        const bool member = std::any_of(m_mirrors.begin(), m_mirrors.end(), [&](const auto &mi) {
+            return mi.second.home == peer && mi.second.locals.contains(to);
+        });
+        if (member)
+            m_ctx.outbox.sendTo(to, msg);
+        return;
+    }
+    const QByteArray sid = decoded->bytes(key::sid);
+    if (m_local.hasSession(sid))
+        return; // a session homed here is not the peer's to speak for
+    auto mirror = m_mirrors.find(sid);
+    if (t == T::Incoming) {
+        if (mirror == m_mirrors.end()) { // invited into a session homed at the peer
+            mirror = m_mirrors.emplace(sid, Mirror{peer, {}, {}, {}, 0}).first;
+            routing::addTrunk(m_ctx, sid, peer, trunk);
+        }
+        if (mirror->second.home != peer)
+            return;
+        // The member binds at our relay, with the token the home broker drew.
+        QCborMap relay = msg.value(key::relay).toMap();
+        const quint32 ssrc = decoded->u32(key::ssrc);
+        m_ctx.relays.addMember(sid, ssrc, relay.value(key::token).toByteArray());
+        relay.insert(key::port, qint64(m_ctx.relayPort()));
+        msg.insert(key::relay, relay);
+        mirror->second.locals[to] = ssrc;
+    } else if (mirror == m_mirrors.end() || mirror->second.home != peer || !mirror->second.locals.contains(to)) {
+        return; // not about a member of ours in a session of theirs
+    }
+    for (QLatin1StringView field : {key::from, key::callee, key::who}) {
+        if (msg.contains(field))
+            msg.insert(field, routing::localize(msg.value(field).toString(), peer, m_ctx.config.name));
+    }
+    if (msg.contains(key::peers)) {
+        QCborArray peers;
+        for (const QCborValue &p : msg.value(key::peers).toArray()) {
+            QCborMap pm = p.toMap();
+            pm.insert(key::account, routing::localize(pm.value(key::account).toString(), peer, m_ctx.config.name));
+            peers.append(pm);
+        }
+        msg.insert(key::peers, peers);
+    }
+    if (t == T::SessionKey || t == T::Rekey) {
+        // {SK_g}K_AB → {SK_g}K_member: the member's own broker wraps under the member's key.
+        const quint32 gen = decoded->u32(key::gen);
+        auto sk = routing::unwrapFromPeer(m_ctx.store, peer, decoded->bytes(key::wrapped), {skbp::WrapPurpose::Federation, sid, gen, peer});
+        const skbp::WrapPurpose purpose = t == T::Rekey ? skbp::WrapPurpose::Rekey : skbp::WrapPurpose::Join;
+        auto wrapped = sk ? m_local.wrapForMember(to, *sk, {purpose, sid, gen, to}) : Result<QByteArray>(sk.error());
+        if (!wrapped) {
+            m_ctx.log(QStringLiteral("session %1: key from broker %2 for %3 refused: %4")
+                             .arg(shortSid(sid), peer, to, wrapped.error().message));
+            return;
+        }
+        msg.insert(key::wrapped, *wrapped);
+        msg.insert(key::via, peer);
+    }
+    m_ctx.outbox.sendTo(to, msg);
+    if (t == T::Ended)
+        dropMember(sid, to);
+}
+
+Result<void> RemoteSessions::forwardRequest(const QString &from, const QByteArray &sid, wire::MessageType type,
+                                        const QString &who, const QCborMap &extra)
+{
+    auto it = m_mirrors.find(sid);
+    if (it == m_mirrors.end() || !it->second.locals.contains(from))
+        return err(ErrorCode::NotInSession, QStringLiteral("not in that call"));
+    QCborMap inner = wire::aboutSession(type, sid);
+    if (!who.isEmpty())
+        inner.insert(key::who, who);
+    for (auto it = extra.begin(); it != extra.end(); ++it)
+        inner.insert(it.key(), it.value());
+    QCborMap request = wire::message(wire::MessageType::Request);
+    request.insert(key::from, from);
+    request.insert(key::msg, inner);
+    const QString home = it->second.home;
+    const bool sent = m_ctx.peers.send(home, request);
+    if (type == wire::MessageType::Leave || type == wire::MessageType::Decline)
+        dropMember(sid, from); // out of the call whatever the home broker says
+    if (!sent)
+        return err(ErrorCode::Offline, QStringLiteral("broker %1 cannot be reached").arg(home));
+    return {};
+}
+
+void RemoteSessions::dropMember(const QByteArray &sid, const QString &account)
+{
+    auto it = m_mirrors.find(sid);
+    if (it == m_mirrors.end())
+        return;
+    Mirror &mi = it->second;
+    if (auto l = mi.locals.find(account); l != mi.locals.end()) {
+        m_ctx.relays.removeMember(sid, l->second);
+        mi.locals.erase(l);
+    }
+    if (!mi.locals.empty())
+        return;
+    const QString callee = mi.callee;
+    const quint32 keyed = mi.calleeEpoch;
+    m_mirrors.erase(it);
+    m_ctx.relays.endSession(sid);
+    // SK_0 came from our account's key: rotate it (patent Fig. 3, last step).
+    if (!callee.isEmpty())
+        m_local.rotateAfter(callee, keyed);
+    m_ctx.outbox.sessionsChanged();
+}
+
+} // namespace sotto::broker
