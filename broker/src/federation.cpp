@@ -51,12 +51,7 @@ void Federation::stop()
     m_running = false;
     for (auto &[name, link] : m_links) {
         link->reconnect.stop();
-        if (link->attempt) {
-            link->attempt->disconnect(this);
-            link->attempt->abort();
-            link->attempt->deleteLater();
-        }
-        link->handshaking = false;
+        dropAttempts(*link);
         if (link->state == PeerView::State::Up)
             Q_EMIT linkDown(name); // the calls across it end
         if (link->socket) {
@@ -75,12 +70,7 @@ Result<void> Federation::forget(const QString &name)
         return makeError(ErrorCode::UnknownAccount, QStringLiteral("%1 is not a configured peer").arg(name));
     if (auto r = m_broker.m_store.forgetPeer(name); !r)
         return r;
-    if (link->attempt) { // a handshake or login under the forgotten key
-        link->attempt->disconnect(this);
-        link->attempt->abort();
-        link->attempt->deleteLater();
-    }
-    link->handshaking = false;
+    dropAttempts(*link); // a handshake or login under the forgotten key
     link->pendingRefused = false;
     link->refreshWanted = false;
     if (link->state == PeerView::State::Up || link->socket) {
@@ -213,216 +203,79 @@ void Federation::scheduleReconnect(Link &link, const QString &why)
     link.reconnect.start(link.backoffMs);
 }
 
-void Federation::handshake(Link &link)
+AttemptContext Federation::attemptContext() const
 {
-    if (link.handshaking)
-        return;
-    const AccountRecord *p = m_broker.m_store.peer(link.config.name);
-    const quint32 epoch = p && p->isEnrolled() ? p->epoch : 0;
-    noise::HandshakeConfig hc;
-    hc.pattern = noise::Pattern::KKpsk0;
-    hc.initiator = true;
-    hc.prologue = skbp::federatePrologue(m_broker.name(), link.config.name, epoch);
-    hc.localStatic = m_broker.m_static.privateKey;
-    hc.remoteStatic = link.config.publicKey;
-    hc.psk = epoch == 0 ? link.config.secret : p->key;
-    auto hs = noise::HandshakeState::create(std::move(hc));
-    if (!hs) {
-        scheduleReconnect(link, hs.error().message);
-        return;
-    }
-    auto state = std::make_shared<noise::HandshakeState>(std::move(*hs));
-    auto channel = std::make_shared<SecureChannel>();
-    auto *tcp = new QTcpSocket;
-    auto *socket = new FramedSocket(tcp, this);
-    socket->setOutputLimits(m_broker.m_config.outputLimits);
-    socket->enableKeepAlive(m_broker.m_config.keepAliveIdleSecs);
-    const QString name = link.config.name;
-    Link *l = &link;
-    auto newEpoch = std::make_shared<quint32>(0);
-    auto ourKey = std::make_shared<SecretBytes>();
-    auto done = std::make_shared<bool>(false);
-    link.handshaking = true;
-    link.attempt = socket;
-    auto fail = [this, l, socket, done](const QString &why) {
-        if (*done)
-            return;
-        *done = true;
-        l->handshaking = false;
-        socket->disconnect(this);
-        socket->closeGracefully();
-        m_broker.log(QStringLiteral("peer %1: inter-broker key handshake failed: %2").arg(l->config.name, why));
-        if (l->state == PeerView::State::Up) { // a refresh: the channel stays, try again later
-            l->refreshWanted = false;
-            l->lastError = why;
-            return;
-        }
-        scheduleReconnect(*l, why);
-    };
-    connect(socket, &FramedSocket::connected, this, [this, socket, state, epoch, fail] {
-        QCborMap payload;
-        payload.insert(key::broker, m_broker.name());
-        auto msg1 = state->writeMessage(wire::encodeMessage(payload));
-        if (!msg1)
-            return fail(msg1.error().message);
-        socket->send(wire::encodeEnroll1({m_broker.name(), epoch, *msg1}, wire::kFederateTag));
-    });
-    connect(socket, &FramedSocket::disconnected, this, [fail, socket] {
-        fail(QStringLiteral("connection lost: %1").arg(socket->socket()->errorString()));
-    });
-    connect(socket, &FramedSocket::frameReceived, this,
-            [this, l, socket, state, channel, epoch, newEpoch, ourKey, done, fail, name](const QByteArray &body) {
-                if (*done)
-                    return;
-                if (auto e = wire::decodeCleartextError(body))
-                    return fail(QStringLiteral("refused: %1").arg(e->message));
-                if (*newEpoch == 0) {
-                    auto msg2 = wire::decodeEnroll2(body, wire::kFederateTag);
-                    auto payload = msg2 ? state->readMessage(*msg2) : Result<QByteArray>(msg2.error());
-                    if (!payload)
-                        return fail(QStringLiteral("the peer's answer failed authentication (wrong static key?)"));
-                    auto [i2r, r2i] = state->split();
-                    auto key = skbp::interBrokerKey(state->handshakeHash(), i2r.key(), r2i.key());
-                    if (!key)
-                        return fail(key.error().message);
-                    *newEpoch = epoch + 1;
-                    *ourKey = *key;
-                    // Commit rule: K_AB durable as pending before we confirm.
-                    if (auto r = m_broker.m_store.setPeerPending(name, *newEpoch, *key); !r)
-                        return fail(r.error().message);
-                    *channel = SecureChannel(i2r, r2i);
-                    m_broker.m_store.afterCommit([socket = QPointer<FramedSocket>(socket), channel, fail](bool ok) {
-                        if (!socket)
-                            return;
-                        if (!ok)
-                            return fail(QStringLiteral("store failure"));
-                        auto confirm = channel->seal(wire::message(wire::MessageType::Confirm));
-                        if (confirm)
-                            socket->send(*confirm);
-                    });
-                    return;
-                }
-                auto m = channel->open(body);
-                if (!m || m->type() != wire::MessageType::Enrolled || m->u32(key::epoch) != *newEpoch)
-                    return fail(QStringLiteral("unexpected answer to confirm"));
-                // Commit only the key this handshake made (another may have replaced it meanwhile).
-                const AccountRecord *p = m_broker.m_store.peer(name);
-                if (!p || p->pendingEpoch != *newEpoch || !p->pendingKey.equals(*ourKey))
-                    return fail(QStringLiteral("handshake superseded"));
-                if (auto r = m_broker.m_store.commitPeerPending(name); !r)
-                    return fail(r.error().message);
-                l->pendingRefused = false;
-                l->handshaking = false;
-                *done = true;
-                socket->disconnect(this);
-                socket->closeGracefully();
-                l->refreshWanted = false;
-                m_broker.log(QStringLiteral("peer %1: inter-broker key K_%2%1 epoch %3 committed (Noise KKpsk0), fp %4")
-                                 .arg(name, m_broker.name())
-                                 .arg(*newEpoch)
-                                 .arg(skbp::fingerprint(m_broker.m_store.peer(name)->key)));
-                Q_EMIT peersChanged();
-                // Now the session channel, under the new key (unless the old one is still up).
-                if (l->state == PeerView::State::Up)
-                    return;
-                l->state = PeerView::State::Down;
-                dial(*l);
-            });
-    armDeadline(socket, [fail] { fail(QStringLiteral("timed out")); });
-    tcp->connectToHost(link.config.host, link.config.port);
+    return {m_broker.m_store, m_broker.name(), m_broker.m_static.privateKey, m_broker.m_config,
+            [this](const QString &line) { m_broker.log(line); }};
 }
 
-void Federation::armDeadline(FramedSocket *socket, std::function<void()> onTimeout)
+void Federation::dropAttempts(Link &link)
 {
-    auto *deadline = new QTimer(socket);
-    deadline->setSingleShot(true);
-    connect(deadline, &QTimer::timeout, this, std::move(onTimeout));
-    deadline->start(2 * m_broker.m_config.handshakeTimeoutMs);
+    if (PeerHandshake *h = std::exchange(link.handshake, nullptr)) {
+        h->disconnect(this);
+        h->abort();
+        h->deleteLater();
+    }
+    if (PeerLogin *l = std::exchange(link.login, nullptr)) {
+        l->disconnect(this);
+        l->abort();
+        l->deleteLater();
+    }
+}
+
+void Federation::handshake(Link &link)
+{
+    if (link.handshake)
+        return; // one inter-broker handshake at a time
+    auto *attempt = new PeerHandshake(attemptContext(), link.config, this);
+    link.handshake = attempt;
+    Link *l = &link;
+    connect(attempt, &PeerHandshake::finished, this, [this, l, attempt](bool ok, quint32, const QString &why) {
+        attempt->deleteLater();
+        l->handshake = nullptr;
+        if (!ok) {
+            m_broker.log(QStringLiteral("peer %1: inter-broker key handshake failed: %2").arg(l->config.name, why));
+            if (l->state == PeerView::State::Up) { // a refresh: the channel stays, try again later
+                l->refreshWanted = false;
+                l->lastError = why;
+                return;
+            }
+            scheduleReconnect(*l, why); // a refresh cut short by the link: the next dial runs it
+            return;
+        }
+        l->refreshWanted = false;
+        l->pendingRefused = false;
+        Q_EMIT peersChanged();
+        // Now the session channel, under the new key (unless the old one is still up).
+        if (l->state == PeerView::State::Up)
+            return;
+        l->state = PeerView::State::Down;
+        dial(*l);
+    });
+    attempt->start();
 }
 
 void Federation::login(Link &link, quint32 epoch, bool pending)
 {
-    const AccountRecord *p = m_broker.m_store.peer(link.config.name);
-    const SecretBytes key = pending ? p->pendingKey : p->key;
-    auto nc = crypto::randomBytes(skbp::kNonceSize);
-    if (!nc) {
-        scheduleReconnect(link, nc.error().message);
-        return;
-    }
-    auto *tcp = new QTcpSocket;
-    auto *socket = new FramedSocket(tcp, this);
-    socket->setOutputLimits(m_broker.m_config.outputLimits);
-    socket->enableKeepAlive(m_broker.m_config.keepAliveIdleSecs);
+    auto *attempt = new PeerLogin(attemptContext(), link.config, epoch, pending, this);
+    link.login = attempt;
     Link *l = &link;
-    const QString name = link.config.name;
-    auto channel = std::make_shared<SecureChannel>();
-    auto step = std::make_shared<int>(0); // 0: challenge, 1: welcome, 2: done
-    link.attempt = socket;
-    auto fail = [this, l, socket, step, pending](const QString &why, bool refused) {
-        if (*step == 2)
+    connect(attempt, &PeerLogin::finished, this, [this, l, attempt](bool ok, const QString &why, bool refused) {
+        attempt->deleteLater();
+        l->login = nullptr;
+        if (!ok) {
+            if (refused) // try the other key next time; nothing is forgotten on a refusal alone
+                l->pendingRefused = attempt->pending();
+            scheduleReconnect(*l, why);
             return;
-        *step = 2;
-        socket->disconnect(this);
-        socket->closeGracefully();
-        if (refused) // try the other key next time; nothing is forgotten on a refusal alone
-            l->pendingRefused = pending;
-        scheduleReconnect(*l, why);
-    };
-    connect(socket, &FramedSocket::connected, this, [this, socket, epoch, nc] {
-        socket->send(wire::encodeHello({m_broker.name(), epoch, *nc}, wire::kPeerLoginTag));
+        }
+        l->pendingRefused = false;
+        l->backoffMs = 0;
+        FramedSocket *socket = attempt->takeSocket();
+        socket->setParent(this);
+        setUp(*l, socket, attempt->takeChannel());
     });
-    armDeadline(socket, [fail] { fail(QStringLiteral("timed out"), false); });
-    connect(socket, &FramedSocket::disconnected, this, [fail, socket] {
-        fail(QStringLiteral("connection lost: %1").arg(socket->socket()->errorString()), false);
-    });
-    connect(socket, &FramedSocket::frameReceived, this,
-            [this, l, socket, channel, step, key, epoch, nc, pending, name, fail](const QByteArray &body) {
-                if (auto e = wire::decodeCleartextError(body))
-                    return fail(QStringLiteral("refused: %1").arg(e->message), e->code == ErrorCode::Auth);
-                if (*step == 0) {
-                    auto nb = wire::decodeChallenge(body, wire::kPeerLoginTag);
-                    auto keys = nb ? skbp::channelKeys(key, m_broker.name(), epoch, *nc, *nb)
-                                   : Result<skbp::ChannelKeys>(nb.error());
-                    if (!keys)
-                        return fail(keys.error().message, false);
-                    *channel = SecureChannel(noise::CipherState(std::move(keys->clientToBroker)),
-                                             noise::CipherState(std::move(keys->brokerToClient)));
-                    QCborMap hello = wire::message(wire::MessageType::Login);
-                    hello.insert(key::client, QStringLiteral("sotto-broker/" SOTTO_VERSION));
-                    auto sealed = channel->seal(hello);
-                    if (!sealed)
-                        return fail(sealed.error().message, false);
-                    *step = 1;
-                    socket->send(*sealed);
-                    return;
-                }
-                auto m = channel->open(body);
-                if (!m)
-                    return fail(m.error().message, m.error().code == ErrorCode::Crypto);
-                if (m->type() == wire::MessageType::Error)
-                    return fail(QStringLiteral("refused: %1").arg(m->text(key::msg)), errorCodeFromName(m->text(key::code)) == ErrorCode::Auth);
-                if (m->type() != wire::MessageType::Welcome || m->u32(key::epoch) != epoch)
-                    return fail(QStringLiteral("unexpected answer to login"), false);
-                if (pending) {
-                    if (auto r = m_broker.m_store.commitPeerPending(name); !r)
-                        return fail(r.error().message, false);
-                    m_broker.log(QStringLiteral("peer %1: inter-broker key epoch %2 committed (login under pending key)")
-                                     .arg(name)
-                                     .arg(epoch));
-                } else if (const AccountRecord *rec = m_broker.m_store.peer(name); rec && rec->pendingEpoch != 0) {
-                    // The peer still takes the old key, so it never committed the new one.
-                    (void)m_broker.m_store.discardPeerPending(name);
-                    m_broker.log(QStringLiteral("peer %1: unconfirmed inter-broker key epoch %2 discarded")
-                                     .arg(name)
-                                     .arg(rec->pendingEpoch));
-                }
-                l->pendingRefused = false;
-                *step = 2;
-                socket->disconnect(this);
-                l->backoffMs = 0;
-                setUp(*l, socket, std::move(*channel));
-            });
-    tcp->connectToHost(link.config.host, link.config.port);
+    attempt->start();
 }
 
 // ---- responder --------------------------------------------------------------------------------
@@ -443,6 +296,18 @@ void Federation::adopt(FramedSocket *socket, const QByteArray &firstFrame)
         acceptHandshake(socket, firstFrame);
     else
         acceptLogin(socket, firstFrame);
+}
+
+// A dialler that opens a handshake or a login and goes quiet holds a socket (and, after msg1, a
+// pending K_AB that nobody may hold): it has handshakeTimeoutMs, the phones' deadline (§3), then
+// the socket goes. The dialler's own deadline is twice that (peerattempts.h).
+QTimer *Federation::armResponderDeadline(FramedSocket *socket)
+{
+    auto *deadline = new QTimer(socket);
+    deadline->setSingleShot(true);
+    connect(deadline, &QTimer::timeout, socket, &FramedSocket::abort);
+    deadline->start(m_broker.m_config.handshakeTimeoutMs);
+    return deadline;
 }
 
 void Federation::acceptHandshake(FramedSocket *socket, const QByteArray &frame)
@@ -509,11 +374,7 @@ void Federation::acceptHandshake(FramedSocket *socket, const QByteArray &frame)
         else if (socket)
             socket->abort();
     });
-    auto deadline = new QTimer(socket);
-    deadline->setSingleShot(true);
-    connect(deadline, &QTimer::timeout, socket, &FramedSocket::abort);
-    deadline->start(m_broker.m_config.handshakeTimeoutMs);
-    connect(socket, &FramedSocket::disconnected, socket, &QObject::deleteLater);
+    armResponderDeadline(socket);
     connect(socket, &FramedSocket::frameReceived, this, [this, socket, channel, name, newEpoch, madeKey](const QByteArray &body) {
         auto m = channel->open(body);
         if (!m || m->type() != wire::MessageType::Confirm) {
@@ -577,11 +438,7 @@ void Federation::acceptLogin(FramedSocket *socket, const QByteArray &frame)
     auto loginKey = std::make_shared<SecretBytes>(key);
     const QString name = hello->account;
     const quint32 epoch = hello->epoch;
-    auto deadline = new QTimer(socket);
-    deadline->setSingleShot(true);
-    connect(deadline, &QTimer::timeout, socket, &FramedSocket::abort);
-    deadline->start(m_broker.m_config.handshakeTimeoutMs);
-    connect(socket, &FramedSocket::disconnected, socket, &QObject::deleteLater);
+    QTimer *deadline = armResponderDeadline(socket);
     connect(socket, &FramedSocket::frameReceived, this,
             [this, socket, channel, name, epoch, commit, deadline, loginKey](const QByteArray &body) {
                 auto m = channel->open(body);

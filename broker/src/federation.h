@@ -8,6 +8,7 @@
 // A broker that is not configured as a peer, or shows another static key, is refused.
 // Private to the broker; lives on its thread.
 
+#include "peerattempts.h"
 #include "routercontext.h"
 #include "broker/broker.h"
 #include "core/channel.h"
@@ -86,9 +87,9 @@ private:
         QTimer reconnect;
         int backoffMs = 0;
         bool refreshWanted = false;
-        bool handshaking = false;    // one inter-broker handshake at a time
         bool pendingRefused = false; // the last login under the pending K_AB was refused
-        QPointer<FramedSocket> attempt; // a handshake or login under way
+        QPointer<PeerHandshake> handshake; // under way: one at a time (a refresh runs beside the channel)
+        QPointer<PeerLogin> login;
         QString lastError;
     };
 
@@ -97,10 +98,12 @@ private:
     void handshake(Link &link);
     void login(Link &link, quint32 epoch, bool pending);
     void scheduleReconnect(Link &link, const QString &why);
-    void armDeadline(FramedSocket *socket, std::function<void()> onTimeout);
+    AttemptContext attemptContext() const;
+    void dropAttempts(Link &link);
     // Responder side.
     void acceptHandshake(FramedSocket *socket, const QByteArray &frame);
     void acceptLogin(FramedSocket *socket, const QByteArray &frame);
+    QTimer *armResponderDeadline(FramedSocket *socket);
     // Both.
     void setUp(Link &link, FramedSocket *socket, SecureChannel channel);
     void onChannelFrame(Link &link, const QByteArray &body);

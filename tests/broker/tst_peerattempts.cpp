@@ -1,0 +1,171 @@
+// The dialling broker's attempts (PROTOCOL.md §8) as objects: against a real responder broker on
+// loopback, a handshake commits K_AB and a login under it opens the session channel; against
+// nothing, silence, garbage or a wrong key each fails. Whatever happens, `finished` comes exactly
+// once, and never after abort(); a failure commits nothing.
+
+#include "peerattempts.h"
+
+#include "broker/store.h"
+#include "support/fixtures.h"
+#include "support/peeredbrokers.h"
+
+#include <QSignalSpy>
+#include <QTcpServer>
+#include <QTcpSocket>
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace sotto;
+using namespace sotto::broker;
+using namespace sotto::test;
+
+class TestPeerAttempts : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void init();
+    void cleanup();
+    void handshakeThenLogin();
+    void failuresFinishOnce_data();
+    void failuresFinishOnce();
+    void abortSaysNothing();
+
+private:
+    AttemptContext context();
+    std::unique_ptr<PeeredBrokers> m_brokers;
+    std::unique_ptr<QTemporaryDir> m_dir; // a fresh store for every row
+    std::unique_ptr<Store> m_store; // "a"'s side, the dialler's
+    BrokerConfig m_config;
+    SecretBytes m_static;
+    QStringList m_log;
+};
+
+void TestPeerAttempts::init()
+{
+    m_brokers = std::make_unique<PeeredBrokers>();
+    QVERIFY(m_brokers->b->start().ok()); // only the responder runs; the attempts are a's
+    m_dir = std::make_unique<QTemporaryDir>();
+    m_store = std::make_unique<Store>();
+    QVERIFY(m_store->open(m_dir->filePath(QStringLiteral("a.db"))).ok());
+    auto key = Broker::loadOrCreateStaticKey(QDir(m_brokers->dirA.path()).filePath(QStringLiteral("broker.key")));
+    QVERIFY(key.ok());
+    m_static = key->privateKey;
+    m_config = PeeredBrokers::config(QStringLiteral("a"), m_brokers->dirA.path(), m_brokers->portA, 24 * 3600,
+                                     m_brokers->a->config().peers.front());
+    m_config.handshakeTimeoutMs = 300;
+    m_log.clear();
+}
+
+void TestPeerAttempts::cleanup()
+{
+    m_store.reset();
+    m_brokers.reset();
+}
+
+AttemptContext TestPeerAttempts::context()
+{
+    return {*m_store, QStringLiteral("a"), m_static, m_config, [this](const QString &line) { m_log << line; }};
+}
+
+void TestPeerAttempts::handshakeThenLogin()
+{
+    const PeerConfig b = m_config.peers.front();
+    PeerHandshake handshake(context(), b);
+    QSignalSpy done(&handshake, &PeerHandshake::finished);
+    handshake.start();
+    QCOMPARE(handshake.step(), PeerHandshake::Step::Connecting);
+    QTRY_COMPARE_WITH_TIMEOUT(done.size(), 1, 5000);
+    QVERIFY2(done.at(0).at(0).toBool(), qPrintable(done.at(0).at(2).toString()));
+    QCOMPARE(done.at(0).at(1).toUInt(), 1u);
+    QCOMPARE(handshake.step(), PeerHandshake::Step::Done);
+    const AccountRecord *p = m_store->peer(QStringLiteral("b"));
+    QVERIFY(p && p->epoch == 1 && p->pendingEpoch == 0);
+    // The responder committed the same key.
+    QTRY_VERIFY(m_brokers->b->store().peer(QStringLiteral("a")) && m_brokers->b->store().peer(QStringLiteral("a"))->epoch == 1);
+    QVERIFY(m_brokers->b->store().peer(QStringLiteral("a"))->key.equals(p->key));
+
+    PeerLogin login(context(), b, 1, false);
+    QSignalSpy loggedIn(&login, &PeerLogin::finished);
+    login.start();
+    QTRY_COMPARE_WITH_TIMEOUT(loggedIn.size(), 1, 5000);
+    QVERIFY2(loggedIn.at(0).at(0).toBool(), qPrintable(loggedIn.at(0).at(1).toString()));
+    std::unique_ptr<FramedSocket> socket(login.takeSocket());
+    QVERIFY(socket);
+    QVERIFY(!login.takeSocket()); // handed over once
+    QVERIFY(login.takeChannel().isOpen());
+    QTest::qWait(2 * m_config.handshakeTimeoutMs + 100); // no deadline fires after the end
+    QCOMPARE(done.size(), 1);
+    QCOMPARE(loggedIn.size(), 1);
+}
+
+void TestPeerAttempts::failuresFinishOnce_data()
+{
+    QTest::addColumn<QString>("peer");
+    QTest::newRow("nothing listening") << QStringLiteral("closed");
+    QTest::newRow("silence") << QStringLiteral("silent");
+    QTest::newRow("garbage") << QStringLiteral("garbage");
+    QTest::newRow("another static key") << QStringLiteral("wrong key");
+}
+
+void TestPeerAttempts::failuresFinishOnce()
+{
+    QFETCH(QString, peer);
+    PeerConfig b = m_config.peers.front();
+    QTcpServer server;
+    QVERIFY(server.listen(QHostAddress::LocalHost, 0));
+    std::vector<std::unique_ptr<QTcpSocket>> accepted;
+    connect(&server, &QTcpServer::newConnection, this, [&] {
+        while (QTcpSocket *s = server.nextPendingConnection()) {
+            if (peer == QLatin1StringView("garbage"))
+                s->write(QByteArray("\x00\x05hello", 7));
+            accepted.emplace_back(s);
+        }
+    });
+    if (peer == QLatin1StringView("closed")) {
+        b.port = freePort();
+    } else if (peer == QLatin1StringView("wrong key")) {
+        b.publicKey = QByteArray(32, 'k');
+    } else {
+        b.port = server.serverPort();
+    }
+    for (int kind = 0; kind < 2; ++kind) {
+        std::unique_ptr<QObject> attempt;
+        QSignalSpy *spy = nullptr;
+        if (kind == 0) {
+            auto *h = new PeerHandshake(context(), b);
+            attempt.reset(h);
+            spy = new QSignalSpy(h, &PeerHandshake::finished);
+            h->start();
+        } else {
+            // A login needs a key to log in under: the secret stands in (the peer holds none).
+            (void)m_store->setPeerPending(b.name, 1, b.secret);
+            (void)m_store->commitPeerPending(b.name);
+            auto *l = new PeerLogin(context(), b, 1, false);
+            attempt.reset(l);
+            spy = new QSignalSpy(l, &PeerLogin::finished);
+            l->start();
+        }
+        std::unique_ptr<QSignalSpy> owned(spy);
+        QTRY_COMPARE_WITH_TIMEOUT(spy->size(), 1, 5000);
+        QTest::qWait(2 * m_config.handshakeTimeoutMs + 200); // and nothing more, deadline included
+        QCOMPARE(spy->size(), 1);
+        QVERIFY(!spy->at(0).at(0).toBool());
+        QVERIFY(!spy->at(0).at(kind == 0 ? 2 : 1).toString().isEmpty());
+        if (kind == 0) // a failed handshake left no K_AB, not even a pending one
+            QVERIFY(!m_store->peer(b.name));
+    }
+}
+
+void TestPeerAttempts::abortSaysNothing()
+{
+    PeerHandshake handshake(context(), m_config.peers.front());
+    QSignalSpy done(&handshake, &PeerHandshake::finished);
+    handshake.start();
+    handshake.abort();
+    QTest::qWait(2 * m_config.handshakeTimeoutMs + 200);
+    QCOMPARE(done.size(), 0);
+    QCOMPARE(handshake.step(), PeerHandshake::Step::Done);
+}
+
+QTEST_GUILESS_MAIN(TestPeerAttempts)
+#include "tst_peerattempts.moc"
