@@ -43,26 +43,56 @@ namespace {
 
 // Parses subcommand options; on error prints one line and gives ExitUsage. `-h`/`--help` prints
 // the subcommand's own options and gives ExitOk.
-std::optional<int> parse(QCommandLineParser &parser, const QString &name, const QStringList &args)
+Error usage(const QString &message)
+{
+    return makeError(ErrorCode::Usage, message);
+}
+
+// Reads the options: the help text when -h/--help was given, an error when they do not parse.
+Result<std::optional<QString>> readOptions(QCommandLineParser &parser, const QString &name, const QStringList &args)
 {
     parser.setSingleDashWordOptionMode(QCommandLineParser::ParseAsLongOptions);
     const QCommandLineOption help(QStringList{QStringLiteral("h"), QStringLiteral("help")}, QStringLiteral("these options"));
     parser.addOption(help);
-    if (!parser.parse(QStringList{name} + args)) {
-        printError(parser.errorText());
+    if (!parser.parse(QStringList{name} + args))
+        return usage(parser.errorText());
+    if (!parser.isSet(help))
+        return std::optional<QString>();
+    QString text = parser.helpText();
+    // Qt names the program by argv[0]; ours is `sotto SUBCOMMAND`.
+    const qsizetype eol = text.indexOf(u'\n');
+    const QString line = QStringLiteral("Usage: sotto %1%2 [options]").arg(
+        name == QLatin1StringView("phone") || name == QLatin1StringView("broker") || name == QLatin1StringView("demo")
+            ? QString()
+            : QStringLiteral("broker "),
+        name);
+    return std::optional<QString>(line + (eol >= 0 ? text.mid(eol) : QString()));
+}
+
+std::optional<int> parse(QCommandLineParser &parser, const QString &name, const QStringList &args)
+{
+    auto read = readOptions(parser, name, args);
+    if (!read) {
+        printError(read.error().message);
         return ExitUsage;
     }
-    if (parser.isSet(help)) {
-        QString text = parser.helpText();
-        // Qt names the program by argv[0]; ours is `sotto SUBCOMMAND`.
-        const qsizetype eol = text.indexOf(u'\n');
-        const QString usage = QStringLiteral("Usage: sotto %1%2 [options]").arg(
-            name == QLatin1StringView("phone") || name == QLatin1StringView("broker") || name == QLatin1StringView("demo")
-                ? QString()
-                : QStringLiteral("broker "),
-            name);
-        text = usage + (eol >= 0 ? text.mid(eol) : QString());
-        std::fputs(text.toUtf8().constData(), stdout);
+    if (*read) {
+        std::fputs((*read)->toUtf8().constData(), stdout);
+        return ExitOk;
+    }
+    return std::nullopt;
+}
+
+// A parsed command's help, or its error, printed: the exit code, or nullopt to go on.
+template <typename T>
+std::optional<int> report(const Result<ParsedCommand<T>> &parsed)
+{
+    if (!parsed) {
+        printError(parsed.error().message);
+        return ExitUsage;
+    }
+    if (!parsed->command) {
+        std::fputs(parsed->help.toUtf8().constData(), stdout);
         return ExitOk;
     }
     return std::nullopt;
@@ -149,7 +179,7 @@ int runPhoneWindow(int argc, char **argv, const QString &profileOption)
 
 } // namespace
 
-int runPhone(int argc, char **argv, const QStringList &args)
+Result<ParsedCommand<PhoneCommand>> parsePhoneCommand(const QStringList &args)
 {
     QCommandLineParser p;
     const auto headless = opt("headless", "no window");
@@ -168,62 +198,49 @@ int runPhone(int argc, char **argv, const QStringList &args)
     const auto loss = opt("loss", "drop this share of received packets", "PERCENT");
     const auto stats = opt("stats", "write receive statistics", "FILE");
     p.addOptions({headless, profile, join, call, answer, answerAll, quiet, invite, hangup, timeline, play, record, device, loss, stats});
-    if (auto r = parse(p, QStringLiteral("phone"), args))
-        return *r;
-    if (!p.positionalArguments().isEmpty()) {
-        printError(QStringLiteral("unexpected argument \"%1\"").arg(p.positionalArguments().first()));
-        return ExitUsage;
-    }
+    auto read = readOptions(p, QStringLiteral("phone"), args);
+    if (!read)
+        return read.error();
+    if (*read)
+        return ParsedCommand<PhoneCommand>{std::nullopt, **read};
+    if (!p.positionalArguments().isEmpty())
+        return usage(QStringLiteral("unexpected argument \"%1\"").arg(p.positionalArguments().first()));
     if (!p.isSet(headless)) {
         for (const auto &o : {join, call, answer, answerAll, quiet, invite, hangup, timeline, play, record, device, loss, stats}) {
-            if (p.isSet(o)) {
-                printError(QStringLiteral("--%1 is for the headless phone (add --headless)").arg(o.names().first()));
-                return ExitUsage;
-            }
+            if (p.isSet(o))
+                return usage(QStringLiteral("--%1 is for the headless phone (add --headless)").arg(o.names().first()));
         }
-        return runPhoneWindow(argc, argv, p.value(profile));
+        return ParsedCommand<PhoneCommand>{PhoneCommand{true, p.value(profile), {}}, {}};
     }
 
     HeadlessOptions o;
     o.profileDir = p.value(profile);
-    if (o.profileDir.isEmpty()) {
-        printError(QStringLiteral("--profile DIR is required with --headless"));
-        return ExitUsage;
-    }
+    if (o.profileDir.isEmpty())
+        return usage(QStringLiteral("--profile DIR is required with --headless"));
     if (p.isSet(join)) {
         auto link = InviteLink::parse(p.value(join));
-        if (!link) {
-            printError(QStringLiteral("bad invite link: %1").arg(link.error().message));
-            return ExitUsage;
-        }
+        if (!link)
+            return usage(QStringLiteral("bad invite link: %1").arg(link.error().message));
         o.join = std::move(*link);
     }
     o.call = p.value(call);
-    if (!o.call.isEmpty() && !skbp::isValidAddress(o.call)) {
-        printError(QStringLiteral("\"%1\" is not a valid account name").arg(o.call));
-        return ExitUsage;
-    }
+    if (!o.call.isEmpty() && !skbp::isValidAddress(o.call))
+        return usage(QStringLiteral("\"%1\" is not a valid account name").arg(o.call));
     o.answer = p.isSet(answer);
     o.answerAll = p.isSet(answerAll);
     o.quiet = p.isSet(quiet);
     o.invite = p.value(invite);
-    if (!o.invite.isEmpty() && !skbp::isValidAddress(o.invite)) {
-        printError(QStringLiteral("\"%1\" is not a valid account name").arg(o.invite));
-        return ExitUsage;
-    }
+    if (!o.invite.isEmpty() && !skbp::isValidAddress(o.invite))
+        return usage(QStringLiteral("\"%1\" is not a valid account name").arg(o.invite));
     if (p.isSet(hangup)) {
         bool ok = false;
         const double secs = p.value(hangup).toDouble(&ok);
-        if (!ok || secs < 0 || secs > 86400) {
-            printError(QStringLiteral("--hangup-after takes seconds, not \"%1\"").arg(p.value(hangup)));
-            return ExitUsage;
-        }
+        if (!ok || secs < 0 || secs > 86400)
+            return usage(QStringLiteral("--hangup-after takes seconds, not \"%1\"").arg(p.value(hangup)));
         o.hangupAfterSecs = secs;
     }
-    if (!o.invite.isEmpty() && o.call.isEmpty() && !o.answer && !o.answerAll) {
-        printError(QStringLiteral("--invite needs a call: give --call or --answer"));
-        return ExitUsage;
-    }
+    if (!o.invite.isEmpty() && o.call.isEmpty() && !o.answer && !o.answerAll)
+        return usage(QStringLiteral("--invite needs a call: give --call or --answer"));
     o.timelineFile = p.value(timeline);
     o.playFile = p.value(play);
     o.recordFile = p.value(record);
@@ -233,14 +250,22 @@ int runPhone(int argc, char **argv, const QStringList &args)
     if (p.isSet(loss)) {
         bool ok = false;
         o.lossPercent = p.value(loss).toDouble(&ok);
-        if (!ok || o.lossPercent < 0 || o.lossPercent > 100) {
-            printError(QStringLiteral("--loss takes a percentage from 0 to 100, not \"%1\"").arg(p.value(loss)));
-            return ExitUsage;
-        }
+        if (!ok || o.lossPercent < 0 || o.lossPercent > 100)
+            return usage(QStringLiteral("--loss takes a percentage from 0 to 100, not \"%1\"").arg(p.value(loss)));
     }
+    return ParsedCommand<PhoneCommand>{PhoneCommand{false, o.profileDir, std::move(o)}, {}};
+}
 
+int runPhone(int argc, char **argv, const QStringList &args)
+{
+    auto parsed = parsePhoneCommand(args);
+    if (auto code = report(parsed))
+        return *code;
+    PhoneCommand &c = *parsed->command;
+    if (c.window)
+        return runPhoneWindow(argc, argv, c.profile);
     QCoreApplication app(argc, argv);
-    HeadlessPhone phone(std::move(o));
+    HeadlessPhone phone(std::move(c.headless));
     TerminationWatcher term;
     QObject::connect(&term, &TerminationWatcher::terminationRequested, &phone, &HeadlessPhone::terminate);
     if (auto code = phone.start())
@@ -248,7 +273,7 @@ int runPhone(int argc, char **argv, const QStringList &args)
     return exec(app, phone, &HeadlessPhone::finished);
 }
 
-int runBroker(int argc, char **argv, const QStringList &args)
+Result<ParsedCommand<BrokerCommand>> parseBrokerCommand(const QStringList &args)
 {
     QCommandLineParser p;
     const auto headless = opt("headless", "no window");
@@ -261,67 +286,54 @@ int runBroker(int argc, char **argv, const QStringList &args)
     const auto peerSecret = opt("peer-secret-file", "the peering secret shared with a peer (repeatable)", "NAME=FILE");
     const auto advertise = opt("advertise", "the address invites carry: a DNS name, or the public side of a NAT (stored)", "HOST:PORT");
     p.addOptions({headless, listen, data, name, keyMode, refresh, peer, peerSecret, advertise});
-    if (auto r = parse(p, QStringLiteral("broker"), args))
-        return *r;
-    if (!p.positionalArguments().isEmpty()) {
-        printError(QStringLiteral("unknown broker command \"%1\"").arg(p.positionalArguments().first()));
-        return ExitUsage;
-    }
+    auto read = readOptions(p, QStringLiteral("broker"), args);
+    if (!read)
+        return read.error();
+    if (*read)
+        return ParsedCommand<BrokerCommand>{std::nullopt, **read};
+    if (!p.positionalArguments().isEmpty())
+        return usage(QStringLiteral("unknown broker command \"%1\"").arg(p.positionalArguments().first()));
     broker::BrokerConfig cfg;
     if (p.isSet(listen)) {
         auto hp = parseHostPort(p.value(listen), skbp::kDefaultPort);
         QHostAddress addr;
-        if (!hp || !addr.setAddress(hp->first)) {
-            printError(QStringLiteral("--listen wants an IP address and port, not \"%1\"").arg(p.value(listen)));
-            return ExitUsage;
-        }
+        if (!hp || !addr.setAddress(hp->first))
+            return usage(QStringLiteral("--listen wants an IP address and port, not \"%1\"").arg(p.value(listen)));
         cfg.address = addr;
         cfg.port = hp->second;
     }
     cfg.dataDir = p.isSet(data) ? p.value(data) : defaultBrokerDir();
     // Peers: the data dir's peers.ini, then --peer and --peer-secret-file on top.
     auto fromFile = broker::loadPeersFile(cfg.dataDir);
-    if (!fromFile) {
-        printError(fromFile.error().message);
-        return ExitUsage;
-    }
+    if (!fromFile)
+        return usage(fromFile.error().message);
     cfg.peers = std::move(*fromFile);
     for (const QString &spec : p.values(peer)) {
         auto parsed = broker::parsePeer(spec);
-        if (!parsed) {
-            printError(parsed.error().message);
-            return ExitUsage;
-        }
+        if (!parsed)
+            return usage(parsed.error().message);
         std::erase_if(cfg.peers, [&](const broker::PeerConfig &c) { return c.name == parsed->name; });
         cfg.peers.push_back(std::move(*parsed));
     }
     for (const QString &spec : p.values(peerSecret)) {
         auto parsed = broker::parsePeerSecretOption(spec);
         auto secret = parsed ? broker::readPeerSecret(parsed->second) : Result<SecretBytes>(parsed.error());
-        if (!secret) {
-            printError(secret.error().message);
-            return ExitUsage;
-        }
+        if (!secret)
+            return usage(secret.error().message);
         auto it = std::find_if(cfg.peers.begin(), cfg.peers.end(),
                                [&](const broker::PeerConfig &c) { return c.name == parsed->first; });
-        if (it == cfg.peers.end()) {
-            printError(QStringLiteral("--peer-secret-file %1: no such peer (give --peer %1=HOST:PORT,PUBKEY)").arg(parsed->first));
-            return ExitUsage;
-        }
+        if (it == cfg.peers.end())
+            return usage(QStringLiteral("--peer-secret-file %1: no such peer (give --peer %1=HOST:PORT,PUBKEY)").arg(parsed->first));
         it->secret = std::move(*secret);
     }
     for (const broker::PeerConfig &c : cfg.peers) {
-        if (c.secret.size() != 32) {
-            printError(QStringLiteral("no peering secret for peer %1 (--peer-secret-file %1=FILE)").arg(c.name));
-            return ExitUsage;
-        }
+        if (c.secret.size() != 32)
+            return usage(QStringLiteral("no peering secret for peer %1 (--peer-secret-file %1=FILE)").arg(c.name));
     }
     cfg.name = p.value(name);
     if (p.isSet(advertise)) {
-        if (!parseHostPort(p.value(advertise), skbp::kDefaultPort)) {
-            printError(QStringLiteral("--advertise wants HOST:PORT, not \"%1\"").arg(p.value(advertise)));
-            return ExitUsage;
-        }
+        if (!parseHostPort(p.value(advertise), skbp::kDefaultPort))
+            return usage(QStringLiteral("--advertise wants HOST:PORT, not \"%1\"").arg(p.value(advertise)));
         cfg.advertise = p.value(advertise);
     }
     if (p.isSet(keyMode)) {
@@ -331,19 +343,25 @@ int runBroker(int argc, char **argv, const QStringList &args)
         else if (m == QLatin1StringView("patent"))
             cfg.keyMode = skbp::KeyMode::Patent;
         else {
-            printError(QStringLiteral("--key-mode is derived or patent, not \"%1\"").arg(m));
-            return ExitUsage;
+            return usage(QStringLiteral("--key-mode is derived or patent, not \"%1\"").arg(m));
         }
     }
     if (p.isSet(refresh)) {
         auto secs = parseDuration(p.value(refresh));
-        if (!secs) {
-            printError(QStringLiteral("--refresh-interval: %1").arg(secs.error().message));
-            return ExitUsage;
-        }
+        if (!secs)
+            return usage(QStringLiteral("--refresh-interval: %1").arg(secs.error().message));
         cfg.refreshIntervalSecs = *secs;
     }
-    const bool gui = !p.isSet(headless);
+    return ParsedCommand<BrokerCommand>{BrokerCommand{!p.isSet(headless), std::move(cfg)}, {}};
+}
+
+int runBroker(int argc, char **argv, const QStringList &args)
+{
+    auto parsed = parseBrokerCommand(args);
+    if (auto code = report(parsed))
+        return *code;
+    const bool gui = parsed->command->window;
+    const broker::BrokerConfig &cfg = parsed->command->config;
     if (gui && !haveDisplay()) {
         printError(QStringLiteral("no display for the broker console; use --headless"));
         return ExitUsage;

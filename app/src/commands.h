@@ -1,10 +1,42 @@
 #pragma once
 
+#include "broker/broker.h"
+#include "core/result.h"
+#include "headlessphone.h"
+
 #include <QStringList>
+
+#include <optional>
 
 // The subcommands of `sotto` (CLI.md). Each takes the arguments after its name and returns the
 // process exit code.
 namespace sotto::app {
+
+// A command line read: the command to run, or (command empty) the help text --help asked for.
+// An error is a usage error (exit 2) with the one line the command prints.
+template <typename T>
+struct ParsedCommand
+{
+    std::optional<T> command;
+    QString help;
+};
+
+struct PhoneCommand
+{
+    bool window = true;
+    QString profile;          // the window's (empty: the settings' or the default one)
+    HeadlessOptions headless; // with window == false
+};
+struct BrokerCommand
+{
+    bool window = true;
+    broker::BrokerConfig config;
+};
+
+// `sotto phone` and `sotto broker` (CLI.md) without running anything: no window, no socket, no
+// output. The broker's reads its data dir's peers.ini and the --peer-secret-file files it names.
+Result<ParsedCommand<PhoneCommand>> parsePhoneCommand(const QStringList &args);
+Result<ParsedCommand<BrokerCommand>> parseBrokerCommand(const QStringList &args);
 
 int runPhone(int argc, char **argv, const QStringList &args);
 int runBroker(int argc, char **argv, const QStringList &args);

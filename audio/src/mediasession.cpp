@@ -146,7 +146,14 @@ void MediaSession::tick()
             Q_EMIT failed(why);
         }
     }
-    // Capture: whatever the device has, in 20 ms frames.
+    captureAndSend();
+    const std::vector<std::pair<quint32, float>> memberLevels = mixAndPlay();
+    Q_EMIT levels(m_stats.inputLevel, memberLevels);
+}
+
+// Capture: whatever the device has, in 20 ms frames, each processed, encoded, protected and sent.
+void MediaSession::captureAndSend()
+{
     qint16 buf[kFrameSamples * 4];
     for (;;) {
         const qsizetype n = m_input.read(buf, std::size(buf));
@@ -167,51 +174,41 @@ void MediaSession::tick()
             Q_EMIT talkingChanged(talking);
         }
         m_stats.inputLevel = rms(frame, kFrameSamples);
-        if (m_sender) {
-            auto packet = m_encoder->encode(frame);
-            if (packet) {
-                RtpPacket rtp;
-                rtp.seq = m_seq++;
-                rtp.timestamp = m_timestamp;
-                rtp.ssrc = m_config.ownSsrc;
-                rtp.payload = *packet;
-                auto srtp = m_sender->protect(encodeRtp(rtp));
-                if (srtp) {
-                    m_socket.writeDatagram(*srtp, m_config.relayAddress, m_config.relayPort);
-                    ++m_stats.framesSent;
-                    m_stats.bytesSent += quint64(srtp->size());
-                }
-            }
-        }
+        if (m_sender)
+            sendFrame(frame);
         m_timestamp += kFrameSamples;
         m_captured.erase(m_captured.begin(), m_captured.begin() + kFrameSamples);
     }
+}
 
-    // Playout: one frame from each member, mixed.
+void MediaSession::sendFrame(const qint16 *frame)
+{
+    auto packet = m_encoder->encode(frame);
+    if (!packet)
+        return;
+    RtpPacket rtp;
+    rtp.seq = m_seq++;
+    rtp.timestamp = m_timestamp;
+    rtp.ssrc = m_config.ownSsrc;
+    rtp.payload = *packet;
+    auto srtp = m_sender->protect(encodeRtp(rtp));
+    if (!srtp)
+        return;
+    m_socket.writeDatagram(*srtp, m_config.relayAddress, m_config.relayPort);
+    ++m_stats.framesSent;
+    m_stats.bytesSent += quint64(srtp->size());
+}
+
+// Playout: one frame from each member's jitter buffer (decoded, recovered by FEC or concealed),
+// mixed and played; the loss seen sets the encoder's FEC effort. The members' levels, for the UI.
+std::vector<std::pair<quint32, float>> MediaSession::mixAndPlay()
+{
     std::vector<qint32> mix(kFrameSamples, 0);
     qint16 pcm[kFrameSamples];
     std::vector<std::pair<quint32, float>> memberLevels;
     quint64 worstLoss = 0, total = 0;
     for (auto &[ssrc, m] : m_members) {
-        const JitterBuffer::Slot slot = m->jitter.pop();
-        bool have = true;
-        switch (slot.kind) {
-        case JitterBuffer::Slot::Kind::Packet:
-            have = bool(m->decoder->decode(slot.payload, pcm));
-            break;
-        case JitterBuffer::Slot::Kind::Fec:
-            have = bool(m->decoder->decodeFec(slot.payload, pcm));
-            break;
-        case JitterBuffer::Slot::Kind::Lost:
-            have = bool(m->decoder->conceal(pcm));
-            ++m->stats.concealed;
-            break;
-        case JitterBuffer::Slot::Kind::Idle:
-            have = false;
-            break;
-        }
-        if (!have)
-            std::fill(std::begin(pcm), std::end(pcm), qint16(0));
+        decodeNext(*m, pcm);
         for (int i = 0; i < kFrameSamples; ++i)
             mix[std::size_t(i)] += pcm[i];
         m->stats.level = rms(pcm, kFrameSamples);
@@ -224,10 +221,33 @@ void MediaSession::tick()
         pcm[i] = qint16(std::clamp<qint32>(mix[std::size_t(i)], -32768, 32767));
     m_output.write(pcm, kFrameSamples);
     m_lastPlayed.assign(pcm, pcm + kFrameSamples);
-    // Feed the measured loss back into the encoder's FEC effort.
     if (total > 50)
         m_encoder->setExpectedLoss(int(100 * worstLoss / total));
-    Q_EMIT levels(m_stats.inputLevel, memberLevels);
+    return memberLevels;
+}
+
+// The member's next 20 ms: its packet, its FEC, a concealment of a loss, or silence when idle.
+void MediaSession::decodeNext(Member &m, qint16 *pcm)
+{
+    const JitterBuffer::Slot slot = m.jitter.pop();
+    bool have = true;
+    switch (slot.kind) {
+    case JitterBuffer::Slot::Kind::Packet:
+        have = bool(m.decoder->decode(slot.payload, pcm));
+        break;
+    case JitterBuffer::Slot::Kind::Fec:
+        have = bool(m.decoder->decodeFec(slot.payload, pcm));
+        break;
+    case JitterBuffer::Slot::Kind::Lost:
+        have = bool(m.decoder->conceal(pcm));
+        ++m.stats.concealed;
+        break;
+    case JitterBuffer::Slot::Kind::Idle:
+        have = false;
+        break;
+    }
+    if (!have)
+        std::fill(pcm, pcm + kFrameSamples, qint16(0));
 }
 
 void MediaSession::onDatagrams()

@@ -109,7 +109,12 @@ private:
         MemberStats stats;
     };
 
+    // Every frame (kFrameMs): what was captured goes out, and the members' next frames play.
     void tick();
+    void captureAndSend();
+    void sendFrame(const qint16 *frame);
+    std::vector<std::pair<quint32, float>> mixAndPlay();
+    static void decodeNext(Member &m, qint16 *pcm);
     void sendBind();
     void onDatagrams();
     void onPacket(const QByteArray &datagram);
