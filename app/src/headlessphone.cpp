@@ -1,5 +1,4 @@
 #include "headlessphone.h"
-#include "profilelock.h"
 
 #include "exitcodes.h"
 
@@ -21,31 +20,52 @@ HeadlessPhone::HeadlessPhone(HeadlessOptions options, QObject *parent)
     m_hangupTimer.setSingleShot(true);
     connect(&m_hangupTimer, &QTimer::timeout, this, [this] {
         if (!m_sid.isEmpty())
-            m_engine->leave(m_sid);
+            m_phone->engine().leave(m_sid);
     });
     // A callee lingers briefly after its call for the post-call rotation of its key.
     m_graceTimer.setSingleShot(true);
     connect(&m_graceTimer, &QTimer::timeout, this, [this] { finish(m_exitAfterCall); });
 }
 
-std::optional<int> HeadlessPhone::start()
+// What the scripted phone hears and says: --play (a WAV, once) or the device or silence; --record
+// or the device or nowhere.
+PhoneAudio HeadlessPhone::audioFromOptions() const
 {
-    auto lock = lockProfile(m_options.profileDir);
-    if (!lock) {
-        printError(lock.error().message);
-        return ExitFailed; // CLI: a second phone on a profile exits 1 at once, naming the first
-    }
-    m_lock = std::move(*lock);
-    auto profile = Profile::open(m_options.profileDir);
-    if (!profile) {
-        printError(profile.error().message);
-        return profile.error().code == ErrorCode::Corrupt ? ExitFailed : ExitUsage;
-    }
-    m_profile.emplace(std::move(*profile));
-    if (!m_profile->isEnrolled() && m_profile->pendingEpoch() == 0 && !m_options.join) {
-        printError(QStringLiteral("profile %1 is not enrolled: give --join LINK").arg(m_options.profileDir));
-        return ExitUsage;
-    }
+    PhoneAudio a;
+    a.callDevices = [o = m_options]() -> Result<phone::CallMedia::Devices> {
+        phone::CallMedia::Devices d;
+        if (o.playFile.isEmpty() && !o.audioDevice.isNull()) {
+            auto in = audio::openPortAudioInput(o.audioDevice);
+            if (!in)
+                return in.error();
+            d.input = std::move(*in);
+            d.processing = audio::VoiceProcessor::Settings{}; // a real microphone: AEC, NS, AGC
+        } else if (o.playFile.isEmpty()) {
+            d.input = audio::makeSilentInput();
+        } else {
+            auto in = audio::FileAudioInput::open(o.playFile, false);
+            if (!in)
+                return in.error();
+            d.input = std::move(*in);
+        }
+        if (o.recordFile.isEmpty() && !o.audioDevice.isNull()) {
+            auto out = audio::openPortAudioOutput(o.audioDevice);
+            if (!out)
+                return out.error();
+            d.output = std::move(*out);
+        } else if (o.recordFile.isEmpty()) {
+            d.output = std::make_unique<audio::NullAudioOutput>();
+        } else {
+            d.output = std::make_unique<audio::FileAudioOutput>(o.recordFile);
+        }
+        return d;
+    };
+    return a; // no ring tone: a scripted phone answers or does not
+}
+
+// What the options name is there and usable, said now rather than when the call comes.
+std::optional<int> HeadlessPhone::checkOptions()
+{
     if (!m_options.timelineFile.isEmpty()) {
         m_timeline.setFileName(m_options.timelineFile);
         if (!m_timeline.open(QIODevice::WriteOnly | QIODevice::Append | QIODevice::Text)) {
@@ -53,26 +73,14 @@ std::optional<int> HeadlessPhone::start()
             return ExitUsage;
         }
     }
-    m_engine = std::make_unique<ClientEngine>(*m_profile);
-    ClientEngine &e = *m_engine;
-    // Headless calls and key steps are kept in the profile as the window's are, so that a window
-    // opened later shows them.
-    const QDir dir(m_profile->dir());
-    m_history = std::make_unique<CallHistory>(e, dir.filePath(QStringLiteral("history.json")));
-    if (auto r = m_history->load(); !r)
-        printError(r.error().message);
-    m_journal = std::make_unique<TimelineJournal>(e.timeline(), dir.filePath(QStringLiteral("timeline.jsonl")));
-    if (auto r = m_journal->load(); !r)
-        printError(r.error().message);
-    connectProgress();
-    if (!m_options.playFile.isEmpty()) { // refuse a bad file now, not when the call comes
+    if (!m_options.playFile.isEmpty()) {
         auto probe = audio::readWav(m_options.playFile);
         if (!probe) {
             printError(probe.error().message);
             return ExitUsage;
         }
     }
-    if (!m_options.audioDevice.isNull()) { // a device asked for and missing: say so now
+    if (!m_options.audioDevice.isNull()) {
         auto in = audio::openPortAudioInput(m_options.audioDevice);
         auto out = in ? audio::openPortAudioOutput(m_options.audioDevice) : Result<std::unique_ptr<audio::IAudioOutput>>(in.error());
         if (!in || !out) {
@@ -80,38 +88,33 @@ std::optional<int> HeadlessPhone::start()
             return ExitFailed;
         }
     }
-    m_media = std::make_unique<phone::CallMedia>(e, [this]() -> Result<phone::CallMedia::Devices> {
-        phone::CallMedia::Devices d;
-        if (m_options.playFile.isEmpty() && !m_options.audioDevice.isNull()) {
-            auto in = audio::openPortAudioInput(m_options.audioDevice);
-            if (!in)
-                return in.error();
-            d.input = std::move(*in);
-            d.processing = audio::VoiceProcessor::Settings{}; // a real microphone: AEC, NS, AGC
-        } else if (m_options.playFile.isEmpty()) {
-            d.input = audio::makeSilentInput();
-        } else {
-            auto in = audio::FileAudioInput::open(m_options.playFile, false);
-            if (!in)
-                return in.error();
-            d.input = std::move(*in);
-        }
-        if (m_options.recordFile.isEmpty() && !m_options.audioDevice.isNull()) {
-            auto out = audio::openPortAudioOutput(m_options.audioDevice);
-            if (!out)
-                return out.error();
-            d.output = std::move(*out);
-        } else if (m_options.recordFile.isEmpty())
-            d.output = std::make_unique<audio::NullAudioOutput>();
-        else
-            d.output = std::make_unique<audio::FileAudioOutput>(m_options.recordFile);
-        return d;
-    });
-    m_media->setLossPercent(m_options.lossPercent);
-    connect(m_media.get(), &phone::CallMedia::failed, this, [](const QByteArray &, const QString &why) {
+    return std::nullopt;
+}
+
+std::optional<int> HeadlessPhone::start()
+{
+    // The window's phone (profile lock, engine, call media, kept history and timeline), with the
+    // options' audio: headless calls are kept in the profile as the window's are.
+    auto opened = Phone::open(m_options.profileDir, audioFromOptions());
+    if (!opened) {
+        printError(opened.error().message);
+        // A second phone on a profile, a damaged or unreadable one: exit 1 (CLI.md).
+        return opened.error().code == ErrorCode::Usage ? ExitUsage : ExitFailed;
+    }
+    m_phone = std::move(*opened);
+    if (m_phone->needsEnrolment() && !m_options.join) {
+        printError(QStringLiteral("profile %1 is not enrolled: give --join LINK").arg(m_options.profileDir));
+        return ExitUsage;
+    }
+    if (auto code = checkOptions())
+        return code;
+    ClientEngine &e = m_phone->engine();
+    connectProgress();
+    m_phone->media().setLossPercent(m_options.lossPercent);
+    connect(&m_phone->media(), &phone::CallMedia::failed, this, [](const QByteArray &, const QString &why) {
         printError(QStringLiteral("media: %1").arg(why));
     });
-    if (m_media->keyLogActive())
+    if (m_phone->media().keyLogActive())
         printError(QStringLiteral("warning: SOTTO_KEYLOGFILE is set; SRTP keys are written to %1")
                        .arg(qEnvironmentVariable("SOTTO_KEYLOGFILE")));
     connect(&e.timeline(), &Timeline::appended, this, &HeadlessPhone::writeTimeline);
@@ -132,18 +135,18 @@ std::optional<int> HeadlessPhone::start()
         if (!m_options.answer && !m_options.answerAll)
             return;
         if (!m_sid.isEmpty() && m_sid != sid) {
-            m_engine->decline(sid); // one call at a time for a scripted phone
+            m_phone->engine().decline(sid); // one call at a time for a scripted phone
             return;
         }
         m_sid = sid;
-        m_wasCallee = m_engine->session(sid) && m_engine->session(sid)->role == SessionInfo::Role::Callee;
-        m_engine->answer(sid);
+        m_wasCallee = m_phone->engine().session(sid) && m_phone->engine().session(sid)->role == SessionInfo::Role::Callee;
+        m_phone->engine().answer(sid);
     });
     connect(&e, &ClientEngine::callAnswered, this, [this](const QByteArray &sid) {
         if (sid != m_sid)
             return;
         if (!m_options.invite.isEmpty())
-            m_engine->invite(sid, m_options.invite);
+            m_phone->engine().invite(sid, m_options.invite);
         if (m_options.hangupAfterSecs)
             m_hangupTimer.start(int(*m_options.hangupAfterSecs * 1000));
     });
@@ -158,7 +161,7 @@ std::optional<int> HeadlessPhone::start()
         printError(QStringLiteral("%1: %2").arg(what, err.message));
     });
 
-    if (!m_profile->isEnrolled() && m_profile->pendingEpoch() == 0) {
+    if (m_phone->needsEnrolment()) {
         connect(&e, &ClientEngine::enrolled, this, &HeadlessPhone::goOnline);
         connect(&e, &ClientEngine::enrolFailed, this, [this](const Error &err) {
             finish(ExitFailed, QStringLiteral("enrolment failed: %1").arg(err.message));
@@ -177,7 +180,7 @@ std::optional<int> HeadlessPhone::start()
 
 void HeadlessPhone::goOnline()
 {
-    m_engine->start();
+    m_phone->engine().start();
 }
 
 void HeadlessPhone::onOnline()
@@ -185,7 +188,7 @@ void HeadlessPhone::onOnline()
     if (!m_options.call.isEmpty() && !m_callPlaced) {
         m_callPlaced = true;
         progress(QStringLiteral("calling %1").arg(m_options.call));
-        m_engine->call(m_options.call);
+        m_phone->engine().call(m_options.call);
     }
 }
 
@@ -234,31 +237,31 @@ void HeadlessPhone::progress(const QString &line) const
 {
     if (m_options.quiet)
         return;
-    const QString who = m_profile && !m_profile->account().isEmpty() ? m_profile->account() : QStringLiteral("phone");
+    const QString who = m_phone && !m_phone->profile().account().isEmpty() ? m_phone->profile().account() : QStringLiteral("phone");
     std::fprintf(stderr, "%s: %s\n", qPrintable(who), qPrintable(line));
     std::fflush(stderr);
 }
 
 void HeadlessPhone::connectProgress()
 {
-    ClientEngine &e = *m_engine;
+    ClientEngine &e = m_phone->engine();
     connect(&e, &ClientEngine::stateChanged, this, [this](ClientEngine::State s) {
-        if (s == ClientEngine::State::Connecting && !m_engine->nextRetry().isValid())
-            progress(QStringLiteral("connecting to %1:%2").arg(m_profile->brokerHost()).arg(m_profile->brokerPort()));
+        if (s == ClientEngine::State::Connecting && !m_phone->engine().nextRetry().isValid())
+            progress(QStringLiteral("connecting to %1:%2").arg(m_phone->profile().brokerHost()).arg(m_phone->profile().brokerPort()));
         else if (s == ClientEngine::State::Online)
-            progress(QStringLiteral("online · epoch %1 · key %2").arg(m_profile->epoch()).arg(skbp::fingerprint(m_profile->key())));
+            progress(QStringLiteral("online · epoch %1 · key %2").arg(m_phone->profile().epoch()).arg(skbp::fingerprint(m_phone->profile().key())));
     });
     connect(&e, &ClientEngine::retryScheduled, this, [this](int ms, const QString &reason) {
         progress(QStringLiteral("%1 · retrying in %2 s").arg(reason).arg((ms + 999) / 1000));
     });
     connect(&e, &ClientEngine::enrolled, this, [this](quint32 epoch) {
-        progress(QStringLiteral("enrolled · epoch %1 · key %2").arg(epoch).arg(skbp::fingerprint(m_profile->key())));
+        progress(QStringLiteral("enrolled · epoch %1 · key %2").arg(epoch).arg(skbp::fingerprint(m_phone->profile().key())));
     });
     connect(&e, &ClientEngine::refreshed, this, [this](quint32 epoch) {
-        progress(QStringLiteral("key refreshed (Diffie-Hellman) · epoch %1 · key %2").arg(epoch).arg(skbp::fingerprint(m_profile->key())));
+        progress(QStringLiteral("key refreshed (Diffie-Hellman) · epoch %1 · key %2").arg(epoch).arg(skbp::fingerprint(m_phone->profile().key())));
     });
     connect(&e, &ClientEngine::rotated, this, [this](quint32 epoch) {
-        progress(QStringLiteral("key rotated · epoch %1 · key %2").arg(epoch).arg(skbp::fingerprint(m_profile->key())));
+        progress(QStringLiteral("key rotated · epoch %1 · key %2").arg(epoch).arg(skbp::fingerprint(m_phone->profile().key())));
     });
     connect(&e, &ClientEngine::callStarted, this, [this](const QByteArray &, const QString &callee) {
         progress(QStringLiteral("ringing %1").arg(callee));
@@ -267,11 +270,11 @@ void HeadlessPhone::connectProgress()
         progress(conference ? QStringLiteral("%1 invites us into a call").arg(from) : QStringLiteral("%1 is calling").arg(from));
     });
     connect(&e, &ClientEngine::callAnswered, this, [this](const QByteArray &sid) {
-        const auto s = m_engine->session(sid);
+        const auto s = m_phone->engine().session(sid);
         progress(QStringLiteral("answered · generation %1 · session key %2").arg(s ? s->gen : 0).arg(s ? s->keyFingerprint : QString()));
     });
     connect(&e, &ClientEngine::memberJoined, this, [this](const QByteArray &sid, const QString &who) {
-        const auto s = m_engine->session(sid);
+        const auto s = m_phone->engine().session(sid);
         progress(QStringLiteral("%1 joined · generation %2").arg(who).arg(s ? s->gen : 0));
     });
     connect(&e, &ClientEngine::memberLeft, this, [this](const QByteArray &, const QString &who) {
@@ -298,10 +301,10 @@ void HeadlessPhone::writeTimeline(const TimelineEvent &e)
 
 void HeadlessPhone::writeStats()
 {
-    if (m_options.statsFile.isEmpty() || !m_media)
+    if (m_options.statsFile.isEmpty() || !m_phone)
         return;
     QJsonArray calls;
-    for (const auto &[sid, st] : m_media->history()) {
+    for (const auto &[sid, st] : m_phone->media().history()) {
         QJsonArray members;
         for (const audio::MemberStats &m : st.members) {
             members.append(QJsonObject{{QStringLiteral("ssrc"), qint64(m.ssrc)},
@@ -346,8 +349,8 @@ void HeadlessPhone::finish(int code, const QString &why)
     m_finished = true;
     if (!why.isEmpty())
         printError(why);
-    if (m_engine)
-        m_engine->stop(); // leaves any call; the media stops and the recording is closed
+    if (m_phone)
+        m_phone->engine().stop(); // leaves any call; the media stops and the recording is closed
     writeStats();
     if (m_timeline.isOpen())
         m_timeline.close();

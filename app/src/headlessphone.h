@@ -3,6 +3,7 @@
 // `sotto phone --headless`: the phone engine driven by command-line options, for scripts,
 // tests, demos and benchmarks (CLI.md).
 
+#include "phone.h"
 #include "phone/callmedia.h"
 #include "core/callhistory.h"
 #include "core/client.h"
@@ -61,14 +62,11 @@ private:
     // One progress line on stderr, "ACCOUNT: what happens" (CLI.md), unless --quiet.
     void progress(const QString &line) const;
     void connectProgress();
+    PhoneAudio audioFromOptions() const;
+    std::optional<int> checkOptions();
 
     HeadlessOptions m_options;
-    std::unique_ptr<QLockFile> m_lock; // one process per profile
-    std::optional<Profile> m_profile;
-    std::unique_ptr<ClientEngine> m_engine;
-    std::unique_ptr<phone::CallMedia> m_media;
-    std::unique_ptr<CallHistory> m_history;
-    std::unique_ptr<TimelineJournal> m_journal;
+    std::unique_ptr<Phone> m_phone; // the window's phone, file-backed audio (after start())
     QFile m_timeline;
     QByteArray m_sid;
     bool m_callPlaced = false;
