@@ -113,7 +113,7 @@ public:
 private:
     void checkMessage(const wire::Message &m)
     {
-        FUZZ_CHECK(!m.type().isEmpty());
+        FUZZ_CHECK(!m.typeName().isEmpty());
         FUZZ_CHECK(wire::decodeMessage(wire::encodeMessage(m.map())).ok());
     }
 
