@@ -209,7 +209,13 @@ Result<void> Broker::start()
     }
     (void)m_store.setMetaValue(QStringLiteral("name"), m_config.name);
     m_router.reset(); // a restart: the last run's sessions ended with its connections
-    m_federation = std::make_unique<Federation>(*this);
+    m_federation = std::make_unique<Federation>(FederationContext{
+        .store = m_store,
+        .config = m_config,
+        .identity = m_static,
+        .localAccounts = [this] { return m_router->localAccounts(); },
+        .log = [this](const QString &line) { log(line); },
+    });
     m_router = std::make_unique<CallRouter>(RouterContext{
         .store = m_store,
         .relays = m_relayTable,

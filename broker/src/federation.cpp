@@ -18,13 +18,13 @@ namespace {
 
 } // namespace
 
-Federation::Federation(Broker &broker) : m_broker(broker)
+Federation::Federation(FederationContext context) : m_ctx(std::move(context))
 {
-    for (const PeerConfig &pc : broker.m_config.peers) {
+    for (const PeerConfig &pc : m_ctx.config.peers) {
         auto link = std::make_unique<Link>();
         link->config = pc;
         // One link per pair: the broker whose name sorts first dials, the other listens.
-        link->initiator = broker.name() < pc.name;
+        link->initiator = m_ctx.config.name < pc.name;
         link->reconnect.setSingleShot(true);
         Link *raw = link.get();
         connect(&link->reconnect, &QTimer::timeout, this, [this, raw] { dial(*raw); });
@@ -68,7 +68,7 @@ Result<void> Federation::forget(const QString &name)
     Link *link = find(name);
     if (!link)
         return makeError(ErrorCode::UnknownAccount, QStringLiteral("%1 is not a configured peer").arg(name));
-    if (auto r = m_broker.m_store.forgetPeer(name); !r)
+    if (auto r = m_ctx.store.forgetPeer(name); !r)
         return r;
     dropAttempts(*link); // a handshake or login under the forgotten key
     link->pendingRefused = false;
@@ -107,7 +107,7 @@ bool Federation::isUp(const QString &name) const
 
 const AccountRecord *Federation::key(const QString &name) const
 {
-    const AccountRecord *p = m_broker.m_store.peer(name);
+    const AccountRecord *p = m_ctx.store.peer(name);
     return p && p->isEnrolled() ? p : nullptr;
 }
 
@@ -140,7 +140,7 @@ std::vector<PeerView> Federation::peers() const
         v.state = l->state;
         v.initiator = l->initiator;
         v.lastError = l->lastError;
-        v.keyHeld = m_broker.m_store.peer(name) != nullptr;
+        v.keyHeld = m_ctx.store.peer(name) != nullptr;
         if (const AccountRecord *p = key(name)) {
             v.epoch = p->epoch;
             v.fingerprint = skbp::fingerprint(p->key);
@@ -177,7 +177,7 @@ void Federation::dial(Link &link)
 {
     if (!m_running || link.state != PeerView::State::Down)
         return;
-    const AccountRecord *p = m_broker.m_store.peer(link.config.name);
+    const AccountRecord *p = m_ctx.store.peer(link.config.name);
     link.state = PeerView::State::Connecting;
     Q_EMIT peersChanged();
     // Commit rule: a pending K_AB is tried first; its login commits it. Refused (or so it
@@ -198,15 +198,14 @@ void Federation::scheduleReconnect(Link &link, const QString &why)
     Q_EMIT peersChanged();
     if (!m_running || !link.initiator)
         return;
-    const BrokerConfig &cfg = m_broker.m_config;
+    const BrokerConfig &cfg = m_ctx.config;
     link.backoffMs = link.backoffMs == 0 ? cfg.peerMinBackoffMs : std::min(link.backoffMs * 2, cfg.peerMaxBackoffMs);
     link.reconnect.start(link.backoffMs);
 }
 
 AttemptContext Federation::attemptContext() const
 {
-    return {m_broker.m_store, m_broker.name(), m_broker.m_static.privateKey, m_broker.m_config,
-            [this](const QString &line) { m_broker.log(line); }};
+    return {m_ctx.store, m_ctx.config.name, m_ctx.identity.privateKey, m_ctx.config, m_ctx.log};
 }
 
 void Federation::dropAttempts(Link &link)
@@ -234,7 +233,7 @@ void Federation::handshake(Link &link)
         attempt->deleteLater();
         l->handshake = nullptr;
         if (!ok) {
-            m_broker.log(QStringLiteral("peer %1: inter-broker key handshake failed: %2").arg(l->config.name, why));
+            m_ctx.log(QStringLiteral("peer %1: inter-broker key handshake failed: %2").arg(l->config.name, why));
             if (l->state == PeerView::State::Up) { // a refresh: the channel stays, try again later
                 l->refreshWanted = false;
                 l->lastError = why;
@@ -282,7 +281,7 @@ void Federation::login(Link &link, quint32 epoch, bool pending)
 
 void Federation::refuse(FramedSocket *socket, const QString &peer, const QString &why)
 {
-    m_broker.log(QStringLiteral("peer connection from \"%1\" refused: %2").arg(peer, why));
+    m_ctx.log(QStringLiteral("peer connection from \"%1\" refused: %2").arg(peer, why));
     // Same answer whatever was wrong: not a peer, another static key, a wrong secret.
     socket->sendAndClose(wire::encodeCleartextError(ErrorCode::Auth, QStringLiteral("authentication failed")));
 }
@@ -306,7 +305,7 @@ QTimer *Federation::armResponderDeadline(FramedSocket *socket)
     auto *deadline = new QTimer(socket);
     deadline->setSingleShot(true);
     connect(deadline, &QTimer::timeout, socket, &FramedSocket::abort);
-    deadline->start(m_broker.m_config.handshakeTimeoutMs);
+    deadline->start(m_ctx.config.handshakeTimeoutMs);
     return deadline;
 }
 
@@ -320,7 +319,7 @@ void Federation::acceptHandshake(FramedSocket *socket, const QByteArray &frame)
     Link *link = find(f->account);
     if (!link)
         return refuse(socket, f->account, QStringLiteral("not a configured peer"));
-    const AccountRecord *p = m_broker.m_store.peer(f->account);
+    const AccountRecord *p = m_ctx.store.peer(f->account);
     SecretBytes psk;
     if (f->epoch == 0 && p && p->isEnrolled()) // §8: after the first run, only K_AB
         return refuse(socket, f->account,
@@ -338,8 +337,8 @@ void Federation::acceptHandshake(FramedSocket *socket, const QByteArray &frame)
     noise::HandshakeConfig hc;
     hc.pattern = noise::Pattern::KKpsk0;
     hc.initiator = false;
-    hc.prologue = skbp::federatePrologue(f->account, m_broker.name(), f->epoch);
-    hc.localStatic = m_broker.m_static.privateKey;
+    hc.prologue = skbp::federatePrologue(f->account, m_ctx.config.name, f->epoch);
+    hc.localStatic = m_ctx.identity.privateKey;
     hc.remoteStatic = link->config.publicKey;
     hc.psk = psk;
     auto hs = noise::HandshakeState::create(std::move(hc));
@@ -347,7 +346,7 @@ void Federation::acceptHandshake(FramedSocket *socket, const QByteArray &frame)
     // rule, as for phones): answered ephemeral keys are kept with the pending key.
     const QString replayKey = QLatin1Char('@') + f->account; // never an account's name
     const QByteArray ephemeral = f->noiseMessage.left(skbp::kKeySize);
-    const bool replayed = m_broker.m_store.handshakeAnswered(replayKey, f->epoch, ephemeral);
+    const bool replayed = m_ctx.store.handshakeAnswered(replayKey, f->epoch, ephemeral);
     auto payload = hs ? hs->readMessage(f->noiseMessage) : Result<QByteArray>(hs.error());
     if (!payload)
         return refuse(socket, f->account, QStringLiteral("handshake failed (wrong static key or secret)"));
@@ -361,14 +360,14 @@ void Federation::acceptHandshake(FramedSocket *socket, const QByteArray &frame)
         return refuse(socket, f->account, msg2.error().message);
     auto [i2r, r2i] = hs->split();
     auto key = skbp::interBrokerKey(hs->handshakeHash(), i2r.key(), r2i.key());
-    if (!key || !m_broker.m_store.recordHandshake(replayKey, f->epoch, ephemeral)
-        || !m_broker.m_store.setPeerPending(f->account, newEpoch, *key))
+    if (!key || !m_ctx.store.recordHandshake(replayKey, f->epoch, ephemeral)
+        || !m_ctx.store.setPeerPending(f->account, newEpoch, *key))
         return refuse(socket, f->account, QStringLiteral("store failure"));
     auto channel = std::make_shared<SecureChannel>(r2i, i2r);
     auto madeKey = std::make_shared<SecretBytes>(*key);
     const QString name = f->account;
     const QByteArray out = wire::encodeEnroll2(*msg2, wire::kFederateTag);
-    m_broker.m_store.afterCommit([socket = QPointer<FramedSocket>(socket), out](bool ok) {
+    m_ctx.store.afterCommit([socket = QPointer<FramedSocket>(socket), out](bool ok) {
         if (socket && ok)
             socket->send(out);
         else if (socket)
@@ -381,20 +380,20 @@ void Federation::acceptHandshake(FramedSocket *socket, const QByteArray &frame)
             socket->sendAndClose(wire::encodeCleartextError(ErrorCode::Auth, QStringLiteral("expected confirm")));
             return;
         }
-        const AccountRecord *rec = m_broker.m_store.peer(name);
+        const AccountRecord *rec = m_ctx.store.peer(name);
         if (!rec || rec->pendingEpoch != newEpoch || !rec->pendingKey.equals(*madeKey)
-            || !m_broker.m_store.commitPeerPending(name)) {
+            || !m_ctx.store.commitPeerPending(name)) {
             socket->sendAndClose(wire::encodeCleartextError(ErrorCode::Auth, QStringLiteral("handshake superseded")));
             return;
         }
-        m_broker.log(QStringLiteral("peer %1: inter-broker key epoch %2 committed (confirm), fp %3")
+        m_ctx.log(QStringLiteral("peer %1: inter-broker key epoch %2 committed (confirm), fp %3")
                          .arg(name)
                          .arg(newEpoch)
-                         .arg(skbp::fingerprint(m_broker.m_store.peer(name)->key)));
+                         .arg(skbp::fingerprint(m_ctx.store.peer(name)->key)));
         QCborMap enrolled = wire::message(wire::MessageType::Enrolled);
         enrolled.insert(key::epoch, qint64(newEpoch));
         auto sealed = channel->seal(enrolled);
-        m_broker.m_store.afterCommit([socket = QPointer<FramedSocket>(socket), sealed](bool ok) {
+        m_ctx.store.afterCommit([socket = QPointer<FramedSocket>(socket), sealed](bool ok) {
             if (!socket)
                 return;
             if (ok && sealed)
@@ -415,7 +414,7 @@ void Federation::acceptLogin(FramedSocket *socket, const QByteArray &frame)
     Link *link = find(hello->account);
     if (!link)
         return refuse(socket, hello->account, QStringLiteral("not a configured peer"));
-    const AccountRecord *p = m_broker.m_store.peer(hello->account);
+    const AccountRecord *p = m_ctx.store.peer(hello->account);
     SecretBytes key;
     bool commit = false;
     if (p && p->isEnrolled() && p->epoch == hello->epoch) {
@@ -443,29 +442,29 @@ void Federation::acceptLogin(FramedSocket *socket, const QByteArray &frame)
             [this, socket, channel, name, epoch, commit, deadline, loginKey](const QByteArray &body) {
                 auto m = channel->open(body);
                 if (!m || m->type() != wire::MessageType::Login) {
-                    m_broker.log(QStringLiteral("peer %1: login refused (epoch %2)").arg(name).arg(epoch));
+                    m_ctx.log(QStringLiteral("peer %1: login refused (epoch %2)").arg(name).arg(epoch));
                     socket->sendAndClose(
                         wire::encodeCleartextError(ErrorCode::Auth, QStringLiteral("authentication failed")));
                     return;
                 }
                 // The key may have been forgotten (Broker::forgetPeer) while this login ran.
-                const AccountRecord *rec = m_broker.m_store.peer(name);
+                const AccountRecord *rec = m_ctx.store.peer(name);
                 const bool same = rec
                     && (commit ? rec->pendingEpoch == epoch && crypto::constantTimeEquals(rec->pendingKey.view(), loginKey->view())
                                : rec->isEnrolled() && rec->epoch == epoch && crypto::constantTimeEquals(rec->key.view(), loginKey->view()));
                 loginKey->clear();
                 if (!same) {
-                    m_broker.log(QStringLiteral("peer %1: login under a key forgotten meanwhile (epoch %2)").arg(name).arg(epoch));
+                    m_ctx.log(QStringLiteral("peer %1: login under a key forgotten meanwhile (epoch %2)").arg(name).arg(epoch));
                     socket->sendAndClose(
                         wire::encodeCleartextError(ErrorCode::Auth, QStringLiteral("authentication failed")));
                     return;
                 }
                 if (commit) {
-                    if (!m_broker.m_store.commitPeerPending(name)) {
+                    if (!m_ctx.store.commitPeerPending(name)) {
                         socket->abort();
                         return;
                     }
-                    m_broker.log(QStringLiteral("peer %1: inter-broker key epoch %2 committed (login under pending key)")
+                    m_ctx.log(QStringLiteral("peer %1: inter-broker key epoch %2 committed (login under pending key)")
                                      .arg(name)
                                      .arg(epoch));
                 }
@@ -474,8 +473,8 @@ void Federation::acceptLogin(FramedSocket *socket, const QByteArray &frame)
                 disconnect(socket, &FramedSocket::disconnected, socket, &QObject::deleteLater);
                 QCborMap welcome = wire::message(wire::MessageType::Welcome);
                 welcome.insert(key::epoch, qint64(epoch));
-                welcome.insert(key::broker, m_broker.name());
-                welcome.insert(key::fp, m_broker.fingerprint());
+                welcome.insert(key::broker, m_ctx.config.name);
+                welcome.insert(key::fp, skbp::fingerprint(m_ctx.identity.publicKey));
                 auto sealed = channel->seal(welcome);
                 if (sealed)
                     socket->send(*sealed);
@@ -511,8 +510,8 @@ void Federation::setUp(Link &link, FramedSocket *socket, SecureChannel channel)
         if (l->socket == socket)
             setDown(*l, socket->closeReason().isEmpty() ? QStringLiteral("connection lost") : socket->closeReason());
     });
-    const AccountRecord *p = m_broker.m_store.peer(link.config.name);
-    m_broker.log(QStringLiteral("peer %1 up · inter-broker key epoch %2 · fp %3")
+    const AccountRecord *p = m_ctx.store.peer(link.config.name);
+    m_ctx.log(QStringLiteral("peer %1 up · inter-broker key epoch %2 · fp %3")
                      .arg(link.config.name)
                      .arg(p ? p->epoch : 0)
                      .arg(p ? skbp::fingerprint(p->key) : QString()));
@@ -530,7 +529,7 @@ void Federation::setDown(Link &link, const QString &why)
     link.socket = nullptr;
     link.channel = SecureChannel();
     const bool wasUp = link.state == PeerView::State::Up;
-    m_broker.log(QStringLiteral("peer %1 down: %2").arg(link.config.name, why));
+    m_ctx.log(QStringLiteral("peer %1 down: %2").arg(link.config.name, why));
     link.state = PeerView::State::Down;
     if (wasUp)
         Q_EMIT linkDown(link.config.name); // with the directory still known: its accounts go offline
@@ -551,7 +550,7 @@ void Federation::onChannelFrame(Link &link, const QByteArray &body)
     switch (m->type()) {
     case T::Directory:
         if (!m->has(key::accounts)) { // a request for ours
-            for (const QCborMap &page : wire::directoryPages(m_broker.m_router->localAccounts(), std::nullopt))
+            for (const QCborMap &page : wire::directoryPages(m_ctx.localAccounts(), std::nullopt))
                 send(link.config.name, page);
             return;
         }
@@ -648,13 +647,13 @@ void Federation::onPresence(Link &link, const wire::Message &m)
 
 bool Federation::admitPeerAccount(Link &link, const std::map<QString, bool> &into, const QString &account)
 {
-    if (into.contains(account) || into.size() < std::size_t(m_broker.m_config.maxPeerAccounts))
+    if (into.contains(account) || into.size() < std::size_t(m_ctx.config.maxPeerAccounts))
         return true;
     if (!link.overAccountLimit) {
         link.overAccountLimit = true;
-        m_broker.log(QStringLiteral("peer %1 announces more than %2 accounts: the rest are ignored")
+        m_ctx.log(QStringLiteral("peer %1 announces more than %2 accounts: the rest are ignored")
                          .arg(link.config.name)
-                         .arg(m_broker.m_config.maxPeerAccounts));
+                         .arg(m_ctx.config.maxPeerAccounts));
     }
     return false;
 }
@@ -663,10 +662,10 @@ void Federation::refreshDue()
 {
     const qint64 now = QDateTime::currentSecsSinceEpoch();
     for (auto &[name, l] : m_links) {
-        const AccountRecord *p = m_broker.m_store.peer(name);
+        const AccountRecord *p = m_ctx.store.peer(name);
         if (!l->initiator || !p || !p->isEnrolled() || p->pendingEpoch != 0)
             continue;
-        if (p->refreshedAt + m_broker.m_config.refreshIntervalSecs > now || l->refreshWanted)
+        if (p->refreshedAt + m_ctx.config.refreshIntervalSecs > now || l->refreshWanted)
             continue;
         // A fresh Diffie-Hellman under the current K_AB; the channel stays up meanwhile.
         l->refreshWanted = true;

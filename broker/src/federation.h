@@ -13,8 +13,10 @@
 #include "broker/broker.h"
 #include "core/channel.h"
 #include "core/framedsocket.h"
+#include "core/crypto.h"
 #include "core/noise.h"
 
+#include <QCborArray>
 #include <QObject>
 #include <QPointer>
 #include <QTimer>
@@ -26,11 +28,21 @@
 
 namespace sotto::broker {
 
+// What the federation uses of the broker, named.
+struct FederationContext
+{
+    Store &store;                          // K_AB, current and pending, and answered handshakes
+    const BrokerConfig &config;            // config.name is ours; config.peers the links
+    const crypto::X25519KeyPair &identity; // our static key
+    std::function<QCborArray()> localAccounts; // what a peer asking for our directory is told
+    std::function<void(const QString &)> log;
+};
+
 class Federation : public QObject, public PeerLinks
 {
     Q_OBJECT
 public:
-    explicit Federation(Broker &broker);
+    explicit Federation(FederationContext context);
     ~Federation() override;
 
     void start();
@@ -115,7 +127,7 @@ private:
     // Whether an account the peer announces may be held (BrokerConfig::maxPeerAccounts).
     bool admitPeerAccount(Link &link, const std::map<QString, bool> &into, const QString &account);
 
-    Broker &m_broker;
+    FederationContext m_ctx;
     std::map<QString, std::unique_ptr<Link>> m_links;
     bool m_running = false;
 };

@@ -177,7 +177,6 @@ Q_SIGNALS:
 
 private:
     friend class Connection;
-    friend class Federation;
     class RouterOutbox; // the call router's Outbox: channels, presence, the console's signals
 
     void onNewConnection();
