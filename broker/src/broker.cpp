@@ -391,7 +391,18 @@ int Broker::connectionCount() const
 void Broker::onNewConnection()
 {
     while (QTcpSocket *s = m_server->nextPendingConnection()) {
-        auto *c = new Connection(*this, s);
+        auto *c = new Connection(ConnectionContext{
+                                     .store = m_store,
+                                     .config = m_config,
+                                     .identity = m_static,
+                                     .router = *m_router,
+                                     .federation = m_federation.get(),
+                                     .outbox = *m_outbox,
+                                     .online = [this](Connection *online) { registerOnline(online); },
+                                     .refreshIn = [this](const AccountRecord &a) { return refreshIn(a); },
+                                     .log = [this](const QString &line) { log(line); },
+                                 },
+                                 s, this);
         m_connections.push_back(c);
         connect(c, &Connection::closed, this, &Broker::onConnectionClosed);
     }

@@ -19,8 +19,8 @@ constexpr double kBurst = 1000;      // messages
 constexpr double kRefillPerSec = 500; // messages a second, sustained
 } // namespace
 
-Connection::Connection(Broker &broker, QTcpSocket *socket)
-    : QObject(&broker), m_broker(broker), m_socket(new FramedSocket(socket, this))
+Connection::Connection(ConnectionContext context, QTcpSocket *socket, QObject *parent)
+    : QObject(parent), m_ctx(std::move(context)), m_socket(new FramedSocket(socket, this))
 {
     m_tokens = kBurst;
     m_tokenClock.start();
@@ -28,7 +28,7 @@ Connection::Connection(Broker &broker, QTcpSocket *socket)
     connect(m_socket, &FramedSocket::disconnected, this, &Connection::close);
     connect(m_socket, &FramedSocket::protocolError, this, [this](const QString &reason) {
         if (reason.startsWith(QLatin1StringView("too slow")))
-            m_broker.log(QStringLiteral("%1 (%2): closed, %3")
+            m_ctx.log(QStringLiteral("%1 (%2): closed, %3")
                              .arg(m_account.isEmpty() ? QStringLiteral("a connection") : m_account,
                                   m_socket ? m_socket->peerName() : QString(), reason));
         else
@@ -40,9 +40,9 @@ Connection::Connection(Broker &broker, QTcpSocket *socket)
         if (m_phase != Phase::Online && m_phase != Phase::Closed)
             fail(ErrorCode::Auth, QStringLiteral("handshake timed out"));
     });
-    m_deadline.start(broker.m_config.handshakeTimeoutMs);
-    m_socket->setOutputLimits(broker.m_config.outputLimits);
-    m_socket->enableKeepAlive(broker.m_config.keepAliveIdleSecs);
+    m_deadline.start(m_ctx.config.handshakeTimeoutMs);
+    m_socket->setOutputLimits(m_ctx.config.outputLimits);
+    m_socket->enableKeepAlive(m_ctx.config.keepAliveIdleSecs);
     m_idle.setSingleShot(true);
     connect(&m_idle, &QTimer::timeout, this, &Connection::onIdle);
 }
@@ -51,9 +51,9 @@ void Connection::onIdle()
 {
     // A phone that vanished (no FIN, no RST) would stay "online" until a write failed; phones
     // ping well within the timeout, so silence this long means it is gone.
-    m_broker.log(QStringLiteral("%1: no frame for %2 s, closing the channel")
+    m_ctx.log(QStringLiteral("%1: no frame for %2 s, closing the channel")
                      .arg(m_account)
-                     .arg(m_broker.m_config.idleTimeoutMs / 1000.0));
+                     .arg(m_ctx.config.idleTimeoutMs / 1000.0));
     close();
 }
 
@@ -113,7 +113,7 @@ void Connection::failEnrolment()
 {
     if (m_phase == Phase::Closed)
         return;
-    m_socket->send(wire::encodeCleartextError(ErrorCode::Auth, QStringLiteral("authentication failed"), m_broker.fingerprint()));
+    m_socket->send(wire::encodeCleartextError(ErrorCode::Auth, QStringLiteral("authentication failed"), skbp::fingerprint(m_ctx.identity.publicKey)));
     close();
 }
 
@@ -159,7 +159,7 @@ void Connection::onOpening(const QByteArray &body)
     case wire::kFederateTag:
     case wire::kPeerLoginTag: {
         // A peered broker: the federation takes the socket over.
-        if (!m_broker.m_federation) {
+        if (!m_ctx.federation) {
             fail(ErrorCode::Auth, QStringLiteral("authentication failed"));
             break;
         }
@@ -168,7 +168,7 @@ void Connection::onOpening(const QByteArray &body)
         m_socket = nullptr;
         m_phase = Phase::Closed;
         m_deadline.stop();
-        m_broker.m_federation->adopt(socket, body);
+        m_ctx.federation->adopt(socket, body);
         Q_EMIT closed(this);
         break;
     }
@@ -187,7 +187,7 @@ void Connection::startEnrolment(const QByteArray &body)
         fail(ErrorCode::BadRequest, frame.error().message);
         return;
     }
-    Store &store = m_broker.m_store;
+    Store &store = m_ctx.store;
     const AccountRecord *a = store.account(frame->account);
     std::vector<Invite> invites = store.openInvites(frame->account, QDateTime::currentSecsSinceEpoch());
     SecretBytes psk;
@@ -226,7 +226,7 @@ void Connection::startEnrolment(const QByteArray &body)
     cfg.pattern = noise::Pattern::NKpsk0;
     cfg.initiator = false;
     cfg.prologue = skbp::enrollPrologue(frame->account, frame->epoch);
-    cfg.localStatic = m_broker.m_static.privateKey;
+    cfg.localStatic = m_ctx.identity.privateKey;
     cfg.psk = std::move(psk);
     auto hs = noise::HandshakeState::create(std::move(cfg));
     if (!hs) {
@@ -250,7 +250,7 @@ void Connection::startEnrolment(const QByteArray &body)
         return;
     }
     if (replayed) {
-        m_broker.log(QStringLiteral("%1: a replayed enrolment message (epoch %2) refused").arg(frame->account).arg(frame->epoch));
+        m_ctx.log(QStringLiteral("%1: a replayed enrolment message (epoch %2) refused").arg(frame->account).arg(frame->epoch));
         failEnrolment();
         return;
     }
@@ -289,7 +289,7 @@ void Connection::startEnrolment(const QByteArray &body)
     m_ownKey = std::move(*newKey);
     m_channel = SecureChannel(r2i, i2r);
     m_phase = Phase::EnrolConfirm;
-    m_broker.log(QStringLiteral("%1: Diffie-Hellman %2 at epoch %3 (pending epoch %4, %5)")
+    m_ctx.log(QStringLiteral("%1: Diffie-Hellman %2 at epoch %3 (pending epoch %4, %5)")
                      .arg(m_account, frame->epoch == 0 ? QStringLiteral("enrolment") : QStringLiteral("refresh"))
                      .arg(frame->epoch)
                      .arg(m_newEpoch)
@@ -321,11 +321,11 @@ void Connection::onEnrolConfirm(const QByteArray &body)
              m ? QStringLiteral("expected confirm") : m.error().message);
         return;
     }
-    Store &store = m_broker.m_store;
+    Store &store = m_ctx.store;
     // Exactly the key negotiated here (§4): another handshake's pending key for the same
     // account and epoch is not this client's to commit.
     if (!isOwnPending(store.account(m_account), PendingKind::Handshake, m_newEpoch, m_ownKey)) {
-        m_broker.log(QStringLiteral("%1: confirm for a superseded handshake (epoch %2) refused").arg(m_account).arg(m_newEpoch));
+        m_ctx.log(QStringLiteral("%1: confirm for a superseded handshake (epoch %2) refused").arg(m_account).arg(m_newEpoch));
         fail(ErrorCode::Auth, QStringLiteral("enrolment superseded"));
         return;
     }
@@ -334,7 +334,7 @@ void Connection::onEnrolConfirm(const QByteArray &body)
         return;
     }
     m_ownKey.clear();
-    m_broker.log(QStringLiteral("%1: epoch %2 committed (confirm)").arg(m_account).arg(m_newEpoch));
+    m_ctx.log(QStringLiteral("%1: epoch %2 committed (confirm)").arg(m_account).arg(m_newEpoch));
     QCborMap enrolled = wire::message(wire::MessageType::Enrolled);
     enrolled.insert(key::epoch, qint64(m_newEpoch));
     store.afterCommit([self = QPointer<Connection>(this), enrolled](bool ok) {
@@ -344,8 +344,8 @@ void Connection::onEnrolConfirm(const QByteArray &body)
             self->sendMessage(enrolled);
         self->close();
     });
-    m_broker.m_router->onKeyCommitted(m_account);
-    Q_EMIT m_broker.accountsChanged();
+    m_ctx.router.onKeyCommitted(m_account);
+    m_ctx.outbox.accountsChanged();
 }
 
 // §5, broker side. Unknown accounts and epochs get a challenge too, and fail at the first frame
@@ -362,7 +362,7 @@ void Connection::startLogin(const QByteArray &body)
         fail(ErrorCode::Internal, QStringLiteral("no randomness"));
         return;
     }
-    const AccountRecord *a = m_broker.m_store.account(hello->account);
+    const AccountRecord *a = m_ctx.store.account(hello->account);
     SecretBytes key;
     if (a && a->isEnrolled() && a->epoch == hello->epoch) {
         key = a->key;
@@ -396,7 +396,7 @@ void Connection::onLoginFirstFrame(const QByteArray &body)
     auto m = m_channel.open(body);
     if (!m) {
         if (m.error().code == ErrorCode::Crypto)
-            m_broker.log(QStringLiteral("login refused for \"%1\" (epoch %2)").arg(m_account).arg(m_epoch));
+            m_ctx.log(QStringLiteral("login refused for \"%1\" (epoch %2)").arg(m_account).arg(m_epoch));
         // A frame we cannot decrypt: the client may not hold this key; answer in clear.
         m_channel = SecureChannel();
         fail(m.error().code == ErrorCode::Crypto ? ErrorCode::Auth : ErrorCode::BadRequest,
@@ -409,7 +409,7 @@ void Connection::onLoginFirstFrame(const QByteArray &body)
         fail(ErrorCode::BadRequest, QStringLiteral("expected login"));
         return;
     }
-    Store &store = m_broker.m_store;
+    Store &store = m_ctx.store;
     const AccountRecord *pending = store.account(m_account);
     if (m_commitOnLogin && !isOwnPending(pending, pending ? pending->pendingKind : PendingKind::None, m_epoch, m_ownKey)) {
         // The pending key this login was keyed with was replaced meanwhile (a later handshake):
@@ -424,8 +424,8 @@ void Connection::onLoginFirstFrame(const QByteArray &body)
                 fail(ErrorCode::Internal, QStringLiteral("store failure"));
                 return;
             }
-            m_broker.log(QStringLiteral("%1: epoch %2 committed (login under pending key)").arg(m_account).arg(m_epoch));
-            m_broker.m_router->onKeyCommitted(m_account);
+            m_ctx.log(QStringLiteral("%1: epoch %2 committed (login under pending key)").arg(m_account).arg(m_epoch));
+            m_ctx.router.onKeyCommitted(m_account);
         } else if (a->pendingKind == PendingKind::Handshake && a->pendingInvite == 0) {
             // A client tries its pending key first, so a login under the current one means it
             // never stored the new key (its msg2 was lost): drop ours, or it would block rotations.
@@ -434,11 +434,11 @@ void Connection::onLoginFirstFrame(const QByteArray &body)
                 fail(ErrorCode::Internal, QStringLiteral("store failure"));
                 return;
             }
-            m_broker.log(QStringLiteral("%1: unconfirmed epoch %2 discarded (login under epoch %3)")
+            m_ctx.log(QStringLiteral("%1: unconfirmed epoch %2 discarded (login under epoch %3)")
                              .arg(m_account)
                              .arg(stale)
                              .arg(m_epoch));
-            m_broker.m_router->onKeyCommitted(m_account);
+            m_ctx.router.onKeyCommitted(m_account);
         }
     }
     m_phase = Phase::Online;
@@ -446,22 +446,22 @@ void Connection::onLoginFirstFrame(const QByteArray &body)
     const AccountRecord *a = store.account(m_account);
     QCborMap welcome = wire::message(wire::MessageType::Welcome);
     welcome.insert(key::epoch, qint64(m_epoch));
-    welcome.insert(key::broker, m_broker.name());
-    welcome.insert(key::fp, m_broker.fingerprint());
-    welcome.insert(key::refresh_in, a ? m_broker.refreshIn(*a) : 0);
-    welcome.insert(key::key_mode, m_broker.config().keyMode == skbp::KeyMode::Patent
+    welcome.insert(key::broker, m_ctx.config.name);
+    welcome.insert(key::fp, skbp::fingerprint(m_ctx.identity.publicKey));
+    welcome.insert(key::refresh_in, a ? m_ctx.refreshIn(*a) : 0);
+    welcome.insert(key::key_mode, m_ctx.config.keyMode == skbp::KeyMode::Patent
                                                       ? QStringLiteral("patent")
                                                       : QStringLiteral("derived"));
     (void)store.noteLogin(m_account, QDateTime::currentSecsSinceEpoch());
-    m_broker.registerOnline(this);
-    m_broker.sendTo(m_account, welcome);
-    m_broker.m_router->onLogin(m_account);
+    m_ctx.online(this);
+    m_ctx.outbox.sendTo(m_account, welcome);
+    m_ctx.router.onLogin(m_account);
 }
 
 void Connection::onMessage(const QByteArray &body)
 {
-    if (m_pings && m_broker.m_config.idleTimeoutMs > 0)
-        m_idle.start(m_broker.m_config.idleTimeoutMs);
+    if (m_pings && m_ctx.config.idleTimeoutMs > 0)
+        m_idle.start(m_ctx.config.idleTimeoutMs);
     auto m = m_channel.open(body);
     if (!m) {
         // Tampered, replayed or reordered frames fail decryption; malformed ones the schema.
@@ -480,14 +480,14 @@ void Connection::onMessage(const QByteArray &body)
 void Connection::handle(const wire::Message &m)
 {
     using T = wire::MessageType;
-    CallRouter &router = *m_broker.m_router;
+    CallRouter &router = m_ctx.router;
     const QByteArray sid = m.bytes(key::sid);
     Result<void> r;
     switch (m.type()) {
     case T::Directory:
         m_wantsPresence = true;
         for (const QCborMap &page : router.directory(m.id())) // §6.2: pages that each fit a frame
-            m_broker.sendTo(m_account, page);
+            m_ctx.outbox.sendTo(m_account, page);
         return;
     case T::Call:
         r = router.call(m_account, m);
@@ -512,7 +512,7 @@ void Connection::handle(const wire::Message &m)
         if (r && m.id()) { // a request with an id always gets an answer, also when nothing changed
             QCborMap ok = wire::message(T::Ok);
             ok.insert(key::id, qint64(*m.id()));
-            m_broker.sendTo(m_account, ok);
+            m_ctx.outbox.sendTo(m_account, ok);
             return;
         }
         break;
@@ -548,21 +548,21 @@ void Connection::handle(const wire::Message &m)
         return;
     }
     if (!r)
-        m_broker.sendTo(m_account, wire::errorMessage(r.error().code, r.error().message, m.id()));
+        m_ctx.outbox.sendTo(m_account, wire::errorMessage(r.error().code, r.error().message, m.id()));
 }
 
 void Connection::onPing(const wire::Message &m)
 {
     // A phone that pings is held to it: silence past the idle timeout means it is gone.
     // One that never pings (the contract does not ask it to) is watched by TCP keep-alive.
-    if (!m_pings && m_broker.m_config.idleTimeoutMs > 0) {
+    if (!m_pings && m_ctx.config.idleTimeoutMs > 0) {
         m_pings = true;
-        m_idle.start(m_broker.m_config.idleTimeoutMs);
+        m_idle.start(m_ctx.config.idleTimeoutMs);
     }
     QCborMap pong = wire::message(wire::MessageType::Ping);
     if (auto id = m.id())
         pong.insert(key::id, qint64(*id));
-    m_broker.sendTo(m_account, pong);
+    m_ctx.outbox.sendTo(m_account, pong);
 }
 
 } // namespace sotto::broker

@@ -3,7 +3,10 @@
 // One client connection: the opening handshake (enrolment §4 or login §5), then, for a login,
 // the session channel. Private to the broker.
 
+#include "routercontext.h"
+
 #include "core/channel.h"
+#include "core/crypto.h"
 #include "core/framedsocket.h"
 #include "core/noise.h"
 
@@ -15,7 +18,23 @@
 
 namespace sotto::broker {
 
-class Broker;
+class CallRouter;
+class Federation;
+struct AccountRecord;
+
+// What a connection uses of the broker, named.
+struct ConnectionContext
+{
+    Store &store;
+    const BrokerConfig &config;
+    const crypto::X25519KeyPair &identity; // the broker's static key (enrolment, Noise NKpsk0)
+    CallRouter &router;                    // an online phone's requests
+    Federation *federation;                // takes over a peered broker's connection
+    Outbox &outbox;                        // the phones' channels, the console's signals
+    std::function<void(Connection *)> online; // logged in: the broker routes the account here
+    std::function<qint64(const AccountRecord &)> refreshIn;
+    std::function<void(const QString &)> log;
+};
 
 class Connection : public QObject
 {
@@ -23,7 +42,7 @@ class Connection : public QObject
 public:
     enum class Phase { Opening, EnrolConfirm, LoginFirstFrame, Online, Closed };
 
-    Connection(Broker &broker, QTcpSocket *socket);
+    Connection(ConnectionContext context, QTcpSocket *socket, QObject *parent);
 
     Phase phase() const { return m_phase; }
     QString account() const { return m_account; }
@@ -55,7 +74,7 @@ private:
     bool takeToken();
     void onIdle();
 
-    Broker &m_broker;
+    ConnectionContext m_ctx;
     FramedSocket *m_socket;
     Phase m_phase = Phase::Opening;
     QString m_account;

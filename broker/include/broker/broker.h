@@ -176,7 +176,6 @@ Q_SIGNALS:
     void peersChanged();
 
 private:
-    friend class Connection;
     class RouterOutbox; // the call router's Outbox: channels, presence, the console's signals
 
     void onNewConnection();
