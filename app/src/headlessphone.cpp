@@ -110,6 +110,29 @@ std::optional<int> HeadlessPhone::start()
         return code;
     ClientEngine &e = m_phone->engine();
     connectProgress();
+    connectCalls();
+    if (m_phone->needsEnrolment()) {
+        connect(&e, &ClientEngine::enrolled, this, &HeadlessPhone::goOnline);
+        connect(&e, &ClientEngine::enrolFailed, this, [this](const Error &err) {
+            finish(ExitFailed, QStringLiteral("enrolment failed: %1").arg(err.message));
+        });
+        // Say whom we are about to trust, as a person would check it against the broker's console.
+        std::printf("joining broker %s:%u as %s · broker key fingerprint %s\n",
+                    qPrintable(m_options.join->host), unsigned(m_options.join->port), qPrintable(m_options.join->account),
+                    qPrintable(skbp::fingerprint(m_options.join->brokerPublicKey)));
+        std::fflush(stdout);
+        e.enrol(*m_options.join);
+    } else {
+        goOnline();
+    }
+    return std::nullopt;
+}
+
+// The scripted behaviour: the media's options, answering (one call at a time), inviting, hanging
+// up after, and finishing when the call is over (a callee after its key's rotation).
+void HeadlessPhone::connectCalls()
+{
+    ClientEngine &e = m_phone->engine();
     m_phone->media().setLossPercent(m_options.lossPercent);
     connect(&m_phone->media(), &phone::CallMedia::failed, this, [](const QByteArray &, const QString &why) {
         printError(QStringLiteral("media: %1").arg(why));
@@ -160,22 +183,6 @@ std::optional<int> HeadlessPhone::start()
     connect(&e, &ClientEngine::requestFailed, this, [](const QString &what, const Error &err) {
         printError(QStringLiteral("%1: %2").arg(what, err.message));
     });
-
-    if (m_phone->needsEnrolment()) {
-        connect(&e, &ClientEngine::enrolled, this, &HeadlessPhone::goOnline);
-        connect(&e, &ClientEngine::enrolFailed, this, [this](const Error &err) {
-            finish(ExitFailed, QStringLiteral("enrolment failed: %1").arg(err.message));
-        });
-        // Say whom we are about to trust, as a person would check it against the broker's console.
-        std::printf("joining broker %s:%u as %s · broker key fingerprint %s\n",
-                    qPrintable(m_options.join->host), unsigned(m_options.join->port), qPrintable(m_options.join->account),
-                    qPrintable(skbp::fingerprint(m_options.join->brokerPublicKey)));
-        std::fflush(stdout);
-        e.enrol(*m_options.join);
-    } else {
-        goOnline();
-    }
-    return std::nullopt;
 }
 
 void HeadlessPhone::goOnline()

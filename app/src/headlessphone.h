@@ -62,6 +62,7 @@ private:
     // One progress line on stderr, "ACCOUNT: what happens" (CLI.md), unless --quiet.
     void progress(const QString &line) const;
     void connectProgress();
+    void connectCalls();
     PhoneAudio audioFromOptions() const;
     std::optional<int> checkOptions();
 
