@@ -208,6 +208,28 @@ Result<void> Broker::start()
         m_config.name = host.isEmpty() ? QStringLiteral("sotto") : host;
     }
     (void)m_store.setMetaValue(QStringLiteral("name"), m_config.name);
+    makeRouting();
+    m_store.flush();
+
+    const qint64 period = std::clamp<qint64>(m_config.refreshIntervalSecs * 1000 / 4, 500, 60000);
+    m_refreshTimer.start(int(period));
+    if (m_config.keyMode == skbp::KeyMode::Patent)
+        qCWarning(lcBroker) << "key-mode patent: callers receive the callee's broker key itself "
+                               "(SK = K_callee), no ratchet, no re-key. For demonstration only.";
+    log(QStringLiteral("broker %1 listening on %2:%3, key %4, data in %5")
+            .arg(m_config.name, m_config.address.toString())
+            .arg(port())
+            .arg(fingerprint(), QDir(m_config.dataDir).absolutePath()));
+    m_federation->start();
+    m_router->resumeRotations();
+    unlock.dismiss();
+    return {};
+}
+
+// The federation and the call router, each given what it uses (routercontext.h, federation.h),
+// made once the name is known; a restart makes them afresh.
+void Broker::makeRouting()
+{
     m_router.reset(); // a restart: the last run's sessions ended with its connections
     m_federation = std::make_unique<Federation>(FederationContext{
         .store = m_store,
@@ -231,21 +253,6 @@ Result<void> Broker::start()
     connect(m_federation.get(), &Federation::presenceChanged, this, &Broker::broadcastPresence);
     connect(m_federation.get(), &Federation::linkUp, this, [this](const QString &peer) { m_router->onPeerUp(peer); });
     connect(m_federation.get(), &Federation::linkDown, this, [this](const QString &peer) { m_router->onPeerDown(peer); });
-    m_store.flush();
-
-    const qint64 period = std::clamp<qint64>(m_config.refreshIntervalSecs * 1000 / 4, 500, 60000);
-    m_refreshTimer.start(int(period));
-    if (m_config.keyMode == skbp::KeyMode::Patent)
-        qCWarning(lcBroker) << "key-mode patent: callers receive the callee's broker key itself "
-                               "(SK = K_callee), no ratchet, no re-key. For demonstration only.";
-    log(QStringLiteral("broker %1 listening on %2:%3, key %4, data in %5")
-            .arg(m_config.name, m_config.address.toString())
-            .arg(port())
-            .arg(fingerprint(), QDir(m_config.dataDir).absolutePath()));
-    m_federation->start();
-    m_router->resumeRotations();
-    unlock.dismiss();
-    return {};
 }
 
 void Broker::stop()

@@ -178,6 +178,7 @@ Q_SIGNALS:
 private:
     class RouterOutbox; // the call router's Outbox: channels, presence, the console's signals
 
+    void makeRouting();
     void onNewConnection();
     void onConnectionClosed(Connection *c);
     void registerOnline(Connection *c);
