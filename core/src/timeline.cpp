@@ -1,5 +1,7 @@
 #include "core/timeline.h"
 
+#include "core/skbp.h"
+
 namespace sotto {
 
 QString TimelineEvent::kindName(Kind kind)
@@ -53,7 +55,7 @@ std::optional<TimelineEvent> TimelineEvent::fromJson(const QJsonObject &o)
     const QJsonValue sid = o.value(QLatin1StringView("sid"));
     if (sid.isString()) {
         e.sid = QByteArray::fromHex(sid.toString().toLatin1());
-        if (e.sid.size() != 16)
+        if (e.sid.size() != skbp::kSidSize)
             return std::nullopt;
     }
     const auto number = [&](const char *key) -> std::optional<quint32> {
