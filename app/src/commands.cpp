@@ -285,7 +285,9 @@ Result<ParsedCommand<BrokerCommand>> parseBrokerCommand(const QStringList &args)
     const auto peer = opt("peer", "federation peer NAME=HOST:PORT,PUBKEY (repeatable)", "PEER");
     const auto peerSecret = opt("peer-secret-file", "the peering secret shared with a peer (repeatable)", "NAME=FILE");
     const auto advertise = opt("advertise", "the address invites carry: a DNS name, or the public side of a NAT (stored)", "HOST:PORT");
-    p.addOptions({headless, listen, data, name, keyMode, refresh, peer, peerSecret, advertise});
+    const auto store = opt("store", "the store: postgresql://USER@HOST:PORT/DB (password from ~/.pgpass or PGPASSFILE; "
+                                    "default: SQLite in the data dir; recorded there)", "LOCATION");
+    p.addOptions({headless, listen, data, name, keyMode, refresh, peer, peerSecret, advertise, store});
     auto read = readOptions(p, QStringLiteral("broker"), args);
     if (!read)
         return read.error();
@@ -331,6 +333,11 @@ Result<ParsedCommand<BrokerCommand>> parseBrokerCommand(const QStringList &args)
             return usage(QStringLiteral("no peering secret for peer %1 (--peer-secret-file %1=FILE)").arg(c.name));
     }
     cfg.name = p.value(name);
+    if (p.isSet(store)) {
+        if (auto location = broker::StoreLocation::parse(p.value(store)); !location)
+            return usage(location.error().message);
+        cfg.store = p.value(store);
+    }
     if (p.isSet(advertise)) {
         if (!parseHostPort(p.value(advertise), skbp::kDefaultPort))
             return usage(QStringLiteral("--advertise wants HOST:PORT, not \"%1\"").arg(p.value(advertise)));

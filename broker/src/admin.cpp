@@ -195,7 +195,10 @@ Result<QJsonObject> adminRequest(const QString &dataDir, const QJsonObject &requ
 Result<QJsonObject> adminOffline(const QString &dataDir, const QJsonObject &request)
 {
     const QDir dir(dataDir);
-    if (!QFile::exists(dir.filePath(QStringLiteral("broker.db"))) || !QFile::exists(dir.filePath(QStringLiteral("broker.key"))))
+    auto location = Broker::storeLocation(dataDir);
+    if (!location)
+        return location.error();
+    if ((!location->isPostgres() && !QFile::exists(location->path)) || !QFile::exists(dir.filePath(QStringLiteral("broker.key"))))
         return makeError(ErrorCode::Io, QStringLiteral("no broker store in %1 (start a broker there first)").arg(dataDir));
     auto lock = Broker::lockDataDir(dataDir);
     if (!lock)
@@ -204,7 +207,7 @@ Result<QJsonObject> adminOffline(const QString &dataDir, const QJsonObject &requ
     if (!key)
         return key.error();
     Store store;
-    if (auto r = store.open(dir.filePath(QStringLiteral("broker.db"))); !r)
+    if (auto r = store.open(*location); !r)
         return r.error();
     const QString cmd = request.value(QStringLiteral("cmd")).toString();
     QJsonObject answer{{QStringLiteral("ok"), true}};

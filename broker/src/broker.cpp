@@ -132,7 +132,10 @@ Result<void> Broker::start()
     // fresh key and an empty store that a later start would take for a broker's).
     const QDir dir(m_config.dataDir);
     const bool dirExisted = dir.exists();
-    const QStringList made{QStringLiteral("broker.key"), QStringLiteral("broker.db")};
+    auto location = storeLocation(m_config.dataDir, m_config.store);
+    if (!location)
+        return location.error();
+    const QStringList made{QStringLiteral("broker.key"), QStringLiteral("broker.db"), QStringLiteral("store")};
     QStringList existed;
     for (const QString &f : made) {
         if (QFile::exists(dir.filePath(f)))
@@ -165,8 +168,13 @@ Result<void> Broker::start()
     if (!kp)
         return kp.error();
     m_static = std::move(*kp);
-    if (auto r = m_store.open(QDir(m_config.dataDir).filePath(QStringLiteral("broker.db"))); !r)
+    if (auto r = m_store.open(*location); !r)
         return r;
+    if (location->isPostgres()) { // the admin tools find it here when no broker runs
+        QFile f(dir.filePath(QStringLiteral("store")));
+        if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate) || f.write(location->toString().toUtf8() + '\n') < 0)
+            return makeError(ErrorCode::Io, QStringLiteral("cannot write %1").arg(f.fileName()));
+    }
 
     m_server = new QTcpServer(this);
     m_server->setMaxPendingConnections(m_config.listenBacklog);
@@ -216,10 +224,10 @@ Result<void> Broker::start()
     if (m_config.keyMode == skbp::KeyMode::Patent)
         qCWarning(lcBroker) << "key-mode patent: callers receive the callee's broker key itself "
                                "(SK = K_callee), no ratchet, no re-key. For demonstration only.";
-    log(QStringLiteral("broker %1 listening on %2:%3, key %4, data in %5")
+    log(QStringLiteral("broker %1 listening on %2:%3, key %4, data in %5, store %6")
             .arg(m_config.name, m_config.address.toString())
             .arg(port())
-            .arg(fingerprint(), QDir(m_config.dataDir).absolutePath()));
+            .arg(fingerprint(), QDir(m_config.dataDir).absolutePath(), m_store.path()));
     m_federation->start();
     m_router->resumeRotations();
     unlock.dismiss();
@@ -553,15 +561,32 @@ Result<void> Broker::forgetPeer(const QString &name)
     return {};
 }
 
+Result<StoreLocation> Broker::storeLocation(const QString &dataDir, const QString &spec)
+{
+    if (!spec.isEmpty())
+        return StoreLocation::parse(spec);
+    QFile f(QDir(dataDir).filePath(QStringLiteral("store")));
+    if (f.open(QIODevice::ReadOnly)) {
+        auto recorded = StoreLocation::parse(QString::fromUtf8(f.readAll()).trimmed());
+        if (!recorded)
+            return makeError(ErrorCode::Corrupt, QStringLiteral("%1: %2").arg(f.fileName(), recorded.error().message));
+        return recorded;
+    }
+    return StoreLocation::sqlite(QDir(dataDir).filePath(QStringLiteral("broker.db")));
+}
+
 Result<void> Broker::forgetPeer(const QString &dataDir, const QString &name)
 {
-    if (!QFile::exists(QDir(dataDir).filePath(QStringLiteral("broker.db"))))
+    auto location = storeLocation(dataDir);
+    if (!location)
+        return location.error();
+    if (!location->isPostgres() && !QFile::exists(location->path))
         return makeError(ErrorCode::Io, QStringLiteral("no broker store in %1").arg(dataDir));
     auto lock = lockDataDir(dataDir);
     if (!lock)
         return makeError(lock.error().code, lock.error().message + QStringLiteral(": stop it first, or use its console"));
     Store store;
-    if (auto r = store.open(QDir(dataDir).filePath(QStringLiteral("broker.db"))); !r)
+    if (auto r = store.open(*location); !r)
         return r;
     auto r = store.forgetPeer(name);
     if (r && !store.flush())

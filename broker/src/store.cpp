@@ -1,5 +1,7 @@
 #include "broker/store.h"
 
+#include "broker/storebackend.h"
+
 #include "broker/log.h"
 #include "core/skbp.h"
 
@@ -13,45 +15,6 @@
 namespace sotto::broker {
 
 namespace {
-
-const char *const kSchema[] = {
-    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS accounts("
-    " name TEXT PRIMARY KEY,"
-    " epoch INTEGER NOT NULL,"
-    " key BLOB,"
-    " pending_epoch INTEGER NOT NULL DEFAULT 0,"
-    " pending_key BLOB,"
-    " pending_kind INTEGER NOT NULL DEFAULT 0,"
-    " pending_invite INTEGER NOT NULL DEFAULT 0,"
-    " refreshed_at INTEGER NOT NULL DEFAULT 0,"
-    " revoked INTEGER NOT NULL DEFAULT 0,"
-    " last_login INTEGER NOT NULL DEFAULT 0,"
-    " rotate_due INTEGER NOT NULL DEFAULT 0)",
-    // Inter-broker keys K_AB of peered brokers (§8), under the same commit rule.
-    "CREATE TABLE IF NOT EXISTS peers("
-    " name TEXT PRIMARY KEY,"
-    " epoch INTEGER NOT NULL,"
-    " key BLOB,"
-    " pending_epoch INTEGER NOT NULL DEFAULT 0,"
-    " pending_key BLOB,"
-    " refreshed_at INTEGER NOT NULL DEFAULT 0)",
-    // Ephemeral keys of the msg1s answered per account and epoch (§4: a replay is refused).
-    "CREATE TABLE IF NOT EXISTS handshakes("
-    " account TEXT NOT NULL,"
-    " epoch INTEGER NOT NULL,"
-    " ephemeral BLOB NOT NULL,"
-    " PRIMARY KEY(account, epoch, ephemeral))",
-    "CREATE TABLE IF NOT EXISTS invites("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " account TEXT NOT NULL,"
-    " secret BLOB NOT NULL,"
-    " expires_at INTEGER NOT NULL,"
-    " consumed_at INTEGER)",
-};
-
-// 1: the first store; 2: accounts.revoked, last_login and rotate_due (added in place to a 1).
-constexpr int kSchemaVersion = 2;
 
 Error sqlError(const QString &what, const QSqlError &e)
 {
@@ -98,80 +61,123 @@ Store::~Store()
 
 Result<void> Store::open(const QString &path)
 {
-    const bool existed = QFileInfo::exists(path);
-    if (existed) {
-        QFile f(path);
-        if (!f.open(QIODevice::ReadOnly))
-            return makeError(ErrorCode::Io, QStringLiteral("cannot read %1").arg(path));
-        const QByteArray head = f.read(16);
-        if (!head.isEmpty() && head != QByteArrayLiteral("SQLite format 3\0"))
-            return makeError(ErrorCode::Corrupt,
-                             QStringLiteral("%1 is not a Sotto store (not an SQLite file)").arg(path));
-    } else {
-        QFile f(path);
-        if (!f.open(QIODevice::WriteOnly))
-            return makeError(ErrorCode::Io, QStringLiteral("cannot create %1").arg(path));
-        f.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
-    }
+    return open(StoreLocation::sqlite(path));
+}
+
+Result<void> Store::open(const StoreLocation &location)
+{
+    auto backend = makeStoreBackend(location);
+    if (!backend)
+        return backend.error();
+    m_backend = std::move(*backend);
+    m_failed = false;
+    Result<void> ready;
     {
-        QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), m_connectionName);
-        db.setDatabaseName(path);
-        db.setConnectOptions(QStringLiteral("QSQLITE_BUSY_TIMEOUT=5000"));
-        if (!db.open())
-            return sqlError(QStringLiteral("cannot open store"), db.lastError());
-    }
-    m_path = path;
-    QSqlDatabase db = QSqlDatabase::database(m_connectionName);
-    QSqlQuery q(db);
-    for (const char *pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL"}) {
-        if (!q.exec(QLatin1StringView(pragma))) {
-            const Error e = makeError(ErrorCode::Corrupt, QStringLiteral("%1 is not a usable store: %2")
-                                                              .arg(path, q.lastError().text()));
-            close();
-            return e;
+        auto db = m_backend->connect(m_connectionName);
+        if (db) {
+            m_path = location.toString();
+            ready = migrate(*db);
+        } else {
+            ready = db.error();
         }
     }
+    if (ready) {
+        m_backend->opened();
+        ready = load();
+    }
+    if (!ready) {
+        m_path = location.toString(); // so that close() takes the connection down
+        close();
+    }
+    return ready;
+}
+
+// The schema's history is the table schema_migrations (a row per version applied). A store
+// from before that table has its version in meta 'schema'; meta 'schema' is kept in step, so
+// that those older builds still refuse a store newer than they know.
+Result<void> Store::migrate(QSqlDatabase &db)
+{
+    const QString where = m_backend->location().toString();
+    auto fail = [&](const QString &what, const QSqlError &e) {
+        db.rollback();
+        return makeError(ErrorCode::Corrupt, QStringLiteral("%1: %2: %3").arg(where, what, e.text()));
+    };
     if (!db.transaction())
         return sqlError(QStringLiteral("begin"), db.lastError());
-    for (const char *stmt : kSchema) {
-        if (!q.exec(QLatin1StringView(stmt))) {
-            const Error e = makeError(ErrorCode::Corrupt, QStringLiteral("%1 is not a usable store: %2")
-                                                              .arg(path, q.lastError().text()));
+    if (auto r = m_backend->lockSchema(db); !r) {
+        db.rollback();
+        return r;
+    }
+    const QStringList tables = db.tables();
+    if (!tables.isEmpty() && !tables.contains(QStringLiteral("meta"))) {
+        db.rollback();
+        return makeError(ErrorCode::Corrupt, QStringLiteral("%1 is not a Sotto store (it holds other tables)").arg(where));
+    }
+    QSqlQuery q(db);
+    if (!q.exec(QStringLiteral("CREATE TABLE IF NOT EXISTS schema_migrations(version INTEGER PRIMARY KEY, "
+                               "applied_at BIGINT NOT NULL)")))
+        return fail(QStringLiteral("is not a usable store"), q.lastError());
+    int version = 0;
+    if (!q.exec(QStringLiteral("SELECT MAX(version) FROM schema_migrations")))
+        return fail(QStringLiteral("read the schema version"), q.lastError());
+    if (q.next())
+        version = q.value(0).toInt();
+    const qint64 now = QDateTime::currentSecsSinceEpoch();
+    auto record = [&](int v) {
+        q.prepare(QStringLiteral("INSERT INTO schema_migrations(version, applied_at) VALUES(?, ?)"));
+        q.addBindValue(v);
+        q.addBindValue(now);
+        return q.exec();
+    };
+    if (version == 0 && tables.contains(QStringLiteral("meta"))) { // from before the migration table
+        if (!q.exec(QStringLiteral("SELECT value FROM meta WHERE key='schema'")))
+            return fail(QStringLiteral("read the schema version"), q.lastError());
+        version = q.next() ? q.value(0).toInt() : 0;
+        if (version < 0) {
             db.rollback();
-            close();
-            return e;
+            return makeError(ErrorCode::Corrupt, QStringLiteral("%1: store version %2 is not one this broker knows").arg(where).arg(version));
+        }
+        // Those stores gained tables without a version of their own: version 1's statements
+        // (all IF NOT EXISTS) add what a file lacks.
+        for (const QString &stmt : m_backend->migration(1)) {
+            if (!q.exec(stmt))
+                return fail(QStringLiteral("is not a usable store"), q.lastError());
+        }
+        for (int v = 1; v <= std::min(version, storeSchemaVersion()); ++v) {
+            if (!record(v))
+                return fail(QStringLiteral("record the schema version"), q.lastError());
         }
     }
-    q.exec(QStringLiteral("SELECT value FROM meta WHERE key='schema'"));
-    if (q.next()) {
-        const int version = q.value(0).toInt();
-        if (version < 1 || version > kSchemaVersion) {
-            db.rollback();
-            close();
-            return makeError(ErrorCode::Corrupt, QStringLiteral("%1: store version %2 is not one this broker knows (it knows up to %3)")
-                                                     .arg(path, q.value(0).toString())
-                                                     .arg(kSchemaVersion));
-        }
-        if (version == 1) { // 1 → 2
-            for (const char *stmt : {"ALTER TABLE accounts ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0",
-                                     "ALTER TABLE accounts ADD COLUMN last_login INTEGER NOT NULL DEFAULT 0",
-                                     "ALTER TABLE accounts ADD COLUMN rotate_due INTEGER NOT NULL DEFAULT 0"}) {
-                if (!q.exec(QLatin1StringView(stmt))) {
-                    const Error e = sqlError(QStringLiteral("upgrade the store"), q.lastError());
-                    db.rollback();
-                    close();
-                    return e;
-                }
-            }
-            q.exec(QStringLiteral("UPDATE meta SET value='%1' WHERE key='schema'").arg(kSchemaVersion));
-        }
-    } else {
-        q.exec(QStringLiteral("INSERT INTO meta(key, value) VALUES('schema', '%1')").arg(kSchemaVersion));
+    if (version > storeSchemaVersion()) {
+        db.rollback();
+        return makeError(ErrorCode::Corrupt, QStringLiteral("%1: store version %2 is newer than this broker knows (it knows up to %3)")
+                                                 .arg(where)
+                                                 .arg(version)
+                                                 .arg(storeSchemaVersion()));
     }
+    for (int v = version + 1; v <= storeSchemaVersion(); ++v) {
+        for (const QString &stmt : m_backend->migration(v)) {
+            if (!q.exec(stmt))
+                return fail(QStringLiteral("upgrade to version %1").arg(v), q.lastError());
+        }
+        if (!record(v))
+            return fail(QStringLiteral("record the schema version"), q.lastError());
+    }
+    q.prepare(QStringLiteral("INSERT INTO meta(key, value) VALUES('schema', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value"));
+    q.addBindValue(QString::number(storeSchemaVersion()));
+    if (!q.exec())
+        return fail(QStringLiteral("record the schema version"), q.lastError());
     if (!db.commit())
         return sqlError(QStringLiteral("commit"), db.lastError());
-    QFile::setPermissions(path, QFileDevice::ReadOwner | QFileDevice::WriteOwner);
-    return load();
+    return {};
+}
+
+bool Store::connectionLost()
+{
+    if (!m_backend)
+        return true;
+    QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
+    return m_backend->connectionLost(db);
 }
 
 void Store::close()
@@ -182,21 +188,32 @@ void Store::close()
     m_accounts.clear();
     m_peers.clear();
     m_writeAccountQuery.reset();
+    m_inBatch = false;
     {
         QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
         db.close();
     }
     QSqlDatabase::removeDatabase(m_connectionName);
+    m_backend.reset();
     m_path.clear();
+}
+
+// The connection is always taken with open=false: a session QtSql reopened behind the store's
+// back would have lost what the broker's session held (the active broker's advisory lock).
+
+Error Store::writeError(const QString &what, const QSqlError &e)
+{
+    m_failed = true;
+    return sqlError(what, e);
 }
 
 Result<void> Store::load()
 {
     m_accounts.clear();
-    QSqlQuery q(QSqlDatabase::database(m_connectionName));
+    QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
     if (!q.exec(QStringLiteral("SELECT name, epoch, key, pending_epoch, pending_key, pending_kind, "
                                "pending_invite, refreshed_at, revoked, last_login, rotate_due FROM accounts")))
-        return sqlError(QStringLiteral("load accounts"), q.lastError());
+        return writeError(QStringLiteral("load accounts"), q.lastError());
     while (q.next()) {
         auto a = std::make_unique<AccountRecord>();
         a->name = q.value(0).toString();
@@ -216,7 +233,7 @@ Result<void> Store::load()
     }
     m_peers.clear();
     if (!q.exec(QStringLiteral("SELECT name, epoch, key, pending_epoch, pending_key, refreshed_at FROM peers")))
-        return sqlError(QStringLiteral("load peers"), q.lastError());
+        return writeError(QStringLiteral("load peers"), q.lastError());
     while (q.next()) {
         auto p = std::make_unique<AccountRecord>();
         p->name = q.value(0).toString();
@@ -240,7 +257,7 @@ Result<void> Store::writePeer(const AccountRecord &p)
 {
     if (auto r = ensureBatch(); !r)
         return r;
-    QSqlQuery q(QSqlDatabase::database(m_connectionName));
+    QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
     q.prepare(QStringLiteral("INSERT INTO peers(name, epoch, key, pending_epoch, pending_key, refreshed_at) VALUES(?,?,?,?,?,?) "
                              "ON CONFLICT(name) DO UPDATE SET epoch=excluded.epoch, key=excluded.key, "
                              "pending_epoch=excluded.pending_epoch, pending_key=excluded.pending_key, "
@@ -257,7 +274,7 @@ Result<void> Store::writePeer(const AccountRecord &p)
     wipe(key);
     wipe(pkey);
     if (!ok)
-        return sqlError(QStringLiteral("write peer"), q.lastError());
+        return writeError(QStringLiteral("write peer"), q.lastError());
     return {};
 }
 
@@ -293,11 +310,11 @@ Result<void> Store::forgetPeer(const QString &name)
         return makeError(ErrorCode::UnknownAccount, QStringLiteral("no inter-broker key is held for peer %1").arg(name));
     if (auto r = ensureBatch(); !r)
         return r;
-    QSqlQuery q(QSqlDatabase::database(m_connectionName));
+    QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
     q.prepare(QStringLiteral("DELETE FROM peers WHERE name = ?"));
     q.addBindValue(name);
     if (!q.exec())
-        return sqlError(QStringLiteral("forget peer"), q.lastError());
+        return writeError(QStringLiteral("forget peer"), q.lastError());
     m_peers.erase(it); // SecretBytes wipe themselves
     return {};
 }
@@ -316,12 +333,12 @@ Result<void> Store::commitPeerPending(const QString &name)
     p.refreshedAt = QDateTime::currentSecsSinceEpoch();
     auto r = writePeer(p);
     if (r) { // a peer's answered handshakes are kept under "@name" (never an account's name)
-        QSqlQuery q(QSqlDatabase::database(m_connectionName));
+        QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
         q.prepare(QStringLiteral("DELETE FROM handshakes WHERE account=? AND epoch<?"));
         q.addBindValue(QLatin1Char('@') + name);
         q.addBindValue(qint64(p.epoch));
         if (!q.exec())
-            r = sqlError(QStringLiteral("forget handshakes"), q.lastError());
+            r = writeError(QStringLiteral("forget handshakes"), q.lastError());
     }
     return r;
 }
@@ -345,9 +362,9 @@ Result<void> Store::ensureBatch()
 {
     if (m_inBatch)
         return {};
-    QSqlDatabase db = QSqlDatabase::database(m_connectionName);
+    QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
     if (!db.transaction())
-        return sqlError(QStringLiteral("begin"), db.lastError());
+        return writeError(QStringLiteral("begin"), db.lastError());
     m_inBatch = true;
     scheduleFlush();
     return {};
@@ -366,7 +383,7 @@ Result<void> Store::writeAccount(const AccountRecord &a)
     if (auto r = ensureBatch(); !r)
         return r;
     if (!m_writeAccountQuery) {
-        m_writeAccountQuery = std::make_unique<QSqlQuery>(QSqlDatabase::database(m_connectionName));
+        m_writeAccountQuery = std::make_unique<QSqlQuery>(QSqlDatabase::database(m_connectionName, false));
         if (!m_writeAccountQuery->prepare(QStringLiteral(
                 "INSERT INTO accounts(name, epoch, key, pending_epoch, pending_key, pending_kind, pending_invite, refreshed_at, "
                 "revoked, last_login, rotate_due) "
@@ -374,7 +391,7 @@ Result<void> Store::writeAccount(const AccountRecord &a)
                 "pending_epoch=excluded.pending_epoch, pending_key=excluded.pending_key, pending_kind=excluded.pending_kind, "
                 "pending_invite=excluded.pending_invite, refreshed_at=excluded.refreshed_at, revoked=excluded.revoked, "
                 "last_login=excluded.last_login, rotate_due=excluded.rotate_due"))) {
-            const Error e = sqlError(QStringLiteral("prepare"), m_writeAccountQuery->lastError());
+            const Error e = writeError(QStringLiteral("prepare"), m_writeAccountQuery->lastError());
             m_writeAccountQuery.reset();
             return e;
         }
@@ -397,7 +414,7 @@ Result<void> Store::writeAccount(const AccountRecord &a)
     wipe(key);
     wipe(pkey);
     if (!ok)
-        return sqlError(QStringLiteral("write account"), q.lastError());
+        return writeError(QStringLiteral("write account"), q.lastError());
     return {};
 }
 
@@ -441,20 +458,20 @@ Result<void> Store::commitPending(const QString &name)
     a.pendingInvite = 0;
     auto r = writeAccount(a);
     if (r) { // msg1s of older epochs can no longer pass a psk check: forget them
-        QSqlQuery q(QSqlDatabase::database(m_connectionName));
+        QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
         q.prepare(QStringLiteral("DELETE FROM handshakes WHERE account=? AND epoch<?"));
         q.addBindValue(name);
         q.addBindValue(qint64(a.epoch));
         if (!q.exec())
-            r = sqlError(QStringLiteral("forget handshakes"), q.lastError());
+            r = writeError(QStringLiteral("forget handshakes"), q.lastError());
     }
     if (r && invite) {
-        QSqlQuery q(QSqlDatabase::database(m_connectionName));
+        QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
         q.prepare(QStringLiteral("UPDATE invites SET consumed_at=? WHERE id=?"));
         q.addBindValue(QDateTime::currentSecsSinceEpoch());
         q.addBindValue(invite);
         if (!q.exec())
-            r = sqlError(QStringLiteral("consume invite"), q.lastError());
+            r = writeError(QStringLiteral("consume invite"), q.lastError());
     }
     Q_EMIT accountChanged(name);
     return r;
@@ -490,14 +507,14 @@ Result<void> Store::revoke(const QString &name)
     a.rotateDue = 0;
     a.revoked = true;
     auto r = writeAccount(a);
-    QSqlQuery q(QSqlDatabase::database(m_connectionName));
+    QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
     for (const char *stmt : {"DELETE FROM invites WHERE account=? AND consumed_at IS NULL", "DELETE FROM handshakes WHERE account=?"}) {
         if (!r)
             break;
         q.prepare(QLatin1StringView(stmt));
         q.addBindValue(name);
         if (!q.exec())
-            r = sqlError(QStringLiteral("revoke"), q.lastError());
+            r = writeError(QStringLiteral("revoke"), q.lastError());
     }
     Q_EMIT accountChanged(name);
     return r;
@@ -523,7 +540,7 @@ Result<void> Store::noteLogin(const QString &name, qint64 when)
 
 bool Store::handshakeAnswered(const QString &account, quint32 epoch, const QByteArray &ephemeral)
 {
-    QSqlQuery q(QSqlDatabase::database(m_connectionName));
+    QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
     q.prepare(QStringLiteral("SELECT 1 FROM handshakes WHERE account=? AND epoch=? AND ephemeral=?"));
     q.addBindValue(account);
     q.addBindValue(qint64(epoch));
@@ -536,29 +553,30 @@ Result<void> Store::recordHandshake(const QString &account, quint32 epoch, const
 {
     if (auto r = ensureBatch(); !r)
         return r;
-    QSqlQuery q(QSqlDatabase::database(m_connectionName));
-    q.prepare(QStringLiteral("INSERT OR IGNORE INTO handshakes(account, epoch, ephemeral) VALUES(?,?,?)"));
+    QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
+    q.prepare(QStringLiteral("INSERT INTO handshakes(account, epoch, ephemeral) VALUES(?,?,?) ON CONFLICT DO NOTHING"));
     q.addBindValue(account);
     q.addBindValue(qint64(epoch));
     q.addBindValue(ephemeral);
     if (!q.exec())
-        return sqlError(QStringLiteral("record handshake"), q.lastError());
+        return writeError(QStringLiteral("record handshake"), q.lastError());
     // Only a psk holder makes rows, but one that never confirms must not grow the table: the
     // newest 64 per account are kept (a replay of an older msg1 of a live epoch then passes the
     // replay check, and still cannot commit: its connection never completes).
-    q.prepare(QStringLiteral("DELETE FROM handshakes WHERE account=? AND rowid NOT IN "
-                             "(SELECT rowid FROM handshakes WHERE account=? ORDER BY rowid DESC LIMIT 64)"));
+    q.prepare(QStringLiteral("DELETE FROM handshakes WHERE account=? AND %1 NOT IN "
+                             "(SELECT %1 FROM handshakes WHERE account=? ORDER BY %1 DESC LIMIT 64)")
+                  .arg(m_backend->insertionOrder()));
     q.addBindValue(account);
     q.addBindValue(account);
     if (!q.exec())
-        return sqlError(QStringLiteral("bound handshakes"), q.lastError());
+        return writeError(QStringLiteral("bound handshakes"), q.lastError());
     return {};
 }
 
 std::vector<Invite> Store::openInvites(const QString &account, qint64 now)
 {
     std::vector<Invite> out;
-    QSqlQuery q(QSqlDatabase::database(m_connectionName));
+    QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
     q.prepare(QStringLiteral("SELECT id, secret, expires_at FROM invites WHERE account=? AND "
                              "consumed_at IS NULL AND expires_at>? ORDER BY id DESC LIMIT 8"));
     q.addBindValue(account);
@@ -577,16 +595,16 @@ std::vector<Invite> Store::openInvites(const QString &account, qint64 now)
 Result<void> Store::createInvite(const QString &account, const SecretBytes &secret, qint64 expiresAt)
 {
     flush();
-    QSqlDatabase db = QSqlDatabase::database(m_connectionName);
+    QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
     if (!db.transaction())
-        return sqlError(QStringLiteral("begin"), db.lastError());
+        return writeError(QStringLiteral("begin"), db.lastError());
     QSqlQuery q(db);
     // One open invite per account (§4): an enrolment attempt then costs the same work whatever
     // the account's state, and an operator's new invite makes the old link useless.
     q.prepare(QStringLiteral("DELETE FROM invites WHERE account=? AND consumed_at IS NULL"));
     q.addBindValue(account);
     if (!q.exec()) {
-        const Error e = sqlError(QStringLiteral("replace invite"), q.lastError());
+        const Error e = writeError(QStringLiteral("replace invite"), q.lastError());
         db.rollback();
         return e;
     }
@@ -598,19 +616,19 @@ Result<void> Store::createInvite(const QString &account, const SecretBytes &secr
     const bool ok = q.exec();
     wipe(s);
     if (!ok) {
-        const Error e = sqlError(QStringLiteral("create invite"), q.lastError());
+        const Error e = writeError(QStringLiteral("create invite"), q.lastError());
         db.rollback();
         return e;
     }
     if (!db.commit())
-        return sqlError(QStringLiteral("commit"), db.lastError());
+        return writeError(QStringLiteral("commit"), db.lastError());
     return {};
 }
 
 void Store::afterCommit(std::function<void(bool)> then)
 {
     if (!m_inBatch) {
-        then(true);
+        then(!m_failed);
         return;
     }
     m_afterCommit.push_back(std::move(then));
@@ -622,7 +640,7 @@ bool Store::flush()
     m_flushScheduled = false;
     bool ok = true;
     if (m_inBatch) {
-        QSqlDatabase db = QSqlDatabase::database(m_connectionName);
+        QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
         ok = db.commit();
         m_inBatch = false;
         ++m_commits;
@@ -630,9 +648,10 @@ bool Store::flush()
             qCCritical(lcBroker) << "store commit failed:" << db.lastError().text()
                                  << "- reloading the last durable state";
             db.rollback();
-            (void)load();
+            m_failed = !load(); // a store that cannot even read back stays failed
         }
     }
+    ok = ok && !m_failed;
     auto callbacks = std::move(m_afterCommit);
     m_afterCommit.clear();
     for (auto &cb : callbacks)
@@ -642,7 +661,7 @@ bool Store::flush()
 
 QString Store::metaValue(const QString &key) const
 {
-    QSqlQuery q(QSqlDatabase::database(m_connectionName));
+    QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
     q.prepare(QStringLiteral("SELECT value FROM meta WHERE key=?"));
     q.addBindValue(key);
     if (q.exec() && q.next())
@@ -654,12 +673,12 @@ Result<void> Store::setMetaValue(const QString &key, const QString &value)
 {
     if (auto r = ensureBatch(); !r)
         return r;
-    QSqlQuery q(QSqlDatabase::database(m_connectionName));
-    q.prepare(QStringLiteral("INSERT OR REPLACE INTO meta(key, value) VALUES(?,?)"));
+    QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
+    q.prepare(QStringLiteral("INSERT INTO meta(key, value) VALUES(?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value"));
     q.addBindValue(key);
     q.addBindValue(value);
     if (!q.exec())
-        return sqlError(QStringLiteral("write meta"), q.lastError());
+        return writeError(QStringLiteral("write meta"), q.lastError());
     return {};
 }
 
@@ -667,7 +686,7 @@ QString Store::dump()
 {
     flush();
     QString out;
-    QSqlQuery q(QSqlDatabase::database(m_connectionName));
+    QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
     q.exec(QStringLiteral("SELECT name, epoch, key, pending_epoch, pending_key, pending_kind, "
                           "pending_invite, refreshed_at, revoked FROM accounts ORDER BY name"));
     while (q.next()) {

@@ -7,6 +7,7 @@
 #include "core/crypto.h"
 #include "core/skbp.h"
 #include "support/fixtures.h"
+#include "support/pgserver.h"
 #include "support/peeredbrokers.h"
 #include "support/voicephone.h"
 
@@ -97,8 +98,7 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(fed.linked(), 5000);
         const QString first = fed.b->peers().front().fingerprint;
         fed.a->stop();
-        for (const char *file : {"broker.db", "broker.db-wal", "broker.db-shm"})
-            QFile::remove(QDir(fed.dirA.path()).filePath(QLatin1StringView(file)));
+        QVERIFY(wipeStore(fed.dirA.path()));
         QTRY_VERIFY_WITH_TIMEOUT(!PeeredBrokers::up(*fed.b), 5000);
         const QString before = fed.b->store().dump();
         QSignalSpy log(fed.b.get(), &broker::Broker::logEvent);

@@ -3,6 +3,7 @@
 // the old key goes), the admin channel, and a start that fails leaving nothing behind.
 #include "broker/admin.h"
 #include "support/fixtures.h"
+#include "support/pgserver.h"
 #include "support/rawclient.h"
 
 #include <QJsonArray>
@@ -183,6 +184,7 @@ void TestOperator::failedStartLeavesNothing()
     cfg.address = QHostAddress::LocalHost;
     cfg.port = occupant.serverPort();
     cfg.dataDir = tmp.filePath(s("broker"));
+    cfg.store = test::testStoreLocation(cfg.dataDir);
     broker::Broker b(cfg);
     auto r = b.start();
     QVERIFY(!r);

@@ -7,6 +7,7 @@
 
 #include "broker/store.h"
 #include "support/fixtures.h"
+#include "support/pgserver.h"
 #include "support/peeredbrokers.h"
 
 #include <QSignalSpy>
@@ -46,7 +47,9 @@ void TestPeerAttempts::init()
     QVERIFY(m_brokers->b->start().ok()); // only the responder runs; the attempts are a's
     m_dir = std::make_unique<QTemporaryDir>();
     m_store = std::make_unique<Store>();
-    QVERIFY(m_store->open(m_dir->filePath(QStringLiteral("a.db"))).ok());
+    auto location = StoreLocation::parse(test::testStoreAt(m_dir->filePath(QStringLiteral("a.db"))));
+    QVERIFY(location.ok());
+    QVERIFY(m_store->open(*location).ok());
     auto key = Broker::loadOrCreateStaticKey(QDir(m_brokers->dirA.path()).filePath(QStringLiteral("broker.key")));
     QVERIFY(key.ok());
     m_static = key->privateKey;

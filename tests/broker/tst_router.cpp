@@ -13,6 +13,7 @@
 
 #include <QTemporaryDir>
 #include <QTest>
+#include "support/pgserver.h"
 
 using namespace sotto;
 using namespace sotto::broker;
@@ -111,7 +112,9 @@ void TestRouter::init()
 {
     m_dir = std::make_unique<QTemporaryDir>();
     m_store = std::make_unique<Store>();
-    QVERIFY(m_store->open(m_dir->filePath(QStringLiteral("broker.db"))).ok());
+    auto location = StoreLocation::parse(test::testStoreAt(m_dir->filePath(QStringLiteral("broker.db"))));
+    QVERIFY(location.ok());
+    QVERIFY(m_store->open(*location).ok());
     m_relays = std::make_unique<RelayTable>();
     m_outbox = FakeOutbox();
     m_config = BrokerConfig();

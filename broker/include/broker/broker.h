@@ -50,6 +50,9 @@ struct BrokerConfig
     QHostAddress address = QHostAddress::Any;
     quint16 port = skbp::kDefaultPort; // 0: any free port (tests)
     QString dataDir;                   // holds broker.key and broker.db
+    // Where the store is (storebackend.h): empty for the one this data dir names (the file
+    // `store`, written when a location is given), else SQLite in broker.db.
+    QString store;
     QString name;                      // shown to clients; default: the host name
     QString advertise;                 // HOST:PORT that invites carry (stored); default: the listen address
     skbp::KeyMode keyMode = skbp::KeyMode::Derived;
@@ -164,6 +167,9 @@ public:
     bool isOnline(const QString &account) const;
     int connectionCount() const;
 
+    // The store a data dir's broker uses: `spec` when given, else the location recorded in
+    // DATA/store, else SQLite in DATA/broker.db.
+    static Result<StoreLocation> storeLocation(const QString &dataDir, const QString &spec = {});
     // Loads (or, when absent, creates) the static key file of a data dir.
     static Result<crypto::X25519KeyPair> loadOrCreateStaticKey(const QString &path);
     // The host to put in invite links for a listen address.

@@ -1,11 +1,14 @@
 #pragma once
 
 // The broker's durable store: accounts with their current and pending keys, and invites.
-// SQLite through QtSql, WAL, synchronous=FULL. Accounts are cached in memory; every change is
-// written inside a batch transaction that commits at the end of the current event-loop pass
-// (group commit), and work that must wait for durability (sending `rotate`, `enrolled`) is
-// queued with afterCommit(). Single-threaded: use from the thread that opened it.
+// On SQLite (default) or PostgreSQL, through QtSql (storebackend.h). Accounts are cached in
+// memory; every change is written inside a batch transaction that commits at the end of the
+// current event-loop pass (group commit), and work that must wait for durability (sending
+// `rotate`, `enrolled`) is queued with afterCommit(). The schema is created and migrated on
+// open (table schema_migrations); a store newer than this build is refused.
+// Single-threaded: use from the thread that opened it.
 
+#include "broker/storebackend.h"
 #include "core/result.h"
 #include "core/secretbytes.h"
 
@@ -63,8 +66,21 @@ public:
     // Opens or creates the database file (mode 0600). A file that is not a Sotto store is
     // reported (ErrorCode::Corrupt) and left untouched.
     Result<void> open(const QString &path);
+    // The same on any location: an SQLite file or a PostgreSQL database (created tables, the
+    // schema migrated). Io when the engine cannot be reached; Corrupt when the database holds
+    // something else or a newer schema; Usage when QtSql lacks the driver.
+    Result<void> open(const StoreLocation &location);
     void close();
+    bool isOpen() const { return bool(m_backend); }
+    // Where it is, as a person reads it (a path or a postgresql:// URL without a password).
     QString path() const { return m_path; }
+    // Whether the engine is still there (PostgreSQL: its session is alive). A store whose
+    // connection is gone must be closed and opened again; what it had not committed is lost,
+    // and afterCommit() work was told so.
+    bool connectionLost();
+    // A write or a commit has failed since open(): memory may be ahead of the engine, so every
+    // later afterCommit() is told `false` until the store is opened again.
+    bool failed() const { return m_failed; }
 
     const AccountRecord *account(const QString &name) const;
     std::vector<const AccountRecord *> accounts() const;
@@ -125,8 +141,13 @@ private:
     Result<void> writeAccount(const AccountRecord &a);
     Result<void> writePeer(const AccountRecord &p);
     Result<void> load();
+    Result<void> migrate(QSqlDatabase &db);
     void scheduleFlush();
+    // A write's error: the store is failed() from now on.
+    Error writeError(const QString &what, const QSqlError &e);
 
+    std::unique_ptr<StoreBackend> m_backend;
+    bool m_failed = false;
     QString m_connectionName;
     std::unique_ptr<QSqlQuery> m_writeAccountQuery; // prepared once: parsing SQL per write is slow
     QString m_path;

@@ -1,5 +1,7 @@
 #include "support/fixtures.h"
 
+#include "support/pgserver.h"
+
 #include <QCoreApplication>
 #include <QDeadlineTimer>
 #include <QSignalSpy>
@@ -49,6 +51,8 @@ TestBroker::TestBroker(const std::function<void(broker::BrokerConfig &)> &adjust
     // (default: one per 2 s) has tests of its own.
     m_config.rotationMinIntervalMs = 0;
     adjust(m_config);
+    if (m_config.store.isEmpty())
+        m_config.store = testStoreLocation(m_config.dataDir); // SOTTO_TEST_STORE=postgresql: a fresh database
     start();
 }
 
@@ -310,10 +314,12 @@ bool BrokerProcess::start(int timeoutMs)
 {
     m_process = std::make_unique<QProcess>();
     m_process->setProcessChannelMode(QProcess::MergedChannels);
-    m_process->start(QStringLiteral(SOTTO_BINARY),
-                     QStringList{QStringLiteral("broker"), QStringLiteral("--headless"), QStringLiteral("--listen"),
-                                 QStringLiteral("127.0.0.1:%1").arg(m_port), QStringLiteral("--data"), m_dataDir}
-                         + m_extra);
+    QStringList args{QStringLiteral("broker"), QStringLiteral("--headless"), QStringLiteral("--listen"),
+                     QStringLiteral("127.0.0.1:%1").arg(m_port), QStringLiteral("--data"), m_dataDir};
+    args += m_extra;
+    if (const QString store = testStoreLocation(m_dataDir); !store.isEmpty() && !m_extra.contains(QStringLiteral("--store")))
+        args << QStringLiteral("--store") << store;
+    m_process->start(QStringLiteral(SOTTO_BINARY), args);
     if (!m_process->waitForStarted(timeoutMs))
         return false;
     QDeadlineTimer deadline(timeoutMs);

@@ -7,6 +7,7 @@
 #include "broker/broker.h"
 #include "core/crypto.h"
 #include "support/fixtures.h"
+#include "support/pgserver.h"
 
 #include <QDir>
 #include <QTemporaryDir>
@@ -46,6 +47,7 @@ struct PeeredBrokers
         c.address = QHostAddress::LocalHost;
         c.port = port;
         c.dataDir = dir;
+        c.store = testStoreLocation(dir);
         c.name = name;
         c.refreshIntervalSecs = refreshSecs;
         c.peerMinBackoffMs = 50;
