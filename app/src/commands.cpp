@@ -594,6 +594,44 @@ int runRevoke(int argc, char **argv, const QStringList &args)
     return ExitOk;
 }
 
+int runStatus(int argc, char **argv, const QStringList &args)
+{
+    QCommandLineParser p;
+    const auto json = opt("json", "as one JSON object");
+    const auto data = opt("data", "the broker's data directory", "DIR");
+    p.addOptions({json, data});
+    if (auto r = parse(p, QStringLiteral("status"), args))
+        return *r;
+    if (!p.isSet(data) || !p.positionalArguments().isEmpty()) {
+        printError(QStringLiteral("usage: sotto broker status [--json] --data DIR"));
+        return ExitUsage;
+    }
+    QCoreApplication app(argc, argv);
+    const auto answer = operatorRequest(p.value(data), {{QStringLiteral("cmd"), QStringLiteral("status")}});
+    if (!answer)
+        return ExitFailed;
+    if (p.isSet(json)) {
+        std::printf("%s\n", QJsonDocument(*answer).toJson(QJsonDocument::Compact).constData());
+        return ExitOk;
+    }
+    auto text = [&](const char *k) { return answer->value(QLatin1StringView(k)).toString(); };
+    QStringList instances;
+    for (const QJsonValue &v : answer->value(QStringLiteral("instances")).toArray())
+        instances.append(v.toString());
+    std::printf("role:      %s (%s)\n", qPrintable(text("role")), qPrintable(text("why")));
+    if (!text("address").isEmpty())
+        std::printf("address:   %s\n", qPrintable(text("address")));
+    std::printf("store:     %s\n", qPrintable(text("store")));
+    std::printf("instances: %s\n", qPrintable(instances.join(QStringLiteral(", "))));
+    if (text("role") != QLatin1StringView("stopped"))
+        std::printf("load:      %d sessions, %d phones online\n", answer->value(QStringLiteral("sessions")).toInt(),
+                    answer->value(QStringLiteral("online")).toInt());
+    const QJsonArray relays = answer->value(QStringLiteral("relays")).toArray();
+    for (const QJsonValue &r : relays)
+        std::printf("relay:     %s\n", qPrintable(r.toObject().value(QStringLiteral("text")).toString()));
+    return ExitOk;
+}
+
 int runDemo(int argc, char **argv, const QStringList &args)
 {
     QCommandLineParser p;

@@ -43,6 +43,7 @@ int runBroker(int argc, char **argv, const QStringList &args);
 int runInvite(int argc, char **argv, const QStringList &args);
 int runAccounts(int argc, char **argv, const QStringList &args);
 int runRevoke(int argc, char **argv, const QStringList &args);
+int runStatus(int argc, char **argv, const QStringList &args);
 int runPubkey(int argc, char **argv, const QStringList &args);
 int runForgetPeer(int argc, char **argv, const QStringList &args);
 int runDemo(int argc, char **argv, const QStringList &args);

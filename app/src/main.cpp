@@ -22,12 +22,13 @@ const char kUsage[] =
     "  sotto broker [--headless] [--listen HOST:PORT] [--data DIR] [--name NAME]\n"
     "               [--key-mode derived|patent] [--refresh-interval DURATION]\n"
     "               [--peer NAME=HOST:PORT,PUBKEY --peer-secret-file NAME=FILE]...\n"
-    "               [--advertise HOST:PORT]\n"
+    "               [--advertise HOST:PORT] [--store postgresql://USER@HOST:PORT/DB]\n"
     "  sotto broker invite ACCOUNT [--expires DURATION] [--replace] [--advertise HOST:PORT] --data DIR\n"
     "  sotto broker accounts [--json] --data DIR  every account: epoch, key, online, last login, state\n"
     "  sotto broker revoke ACCOUNT --data DIR     its calls end, its keys are erased (at once if it runs)\n"
     "  sotto broker pubkey --data DIR             the broker's public key, for its peers\n"
     "  sotto broker forget-peer NAME --data DIR   drop K_AB with a peer that lost its store (broker stopped)\n"
+    "  sotto broker status [--json] --data DIR    active or standby, store, instances, load\n"
     "  sotto demo [--headless] [--federated]      a broker (two, federated) and alice, bob, carol\n"
     "  sotto SUBCOMMAND --help                    a subcommand's own options\n"
     "  sotto --version | --help\n"
@@ -61,7 +62,7 @@ int main(int argc, char **argv)
         || (command == QLatin1StringView("broker")
             && (args.value(1) == QLatin1StringView("invite") || args.value(1) == QLatin1StringView("pubkey")
                 || args.value(1) == QLatin1StringView("forget-peer") || args.value(1) == QLatin1StringView("accounts")
-                || args.value(1) == QLatin1StringView("revoke")));
+                || args.value(1) == QLatin1StringView("revoke") || args.value(1) == QLatin1StringView("status")));
     if (headless && !qEnvironmentVariableIsSet("QT_NO_GLIB"))
         qputenv("QT_NO_GLIB", "1");
     if (command == QLatin1StringView("phone"))
@@ -73,6 +74,8 @@ int main(int argc, char **argv)
             return runAccounts(argc, argv, args.mid(2));
         if (args.value(1) == QLatin1StringView("revoke"))
             return runRevoke(argc, argv, args.mid(2));
+        if (args.value(1) == QLatin1StringView("status"))
+            return runStatus(argc, argv, args.mid(2));
         if (args.value(1) == QLatin1StringView("pubkey"))
             return runPubkey(argc, argv, args.mid(2));
         if (args.value(1) == QLatin1StringView("forget-peer"))

@@ -97,8 +97,26 @@ Result<QString> createInvite(Store &store, const QByteArray &brokerPublicKey, co
         return secret.error();
     if (auto r = store.createInvite(account, *secret, QDateTime::currentSecsSinceEpoch() + request.validForSecs); !r)
         return r.error();
-    InviteLink link{hp->first, hp->second, account, brokerPublicKey, std::move(*secret)};
+    // The broker's other instances (active/standby on one store), for the phone to try in turn.
+    QStringList alternates = store.brokerAddresses();
+    alternates.removeAll(hostPort);
+    while (alternates.size() > 15)
+        alternates.removeLast();
+    InviteLink link{hp->first, hp->second, account, brokerPublicKey, std::move(*secret), alternates};
     return link.toString();
+}
+
+QJsonObject statusJson(const BrokerStatus &s)
+{
+    return QJsonObject{{QStringLiteral("ok"), true},
+                       {QStringLiteral("role"), brokerRoleName(s.role)},
+                       {QStringLiteral("why"), s.why},
+                       {QStringLiteral("store"), s.store},
+                       {QStringLiteral("address"), s.address},
+                       {QStringLiteral("instances"), QJsonArray::fromStringList(s.instances)},
+                       {QStringLiteral("since"), double(s.sinceMs)},
+                       {QStringLiteral("sessions"), s.sessions},
+                       {QStringLiteral("online"), s.online}};
 }
 
 // ---- the channel, broker side ------------------------------------------------------------
@@ -210,6 +228,19 @@ Result<QJsonObject> adminOffline(const QString &dataDir, const QJsonObject &requ
     if (auto r = store.open(*location); !r)
         return r.error();
     const QString cmd = request.value(QStringLiteral("cmd")).toString();
+    if (cmd == QLatin1StringView("status")) {
+        BrokerStatus status;
+        status.store = store.path();
+        status.instances = store.brokerAddresses();
+        status.why = QStringLiteral("no broker runs on %1").arg(dataDir);
+        return statusJson(status);
+    }
+    // A shared store with an active instance elsewhere: its memory is the truth, and a change
+    // written behind its back would be undone or break the commit rule.
+    if (!store.tryLockActive())
+        return makeError(ErrorCode::Busy, QStringLiteral("an active broker serves the store %1 (one of %2): run this on its "
+                                                         "machine, against its data dir")
+                                              .arg(store.path(), store.brokerAddresses().join(QStringLiteral(", "))));
     QJsonObject answer{{QStringLiteral("ok"), true}};
     if (cmd == QLatin1StringView("accounts")) {
         QJsonArray list;

@@ -73,6 +73,8 @@ Broker::Broker(BrokerConfig config, QObject *parent)
     : QObject(parent), m_config(std::move(config)), m_outbox(std::make_unique<RouterOutbox>(*this))
 {
     connect(&m_refreshTimer, &QTimer::timeout, this, &Broker::checkRefreshPolicy);
+    connect(&m_standbyTimer, &QTimer::timeout, this, &Broker::pollStandby);
+    connect(&m_storeTimer, &QTimer::timeout, this, &Broker::checkStore);
     connect(&m_store, &Store::accountChanged, this, &Broker::accountsChanged);
     m_presenceTimer.setSingleShot(true);
     connect(&m_presenceTimer, &QTimer::timeout, this, &Broker::flushPresence);
@@ -175,6 +177,16 @@ Result<void> Broker::start()
         if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate) || f.write(location->toString().toUtf8() + '\n') < 0)
             return makeError(ErrorCode::Io, QStringLiteral("cannot write %1").arg(f.fileName()));
     }
+    // Instances of one store share its static key: each data dir holds a copy of the first's.
+    const QString ownKey = QString::fromLatin1(m_static.publicKey.toHex());
+    if (const QString storeKey = m_store.metaValue(QStringLiteral("public_key")); storeKey.isEmpty()) {
+        (void)m_store.setMetaValue(QStringLiteral("public_key"), ownKey);
+    } else if (storeKey != ownKey) {
+        return makeError(ErrorCode::Usage, QStringLiteral("the store %1 belongs to the broker with key %2, and %3 holds key %4: "
+                                                          "copy broker.key from the data dir of the store's first broker")
+                                               .arg(m_store.path(), skbp::fingerprint(QByteArray::fromHex(storeKey.toLatin1())),
+                                                    dir.filePath(QStringLiteral("broker.key")), fingerprint()));
+    }
 
     m_server = new QTcpServer(this);
     m_server->setMaxPendingConnections(m_config.listenBacklog);
@@ -199,7 +211,7 @@ Result<void> Broker::start()
     }
     (void)m_store.setMetaValue(QStringLiteral("listen"),
                                QStringLiteral("%1:%2").arg(advertisedHost(m_config.address)).arg(port()));
-    if (!m_config.advertise.isEmpty())
+    if (!m_config.advertise.isEmpty() && !location->isPostgres()) // instances of a shared store each have their own
         (void)m_store.setMetaValue(QStringLiteral("advertise"), m_config.advertise);
     if (auto r = m_admin.listen(m_config.dataDir); !r) {
         m_relay.stop();
@@ -216,11 +228,13 @@ Result<void> Broker::start()
         m_config.name = host.isEmpty() ? QStringLiteral("sotto") : host;
     }
     (void)m_store.setMetaValue(QStringLiteral("name"), m_config.name);
-    makeRouting();
     m_store.flush();
-
-    const qint64 period = std::clamp<qint64>(m_config.refreshIntervalSecs * 1000 / 4, 500, 60000);
-    m_refreshTimer.start(int(period));
+    m_location = *location;
+    if (m_location.isPostgres()) {
+        if (auto r = m_store.registerBrokerAddress(ownAddress()); !r)
+            return r;
+    }
+    unlock.dismiss();
     if (m_config.keyMode == skbp::KeyMode::Patent)
         qCWarning(lcBroker) << "key-mode patent: callers receive the callee's broker key itself "
                                "(SK = K_callee), no ratchet, no re-key. For demonstration only.";
@@ -228,10 +242,129 @@ Result<void> Broker::start()
             .arg(m_config.name, m_config.address.toString())
             .arg(port())
             .arg(fingerprint(), QDir(m_config.dataDir).absolutePath(), m_store.path()));
-    m_federation->start();
-    m_router->resumeRotations();
-    unlock.dismiss();
+    if (m_store.tryLockActive())
+        becomeActive(m_location.isPostgres() ? QStringLiteral("it holds the store's lock (no other instance is active)")
+                                             : QStringLiteral("it is the only broker of its store"));
+    else
+        becomeStandby(QStringLiteral("another instance holds the store's lock"));
     return {};
+}
+
+QString brokerRoleName(BrokerRole role)
+{
+    switch (role) {
+    case BrokerRole::Stopped:
+        return QStringLiteral("stopped");
+    case BrokerRole::Standby:
+        return QStringLiteral("standby");
+    case BrokerRole::Active:
+        return QStringLiteral("active");
+    }
+    return {};
+}
+
+QString Broker::ownAddress() const
+{
+    if (!m_config.advertise.isEmpty())
+        return m_config.advertise;
+    return QStringLiteral("%1:%2").arg(advertisedHost(m_config.address)).arg(port());
+}
+
+void Broker::becomeActive(const QString &why)
+{
+    m_standbyTimer.stop();
+    // What the last active left (its commits are all there: the lock went with its session).
+    if (auto r = m_store.reload(); !r) {
+        stepDown(QStringLiteral("cannot read the store: %1").arg(r.error().message));
+        return;
+    }
+    m_instances = m_location.isPostgres() ? m_store.brokerAddresses().mid(0, 16) : QStringList();
+    makeRouting();
+    const qint64 period = std::clamp<qint64>(m_config.refreshIntervalSecs * 1000 / 4, 500, 60000);
+    m_refreshTimer.start(int(period));
+    m_role = BrokerRole::Active;
+    m_roleWhy = why;
+    m_roleSinceMs = QDateTime::currentMSecsSinceEpoch();
+    log(QStringLiteral("broker %1 at %2 is active: %3").arg(m_config.name, ownAddress(), why));
+    m_federation->start();
+    m_router->resumeRotations(); // keys of calls that were live when the last active went
+    if (m_location.isPostgres())
+        m_storeTimer.start(m_config.storeCheckMs);
+    Q_EMIT roleChanged(m_role);
+    Q_EMIT accountsChanged();
+}
+
+void Broker::becomeStandby(const QString &why)
+{
+    m_role = BrokerRole::Standby;
+    m_roleWhy = why;
+    m_roleSinceMs = QDateTime::currentMSecsSinceEpoch();
+    m_standbyNote.clear();
+    log(QStringLiteral("broker %1 at %2 is a standby: %3; it takes over when the active instance's lock is free")
+            .arg(m_config.name, ownAddress(), why));
+    m_standbyTimer.start(m_config.standbyPollMs);
+    Q_EMIT roleChanged(m_role);
+}
+
+void Broker::stepDown(const QString &why)
+{
+    m_storeTimer.stop();
+    m_refreshTimer.stop();
+    m_presenceTimer.stop();
+    m_presencePending.clear();
+    if (m_federation)
+        m_federation->stop();
+    for (Connection *c : std::vector<Connection *>(m_connections))
+        c->close(); // their calls end; the phones try the other instances
+    m_store.close(); // what was not committed is lost, and its afterCommit() work was told so
+    becomeStandby(QStringLiteral("it lost its store (%1)").arg(why));
+}
+
+void Broker::pollStandby()
+{
+    if (!m_store.isOpen()) {
+        if (auto r = m_store.open(m_location); !r) {
+            if (r.error().message != m_standbyNote)
+                log(QStringLiteral("standby %1: cannot reach the store: %2").arg(m_config.name, r.error().message));
+            m_standbyNote = r.error().message;
+            return;
+        }
+        (void)m_store.registerBrokerAddress(ownAddress());
+    }
+    if (m_store.connectionLost()) {
+        m_store.close();
+        return;
+    }
+    if (m_store.tryLockActive())
+        becomeActive(QStringLiteral("the active instance's lock was released (it stopped, died or lost the store)"));
+}
+
+void Broker::checkStore()
+{
+    if (m_role == BrokerRole::Active && (m_store.connectionLost() || m_store.failed()))
+        stepDown(m_store.failed() ? QStringLiteral("a write failed") : QStringLiteral("its session with the server ended"));
+}
+
+void Broker::refuseAsStandby(QTcpSocket *socket)
+{
+    auto *framed = new FramedSocket(socket, this);
+    framed->sendAndClose(wire::encodeCleartextError(
+        ErrorCode::Standby, QStringLiteral("broker %1 at %2 is a standby; another instance serves this store")
+                                .arg(m_config.name, ownAddress())));
+}
+
+BrokerStatus Broker::status()
+{
+    BrokerStatus s;
+    s.role = m_role;
+    s.why = m_roleWhy;
+    s.store = m_store.isOpen() ? m_store.path() : m_location.toString();
+    s.address = ownAddress();
+    s.instances = m_store.isOpen() && m_location.isPostgres() ? m_store.brokerAddresses() : QStringList{ownAddress()};
+    s.sinceMs = m_roleSinceMs;
+    s.sessions = int(sessions().size());
+    s.online = int(m_online.size());
+    return s;
 }
 
 // The federation and the call router, each given what it uses (routercontext.h, federation.h),
@@ -267,6 +400,9 @@ void Broker::stop()
 {
     if (!m_server)
         return;
+    m_standbyTimer.stop();
+    m_storeTimer.stop();
+    m_role = BrokerRole::Stopped;
     m_refreshTimer.stop();
     m_presenceTimer.stop();
     m_presencePending.clear();
@@ -299,7 +435,7 @@ QString Broker::inviteAddress() const
 {
     if (!m_config.advertise.isEmpty())
         return m_config.advertise;
-    const QString stored = m_server ? const_cast<Store &>(m_store).metaValue(QStringLiteral("advertise")) : QString();
+    const QString stored = m_server && !m_location.isPostgres() ? const_cast<Store &>(m_store).metaValue(QStringLiteral("advertise")) : QString();
     if (!stored.isEmpty())
         return stored;
     return QStringLiteral("%1:%2").arg(advertisedHost(m_config.address)).arg(port());
@@ -343,6 +479,11 @@ QJsonObject Broker::handleAdmin(const QJsonObject &request)
         return QJsonObject{{QStringLiteral("ok"), false}, {QStringLiteral("error"), e.message}};
     };
     QJsonObject answer{{QStringLiteral("ok"), true}};
+    if (cmd == QLatin1StringView("status"))
+        return statusJson(status());
+    if (m_role != BrokerRole::Active)
+        return fail(makeError(ErrorCode::Standby, QStringLiteral("broker %1 at %2 is a standby: ask the active instance (sotto broker status)")
+                                                      .arg(m_config.name, ownAddress())));
     if (cmd == QLatin1StringView("accounts")) {
         QJsonArray list;
         for (const AccountRecord *a : m_store.accounts())
@@ -406,6 +547,10 @@ int Broker::connectionCount() const
 void Broker::onNewConnection()
 {
     while (QTcpSocket *s = m_server->nextPendingConnection()) {
+        if (m_role != BrokerRole::Active) {
+            refuseAsStandby(s);
+            continue;
+        }
         auto *c = new Connection(ConnectionContext{
                                      .store = m_store,
                                      .config = m_config,
@@ -415,6 +560,7 @@ void Broker::onNewConnection()
                                      .outbox = *m_outbox,
                                      .online = [this](Connection *online) { registerOnline(online); },
                                      .refreshIn = [this](const AccountRecord &a) { return refreshIn(a); },
+                                     .brokers = [this] { return m_instances; },
                                      .log = [this](const QString &line) { log(line); },
                                  },
                                  s, this);

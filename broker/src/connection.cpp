@@ -6,6 +6,7 @@
 #include "federation.h"
 #include "core/skbp.h"
 
+#include <QCborArray>
 #include <QCborMap>
 #include <QDateTime>
 #include <QPointer>
@@ -452,6 +453,8 @@ void Connection::onLoginFirstFrame(const QByteArray &body)
     welcome.insert(key::key_mode, m_ctx.config.keyMode == skbp::KeyMode::Patent
                                                       ? QStringLiteral("patent")
                                                       : QStringLiteral("derived"));
+    if (const QStringList brokers = m_ctx.brokers(); brokers.size() > 1)
+        welcome.insert(key::brokers, QCborArray::fromStringList(brokers));
     (void)store.noteLogin(m_account, QDateTime::currentSecsSinceEpoch());
     m_ctx.online(this);
     m_ctx.outbox.sendTo(m_account, welcome);

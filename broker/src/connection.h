@@ -33,6 +33,7 @@ struct ConnectionContext
     Outbox &outbox;                        // the phones' channels, the console's signals
     std::function<void(Connection *)> online; // logged in: the broker routes the account here
     std::function<qint64(const AccountRecord &)> refreshIn;
+    std::function<QStringList()> brokers; // the store's instances (welcome's "brokers"; empty: one)
     std::function<void(const QString &)> log;
 };
 

@@ -172,6 +172,60 @@ Result<void> Store::migrate(QSqlDatabase &db)
     return {};
 }
 
+bool Store::tryLockActive()
+{
+    if (!m_backend)
+        return false;
+    QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
+    return m_backend->tryLockActive(db);
+}
+
+Result<void> Store::reload()
+{
+    flush();
+    return load();
+}
+
+Result<void> Store::registerBrokerAddress(const QString &hostPort)
+{
+    QStringList known = brokerAddresses();
+    if (known.contains(hostPort))
+        return {};
+    flush();
+    QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
+    if (!db.transaction())
+        return sqlError(QStringLiteral("begin"), db.lastError());
+    // Read again under the schema lock: two instances starting at once both land.
+    if (auto r = m_backend->lockSchema(db); !r) {
+        db.rollback();
+        return r;
+    }
+    QSqlQuery q(db);
+    if (!q.exec(QStringLiteral("SELECT value FROM meta WHERE key='brokers'"))) {
+        const Error e = sqlError(QStringLiteral("read broker addresses"), q.lastError());
+        db.rollback();
+        return e;
+    }
+    known = q.next() ? q.value(0).toString().split(u' ', Qt::SkipEmptyParts) : QStringList();
+    if (!known.contains(hostPort))
+        known.append(hostPort);
+    q.prepare(QStringLiteral("INSERT INTO meta(key, value) VALUES('brokers', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value"));
+    q.addBindValue(known.join(u' '));
+    if (!q.exec()) {
+        const Error e = sqlError(QStringLiteral("register the broker address"), q.lastError());
+        db.rollback();
+        return e;
+    }
+    if (!db.commit())
+        return sqlError(QStringLiteral("commit"), db.lastError());
+    return {};
+}
+
+QStringList Store::brokerAddresses()
+{
+    return metaValue(QStringLiteral("brokers")).split(u' ', Qt::SkipEmptyParts);
+}
+
 bool Store::connectionLost()
 {
     if (!m_backend)

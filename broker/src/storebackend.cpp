@@ -137,6 +137,7 @@ public:
     Result<void> lockSchema(QSqlDatabase &) override { return {}; }
     QString insertionOrder() const override { return QStringLiteral("rowid"); }
     bool connectionLost(QSqlDatabase &) override { return false; } // a file does not go away
+    bool tryLockActive(QSqlDatabase &) override { return true; }
     void opened() override
     {
         QFile::setPermissions(m_location.path, QFileDevice::ReadOwner | QFileDevice::WriteOwner);
@@ -149,6 +150,7 @@ private:
 // Advisory lock keys: the first half spells "Sott"; the second names the lock.
 constexpr int kLockSpace = 0x536f7474;
 constexpr int kSchemaLock = 1;
+constexpr int kActiveLock = 2;
 
 class PostgresBackend final : public StoreBackend
 {
@@ -196,6 +198,12 @@ public:
     }
     QString insertionOrder() const override { return QStringLiteral("seq"); }
     bool connectionLost(QSqlDatabase &db) override { return !stillConnected(db); }
+    bool tryLockActive(QSqlDatabase &db) override
+    {
+        QSqlQuery q(db);
+        return q.exec(QStringLiteral("SELECT pg_try_advisory_lock(%1, %2)").arg(kLockSpace).arg(kActiveLock)) && q.next()
+            && q.value(0).toBool();
+    }
 
 private:
     StoreLocation m_location;

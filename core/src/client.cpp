@@ -247,7 +247,24 @@ void ClientEngine::connectNow()
     connect(m_socket, &FramedSocket::frameReceived, this, &ClientEngine::onFrame);
     connect(m_socket, &FramedSocket::disconnected, this, &ClientEngine::onDisconnected);
     m_loginTimer.start(m_options.loginTimeoutMs);
-    tcp->connectToHost(m_profile.brokerHost(), m_profile.brokerPort());
+    const auto [host, port] = currentAddress();
+    tcp->connectToHost(host, port);
+}
+
+std::pair<QString, quint16> ClientEngine::currentAddress() const
+{
+    const QStringList all = m_profile.brokerAddresses();
+    const QString text = all.at(m_addressIndex % all.size());
+    auto hp = parseHostPort(text, skbp::kDefaultPort);
+    if (!hp)
+        return {m_profile.brokerHost(), m_profile.brokerPort()};
+    return *hp;
+}
+
+QString ClientEngine::currentAddressText() const
+{
+    const QStringList all = m_profile.brokerAddresses();
+    return all.at(m_addressIndex % all.size());
 }
 
 void ClientEngine::onConnected()
@@ -276,7 +293,8 @@ void ClientEngine::onFrame(const QByteArray &body)
     if (!m_channel.isOpen()) {
         if (auto e = wire::decodeCleartextError(body)) {
             m_failure = e->message;
-            Q_EMIT loginFailed(*e);
+            if (e->code != ErrorCode::Standby) // a standby is no failure of ours: the next address serves
+                Q_EMIT loginFailed(*e);
             m_socket->abort();
             onDisconnected();
             return;
@@ -353,6 +371,13 @@ void ClientEngine::onWelcome(const wire::Message &m)
     m_loggedIn = true;
     m_offlineReason.clear();
     m_backoffMs = 0;
+    m_failedInRound = 0;
+    if (m.has(key::brokers)) {
+        QStringList brokers;
+        for (const QCborValue &v : m.map().value(key::brokers).toArray())
+            brokers.append(v.toString());
+        (void)m_profile.setBrokerAlternates(brokers);
+    }
     const quint32 pending = m_profile.pendingEpoch();
     if (pending != 0 && m_loginEpoch == pending) {
         // The broker accepted the pending key: it holds it, so it is ours now (commit rule).
@@ -407,9 +432,9 @@ void ClientEngine::onDisconnected()
         reason = !m_socket->closeReason().isEmpty() ? m_socket->closeReason() : describeSocketError(*m_socket->socket());
     if (reason.isEmpty())
         reason = QStringLiteral("connection failed");
-    m_offlineReason = QStringLiteral("cannot reach %1:%2 (%3)").arg(m_profile.brokerHost()).arg(m_profile.brokerPort()).arg(reason);
+    m_offlineReason = QStringLiteral("cannot reach %1 (%2)").arg(currentAddressText(), reason);
     if (wasLoggedInNow)
-        m_offlineReason = QStringLiteral("lost the broker at %1:%2 (%3)").arg(m_profile.brokerHost()).arg(m_profile.brokerPort()).arg(reason);
+        m_offlineReason = QStringLiteral("lost the broker at %1 (%2)").arg(currentAddressText(), reason);
     if (m_socket) {
         m_socket->disconnect(this);
         m_socket->deleteLater();
@@ -443,6 +468,18 @@ void ClientEngine::onDisconnected()
 
 void ClientEngine::scheduleReconnect()
 {
+    // A broker with other instances: an attempt that failed (or found a standby) moves on to
+    // the next address at once; the back-off runs once every address has failed in a row.
+    const int addresses = int(m_profile.brokerAddresses().size());
+    if (addresses > 1) {
+        m_addressIndex = (m_addressIndex + 1) % addresses;
+        if (++m_failedInRound < addresses) {
+            m_reconnectTimer.start(0);
+            Q_EMIT retryScheduled(0, m_offlineReason);
+            return;
+        }
+        m_failedInRound = 0;
+    }
     m_backoffMs = m_backoffMs == 0 ? m_options.minBackoffMs : std::min(m_backoffMs * 2, m_options.maxBackoffMs);
     m_reconnectTimer.start(m_backoffMs);
     Q_EMIT retryScheduled(m_backoffMs, m_offlineReason);

@@ -29,7 +29,9 @@ QString InviteLink::toString() const
                                   QString::fromLatin1(brokerPublicKey.toBase64(kB64)),
                                   QString::fromLatin1(s));
     s.fill('\0');
-    return link;
+    if (alternates.isEmpty())
+        return link;
+    return link + QStringLiteral("&alt=") + QString::fromLatin1(QUrl::toPercentEncoding(alternates.join(u','), ":,"));
 }
 
 Result<InviteLink> InviteLink::parse(const QString &text)
@@ -67,6 +69,17 @@ Result<InviteLink> InviteLink::parse(const QString &text)
         return usage(QStringLiteral("invite link has no valid secret"));
     link.secret = SecretBytes::copyOf(secret);
     secret.fill('\0');
+    if (q.hasQueryItem(QStringLiteral("alt"))) {
+        const QStringList alts = q.queryItemValue(QStringLiteral("alt"), QUrl::FullyDecoded).split(u',');
+        if (alts.size() > 15)
+            return usage(QStringLiteral("invite link names more than 15 other broker addresses"));
+        for (const QString &a : alts) {
+            auto hp = parseHostPort(a, skbp::kDefaultPort);
+            if (!hp || hp->first.isEmpty() || hp->second == 0)
+                return usage(QStringLiteral("invite link has a bad broker address \"%1\" in alt").arg(a));
+            link.alternates.append(a);
+        }
+    }
     return link;
 }
 

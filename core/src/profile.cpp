@@ -7,6 +7,7 @@
 #include <QCborValue>
 #include <QDir>
 #include <QFile>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QSaveFile>
@@ -67,6 +68,13 @@ Result<void> Profile::load()
         const int port = o.value("broker_port"_L1).toInt(-1);
         m_brokerKey = QByteArray::fromHex(o.value("broker_key"_L1).toString().toLatin1());
         m_brokerName = o.value("broker_name"_L1).toString();
+        m_brokerAlternates.clear();
+        for (const QJsonValue &v : o.value("broker_alternates"_L1).toArray()) {
+            auto hp = parseHostPort(v.toString(), skbp::kDefaultPort);
+            if (!v.isString() || !hp || hp->first.isEmpty() || hp->second == 0 || m_brokerAlternates.size() >= 16)
+                return corrupt(idPath, QStringLiteral("broker_alternates holds a bad address"));
+            m_brokerAlternates.append(v.toString());
+        }
         if (!skbp::isValidAccount(m_account) || m_brokerHost.isEmpty() || port <= 0 || port > 65535
             || m_brokerKey.size() != 32)
             return corrupt(idPath, QStringLiteral("fields missing or invalid"));
@@ -146,6 +154,8 @@ Result<void> Profile::saveIdentity()
     o.insert("broker_key"_L1, QString::fromLatin1(m_brokerKey.toHex()));
     o.insert("broker_fp"_L1, brokerFingerprint());
     o.insert("broker_name"_L1, m_brokerName);
+    if (!m_brokerAlternates.isEmpty())
+        o.insert("broker_alternates"_L1, QJsonArray::fromStringList(m_brokerAlternates));
     return writePrivateFile(QDir(m_dir).filePath(kIdentityFile), QJsonDocument(o).toJson());
 }
 
@@ -163,6 +173,33 @@ Result<void> Profile::saveKeys()
     return r;
 }
 
+QStringList Profile::brokerAddresses() const
+{
+    const QString first = m_brokerHost.contains(u':') ? QStringLiteral("[%1]:%2").arg(m_brokerHost).arg(m_brokerPort)
+                                                       : QStringLiteral("%1:%2").arg(m_brokerHost).arg(m_brokerPort);
+    QStringList out{first};
+    for (const QString &a : m_brokerAlternates) {
+        if (!out.contains(a))
+            out.append(a);
+    }
+    return out;
+}
+
+Result<void> Profile::setBrokerAlternates(const QStringList &addresses)
+{
+    QStringList alternates;
+    const QString first = brokerAddresses().constFirst();
+    for (const QString &a : addresses) {
+        auto hp = parseHostPort(a, skbp::kDefaultPort);
+        if (a != first && hp && !hp->first.isEmpty() && hp->second != 0 && !alternates.contains(a) && alternates.size() < 16)
+            alternates.append(a);
+    }
+    if (alternates == m_brokerAlternates)
+        return {};
+    m_brokerAlternates = alternates;
+    return saveIdentity();
+}
+
 Result<void> Profile::adoptInvite(const InviteLink &link)
 {
     if (isEnrolled())
@@ -171,6 +208,7 @@ Result<void> Profile::adoptInvite(const InviteLink &link)
     m_brokerHost = link.host;
     m_brokerPort = link.port;
     m_brokerKey = link.brokerPublicKey;
+    m_brokerAlternates = link.alternates;
     m_invite = link.secret;
     m_pendingEpoch = 0;
     m_pendingKey.clear();

@@ -6,7 +6,7 @@
 namespace sotto {
 
 namespace {
-constexpr std::array<std::pair<ErrorCode, const char *>, 10> kWireCodes{{
+constexpr std::array<std::pair<ErrorCode, const char *>, 11> kWireCodes{{
     {ErrorCode::Auth, "auth"},
     {ErrorCode::BadRequest, "bad_request"},
     {ErrorCode::UnknownAccount, "unknown_account"},
@@ -17,6 +17,7 @@ constexpr std::array<std::pair<ErrorCode, const char *>, 10> kWireCodes{{
     {ErrorCode::Forbidden, "forbidden"},
     {ErrorCode::RateLimited, "rate_limited"},
     {ErrorCode::Internal, "internal"},
+    {ErrorCode::Standby, "standby"},
 }};
 
 constexpr std::array<std::pair<EndReason, const char *>, 7> kEndReasons{{

@@ -1,5 +1,6 @@
 #include "core/wire.h"
 
+#include "core/invite.h"
 #include "core/skbp.h"
 
 #include <QCborArray>
@@ -34,7 +35,7 @@ Result<QString> readAccount(QByteArrayView &in)
     return account;
 }
 
-enum class Field { Text, Account, Address, U32, Sid, Wrapped, Bytes, Proof, Token, Bool, Peers, Relay, Array, Map };
+enum class Field { Text, Account, Address, U32, Sid, Wrapped, Bytes, Proof, Token, Bool, Peers, Relay, Array, Map, HostPorts };
 
 struct FieldSpec
 {
@@ -55,7 +56,8 @@ constexpr FieldSpec kLogin[] = {{key::client, Field::Text, true}};
 constexpr FieldSpec kWelcome[] = {{key::epoch, Field::U32, true},
                                   {key::broker, Field::Text, true},
                                   {key::fp, Field::Text, true},
-                                  {key::refresh_in, Field::U32, false}};
+                                  {key::refresh_in, Field::U32, false},
+                                  {key::brokers, Field::HostPorts, false}};
 constexpr FieldSpec kDirectory[] = {{key::id, Field::U32, false}, {key::accounts, Field::Array, false},
                                     {key::more, Field::Bool, false}};
 constexpr FieldSpec kOk[] = {{key::id, Field::U32, true}};
@@ -151,6 +153,23 @@ bool checkPeers(const QCborValue &v)
     return true;
 }
 
+// Broker instances of one store (extension: active/standby): a few "HOST:PORT" texts.
+constexpr qsizetype kMaxBrokers = 16;
+
+bool checkHostPorts(const QCborValue &v)
+{
+    if (!v.isArray() || v.toArray().size() > kMaxBrokers)
+        return false;
+    for (const QCborValue &a : v.toArray()) {
+        if (!a.isString() || a.toString().size() > 270)
+            return false;
+        const auto hostPort = parseHostPort(a.toString(), 0);
+        if (!hostPort || hostPort->first.isEmpty() || hostPort->second == 0)
+            return false;
+    }
+    return true;
+}
+
 bool checkField(const QCborValue &v, Field type)
 {
     switch (type) {
@@ -180,6 +199,8 @@ bool checkField(const QCborValue &v, Field type)
         return v.isArray();
     case Field::Peers:
         return checkPeers(v);
+    case Field::HostPorts:
+        return checkHostPorts(v);
     case Field::Relay: {
         if (!v.isMap())
             return false;

@@ -230,7 +230,7 @@ void TestFaults::inviteWorksOnceAndExpires()
     // An expired invite is refused too (made by the store with a past expiry).
     auto secret = crypto::randomSecret(32);
     QVERIFY(broker.broker().store().createInvite(QStringLiteral("late"), *secret, QDateTime::currentSecsSinceEpoch() - 5).ok());
-    InviteLink expired{QStringLiteral("127.0.0.1"), broker.port(), QStringLiteral("late"), broker.broker().publicKey(), *secret};
+    InviteLink expired{QStringLiteral("127.0.0.1"), broker.port(), QStringLiteral("late"), broker.broker().publicKey(), *secret, {}};
     TestPhone late(QStringLiteral("late"));
     const QString beforeLate = broker.storeDump();
     QVERIFY(!late.enrol(expired));

@@ -36,10 +36,15 @@ struct InviteRequest
 };
 
 // A fresh single-use invite in `store` (one open invite per account: it replaces any other),
-// as a sotto:// link to `hostPort`. Errors (ErrorCode::Usage): a bad name, an enrolled account
+// as a sotto:// link to `hostPort`, naming the store's other broker instances in `alt`. Errors (ErrorCode::Usage): a bad name, an enrolled account
 // without `replace`, `replace` for an account that is not enrolled.
 Result<QString> createInvite(Store &store, const QByteArray &brokerPublicKey, const QString &hostPort,
                              const InviteRequest &request);
+
+// `sotto broker status` as JSON: {"ok","role","why","store","address","instances","since",
+// "sessions","online","relays":[…]}.
+struct BrokerStatus;
+QJsonObject statusJson(const BrokerStatus &status);
 
 // One account as the operator sees it (no key, only its fingerprint).
 QJsonObject accountSummary(const AccountRecord &a, bool online);

@@ -79,6 +79,9 @@ struct BrokerConfig
     int declineBackoffMs = 2000;      // after a decline, that caller may ring that callee again…
     int declineBackoffMaxMs = 300000; // …after this back-off, doubling per decline
     int rotationMinIntervalMs = 2000; // at most one rotation per account this often
+    // Active/standby on one PostgreSQL store.
+    int standbyPollMs = 250;   // a standby tries the active's lock this often
+    int storeCheckMs = 1000;   // an active checks its store's session this often
 };
 
 struct PeerView
@@ -116,6 +119,27 @@ struct AccountView
     qint64 lastLogin = 0; // unix seconds, 0: never
 };
 
+// Several brokers may share one PostgreSQL store (and one static key): exactly one is Active (it
+// holds the store's advisory lock), the others are Standby. A standby listens and refuses every
+// phone with a cleartext `standby` error naming itself, polls the lock, and takes over within
+// standbyPollMs of the active's session ending (a stop, kill -9, a lost machine or network: the
+// server ends the session). An active that loses its store steps down: its phones go, its
+// uncommitted work is told it failed, and it becomes a standby. SQLite: always Active.
+enum class BrokerRole { Stopped, Standby, Active };
+QString brokerRoleName(BrokerRole role);
+
+struct BrokerStatus
+{
+    BrokerRole role = BrokerRole::Stopped;
+    QString why;          // how it came to be in that role
+    QString store;        // where the store is (no password)
+    QString address;      // this instance's HOST:PORT
+    QStringList instances; // every instance of the store, in registration order
+    qint64 sinceMs = 0;    // in this role since (ms since the epoch)
+    int sessions = 0;      // live sessions (relayed in process)
+    int online = 0;        // phones logged in here
+};
+
 class Broker : public QObject
 {
     Q_OBJECT
@@ -123,10 +147,13 @@ public:
     explicit Broker(BrokerConfig config, QObject *parent = nullptr);
     ~Broker() override;
 
-    // Locks the data dir (one broker per store), loads or creates the static key (0600) and the
-    // store, then listens. Errors say which.
+    // Locks the data dir (one broker per data dir), loads or creates the static key (0600) and
+    // the store, then listens, as the Active instance or a Standby (see BrokerRole). Errors say
+    // which; a static key that is not the store's (another broker's) is refused.
     Result<void> start();
     void stop();
+    BrokerRole role() const { return m_role; }
+    BrokerStatus status();
 
     quint16 port() const;
     QString name() const { return m_config.name; }
@@ -177,6 +204,7 @@ public:
 
 Q_SIGNALS:
     void logEvent(const QString &line);
+    void roleChanged(sotto::broker::BrokerRole role);
     void accountsChanged();
     void sessionsChanged();
     void peersChanged();
@@ -185,6 +213,14 @@ private:
     class RouterOutbox; // the call router's Outbox: channels, presence, the console's signals
 
     void makeRouting();
+    // The role changes (with the reason the log gives).
+    void becomeActive(const QString &why);
+    void becomeStandby(const QString &why);
+    void stepDown(const QString &why); // the active lost its store
+    void pollStandby();
+    void checkStore();
+    void refuseAsStandby(QTcpSocket *socket);
+    QString ownAddress() const;
     void onNewConnection();
     void onConnectionClosed(Connection *c);
     void registerOnline(Connection *c);
@@ -205,6 +241,14 @@ private:
     qint64 refreshIn(const AccountRecord &a) const;
 
     BrokerConfig m_config;
+    BrokerRole m_role = BrokerRole::Stopped;
+    QString m_roleWhy;
+    qint64 m_roleSinceMs = 0;
+    StoreLocation m_location;
+    QStringList m_instances; // the store's broker addresses, as `welcome` gives them
+    QTimer m_standbyTimer;   // a standby polls the lock
+    QTimer m_storeTimer;     // an active checks that its store's session lives
+    QString m_standbyNote;   // the last reason a standby could not reach the store (logged once)
     std::unique_ptr<QLockFile> m_lock; // held while started
     AdminServer m_admin{[this](const QJsonObject &r) { return handleAdmin(r); }};
     crypto::X25519KeyPair m_static;

@@ -78,6 +78,16 @@ public:
     // connection is gone must be closed and opened again; what it had not committed is lost,
     // and afterCommit() work was told so.
     bool connectionLost();
+    // Active/standby brokers on one store: takes the active's lock if it is free (kept for as
+    // long as this store's connection lives; always true on SQLite). Then reload() reads what
+    // the previous active left.
+    bool tryLockActive();
+    Result<void> reload();
+    // The addresses (HOST:PORT) of every broker instance that has served this store, in the
+    // order they first registered: invites and `welcome` carry them. Added and committed at once
+    // (a standby registers itself too); read from the engine, not the cache.
+    Result<void> registerBrokerAddress(const QString &hostPort);
+    QStringList brokerAddresses();
     // A write or a commit has failed since open(): memory may be ahead of the engine, so every
     // later afterCommit() is told `false` until the store is opened again.
     bool failed() const { return m_failed; }

@@ -63,6 +63,10 @@ public:
     virtual bool connectionLost(QSqlDatabase &db) = 0;
     // Called once the schema is in place (SQLite: the file's mode).
     virtual void opened() {}
+    // Takes the active broker's lock if it is free: held until this connection's session ends
+    // (PostgreSQL: a session-level advisory lock, released by the server when the session
+    // goes, however it goes). SQLite: always true, the data dir's lock file already admits one.
+    virtual bool tryLockActive(QSqlDatabase &db) = 0;
 };
 
 // The backend for a location. Usage error when QtSql lacks the engine's driver (it names the

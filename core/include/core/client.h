@@ -181,6 +181,9 @@ private:
     void onDisconnected();
     void onKeepAlive();
     void scheduleReconnect();
+    // The broker address this connection attempt uses (Profile::brokerAddresses, in turn).
+    std::pair<QString, quint16> currentAddress() const;
+    QString currentAddressText() const;
     void setState(State s);
     void send(const QCborMap &message);
     void handle(const wire::Message &m);
@@ -222,6 +225,10 @@ private:
     bool m_loggedIn = false;
     skbp::KeyMode m_keyMode = skbp::KeyMode::Derived;
     int m_backoffMs = 0;
+    // Which of the broker's addresses is tried: a failed attempt moves on to the next at once;
+    // only a whole round that failed waits for the back-off (Kerberos tries its KDCs so).
+    int m_addressIndex = 0;
+    int m_failedInRound = 0;
     QString m_offlineReason;
     QString m_failure; // why the connection being torn down went, set where it is known
     QTimer m_reconnectTimer;

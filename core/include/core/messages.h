@@ -43,7 +43,8 @@
 #define SOTTO_SKBP_FIELDS(X)                                                                     \
     X(t) X(id) X(client) X(epoch) X(broker) X(fp) X(refresh_in) X(key_mode) X(accounts) X(more)  \
     X(account) X(online) X(to) X(from) X(sid) X(callee) X(gen) X(wrapped) X(ssrc) X(relay)       \
-    X(port) X(token) X(via) X(peers) X(reason) X(who) X(muted) X(trunk) X(code) X(msg) X(proof)
+    X(port) X(token) X(via) X(peers) X(reason) X(who) X(muted) X(trunk) X(code) X(msg) X(proof) \
+    X(brokers)
 // clang-format on
 
 namespace sotto::wire {

@@ -14,6 +14,7 @@
 
 #include <QByteArray>
 #include <QString>
+#include <QStringList>
 
 #include <optional>
 
@@ -37,6 +38,12 @@ public:
     QByteArray brokerKey() const { return m_brokerKey; }
     QString brokerName() const { return m_brokerName; }
     QString brokerFingerprint() const;
+    // Every address of the broker, the invite's first, then its other instances (from the
+    // invite's `alt` and later from `welcome`): a phone tries them in turn.
+    QStringList brokerAddresses() const;
+    // Takes the instances a `welcome` named (the invite's address stays first). Written only
+    // when it changes.
+    Result<void> setBrokerAlternates(const QStringList &addresses);
 
     quint32 epoch() const { return m_epoch; }
     const SecretBytes &key() const { return m_key; }
@@ -66,6 +73,7 @@ private:
     quint16 m_brokerPort = 0;
     QByteArray m_brokerKey;
     QString m_brokerName;
+    QStringList m_brokerAlternates;
     quint32 m_epoch = 0;
     SecretBytes m_key;
     quint32 m_pendingEpoch = 0;

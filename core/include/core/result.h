@@ -20,6 +20,7 @@ enum class ErrorCode {
     Forbidden,
     RateLimited,
     Internal,
+    Standby, // a standby broker instance: another one serves this store (try the next address)
     // local only
     Crypto,
     Io,

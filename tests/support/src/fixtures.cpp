@@ -4,6 +4,7 @@
 
 #include <QCoreApplication>
 #include <QDeadlineTimer>
+#include <QJsonDocument>
 #include <QSignalSpy>
 #include <QTcpSocket>
 #include <QTest>
@@ -363,6 +364,28 @@ void BrokerProcess::stop()
         m_process->kill();
     m_output += m_process->readAll();
     m_process.reset();
+}
+
+QJsonObject BrokerProcess::status() const
+{
+    QProcess p;
+    p.start(QStringLiteral(SOTTO_BINARY), {QStringLiteral("broker"), QStringLiteral("status"), QStringLiteral("--json"),
+                                           QStringLiteral("--data"), m_dataDir});
+    p.waitForFinished(10000);
+    return QJsonDocument::fromJson(p.readAllStandardOutput()).object();
+}
+
+QString BrokerProcess::waitForRole(const QString &role, int timeoutMs)
+{
+    QDeadlineTimer deadline(timeoutMs);
+    QString seen;
+    do {
+        seen = status().value(QStringLiteral("role")).toString();
+        if (seen == role)
+            break;
+        QTest::qWait(50);
+    } while (!deadline.hasExpired());
+    return seen;
 }
 
 QString BrokerProcess::invite(const QString &account)

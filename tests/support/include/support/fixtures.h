@@ -9,6 +9,7 @@
 #include "core/invite.h"
 #include "core/profile.h"
 
+#include <QJsonObject>
 #include <QProcess>
 #include <QTcpServer>
 #include <QTemporaryDir>
@@ -140,6 +141,13 @@ public:
     void stop(); // SIGTERM
     quint16 port() const { return m_port; }
     QString invite(const QString &account);
+    // `sotto broker status --json` on its data dir (an empty object when that fails).
+    QJsonObject status() const;
+    // The role status() reports ("active", "standby", "stopped") once it is `role`, or the last
+    // one seen when `timeoutMs` ran out.
+    QString waitForRole(const QString &role, int timeoutMs);
+    bool isRunning() const { return m_process && m_process->state() != QProcess::NotRunning; }
+    QString dataDir() const { return m_dataDir; }
     QByteArray output() const { return m_output; }
     // What it has printed up to now (while it runs).
     QByteArray outputSoFar();

@@ -1,0 +1,219 @@
+// Active and standby brokers on one PostgreSQL store (a real server this test starts): two
+// `sotto broker` processes share the store and the static key; one is active, the other
+// refuses phones and takes over when the active is killed with SIGKILL. Phones follow the
+// broker's addresses in turn, log in with the keys they hold and call; keys that keyed calls
+// live at the kill are rotated by the new active. A PostgreSQL restart under a running broker
+// loses nothing.
+#include "core/invite.h"
+#include "core/skbp.h"
+#include "core/wire.h"
+#include "support/fixtures.h"
+#include "support/pgserver.h"
+
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QJsonArray>
+#include <QSignalSpy>
+#include <QStandardPaths>
+#include <QTcpSocket>
+#include <QTest>
+#include <QtEndian>
+
+using namespace sotto;
+using namespace sotto::test;
+
+namespace {
+
+QString s(const char *text)
+{
+    return QString::fromUtf8(text);
+}
+
+// Two instances of one broker: their own data dirs, one store, one static key.
+struct Pair
+{
+    QTemporaryDir dirA, dirB;
+    QString store = PgServer::shared().createDatabase();
+    std::unique_ptr<BrokerProcess> a, b;
+
+    bool start()
+    {
+        a = std::make_unique<BrokerProcess>(dirA.path(), freePort(), QStringList{s("--store"), store, s("--name"), s("org")});
+        if (!a->start() || a->waitForRole(s("active"), 10000) != s("active"))
+            return false;
+        // The second instance gets a copy of the key the first one made.
+        if (!QFile::copy(QDir(dirA.path()).filePath(s("broker.key")), QDir(dirB.path()).filePath(s("broker.key"))))
+            return false;
+        b = std::make_unique<BrokerProcess>(dirB.path(), freePort(), QStringList{s("--store"), store, s("--name"), s("org")});
+        return b->start() && b->waitForRole(s("standby"), 10000) == s("standby");
+    }
+    BrokerProcess &active() { return a->isRunning() && a->status().value(s("role")).toString() == s("active") ? *a : *b; }
+    QString address(const BrokerProcess &p) const { return s("127.0.0.1:%1").arg(p.port()); }
+};
+
+InviteLink parseInvite(const QString &text)
+{
+    auto link = InviteLink::parse(text);
+    if (!link)
+        qFatal("invite: %s (%s)", qPrintable(link.error().message), qPrintable(text));
+    return std::move(*link);
+}
+
+// The first frame a broker sends on a fresh connection (a standby's refusal), decoded.
+std::optional<Error> firstCleartextError(quint16 port)
+{
+    QTcpSocket socket;
+    socket.connectToHost(QHostAddress::LocalHost, port);
+    if (!socket.waitForConnected(3000))
+        return std::nullopt;
+    QByteArray in;
+    QDeadlineTimer deadline(3000);
+    while (!deadline.hasExpired()) {
+        if (in.size() >= 2 && in.size() >= 2 + qFromBigEndian<quint16>(in.constData()))
+            break;
+        socket.waitForReadyRead(100);
+        in += socket.readAll();
+    }
+    if (in.size() < 2)
+        return std::nullopt;
+    return wire::decodeCleartextError(QByteArrayView(in).sliced(2, qMin<qsizetype>(in.size() - 2, qFromBigEndian<quint16>(in.constData()))));
+}
+
+} // namespace
+
+class TestStandby : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
+    void oneIsActiveAndTheOtherRefusesPhones();
+    void aForeignKeyIsRefused();
+    void theStandbyTakesOverFromAKilledActive();
+    void aPostgresRestartUnderARunningBrokerLosesNothing();
+};
+
+void TestStandby::oneIsActiveAndTheOtherRefusesPhones()
+{
+    Pair pair;
+    QVERIFY2(pair.start(), pair.a->outputSoFar().constData());
+    const QJsonObject a = pair.a->status();
+    const QJsonObject b = pair.b->status();
+    QCOMPARE(a.value(s("role")).toString(), s("active"));
+    QCOMPARE(b.value(s("role")).toString(), s("standby"));
+    QVERIFY(b.value(s("why")).toString().contains(s("another instance holds the store's lock")));
+    QCOMPARE(a.value(s("store")).toString(), pair.store);
+    QVERIFY(!a.value(s("store")).toString().contains(s("pgpass")));
+    const QStringList instances{pair.address(*pair.a), pair.address(*pair.b)};
+    QCOMPARE(b.value(s("instances")).toArray().toVariantList(), QVariant(instances).toList());
+    QVERIFY(pair.a->outputSoFar().contains("is active"));
+    QVERIFY(pair.b->outputSoFar().contains("is a standby"));
+
+    // A phone at the standby is told so, by name and address.
+    const auto refusal = firstCleartextError(pair.b->port());
+    QVERIFY(refusal);
+    QCOMPARE(refusal->code, ErrorCode::Standby);
+    QVERIFY2(refusal->message.contains(pair.address(*pair.b)) && refusal->message.contains(s("standby")), qPrintable(refusal->message));
+    // Its operator tools say where to go; the active's work.
+    QProcess invite;
+    invite.start(s(SOTTO_BINARY), {s("broker"), s("invite"), s("x"), s("--data"), pair.dirB.path()});
+    QVERIFY(invite.waitForFinished(10000));
+    QCOMPARE(invite.exitCode(), 1);
+    QVERIFY(invite.readAllStandardError().contains("standby"));
+
+    // Invites carry every instance; a phone that starts at the standby's address moves on.
+    InviteLink link = parseInvite(pair.a->invite(s("alice")));
+    QCOMPARE(link.port, pair.a->port());
+    QCOMPARE(link.alternates, QStringList{pair.address(*pair.b)});
+    TestPhone alice(s("alice"));
+    QVERIFY(alice.enrol(link));
+    QVERIFY(alice.goOnline());
+    QCOMPARE(alice.profile().brokerAddresses(), instances);
+    TestPhone bob(s("bob"));
+    QVERIFY(bob.enrol(parseInvite(pair.a->invite(s("bob")))));
+    QVERIFY(bob.goOnline());
+    QVERIFY(callWorks(alice, bob));
+}
+
+void TestStandby::aForeignKeyIsRefused()
+{
+    Pair pair;
+    QVERIFY(pair.start());
+    // A third data dir with a key of its own (not a copy): refused at start, the store untouched.
+    QTemporaryDir other;
+    BrokerProcess stranger(other.path(), freePort(), {s("--store"), pair.store});
+    QVERIFY(!stranger.start(5000));
+    const QByteArray said = stranger.outputSoFar();
+    QVERIFY2(said.contains("belongs to the broker with key") && said.contains("copy broker.key"), said.constData());
+    QCOMPARE(pair.a->status().value(s("instances")).toArray().size(), 2);
+}
+
+void TestStandby::theStandbyTakesOverFromAKilledActive()
+{
+    Pair pair;
+    QVERIFY(pair.start());
+    TestPhone alice(s("alice")), bob(s("bob")), carol(s("carol"));
+    for (TestPhone *p : {&alice, &bob, &carol}) {
+        QVERIFY(p->enrol(parseInvite(pair.a->invite(p->account()))));
+        QVERIFY(p->goOnline());
+    }
+    for (int round = 0; round < 3; ++round) {
+        BrokerProcess &dying = pair.active();
+        BrokerProcess &next = &dying == pair.a.get() ? *pair.b : *pair.a;
+        if (!next.isRunning()) { // the one killed last round comes back, as a standby
+            QVERIFY(next.start());
+            QCOMPARE(next.waitForRole(s("standby"), 10000), s("standby"));
+        }
+        // A call is live when the active dies: the key that keyed it must rotate afterwards.
+        const QByteArray sid = establishCall(alice, bob);
+        QVERIFY(!sid.isEmpty());
+        const quint32 bobEpoch = bob.profile().epoch();
+        QSignalSpy ended(&alice.engine(), &ClientEngine::callEnded);
+        QElapsedTimer sinceKill;
+        dying.kill();
+        sinceKill.start();
+        QCOMPARE(next.waitForRole(s("active"), 5000), s("active"));
+        const qint64 activeAfter = sinceKill.elapsed();
+        QVERIFY2(activeAfter < 3000, qPrintable(s("the standby took %1 ms").arg(activeAfter)));
+        QVERIFY(next.outputSoFar().contains("lock was released"));
+        QTRY_VERIFY_WITH_TIMEOUT(!ended.isEmpty(), 5000); // the call went with its broker
+        // Every phone logs in at the other address, with the key it holds.
+        for (TestPhone *p : {&alice, &bob, &carol})
+            QTRY_VERIFY_WITH_TIMEOUT(p->engine().state() == ClientEngine::State::Online, 10000);
+        // The key of the call that was live is rotated by the new active.
+        QTRY_VERIFY_WITH_TIMEOUT(bob.profile().epoch() > bobEpoch, 10000);
+        QVERIFY(callWorks(alice, bob));
+        QVERIFY(callWorks(bob, carol));
+        QVERIFY(callWorks(carol, alice));
+    }
+}
+
+void TestStandby::aPostgresRestartUnderARunningBrokerLosesNothing()
+{
+    QTemporaryDir dir;
+    const QString store = PgServer::shared().createDatabase();
+    BrokerProcess broker(dir.path(), freePort(), {s("--store"), store});
+    QVERIFY(broker.start());
+    QCOMPARE(broker.waitForRole(s("active"), 10000), s("active"));
+    TestPhone alice(s("alice")), bob(s("bob"));
+    for (TestPhone *p : {&alice, &bob}) {
+        QVERIFY(p->enrol(parseInvite(broker.invite(p->account()))));
+        QVERIFY(p->goOnline());
+    }
+    QVERIFY(callWorks(alice, bob));
+    PgServer::shared().stop();
+    // The broker notices, says why, and stops serving rather than serve keys it cannot keep.
+    QTRY_VERIFY_WITH_TIMEOUT(broker.outputSoFar().contains("lost its store"), 10000);
+    QTRY_VERIFY_WITH_TIMEOUT(alice.engine().state() != ClientEngine::State::Online, 10000);
+    QString error;
+    QVERIFY2(PgServer::shared().start(&error), qPrintable(error));
+    QCOMPARE(broker.waitForRole(s("active"), 15000), s("active"));
+    for (TestPhone *p : {&alice, &bob})
+        QTRY_VERIFY_WITH_TIMEOUT(p->engine().state() == ClientEngine::State::Online, 15000);
+    QVERIFY(callWorks(alice, bob));
+    QVERIFY(callWorks(bob, alice));
+    QVERIFY(broker.isRunning());
+}
+
+QTEST_GUILESS_MAIN(TestStandby)
+#include "tst_standby.moc"
