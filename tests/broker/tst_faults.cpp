@@ -1,9 +1,11 @@
 // The commit rule under faults (PROTOCOL.md §4, §6.2): at every step of enrolment, refresh and
-// rotation, lose the next message, kill the broker process with SIGKILL, or crash the client —
-// then the two sides still share a key and can call.
+// rotation, lose the next message, kill the broker process with SIGKILL, crash the client, or
+// (on PostgreSQL) kill the active broker so that its standby takes over — then the two sides
+// still share a key and can call.
 #include "core/crypto.h"
 #include "core/skbp.h"
 #include "support/fixtures.h"
+#include "support/pgserver.h"
 #include "support/wiretap.h"
 
 #include <QCborMap>
@@ -21,7 +23,7 @@ using namespace sotto::test;
 namespace {
 
 enum class Phase { Enrol, Refresh, Rotate };
-enum class Fault { Drop, KillBroker, CrashClient };
+enum class Fault { Drop, KillBroker, CrashClient, FailOver };
 using Dir = FrameProxy::Direction;
 
 // The message of each step, as (direction, index within that direction on its connection).
@@ -84,8 +86,10 @@ void TestFaults::commitRule_data()
     QTest::addColumn<Phase>("phase");
     QTest::addColumn<int>("step");
     QTest::addColumn<Fault>("fault");
-    const std::pair<Fault, const char *> faults[] = {
+    std::vector<std::pair<Fault, const char *>> faults = {
         {Fault::Drop, "drop"}, {Fault::KillBroker, "kill-9-broker"}, {Fault::CrashClient, "crash-client"}};
+    if (onPostgres())
+        faults.push_back({Fault::FailOver, "kill-9-active-standby-takes-over"});
     for (const auto &[fault, fname] : faults) {
         for (int i = 0; i < 4; ++i) {
             QTest::addRow("enrol-%s-%s", kHandshakeSteps[i].name, fname) << Phase::Enrol << i << fault;
@@ -106,12 +110,26 @@ void TestFaults::commitRule()
     std::unique_ptr<TestBroker> inProcess;
     std::unique_ptr<QTemporaryDir> processDir;
     std::unique_ptr<BrokerProcess> process;
+    std::unique_ptr<QTemporaryDir> standbyDir;
+    std::unique_ptr<BrokerProcess> standby; // FailOver: the second instance of the store
     quint16 brokerPort = 0;
-    if (fault == Fault::KillBroker) {
+    if (fault == Fault::KillBroker || fault == Fault::FailOver) {
         processDir = std::make_unique<QTemporaryDir>();
-        process = std::make_unique<BrokerProcess>(processDir->path(), freePort());
+        QStringList args;
+        if (fault == Fault::FailOver)
+            args = {QStringLiteral("--store"), PgServer::shared().createDatabase()};
+        process = std::make_unique<BrokerProcess>(processDir->path(), freePort(), args);
         QVERIFY2(process->start(), process->output().constData());
         brokerPort = process->port();
+        if (fault == Fault::FailOver) {
+            QCOMPARE(process->waitForRole(QStringLiteral("active"), 10000), QStringLiteral("active"));
+            standbyDir = std::make_unique<QTemporaryDir>();
+            QVERIFY(QFile::copy(QDir(processDir->path()).filePath(QStringLiteral("broker.key")),
+                                QDir(standbyDir->path()).filePath(QStringLiteral("broker.key"))));
+            standby = std::make_unique<BrokerProcess>(standbyDir->path(), freePort(), args);
+            QVERIFY(standby->start());
+            QCOMPARE(standby->waitForRole(QStringLiteral("standby"), 10000), QStringLiteral("standby"));
+        }
     } else {
         inProcess = std::make_unique<TestBroker>();
         brokerPort = inProcess->port();
@@ -184,6 +202,11 @@ void TestFaults::commitRule()
         process->kill();
         proxy.cutAll();
         QVERIFY(process->start());
+    } else if (fault == Fault::FailOver) {
+        process->kill();
+        proxy.setTargetPort(standby->port()); // the victim's address now leads to the new active
+        proxy.cutAll();
+        QCOMPARE(standby->waitForRole(QStringLiteral("active"), 5000), QStringLiteral("active"));
     } else if (fault == Fault::CrashClient) {
         victim->crashAndReopen();
         proxy.cutAll();
