@@ -8,11 +8,18 @@
 #include "mediabench.h"
 
 #include "broker/broker.h"
+#include "core/client.h"
+#include "core/invite.h"
+#ifdef SOTTO_BENCH_POSTGRES
+#include "support/fixtures.h"
+#include "support/pgserver.h"
+#endif
 #include "core/crypto.h"
 #include "core/noise.h"
 #include "core/skbp.h"
 
 #include <QCommandLineParser>
+#include <QDir>
 #include <QCoreApplication>
 #include <QDeadlineTimer>
 #include <QElapsedTimer>
@@ -504,9 +511,9 @@ struct Throughput
     std::vector<double> windows;
 };
 
-Throughput benchCallCycles(int pairs, int seconds)
+Throughput benchCallCycles(int pairs, int seconds, const QString &store = {})
 {
-    BrokerHost host;
+    BrokerHost host([&](broker::BrokerConfig &c) { c.store = store; });
     QStringList names;
     for (int i = 0; i < pairs; ++i) {
         names.append(QStringLiteral("caller%1").arg(i));
@@ -547,6 +554,54 @@ Throughput benchCallCycles(int pairs, int seconds)
     out.value = summarize(out.windows).median;
     return out;
 }
+
+#ifdef SOTTO_BENCH_POSTGRES
+// Two broker processes on one PostgreSQL store; the active is killed with SIGKILL, and the time
+// runs until alice's next call to bob is answered (through the new active: the phones' own
+// back-off, the standby's poll and the take-over's reload all count). Phones use the shipped
+// reconnect back-off, not the tests' fast one.
+std::vector<double> benchFailover(int kills)
+{
+    using namespace sotto::test;
+    const QString store = PgServer::shared().createDatabase();
+    QTemporaryDir dirA, dirB;
+    const QStringList args{QStringLiteral("--store"), store};
+    BrokerProcess a(dirA.path(), freePort(), args);
+    if (!a.start() || a.waitForRole(QStringLiteral("active"), 10000) != QStringLiteral("active"))
+        qFatal("failover: the first broker did not become active");
+    QFile::copy(QDir(dirA.path()).filePath(QStringLiteral("broker.key")), QDir(dirB.path()).filePath(QStringLiteral("broker.key")));
+    BrokerProcess b(dirB.path(), freePort(), args);
+    if (!b.start() || b.waitForRole(QStringLiteral("standby"), 10000) != QStringLiteral("standby"))
+        qFatal("failover: the second broker did not become a standby");
+    ClientOptions options; // the shipped back-off
+    options.loginTimeoutMs = 5000;
+    TestPhone alice(QStringLiteral("alice"), options), bob(QStringLiteral("bob"), options);
+    for (TestPhone *p : {&alice, &bob}) {
+        auto link = InviteLink::parse(a.invite(p->account()));
+        if (!link || !p->enrol(*link) || !p->goOnline())
+            qFatal("failover: %s did not enrol", qPrintable(p->account()));
+    }
+    std::vector<double> out;
+    BrokerProcess *active = &a, *standby = &b;
+    for (int k = 0; k < kills; ++k) {
+        if (!standby->isRunning() && (!standby->start() || standby->waitForRole(QStringLiteral("standby"), 10000) != QStringLiteral("standby")))
+            qFatal("failover: the killed broker did not come back as a standby");
+        spin([&] { return alice.engine().state() == ClientEngine::State::Online && bob.engine().state() == ClientEngine::State::Online; }, 20000);
+        QElapsedTimer t;
+        active->kill();
+        t.start();
+        QByteArray sid;
+        while (sid.isEmpty() && t.elapsed() < 30000)
+            sid = establishCall(alice, bob, 200);
+        if (sid.isEmpty())
+            qFatal("failover: no call within 30 s of the kill");
+        out.push_back(double(t.elapsed()) / 1000.0);
+        alice.engine().leave(sid);
+        std::swap(active, standby);
+    }
+    return out;
+}
+#endif
 
 } // namespace
 
@@ -609,6 +664,30 @@ int main(int argc, char **argv)
         addSpread("broker_call_cycles_per_s", s);
         table.emplace_back(QStringLiteral("broker_call_cycles_per_s"), QStringLiteral("%1 /s (%2–%3), %4 pairs (goal ≥ 5000)").arg(t.value, 0, 'f', 0).arg(s.min, 0, 'f', 0).arg(s.max, 0, 'f', 0).arg(pairs));
     }
+#ifdef SOTTO_BENCH_POSTGRES
+    if (want("broker_call_cycles_per_s_postgresql")) {
+        const int pairs = 200;
+        const Throughput t = benchCallCycles(pairs, q ? 3 : 8, test::PgServer::shared().createDatabase());
+        const Summary s = summarize(t.windows);
+        const double sqlite = out.value(QStringLiteral("broker_call_cycles_per_s")).toObject().value(QStringLiteral("value")).toDouble();
+        QJsonObject o{{QStringLiteral("value"), t.value}, {QStringLiteral("pairs"), pairs}};
+        if (sqlite > 0)
+            o.insert(QStringLiteral("vs_sqlite"), t.value / sqlite);
+        out.insert(QStringLiteral("broker_call_cycles_per_s_postgresql"), o);
+        addSpread("broker_call_cycles_per_s_postgresql", s);
+        table.emplace_back(QStringLiteral("broker_call_cycles_per_s_postgresql"),
+                           QStringLiteral("%1 /s (%2–%3), %4 pairs, %5 of SQLite's (goal ≥ 50%)")
+                               .arg(t.value, 0, 'f', 0).arg(s.min, 0, 'f', 0).arg(s.max, 0, 'f', 0).arg(pairs)
+                               .arg(sqlite > 0 ? QStringLiteral("%1%").arg(100 * t.value / sqlite, 0, 'f', 0) : QStringLiteral("n/a")));
+    }
+    if (want("failover_s")) {
+        const int kills = q ? 3 : 8;
+        const Summary f = summarize(benchFailover(kills));
+        out.insert(QStringLiteral("failover_s"), QJsonObject{{QStringLiteral("p50"), f.median}, {QStringLiteral("max"), f.max}, {QStringLiteral("kills"), kills}});
+        table.emplace_back(QStringLiteral("failover_s"), QStringLiteral("p50 %1 s, max %2 s over %3 kills -9 of the active (goal p50 ≤ 3)")
+                                                              .arg(f.median, 0, 'f', 2).arg(f.max, 0, 'f', 2).arg(kills));
+    }
+#endif
     if (want("opus_encode_us") || want("media_send_us") || want("media_recv_us") || want("media_send_vs_opus")) {
         const MediaCpu m = benchMediaCpu(q ? 5 : 15, q ? 200 : 500);
         const Summary opus = summarize(m.opusEncodeUs), send = summarize(m.sendUs), recv = summarize(m.recvUs);

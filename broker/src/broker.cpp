@@ -178,10 +178,10 @@ Result<void> Broker::start()
             return makeError(ErrorCode::Io, QStringLiteral("cannot write %1").arg(f.fileName()));
     }
     // Instances of one store share its static key: each data dir holds a copy of the first's.
+    // (Written below, once nothing can fail: a failed start leaves the store as it was.)
     const QString ownKey = QString::fromLatin1(m_static.publicKey.toHex());
-    if (const QString storeKey = m_store.metaValue(QStringLiteral("public_key")); storeKey.isEmpty()) {
-        (void)m_store.setMetaValue(QStringLiteral("public_key"), ownKey);
-    } else if (storeKey != ownKey) {
+    const QString storeKey = m_store.metaValue(QStringLiteral("public_key"));
+    if (!storeKey.isEmpty() && storeKey != ownKey) {
         return makeError(ErrorCode::Usage, QStringLiteral("the store %1 belongs to the broker with key %2, and %3 holds key %4: "
                                                           "copy broker.key from the data dir of the store's first broker")
                                                .arg(m_store.path(), skbp::fingerprint(QByteArray::fromHex(storeKey.toLatin1())),
@@ -209,16 +209,16 @@ Result<void> Broker::start()
         m_store.close();
         return makeError(ErrorCode::Network, QStringLiteral("cannot open the media relay on UDP %1: %2").arg(m_config.port).arg(relayError));
     }
-    (void)m_store.setMetaValue(QStringLiteral("listen"),
-                               QStringLiteral("%1:%2").arg(advertisedHost(m_config.address)).arg(port()));
-    if (!m_config.advertise.isEmpty() && !location->isPostgres()) // instances of a shared store each have their own
-        (void)m_store.setMetaValue(QStringLiteral("advertise"), m_config.advertise);
     if (auto r = m_admin.listen(m_config.dataDir); !r) {
         m_relay.stop();
         delete m_server;
         m_server = nullptr;
         return r;
     }
+    (void)m_store.setMetaValue(QStringLiteral("listen"),
+                               QStringLiteral("%1:%2").arg(advertisedHost(m_config.address)).arg(port()));
+    if (!m_config.advertise.isEmpty() && !location->isPostgres()) // instances of a shared store each have their own
+        (void)m_store.setMetaValue(QStringLiteral("advertise"), m_config.advertise);
     // No --name: the name this data dir had before, else the host's.
     if (m_config.name.isEmpty())
         m_config.name = m_store.metaValue(QStringLiteral("name"));
@@ -228,6 +228,8 @@ Result<void> Broker::start()
         m_config.name = host.isEmpty() ? QStringLiteral("sotto") : host;
     }
     (void)m_store.setMetaValue(QStringLiteral("name"), m_config.name);
+    if (storeKey.isEmpty())
+        (void)m_store.setMetaValue(QStringLiteral("public_key"), ownKey);
     m_store.flush();
     m_location = *location;
     if (m_location.isPostgres()) {
