@@ -241,7 +241,8 @@ void Store::close()
     flush();
     m_accounts.clear();
     m_peers.clear();
-    m_writeAccountQuery.reset();
+    m_writeAccountQueries.clear();
+    m_dirtyAccounts.clear();
     m_inBatch = false;
     {
         QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
@@ -264,6 +265,7 @@ Error Store::writeError(const QString &what, const QSqlError &e)
 Result<void> Store::load()
 {
     m_accounts.clear();
+    m_dirtyAccounts.clear();
     QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
     if (!q.exec(QStringLiteral("SELECT name, epoch, key, pending_epoch, pending_key, pending_kind, "
                                "pending_invite, refreshed_at, revoked, last_login, rotate_due FROM accounts")))
@@ -432,44 +434,74 @@ void Store::scheduleFlush()
     QTimer::singleShot(0, this, [this] { flush(); });
 }
 
+// An account's row is written once per batch, at its commit, however often it changed: a
+// busy account changes several times per event-loop pass, and a server round trip per change
+// is what PostgreSQL would charge.
 Result<void> Store::writeAccount(const AccountRecord &a)
 {
     if (auto r = ensureBatch(); !r)
         return r;
-    if (!m_writeAccountQuery) {
-        m_writeAccountQuery = std::make_unique<QSqlQuery>(QSqlDatabase::database(m_connectionName, false));
-        if (!m_writeAccountQuery->prepare(QStringLiteral(
-                "INSERT INTO accounts(name, epoch, key, pending_epoch, pending_key, pending_kind, pending_invite, refreshed_at, "
-                "revoked, last_login, rotate_due) "
-                "VALUES(?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET epoch=excluded.epoch, key=excluded.key, "
-                "pending_epoch=excluded.pending_epoch, pending_key=excluded.pending_key, pending_kind=excluded.pending_kind, "
-                "pending_invite=excluded.pending_invite, refreshed_at=excluded.refreshed_at, revoked=excluded.revoked, "
-                "last_login=excluded.last_login, rotate_due=excluded.rotate_due"))) {
-            const Error e = writeError(QStringLiteral("prepare"), m_writeAccountQuery->lastError());
-            m_writeAccountQuery.reset();
-            return e;
+    m_dirtyAccounts.insert(a.name);
+    return {};
+}
+
+// The dirty accounts as multi-row upserts of up to kRowsPerWrite rows (one statement each).
+bool Store::writeDirtyAccounts()
+{
+    constexpr int kRowsPerWrite = 64;
+    std::vector<const AccountRecord *> rows;
+    rows.reserve(m_dirtyAccounts.size());
+    for (const QString &name : m_dirtyAccounts) {
+        if (const AccountRecord *a = account(name))
+            rows.push_back(a);
+    }
+    m_dirtyAccounts.clear();
+    for (std::size_t at = 0; at < rows.size(); at += kRowsPerWrite) {
+        const int n = int(std::min<std::size_t>(kRowsPerWrite, rows.size() - at));
+        auto &q = m_writeAccountQueries[n];
+        if (!q) {
+            q = std::make_unique<QSqlQuery>(QSqlDatabase::database(m_connectionName, false));
+            QString values;
+            for (int i = 0; i < n; ++i)
+                values += i ? QStringLiteral(",(?,?,?,?,?,?,?,?,?,?,?)") : QStringLiteral("(?,?,?,?,?,?,?,?,?,?,?)");
+            if (!q->prepare(QStringLiteral(
+                    "INSERT INTO accounts(name, epoch, key, pending_epoch, pending_key, pending_kind, pending_invite, refreshed_at, "
+                    "revoked, last_login, rotate_due) VALUES %1 ON CONFLICT(name) DO UPDATE SET epoch=excluded.epoch, key=excluded.key, "
+                    "pending_epoch=excluded.pending_epoch, pending_key=excluded.pending_key, pending_kind=excluded.pending_kind, "
+                    "pending_invite=excluded.pending_invite, refreshed_at=excluded.refreshed_at, revoked=excluded.revoked, "
+                    "last_login=excluded.last_login, rotate_due=excluded.rotate_due").arg(values))) {
+                qCCritical(lcBroker) << "store: cannot prepare the account write:" << q->lastError().text();
+                q.reset();
+                return false;
+            }
+        }
+        std::vector<QByteArray> copies; // of keys, wiped once the statement ran
+        copies.reserve(std::size_t(2 * n));
+        for (int i = 0; i < n; ++i) {
+            const AccountRecord &a = *rows[at + std::size_t(i)];
+            copies.push_back(raw(a.key));
+            copies.push_back(raw(a.pendingKey));
+            q->addBindValue(a.name);
+            q->addBindValue(qint64(a.epoch));
+            q->addBindValue(a.epoch ? QVariant(copies[copies.size() - 2]) : QVariant(QMetaType(QMetaType::QByteArray)));
+            q->addBindValue(qint64(a.pendingEpoch));
+            q->addBindValue(a.hasPending() ? QVariant(copies.back()) : QVariant(QMetaType(QMetaType::QByteArray)));
+            q->addBindValue(int(a.pendingKind));
+            q->addBindValue(a.pendingInvite);
+            q->addBindValue(a.refreshedAt);
+            q->addBindValue(a.revoked ? 1 : 0);
+            q->addBindValue(a.lastLogin);
+            q->addBindValue(qint64(a.rotateDue));
+        }
+        const bool ok = q->exec();
+        for (QByteArray &c : copies)
+            wipe(c);
+        if (!ok) {
+            qCCritical(lcBroker) << "store: cannot write accounts:" << q->lastError().text();
+            return false;
         }
     }
-    QSqlQuery &q = *m_writeAccountQuery;
-    QByteArray key = raw(a.key);
-    QByteArray pkey = raw(a.pendingKey);
-    q.addBindValue(a.name);
-    q.addBindValue(qint64(a.epoch));
-    q.addBindValue(a.epoch ? QVariant(key) : QVariant(QMetaType(QMetaType::QByteArray)));
-    q.addBindValue(qint64(a.pendingEpoch));
-    q.addBindValue(a.hasPending() ? QVariant(pkey) : QVariant(QMetaType(QMetaType::QByteArray)));
-    q.addBindValue(int(a.pendingKind));
-    q.addBindValue(a.pendingInvite);
-    q.addBindValue(a.refreshedAt);
-    q.addBindValue(a.revoked ? 1 : 0);
-    q.addBindValue(a.lastLogin);
-    q.addBindValue(qint64(a.rotateDue));
-    const bool ok = q.exec();
-    wipe(key);
-    wipe(pkey);
-    if (!ok)
-        return writeError(QStringLiteral("write account"), q.lastError());
-    return {};
+    return true;
 }
 
 Result<void> Store::setPending(const QString &name, quint32 epoch, const SecretBytes &key,
@@ -500,7 +532,8 @@ Result<void> Store::commitPending(const QString &name)
     if (it == m_accounts.end() || !it->second->hasPending())
         return makeError(ErrorCode::Internal, QStringLiteral("nothing pending for %1").arg(name));
     AccountRecord &a = *it->second;
-    if (a.pendingKind == PendingKind::Handshake)
+    const bool handshake = a.pendingKind == PendingKind::Handshake;
+    if (handshake)
         a.refreshedAt = QDateTime::currentSecsSinceEpoch();
     a.epoch = a.pendingEpoch;
     a.key = std::move(a.pendingKey);
@@ -511,7 +544,9 @@ Result<void> Store::commitPending(const QString &name)
     const qint64 invite = a.pendingInvite;
     a.pendingInvite = 0;
     auto r = writeAccount(a);
-    if (r) { // msg1s of older epochs can no longer pass a psk check: forget them
+    // msg1s of older epochs can no longer pass a psk check: forget them. Only a handshake made
+    // rows; after a rotation the older rows go at the next handshake's commit (64 at most).
+    if (r && handshake) {
         QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
         q.prepare(QStringLiteral("DELETE FROM handshakes WHERE account=? AND epoch<?"));
         q.addBindValue(name);
@@ -695,7 +730,7 @@ bool Store::flush()
     bool ok = true;
     if (m_inBatch) {
         QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
-        ok = db.commit();
+        ok = writeDirtyAccounts() && db.commit();
         m_inBatch = false;
         ++m_commits;
         if (!ok) {

@@ -20,6 +20,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <vector>
 
@@ -159,7 +160,9 @@ private:
     std::unique_ptr<StoreBackend> m_backend;
     bool m_failed = false;
     QString m_connectionName;
-    std::unique_ptr<QSqlQuery> m_writeAccountQuery; // prepared once: parsing SQL per write is slow
+    bool writeDirtyAccounts();
+    std::set<QString> m_dirtyAccounts; // changed in this batch: written at its commit
+    std::map<int, std::unique_ptr<QSqlQuery>> m_writeAccountQueries; // by row count, prepared once
     QString m_path;
     std::map<QString, std::unique_ptr<AccountRecord>> m_accounts;
     std::map<QString, std::unique_ptr<AccountRecord>> m_peers;
