@@ -90,6 +90,18 @@ BrokerWindow::BrokerWindow(broker::Broker &broker, QWidget *parent)
     layout->addWidget(splitter, 1);
     setCentralWidget(central);
 
+    // Active or standby (sotto broker status shows the same), and where the store is.
+    auto *role = new QLabel(statusBar());
+    role->setObjectName(QStringLiteral("role"));
+    auto showRole = [this, role] {
+        const broker::BrokerStatus st = m_broker.status();
+        const QString name = st.role == broker::BrokerRole::Active ? tr("Active") : st.role == broker::BrokerRole::Standby ? tr("Standby") : tr("Stopped");
+        role->setText(st.instances.size() > 1 ? tr("%1 · %2 instances").arg(name).arg(st.instances.size()) : name);
+        role->setToolTip(tr("%1: %2\nstore %3\ninstances: %4").arg(name, st.why, st.store, st.instances.join(QStringLiteral(", "))));
+    };
+    connect(&broker, &broker::Broker::roleChanged, role, showRole);
+    showRole();
+    statusBar()->addWidget(role);
     statusBar()->addWidget(new RelayCountersLabel(broker, statusBar()), 1);
     resize(900, 600);
 

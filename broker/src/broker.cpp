@@ -405,6 +405,8 @@ void Broker::stop()
     m_standbyTimer.stop();
     m_storeTimer.stop();
     m_role = BrokerRole::Stopped;
+    m_roleWhy = QStringLiteral("stopped by its operator");
+    Q_EMIT roleChanged(m_role);
     m_refreshTimer.stop();
     m_presenceTimer.stop();
     m_presencePending.clear();

@@ -132,6 +132,13 @@ void TestBrokerConsole::titleAndSummary()
     auto *name = child<QLabel>(window, "brokerName");
     QVERIFY(name);
     QCOMPARE(name->text(), s("test"));
+    // The role, as `sotto broker status` has it: a broker alone on its SQLite store is active.
+    auto *role = child<QLabel>(window, "role");
+    QVERIFY(role);
+    QCOMPARE(role->text(), s("Active"));
+    QVERIFY2(role->toolTip().contains(broker.broker().store().path()), qPrintable(role->toolTip()));
+    broker.broker().stop();
+    QTRY_COMPARE(role->text(), s("Stopped"));
 }
 
 void TestBrokerConsole::invites()
