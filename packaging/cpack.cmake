@@ -25,9 +25,10 @@ set(CPACK_DEBIAN_PACKAGE_SECTION "comm")
 set(CPACK_DEBIAN_PACKAGE_PRIORITY "optional")
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # What shlibdeps cannot see, because Qt loads it with dlopen(): the SQLite driver of the broker's
-# store, the SVG icon engine, the platform plugins. Speech for the demo is a suggestion.
+# store, the SVG icon engine, the platform plugins. Speech for the demo, and the PostgreSQL driver
+# for a broker with --store postgresql://…, are recommended.
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "libqt6sql6-sqlite, libqt6svg6, qt6-qpa-plugins")
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "espeak-ng")
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "espeak-ng, libqt6sql6-psql")
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "${SOTTO_HOMEPAGE}")
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS OFF)
 
