@@ -349,10 +349,13 @@ void Broker::checkStore()
 
 void Broker::refuseAsStandby(QTcpSocket *socket)
 {
+    // closeGracefully() deletes the socket once it is closed (or after 2 s): refused connections
+    // cost a standby nothing it keeps, however many a client opens.
     auto *framed = new FramedSocket(socket, this);
-    framed->sendAndClose(wire::encodeCleartextError(
+    framed->send(wire::encodeCleartextError(
         ErrorCode::Standby, QStringLiteral("broker %1 at %2 is a standby; another instance serves this store")
                                 .arg(m_config.name, ownAddress())));
+    framed->closeGracefully();
 }
 
 BrokerStatus Broker::status()
