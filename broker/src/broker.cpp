@@ -2,6 +2,8 @@
 
 #include "broker/log.h"
 #include "callrouter.h"
+#include "inprocessmedia.h"
+#include "relaypool.h"
 #include "federation.h"
 #include "connection.h"
 #include "core/invite.h"
@@ -78,6 +80,20 @@ Broker::Broker(BrokerConfig config, QObject *parent)
     connect(&m_store, &Store::accountChanged, this, &Broker::accountsChanged);
     m_presenceTimer.setSingleShot(true);
     connect(&m_presenceTimer, &QTimer::timeout, this, &Broker::flushPresence);
+    if (m_config.relays.empty()) {
+        m_inProcess = std::make_unique<InProcessMedia>(m_relayTable, [this] { return port(); });
+        m_media = m_inProcess.get();
+    } else {
+        std::vector<RelayPool::Endpoint> relays;
+        for (const auto &[host, port] : m_config.relays)
+            relays.push_back({host, port});
+        m_pool = std::make_unique<RelayPool>(std::move(relays), m_config.relaySecret, [this](const QString &line) { log(line); });
+        m_pool->setOnLost([this](const std::vector<QByteArray> &sids) {
+            if (m_router)
+                m_router->onRelayLost(sids);
+        });
+        m_media = m_pool.get();
+    }
 }
 
 Broker::~Broker()
@@ -203,7 +219,7 @@ Result<void> Broker::start()
     }
     connect(m_server, &QTcpServer::newConnection, this, &Broker::onNewConnection);
     QString relayError;
-    if (!m_relay.start(m_config.address, port(), &relayError)) {
+    if (m_config.relays.empty() && !m_relay.start(m_config.address, port(), &relayError)) {
         delete m_server;
         m_server = nullptr;
         m_store.close();
@@ -215,6 +231,8 @@ Result<void> Broker::start()
         m_server = nullptr;
         return r;
     }
+    if (m_pool)
+        m_pool->start();
     (void)m_store.setMetaValue(QStringLiteral("listen"),
                                QStringLiteral("%1:%2").arg(advertisedHost(m_config.address)).arg(port()));
     if (!m_config.advertise.isEmpty() && !location->isPostgres()) // instances of a shared store each have their own
@@ -369,6 +387,8 @@ BrokerStatus Broker::status()
     s.sinceMs = m_roleSinceMs;
     s.sessions = int(sessions().size());
     s.online = int(m_online.size());
+    if (m_pool)
+        s.relays = m_pool->status();
     return s;
 }
 
@@ -384,13 +404,14 @@ void Broker::makeRouting()
         .localAccounts = [this] { return m_router->localAccounts(); },
         .log = [this](const QString &line) { log(line); },
     });
+    if (m_pool)
+        m_pool->endAll(); // the last run's sessions are over at the relays too
     m_router = std::make_unique<CallRouter>(RouterContext{
         .store = m_store,
-        .relays = m_relayTable,
+        .media = *m_media,
         .peers = *m_federation,
         .outbox = *m_outbox,
         .config = m_config,
-        .relayPort = [this] { return port(); },
         .log = [this](const QString &line) { log(line); },
     });
     connect(m_federation.get(), &Federation::peersChanged, this, &Broker::peersChanged);
@@ -416,6 +437,8 @@ void Broker::stop()
     if (m_federation)
         m_federation->stop();
     m_relay.stop();
+    if (m_pool)
+        m_pool->stop();
     m_admin.close();
     m_server->close();
     for (Connection *c : std::vector<Connection *>(m_connections))

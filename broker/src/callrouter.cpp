@@ -242,7 +242,36 @@ Result<QByteArray> CallRouter::wrapFor(const QString &account, quint32 epoch, co
 
 QCborMap CallRouter::relayOf(const Member &m) const
 {
-    return wire::relayGrant(m_ctx.relayPort(), m.token);
+    // A member behind a peer binds at its own broker's relay, which re-writes the grant; ours
+    // are admitted before anything names them.
+    return m.relay.isEmpty() ? wire::relayGrant(0, m.token) : m.relay;
+}
+
+Result<void> CallRouter::admitLocals(Session &s)
+{
+    for (Member &m : s.members) {
+        if (!m.relay.isEmpty() || skbp::Address::parse(m.account).isRemote())
+            continue;
+        auto grant = m_ctx.media.admit(s.sid, m.ssrc);
+        if (!grant) {
+            m_ctx.media.endSession(s.sid);
+            return grant.error();
+        }
+        m.relay = *grant;
+    }
+    return {};
+}
+
+void CallRouter::onRelayLost(const std::vector<QByteArray> &sids)
+{
+    for (const QByteArray &sid : sids) {
+        if (m_sessions.contains(sid)) {
+            m_ctx.log(QStringLiteral("session %1: its relay is gone").arg(shortSid(sid)));
+            endSession(sid, EndReason::Failed);
+        } else {
+            m_remote->relayLost(sid);
+        }
+    }
 }
 
 Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
@@ -276,21 +305,20 @@ Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
     auto pair = addCallerAndCallee(*session);
     if (!pair)
         return pair.error();
-    const auto [a, b] = *pair;
 
     const auto [callerEpoch, callerKey] = effectiveKey(*caller);
     auto wrapped = wrapFor(from, callerEpoch, *callerKey, session->key, {skbp::WrapPurpose::Call, *sid, 0, from});
     if (!wrapped)
         return wrapped.error();
+    if (auto r = admitLocals(*session); !r)
+        return r.error();
 
-    const QCborMap callKey = callKeyMessage(*session, a, calleeEpoch, *wrapped, msg.id());
-    const QCborMap incoming = incomingMessage(*session, a, b, calleeEpoch);
+    const QCborMap callKey = callKeyMessage(*session, *session->find(from), calleeEpoch, *wrapped, msg.id());
+    const QCborMap incoming = incomingMessage(*session, *session->find(from), *session->find(to), calleeEpoch);
 
     m_ctx.log(QStringLiteral("%1 calls %2: session %3, SK from K_%2 (epoch %4), {SK}K_%1")
                      .arg(from, to, shortSid(*sid))
                      .arg(calleeEpoch));
-    m_ctx.relays.addMember(*sid, a.ssrc, a.token);
-    m_ctx.relays.addMember(*sid, b.ssrc, b.token);
     const QByteArray id = *sid;
     m_sessions.emplace(id, std::move(session));
     armRingTimeout(id, to);
@@ -404,7 +432,7 @@ void CallRouter::stopRinging(Session &s, QString account, EndReason reason)
     const Member *me = s.find(account);
     if (!me)
         return;
-    m_ctx.relays.removeMember(sid, me->ssrc);
+    m_ctx.media.removeMember(sid, me->ssrc);
     std::erase_if(s.members, [&](const Member &m) { return m.account == account; });
     dropTrunkIfUnused(s, account);
     sendToJoined(s, wire::left(sid, account));
@@ -470,6 +498,12 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
     if (!m)
         return m.error();
     m->ringBy = from;
+    if (!remote) {
+        auto grant = m_ctx.media.admit(sid, m->ssrc);
+        if (!grant)
+            return grant.error();
+        m->relay = *grant;
+    }
     // No key yet and no epoch: the invitee's key comes wrapped after it answers.
     const QCborMap incoming = wire::incoming({.sid = sid,
                                               .from = from,
@@ -481,8 +515,6 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
     s.members.push_back(*m);
     if (remote)
         trunkOf(s, invitee.broker); // its broker's relay binds the member
-    else
-        m_ctx.relays.addMember(sid, m->ssrc, m->token);
     sendTo(who, incoming);
     // Every member sees who rings (an extension; `left` says when it stops without an answer).
     sendToJoined(s, wire::ringing(sid, who), who);
@@ -528,7 +560,7 @@ Result<void> CallRouter::leave(const QString &from, const QByteArray &sid, std::
         endSession(sid, reason.value_or(EndReason::Cancelled), from);
         return {};
     }
-    m_ctx.relays.removeMember(sid, me->ssrc);
+    m_ctx.media.removeMember(sid, me->ssrc);
     std::erase_if(s.members, [&](const Member &m) { return m.account == from; });
     dropTrunkIfUnused(s, from);
     if (s.joinedCount() < 2) {
@@ -575,7 +607,7 @@ void CallRouter::endSession(const QByteArray &sid, EndReason reason, const QStri
         return;
     std::unique_ptr<Session> s = std::move(it->second);
     m_sessions.erase(it);
-    m_ctx.relays.endSession(sid);
+    m_ctx.media.endSession(sid);
     const QCborMap ended = wire::ended(sid, reason);
     for (const Member &m : s->members) {
         if (m.account != except)

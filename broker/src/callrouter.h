@@ -68,6 +68,9 @@ public:
     void onPeerMessage(const QString &peer, const wire::Message &m);
     void onPeerUp(const QString &peer);
     void onPeerDown(const QString &peer);
+    // The relay these sessions were on died: ours end (Failed), members of ours in sessions
+    // homed elsewhere leave them.
+    void onRelayLost(const std::vector<QByteArray> &sids);
 
     // For RemoteSessions: the limits our accounts share, whether a sid is ours, our members' keys
     // and the rotation after a call keyed from one of them.
@@ -88,7 +91,8 @@ private:
     {
         QString account;
         quint32 ssrc = 0;
-        QByteArray token;
+        QByteArray token; // a placeholder grant's for a member behind a peer (its broker grants)
+        QCborMap relay;   // the grant of a member of ours (MediaPlane::admit)
         bool joined = false;
         bool muted = false;
         QString ringBy; // while ringing: who made it ring (the caller, or the member who invited)
@@ -121,6 +125,8 @@ private:
     // The session and this account's place in it, or nulls.
     std::pair<Session *, Member *> locate(const QByteArray &sid, const QString &account);
     QCborMap relayOf(const Member &m) const;
+    // Admits the session's members of ours that have no grant yet; on failure nothing stays placed.
+    Result<void> admitLocals(Session &s);
     void endSession(const QByteArray &sid, EndReason reason, const QString &except = {});
     void scheduleRotation(const QString &account);
     void startRotation(const QString &account);

@@ -59,7 +59,7 @@ void CallRouter::dropTrunkIfUnused(const Session &s, const QString &departed)
         if (skbp::Address::parse(m.account).broker == peer)
             return;
     }
-    m_ctx.relays.removeTrunks(s.sid);
+    m_ctx.media.removeTrunks(s.sid);
 }
 
 QByteArray CallRouter::trunkOf(Session &s, const QString &peer)
@@ -72,7 +72,8 @@ QByteArray CallRouter::trunkOf(Session &s, const QString &peer)
             return {};
         s.trunkToken = *t;
     }
-    routing::addTrunk(m_ctx, s.sid, peer, s.trunkToken);
+    if (!routing::addTrunk(m_ctx, s.sid, peer, s.trunkToken, {}))
+        return {};
     return s.trunkToken;
 }
 
@@ -102,21 +103,25 @@ Result<void> CallRouter::callRemote(const QString &from, const skbp::Address &ca
     auto pair = addCallerAndCallee(*session);
     if (!pair)
         return pair.error();
-    const Member &a = pair->first;
+    if (auto r = admitLocals(*session); !r)
+        return r.error();
     // Broker B derives SK_0 from K_dave: ask it (fcall), wait for {SK}K_AB (fcall_key).
     const QByteArray trunk = trunkOf(*session, peer);
-    if (trunk.isEmpty())
-        return err(ErrorCode::Internal, QStringLiteral("no randomness"));
+    if (trunk.isEmpty()) {
+        m_ctx.media.endSession(*sid);
+        return err(ErrorCode::Offline, QStringLiteral("no relay for the call"));
+    }
     QCborMap fcall = wire::message(wire::MessageType::FedCall);
     fcall.insert(key::sid, *sid);
     fcall.insert(key::from, from);
     fcall.insert(key::to, account);
     fcall.insert(key::trunk, trunk);
+    if (const QString at = m_ctx.media.relayAt(*sid); !at.isEmpty())
+        fcall.insert(key::relay_at, at);
     if (!fed.send(peer, fcall)) {
-        m_ctx.relays.endSession(*sid);
+        m_ctx.media.endSession(*sid);
         return err(ErrorCode::Offline, QStringLiteral("broker %1 cannot be reached").arg(peer));
     }
-    m_ctx.relays.addMember(*sid, a.ssrc, a.token);
     // The caller is not left waiting on a peer that never answers.
     QTimer::singleShot(m_ctx.config.federatedRingDeadlineMs, &m_timers, [this, id = *sid, peer = peer] {
         auto it = m_sessions.find(id);
@@ -185,7 +190,7 @@ void CallRouter::failAwaitingKey(const QByteArray &sid, ErrorCode code, const QS
     const Session &s = *it->second;
     sendTo(s.caller, wire::errorMessage(code, why, s.callId));
     m_ctx.log(QStringLiteral("session %1: %2").arg(shortSid(keep), why));
-    m_ctx.relays.endSession(keep);
+    m_ctx.media.endSession(keep);
     m_sessions.erase(it);
     m_ctx.outbox.sessionsChanged();
 }
@@ -206,8 +211,11 @@ void CallRouter::deliverRemote(const QString &address, const QCborMap &message)
     deliver.insert(key::msg, message);
     if (message.value(key::t).toString() == wire::messageTypeName(wire::MessageType::Incoming)) {
         auto it = m_sessions.find(message.value(key::sid).toByteArray());
-        if (it != m_sessions.end())
-            deliver.insert(key::trunk, trunkOf(*it->second, peer));
+        if (const QByteArray trunk = it == m_sessions.end() ? QByteArray() : trunkOf(*it->second, peer); !trunk.isEmpty()) {
+            deliver.insert(key::trunk, trunk);
+            if (const QString at = m_ctx.media.relayAt(it->first); !at.isEmpty())
+                deliver.insert(key::relay_at, at);
+        }
     }
     m_ctx.peers.send(peer, deliver); // a link that is down ends these sessions anyway
 }
@@ -284,7 +292,8 @@ void CallRouter::onPeerMessage(const QString &peer, const wire::Message &m)
     case T::FedError:
         return onFedError(peer, m);
     case T::Deliver:
-        return m_remote->onDeliver(peer, m.text(key::to), m.map().value(key::msg).toMap(), m.bytes(key::trunk));
+        return m_remote->onDeliver(peer, m.text(key::to), m.map().value(key::msg).toMap(), m.bytes(key::trunk),
+                                   m.text(key::relay_at));
     case T::Request:
         return onRequest(peer, m.text(key::from), m.map().value(key::msg).toMap());
     // The link's own messages are Federation's; the rest are not sent between brokers.

@@ -71,23 +71,28 @@ Result<std::pair<QString, QString>> parsePeerSecretOption(const QString &spec)
     return std::pair{spec.left(eq), spec.mid(eq + 1)};
 }
 
-Result<SecretBytes> readPeerSecret(const QString &path)
+Result<SecretBytes> readSecretFile(const QString &path, const QString &what)
 {
     QFile f(path);
     if (!f.open(QIODevice::ReadOnly))
-        return usage(QStringLiteral("cannot read the peering secret %1").arg(path));
+        return usage(QStringLiteral("cannot read the %1 %2").arg(what, path));
 #ifdef Q_OS_UNIX
     if (f.permissions() & (QFileDevice::ReadGroup | QFileDevice::ReadOther))
-        return usage(QStringLiteral("the peering secret %1 is readable by others (chmod 600 it)").arg(path));
+        return usage(QStringLiteral("the %1 %2 is readable by others (chmod 600 it)").arg(what, path));
 #endif
     QByteArray text = f.read(4096);
     std::optional<QByteArray> raw = text.size() == 32 ? std::optional<QByteArray>(text) : decode32(text);
     text.fill('\0');
     if (!raw)
-        return usage(QStringLiteral("the peering secret %1 must hold 32 bytes (base64)").arg(path));
+        return usage(QStringLiteral("the %1 %2 must hold 32 bytes (base64)").arg(what, path));
     SecretBytes secret = SecretBytes::copyOf(*raw);
     raw->fill('\0');
     return secret;
+}
+
+Result<SecretBytes> readPeerSecret(const QString &path)
+{
+    return readSecretFile(path, QStringLiteral("peering secret"));
 }
 
 Result<std::vector<PeerConfig>> loadPeersFile(const QString &dataDir)

@@ -1,8 +1,10 @@
 #include "broker/relay.h"
 
 #include "core/crypto.h"
+#include "core/relayauth.h"
 #include "core/relaywire.h"
 
+#include <QDateTime>
 #include <QElapsedTimer>
 #include <QTimer>
 #include <QVariant>
@@ -31,7 +33,11 @@ void RelayTable::addMember(const QByteArray &sid, quint32 ssrc, const QByteArray
     Member m;
     m.token = token;
     m.tokens = m_limits.burst;
-    m_sessions[sid].members[ssrc] = m;
+    m.lastSeenMs = m_clock.elapsed();
+    auto &members = m_sessions[sid].members;
+    if (!members.contains(ssrc))
+        ++m_memberCount;
+    members[ssrc] = m;
 }
 
 void RelayTable::addTrunk(const QByteArray &sid, const QHostAddress &address, quint16 port, const QByteArray &token)
@@ -42,7 +48,7 @@ void RelayTable::addTrunk(const QByteArray &sid, const QHostAddress &address, qu
         if (t.token == token)
             return;
     }
-    s.trunks.push_back(Trunk{token, address, port, false});
+    s.trunks.push_back(Trunk{token, address, port, false, m_clock.elapsed()});
 }
 
 void RelayTable::dropEndpoint(const QByteArray &sid, quint32 ssrc, const Member &m)
@@ -65,6 +71,7 @@ void RelayTable::removeMember(const QByteArray &sid, quint32 ssrc)
         return;
     dropEndpoint(sid, ssrc, m->second);
     it->second.members.erase(m);
+    --m_memberCount;
 }
 
 std::size_t RelayTable::endpointCount()
@@ -89,13 +96,86 @@ void RelayTable::endSession(const QByteArray &sid)
         return;
     for (const auto &[ssrc, m] : it->second.members)
         dropEndpoint(sid, ssrc, m);
+    m_memberCount -= it->second.members.size();
     m_sessions.erase(it);
+}
+
+void RelayTable::setSecret(SecretBytes secret)
+{
+    std::lock_guard lock(m_mutex);
+    m_secret = std::move(secret);
+}
+
+QByteArray RelayTable::memberKey(const QByteArray &sid, quint32 ssrc)
+{
+    char be[4];
+    qToBigEndian(ssrc, be);
+    return sid + QByteArray(be, 4);
+}
+
+void RelayTable::revokeSession(const QByteArray &sid)
+{
+    endSession(sid);
+    std::lock_guard lock(m_mutex);
+    if (m_revoked.size() < 4 * m_limits.maxMembers)
+        m_revoked[sid] = QDateTime::currentSecsSinceEpoch() + relayauth::kMaxLifetimeS;
+}
+
+void RelayTable::revokeMember(const QByteArray &sid, quint32 ssrc)
+{
+    removeMember(sid, ssrc);
+    std::lock_guard lock(m_mutex);
+    if (m_revoked.size() < 4 * m_limits.maxMembers)
+        m_revoked[memberKey(sid, ssrc)] = QDateTime::currentSecsSinceEpoch() + relayauth::kMaxLifetimeS;
+}
+
+bool RelayTable::isRevoked(const QByteArray &sid, quint32 ssrc, qint64 nowUnix) const
+{
+    for (const QByteArray &k : {sid, memberKey(sid, ssrc)}) {
+        auto it = m_revoked.find(k);
+        if (it != m_revoked.end() && it->second >= nowUnix)
+            return true;
+    }
+    return false;
+}
+
+RelayTable::Load RelayTable::load()
+{
+    std::lock_guard lock(m_mutex);
+    Load l;
+    l.sessions = m_sessions.size();
+    l.members = m_memberCount;
+    for (const auto &[sid, s] : m_sessions)
+        l.trunks += s.trunks.size();
+    return l;
+}
+
+void RelayTable::reap(qint64 nowMs, qint64 nowUnix)
+{
+    for (auto s = m_sessions.begin(); s != m_sessions.end();) {
+        auto &members = s->second.members;
+        for (auto m = members.begin(); m != members.end();) {
+            if (nowMs - m->second.lastSeenMs > m_limits.idleMs) {
+                dropEndpoint(s->first, m->first, m->second);
+                m = members.erase(m);
+                --m_memberCount;
+            } else {
+                ++m;
+            }
+        }
+        std::erase_if(s->second.trunks, [&](const Trunk &t) { return nowMs - t.lastHeardMs > m_limits.trunkIdleMs; });
+        if (members.empty() && s->second.trunks.empty())
+            s = m_sessions.erase(s);
+        else
+            ++s;
+    }
+    std::erase_if(m_revoked, [&](const auto &r) { return r.second < nowUnix; });
 }
 
 class RelayWorker : public QObject
 {
 public:
-    explicit RelayWorker(RelayTable &table) : m_table(table) { m_clock.start(); }
+    explicit RelayWorker(RelayTable &table) : m_table(table) {}
 
     bool open(const QHostAddress &address, quint16 port, QString *error)
     {
@@ -141,6 +221,7 @@ public:
     void close()
     {
         m_trunkTimer.reset();
+        m_reapTimer.reset();
         m_socket.reset();
 #ifdef Q_OS_LINUX
         m_notifier.reset();
@@ -160,6 +241,8 @@ public:
         c.droppedRate = m_rate.load();
         c.droppedBadToken = m_badToken.load();
         c.trunked = m_trunked.load();
+        c.droppedExpired = m_expired.load();
+        c.droppedFull = m_full.load();
         return c;
     }
 
@@ -169,6 +252,14 @@ private:
         m_trunkTimer = std::make_unique<QTimer>();
         connect(m_trunkTimer.get(), &QTimer::timeout, this, &RelayWorker::sendTrunkBinds);
         m_trunkTimer->start(500);
+        if (m_table.isStateless()) {
+            m_reapTimer = std::make_unique<QTimer>();
+            connect(m_reapTimer.get(), &QTimer::timeout, this, [this] {
+                std::lock_guard lock(m_table.m_mutex);
+                m_table.reap(m_table.m_clock.elapsed(), QDateTime::currentSecsSinceEpoch());
+            });
+            m_reapTimer->start(1000);
+        }
     }
 
     // Each trunk binds to the peer's relay again and again: the first bind opens the way (and
@@ -202,6 +293,7 @@ private:
                     t.address = from;
                     t.port = port;
                     t.bound = true;
+                    t.lastHeardMs = m_table.m_clock.elapsed();
                     return;
                 }
             }
@@ -216,14 +308,18 @@ private:
         {
             std::lock_guard lock(m_table.m_mutex);
             auto s = m_table.m_sessions.find(media.sid);
-            const bool fromTrunk = s != m_table.m_sessions.end()
-                && std::any_of(s->second.trunks.begin(), s->second.trunks.end(), [&](const RelayTable::Trunk &t) {
-                       return t.bound && t.port == port && t.address.isEqual(from);
-                   });
-            if (!fromTrunk) {
+            RelayTable::Trunk *trunk = nullptr;
+            if (s != m_table.m_sessions.end()) {
+                for (RelayTable::Trunk &t : s->second.trunks) {
+                    if (t.bound && t.port == port && t.address.isEqual(from))
+                        trunk = &t;
+                }
+            }
+            if (!trunk) {
                 ++m_unbound;
                 return;
             }
+            trunk->lastHeardMs = m_table.m_clock.elapsed();
             if (s->second.members.contains(*relaywire::rtpSsrc(media.rtp))) {
                 ++m_unbound; // a peer may not speak for one of our own members
                 return;
@@ -368,32 +464,77 @@ private:
     }
 
     // A member binds its address with the token its call_key or incoming gave it; the ack echoes
-    // sid and SSRC.
+    // sid and SSRC. Stateless, the token itself says whether it may (relay.h).
     void bindMember(const relaywire::Bind &b, const QHostAddress &from, quint16 port)
     {
         {
             std::lock_guard lock(m_table.m_mutex);
+            const qint64 now = m_table.m_clock.elapsed();
+            const QByteArray key = endpointKey(from, port);
             auto s = m_table.m_sessions.find(b.sid);
-            auto m = s == m_table.m_sessions.end() ? nullptr : &s->second.members;
-            auto it = m ? m->find(b.ssrc) : decltype(m->find(b.ssrc)){};
-            if (!m || it == m->end() || !crypto::constantTimeEquals(it->second.token, b.token)) {
+            RelayTable::Member *known = nullptr;
+            if (s != m_table.m_sessions.end()) {
+                auto it = s->second.members.find(b.ssrc);
+                known = it == s->second.members.end() ? nullptr : &it->second;
+            }
+            const bool sameToken = known && crypto::constantTimeEquals(known->token, b.token);
+            const bool keepAlive = sameToken && known->bound && known->endpoint == key;
+            if (!keepAlive && m_table.isStateless() && !admit(b, known)) {
+                return;
+            } else if (!m_table.isStateless() && !sameToken) {
                 ++m_badToken;
                 return;
             }
+            if (!known) {
+                RelayTable::Member fresh;
+                fresh.tokens = m_table.m_limits.burst;
+                fresh.lastRefillMs = now;
+                known = &m_table.m_sessions[b.sid].members[b.ssrc];
+                *known = fresh;
+                ++m_table.m_memberCount;
+            }
             // One endpoint per member: a member that binds from a new address (a NAT
             // rebinding, a reconnect) gives up the old one.
-            Member &bound = it->second;
-            const QByteArray key = endpointKey(from, port);
+            RelayTable::Member &bound = *known;
+            bound.token = b.token;
             if (bound.endpoint != key)
                 m_table.dropEndpoint(b.sid, b.ssrc, bound);
             bound.address = from;
             bound.port = port;
             bound.bound = true;
             bound.endpoint = key;
+            bound.lastSeenMs = now;
             m_table.m_endpoints[key] = RelayTable::Endpoint{b.sid, b.ssrc};
         }
         ++m_binds;
         sendTo(relaywire::encodeBindAck({b.sid, b.ssrc}), from, port);
+    }
+
+    // Stateless mode, under the lock: whether a bind that is not a keep-alive may make or move a
+    // binding. Counts what it refuses.
+    bool admit(const relaywire::Bind &b, const RelayTable::Member *known)
+    {
+        const qint64 nowUnix = QDateTime::currentSecsSinceEpoch();
+        switch (relayauth::checkToken(m_table.m_secret.view(), b.sid, b.ssrc, b.token, quint32(nowUnix))) {
+        case relayauth::TokenCheck::Valid:
+            break;
+        case relayauth::TokenCheck::Forged:
+            ++m_badToken;
+            return false;
+        case relayauth::TokenCheck::Expired:
+        case relayauth::TokenCheck::TooLong:
+            ++m_expired;
+            return false;
+        }
+        if (m_table.isRevoked(b.sid, b.ssrc, nowUnix)) {
+            ++m_badToken;
+            return false;
+        }
+        if (!known && m_table.m_memberCount >= m_table.m_limits.maxMembers) {
+            ++m_full;
+            return false;
+        }
+        return true;
     }
 
     // RTP from a bound member's address, for its own SSRC, within its rate: to the session's other
@@ -420,6 +561,7 @@ private:
                 ++m_unbound;
                 return;
             }
+            me->second.lastSeenMs = m_table.m_clock.elapsed();
             if (!takeToken(me->second))
                 return;
             for (const auto &[other, m] : s->second.members) {
@@ -444,7 +586,7 @@ private:
     // The sender's token bucket (under the table's lock): false, counted, when it is empty.
     bool takeToken(RelayTable::Member &sender)
     {
-        const qint64 now = m_clock.elapsed();
+        const qint64 now = m_table.m_clock.elapsed();
         const RelayTable::Limits &lim = m_table.m_limits;
         sender.tokens = std::min(lim.burst, sender.tokens + double(now - sender.lastRefillMs) * lim.packetsPerSecond / 1000.0);
         sender.lastRefillMs = now;
@@ -463,8 +605,9 @@ private:
     std::vector<std::pair<QHostAddress, quint16>> m_trunkTargets;
     QByteArray m_trunkPacket;
     std::unique_ptr<QTimer> m_trunkTimer;
-    QElapsedTimer m_clock;
-    std::atomic<quint64> m_trunked{0}, m_forwarded{0}, m_binds{0}, m_unbound{0}, m_malformed{0}, m_rate{0}, m_badToken{0};
+    std::unique_ptr<QTimer> m_reapTimer;
+    std::atomic<quint64> m_trunked{0}, m_forwarded{0}, m_binds{0}, m_unbound{0}, m_malformed{0}, m_rate{0}, m_badToken{0},
+        m_expired{0}, m_full{0};
 };
 
 Relay::Relay(RelayTable &table) : m_table(table) {}

@@ -94,7 +94,7 @@ void RemoteSessions::onFedCall(const QString &peer, const wire::Message &m)
     mirror.calleeEpoch = epoch;
     m_mirrors.emplace(sid, std::move(mirror));
     m_local.noteKeyed(to, epoch);
-    routing::addTrunk(m_ctx, sid, peer, m.bytes(key::trunk));
+    routing::addTrunk(m_ctx, sid, peer, m.bytes(key::trunk), m.text(key::relay_at));
     // SK_0 has left this broker: if the call never rings here (the peer gave up, or lost the
     // key), drop the mirror all the same and rotate the key it came from.
     QTimer::singleShot(m_ctx.config.federatedRingDeadlineMs, &m_timers, [this, sid] {
@@ -163,7 +163,8 @@ bool RemoteSessions::isDeliverable(wire::MessageType type)
     return false;
 }
 
-void RemoteSessions::onDeliver(const QString &peer, const QString &to, QCborMap msg, const QByteArray &trunk)
+void RemoteSessions::onDeliver(const QString &peer, const QString &to, QCborMap msg, const QByteArray &trunk,
+                               const QString &relayAt)
 {
     auto decoded = wire::validateMessage(msg);
     if (!decoded || !isDeliverable(decoded->type()) || !m_ctx.store.account(to))
@@ -185,16 +186,19 @@ void RemoteSessions::onDeliver(const QString &peer, const QString &to, QCborMap 
     if (t == T::Incoming) {
         if (mirror == m_mirrors.end()) { // invited into a session homed at the peer
             mirror = m_mirrors.emplace(sid, Mirror{peer, {}, {}, {}, 0}).first;
-            routing::addTrunk(m_ctx, sid, peer, trunk);
+            routing::addTrunk(m_ctx, sid, peer, trunk, relayAt);
         }
         if (mirror->second.home != peer)
             return;
-        // The member binds at our relay, with the token the home broker drew.
-        QCborMap relay = msg.value(key::relay).toMap();
+        // The member binds at our relay, with a grant of ours.
         const quint32 ssrc = decoded->u32(key::ssrc);
-        m_ctx.relays.addMember(sid, ssrc, relay.value(key::token).toByteArray());
-        relay.insert(key::port, qint64(m_ctx.relayPort()));
-        msg.insert(key::relay, relay);
+        auto grant = m_ctx.media.admit(sid, ssrc);
+        if (!grant) {
+            m_ctx.log(QStringLiteral("session %1 from broker %2: %3 cannot join: %4")
+                             .arg(shortSid(sid), peer, to, grant.error().message));
+            return;
+        }
+        msg.insert(key::relay, *grant);
         mirror->second.locals[to] = ssrc;
     } else if (mirror == m_mirrors.end() || mirror->second.home != peer || !mirror->second.locals.contains(to)) {
         return; // not about a member of ours in a session of theirs
@@ -261,7 +265,7 @@ void RemoteSessions::dropMember(const QByteArray &sid, const QString &account)
         return;
     Mirror &mi = it->second;
     if (auto l = mi.locals.find(account); l != mi.locals.end()) {
-        m_ctx.relays.removeMember(sid, l->second);
+        m_ctx.media.removeMember(sid, l->second);
         mi.locals.erase(l);
     }
     if (!mi.locals.empty())
@@ -269,11 +273,27 @@ void RemoteSessions::dropMember(const QByteArray &sid, const QString &account)
     const QString callee = mi.callee;
     const quint32 keyed = mi.calleeEpoch;
     m_mirrors.erase(it);
-    m_ctx.relays.endSession(sid);
+    m_ctx.media.endSession(sid);
     // SK_0 came from our account's key: rotate it (patent Fig. 3, last step).
     if (!callee.isEmpty())
         m_local.rotateAfter(callee, keyed);
     m_ctx.outbox.sessionsChanged();
+}
+
+void RemoteSessions::relayLost(const QByteArray &sid)
+{
+    auto it = m_mirrors.find(sid);
+    if (it == m_mirrors.end())
+        return;
+    std::vector<QString> locals;
+    for (const auto &[account, ssrc] : it->second.locals)
+        locals.push_back(account);
+    const QCborMap ended = wire::ended(sid, EndReason::Failed);
+    for (const QString &account : locals) {
+        (void)forwardRequest(account, sid, wire::MessageType::Leave);
+        m_ctx.outbox.sendTo(account, ended);
+    }
+    dropMember(sid, {});
 }
 
 } // namespace sotto::broker

@@ -41,13 +41,16 @@ public:
     void onFedCall(const QString &peer, const wire::Message &m);
     // deliver: the home broker's message for our member `to`, checked (only what a home broker
     // sends about a call its member is in), its names made ours, its key re-wrapped.
-    void onDeliver(const QString &peer, const QString &to, QCborMap msg, const QByteArray &trunk);
+    // `relayAt`: where the home's relay of its own listens for our relay's trunk (else its address).
+    void onDeliver(const QString &peer, const QString &to, QCborMap msg, const QByteArray &trunk, const QString &relayAt);
     // Our member's answer, decline, invite, mute or leave goes home; a leave or decline takes it
     // out of the mirror whatever the home broker says.
     Result<void> forwardRequest(const QString &from, const QByteArray &sid, wire::MessageType type,
                                 const QString &who = {}, const QCborMap &extra = {});
     // The link is down: our members' side of its sessions ends ("disconnected").
     void onPeerDown(const QString &peer);
+    // Our relay for the session died: our members leave it (the home is told) and hear "failed".
+    void relayLost(const QByteArray &sid);
 
 private:
     struct Mirror

@@ -1,10 +1,12 @@
 #pragma once
 
 // What the call routers (CallRouter, RemoteSessions) use of the broker, named: the store, the
-// relay table, the peer links, an outbox for the phones' channels and presence, the config and
+// media plane (relays), the peer links, an outbox for the phones' channels and presence, the config and
 // the log. Nothing else of Broker is theirs. Private to the broker; main thread only.
 
 #include "broker/broker.h" // BrokerConfig
+
+#include "core/result.h"
 
 #include <QCborMap>
 #include <QHostAddress>
@@ -17,7 +19,6 @@
 
 namespace sotto::broker {
 
-class RelayTable;
 class Store;
 
 // The phones' side: their channels, their presence and the console's views (Broker implements it).
@@ -58,14 +59,33 @@ public:
     virtual bool send(const QString &peer, const QCborMap &message) = 0;
 };
 
+// Where sessions' media goes (PROTOCOL.md §7): the broker's own relay, or relays of their own
+// (RelayPool). A session is placed on one relay at its first admit() or addTrunk() and stays there
+// until endSession(); calls on a relay that dies are ended by the broker (EndReason::Failed).
+class MediaPlane
+{
+public:
+    virtual ~MediaPlane() = default;
+    // A member's relay grant ({"host"?, "port", "token"}, wire::relayGrant) for its call_key or
+    // incoming: from now on it may bind. Offline when no relay is up; Internal without randomness.
+    virtual Result<QCborMap> admit(const QByteArray &sid, quint32 ssrc) = 0;
+    virtual void removeMember(const QByteArray &sid, quint32 ssrc) = 0;
+    virtual void endSession(const QByteArray &sid) = 0;
+    // The session's trunk toward a peer's relay (§8). False when no relay is up.
+    virtual bool addTrunk(const QByteArray &sid, const QHostAddress &address, quint16 port, const QByteArray &token) = 0;
+    virtual void removeTrunks(const QByteArray &sid) = 0;
+    // Where the session's relay listens, for a peer's relay to reach: "HOST:PORT"; empty for the
+    // broker's own relay (the peer knows it: the broker's address).
+    virtual QString relayAt(const QByteArray &sid) const = 0;
+};
+
 struct RouterContext
 {
     Store &store;
-    RelayTable &relays;
+    MediaPlane &media;
     PeerLinks &peers;
     Outbox &outbox;
     const BrokerConfig &config;           // config.name is this broker's name
-    std::function<quint16()> relayPort;   // the port phones bind their media to (the broker's)
     std::function<void(const QString &)> log; // one line for the operator's log
 };
 

@@ -1,6 +1,6 @@
 #include "routing.h"
 
-#include "broker/relay.h"
+#include "core/invite.h"
 
 namespace sotto::broker::routing {
 
@@ -36,12 +36,19 @@ QString localize(const QString &name, const QString &peer, const QString &self)
     return skbp::Address::parse(name).fromPeer(peer, self).toString();
 }
 
-void addTrunk(const RouterContext &ctx, const QByteArray &sid, const QString &peer, const QByteArray &token)
+bool addTrunk(const RouterContext &ctx, const QByteArray &sid, const QString &peer, const QByteArray &token, const QString &relayAt)
 {
     if (token.size() != skbp::kTokenSize)
-        return;
-    const auto [address, port] = ctx.peers.relayOf(peer);
-    ctx.relays.addTrunk(sid, address, port, token);
+        return false;
+    auto [address, port] = ctx.peers.relayOf(peer);
+    if (auto at = parseHostPort(relayAt, 0); !relayAt.isEmpty() && at) {
+        const QHostAddress literal(at->first);
+        if (!literal.isNull()) {
+            address = literal;
+            port = at->second;
+        }
+    }
+    return ctx.media.addTrunk(sid, address, port, token);
 }
 
 } // namespace sotto::broker::routing

@@ -47,7 +47,9 @@ Result<SecretBytes> unwrapFromPeer(const Store &store, const QString &peer, cons
                                    const skbp::WrapContext &ctx);
 // A name as the peer wrote it, as we write it: its own accounts get "@peer", ours lose "@self".
 QString localize(const QString &name, const QString &peer, const QString &self);
-// The relay's trunk for a session toward the peer's relay (a token of the wrong size: nothing).
-void addTrunk(const RouterContext &ctx, const QByteArray &sid, const QString &peer, const QByteArray &token);
+// The session's trunk toward the peer's relay: at `relayAt` ("HOST:PORT" with a literal address,
+// the peer's relay of its own) or else at the peer broker's address. False (nothing ordered) for a
+// token of the wrong size or when no relay of ours is up.
+bool addTrunk(const RouterContext &ctx, const QByteArray &sid, const QString &peer, const QByteArray &token, const QString &relayAt);
 
 } // namespace sotto::broker::routing

@@ -110,6 +110,7 @@ void ClientEngine::onCallKey(const wire::Message &m)
     s.info.ownSsrc = m.u32(key::ssrc);
     const QCborMap relay = m.map().value(key::relay).toMap();
     s.info.relayPort = quint16(relay.value(key::port).toInteger());
+    s.info.relayHost = relay.value(key::host).toString();
     s.info.relayToken = relay.value(key::token).toByteArray();
     s.key = std::move(*sk);
     s.info.gen = m.u32(key::gen);
@@ -148,6 +149,7 @@ void ClientEngine::onIncoming(const wire::Message &m)
     s.info.gen = m.u32(key::gen);
     const QCborMap relay = m.map().value(key::relay).toMap();
     s.info.relayPort = quint16(relay.value(key::port).toInteger());
+    s.info.relayHost = relay.value(key::host).toString();
     s.info.relayToken = relay.value(key::token).toByteArray();
     s.info.members = membersOf(m.map().value(key::peers));
     const bool conference = !m.has(key::epoch);

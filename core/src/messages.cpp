@@ -12,9 +12,11 @@ QCborMap peerEntry(const QString &account, quint32 ssrc)
     return p;
 }
 
-QCborMap relayGrant(quint16 port, const QByteArray &token)
+QCborMap relayGrant(quint16 port, const QByteArray &token, const QString &host)
 {
     QCborMap r;
+    if (!host.isEmpty())
+        r.insert(key::host, host);
     r.insert(key::port, qint64(port));
     r.insert(key::token, token);
     return r;

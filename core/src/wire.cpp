@@ -4,6 +4,7 @@
 #include "core/skbp.h"
 
 #include <QCborArray>
+#include <QHostAddress>
 #include <QCborStreamReader>
 #include <QCborValue>
 #include <QtEndian>
@@ -35,7 +36,7 @@ Result<QString> readAccount(QByteArrayView &in)
     return account;
 }
 
-enum class Field { Text, Account, Address, U32, Sid, Wrapped, Bytes, Proof, Token, Bool, Peers, Relay, Array, Map, HostPorts };
+enum class Field { Text, Account, Address, U32, Sid, Wrapped, Bytes, Proof, Token, Bool, Peers, Relay, Array, Map, HostPorts, HostPort };
 
 struct FieldSpec
 {
@@ -92,13 +93,14 @@ constexpr FieldSpec kMute[] = {{key::id, Field::U32, false}, {key::sid, Field::S
 constexpr FieldSpec kMuted[] = {{key::sid, Field::Sid, true}, {key::who, Field::Address, true}, {key::muted, Field::Bool, true}};
 // Between peered brokers (§8).
 constexpr FieldSpec kFedCall[] = {{key::sid, Field::Sid, true}, {key::from, Field::Account, true},
-                                  {key::to, Field::Account, true}, {key::trunk, Field::Token, true}};
+                                  {key::to, Field::Account, true}, {key::trunk, Field::Token, true},
+                                  {key::relay_at, Field::HostPort, false}};
 constexpr FieldSpec kFedCallKey[] = {{key::sid, Field::Sid, true}, {key::epoch, Field::U32, true},
                                      {key::gen, Field::U32, true}, {key::wrapped, Field::Wrapped, true}};
 constexpr FieldSpec kFedError[] = {{key::sid, Field::Sid, true}, {key::code, Field::Text, true},
                                    {key::msg, Field::Text, false}};
 constexpr FieldSpec kDeliver[] = {{key::to, Field::Account, true}, {key::msg, Field::Map, true},
-                                  {key::trunk, Field::Token, false}};
+                                  {key::trunk, Field::Token, false}, {key::relay_at, Field::HostPort, false}};
 constexpr FieldSpec kRequest[] = {{key::from, Field::Account, true}, {key::msg, Field::Map, true}};
 constexpr FieldSpec kRotate[] = {{key::epoch, Field::U32, true}, {key::wrapped, Field::Wrapped, true}};
 constexpr FieldSpec kRotateAck[] = {{key::epoch, Field::U32, true}, {key::proof, Field::Proof, true}};
@@ -170,6 +172,20 @@ bool checkHostPorts(const QCborValue &v)
     return true;
 }
 
+// A relay of its own (extension): a literal address, no name to look up.
+bool isLiteralAddress(const QCborValue &v)
+{
+    return v.isString() && v.toString().size() <= 64 && !QHostAddress(v.toString()).isNull();
+}
+
+bool checkHostPort(const QCborValue &v)
+{
+    if (!v.isString() || v.toString().size() > 70)
+        return false;
+    const auto hostPort = parseHostPort(v.toString(), 0);
+    return hostPort && hostPort->second != 0 && !QHostAddress(hostPort->first).isNull();
+}
+
 bool checkField(const QCborValue &v, Field type)
 {
     switch (type) {
@@ -201,12 +217,16 @@ bool checkField(const QCborValue &v, Field type)
         return checkPeers(v);
     case Field::HostPorts:
         return checkHostPorts(v);
+    case Field::HostPort:
+        return checkHostPort(v);
     case Field::Relay: {
         if (!v.isMap())
             return false;
         const QCborMap m = v.toMap();
         const QCborValue port = m.value(key::port);
         const QCborValue token = m.value(key::token);
+        if (m.contains(key::host) && !isLiteralAddress(m.value(key::host)))
+            return false;
         return isU32(port) && port.toInteger() <= 65535 && token.isByteArray()
             && token.toByteArray().size() == skbp::kTokenSize;
     }

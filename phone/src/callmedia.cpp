@@ -82,8 +82,8 @@ void CallMedia::ensureStarted(const QByteArray &sid)
         return;
     }
     // The relay is the broker's own host (PROTOCOL §7): the address our connection reached, so
-    // no name lookup blocks the thread here.
-    QHostAddress relay = m_engine.brokerAddress();
+    // no name lookup blocks the thread here; or a relay of its own, named by a literal address.
+    QHostAddress relay = info->relayHost.isEmpty() ? m_engine.brokerAddress() : QHostAddress(info->relayHost);
     if (relay.isNull())
         relay = QHostAddress(m_engine.profile().brokerHost());
     if (relay.isNull()) {

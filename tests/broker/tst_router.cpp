@@ -4,6 +4,7 @@
 // would check them (unwrap under its key, derive SK itself).
 
 #include "callrouter.h"
+#include "inprocessmedia.h"
 
 #include "broker/relay.h"
 #include "broker/store.h"
@@ -100,6 +101,7 @@ private:
     std::unique_ptr<QTemporaryDir> m_dir;
     std::unique_ptr<Store> m_store;
     std::unique_ptr<RelayTable> m_relays;
+    std::unique_ptr<InProcessMedia> m_media;
     NoPeers m_peers;
     FakeOutbox m_outbox;
     BrokerConfig m_config;
@@ -116,6 +118,7 @@ void TestRouter::init()
     QVERIFY(location.ok());
     QVERIFY(m_store->open(*location).ok());
     m_relays = std::make_unique<RelayTable>();
+    m_media = std::make_unique<InProcessMedia>(*m_relays, [] { return quint16(7420); });
     m_outbox = FakeOutbox();
     m_config = BrokerConfig();
     m_config.name = QStringLiteral("a");
@@ -123,11 +126,10 @@ void TestRouter::init()
     m_log.clear();
     m_router = std::make_unique<CallRouter>(RouterContext{
         .store = *m_store,
-        .relays = *m_relays,
+        .media = *m_media,
         .peers = m_peers,
         .outbox = m_outbox,
         .config = m_config,
-        .relayPort = [] { return quint16(7420); },
         .log = [this](const QString &line) { m_log << line; },
     });
     for (const char *name : {"alice", "bob", "carol"}) {

@@ -33,6 +33,9 @@ namespace sotto::broker {
 class CallRouter;
 class Connection;
 class Federation;
+class InProcessMedia;
+class MediaPlane;
+class RelayPool;
 
 // A peered broker (§8): its name, where it listens, its static public key, and the secret
 // the two were given for their first handshake.
@@ -82,6 +85,23 @@ struct BrokerConfig
     // Active/standby on one PostgreSQL store.
     int standbyPollMs = 250;   // a standby tries the active's lock this often
     int storeCheckMs = 1000;   // an active checks its store's session this often
+    // Relays of their own (`--relay HOST:PORT`, literal addresses): sessions are placed on them
+    // and the broker opens no UDP port. Empty: the broker relays in process on its own port.
+    std::vector<std::pair<QHostAddress, quint16>> relays;
+    SecretBytes relaySecret; // the relays' shared secret (`--relay-secret-file`), 32 bytes
+};
+
+// A relay of its own as the broker sees it.
+struct RelayStatus
+{
+    QString address;     // HOST:PORT
+    bool up = false;
+    QString why;         // while down: why (never connected, refused, silent…)
+    int sessions = 0;    // this broker's live sessions on it
+    quint32 relaySessions = 0; // what the relay reports (every broker's)
+    quint32 members = 0;
+    quint64 forwarded = 0;
+    quint64 refused = 0; // binds it refused (forged, expired, revoked, full)
 };
 
 struct PeerView
@@ -136,8 +156,9 @@ struct BrokerStatus
     QString address;      // this instance's HOST:PORT
     QStringList instances; // every instance of the store, in registration order
     qint64 sinceMs = 0;    // in this role since (ms since the epoch)
-    int sessions = 0;      // live sessions (relayed in process)
+    int sessions = 0;      // live sessions
     int online = 0;        // phones logged in here
+    std::vector<RelayStatus> relays; // relays of their own; empty: relayed in process
 };
 
 class Broker : public QObject
@@ -255,7 +276,10 @@ private:
     Store m_store;
     QTcpServer *m_server = nullptr;
     RelayTable m_relayTable;
-    Relay m_relay{m_relayTable};
+    Relay m_relay{m_relayTable};      // without --relay: media through the broker's own port
+    std::unique_ptr<InProcessMedia> m_inProcess;
+    std::unique_ptr<RelayPool> m_pool; // with --relay: relays of their own
+    MediaPlane *m_media = nullptr;    // the one of the two the routers use
     std::unique_ptr<RouterOutbox> m_outbox;
     std::unique_ptr<Federation> m_federation; // both made at start(), when the name is known
     std::unique_ptr<CallRouter> m_router;

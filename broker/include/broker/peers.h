@@ -20,6 +20,9 @@ Result<PeerConfig> parsePeer(const QString &spec);
 // "NAME=FILE" → {NAME, FILE}.
 Result<std::pair<QString, QString>> parsePeerSecretOption(const QString &spec);
 Result<SecretBytes> readPeerSecret(const QString &path);
+// A 32-byte secret (raw or base64) from a file only its owner may read; `what` names it in errors
+// ("relay secret"). Usage errors: unreadable, readable by group or others, or not 32 bytes.
+Result<SecretBytes> readSecretFile(const QString &path, const QString &what);
 // peers.ini in `dataDir` (absent: none).
 Result<std::vector<PeerConfig>> loadPeersFile(const QString &dataDir);
 // The base64url text of a static public key.

@@ -10,11 +10,24 @@
 // that broker's relay. Each relay binds to the other with `0x04 || sid || trunk token` (every
 // second, as a keep-alive) and sends its members' packets over as `0x03 || sid || RTP`; what
 // comes in over a bound trunk goes to the local members only. Still never decrypted.
+//
+// Stateless (a relay of its own, `sotto relay`; §7.2, extension): with a secret set, the table
+// needs no member list from anyone. A bind whose token the secret verifies for its sid and SSRC
+// (relayauth::checkToken) makes the member; an expired or forged one is refused and counted. A
+// member's binding lives while its address keeps talking (binds or media) and goes after
+// Limits::idleMs of silence, so the relay holds only the bindings it has seen, and only live
+// ones. A re-bind from the bound address with the token it bound with is a keep-alive even past
+// the token's expiry: the expiry bounds when a binding can be made, not how long a call lasts.
+// The broker's control channel (relayserver.h) revokes sessions and members that ended: their
+// tokens make no binding again until they expire.
 
 #include <QByteArray>
+#include <QElapsedTimer>
 #include <QHostAddress>
 #include <QObject>
 #include <QThread>
+
+#include "core/secretbytes.h"
 
 #include <atomic>
 #include <memory>
@@ -35,6 +48,8 @@ struct RelayCounters
     quint64 droppedRate = 0;
     quint64 droppedBadToken = 0;
     quint64 trunked = 0; // packets sent to or taken from a peer broker's relay
+    quint64 droppedExpired = 0; // binds with an expired (or too long-lived) token
+    quint64 droppedFull = 0;    // binds refused because the relay holds Limits::maxMembers
 };
 
 // Who may send in which session: written by the call router (control thread), read by the relay.
@@ -46,9 +61,14 @@ public:
     {
         double packetsPerSecond = 120;
         double burst = 240;
+        // Stateless mode only: a member silent this long is forgotten (phones re-bind every 5 s),
+        // a trunk that heard nothing this long too; at most this many members at once.
+        qint64 idleMs = 20000;
+        qint64 trunkIdleMs = 30000;
+        std::size_t maxMembers = 100000;
     };
-    RelayTable() = default;
-    explicit RelayTable(Limits limits) : m_limits(limits) {}
+    RelayTable() { m_clock.start(); }
+    explicit RelayTable(Limits limits) : m_limits(limits) { m_clock.start(); }
 
     void addMember(const QByteArray &sid, quint32 ssrc, const QByteArray &token);
     // A trunk of this session to a peer's relay at address:port (token: skbp::trunkToken).
@@ -56,6 +76,19 @@ public:
     void removeMember(const QByteArray &sid, quint32 ssrc);
     void removeTrunks(const QByteArray &sid);
     void endSession(const QByteArray &sid);
+    // Stateless mode: checks tokens with this secret (call before the relay starts).
+    void setSecret(SecretBytes secret);
+    bool isStateless() const { return !m_secret.isEmpty(); }
+    // Ends a session (or one member) and refuses its tokens until they would have expired.
+    void revokeSession(const QByteArray &sid);
+    void revokeMember(const QByteArray &sid, quint32 ssrc);
+    struct Load
+    {
+        std::size_t sessions = 0;
+        std::size_t members = 0; // bound or waiting for their bind
+        std::size_t trunks = 0;
+    };
+    Load load();
     // Source addresses the relay knows (one per bound member at most): they go with the member
     // or the session, so the relay's memory follows the live sessions, not its history.
     std::size_t endpointCount();
@@ -71,6 +104,7 @@ private:
         double tokens = 0;   // rate limit bucket
         qint64 lastRefillMs = 0;
         QByteArray endpoint; // key of m_endpoints while bound
+        qint64 lastSeenMs = 0; // stateless mode: the last bind or packet from it
     };
     struct Endpoint
     {
@@ -83,6 +117,7 @@ private:
         QHostAddress address; // where the peer's relay is (and, once bound, where it sent from)
         quint16 port = 0;
         bool bound = false;
+        qint64 lastHeardMs = 0; // stateless mode: ordered, or last bind or media from the peer
     };
     struct Session
     {
@@ -91,7 +126,16 @@ private:
     };
     // Under m_mutex. Forgets a member's endpoint (if it still names that member).
     void dropEndpoint(const QByteArray &sid, quint32 ssrc, const Member &m);
+    // Under m_mutex, stateless mode: forgets idle members and trunks, empty sessions and old
+    // revocations (nowMs on the worker's clock).
+    void reap(qint64 nowMs, qint64 nowUnix);
+    bool isRevoked(const QByteArray &sid, quint32 ssrc, qint64 nowUnix) const;
+    static QByteArray memberKey(const QByteArray &sid, quint32 ssrc);
     Limits m_limits;
+    SecretBytes m_secret;
+    std::size_t m_memberCount = 0; // stateless mode: members across sessions
+    std::unordered_map<QByteArray, qint64> m_revoked; // sid, or sid || u32(ssrc) → until (Unix s)
+    QElapsedTimer m_clock; // for idle times and rate buckets (monotonic; any thread may read it)
     std::mutex m_mutex;
     std::unordered_map<QByteArray, Session> m_sessions;
     std::unordered_map<QByteArray, Endpoint> m_endpoints; // source address:port → the member bound there

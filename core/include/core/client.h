@@ -53,6 +53,7 @@ struct SessionInfo
     quint32 gen = 0;
     quint32 ownSsrc = 0;
     quint16 relayPort = 0;
+    QString relayHost; // a relay of its own (a literal address); empty: the broker's host
     QByteArray relayToken;
     std::vector<MemberInfo> members; // the others who are in the call
     QStringList ringing;             // invited into it, not answered yet (extension `ringing`)

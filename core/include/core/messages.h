@@ -44,7 +44,7 @@
     X(t) X(id) X(client) X(epoch) X(broker) X(fp) X(refresh_in) X(key_mode) X(accounts) X(more)  \
     X(account) X(online) X(to) X(from) X(sid) X(callee) X(gen) X(wrapped) X(ssrc) X(relay)       \
     X(port) X(token) X(via) X(peers) X(reason) X(who) X(muted) X(trunk) X(code) X(msg) X(proof) \
-    X(brokers)
+    X(brokers) X(host) X(relay_at)
 // clang-format on
 
 namespace sotto::wire {
@@ -78,8 +78,9 @@ QCborMap message(MessageType type);
 
 //   peer  = {"account": address, "ssrc": u32}
 QCborMap peerEntry(const QString &account, quint32 ssrc);
-//   relay = {"port": u16, "token": bytes(16)}
-QCborMap relayGrant(quint16 port, const QByteArray &token);
+//   relay = {"host": text?, "port": u16, "token": bytes(16)}
+//   host  = a literal IPv4 or IPv6 address: a relay of its own (extension); absent, the broker's
+QCborMap relayGrant(quint16 port, const QByteArray &token, const QString &host = {});
 
 //   answer / decline / leave = {"t","sid"}: a member's request about one of its calls
 QCborMap aboutSession(MessageType type, const QByteArray &sid);

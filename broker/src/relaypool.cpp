@@ -1,0 +1,341 @@
+#include "relaypool.h"
+
+#include "relaycontrol.h"
+
+#include "core/crypto.h"
+#include "core/framedsocket.h"
+#include "core/messages.h"
+#include "core/relayauth.h"
+
+#include <QCborValue>
+#include <QDateTime>
+#include <QTcpSocket>
+
+#include <algorithm>
+#include <tuple>
+
+namespace sotto::broker {
+
+namespace {
+
+constexpr int kTickMs = 250;
+constexpr int kPingMs = 500;
+constexpr int kSilentMs = 2000;   // no pong this long: the relay is gone
+constexpr int kHandshakeMs = 3000;
+constexpr int kRetryMs = 1000;
+
+QString hostPort(const QHostAddress &host, quint16 port)
+{
+    return host.protocol() == QAbstractSocket::IPv6Protocol ? QStringLiteral("[%1]:%2").arg(host.toString()).arg(port)
+                                                             : QStringLiteral("%1:%2").arg(host.toString()).arg(port);
+}
+
+} // namespace
+
+struct RelayPool::Link
+{
+    Endpoint at;
+    enum class State { Down, Handshake, Up } state = State::Down;
+    FramedSocket *socket = nullptr;
+    QByteArray relayNonce, brokerNonce;
+    SecretBytes key;
+    quint64 seqIn = 0, seqOut = 0;
+    QElapsedTimer since;   // in this state since (Handshake), or since the last pong (Up)
+    QElapsedTimer lastPing;
+    QElapsedTimer downSince;
+    quint32 pingId = 0;
+    int sessions = 0;      // ours placed on it
+    relaycontrol::Pong load;
+    QString why = QStringLiteral("not connected yet");
+    bool wasUp = false;
+};
+
+RelayPool::RelayPool(std::vector<Endpoint> relays, SecretBytes secret, std::function<void(const QString &)> log, QObject *parent)
+    : QObject(parent), m_secret(std::move(secret)), m_log(std::move(log))
+{
+    for (const Endpoint &e : relays) {
+        auto l = std::make_unique<Link>();
+        l->at = e;
+        m_links.push_back(std::move(l));
+    }
+    connect(&m_tick, &QTimer::timeout, this, &RelayPool::tick);
+}
+
+RelayPool::~RelayPool()
+{
+    stop();
+}
+
+void RelayPool::start()
+{
+    m_tick.start(kTickMs);
+    tick();
+}
+
+void RelayPool::stop()
+{
+    m_tick.stop();
+    for (auto &l : m_links) {
+        if (l->socket) {
+            l->socket->disconnect(this);
+            l->socket->abort();
+            l->socket->deleteLater();
+            l->socket = nullptr;
+        }
+        l->state = Link::State::Down;
+        l->sessions = 0;
+    }
+    m_placement.clear();
+}
+
+void RelayPool::tick()
+{
+    for (auto &lp : m_links) {
+        Link &l = *lp;
+        switch (l.state) {
+        case Link::State::Down:
+            if (!l.downSince.isValid() || l.downSince.elapsed() >= kRetryMs)
+                connectLink(l);
+            break;
+        case Link::State::Handshake:
+            if (l.since.elapsed() > kHandshakeMs)
+                lose(l, QStringLiteral("no handshake within %1 s").arg(kHandshakeMs / 1000));
+            break;
+        case Link::State::Up:
+            if (l.since.elapsed() > kSilentMs) {
+                lose(l, QStringLiteral("silent for %1 s").arg(kSilentMs / 1000));
+            } else if (l.lastPing.elapsed() >= kPingMs) {
+                relaycontrol::Order ping;
+                ping.id = ++l.pingId;
+                send(l, ping);
+                l.lastPing.restart();
+            }
+            break;
+        }
+    }
+}
+
+void RelayPool::connectLink(Link &l)
+{
+    auto nonce = crypto::randomBytes(relayauth::kNonceSize);
+    if (!nonce)
+        return;
+    auto *tcp = new QTcpSocket;
+    l.socket = new FramedSocket(tcp, this);
+    l.brokerNonce = *nonce;
+    l.key = SecretBytes();
+    l.seqIn = l.seqOut = 0;
+    l.state = Link::State::Handshake;
+    l.since.start();
+    Link *raw = &l;
+    connect(l.socket, &FramedSocket::frameReceived, this, [this, raw](const QByteArray &f) { onFrame(*raw, f); });
+    connect(l.socket, &FramedSocket::disconnected, this, [this, raw] {
+        lose(*raw, raw->state == Link::State::Up ? QStringLiteral("its connection closed") : QStringLiteral("cannot connect"));
+    });
+    connect(l.socket, &FramedSocket::protocolError, this, [this, raw](const QString &why) { lose(*raw, why); });
+    tcp->connectToHost(l.at.host, l.at.port);
+}
+
+void RelayPool::onFrame(Link &l, const QByteArray &frame)
+{
+    if (l.state == Link::State::Handshake) {
+        const QCborMap m = QCborValue::fromCbor(frame).toMap();
+        const QString t = m.value(QStringLiteral("t")).toString();
+        if (t == QLatin1String("hello") && l.relayNonce.isEmpty()) {
+            l.relayNonce = m.value(QStringLiteral("nonce")).toByteArray();
+            if (l.relayNonce.size() != relayauth::kNonceSize) {
+                lose(l, QStringLiteral("not a Sotto relay"));
+                return;
+            }
+            QCborMap auth;
+            auth.insert(QStringLiteral("t"), QStringLiteral("auth"));
+            auth.insert(QStringLiteral("nonce"), l.brokerNonce);
+            auth.insert(QStringLiteral("proof"), relayauth::controlProof(m_secret.view(), "broker", l.relayNonce, l.brokerNonce));
+            l.socket->send(auth.toCborValue().toCbor());
+            return;
+        }
+        const QByteArray expected = relayauth::controlProof(m_secret.view(), "relay", l.relayNonce, l.brokerNonce);
+        if (t != QLatin1String("ok") || l.relayNonce.isEmpty() || expected.isEmpty()
+            || !crypto::constantTimeEquals(expected, m.value(QStringLiteral("proof")).toByteArray())) {
+            lose(l, QStringLiteral("it does not share our relay secret"));
+            return;
+        }
+        l.key = relayauth::controlKey(m_secret.view(), l.relayNonce, l.brokerNonce);
+        l.state = Link::State::Up;
+        l.since.start();
+        l.lastPing.start();
+        l.why.clear();
+        l.wasUp = true;
+        m_log(QStringLiteral("relay %1 is up").arg(hostPort(l.at.host, l.at.port)));
+        return;
+    }
+    auto m = relayauth::openFrame(l.key, l.seqIn++, frame);
+    auto pong = m ? relaycontrol::decodePong(*m) : std::nullopt;
+    if (!pong) {
+        lose(l, QStringLiteral("a frame failed its MAC"));
+        return;
+    }
+    l.load = *pong;
+    l.since.restart();
+}
+
+void RelayPool::lose(Link &l, const QString &why)
+{
+    if (l.socket) {
+        l.socket->disconnect(this);
+        l.socket->abort();
+        l.socket->deleteLater();
+        l.socket = nullptr;
+    }
+    const bool wasUp = l.state == Link::State::Up;
+    l.state = Link::State::Down;
+    l.relayNonce.clear();
+    l.key = SecretBytes();
+    l.downSince.start();
+    if (why != l.why || wasUp)
+        m_log(QStringLiteral("relay %1 is down: %2").arg(hostPort(l.at.host, l.at.port), why));
+    l.why = why;
+    std::vector<QByteArray> lost;
+    for (auto it = m_placement.begin(); it != m_placement.end();) {
+        if (it->second == &l) {
+            lost.push_back(it->first);
+            it = m_placement.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    l.sessions = 0;
+    if (!lost.empty() && m_onLost)
+        m_onLost(lost);
+}
+
+void RelayPool::send(Link &l, const relaycontrol::Order &order)
+{
+    if (l.state != Link::State::Up)
+        return;
+    const QByteArray frame = relayauth::sealFrame(l.key, l.seqOut++, relaycontrol::encode(order));
+    if (frame.isEmpty() || !l.socket->send(frame))
+        lose(l, QStringLiteral("cannot send to it"));
+}
+
+RelayPool::Link *RelayPool::placed(const QByteArray &sid)
+{
+    if (auto it = m_placement.find(sid); it != m_placement.end())
+        return it->second;
+    Link *best = nullptr;
+    for (auto &l : m_links) {
+        if (l->state != Link::State::Up)
+            continue;
+        if (!best || std::tie(l->sessions, l->load.members) < std::tie(best->sessions, best->load.members))
+            best = l.get();
+    }
+    if (best) {
+        m_placement.emplace(sid, best);
+        ++best->sessions;
+    }
+    return best;
+}
+
+bool RelayPool::anyUp() const
+{
+    return std::any_of(m_links.begin(), m_links.end(), [](const auto &l) { return l->state == Link::State::Up; });
+}
+
+Result<QCborMap> RelayPool::admit(const QByteArray &sid, quint32 ssrc)
+{
+    Link *l = placed(sid);
+    if (!l)
+        return makeError(ErrorCode::Offline, QStringLiteral("no relay is up"));
+    const quint32 expiry = quint32(QDateTime::currentSecsSinceEpoch()) + kTokenLifetimeS;
+    const QByteArray token = relayauth::mintToken(m_secret.view(), sid, ssrc, expiry);
+    if (token.isEmpty())
+        return makeError(ErrorCode::Internal, QStringLiteral("cannot mint a relay token"));
+    return wire::relayGrant(l->at.port, token, l->at.host.toString());
+}
+
+void RelayPool::removeMember(const QByteArray &sid, quint32 ssrc)
+{
+    auto it = m_placement.find(sid);
+    if (it == m_placement.end())
+        return;
+    relaycontrol::Order o;
+    o.kind = relaycontrol::Order::Kind::Leave;
+    o.sid = sid;
+    o.ssrc = ssrc;
+    send(*it->second, o);
+}
+
+void RelayPool::endSession(const QByteArray &sid)
+{
+    auto it = m_placement.find(sid);
+    if (it == m_placement.end())
+        return;
+    Link *l = it->second;
+    m_placement.erase(it);
+    --l->sessions;
+    relaycontrol::Order o;
+    o.kind = relaycontrol::Order::Kind::End;
+    o.sid = sid;
+    send(*l, o);
+}
+
+bool RelayPool::addTrunk(const QByteArray &sid, const QHostAddress &address, quint16 port, const QByteArray &token)
+{
+    Link *l = placed(sid);
+    if (!l)
+        return false;
+    relaycontrol::Order o;
+    o.kind = relaycontrol::Order::Kind::Trunk;
+    o.sid = sid;
+    o.host = address;
+    o.port = port;
+    o.token = token;
+    send(*l, o);
+    return true;
+}
+
+void RelayPool::removeTrunks(const QByteArray &sid)
+{
+    auto it = m_placement.find(sid);
+    if (it == m_placement.end())
+        return;
+    relaycontrol::Order o;
+    o.kind = relaycontrol::Order::Kind::Untrunk;
+    o.sid = sid;
+    send(*it->second, o);
+}
+
+QString RelayPool::relayAt(const QByteArray &sid) const
+{
+    auto it = m_placement.find(sid);
+    return it == m_placement.end() ? QString() : hostPort(it->second->at.host, it->second->at.port);
+}
+
+void RelayPool::endAll()
+{
+    std::vector<QByteArray> sids;
+    for (const auto &[sid, l] : m_placement)
+        sids.push_back(sid);
+    for (const QByteArray &sid : sids)
+        endSession(sid);
+}
+
+std::vector<RelayStatus> RelayPool::status() const
+{
+    std::vector<RelayStatus> out;
+    for (const auto &l : m_links) {
+        RelayStatus s;
+        s.address = hostPort(l->at.host, l->at.port);
+        s.up = l->state == Link::State::Up;
+        s.why = s.up ? QString() : l->why;
+        s.sessions = l->sessions;
+        s.relaySessions = l->load.sessions;
+        s.members = l->load.members;
+        s.forwarded = l->load.forwarded;
+        s.refused = l->load.refused;
+        out.push_back(s);
+    }
+    return out;
+}
+
+} // namespace sotto::broker

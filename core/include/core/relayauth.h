@@ -1,0 +1,58 @@
+#pragma once
+
+// The shared-secret credentials of relays of their own (PROTOCOL.md §7.2; extension). A broker
+// and its relays share one secret (`--relay-secret-file`); with it the broker mints each member's
+// relay token, and the relay checks the token without asking anyone (coturn's shared-secret
+// credentials are the model). The same secret authenticates the broker's control channel.
+//
+//   token  = u32(expiry) || HMAC-SHA256(secret, "SKBP/1 relay-token" || sid || u32(ssrc) || u32(expiry))[0..12]
+//            ; 16 bytes, the size of a drawn token, so phones need not know which they hold
+//   expiry = Unix time in seconds after which the token makes no new binding
+//
+//   control channel (TCP on the relay's port, SKBP/1 frames):
+//   relay  → broker  hello {"t":"hello", "nonce": bytes(32)}
+//   broker → relay   auth  {"t":"auth", "nonce": bytes(32), "proof": controlProof("broker", nr, nb)}
+//   relay  → broker  ok    {"t":"ok", "proof": controlProof("relay", nr, nb)}
+//   then each frame  = cbor(map) || HMAC-SHA256(k, u64(seq) || cbor(map))[0..16]
+//                      k = controlKey(nr, nb); seq counts the frames of one direction from 0
+//
+// Pure functions; any thread. Failures: an empty result (OpenSSL could not compute an HMAC).
+
+#include "core/secretbytes.h"
+
+#include <QByteArray>
+#include <QByteArrayView>
+#include <QCborMap>
+
+#include <optional>
+
+namespace sotto::relayauth {
+
+constexpr int kNonceSize = 32;
+constexpr int kProofSize = 32;
+constexpr int kFrameMacSize = 16;
+constexpr quint32 kMaxLifetimeS = 24 * 3600; // a relay refuses tokens that claim to live longer
+
+enum class TokenCheck
+{
+    Valid,
+    Forged,  // the MAC does not match: another secret, session, SSRC or expiry
+    Expired, // the expiry has passed
+    TooLong, // an expiry further ahead than kMaxLifetimeS (the relay bounds what it remembers)
+};
+
+QByteArray mintToken(QByteArrayView secret, QByteArrayView sid, quint32 ssrc, quint32 expiry);
+// The expiry a token claims (its first four bytes); 0 for a token of the wrong size.
+quint32 tokenExpiry(QByteArrayView token);
+TokenCheck checkToken(QByteArrayView secret, QByteArrayView sid, quint32 ssrc, QByteArrayView token, quint32 now);
+
+// Mutual proof of the secret over both nonces; role is "broker" or "relay".
+QByteArray controlProof(QByteArrayView secret, QByteArrayView role, QByteArrayView relayNonce, QByteArrayView brokerNonce);
+SecretBytes controlKey(QByteArrayView secret, QByteArrayView relayNonce, QByteArrayView brokerNonce);
+
+// A control frame's body after the handshake: the map and its MAC for this sequence number.
+QByteArray sealFrame(const SecretBytes &key, quint64 seq, const QCborMap &message);
+// The map, or std::nullopt for a bad MAC, a short frame or a body that is not one CBOR map.
+std::optional<QCborMap> openFrame(const SecretBytes &key, quint64 seq, QByteArrayView frame);
+
+} // namespace sotto::relayauth

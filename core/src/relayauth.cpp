@@ -1,0 +1,94 @@
+#include "core/relayauth.h"
+
+#include "core/crypto.h"
+
+#include <QCborValue>
+#include <QtEndian>
+
+namespace sotto::relayauth {
+
+namespace {
+
+QByteArray be32(quint32 v)
+{
+    QByteArray out(4, Qt::Uninitialized);
+    qToBigEndian(v, out.data());
+    return out;
+}
+
+QByteArray be64(quint64 v)
+{
+    QByteArray out(8, Qt::Uninitialized);
+    qToBigEndian(v, out.data());
+    return out;
+}
+
+QByteArray mac(QByteArrayView key, QByteArrayView data, int size)
+{
+    auto h = crypto::hmacSha256(key, data);
+    return h ? h->view().first(size).toByteArray() : QByteArray();
+}
+
+} // namespace
+
+QByteArray mintToken(QByteArrayView secret, QByteArrayView sid, quint32 ssrc, quint32 expiry)
+{
+    const QByteArray data = QByteArrayLiteral("SKBP/1 relay-token") + sid.toByteArray() + be32(ssrc) + be32(expiry);
+    const QByteArray m = mac(secret, data, 12);
+    return m.isEmpty() ? QByteArray() : be32(expiry) + m;
+}
+
+quint32 tokenExpiry(QByteArrayView token)
+{
+    return token.size() == 16 ? qFromBigEndian<quint32>(token.data()) : 0;
+}
+
+TokenCheck checkToken(QByteArrayView secret, QByteArrayView sid, quint32 ssrc, QByteArrayView token, quint32 now)
+{
+    if (token.size() != 16)
+        return TokenCheck::Forged;
+    const quint32 expiry = tokenExpiry(token);
+    const QByteArray expected = mintToken(secret, sid, ssrc, expiry);
+    if (expected.isEmpty() || !crypto::constantTimeEquals(expected, token))
+        return TokenCheck::Forged;
+    if (expiry < now)
+        return TokenCheck::Expired;
+    if (expiry - now > kMaxLifetimeS)
+        return TokenCheck::TooLong;
+    return TokenCheck::Valid;
+}
+
+QByteArray controlProof(QByteArrayView secret, QByteArrayView role, QByteArrayView relayNonce, QByteArrayView brokerNonce)
+{
+    return mac(secret, QByteArrayLiteral("SKBP/1 relay-control ") + role.toByteArray() + relayNonce.toByteArray() + brokerNonce.toByteArray(), kProofSize);
+}
+
+SecretBytes controlKey(QByteArrayView secret, QByteArrayView relayNonce, QByteArrayView brokerNonce)
+{
+    auto k = crypto::hmacSha256(secret, QByteArrayLiteral("SKBP/1 relay-control key") + relayNonce.toByteArray() + brokerNonce.toByteArray());
+    return k ? std::move(*k) : SecretBytes();
+}
+
+QByteArray sealFrame(const SecretBytes &key, quint64 seq, const QCborMap &message)
+{
+    const QByteArray body = message.toCborValue().toCbor();
+    const QByteArray m = mac(key.view(), be64(seq) + body, kFrameMacSize);
+    return m.isEmpty() ? QByteArray() : body + m;
+}
+
+std::optional<QCborMap> openFrame(const SecretBytes &key, quint64 seq, QByteArrayView frame)
+{
+    if (frame.size() <= kFrameMacSize || key.isEmpty())
+        return std::nullopt;
+    const QByteArrayView body = frame.first(frame.size() - kFrameMacSize);
+    const QByteArray expected = mac(key.view(), be64(seq) + body.toByteArray(), kFrameMacSize);
+    if (expected.isEmpty() || !crypto::constantTimeEquals(expected, frame.last(kFrameMacSize)))
+        return std::nullopt;
+    QCborParserError error;
+    const QCborValue v = QCborValue::fromCbor(body.toByteArray(), &error);
+    if (error.error != QCborError::NoError || !v.isMap())
+        return std::nullopt;
+    return v.toMap();
+}
+
+} // namespace sotto::relayauth
