@@ -4,6 +4,7 @@
 #include "broker/admin.h"
 #include "broker/broker.h"
 #include "broker/peers.h"
+#include "broker/relayserver.h"
 #include "broker/store.h"
 #include "brokerwindow.h"
 #include "core/invite.h"
@@ -273,6 +274,20 @@ int runPhone(int argc, char **argv, const QStringList &args)
     return exec(app, phone, &HeadlessPhone::finished);
 }
 
+namespace {
+
+// "HOST:PORT" with a literal address and a port: where a relay of its own listens.
+Result<std::pair<QHostAddress, quint16>> parseRelayAddress(const QString &spec, const QString &option)
+{
+    auto hp = parseHostPort(spec, 0);
+    QHostAddress addr;
+    if (!hp || hp->second == 0 || !addr.setAddress(hp->first))
+        return usage(QStringLiteral("%1 wants an IP address and port, not \"%2\"").arg(option, spec));
+    return std::pair{addr, hp->second};
+}
+
+} // namespace
+
 Result<ParsedCommand<BrokerCommand>> parseBrokerCommand(const QStringList &args)
 {
     QCommandLineParser p;
@@ -287,7 +302,9 @@ Result<ParsedCommand<BrokerCommand>> parseBrokerCommand(const QStringList &args)
     const auto advertise = opt("advertise", "the address invites carry: a DNS name, or the public side of a NAT (stored)", "HOST:PORT");
     const auto store = opt("store", "the store: postgresql://USER@HOST:PORT/DB (password from ~/.pgpass or PGPASSFILE; "
                                     "default: SQLite in the data dir; recorded there)", "LOCATION");
-    p.addOptions({headless, listen, data, name, keyMode, refresh, peer, peerSecret, advertise, store});
+    const auto relay = opt("relay", "a relay of its own to place sessions on (repeatable; literal addresses)", "HOST:PORT");
+    const auto relaySecret = opt("relay-secret-file", "the secret the broker shares with its relays (32 bytes, 0600)", "FILE");
+    p.addOptions({headless, listen, data, name, keyMode, refresh, peer, peerSecret, advertise, store, relay, relaySecret});
     auto read = readOptions(p, QStringLiteral("broker"), args);
     if (!read)
         return read.error();
@@ -331,6 +348,22 @@ Result<ParsedCommand<BrokerCommand>> parseBrokerCommand(const QStringList &args)
     for (const broker::PeerConfig &c : cfg.peers) {
         if (c.secret.size() != 32)
             return usage(QStringLiteral("no peering secret for peer %1 (--peer-secret-file %1=FILE)").arg(c.name));
+    }
+    for (const QString &spec : p.values(relay)) {
+        auto at = parseRelayAddress(spec, QStringLiteral("--relay"));
+        if (!at)
+            return at.error();
+        cfg.relays.push_back(*at);
+    }
+    if (!cfg.relays.empty() && !p.isSet(relaySecret))
+        return usage(QStringLiteral("--relay needs the relays' secret: --relay-secret-file FILE"));
+    if (p.isSet(relaySecret)) {
+        if (cfg.relays.empty())
+            return usage(QStringLiteral("--relay-secret-file without --relay"));
+        auto secret = broker::readSecretFile(p.value(relaySecret), QStringLiteral("relay secret"));
+        if (!secret)
+            return usage(secret.error().message);
+        cfg.relaySecret = std::move(*secret);
     }
     cfg.name = p.value(name);
     if (p.isSet(store)) {
@@ -629,6 +662,43 @@ int runStatus(int argc, char **argv, const QStringList &args)
     const QJsonArray relays = answer->value(QStringLiteral("relays")).toArray();
     for (const QJsonValue &r : relays)
         std::printf("relay:     %s\n", qPrintable(r.toObject().value(QStringLiteral("text")).toString()));
+    return ExitOk;
+}
+
+int runRelay(int argc, char **argv, const QStringList &args)
+{
+    QCommandLineParser p;
+    const auto listen = opt("listen", "where to listen: UDP for media, TCP for the brokers' control", "HOST:PORT");
+    const auto secretFile = opt("secret-file", "the secret shared with the brokers (32 bytes, 0600)", "FILE");
+    const auto quiet = opt("quiet", "no log lines on stderr");
+    p.addOptions({listen, secretFile, quiet});
+    if (auto r = parse(p, QStringLiteral("relay"), args))
+        return *r;
+    if (!p.isSet(listen) || !p.isSet(secretFile) || !p.positionalArguments().isEmpty()) {
+        printError(QStringLiteral("usage: sotto relay --listen HOST:PORT --secret-file FILE"));
+        return ExitUsage;
+    }
+    auto at = parseRelayAddress(p.value(listen), QStringLiteral("--listen"));
+    auto secret = at ? broker::readSecretFile(p.value(secretFile), QStringLiteral("relay secret")) : Result<SecretBytes>(at.error());
+    if (!secret) {
+        printError(secret.error().message);
+        return ExitUsage;
+    }
+    QCoreApplication app(argc, argv);
+    broker::RelayServer relay(std::move(*secret));
+    if (!p.isSet(quiet))
+        QObject::connect(&relay, &broker::RelayServer::logLine, [](const QString &line) {
+            std::fprintf(stderr, "%s\n", qPrintable(line));
+            std::fflush(stderr);
+        });
+    if (auto r = relay.start(at->first, at->second); !r) {
+        printError(r.error().message);
+        return ExitUsage;
+    }
+    TerminationWatcher term;
+    QObject::connect(&term, &TerminationWatcher::terminationRequested, &app, &QCoreApplication::quit);
+    app.exec();
+    relay.stop();
     return ExitOk;
 }
 

@@ -47,5 +47,7 @@ int runStatus(int argc, char **argv, const QStringList &args);
 int runPubkey(int argc, char **argv, const QStringList &args);
 int runForgetPeer(int argc, char **argv, const QStringList &args);
 int runDemo(int argc, char **argv, const QStringList &args);
+// `sotto relay --listen HOST:PORT --secret-file FILE`: a relay of its own until SIGTERM/SIGINT.
+int runRelay(int argc, char **argv, const QStringList &args);
 
 } // namespace sotto::app

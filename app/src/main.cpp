@@ -23,12 +23,14 @@ const char kUsage[] =
     "               [--key-mode derived|patent] [--refresh-interval DURATION]\n"
     "               [--peer NAME=HOST:PORT,PUBKEY --peer-secret-file NAME=FILE]...\n"
     "               [--advertise HOST:PORT] [--store postgresql://USER@HOST:PORT/DB]\n"
+    "               [--relay HOST:PORT]... [--relay-secret-file FILE]\n"
     "  sotto broker invite ACCOUNT [--expires DURATION] [--replace] [--advertise HOST:PORT] --data DIR\n"
     "  sotto broker accounts [--json] --data DIR  every account: epoch, key, online, last login, state\n"
     "  sotto broker revoke ACCOUNT --data DIR     its calls end, its keys are erased (at once if it runs)\n"
     "  sotto broker pubkey --data DIR             the broker's public key, for its peers\n"
     "  sotto broker forget-peer NAME --data DIR   drop K_AB with a peer that lost its store (broker stopped)\n"
     "  sotto broker status [--json] --data DIR    active or standby, store, instances, load\n"
+    "  sotto relay --listen HOST:PORT --secret-file FILE   a relay of its own (no store, no keys)\n"
     "  sotto demo [--headless] [--federated]      a broker (two, federated) and alice, bob, carol\n"
     "  sotto SUBCOMMAND --help                    a subcommand's own options\n"
     "  sotto --version | --help\n"
@@ -58,7 +60,7 @@ int main(int argc, char **argv)
     }
     // Headless runs use Qt's own event dispatcher: glib's registers socket notifiers in lists,
     // which costs a broker with thousands of connections dearly.
-    const bool headless = args.contains(QLatin1StringView("--headless"))
+    const bool headless = args.contains(QLatin1StringView("--headless")) || command == QLatin1StringView("relay")
         || (command == QLatin1StringView("broker")
             && (args.value(1) == QLatin1StringView("invite") || args.value(1) == QLatin1StringView("pubkey")
                 || args.value(1) == QLatin1StringView("forget-peer") || args.value(1) == QLatin1StringView("accounts")
@@ -67,6 +69,8 @@ int main(int argc, char **argv)
         qputenv("QT_NO_GLIB", "1");
     if (command == QLatin1StringView("phone"))
         return runPhone(argc, argv, args.mid(1));
+    if (command == QLatin1StringView("relay"))
+        return runRelay(argc, argv, args.mid(1));
     if (command == QLatin1StringView("broker")) {
         if (args.value(1) == QLatin1StringView("invite"))
             return runInvite(argc, argv, args.mid(2));

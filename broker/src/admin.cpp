@@ -108,7 +108,28 @@ Result<QString> createInvite(Store &store, const QByteArray &brokerPublicKey, co
 
 QJsonObject statusJson(const BrokerStatus &s)
 {
+    QJsonArray relays;
+    for (const RelayStatus &r : s.relays) {
+        const QString text = r.up ? QStringLiteral("%1 up: %2 sessions of ours (%3 in all), %4 members, %5 packets forwarded, %6 binds refused")
+                                        .arg(r.address)
+                                        .arg(r.sessions)
+                                        .arg(r.relaySessions)
+                                        .arg(r.members)
+                                        .arg(r.forwarded)
+                                        .arg(r.refused)
+                                  : QStringLiteral("%1 down: %2").arg(r.address, r.why);
+        relays.append(QJsonObject{{QStringLiteral("address"), r.address},
+                                  {QStringLiteral("up"), r.up},
+                                  {QStringLiteral("why"), r.why},
+                                  {QStringLiteral("sessions"), r.sessions},
+                                  {QStringLiteral("relay_sessions"), double(r.relaySessions)},
+                                  {QStringLiteral("members"), double(r.members)},
+                                  {QStringLiteral("forwarded"), double(r.forwarded)},
+                                  {QStringLiteral("refused"), double(r.refused)},
+                                  {QStringLiteral("text"), text}});
+    }
     return QJsonObject{{QStringLiteral("ok"), true},
+                       {QStringLiteral("relays"), relays},
                        {QStringLiteral("role"), brokerRoleName(s.role)},
                        {QStringLiteral("why"), s.why},
                        {QStringLiteral("store"), s.store},

@@ -130,7 +130,12 @@ void RelayPool::connectLink(Link &l)
     Link *raw = &l;
     connect(l.socket, &FramedSocket::frameReceived, this, [this, raw](const QByteArray &f) { onFrame(*raw, f); });
     connect(l.socket, &FramedSocket::disconnected, this, [this, raw] {
-        lose(*raw, raw->state == Link::State::Up ? QStringLiteral("its connection closed") : QStringLiteral("cannot connect"));
+        if (raw->state == Link::State::Up)
+            lose(*raw, QStringLiteral("its connection closed"));
+        else if (!raw->relayNonce.isEmpty()) // it hung up on our proof
+            lose(*raw, QStringLiteral("it refused our proof: it does not share our relay secret"));
+        else
+            lose(*raw, QStringLiteral("cannot connect"));
     });
     connect(l.socket, &FramedSocket::protocolError, this, [this, raw](const QString &why) { lose(*raw, why); });
     tcp->connectToHost(l.at.host, l.at.port);

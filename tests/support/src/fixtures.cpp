@@ -2,8 +2,11 @@
 
 #include "support/pgserver.h"
 
+#include "core/crypto.h"
+
 #include <QCoreApplication>
 #include <QDeadlineTimer>
+#include <QFile>
 #include <QJsonDocument>
 #include <QSignalSpy>
 #include <QTcpSocket>
@@ -397,4 +400,55 @@ QString BrokerProcess::invite(const QString &account)
     return QString::fromUtf8(p.readAllStandardOutput()).trimmed();
 }
 
+// ---- relays of their own ------------------------------------------------------------------
+
+SecretBytes writeRelaySecret(const QString &path)
+{
+    auto raw = crypto::randomBytes(32);
+    if (!raw)
+        qFatal("no randomness");
+    QFile f(path);
+    if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate))
+        qFatal("cannot write %s", qPrintable(path));
+    f.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+    f.write(raw->toBase64() + '\n');
+    f.close();
+    return SecretBytes::copyOf(*raw);
+}
+
+bool RelayProcess::start(int timeoutMs)
+{
+    m_process = std::make_unique<QProcess>();
+    m_process->setProcessChannelMode(QProcess::MergedChannels);
+    m_process->start(QStringLiteral(SOTTO_BINARY), {QStringLiteral("relay"), QStringLiteral("--listen"), address(),
+                                                    QStringLiteral("--secret-file"), m_secretFile});
+    if (!m_process->waitForStarted(timeoutMs))
+        return false;
+    QDeadlineTimer deadline(timeoutMs);
+    while (!deadline.hasExpired() && m_process->state() != QProcess::NotRunning) {
+        if (outputSoFar().contains("relay listening"))
+            return true;
+        m_process->waitForReadyRead(50);
+    }
+    return false;
+}
+
+void RelayProcess::kill()
+{
+    if (!m_process)
+        return;
+    m_process->kill();
+    m_process->waitForFinished(5000);
+    m_output += m_process->readAll();
+    m_process.reset();
+}
+
+QByteArray RelayProcess::outputSoFar()
+{
+    if (m_process)
+        m_output += m_process->readAll();
+    return m_output;
+}
+
 } // namespace sotto::test
+

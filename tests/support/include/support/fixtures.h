@@ -160,4 +160,29 @@ private:
     QByteArray m_output;
 };
 
+// A fresh relay secret: 32 random bytes, written base64 to a 0600 file at `path`.
+SecretBytes writeRelaySecret(const QString &path);
+
+// `sotto relay` as a child process on 127.0.0.1 (for kill -9).
+class RelayProcess
+{
+public:
+    RelayProcess(const QString &secretFile, quint16 port) : m_secretFile(secretFile), m_port(port) {}
+    ~RelayProcess() { kill(); }
+    // Until it says it listens (false: it exited or was silent for timeoutMs).
+    bool start(int timeoutMs = 10000);
+    void kill(); // SIGKILL
+    quint16 port() const { return m_port; }
+    QString address() const { return QStringLiteral("127.0.0.1:%1").arg(m_port); }
+    bool isRunning() const { return m_process && m_process->state() != QProcess::NotRunning; }
+    QByteArray outputSoFar();
+
+private:
+    QString m_secretFile;
+    quint16 m_port;
+    std::unique_ptr<QProcess> m_process;
+    QByteArray m_output;
+};
+
 } // namespace sotto::test
+

@@ -1,0 +1,386 @@
+// Relays of their own (docs/PROTOCOL.md §7.2): `sotto relay` processes that check relay tokens
+// without asking anyone, a broker that places sessions on the least loaded of three, and what
+// happens when one is killed with SIGKILL: its calls end ("failed"), the others go on, new calls
+// go to the relays that are left. Real processes, real UDP and TCP on 127.0.0.1.
+#include "audio/rtp.h"
+#include "core/relayauth.h"
+#include "core/relaywire.h"
+#include "support/fixtures.h"
+
+#include <QDateTime>
+#include <QDeadlineTimer>
+#include <QDir>
+#include <QJsonArray>
+#include <QNetworkDatagram>
+#include <QSignalSpy>
+#include <QStandardPaths>
+#include <QTcpSocket>
+#include <QTest>
+#include <QUdpSocket>
+
+#include <set>
+
+using namespace sotto;
+using namespace sotto::test;
+
+namespace {
+
+QString s(const char *text)
+{
+    return QString::fromUtf8(text);
+}
+
+quint32 now()
+{
+    return quint32(QDateTime::currentSecsSinceEpoch());
+}
+
+// One member's UDP socket at a relay.
+struct Member
+{
+    QUdpSocket socket;
+    QByteArray sid;
+    quint32 ssrc = 0;
+    quint16 relayPort = 0;
+
+    Member(const QByteArray &sessionId, quint32 own, quint16 port) : sid(sessionId), ssrc(own), relayPort(port)
+    {
+        socket.bind(QHostAddress::LocalHost, 0);
+    }
+    // Binds with `token`: true when the relay acknowledged it within a second.
+    bool bind(const QByteArray &token)
+    {
+        drain(0);
+        socket.writeDatagram(relaywire::encodeBind({sid, ssrc, token}), QHostAddress::LocalHost, relayPort);
+        QDeadlineTimer deadline(1000);
+        while (!deadline.hasExpired()) {
+            while (socket.hasPendingDatagrams()) {
+                const auto ack = relaywire::decodeBindAck(socket.receiveDatagram().data());
+                if (ack && ack->sid == sid && ack->ssrc == ssrc)
+                    return true;
+            }
+            socket.waitForReadyRead(20);
+        }
+        return false;
+    }
+    void sendRtp(quint16 seq)
+    {
+        audio::RtpPacket p;
+        p.seq = seq;
+        p.ssrc = ssrc;
+        p.payload = QByteArray(40, char(seq));
+        socket.writeDatagram(audio::encodeRtp(p), QHostAddress::LocalHost, relayPort);
+    }
+    // RTP datagrams that arrive within waitMs.
+    int drain(int waitMs = 300)
+    {
+        int n = 0;
+        QDeadlineTimer deadline(waitMs);
+        do {
+            while (socket.hasPendingDatagrams())
+                n += relaywire::isRtp(socket.receiveDatagram().data()) ? 1 : 0;
+            if (waitMs > 0)
+                socket.waitForReadyRead(10);
+        } while (!deadline.hasExpired());
+        return n;
+    }
+};
+
+// Media between two members of one session: each hears the other's packets.
+bool mediaFlows(Member &a, Member &b)
+{
+    for (quint16 i = 0; i < 5; ++i)
+        a.sendRtp(i);
+    const int atB = b.drain();
+    for (quint16 i = 0; i < 5; ++i)
+        b.sendRtp(i);
+    return atB == 5 && a.drain() == 5;
+}
+
+struct Relays
+{
+    QTemporaryDir dir;
+    QString secretFile = dir.filePath(s("relay.secret"));
+    SecretBytes secret = writeRelaySecret(secretFile);
+    std::vector<std::unique_ptr<RelayProcess>> procs;
+
+    bool start(int n)
+    {
+        for (int i = 0; i < n; ++i) {
+            procs.push_back(std::make_unique<RelayProcess>(secretFile, freePort()));
+            if (!procs.back()->start())
+                return false;
+        }
+        return true;
+    }
+    std::function<void(broker::BrokerConfig &)> config() const
+    {
+        return [this](broker::BrokerConfig &c) {
+            for (const auto &p : procs)
+                c.relays.emplace_back(QHostAddress::LocalHost, p->port());
+            c.relaySecret = secret;
+        };
+    }
+};
+
+int relaysUp(broker::Broker &b)
+{
+    int up = 0;
+    for (const broker::RelayStatus &r : b.status().relays)
+        up += r.up ? 1 : 0;
+    return up;
+}
+
+// A call's two members at the relay the broker placed it on, bound with their grants.
+struct Call
+{
+    QByteArray sid;
+    quint16 relayPort = 0;
+    std::unique_ptr<Member> a, b;
+};
+
+std::optional<Call> bindCall(TestPhone &caller, TestPhone &callee, const QByteArray &sid)
+{
+    const auto ia = caller.engine().session(sid);
+    const auto ib = callee.engine().session(sid);
+    if (!ia || !ib || ia->relayPort != ib->relayPort || ia->relayHost != s("127.0.0.1"))
+        return std::nullopt;
+    Call c;
+    c.sid = sid;
+    c.relayPort = ia->relayPort;
+    c.a = std::make_unique<Member>(sid, ia->ownSsrc, ia->relayPort);
+    c.b = std::make_unique<Member>(sid, ib->ownSsrc, ib->relayPort);
+    if (!c.a->bind(ia->relayToken) || !c.b->bind(ib->relayToken))
+        return std::nullopt;
+    return c;
+}
+
+} // namespace
+
+class TestRelays : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
+    void aRelayChecksTokensWithoutAskingAnyone();
+    void aBindingOutlivesItsTokenWhileItTalks();
+    void theControlChannelWantsTheSecret();
+    void sessionsSpreadAndAKilledRelaysCallsEnd();
+    void withNoRelayUpACallIsRefusedClearly();
+    void theSecretFileIsChecked();
+};
+
+void TestRelays::aRelayChecksTokensWithoutAskingAnyone()
+{
+    Relays relays;
+    QVERIFY(relays.start(1));
+    const quint16 port = relays.procs[0]->port();
+    const QByteArray sid(16, 's'), otherSid(16, 'o');
+    const QByteArray secret = relays.secret.view().toByteArray();
+    Member a(sid, 11, port), b(sid, 22, port), stranger(sid, 33, port);
+
+    // Refused, each without an answer: a forged token, one for another session, for another
+    // SSRC, under another secret, one that has expired, and one that claims to live too long.
+    QVERIFY(!stranger.bind(QByteArray(16, 'x')));
+    QVERIFY(!stranger.bind(relayauth::mintToken(secret, otherSid, 33, now() + 60)));
+    QVERIFY(!stranger.bind(relayauth::mintToken(secret, sid, 34, now() + 60)));
+    QVERIFY(!stranger.bind(relayauth::mintToken(QByteArray(32, 'k'), sid, 33, now() + 60)));
+    QVERIFY(!stranger.bind(relayauth::mintToken(secret, sid, 33, now() - 5)));
+    QVERIFY(!stranger.bind(relayauth::mintToken(secret, sid, 33, now() + 3 * 24 * 3600)));
+    // Unbound media goes nowhere.
+    QVERIFY(a.bind(relayauth::mintToken(secret, sid, 11, now() + 60)));
+    stranger.sendRtp(1);
+    QCOMPARE(a.drain(), 0);
+
+    // Tokens the secret verifies bind, and the two hear each other.
+    QVERIFY(b.bind(relayauth::mintToken(secret, sid, 22, now() + 60)));
+    QVERIFY(mediaFlows(a, b));
+    // Nobody but the session's own: a member of another session hears none of it.
+    Member other(otherSid, 11, port);
+    QVERIFY(other.bind(relayauth::mintToken(secret, otherSid, 11, now() + 60)));
+    a.sendRtp(7);
+    QCOMPARE(other.drain(), 0);
+    QCOMPARE(b.drain(), 1);
+}
+
+void TestRelays::aBindingOutlivesItsTokenWhileItTalks()
+{
+    Relays relays;
+    QVERIFY(relays.start(1));
+    const quint16 port = relays.procs[0]->port();
+    const QByteArray sid(16, 'k');
+    const QByteArray secret = relays.secret.view().toByteArray();
+    const QByteArray shortLived = relayauth::mintToken(secret, sid, 1, now() + 1);
+    Member a(sid, 1, port), b(sid, 2, port);
+    QVERIFY(a.bind(shortLived));
+    QVERIFY(b.bind(relayauth::mintToken(secret, sid, 2, now() + 60)));
+    QTest::qWait(2500); // the token has expired
+    // The bound address's keep-alive still holds, and media flows…
+    QVERIFY(a.bind(shortLived));
+    QVERIFY(mediaFlows(a, b));
+    // …but the token makes no binding anywhere else.
+    Member thief(sid, 1, port);
+    QVERIFY(!thief.bind(shortLived));
+}
+
+void TestRelays::theControlChannelWantsTheSecret()
+{
+    Relays relays;
+    QVERIFY(relays.start(1));
+    QTcpSocket c;
+    c.connectToHost(QHostAddress::LocalHost, relays.procs[0]->port());
+    QVERIFY(c.waitForConnected(3000));
+    QTRY_VERIFY(c.bytesAvailable() > 2 || c.waitForReadyRead(100)); // hello
+    QCborMap auth;
+    auth.insert(s("t"), s("auth"));
+    auth.insert(s("nonce"), QByteArray(32, 'n'));
+    auth.insert(s("proof"), QByteArray(32, 'p'));
+    const QByteArray body = auth.toCborValue().toCbor();
+    c.write(wire::frame(body));
+    QTRY_COMPARE_WITH_TIMEOUT(c.state(), QAbstractSocket::UnconnectedState, 5000);
+    QTRY_VERIFY(relays.procs[0]->outputSoFar().contains("wrong secret"));
+
+    // A broker with another secret is refused too, and says so.
+    TestBroker broker([&](broker::BrokerConfig &cfg) {
+        cfg.relays.emplace_back(QHostAddress::LocalHost, relays.procs[0]->port());
+        auto other = crypto::randomSecret(32);
+        cfg.relaySecret = *other;
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(!broker.broker().status().relays.empty()
+                                 && broker.broker().status().relays[0].why.contains(s("does not share our relay secret")),
+                             5000);
+    QCOMPARE(relaysUp(broker.broker()), 0);
+}
+
+void TestRelays::sessionsSpreadAndAKilledRelaysCallsEnd()
+{
+    Relays relays;
+    QVERIFY(relays.start(3));
+    TestBroker broker(relays.config());
+    QTRY_COMPARE_WITH_TIMEOUT(relaysUp(broker.broker()), 3, 5000);
+    std::vector<std::unique_ptr<TestPhone>> phones;
+    for (int i = 0; i < 12; ++i) {
+        phones.push_back(std::make_unique<TestPhone>(s("p%1").arg(i)));
+        QVERIFY(enrolAndLogin(broker, *phones.back()));
+    }
+    // Six calls: two on each relay (the least loaded takes the next).
+    std::vector<Call> calls;
+    for (int i = 0; i < 6; ++i) {
+        const QByteArray sid = establishCall(*phones[2 * i], *phones[2 * i + 1]);
+        QVERIFY(!sid.isEmpty());
+        auto call = bindCall(*phones[2 * i], *phones[2 * i + 1], sid);
+        QVERIFY(call);
+        QVERIFY(mediaFlows(*call->a, *call->b));
+        calls.push_back(std::move(*call));
+    }
+    std::map<quint16, int> perRelay;
+    for (const Call &c : calls)
+        ++perRelay[c.relayPort];
+    QCOMPARE(int(perRelay.size()), 3);
+    for (const auto &[port, n] : perRelay)
+        QCOMPARE(n, 2);
+    for (const broker::RelayStatus &r : broker.broker().status().relays)
+        QCOMPARE(r.sessions, 2);
+    QTRY_VERIFY(broker.broker().status().relays[0].members >= 4); // as the relay reports it
+
+    // kill -9 of one relay: its two calls end, "failed", at both ends; the others go on.
+    const quint16 dead = relays.procs[0]->port();
+    std::vector<std::unique_ptr<QSignalSpy>> ended;
+    for (auto &p : phones)
+        ended.push_back(std::make_unique<QSignalSpy>(&p->engine(), &ClientEngine::callEnded));
+    relays.procs[0]->kill();
+    for (int i = 0; i < 6; ++i) {
+        if (calls[i].relayPort != dead)
+            continue;
+        for (int side : {2 * i, 2 * i + 1}) {
+            QTRY_COMPARE_WITH_TIMEOUT(ended[side]->size(), 1, 5000);
+            QCOMPARE(ended[side]->first().at(0).toByteArray(), calls[i].sid);
+            QCOMPARE(ended[side]->first().at(1).value<EndReason>(), EndReason::Failed);
+        }
+    }
+    const auto status = broker.broker().status().relays;
+    QVERIFY(!status[0].up);
+    QCOMPARE(status[0].sessions, 0);
+    for (int i = 0; i < 6; ++i) {
+        if (calls[i].relayPort == dead)
+            continue;
+        QCOMPARE(ended[2 * i]->size(), 0);
+        QVERIFY(phones[2 * i]->engine().session(calls[i].sid));
+        QVERIFY(mediaFlows(*calls[i].a, *calls[i].b));
+    }
+
+    // New calls go to the two that are left, and work.
+    for (int i = 0; i < 6; ++i) {
+        if (calls[i].relayPort != dead)
+            continue;
+        const QByteArray sid = establishCall(*phones[2 * i], *phones[2 * i + 1]);
+        QVERIFY(!sid.isEmpty());
+        auto call = bindCall(*phones[2 * i], *phones[2 * i + 1], sid);
+        QVERIFY(call);
+        QVERIFY(call->relayPort != dead);
+        QVERIFY(mediaFlows(*call->a, *call->b));
+    }
+    QTRY_VERIFY(broker.broker().status().relays[0].why.contains(s("cannot connect"))
+                || broker.broker().status().relays[0].why.contains(s("closed")));
+
+    // The relay comes back on its port: the broker reconnects and places on it again.
+    RelayProcess again(relays.secretFile, dead);
+    QVERIFY(again.start());
+    QTRY_COMPARE_WITH_TIMEOUT(relaysUp(broker.broker()), 3, 5000);
+}
+
+void TestRelays::withNoRelayUpACallIsRefusedClearly()
+{
+    Relays relays;
+    QVERIFY(relays.start(1));
+    TestBroker broker(relays.config());
+    QTRY_COMPARE_WITH_TIMEOUT(relaysUp(broker.broker()), 1, 5000);
+    TestPhone alice(s("alice")), bob(s("bob"));
+    QVERIFY(enrolAndLogin(broker, alice));
+    QVERIFY(enrolAndLogin(broker, bob));
+    relays.procs[0]->kill();
+    QTRY_COMPARE_WITH_TIMEOUT(relaysUp(broker.broker()), 0, 5000);
+    QSignalSpy failed(&alice.engine(), &ClientEngine::callFailed);
+    QSignalSpy incoming(&bob.engine(), &ClientEngine::incomingCall);
+    alice.engine().call(s("bob"));
+    QTRY_COMPARE(failed.size(), 1);
+    const auto error = failed.first().at(2).value<Error>();
+    QVERIFY2(error.message.contains(s("no relay is up")), qPrintable(error.message));
+    QTest::qWait(200);
+    QCOMPARE(incoming.size(), 0);
+    QVERIFY(broker.broker().sessions().empty());
+}
+
+void TestRelays::theSecretFileIsChecked()
+{
+    QTemporaryDir dir;
+    const QString path = dir.filePath(s("secret"));
+    writeRelaySecret(path);
+    auto run = [](const QStringList &args) {
+        QProcess p;
+        p.start(s(SOTTO_BINARY), args);
+        p.waitForFinished(10000);
+        return std::pair{p.exitCode(), QString::fromUtf8(p.readAllStandardError())};
+    };
+    QFile::setPermissions(path, QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ReadOther);
+    auto [code, err] = run({s("relay"), s("--listen"), s("127.0.0.1:%1").arg(freePort()), s("--secret-file"), path});
+    QCOMPARE(code, 2);
+    QVERIFY2(err.contains(s("readable by others")), qPrintable(err));
+    QFile f(dir.filePath(s("short")));
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+    f.write("too short");
+    f.close();
+    std::tie(code, err) = run({s("relay"), s("--listen"), s("127.0.0.1:%1").arg(freePort()), s("--secret-file"), f.fileName()});
+    QCOMPARE(code, 2);
+    QVERIFY2(err.contains(s("32 bytes")), qPrintable(err));
+    std::tie(code, err) = run({s("relay"), s("--listen"), s("localhost:7"), s("--secret-file"), path});
+    QCOMPARE(code, 2);
+    QVERIFY2(err.contains(s("IP address")), qPrintable(err));
+    std::tie(code, err) = run({s("broker"), s("--headless"), s("--relay"), s("127.0.0.1:9")});
+    QCOMPARE(code, 2);
+    QVERIFY2(err.contains(s("--relay-secret-file")), qPrintable(err));
+}
+
+QTEST_MAIN(TestRelays)
+#include "tst_relays.moc"
