@@ -597,6 +597,29 @@ RelayCountersLabel::RelayCountersLabel(broker::Broker &broker, QWidget *parent)
 
 void RelayCountersLabel::refresh()
 {
+    if (!m_broker.config().relays.empty()) {
+        // Relays of their own: up or down, sessions of ours, their load (sotto broker status).
+        const auto relays = m_broker.status().relays;
+        int up = 0, sessions = 0;
+        quint64 forwarded = 0;
+        QStringList lines;
+        for (const broker::RelayStatus &r : relays) {
+            up += r.up ? 1 : 0;
+            sessions += r.sessions;
+            forwarded += r.forwarded;
+            lines << (r.up ? tr("%1 up: %2 sessions of ours (%3 in all), %4 members, %5 forwarded, %6 binds refused")
+                                 .arg(r.address).arg(r.sessions).arg(r.relaySessions).arg(r.members).arg(r.forwarded).arg(r.refused)
+                           : tr("%1 down: %2").arg(r.address, r.why));
+        }
+        const QLocale locale;
+        setText(tr("Relays: %1 of %2 up · %3 sessions · %4 forwarded")
+                    .arg(up)
+                    .arg(relays.size())
+                    .arg(sessions)
+                    .arg(locale.toString(forwarded)));
+        setToolTip(lines.join(u'\n'));
+        return;
+    }
     const broker::RelayCounters c = m_broker.relayCounters();
     const QLocale locale;
     const quint64 dropped =

@@ -671,7 +671,8 @@ int runRelay(int argc, char **argv, const QStringList &args)
     const auto listen = opt("listen", "where to listen: UDP for media, TCP for the brokers' control", "HOST:PORT");
     const auto secretFile = opt("secret-file", "the secret shared with the brokers (32 bytes, 0600)", "FILE");
     const auto quiet = opt("quiet", "no log lines on stderr");
-    p.addOptions({listen, secretFile, quiet});
+    const auto senderRate = opt("sender-rate", "packets a second each member may send (default 120, bursts of twice that)", "PPS");
+    p.addOptions({listen, secretFile, quiet, senderRate});
     if (auto r = parse(p, QStringLiteral("relay"), args))
         return *r;
     if (!p.isSet(listen) || !p.isSet(secretFile) || !p.positionalArguments().isEmpty()) {
@@ -684,8 +685,19 @@ int runRelay(int argc, char **argv, const QStringList &args)
         printError(secret.error().message);
         return ExitUsage;
     }
+    broker::RelayTable::Limits limits;
+    if (p.isSet(senderRate)) {
+        bool ok = false;
+        const double pps = p.value(senderRate).toDouble(&ok);
+        if (!ok || pps < 1 || pps > 1e7) {
+            printError(QStringLiteral("--sender-rate wants packets a second (1 to 10000000), not \"%1\"").arg(p.value(senderRate)));
+            return ExitUsage;
+        }
+        limits.packetsPerSecond = pps;
+        limits.burst = 2 * pps;
+    }
     QCoreApplication app(argc, argv);
-    broker::RelayServer relay(std::move(*secret));
+    broker::RelayServer relay(std::move(*secret), limits);
     if (!p.isSet(quiet))
         QObject::connect(&relay, &broker::RelayServer::logLine, [](const QString &line) {
             std::fprintf(stderr, "%s\n", qPrintable(line));

@@ -17,6 +17,9 @@
 #include "core/crypto.h"
 #include "core/noise.h"
 #include "core/skbp.h"
+#include "core/relayauth.h"
+#include "core/relaywire.h"
+#include "audio/rtp.h"
 
 #include <QCommandLineParser>
 #include <QDir>
@@ -29,6 +32,8 @@
 #include <QJsonObject>
 #include <QTemporaryDir>
 #include <QThread>
+#include <QDateTime>
+#include <QUdpSocket>
 
 #include <algorithm>
 #include <atomic>
@@ -601,6 +606,91 @@ std::vector<double> benchFailover(int kills)
     }
     return out;
 }
+
+// `sotto relay` processes (relays of their own): `sessions` sessions of three members spread
+// over `processes` relays, members bound with minted tokens, every member sending round-robin
+// from this thread; the rate is what the members receive (each packet goes to two). The
+// per-sender limit is lifted (--sender-rate): capacity, not policy.
+std::vector<double> benchRelayProcesses(int processes, int sessions, int seconds)
+{
+    using namespace sotto::test;
+    QTemporaryDir dir;
+    const QString secretFile = dir.filePath(QStringLiteral("relay.secret"));
+    const SecretBytes secret = writeRelaySecret(secretFile);
+    std::vector<std::unique_ptr<RelayProcess>> relays;
+    for (int i = 0; i < processes; ++i) {
+        relays.push_back(std::make_unique<RelayProcess>(secretFile, freePort(), QStringList{QStringLiteral("--quiet"), QStringLiteral("--sender-rate"), QStringLiteral("10000000")}));
+        if (!relays.back()->start())
+            qFatal("relay process did not start");
+    }
+    struct Member
+    {
+        std::unique_ptr<QUdpSocket> socket;
+        QByteArray packet;
+        quint16 port = 0;
+    };
+    std::vector<Member> members;
+    const quint32 expiry = quint32(QDateTime::currentSecsSinceEpoch()) + 600;
+    for (int s = 0; s < sessions; ++s) {
+        const QByteArray sid = *crypto::randomBytes(16);
+        const quint16 port = relays[std::size_t(s % processes)]->port();
+        for (int m = 0; m < 3; ++m) {
+            const quint32 ssrc = quint32(s * 3 + m + 1);
+            Member mem;
+            mem.port = port;
+            mem.socket = std::make_unique<QUdpSocket>();
+            mem.socket->bind(QHostAddress::LocalHost, 0);
+            mem.socket->setSocketOption(QAbstractSocket::ReceiveBufferSizeSocketOption, QVariant(1 << 20));
+            mem.socket->writeDatagram(relaywire::encodeBind({sid, ssrc, relayauth::mintToken(secret.view(), sid, ssrc, expiry)}),
+                                      QHostAddress::LocalHost, port);
+            audio::RtpPacket p;
+            p.ssrc = ssrc;
+            p.payload = QByteArray(100, 'v');
+            mem.packet = audio::encodeRtp(p);
+            members.push_back(std::move(mem));
+        }
+    }
+    char buf[2048];
+    quint64 received = 0;
+    int acks = 0;
+    spin([&] {
+        for (auto &m : members) {
+            while (m.socket->hasPendingDatagrams())
+                acks += m.socket->readDatagram(buf, sizeof buf) == relaywire::kBindAckSize ? 1 : 0;
+        }
+        return acks == int(members.size());
+    }, 5000);
+    if (acks != int(members.size()))
+        qFatal("relay processes: %d of %d binds acknowledged", acks, int(members.size()));
+    auto drain = [&] {
+        for (auto &m : members) {
+            while (m.socket->hasPendingDatagrams())
+                received += m.socket->readDatagram(buf, sizeof buf) > 0 ? 1 : 0;
+        }
+    };
+    std::vector<double> windows;
+    QElapsedTimer clock;
+    clock.start();
+    quint64 last = 0;
+    qint64 windowStart = 0;
+    std::size_t next = 0;
+    while (clock.elapsed() < qint64(seconds) * 1000 + 500) {
+        for (int burst = 0; burst < 64; ++burst) {
+            Member &m = members[next];
+            next = (next + 1) % members.size();
+            m.socket->writeDatagram(m.packet, QHostAddress::LocalHost, m.port);
+        }
+        drain();
+        const qint64 now = clock.elapsed();
+        if (now - windowStart >= 1000) {
+            if (windowStart >= 500)
+                windows.push_back(double(received - last) * 1000.0 / double(now - windowStart));
+            last = received;
+            windowStart = now;
+        }
+    }
+    return windows;
+}
 #endif
 
 } // namespace
@@ -711,6 +801,20 @@ int main(int argc, char **argv)
         out.insert(QStringLiteral("relay_packets_per_s"), QJsonObject{{QStringLiteral("value"), s.median}, {QStringLiteral("sessions"), sessions}, {QStringLiteral("members"), 3}});
         addSpread("relay_packets_per_s", s);
         table.emplace_back(QStringLiteral("relay_packets_per_s"), QStringLiteral("%1 /s forwarded (%2–%3), %4 sessions × 3 (goal ≥ 100000)").arg(s.median, 0, 'f', 0).arg(s.min, 0, 'f', 0).arg(s.max, 0, 'f', 0).arg(sessions));
+#ifdef SOTTO_BENCH_POSTGRES
+        // Relays of their own, in one run: one process, then three, the same sessions and load.
+        const double one = summarize(benchRelayProcesses(1, 300, q ? 3 : 6)).median;
+        const double three = summarize(benchRelayProcesses(3, 300, q ? 3 : 6)).median;
+        QJsonObject o = out.value(QStringLiteral("relay_packets_per_s")).toObject();
+        o.insert(QStringLiteral("one_process"), one);
+        o.insert(QStringLiteral("three_processes"), three);
+        o.insert(QStringLiteral("three_vs_one"), one > 0 ? three / one : 0.0);
+        o.insert(QStringLiteral("cores"), QThread::idealThreadCount());
+        out.insert(QStringLiteral("relay_packets_per_s"), o);
+        table.emplace_back(QStringLiteral("relay_packets_per_s processes"),
+                           QStringLiteral("one `sotto relay` %1 /s, three %2 /s: %3x on %4 cores (goal ≥ 2.5x given the cores)")
+                               .arg(one, 0, 'f', 0).arg(three, 0, 'f', 0).arg(one > 0 ? three / one : 0.0, 0, 'f', 2).arg(QThread::idealThreadCount()));
+#endif
     }
     if (want("mouth_to_ear_ms")) {
         const MouthToEar m = benchMouthToEar(q ? 6 : 16);

@@ -68,6 +68,7 @@ RelayPool::~RelayPool()
 
 void RelayPool::start()
 {
+    m_lastTick.invalidate();
     m_tick.start(kTickMs);
     tick();
 }
@@ -90,6 +91,12 @@ void RelayPool::stop()
 
 void RelayPool::tick()
 {
+    // A loop of ours that stalled read no pongs meanwhile: that is no relay's silence.
+    if (m_lastTick.isValid() && m_lastTick.elapsed() > kSilentMs / 2) {
+        for (auto &l : m_links)
+            l->since.restart();
+    }
+    m_lastTick.restart();
     for (auto &lp : m_links) {
         Link &l = *lp;
         switch (l.state) {

@@ -83,6 +83,7 @@ private:
     std::function<void(const std::vector<QByteArray> &)> m_onLost;
     std::unordered_map<QByteArray, Link *> m_placement;
     QTimer m_tick;
+    QElapsedTimer m_lastTick;
 };
 
 } // namespace sotto::broker

@@ -108,6 +108,7 @@ private Q_SLOTS:
     void invites();
     void accountsSessionsAndLog();
     void relayCountersRefresh();
+    void relaysOfTheirOwnAreShown();
     void peersShowLinkAndInterBrokerKey();
     void revokeAndInviteAgainFromTheAccountsTab();
     void closingWithLiveCallsAsks();
@@ -321,6 +322,27 @@ void TestBrokerConsole::relayCountersRefresh()
              qint64(packet.size()));
     QTRY_VERIFY_WITH_TIMEOUT(counters->text().contains(s("1 unbound")), 3000);
     QVERIFY2(counters->text().contains(s("1 dropped")), qPrintable(counters->text()));
+}
+
+void TestBrokerConsole::relaysOfTheirOwnAreShown()
+{
+    QTemporaryDir dir;
+    const QString secretFile = dir.filePath(s("relay.secret"));
+    const SecretBytes secret = writeRelaySecret(secretFile);
+    RelayProcess relay(secretFile, freePort());
+    QVERIFY(relay.start());
+    TestBroker broker([&](broker::BrokerConfig &c) {
+        c.relays.emplace_back(QHostAddress::LocalHost, relay.port());
+        c.relaySecret = secret;
+    });
+    app::BrokerWindow window(broker.broker());
+    auto *counters = child<QLabel>(window, "relayCounters");
+    QVERIFY(counters);
+    QTRY_VERIFY_WITH_TIMEOUT(counters->text().contains(s("Relays: 1 of 1 up")), 5000);
+    QVERIFY2(counters->toolTip().contains(relay.address() + s(" up")), qPrintable(counters->toolTip()));
+    relay.kill();
+    QTRY_VERIFY_WITH_TIMEOUT(counters->text().contains(s("Relays: 0 of 1 up")), 5000);
+    QVERIFY2(counters->toolTip().contains(relay.address() + s(" down")), qPrintable(counters->toolTip()));
 }
 
 void TestBrokerConsole::peersShowLinkAndInterBrokerKey()

@@ -617,7 +617,8 @@ void TestCli::manPageCoversEveryOption()
     int checked = 0;
     for (const QStringList &args : {QStringList{s("--help")}, QStringList{s("phone"), s("--help")}, QStringList{s("broker"), s("--help")},
                                     QStringList{s("demo"), s("--help")}, QStringList{s("broker"), s("invite"), s("--help")},
-                                    QStringList{s("broker"), s("accounts"), s("--help")}, QStringList{s("broker"), s("revoke"), s("--help")}}) {
+                                    QStringList{s("broker"), s("accounts"), s("--help")}, QStringList{s("broker"), s("revoke"), s("--help")},
+                                    QStringList{s("relay"), s("--help")}}) {
         const Outcome o = run(args);
         QVERIFY2(o.exited(0), qPrintable(o.describe()));
         for (auto it = option.globalMatch(QString::fromUtf8(o.out)); it.hasNext();) {
@@ -627,7 +628,7 @@ void TestCli::manPageCoversEveryOption()
         }
     }
     QVERIFY(checked > 30);
-    for (const char *sub : {"invite", "accounts", "revoke", "pubkey", "forget-peer", "demo", "phone"})
+    for (const char *sub : {"invite", "accounts", "revoke", "pubkey", "forget-peer", "demo", "phone", "relay", "status"})
         QVERIFY2(text.contains(QString::fromLatin1(sub)), sub);
 }
 
@@ -637,6 +638,7 @@ void TestCli::everySubcommandHasHelp()
         {{s("phone"), s("--help")}, "--hangup-after"},   {{s("broker"), s("--help")}, "--advertise"},
         {{s("demo"), s("-h")}, "--federated"},           {{s("broker"), s("invite"), s("--help")}, "--replace"},
         {{s("broker"), s("accounts"), s("-h")}, "--json"}, {{s("broker"), s("revoke"), s("--help")}, "--data"},
+        {{s("relay"), s("--help")}, "--secret-file"},
     };
     for (const auto &[args, option] : cases) {
         const Outcome o = run(args);

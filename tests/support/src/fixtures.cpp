@@ -420,8 +420,8 @@ bool RelayProcess::start(int timeoutMs)
 {
     m_process = std::make_unique<QProcess>();
     m_process->setProcessChannelMode(QProcess::MergedChannels);
-    m_process->start(QStringLiteral(SOTTO_BINARY), {QStringLiteral("relay"), QStringLiteral("--listen"), address(),
-                                                    QStringLiteral("--secret-file"), m_secretFile});
+    m_process->start(QStringLiteral(SOTTO_BINARY), QStringList{QStringLiteral("relay"), QStringLiteral("--listen"), address(),
+                                                               QStringLiteral("--secret-file"), m_secretFile} + m_extra);
     if (!m_process->waitForStarted(timeoutMs))
         return false;
     QDeadlineTimer deadline(timeoutMs);

@@ -167,7 +167,10 @@ SecretBytes writeRelaySecret(const QString &path);
 class RelayProcess
 {
 public:
-    RelayProcess(const QString &secretFile, quint16 port) : m_secretFile(secretFile), m_port(port) {}
+    RelayProcess(const QString &secretFile, quint16 port, QStringList extraArgs = {})
+        : m_secretFile(secretFile), m_port(port), m_extra(std::move(extraArgs))
+    {
+    }
     ~RelayProcess() { kill(); }
     // Until it says it listens (false: it exited or was silent for timeoutMs).
     bool start(int timeoutMs = 10000);
@@ -180,6 +183,7 @@ public:
 private:
     QString m_secretFile;
     quint16 m_port;
+    QStringList m_extra;
     std::unique_ptr<QProcess> m_process;
     QByteArray m_output;
 };
