@@ -619,7 +619,7 @@ std::vector<double> benchRelayProcesses(int processes, int sessions, int seconds
     const SecretBytes secret = writeRelaySecret(secretFile);
     std::vector<std::unique_ptr<RelayProcess>> relays;
     for (int i = 0; i < processes; ++i) {
-        relays.push_back(std::make_unique<RelayProcess>(secretFile, freePort(), QStringList{QStringLiteral("--quiet"), QStringLiteral("--sender-rate"), QStringLiteral("10000000")}));
+        relays.push_back(std::make_unique<RelayProcess>(secretFile, freePort(), QStringList{QStringLiteral("--sender-rate"), QStringLiteral("10000000")}));
         if (!relays.back()->start())
             qFatal("relay process did not start");
     }

@@ -6,6 +6,7 @@
 #include "core/relayauth.h"
 #include "core/relaywire.h"
 #include "support/fixtures.h"
+#include "support/peeredbrokers.h"
 
 #include <QDateTime>
 #include <QDeadlineTimer>
@@ -168,6 +169,8 @@ private Q_SLOTS:
     void sessionsSpreadAndAKilledRelaysCallsEnd();
     void withNoRelayUpACallIsRefusedClearly();
     void theSecretFileIsChecked();
+    void federatedCallsTrunkBetweenRelaysOfTheirOwn_data();
+    void federatedCallsTrunkBetweenRelaysOfTheirOwn();
 };
 
 void TestRelays::aRelayChecksTokensWithoutAskingAnyone()
@@ -380,6 +383,63 @@ void TestRelays::theSecretFileIsChecked()
     std::tie(code, err) = run({s("broker"), s("--headless"), s("--relay"), s("127.0.0.1:9")});
     QCOMPARE(code, 2);
     QVERIFY2(err.contains(s("--relay-secret-file")), qPrintable(err));
+}
+
+void TestRelays::federatedCallsTrunkBetweenRelaysOfTheirOwn_data()
+{
+    QTest::addColumn<bool>("relaysAtA");
+    QTest::addColumn<bool>("relaysAtB");
+    QTest::newRow("both brokers with relays of their own") << true << true;
+    QTest::newRow("the home broker's own relay, the peer's of its own") << false << true;
+    QTest::newRow("the home broker's of its own, the peer's own relay") << true << false;
+}
+
+void TestRelays::federatedCallsTrunkBetweenRelaysOfTheirOwn()
+{
+    QFETCH(bool, relaysAtA);
+    QFETCH(bool, relaysAtB);
+    Relays atA, atB; // each broker its own relay and secret
+    QVERIFY(atA.start(1));
+    QVERIFY(atB.start(1));
+    PeeredBrokers fed(24 * 3600, 0, relaysAtA ? atA.config() : PeeredBrokers::Adjust{},
+                      relaysAtB ? atB.config() : PeeredBrokers::Adjust{});
+    QVERIFY(fed.start());
+    TestPhone alice(s("alice")), dave(s("dave"));
+    QVERIFY(PeeredBrokers::enrol(*fed.a, alice));
+    QVERIFY(PeeredBrokers::enrol(*fed.b, dave));
+    QTRY_VERIFY_WITH_TIMEOUT(fed.linked(), 5000);
+    if (relaysAtA)
+        QTRY_COMPARE_WITH_TIMEOUT(relaysUp(*fed.a), 1, 5000);
+    if (relaysAtB)
+        QTRY_COMPARE_WITH_TIMEOUT(relaysUp(*fed.b), 1, 5000);
+    QVERIFY(QTest::qWaitFor([&] {
+        for (const ContactInfo &c : alice.engine().contacts()) {
+            if (c.account == s("dave@b") && c.online)
+                return true;
+        }
+        return false;
+    }, 5000));
+
+    // alice@a calls dave@b; each binds at its own broker's relay.
+    QSignalSpy started(&alice.engine(), &ClientEngine::callStarted);
+    QSignalSpy incoming(&dave.engine(), &ClientEngine::incomingCall);
+    QSignalSpy answered(&alice.engine(), &ClientEngine::callAnswered);
+    alice.engine().call(s("dave@b"));
+    QTRY_COMPARE_WITH_TIMEOUT(started.size(), 1, 5000);
+    QTRY_COMPARE_WITH_TIMEOUT(incoming.size(), 1, 5000);
+    const QByteArray sid = started.first().at(0).toByteArray();
+    dave.engine().answer(sid);
+    QTRY_COMPARE_WITH_TIMEOUT(answered.size(), 1, 5000);
+    const auto ia = alice.engine().session(sid);
+    const auto id = dave.engine().session(sid);
+    QVERIFY(ia && id);
+    QCOMPARE(ia->relayPort, relaysAtA ? atA.procs[0]->port() : fed.portA);
+    QCOMPARE(id->relayPort, relaysAtB ? atB.procs[0]->port() : fed.portB);
+    Member a(sid, ia->ownSsrc, ia->relayPort), d(sid, id->ownSsrc, id->relayPort);
+    QVERIFY(a.bind(ia->relayToken));
+    QVERIFY(d.bind(id->relayToken));
+    // Media crosses the trunk both ways once the relays have bound to each other.
+    QTRY_VERIFY_WITH_TIMEOUT(mediaFlows(a, d), 5000);
 }
 
 QTEST_MAIN(TestRelays)

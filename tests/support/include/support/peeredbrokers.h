@@ -12,6 +12,7 @@
 #include <QDir>
 #include <QTemporaryDir>
 
+#include <functional>
 #include <memory>
 
 namespace sotto::test {
@@ -27,7 +28,10 @@ inline QByteArray publicKeyOf(const QString &dataDir)
 
 struct PeeredBrokers
 {
-    explicit PeeredBrokers(qint64 refreshSecs = 24 * 3600, quint16 viaPort = 0)
+    // `adjust` changes either broker's config before it is made (e.g. relays of their own).
+    using Adjust = std::function<void(broker::BrokerConfig &)>;
+    explicit PeeredBrokers(qint64 refreshSecs = 24 * 3600, quint16 viaPort = 0, const Adjust &adjustA = {},
+                           const Adjust &adjustB = {})
     {
         auto shared = crypto::randomSecret(32);
         secret = std::move(*shared);
@@ -35,10 +39,16 @@ struct PeeredBrokers
         portB = freePort();
         pubA = publicKeyOf(dirA.path());
         pubB = publicKeyOf(dirB.path());
-        a = std::make_unique<broker::Broker>(config(QStringLiteral("a"), dirA.path(), portA, refreshSecs,
-                                                    {QStringLiteral("b"), QStringLiteral("127.0.0.1"), viaPort ? viaPort : portB, pubB, secret}));
-        b = std::make_unique<broker::Broker>(config(QStringLiteral("b"), dirB.path(), portB, refreshSecs,
-                                                    {QStringLiteral("a"), QStringLiteral("127.0.0.1"), portA, pubA, secret}));
+        broker::BrokerConfig ca = config(QStringLiteral("a"), dirA.path(), portA, refreshSecs,
+                                         {QStringLiteral("b"), QStringLiteral("127.0.0.1"), viaPort ? viaPort : portB, pubB, secret});
+        broker::BrokerConfig cb = config(QStringLiteral("b"), dirB.path(), portB, refreshSecs,
+                                         {QStringLiteral("a"), QStringLiteral("127.0.0.1"), portA, pubA, secret});
+        if (adjustA)
+            adjustA(ca);
+        if (adjustB)
+            adjustB(cb);
+        a = std::make_unique<broker::Broker>(std::move(ca));
+        b = std::make_unique<broker::Broker>(std::move(cb));
     }
     static broker::BrokerConfig config(const QString &name, const QString &dir, quint16 port, qint64 refreshSecs,
                                        broker::PeerConfig peer)
