@@ -151,7 +151,7 @@ void RelayPool::connectLink(Link &l)
 void RelayPool::onFrame(Link &l, const QByteArray &frame)
 {
     if (l.state == Link::State::Handshake) {
-        const QCborMap m = QCborValue::fromCbor(frame).toMap();
+        const QCborMap m = [&] { auto d = wire::decodeMap(frame); return d ? *d : QCborMap(); }(); // malformed: not a relay's
         const QString t = m.value(QStringLiteral("t")).toString();
         if (t == QLatin1String("hello") && l.relayNonce.isEmpty()) {
             l.relayNonce = m.value(QStringLiteral("nonce")).toByteArray();

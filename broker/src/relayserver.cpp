@@ -10,6 +10,8 @@
 #include <QTcpServer>
 #include <QTimer>
 
+#include <algorithm>
+
 namespace sotto::broker {
 
 struct RelayServer::Control
@@ -68,10 +70,17 @@ void RelayServer::stop()
 void RelayServer::onNewConnection()
 {
     while (QTcpSocket *s = m_server->nextPendingConnection()) {
-        if (int(m_controls.size()) >= kMaxControls) {
+        // Connections that have not proved the secret yet make way for new ones (the oldest
+        // goes), so a stranger who opens many cannot keep a broker out; proven ones are capped.
+        const auto pending = std::count_if(m_controls.begin(), m_controls.end(), [](const auto &c) { return c->key.isEmpty(); });
+        if (pending >= kMaxPending) {
+            auto oldest = std::find_if(m_controls.begin(), m_controls.end(), [](const auto &c) { return c->key.isEmpty(); });
+            drop(oldest->get(), QStringLiteral("made way for a newer connection"));
+        }
+        if (int(m_controls.size()) >= kMaxControls + kMaxPending) {
             s->abort();
             s->deleteLater();
-            log(QStringLiteral("control connection refused: %1 are open").arg(kMaxControls));
+            log(QStringLiteral("control connection refused: %1 brokers are connected").arg(kMaxControls));
             continue;
         }
         auto nonce = crypto::randomBytes(relayauth::kNonceSize);
@@ -104,7 +113,7 @@ void RelayServer::onFrame(Control *c, const QByteArray &frame)
 {
     if (c->key.isEmpty()) {
         // auth = {"t":"auth", "nonce": bytes(32), "proof": bytes(32)}
-        const QCborMap m = QCborValue::fromCbor(frame).toMap();
+        const QCborMap m = [&] { auto d = wire::decodeMap(frame); return d ? *d : QCborMap(); }(); // malformed: not an auth
         const QByteArray brokerNonce = m.value(QStringLiteral("nonce")).toByteArray();
         const QByteArray proof = m.value(QStringLiteral("proof")).toByteArray();
         if (m.value(QStringLiteral("t")).toString() != QLatin1String("auth") || brokerNonce.size() != relayauth::kNonceSize

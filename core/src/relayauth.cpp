@@ -1,6 +1,7 @@
 #include "core/relayauth.h"
 
 #include "core/crypto.h"
+#include "core/wire.h"
 
 #include <QCborValue>
 #include <QtEndian>
@@ -84,11 +85,10 @@ std::optional<QCborMap> openFrame(const SecretBytes &key, quint64 seq, QByteArra
     const QByteArray expected = mac(key.view(), be64(seq) + body.toByteArray(), kFrameMacSize);
     if (expected.isEmpty() || !crypto::constantTimeEquals(expected, frame.last(kFrameMacSize)))
         return std::nullopt;
-    QCborParserError error;
-    const QCborValue v = QCborValue::fromCbor(body.toByteArray(), &error);
-    if (error.error != QCborError::NoError || !v.isMap())
+    auto m = wire::decodeMap(body); // the one validating decoder: a broken map is never used
+    if (!m)
         return std::nullopt;
-    return v.toMap();
+    return std::move(*m);
 }
 
 } // namespace sotto::relayauth

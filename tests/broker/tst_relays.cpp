@@ -253,6 +253,18 @@ void TestRelays::theControlChannelWantsTheSecret()
                                  && broker.broker().status().relays[0].why.contains(s("does not share our relay secret")),
                              5000);
     QCOMPARE(relaysUp(broker.broker()), 0);
+
+    // Strangers holding many connections open (and never proving anything) do not keep a
+    // broker that knows the secret out.
+    std::vector<std::unique_ptr<QTcpSocket>> strangers;
+    for (int i = 0; i < 40; ++i) {
+        strangers.push_back(std::make_unique<QTcpSocket>());
+        strangers.back()->connectToHost(QHostAddress::LocalHost, relays.procs[0]->port());
+    }
+    for (auto &st : strangers)
+        QVERIFY(st->waitForConnected(3000));
+    TestBroker good(relays.config());
+    QTRY_COMPARE_WITH_TIMEOUT(relaysUp(good.broker()), 1, 5000);
 }
 
 void TestRelays::sessionsSpreadAndAKilledRelaysCallsEnd()

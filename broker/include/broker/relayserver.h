@@ -9,8 +9,9 @@
 //
 // Failure modes: start() fails when either port cannot be bound. A control connection that does
 // not prove the secret within 5 s, sends a frame with a bad MAC or an order this build does not
-// know is closed and logged; at most kMaxControls are open at once (the rest are closed at
-// once). Main thread; the UDP relay runs on a thread of its own.
+// know is closed and logged. At most kMaxPending connections may be in their handshake (a new one
+// closes the oldest, so strangers cannot keep a broker out) and kMaxControls past it. Main thread;
+// the UDP relay runs on a thread of its own.
 
 #include "broker/relay.h"
 
@@ -32,7 +33,8 @@ class RelayServer : public QObject
 {
     Q_OBJECT
 public:
-    static constexpr int kMaxControls = 16;
+    static constexpr int kMaxControls = 16; // brokers that proved the secret
+    static constexpr int kMaxPending = 8;   // connections still in their handshake
     explicit RelayServer(SecretBytes secret, RelayTable::Limits limits = {}, QObject *parent = nullptr);
     ~RelayServer() override;
 
