@@ -308,6 +308,7 @@ void Broker::becomeActive(const QString &why)
     log(QStringLiteral("broker %1 at %2 is active: %3").arg(m_config.name, ownAddress(), why));
     m_federation->start();
     m_router->resumeRotations(); // keys of calls that were live when the last active went
+    m_router->loadLiveSessions(); // calls at relays of our own, for their members to resume
     if (m_location.isPostgres())
         m_storeTimer.start(m_config.storeCheckMs);
     Q_EMIT roleChanged(m_role);

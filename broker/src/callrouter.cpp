@@ -9,6 +9,9 @@
 #include "core/crypto.h"
 
 #include <QCborArray>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QTimer>
 #include <QtEndian>
 
@@ -337,6 +340,8 @@ Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
         return err(ErrorCode::NotInSession, QStringLiteral("no such call"));
     if (me->joined)
         return err(ErrorCode::BadRequest, QStringLiteral("already answered"));
+    if (session->adopted)
+        return err(ErrorCode::Forbidden, QStringLiteral("this call was kept over a broker take-over: it can be hung up, not joined (start a new call to add someone)"));
     Session &s = *session;
     m_declined.erase({from, me->ringBy}); // an answer ends any back-off of the one who rang
     if (from == s.callee && !s.answered) {
@@ -347,6 +352,7 @@ Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
         answered.insert(key::peers, QCborArray{wire::peerEntry(from, me->ssrc)});
         sendTo(s.caller, answered);
         m_ctx.log(QStringLiteral("%1 answered session %2").arg(from, shortSid(sid)));
+        recordLive(s);
         m_ctx.outbox.sessionsChanged();
         return {};
     }
@@ -386,6 +392,7 @@ Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
     m_ctx.log(QStringLiteral("%1 joined session %2: ratchet to generation %3, {SK}K_%1")
                      .arg(from, shortSid(sid))
                      .arg(gen));
+    recordLive(s);
     m_ctx.outbox.sessionsChanged();
     return {};
 }
@@ -395,6 +402,8 @@ Result<void> CallRouter::decline(const QString &from, const QByteArray &sid)
     if (m_remote->contains(sid))
         return m_remote->forwardRequest(from, sid, wire::MessageType::Decline);
     auto [session, me] = locate(sid, from);
+    if (session && session->adopted && me)
+        return leave(from, sid);
     if (!me || me->joined)
         return err(ErrorCode::NotInSession, QStringLiteral("no call ringing"));
     noteDecline(from, me->ringBy);
@@ -465,6 +474,8 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
     if (!me || !me->joined)
         return err(ErrorCode::NotInSession, QStringLiteral("not in that call"));
     Session &s = *session;
+    if (s.adopted)
+        return err(ErrorCode::Forbidden, QStringLiteral("this call was kept over a broker take-over: it can be hung up, not joined (start a new call to add someone)"));
     if (!s.answered)
         return err(ErrorCode::Forbidden, QStringLiteral("the call has not been answered yet"));
     const bool remote = invitee.isRemote();
@@ -549,6 +560,8 @@ Result<void> CallRouter::leave(const QString &from, const QByteArray &sid, std::
     if (!me)
         return err(ErrorCode::NotInSession, QStringLiteral("not in that call"));
     Session &s = *session;
+    if (s.adopted)
+        return leaveAdopted(s, from, reason);
     if (!me->joined) { // a ringing member hanging up is a decline (unless the operator took it away)
         if (reason) {
             stopRinging(s, from, *reason);
@@ -593,6 +606,7 @@ Result<void> CallRouter::leave(const QString &from, const QByteArray &sid, std::
         sendTo(account, left);
         sendTo(account, rekey);
     }
+    recordLive(s);
     m_ctx.log(QStringLiteral("%1 left session %2: re-key to generation %3")
                      .arg(from, shortSid(sid))
                      .arg(gen));
@@ -608,6 +622,8 @@ void CallRouter::endSession(const QByteArray &sid, EndReason reason, const QStri
     std::unique_ptr<Session> s = std::move(it->second);
     m_sessions.erase(it);
     m_ctx.media.endSession(sid);
+    if (s->recorded)
+        (void)m_ctx.store.dropLiveSession(sid);
     const QCborMap ended = wire::ended(sid, reason);
     for (const Member &m : s->members) {
         if (m.account != except)
@@ -788,4 +804,128 @@ std::vector<SessionView> CallRouter::sessions() const
     return out;
 }
 
+// ---- calls kept over a take-over (extension `resume`) --------------------------------------
+
+void CallRouter::recordLive(Session &s)
+{
+    const QString at = m_ctx.media.relayAt(s.sid);
+    if (at.isEmpty() || !s.answered)
+        return;
+    QJsonArray members;
+    for (const Member &m : s.members) {
+        if (skbp::Address::parse(m.account).isRemote())
+            return; // a call across brokers is not kept: its other half is the peer's
+        if (m.joined || s.adopted)
+            members.append(QJsonObject{{QStringLiteral("account"), m.account}, {QStringLiteral("ssrc"), double(m.ssrc)}});
+    }
+    const QJsonObject record{{QStringLiteral("relay"), at},
+                             {QStringLiteral("caller"), s.caller},
+                             {QStringLiteral("callee"), s.callee},
+                             {QStringLiteral("members"), members}};
+    if (m_ctx.store.setLiveSession(s.sid, QString::fromUtf8(QJsonDocument(record).toJson(QJsonDocument::Compact))))
+        s.recorded = true;
+}
+
+void CallRouter::loadLiveSessions()
+{
+    m_orphans.clear();
+    for (const auto &[sid, text] : m_ctx.store.liveSessions()) {
+        const QJsonObject o = QJsonDocument::fromJson(text.toUtf8()).object();
+        Orphan orphan{o.value(QStringLiteral("caller")).toString(), o.value(QStringLiteral("callee")).toString(),
+                      o.value(QStringLiteral("relay")).toString(), {}};
+        for (const QJsonValue &v : o.value(QStringLiteral("members")).toArray()) {
+            const QJsonObject m = v.toObject();
+            orphan.members[m.value(QStringLiteral("account")).toString()] = quint32(m.value(QStringLiteral("ssrc")).toDouble());
+        }
+        if (sid.size() != skbp::kSidSize || orphan.relay.isEmpty() || orphan.members.size() < 2) {
+            (void)m_ctx.store.dropLiveSession(sid); // not one of ours: nothing to keep
+            continue;
+        }
+        m_orphans.emplace(sid, std::move(orphan));
+    }
+    if (m_orphans.empty())
+        return;
+    m_ctx.log(QStringLiteral("%1 calls were live at relays of our own: they are kept for their members to resume").arg(m_orphans.size()));
+    QTimer::singleShot(kResumeDeadlineMs, &m_timers, [this] {
+        for (const auto &[sid, o] : m_orphans)
+            (void)m_ctx.store.dropLiveSession(sid);
+        if (!m_orphans.empty())
+            m_ctx.log(QStringLiteral("%1 kept calls were not resumed: forgotten").arg(m_orphans.size()));
+        m_orphans.clear();
+    });
+}
+
+Result<void> CallRouter::resume(const QString &from, const QByteArray &sid)
+{
+    if (auto it = m_sessions.find(sid); it != m_sessions.end()) {
+        Member *me = it->second->find(from);
+        if (!it->second->adopted || !me)
+            return err(ErrorCode::NotInSession, QStringLiteral("not in that call"));
+        me->joined = true;
+        m_ctx.log(QStringLiteral("%1 resumed session %2").arg(from, shortSid(sid)));
+        m_ctx.outbox.sessionsChanged();
+        return {};
+    }
+    auto o = m_orphans.find(sid);
+    if (o == m_orphans.end() || !o->second.members.contains(from))
+        return err(ErrorCode::NotInSession, QStringLiteral("no such call here: it ended with the broker that set it up"));
+    const Orphan orphan = o->second;
+    m_orphans.erase(o);
+    if (!m_ctx.media.adopt(sid, orphan.relay)) {
+        (void)m_ctx.store.dropLiveSession(sid);
+        return err(ErrorCode::Offline, QStringLiteral("the call's relay %1 is gone").arg(orphan.relay));
+    }
+    auto session = std::make_unique<Session>();
+    session->sid = sid;
+    session->caller = orphan.caller;
+    session->callee = orphan.callee;
+    session->answered = true;
+    session->adopted = true;
+    session->recorded = true;
+    for (const auto &[account, ssrc] : orphan.members) {
+        Member m;
+        m.account = account;
+        m.ssrc = ssrc;
+        m.joined = account == from;
+        session->members.push_back(m);
+    }
+    m_sessions.emplace(sid, std::move(session));
+    m_ctx.log(QStringLiteral("%1 resumed session %2, kept over the take-over at relay %3 (it can be hung up, not re-keyed)")
+                     .arg(from, shortSid(sid), orphan.relay));
+    // Members that do not come back in time leave it.
+    QTimer::singleShot(kResumeDeadlineMs, &m_timers, [this, sid] {
+        auto it = m_sessions.find(sid);
+        if (it == m_sessions.end())
+            return;
+        QStringList gone;
+        for (const Member &m : it->second->members) {
+            if (!m.joined)
+                gone << m.account;
+        }
+        for (const QString &account : gone)
+            (void)leave(account, sid, EndReason::Disconnected);
+    });
+    m_ctx.outbox.sessionsChanged();
+    return {};
+}
+
+Result<void> CallRouter::leaveAdopted(Session &s, const QString &from, std::optional<EndReason> reason)
+{
+    const QByteArray sid = s.sid; // `s` goes with endSession()
+    const Member *me = s.find(from);
+    if (!me)
+        return err(ErrorCode::NotInSession, QStringLiteral("not in that call"));
+    m_ctx.media.removeMember(sid, me->ssrc);
+    std::erase_if(s.members, [&](const Member &m) { return m.account == from; });
+    if (s.members.size() < 2) {
+        endSession(sid, reason.value_or(EndReason::Hangup), from);
+        return {};
+    }
+    sendToJoined(s, wire::left(sid, from)); // no gen: no re-key follows (the key went with the old instance)
+    recordLive(s);
+    m_ctx.outbox.sessionsChanged();
+    return {};
+}
+
 } // namespace sotto::broker
+

@@ -51,6 +51,15 @@ public:
     // The operator revoked the account: its calls end ("revoked"), conferences re-key without it.
     void revoke(const QString &account);
     Result<void> rotateAck(const QString &from, quint32 epoch, const QByteArray &proof);
+    // A phone kept a call over a broker take-over (extension `resume`): when the store recorded
+    // it as live at a relay of our own and `from` was in it, the call is adopted. Adopted calls
+    // can be hung up and left, not re-keyed or joined: their key went with the instance that is
+    // gone. NotInSession for any other sid.
+    Result<void> resume(const QString &from, const QByteArray &sid);
+    // At take-over (or start): the calls the store records as live, to be resumed within
+    // kResumeDeadlineMs, after which what nobody resumed is forgotten.
+    void loadLiveSessions();
+    static constexpr int kResumeDeadlineMs = 30000;
 
     void onLogin(const QString &account);
     void onOffline(const QString &account);
@@ -111,6 +120,8 @@ private:
         std::optional<quint32> callId;       // the caller's request id, while awaiting the key
         QByteArray trunkToken;               // for the relays' trunk to the peer, if any
         qint64 startedMs = QDateTime::currentMSecsSinceEpoch();
+        bool adopted = false;  // kept over a take-over: no key here (resume())
+        bool recorded = false; // in the store's live sessions (recordLive())
         Member *find(const QString &account);
         int joinedCount() const;
     };
@@ -125,6 +136,16 @@ private:
     // The session and this account's place in it, or nulls.
     std::pair<Session *, Member *> locate(const QByteArray &sid, const QString &account);
     QCborMap relayOf(const Member &m) const;
+    // Writes the session's record for an instance that takes over (a call on a relay of its
+    // own, answered, with no member behind a peer); nothing otherwise.
+    void recordLive(Session &s);
+    Result<void> leaveAdopted(Session &s, const QString &from, std::optional<EndReason> reason);
+    struct Orphan
+    {
+        QString caller, callee, relay;
+        std::map<QString, quint32> members; // account → ssrc
+    };
+    std::map<QByteArray, Orphan> m_orphans; // live at the instance that is gone, not resumed yet
     // Admits the session's members of ours that have no grant yet; on failure nothing stays placed.
     Result<void> admitLocals(Session &s);
     void endSession(const QByteArray &sid, EndReason reason, const QString &except = {});

@@ -271,6 +271,7 @@ void CallRouter::onRequest(const QString &peer, const QString &fromAccount, cons
         case T::Request:
         case T::Ringing:
         case T::Muted:
+        case T::Resume:
             break;
         }
         return err(ErrorCode::BadRequest, QStringLiteral("unexpected request \"%1\"").arg(m->typeName()));
@@ -325,6 +326,7 @@ void CallRouter::onPeerMessage(const QString &peer, const wire::Message &m)
     case T::Ringing:
     case T::Mute:
     case T::Muted:
+    case T::Resume:
         return;
     }
 }

@@ -510,6 +510,15 @@ void Connection::handle(const wire::Message &m)
     case T::Mute:
         r = router.mute(m_account, sid, m.boolean(key::muted));
         break;
+    case T::Resume:
+        r = router.resume(m_account, sid);
+        if (r && m.id()) {
+            QCborMap ok = wire::message(T::Ok);
+            ok.insert(key::id, qint64(*m.id()));
+            m_ctx.outbox.sendTo(m_account, ok);
+            return;
+        }
+        break;
     case T::RotateAck:
         r = router.rotateAck(m_account, m.u32(key::epoch), m.bytes(key::proof));
         if (r && m.id()) { // a request with an id always gets an answer, also when nothing changed

@@ -590,6 +590,7 @@ void Federation::onChannelFrame(Link &link, const QByteArray &body)
     case T::Ringing:
     case T::Mute:
     case T::Muted:
+    case T::Resume:
         Q_EMIT message(link.config.name, *m);
         return;
     }

@@ -23,6 +23,8 @@ public:
     bool addTrunk(const QByteArray &sid, const QHostAddress &address, quint16 port, const QByteArray &token) override;
     void removeTrunks(const QByteArray &sid) override;
     QString relayAt(const QByteArray &) const override { return {}; }
+    // The broker's own relay died with the instance: nothing of it is left to adopt.
+    bool adopt(const QByteArray &, const QString &) override { return false; }
 
 private:
     RelayTable &m_table;

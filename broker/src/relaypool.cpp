@@ -323,6 +323,22 @@ QString RelayPool::relayAt(const QByteArray &sid) const
     return it == m_placement.end() ? QString() : hostPort(it->second->at.host, it->second->at.port);
 }
 
+bool RelayPool::adopt(const QByteArray &sid, const QString &relayAt)
+{
+    if (m_placement.contains(sid))
+        return relayAt == this->relayAt(sid);
+    // Placed there even while our link to it is still coming up (a restarted broker's phones
+    // may resume before it is): if the link fails instead, lose() ends the call like any other.
+    for (auto &l : m_links) {
+        if (hostPort(l->at.host, l->at.port) == relayAt) {
+            m_placement.emplace(sid, l.get());
+            ++l->sessions;
+            return true;
+        }
+    }
+    return false;
+}
+
 void RelayPool::endAll()
 {
     std::vector<QByteArray> sids;

@@ -66,6 +66,7 @@ public:
     bool addTrunk(const QByteArray &sid, const QHostAddress &address, quint16 port, const QByteArray &token) override;
     void removeTrunks(const QByteArray &sid) override;
     QString relayAt(const QByteArray &sid) const override;
+    bool adopt(const QByteArray &sid, const QString &relayAt) override;
 
 private:
     struct Link;

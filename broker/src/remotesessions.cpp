@@ -158,6 +158,7 @@ bool RemoteSessions::isDeliverable(wire::MessageType type)
     case T::Ringing:
     case T::Mute:
     case T::Muted:
+    case T::Resume:
         return false;
     }
     return false;

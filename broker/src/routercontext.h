@@ -77,6 +77,10 @@ public:
     // Where the session's relay listens, for a peer's relay to reach: "HOST:PORT"; empty for the
     // broker's own relay (the peer knows it: the broker's address).
     virtual QString relayAt(const QByteArray &sid) const = 0;
+    // A session an instance that is gone placed at `relayAt` (a call kept over a take-over):
+    // placed there again, if that relay is one of ours (should our link to it fail, the call ends
+    // as any other on a lost relay). False otherwise.
+    virtual bool adopt(const QByteArray &sid, const QString &relayAt) = 0;
 };
 
 struct RouterContext

@@ -662,6 +662,42 @@ Result<void> Store::recordHandshake(const QString &account, quint32 epoch, const
     return {};
 }
 
+Result<void> Store::setLiveSession(const QByteArray &sid, const QString &record)
+{
+    if (auto r = ensureBatch(); !r)
+        return r;
+    QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
+    q.prepare(QStringLiteral("INSERT INTO live_sessions(sid, record) VALUES(?,?) ON CONFLICT(sid) DO UPDATE SET record=excluded.record"));
+    q.addBindValue(sid);
+    q.addBindValue(record);
+    if (!q.exec())
+        return writeError(QStringLiteral("write live session"), q.lastError());
+    return {};
+}
+
+Result<void> Store::dropLiveSession(const QByteArray &sid)
+{
+    if (auto r = ensureBatch(); !r)
+        return r;
+    QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
+    q.prepare(QStringLiteral("DELETE FROM live_sessions WHERE sid=?"));
+    q.addBindValue(sid);
+    if (!q.exec())
+        return writeError(QStringLiteral("drop live session"), q.lastError());
+    return {};
+}
+
+std::map<QByteArray, QString> Store::liveSessions()
+{
+    std::map<QByteArray, QString> out;
+    QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
+    if (!q.exec(QStringLiteral("SELECT sid, record FROM live_sessions")))
+        return out;
+    while (q.next())
+        out.emplace(q.value(0).toByteArray(), q.value(1).toString());
+    return out;
+}
+
 std::vector<Invite> Store::openInvites(const QString &account, qint64 now)
 {
     std::vector<Invite> out;

@@ -54,6 +54,10 @@ const std::vector<std::vector<const char *>> kMigrations = {
         "ALTER TABLE accounts ADD COLUMN last_login {int} NOT NULL DEFAULT 0",
         "ALTER TABLE accounts ADD COLUMN rotate_due {int} NOT NULL DEFAULT 0",
     },
+    // 3: calls live on relays of their own, for the instance that takes over (PROTOCOL.md).
+    {
+        "CREATE TABLE IF NOT EXISTS live_sessions(sid {blob} PRIMARY KEY, record TEXT NOT NULL)",
+    },
 };
 
 struct Dialect

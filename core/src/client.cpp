@@ -19,6 +19,9 @@ namespace {
 
 // A broker's directory may be large, but a phone holds no more than this many contacts.
 constexpr std::size_t kMaxContacts = 200000;
+// How long a call on a relay of its own is kept while the broker is lost (a standby takes over
+// within seconds; the broker forgets a kept call nobody resumed after 30 s).
+constexpr int kHoldMs = 30000;
 
 
 // A socket error as a person reads it: "connection refused", not "QAbstractSocket::…".
@@ -48,6 +51,8 @@ ClientEngine::ClientEngine(Profile &profile, ClientOptions options, QObject *par
 {
     m_reconnectTimer.setSingleShot(true);
     connect(&m_reconnectTimer, &QTimer::timeout, this, &ClientEngine::connectNow);
+    m_holdTimer.setSingleShot(true);
+    connect(&m_holdTimer, &QTimer::timeout, this, &ClientEngine::endHeld);
     m_loginTimer.setSingleShot(true);
     connect(&m_loginTimer, &QTimer::timeout, this, [this] {
         if (m_socket && !m_loggedIn) {
@@ -407,6 +412,44 @@ void ClientEngine::onWelcome(const wire::Message &m)
     if (m_options.keepAliveMs > 0)
         m_keepAliveTimer.start(m_options.keepAliveMs);
     requestDirectory();
+    resumeHeld();
+}
+
+void ClientEngine::resumeHeld()
+{
+    for (const auto &[sid, s] : m_sessions) {
+        if (!s.held)
+            continue;
+        const quint32 id = m_nextId++;
+        QCborMap m = wire::aboutSession(wire::MessageType::Resume, sid);
+        m.insert(key::id, qint64(id));
+        m_resumes[id] = sid;
+        send(m);
+    }
+}
+
+void ClientEngine::onOk(const wire::Message &m)
+{
+    auto id = m.id();
+    auto it = id ? m_resumes.find(*id) : m_resumes.end();
+    if (it == m_resumes.end())
+        return;
+    if (auto s = m_sessions.find(it->second); s != m_sessions.end()) {
+        s->second.held = false;
+        qCInfo(lcCore) << "a call kept over the lost broker was resumed";
+    }
+    m_resumes.erase(it);
+}
+
+void ClientEngine::endHeld()
+{
+    std::vector<QByteArray> sids;
+    for (const auto &[sid, s] : m_sessions) {
+        if (s.held)
+            sids.push_back(sid);
+    }
+    for (const QByteArray &sid : sids)
+        endLocally(sid, EndReason::Disconnected);
 }
 
 void ClientEngine::onKeepAlive()
@@ -449,10 +492,23 @@ void ClientEngine::onDisconnected()
     m_loggedIn = false;
     m_channel = SecureChannel();
     std::vector<QByteArray> sids;
-    for (const auto &[sid, s] : m_sessions)
+    for (auto &[sid, s] : m_sessions) {
+        // A call whose media rides a relay of its own goes on without a broker: kept, to be
+        // resumed at the next login (a standby that takes over adopts it).
+        if (m_running && s.info.keyed && s.info.answered && !s.info.relayHost.isEmpty()) {
+            s.held = true;
+            continue;
+        }
         sids.push_back(sid);
+    }
     for (const QByteArray &sid : sids)
         endLocally(sid, EndReason::Disconnected);
+    m_resumes.clear();
+    if (std::any_of(m_sessions.begin(), m_sessions.end(), [](const auto &s) { return s.second.held; })) {
+        qCInfo(lcCore) << "calls on relays of their own are kept while the broker is lost";
+        if (!m_holdTimer.isActive())
+            m_holdTimer.start(kHoldMs);
+    }
     for (const auto &[id, call] : m_pendingCalls)
         Q_EMIT callFailed(id, call.to, makeError(ErrorCode::Network, QStringLiteral("connection lost")));
     m_pendingCalls.clear();
@@ -555,6 +611,7 @@ void ClientEngine::handle(const wire::Message &m)
     case T::Error:
         return onError(m);
     case T::Ok:
+        return onOk(m);
     case T::Ping:
         return; // answers with nothing to act on
     // Not for a phone, or not now (the welcome came before this): ignored, as a newer
@@ -575,6 +632,7 @@ void ClientEngine::handle(const wire::Message &m)
     case T::Deliver:
     case T::Request:
     case T::Mute:
+    case T::Resume:
         return;
     }
 }

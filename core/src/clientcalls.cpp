@@ -525,6 +525,14 @@ void ClientEngine::onRotate(const wire::Message &m)
 void ClientEngine::onError(const wire::Message &m)
 {
     const Error e{errorCodeFromName(m.text(key::code)), m.text(key::msg)};
+    if (auto id = m.id(); id && m_resumes.contains(*id)) {
+        // The broker has not kept the call (it ended, or no instance recorded it): it ends here.
+        const QByteArray sid = m_resumes[*id];
+        m_resumes.erase(*id);
+        qCInfo(lcCore).noquote() << "a kept call could not be resumed:" << e.message;
+        endLocally(sid, EndReason::Disconnected);
+        return;
+    }
     if (auto id = m.id()) {
         auto it = m_pendingCalls.find(*id);
         if (it != m_pendingCalls.end()) {

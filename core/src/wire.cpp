@@ -111,6 +111,7 @@ constexpr FieldSpec kEnrolled[] = {{key::epoch, Field::U32, true}};
 // Messages whose fields are another's.
 constexpr const auto &kDecline = kAnswer;
 constexpr const auto &kLeave = kAnswer;
+constexpr const auto &kResume = kAnswer; // {"t":"resume","id"?,"sid"}: a call this phone kept
 constexpr const auto &kRefreshDue = kConfirm;
 constexpr const auto &kPing = kConfirm;
 

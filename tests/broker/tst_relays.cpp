@@ -7,6 +7,7 @@
 #include "core/relaywire.h"
 #include "support/fixtures.h"
 #include "support/peeredbrokers.h"
+#include "support/relaymember.h"
 
 #include <QDateTime>
 #include <QDeadlineTimer>
@@ -34,68 +35,6 @@ QString s(const char *text)
 quint32 now()
 {
     return quint32(QDateTime::currentSecsSinceEpoch());
-}
-
-// One member's UDP socket at a relay.
-struct Member
-{
-    QUdpSocket socket;
-    QByteArray sid;
-    quint32 ssrc = 0;
-    quint16 relayPort = 0;
-
-    Member(const QByteArray &sessionId, quint32 own, quint16 port) : sid(sessionId), ssrc(own), relayPort(port)
-    {
-        socket.bind(QHostAddress::LocalHost, 0);
-    }
-    // Binds with `token`: true when the relay acknowledged it within a second.
-    bool bind(const QByteArray &token)
-    {
-        drain(0);
-        socket.writeDatagram(relaywire::encodeBind({sid, ssrc, token}), QHostAddress::LocalHost, relayPort);
-        QDeadlineTimer deadline(1000);
-        while (!deadline.hasExpired()) {
-            while (socket.hasPendingDatagrams()) {
-                const auto ack = relaywire::decodeBindAck(socket.receiveDatagram().data());
-                if (ack && ack->sid == sid && ack->ssrc == ssrc)
-                    return true;
-            }
-            QTest::qWait(5); // the broker in this process keeps running
-        }
-        return false;
-    }
-    void sendRtp(quint16 seq)
-    {
-        audio::RtpPacket p;
-        p.seq = seq;
-        p.ssrc = ssrc;
-        p.payload = QByteArray(40, char(seq));
-        socket.writeDatagram(audio::encodeRtp(p), QHostAddress::LocalHost, relayPort);
-    }
-    // RTP datagrams that arrive within waitMs.
-    int drain(int waitMs = 300)
-    {
-        int n = 0;
-        QDeadlineTimer deadline(waitMs);
-        do {
-            while (socket.hasPendingDatagrams())
-                n += relaywire::isRtp(socket.receiveDatagram().data()) ? 1 : 0;
-            if (waitMs > 0)
-                QTest::qWait(5);
-        } while (!deadline.hasExpired());
-        return n;
-    }
-};
-
-// Media between two members of one session: each hears the other's packets.
-bool mediaFlows(Member &a, Member &b)
-{
-    for (quint16 i = 0; i < 5; ++i)
-        a.sendRtp(i);
-    const int atB = b.drain();
-    for (quint16 i = 0; i < 5; ++i)
-        b.sendRtp(i);
-    return atB == 5 && a.drain() == 5;
 }
 
 struct Relays
@@ -132,30 +71,6 @@ int relaysUp(broker::Broker &b)
     return up;
 }
 
-// A call's two members at the relay the broker placed it on, bound with their grants.
-struct Call
-{
-    QByteArray sid;
-    quint16 relayPort = 0;
-    std::unique_ptr<Member> a, b;
-};
-
-std::optional<Call> bindCall(TestPhone &caller, TestPhone &callee, const QByteArray &sid)
-{
-    const auto ia = caller.engine().session(sid);
-    const auto ib = callee.engine().session(sid);
-    if (!ia || !ib || ia->relayPort != ib->relayPort || ia->relayHost != s("127.0.0.1"))
-        return std::nullopt;
-    Call c;
-    c.sid = sid;
-    c.relayPort = ia->relayPort;
-    c.a = std::make_unique<Member>(sid, ia->ownSsrc, ia->relayPort);
-    c.b = std::make_unique<Member>(sid, ib->ownSsrc, ib->relayPort);
-    if (!c.a->bind(ia->relayToken) || !c.b->bind(ib->relayToken))
-        return std::nullopt;
-    return c;
-}
-
 } // namespace
 
 class TestRelays : public QObject
@@ -169,6 +84,7 @@ private Q_SLOTS:
     void sessionsSpreadAndAKilledRelaysCallsEnd();
     void withNoRelayUpACallIsRefusedClearly();
     void theSecretFileIsChecked();
+    void aCallOnARelayOfItsOwnOutlivesABrokerKill();
     void federatedCallsTrunkBetweenRelaysOfTheirOwn_data();
     void federatedCallsTrunkBetweenRelaysOfTheirOwn();
 };
@@ -180,7 +96,7 @@ void TestRelays::aRelayChecksTokensWithoutAskingAnyone()
     const quint16 port = relays.procs[0]->port();
     const QByteArray sid(16, 's'), otherSid(16, 'o');
     const QByteArray secret = relays.secret.view().toByteArray();
-    Member a(sid, 11, port), b(sid, 22, port), stranger(sid, 33, port);
+    RelayMember a(sid, 11, port), b(sid, 22, port), stranger(sid, 33, port);
 
     // Refused, each without an answer: a forged token, one for another session, for another
     // SSRC, under another secret, one that has expired, and one that claims to live too long.
@@ -199,7 +115,7 @@ void TestRelays::aRelayChecksTokensWithoutAskingAnyone()
     QVERIFY(b.bind(relayauth::mintToken(secret, sid, 22, now() + 60)));
     QVERIFY(mediaFlows(a, b));
     // Nobody but the session's own: a member of another session hears none of it.
-    Member other(otherSid, 11, port);
+    RelayMember other(otherSid, 11, port);
     QVERIFY(other.bind(relayauth::mintToken(secret, otherSid, 11, now() + 60)));
     a.sendRtp(7);
     QCOMPARE(other.drain(), 0);
@@ -214,7 +130,7 @@ void TestRelays::aBindingOutlivesItsTokenWhileItTalks()
     const QByteArray sid(16, 'k');
     const QByteArray secret = relays.secret.view().toByteArray();
     const QByteArray shortLived = relayauth::mintToken(secret, sid, 1, now() + 1);
-    Member a(sid, 1, port), b(sid, 2, port);
+    RelayMember a(sid, 1, port), b(sid, 2, port);
     QVERIFY(a.bind(shortLived));
     QVERIFY(b.bind(relayauth::mintToken(secret, sid, 2, now() + 60)));
     QTest::qWait(2500); // the token has expired
@@ -222,7 +138,7 @@ void TestRelays::aBindingOutlivesItsTokenWhileItTalks()
     QVERIFY(a.bind(shortLived));
     QVERIFY(mediaFlows(a, b));
     // …but the token makes no binding anywhere else.
-    Member thief(sid, 1, port);
+    RelayMember thief(sid, 1, port);
     QVERIFY(!thief.bind(shortLived));
 }
 
@@ -279,17 +195,17 @@ void TestRelays::sessionsSpreadAndAKilledRelaysCallsEnd()
         QVERIFY(enrolAndLogin(broker, *phones.back()));
     }
     // Six calls: two on each relay (the least loaded takes the next).
-    std::vector<Call> calls;
+    std::vector<RelayCall> calls;
     for (int i = 0; i < 6; ++i) {
         const QByteArray sid = establishCall(*phones[2 * i], *phones[2 * i + 1]);
         QVERIFY(!sid.isEmpty());
-        auto call = bindCall(*phones[2 * i], *phones[2 * i + 1], sid);
+        auto call = bindRelayCall(*phones[2 * i], *phones[2 * i + 1], sid);
         QVERIFY(call);
         QVERIFY(mediaFlows(*call->a, *call->b));
         calls.push_back(std::move(*call));
     }
     std::map<quint16, int> perRelay;
-    for (const Call &c : calls)
+    for (const RelayCall &c : calls)
         ++perRelay[c.relayPort];
     QCOMPARE(int(perRelay.size()), 3);
     for (const auto &[port, n] : perRelay)
@@ -330,7 +246,7 @@ void TestRelays::sessionsSpreadAndAKilledRelaysCallsEnd()
             continue;
         const QByteArray sid = establishCall(*phones[2 * i], *phones[2 * i + 1]);
         QVERIFY(!sid.isEmpty());
-        auto call = bindCall(*phones[2 * i], *phones[2 * i + 1], sid);
+        auto call = bindRelayCall(*phones[2 * i], *phones[2 * i + 1], sid);
         QVERIFY(call);
         QVERIFY(call->relayPort != dead);
         QVERIFY(mediaFlows(*call->a, *call->b));
@@ -397,6 +313,61 @@ void TestRelays::theSecretFileIsChecked()
     QVERIFY2(err.contains(s("--relay-secret-file")), qPrintable(err));
 }
 
+void TestRelays::aCallOnARelayOfItsOwnOutlivesABrokerKill()
+{
+    Relays relays;
+    QVERIFY(relays.start(1));
+    QTemporaryDir dir;
+    BrokerProcess broker(dir.path(), freePort(),
+                         {s("--relay"), relays.procs[0]->address(), s("--relay-secret-file"), relays.secretFile});
+    QVERIFY(broker.start());
+    auto relayUp = [&] {
+        return broker.status().value(s("relays")).toArray().at(0).toObject().value(s("up")).toBool();
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(relayUp(), 5000);
+    TestPhone alice(s("alice")), bob(s("bob"));
+    for (TestPhone *p : {&alice, &bob}) {
+        auto link = InviteLink::parse(broker.invite(p->account()));
+        QVERIFY(link);
+        QVERIFY(p->enrol(*link));
+        QVERIFY(p->goOnline());
+    }
+    const QByteArray sid = establishCall(alice, bob);
+    QVERIFY(!sid.isEmpty());
+    auto call = bindRelayCall(alice, bob, sid);
+    QVERIFY(call);
+    QVERIFY(mediaFlows(*call->a, *call->b));
+    QSignalSpy endedA(&alice.engine(), &ClientEngine::callEnded), endedB(&bob.engine(), &ClientEngine::callEnded);
+
+    // kill -9 of the broker: the relay needs none, the phones keep the call.
+    broker.kill();
+    QTRY_VERIFY(alice.engine().state() != ClientEngine::State::Online);
+    QVERIFY(mediaFlows(*call->a, *call->b));
+    QVERIFY(alice.engine().session(sid) && bob.engine().session(sid));
+
+    // The broker comes back (the same data dir: a restart after a crash; a standby's take-over
+    // is the same path): both phones log in again and resume the call it recorded.
+    QVERIFY(broker.start());
+    QTRY_VERIFY_WITH_TIMEOUT(alice.engine().state() == ClientEngine::State::Online
+                                 && bob.engine().state() == ClientEngine::State::Online, 10000);
+    QTRY_VERIFY_WITH_TIMEOUT(broker.outputSoFar().contains("resumed session"), 5000);
+    QTRY_COMPARE_WITH_TIMEOUT(broker.status().value(s("sessions")).toInt(), 1, 5000);
+    QVERIFY(mediaFlows(*call->a, *call->b));
+    QCOMPARE(endedA.size(), 0);
+    QCOMPARE(endedB.size(), 0);
+
+    // It can be hung up through the new instance: bob hears it, and the relay lets it go.
+    alice.engine().leave(sid);
+    QTRY_COMPARE_WITH_TIMEOUT(endedB.size(), 1, 5000);
+    QCOMPARE(endedB.first().at(1).value<EndReason>(), EndReason::Hangup);
+    QTRY_COMPARE_WITH_TIMEOUT(broker.status().value(s("sessions")).toInt(), 0, 5000);
+    QTest::qWait(300); // the relay's `end` order
+    call->a->sendRtp(99);
+    QCOMPARE(call->b->drain(), 0);
+    // And new calls work as ever.
+    QVERIFY(!establishCall(alice, bob).isEmpty());
+}
+
 void TestRelays::federatedCallsTrunkBetweenRelaysOfTheirOwn_data()
 {
     QTest::addColumn<bool>("relaysAtA");
@@ -447,7 +418,7 @@ void TestRelays::federatedCallsTrunkBetweenRelaysOfTheirOwn()
     QVERIFY(ia && id);
     QCOMPARE(ia->relayPort, relaysAtA ? atA.procs[0]->port() : fed.portA);
     QCOMPARE(id->relayPort, relaysAtB ? atB.procs[0]->port() : fed.portB);
-    Member a(sid, ia->ownSsrc, ia->relayPort), d(sid, id->ownSsrc, id->relayPort);
+    RelayMember a(sid, ia->ownSsrc, ia->relayPort), d(sid, id->ownSsrc, id->relayPort);
     QVERIFY(a.bind(ia->relayToken));
     QVERIFY(d.bind(id->relayToken));
     // Media crosses the trunk both ways once the relays have bound to each other.

@@ -9,6 +9,7 @@
 #include "core/wire.h"
 #include "support/fixtures.h"
 #include "support/pgserver.h"
+#include "support/relaymember.h"
 
 #include <QDir>
 #include <QElapsedTimer>
@@ -36,16 +37,17 @@ struct Pair
     QTemporaryDir dirA, dirB;
     QString store = PgServer::shared().createDatabase();
     std::unique_ptr<BrokerProcess> a, b;
+    QStringList extra; // for both instances
 
     bool start()
     {
-        a = std::make_unique<BrokerProcess>(dirA.path(), freePort(), QStringList{s("--store"), store, s("--name"), s("org")});
+        a = std::make_unique<BrokerProcess>(dirA.path(), freePort(), QStringList{s("--store"), store, s("--name"), s("org")} + extra);
         if (!a->start() || a->waitForRole(s("active"), 10000) != s("active"))
             return false;
         // The second instance gets a copy of the key the first one made.
         if (!QFile::copy(QDir(dirA.path()).filePath(s("broker.key")), QDir(dirB.path()).filePath(s("broker.key"))))
             return false;
-        b = std::make_unique<BrokerProcess>(dirB.path(), freePort(), QStringList{s("--store"), store, s("--name"), s("org")});
+        b = std::make_unique<BrokerProcess>(dirB.path(), freePort(), QStringList{s("--store"), store, s("--name"), s("org")} + extra);
         return b->start() && b->waitForRole(s("standby"), 10000) == s("standby");
     }
     BrokerProcess &active() { return a->isRunning() && a->status().value(s("role")).toString() == s("active") ? *a : *b; }
@@ -91,6 +93,7 @@ private Q_SLOTS:
     void aForeignKeyIsRefused();
     void theStandbyTakesOverFromAKilledActive();
     void aPostgresRestartUnderARunningBrokerLosesNothing();
+    void aCallOnARelayOfItsOwnGoesOnThroughATakeOver();
 };
 
 void TestStandby::oneIsActiveAndTheOtherRefusesPhones()
@@ -186,6 +189,54 @@ void TestStandby::theStandbyTakesOverFromAKilledActive()
         QVERIFY(callWorks(bob, carol));
         QVERIFY(callWorks(carol, alice));
     }
+}
+
+void TestStandby::aCallOnARelayOfItsOwnGoesOnThroughATakeOver()
+{
+    // Both instances use one relay of their own; a call on it is live when the active dies.
+    QTemporaryDir relayDir;
+    const QString secretFile = relayDir.filePath(s("relay.secret"));
+    writeRelaySecret(secretFile);
+    RelayProcess relay(secretFile, freePort());
+    QVERIFY(relay.start());
+    Pair pair;
+    pair.extra = {s("--relay"), relay.address(), s("--relay-secret-file"), secretFile};
+    QVERIFY(pair.start());
+    QTRY_VERIFY_WITH_TIMEOUT(pair.a->status().value(s("relays")).toArray().at(0).toObject().value(s("up")).toBool(), 5000);
+    TestPhone alice(s("alice")), bob(s("bob"));
+    for (TestPhone *p : {&alice, &bob}) {
+        QVERIFY(p->enrol(parseInvite(pair.a->invite(p->account()))));
+        QVERIFY(p->goOnline());
+    }
+    const QByteArray sid = establishCall(alice, bob);
+    QVERIFY(!sid.isEmpty());
+    auto call = bindRelayCall(alice, bob, sid);
+    QVERIFY(call);
+    QVERIFY(mediaFlows(*call->a, *call->b));
+    QSignalSpy endedA(&alice.engine(), &ClientEngine::callEnded), endedB(&bob.engine(), &ClientEngine::callEnded);
+    const quint32 bobEpoch = bob.profile().epoch();
+
+    pair.a->kill();
+    // Media flows through the relay while the brokers fail over…
+    QVERIFY(mediaFlows(*call->a, *call->b));
+    QCOMPARE(pair.b->waitForRole(s("active"), 5000), s("active"));
+    for (TestPhone *p : {&alice, &bob})
+        QTRY_VERIFY_WITH_TIMEOUT(p->engine().state() == ClientEngine::State::Online, 10000);
+    // …and after: the new active adopts the call its store recorded, as both phones resume it.
+    QTRY_COMPARE_WITH_TIMEOUT(pair.b->status().value(s("sessions")).toInt(), 1, 5000);
+    QVERIFY(mediaFlows(*call->a, *call->b));
+    QCOMPARE(endedA.size(), 0);
+    QCOMPARE(endedB.size(), 0);
+    // The key that keyed it is rotated as for any call live at a take-over.
+    QTRY_VERIFY_WITH_TIMEOUT(bob.profile().epoch() > bobEpoch, 10000);
+    // Hung up through the new active: the other side hears it, the relay lets the call go.
+    bob.engine().leave(sid);
+    QTRY_COMPARE_WITH_TIMEOUT(endedA.size(), 1, 5000);
+    QCOMPARE(endedA.first().at(1).value<EndReason>(), EndReason::Hangup);
+    QTest::qWait(300);
+    call->b->sendRtp(1);
+    QCOMPARE(call->a->drain(), 0);
+    QVERIFY(callWorks(alice, bob));
 }
 
 void TestStandby::aPostgresRestartUnderARunningBrokerLosesNothing()

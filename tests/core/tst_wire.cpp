@@ -186,7 +186,7 @@ void TestWire::everyTypeIsNamedOnce()
         else
             QCOMPARE(bare->type(), type);
     }
-    QCOMPARE(int(names.size()), 33); // PROTOCOL.md §6, §8 and our extensions: ringing, mute, muted
+    QCOMPARE(int(names.size()), 34); // PROTOCOL.md §6, §8 and our extensions: ringing, mute, muted, resume
     QCOMPARE(wire::messageTypeFromName(u"launch"), std::nullopt);
     QCOMPARE(wire::messageTypeFromName(u"Call"), std::nullopt); // names are exact
     QVERIFY(wire::isUnknownType(wire::encodeMessage(QCborMap{{QStringLiteral("t"), QStringLiteral("launch")}})));

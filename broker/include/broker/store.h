@@ -130,6 +130,13 @@ public:
     // invite per account: a new one replaces any unconsumed older one.
     Result<void> createInvite(const QString &account, const SecretBytes &secret, qint64 expiresAt);
 
+    // Calls on relays of their own (PROTOCOL.md: a call kept over a broker take-over): one record
+    // per session (the router's text), written with the batch while the call is up and dropped
+    // at its end, so the instance that takes over knows which calls it may adopt.
+    Result<void> setLiveSession(const QByteArray &sid, const QString &record);
+    Result<void> dropLiveSession(const QByteArray &sid);
+    std::map<QByteArray, QString> liveSessions(); // read straight from the store
+
     // Runs `then(ok)` once everything written so far is durable (or has failed to be).
     void afterCommit(std::function<void(bool ok)> then);
     bool hasUncommitted() const { return m_inBatch; }

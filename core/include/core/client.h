@@ -170,6 +170,10 @@ private:
         quint32 previousGen = 0;
         std::unique_ptr<QTimer> wipeTimer;
         QString invitedBy;
+        // Kept while the broker is lost: its media rides a relay of its own, which needs no
+        // broker. Resumed at the next login (extension `resume`), ended if that fails or takes
+        // longer than kHoldMs.
+        bool held = false;
     };
     struct PendingCall
     {
@@ -204,6 +208,10 @@ private:
     void onDirectoryPage(const wire::Message &m);
     void onRotate(const wire::Message &m);
     void onError(const wire::Message &m);
+    void onOk(const wire::Message &m);
+    // After a login: asks the broker to take back each call kept over the lost connection.
+    void resumeHeld();
+    void endHeld();
     void installGeneration(Session &s, quint32 gen, SecretBytes key);
     void endLocally(QByteArray sid, EndReason reason);
     void maybeRefresh();
@@ -245,6 +253,8 @@ private:
     QPointer<Enroller> m_enroller;
     quint32 m_nextId = 1;
     std::map<quint32, PendingCall> m_pendingCalls;
+    std::map<quint32, QByteArray> m_resumes; // request id → the kept call it resumes
+    QTimer m_holdTimer;
     std::map<QByteArray, Session> m_sessions;
     std::map<QString, bool> m_contacts;
     std::map<QString, bool> m_incomingContacts; // pages of a directory answer so far

@@ -36,8 +36,9 @@
     /* §8: broker ↔ broker */                                                                   \
     X(FedCall, "fcall")           X(FedCallKey, "fcall_key")    X(FedError, "ferror")            \
     X(Deliver, "deliver")         X(Request, "request")                                          \
-    /* extensions: who rings in a call, who is muted */                                          \
-    X(Ringing, "ringing")         X(Mute, "mute")               X(Muted, "muted")
+    /* extensions: who rings in a call, who is muted; a call kept over a broker take-over */    \
+    X(Ringing, "ringing")         X(Mute, "mute")               X(Muted, "muted")                \
+    X(Resume, "resume")
 
 // Every map key on the wire: X(name) for the key "name".
 #define SOTTO_SKBP_FIELDS(X)                                                                     \
