@@ -583,6 +583,7 @@ Result<void> CallRouter::leave(const QString &from, const QByteArray &sid, std::
     // Two or more remain: re-key (derived mode) so the leaver cannot read what follows.
     if (m_ctx.config.keyMode == skbp::KeyMode::Patent) {
         sendToJoined(s, wire::left(sid, from));
+        recordLive(s);
         m_ctx.outbox.sessionsChanged();
         return {};
     }

@@ -7,11 +7,16 @@
 #include <QCoreApplication>
 #include <QDeadlineTimer>
 #include <QFile>
+#include <QRandomGenerator>
+#include <QRegularExpression>
+#include <QUdpSocket>
 #include <QJsonDocument>
 #include <QSignalSpy>
 #include <QTcpSocket>
 #include <QTest>
 #include <QtEndian>
+
+#include <algorithm>
 
 namespace sotto::test {
 
@@ -28,6 +33,24 @@ ClientOptions fastClientOptions()
 
 quint16 freePort()
 {
+    // Below the kernel's ephemeral range: a port the kernel hands to sockets bound to port 0 (a
+    // client's, or a test's UDP socket) could be taken while a broker or relay that owns it is
+    // down for a restart (kill -9, then start on the same port), and the restart would fail.
+    int ephemeralLow = 32768;
+    QFile range(QStringLiteral("/proc/sys/net/ipv4/ip_local_port_range"));
+    if (range.open(QIODevice::ReadOnly)) {
+        const int low = QString::fromLatin1(range.readAll()).split(QRegularExpression(QStringLiteral("\\s+")), Qt::SkipEmptyParts).value(0).toInt();
+        if (low > 2048)
+            ephemeralLow = low;
+    }
+    const int from = std::max(1025, ephemeralLow - 12000);
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+        const auto port = quint16(QRandomGenerator::global()->bounded(from, ephemeralLow));
+        QTcpServer tcp;
+        QUdpSocket udp; // brokers and relays take the UDP port of the same number
+        if (tcp.listen(QHostAddress::LocalHost, port) && udp.bind(QHostAddress::LocalHost, port))
+            return port;
+    }
     QTcpServer s;
     s.listen(QHostAddress::LocalHost, 0);
     return s.serverPort();
