@@ -607,9 +607,7 @@ void RelayCountersLabel::refresh()
             up += r.up ? 1 : 0;
             sessions += r.sessions;
             forwarded += r.forwarded;
-            lines << (r.up ? tr("%1 up: %2 sessions of ours (%3 in all), %4 members, %5 forwarded, %6 binds refused")
-                                 .arg(r.address).arg(r.sessions).arg(r.relaySessions).arg(r.members).arg(r.forwarded).arg(r.refused)
-                           : tr("%1 down: %2").arg(r.address, r.why));
+            lines << broker::relayStatusText(r);
         }
         const QLocale locale;
         setText(tr("Relays: %1 of %2 up · %3 sessions · %4 forwarded")

@@ -110,14 +110,6 @@ QJsonObject statusJson(const BrokerStatus &s)
 {
     QJsonArray relays;
     for (const RelayStatus &r : s.relays) {
-        const QString text = r.up ? QStringLiteral("%1 up: %2 sessions of ours (%3 in all), %4 members, %5 packets forwarded, %6 binds refused")
-                                        .arg(r.address)
-                                        .arg(r.sessions)
-                                        .arg(r.relaySessions)
-                                        .arg(r.members)
-                                        .arg(r.forwarded)
-                                        .arg(r.refused)
-                                  : QStringLiteral("%1 down: %2").arg(r.address, r.why);
         relays.append(QJsonObject{{QStringLiteral("address"), r.address},
                                   {QStringLiteral("up"), r.up},
                                   {QStringLiteral("why"), r.why},
@@ -126,7 +118,7 @@ QJsonObject statusJson(const BrokerStatus &s)
                                   {QStringLiteral("members"), double(r.members)},
                                   {QStringLiteral("forwarded"), double(r.forwarded)},
                                   {QStringLiteral("refused"), double(r.refused)},
-                                  {QStringLiteral("text"), text}});
+                                  {QStringLiteral("text"), relayStatusText(r)}});
     }
     return QJsonObject{{QStringLiteral("ok"), true},
                        {QStringLiteral("relays"), relays},

@@ -377,6 +377,19 @@ void Broker::refuseAsStandby(QTcpSocket *socket)
     framed->closeGracefully();
 }
 
+QString relayStatusText(const RelayStatus &r)
+{
+    if (!r.up)
+        return QStringLiteral("%1 down: %2").arg(r.address, r.why);
+    return QStringLiteral("%1 up: %2 sessions of ours (%3 in all), %4 members, %5 packets forwarded, %6 binds refused")
+        .arg(r.address)
+        .arg(r.sessions)
+        .arg(r.relaySessions)
+        .arg(r.members)
+        .arg(r.forwarded)
+        .arg(r.refused);
+}
+
 BrokerStatus Broker::status()
 {
     BrokerStatus s;

@@ -561,7 +561,6 @@ private:
                 ++m_unbound;
                 return;
             }
-            me->second.lastSeenMs = m_table.m_clock.elapsed();
             if (!takeToken(me->second))
                 return;
             for (const auto &[other, m] : s->second.members) {
@@ -586,7 +585,8 @@ private:
     // The sender's token bucket (under the table's lock): false, counted, when it is empty.
     bool takeToken(RelayTable::Member &sender)
     {
-        const qint64 now = m_table.m_clock.elapsed();
+        const qint64 now = m_table.m_clock.elapsed(); // one clock read per packet: the bucket and idle time
+        sender.lastSeenMs = now;
         const RelayTable::Limits &lim = m_table.m_limits;
         sender.tokens = std::min(lim.burst, sender.tokens + double(now - sender.lastRefillMs) * lim.packetsPerSecond / 1000.0);
         sender.lastRefillMs = now;

@@ -3,6 +3,8 @@
 // happens when one is killed with SIGKILL: its calls end ("failed"), the others go on, new calls
 // go to the relays that are left. Real processes, real UDP and TCP on 127.0.0.1.
 #include "audio/rtp.h"
+#include "broker/relayserver.h"
+#include "core/crypto.h"
 #include "core/relayauth.h"
 #include "core/relaywire.h"
 #include "support/fixtures.h"
@@ -80,6 +82,7 @@ private Q_SLOTS:
     void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
     void aRelayChecksTokensWithoutAskingAnyone();
     void aBindingOutlivesItsTokenWhileItTalks();
+    void whatARelayHoldsIsBounded();
     void theControlChannelWantsTheSecret();
     void sessionsSpreadAndAKilledRelaysCallsEnd();
     void withNoRelayUpACallIsRefusedClearly();
@@ -140,6 +143,29 @@ void TestRelays::aBindingOutlivesItsTokenWhileItTalks()
     // …but the token makes no binding anywhere else.
     RelayMember thief(sid, 1, port);
     QVERIFY(!thief.bind(shortLived));
+}
+
+void TestRelays::whatARelayHoldsIsBounded()
+{
+    // The relay itself (the same code as `sotto relay`), with a member limit of three: valid
+    // tokens past it make nothing and are counted.
+    auto secret = crypto::randomSecret(32);
+    QVERIFY(secret.ok());
+    broker::RelayTable::Limits limits;
+    limits.maxMembers = 3;
+    broker::RelayServer relay(*secret, limits);
+    QVERIFY(relay.start(QHostAddress::LocalHost, 0).ok());
+    const QByteArray key = secret->view().toByteArray();
+    const QByteArray sid(16, 'b');
+    std::vector<std::unique_ptr<RelayMember>> members;
+    for (quint32 ssrc = 1; ssrc <= 5; ++ssrc) {
+        members.push_back(std::make_unique<RelayMember>(sid, ssrc, relay.port()));
+        QCOMPARE(members.back()->bind(relayauth::mintToken(key, sid, ssrc, now() + 60)), ssrc <= 3);
+    }
+    QCOMPARE(relay.load().members, std::size_t(3));
+    QCOMPARE(relay.counters().droppedFull, quint64(2));
+    // A bound member's keep-alive is not a new member: it still binds at the limit.
+    QVERIFY(members[0]->bind(relayauth::mintToken(key, sid, 1, now() + 60)));
 }
 
 void TestRelays::theControlChannelWantsTheSecret()

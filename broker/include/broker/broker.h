@@ -103,6 +103,8 @@ struct RelayStatus
     quint64 forwarded = 0;
     quint64 refused = 0; // binds it refused (forged, expired, revoked, full)
 };
+// One line for the operator: "HOST:PORT up: …" or "HOST:PORT down: why" (status, console).
+QString relayStatusText(const RelayStatus &r);
 
 struct PeerView
 {

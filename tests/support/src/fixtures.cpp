@@ -371,14 +371,24 @@ QByteArray BrokerProcess::outputSoFar()
     return m_output;
 }
 
+namespace {
+
+// SIGKILL, reaped; what it printed is kept.
+void killProcess(std::unique_ptr<QProcess> &process, QByteArray &output)
+{
+    if (!process)
+        return;
+    process->kill();
+    process->waitForFinished(5000);
+    output += process->readAll();
+    process.reset();
+}
+
+} // namespace
+
 void BrokerProcess::kill()
 {
-    if (!m_process)
-        return;
-    m_process->kill();
-    m_process->waitForFinished(5000);
-    m_output += m_process->readAll();
-    m_process.reset();
+    killProcess(m_process, m_output);
 }
 
 void BrokerProcess::stop()
@@ -458,12 +468,7 @@ bool RelayProcess::start(int timeoutMs)
 
 void RelayProcess::kill()
 {
-    if (!m_process)
-        return;
-    m_process->kill();
-    m_process->waitForFinished(5000);
-    m_output += m_process->readAll();
-    m_process.reset();
+    killProcess(m_process, m_output);
 }
 
 QByteArray RelayProcess::outputSoFar()
