@@ -240,7 +240,7 @@ Result<QByteArray> CallRouter::wrapFor(const QString &account, quint32 epoch, co
     auto wk = m_wrapKeys[account].get(key);
     if (!wk)
         return wk.error();
-    return skbp::wrapWithWrapKey(*wk, epoch, secret, ctx);
+    return skbp::wrapWith(**wk, epoch, secret, ctx);
 }
 
 QCborMap CallRouter::relayOf(const Member &m) const

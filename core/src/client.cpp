@@ -704,10 +704,24 @@ std::optional<SecretBytes> ClientEngine::sessionKey(const QByteArray &sid, quint
 
 Result<skbp::SrtpMaterial> ClientEngine::srtpMaterial(const QByteArray &sid, quint32 gen, quint32 ssrc) const
 {
-    auto key = sessionKey(sid, gen);
-    if (!key)
+    auto it = m_sessions.find(sid);
+    if (it == m_sessions.end() || !it->second.info.keyed)
         return makeError(ErrorCode::NotInSession, QStringLiteral("no key for that generation"));
-    return skbp::srtpMaterial(*key, sid, gen, ssrc);
+    const Session &s = it->second;
+    std::optional<skbp::SrtpKeys> *keys = nullptr;
+    const SecretBytes *key = nullptr;
+    if (s.info.gen == gen) {
+        keys = &s.srtp;
+        key = &s.key;
+    } else if (s.previousGen == gen && !s.previousKey.isEmpty()) {
+        keys = &s.previousSrtp;
+        key = &s.previousKey;
+    } else {
+        return makeError(ErrorCode::NotInSession, QStringLiteral("no key for that generation"));
+    }
+    if (!*keys || (*keys)->gen() != gen)
+        keys->emplace(*key, sid, gen);
+    return (*keys)->material(ssrc);
 }
 
 } // namespace sotto

@@ -46,7 +46,7 @@ Result<SecretBytes> ClientEngine::unwrapForMe(const QByteArray &wrapped, skbp::W
     auto wk = m_wrapKeys.get(*key);
     if (!wk)
         return wk.error();
-    return skbp::unwrapWithWrapKey(*wk, *epoch, wrapped, ctx);
+    return skbp::unwrapWith(**wk, *epoch, wrapped, ctx);
 }
 
 quint32 ClientEngine::call(const QString &account)
@@ -283,6 +283,8 @@ void ClientEngine::onAnswered(const wire::Message &m)
 void ClientEngine::installGeneration(Session &s, quint32 gen, SecretBytes key)
 {
     s.previousKey = std::move(s.key);
+    s.previousSrtp = std::move(s.srtp);
+    s.srtp.reset();
     s.previousGen = s.info.gen;
     s.key = std::move(key);
     s.info.gen = gen;
@@ -294,8 +296,10 @@ void ClientEngine::installGeneration(Session &s, quint32 gen, SecretBytes key)
         s.wipeTimer->setSingleShot(true);
         const QByteArray sid = s.info.sid;
         connect(s.wipeTimer.get(), &QTimer::timeout, this, [this, sid] {
-            if (Session *x = find(sid))
+            if (Session *x = find(sid)) {
                 x->previousKey.clear();
+                x->previousSrtp.reset();
+            }
         });
     }
     s.wipeTimer->start(m_options.previousKeyMs);

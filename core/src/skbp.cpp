@@ -4,6 +4,8 @@
 
 #include <QtEndian>
 
+#include <openssl/crypto.h>
+
 namespace sotto::skbp {
 
 namespace {
@@ -120,8 +122,13 @@ Result<SecretBytes> wrapKey(const SecretBytes &key)
 QByteArray wrapAad(WrapPurpose purpose, QByteArrayView sid, quint32 gen, QStringView owner,
                    quint32 epoch)
 {
-    return QByteArrayLiteral("SKBP/1 wrap") + '\0' + char(quint8(purpose)) + sid.toByteArray() + u32(gen)
-        + lp(owner) + u32(epoch);
+    static constexpr char kLabel[] = "SKBP/1 wrap";
+    const QByteArray name = lp(owner);
+    QByteArray aad;
+    aad.reserve(qsizetype(sizeof kLabel) + 1 + sid.size() + 4 + name.size() + 4);
+    aad.append(kLabel, sizeof kLabel - 1).append('\0').append(char(quint8(purpose))).append(sid)
+        .append(u32(gen)).append(name).append(u32(epoch));
+    return aad;
 }
 
 Result<QByteArray> wrap(const SecretBytes &key, quint32 epoch, const SecretBytes &secret,
@@ -130,11 +137,14 @@ Result<QByteArray> wrap(const SecretBytes &key, quint32 epoch, const SecretBytes
     auto wk = wrapKey(key);
     if (!wk)
         return wk.error();
-    return wrapWithWrapKey(*wk, epoch, secret, ctx, nonce);
+    auto cipher = crypto::AesGcmKey::create(wk->view());
+    if (!cipher)
+        return cipher.error();
+    return wrapWith(*cipher, epoch, secret, ctx, nonce);
 }
 
-Result<QByteArray> wrapWithWrapKey(const SecretBytes &wrapKey, quint32 epoch, const SecretBytes &secret,
-                                   const WrapContext &ctx, QByteArrayView nonce)
+Result<QByteArray> wrapWith(crypto::AesGcmKey &wrapCipher, quint32 epoch, const SecretBytes &secret,
+                            const WrapContext &ctx, QByteArrayView nonce)
 {
     QByteArray n;
     if (nonce.isEmpty()) {
@@ -145,27 +155,32 @@ Result<QByteArray> wrapWithWrapKey(const SecretBytes &wrapKey, quint32 epoch, co
     } else {
         n = nonce.toByteArray();
     }
-    auto ct = crypto::aesGcmSeal(wrapKey.view(), n, wrapAad(ctx.purpose, ctx.sid, ctx.gen, ctx.owner, epoch),
-                                 secret.view());
+    auto ct = wrapCipher.seal(n, wrapAad(ctx.purpose, ctx.sid, ctx.gen, ctx.owner, epoch), secret.view());
     if (!ct)
         return ct.error();
-    return char(kWrapVersion) + u32(epoch) + n + *ct;
+    QByteArray out;
+    out.reserve(1 + 4 + n.size() + ct->size());
+    out.append(char(kWrapVersion)).append(u32(epoch)).append(n).append(*ct);
+    return out;
 }
 
-Result<SecretBytes> WrapKeyCache::get(const SecretBytes &key)
+Result<crypto::AesGcmKey *> WrapKeyCache::get(const SecretBytes &key)
 {
-    for (const Slot &slot : m_slots) {
-        if (!slot.wrapKey.isEmpty() && slot.key.equals(key))
-            return slot.wrapKey;
+    for (Slot &slot : m_slots) {
+        if (slot.cipher.isValid() && slot.key.equals(key))
+            return &slot.cipher;
     }
     auto wk = wrapKey(key);
     if (!wk)
         return wk.error();
+    auto cipher = crypto::AesGcmKey::create(wk->view());
+    if (!cipher)
+        return cipher.error();
     Slot &slot = m_slots[m_next];
     m_next = 1 - m_next;
     slot.key = key;
-    slot.wrapKey = *wk;
-    return wk;
+    slot.cipher = std::move(*cipher);
+    return &slot.cipher;
 }
 
 Result<quint32> wrappedEpoch(QByteArrayView wrapped)
@@ -181,20 +196,23 @@ Result<SecretBytes> unwrap(const SecretBytes &key, quint32 epoch, QByteArrayView
     auto wk = wrapKey(key);
     if (!wk)
         return wk.error();
-    return unwrapWithWrapKey(*wk, epoch, wrapped, ctx);
+    auto cipher = crypto::AesGcmKey::create(wk->view());
+    if (!cipher)
+        return cipher.error();
+    return unwrapWith(*cipher, epoch, wrapped, ctx);
 }
 
-Result<SecretBytes> unwrapWithWrapKey(const SecretBytes &wrapKey, quint32 epoch, QByteArrayView wrapped,
-                                      const WrapContext &ctx)
+Result<SecretBytes> unwrapWith(crypto::AesGcmKey &wrapCipher, quint32 epoch, QByteArrayView wrapped,
+                               const WrapContext &ctx)
 {
     auto e = wrappedEpoch(wrapped);
     if (!e)
         return e.error();
     if (*e != epoch)
         return makeError(ErrorCode::Crypto, QStringLiteral("wrapped under epoch %1, not %2").arg(*e).arg(epoch));
-    return crypto::aesGcmOpen(wrapKey.view(), wrapped.sliced(5, crypto::kNonceSize),
-                              wrapAad(ctx.purpose, ctx.sid, ctx.gen, ctx.owner, epoch),
-                              wrapped.sliced(5 + crypto::kNonceSize));
+    return wrapCipher.open(wrapped.sliced(5, crypto::kNonceSize),
+                           wrapAad(ctx.purpose, ctx.sid, ctx.gen, ctx.owner, epoch),
+                           wrapped.sliced(5 + crypto::kNonceSize));
 }
 
 Result<SecretBytes> sessionKey(KeyMode mode, const SecretBytes &calleeKey, QByteArrayView sid,
@@ -215,13 +233,28 @@ Result<SecretBytes> ratchet(const SecretBytes &sessionKey, QByteArrayView sid, q
 Result<SrtpMaterial> srtpMaterial(const SecretBytes &sessionKey, QByteArrayView sid, quint32 gen,
                                   quint32 ssrc)
 {
-    auto out = crypto::hkdf(sid, sessionKey.view(),
-                            QByteArrayLiteral("SKBP/1 srtp") + u32(gen) + u32(ssrc),
-                            kSrtpMaterialSize);
-    if (!out)
-        return out.error();
-    return SrtpMaterial{SecretBytes::copyOf(out->view().first(32)),
-                        SecretBytes::copyOf(out->view().sliced(32, 12))};
+    return SrtpKeys(sessionKey, sid, gen).material(ssrc);
+}
+
+SrtpKeys::SrtpKeys(const SecretBytes &sessionKey, QByteArrayView sid, quint32 gen)
+    : m_prk(crypto::HkdfPrk::extract(sid, sessionKey.view())), m_gen(gen)
+{
+}
+
+SrtpMaterial SrtpKeys::material(quint32 ssrc) const
+{
+    static constexpr char kLabel[] = "SKBP/1 srtp";
+    unsigned char numbers[8];
+    qToBigEndian(m_gen, numbers);
+    qToBigEndian(ssrc, numbers + 4);
+    unsigned char okm[kSrtpMaterialSize];
+    m_prk.expand({QByteArrayView(kLabel, sizeof kLabel - 1),
+                  QByteArrayView(reinterpret_cast<const char *>(numbers), sizeof numbers)},
+                 okm, kSrtpMaterialSize);
+    SrtpMaterial out{SecretBytes::copyOf(QByteArrayView(reinterpret_cast<const char *>(okm), 32)),
+                     SecretBytes::copyOf(QByteArrayView(reinterpret_cast<const char *>(okm) + 32, 12))};
+    OPENSSL_cleanse(okm, sizeof okm);
+    return out;
 }
 
 Result<QByteArray> rotateProof(const SecretBytes &nextKey, QStringView account, quint32 nextEpoch)

@@ -1,5 +1,11 @@
 #include "core/crypto.h"
 
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/kdf.h>
+
+#include <QRandomGenerator>
 #include <QTest>
 
 using namespace sotto;
@@ -10,7 +16,11 @@ class TestCrypto : public QObject
 private Q_SLOTS:
     void hkdf_data();
     void hkdf();
+    void hmac_data();
     void hmac();
+    void hmacAndHkdfAgreeWithOpenSsl();
+    void oneExtractServesEveryExpand();
+    void keyedGcmResetsOnlyTheNonce();
     void gcm_data();
     void gcm();
     void gcmRejectsTampering();
@@ -58,13 +68,145 @@ void TestCrypto::hkdf()
     QVERIFY(!crypto::hkdf(salt, ikm, info, 255 * 32 + 1).ok());
 }
 
+void TestCrypto::hmac_data()
+{
+    QTest::addColumn<QByteArray>("key");
+    QTest::addColumn<QByteArray>("data");
+    QTest::addColumn<QByteArray>("mac");
+    // RFC 4231 §4.2–4.8, HMAC-SHA-256 (case 5's truncated output is left out). Cases 6 and 7
+    // have a 131-byte key: longer than a block, so it is hashed first.
+    QTest::newRow("rfc4231-1") << QByteArray(20, 0x0b) << QByteArray("Hi There")
+                               << h("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+    QTest::newRow("rfc4231-2") << QByteArray("Jefe") << QByteArray("what do ya want for nothing?")
+                               << h("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    QTest::newRow("rfc4231-3") << QByteArray(20, char(0xaa)) << QByteArray(50, char(0xdd))
+                               << h("773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe");
+    QTest::newRow("rfc4231-4") << h("0102030405060708090a0b0c0d0e0f10111213141516171819") << QByteArray(50, char(0xcd))
+                               << h("82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b");
+    QTest::newRow("rfc4231-6") << QByteArray(131, char(0xaa))
+                               << QByteArray("Test Using Larger Than Block-Size Key - Hash Key First")
+                               << h("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    QTest::newRow("rfc4231-7") << QByteArray(131, char(0xaa))
+                               << QByteArray("This is a test using a larger than block-size key and a larger than "
+                                             "block-size data. The key needs to be hashed before being used by the "
+                                             "HMAC algorithm.")
+                               << h("9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
+}
+
 void TestCrypto::hmac()
 {
-    // RFC 4231 test case 2.
-    auto mac = crypto::hmacSha256("Jefe", "what do ya want for nothing?");
-    QVERIFY(mac.ok());
-    QCOMPARE(mac->view().toByteArray().toHex(),
-             QByteArray("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"));
+    QFETCH(QByteArray, key);
+    QFETCH(QByteArray, data);
+    QFETCH(QByteArray, mac);
+    auto one = crypto::hmacSha256(key, data);
+    QVERIFY(one.ok());
+    QCOMPARE(one->view().toByteArray().toHex(), mac.toHex());
+    // Keyed once, used many times, with the data in pieces: the pad states are not consumed.
+    const crypto::HmacSha256Key keyed(key);
+    for (int i = 0; i < 3; ++i) {
+        unsigned char out[32];
+        keyed.mac({data.first(data.size() / 3), data.sliced(data.size() / 3)}, out);
+        QCOMPARE(QByteArray(reinterpret_cast<const char *>(out), 32).toHex(), mac.toHex());
+    }
+}
+
+// Our HMAC and HKDF are RFC 2104/5869 over OpenSSL's SHA-256; OpenSSL's own HMAC and HKDF
+// (EVP_KDF) are the reference, on random lengths either side of the block size and of the
+// 32-byte output (keys 0–200 bytes, salts 0–100, info 0–300, outputs 1–300).
+void TestCrypto::hmacAndHkdfAgreeWithOpenSsl()
+{
+    QRandomGenerator rng(20261202);
+    auto randomBytes = [&](int max) {
+        QByteArray b(int(rng.bounded(max + 1)), Qt::Uninitialized);
+        for (char &c : b)
+            c = char(rng.bounded(256));
+        return b;
+    };
+    EVP_KDF *kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+    QVERIFY(kdf);
+    for (int i = 0; i < 500; ++i) {
+        const QByteArray key = randomBytes(200), data = randomBytes(300);
+        unsigned char ref[32];
+        unsigned int refLen = 0;
+        static const unsigned char none = 0;
+        HMAC(EVP_sha256(), key.isEmpty() ? &none : reinterpret_cast<const unsigned char *>(key.constData()), int(key.size()),
+             reinterpret_cast<const unsigned char *>(data.constData()), std::size_t(data.size()), ref, &refLen);
+        QCOMPARE(crypto::hmacSha256(key, data)->view().toByteArray().toHex(),
+                 QByteArray(reinterpret_cast<const char *>(ref), 32).toHex());
+
+        const QByteArray salt = randomBytes(100), ikm = randomBytes(100), info = randomBytes(300);
+        const int length = 1 + int(rng.bounded(300));
+        EVP_KDF_CTX *ctx = EVP_KDF_CTX_new(kdf);
+        char digest[] = "SHA256";
+        static const unsigned char zeros[32] = {};
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, ikm.isEmpty() ? const_cast<unsigned char *>(zeros) : reinterpret_cast<unsigned char *>(const_cast<char *>(ikm.constData())), std::size_t(ikm.size())),
+            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, salt.isEmpty() ? const_cast<unsigned char *>(zeros) : reinterpret_cast<unsigned char *>(const_cast<char *>(salt.constData())), salt.isEmpty() ? 32 : std::size_t(salt.size())),
+            info.isEmpty() ? OSSL_PARAM_construct_end()
+                           : OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, reinterpret_cast<unsigned char *>(const_cast<char *>(info.constData())), std::size_t(info.size())),
+            OSSL_PARAM_construct_end(),
+        };
+        QByteArray expected(length, Qt::Uninitialized);
+        QCOMPARE(EVP_KDF_derive(ctx, reinterpret_cast<unsigned char *>(expected.data()), std::size_t(length), params), 1);
+        EVP_KDF_CTX_free(ctx);
+        auto ours = crypto::hkdf(salt, ikm, info, length);
+        QVERIFY(ours.ok());
+        QVERIFY2(ours->view().toByteArray() == expected, qPrintable(QStringLiteral("case %1").arg(i)));
+    }
+    EVP_KDF_free(kdf);
+}
+
+void TestCrypto::oneExtractServesEveryExpand()
+{
+    const QByteArray salt("a session id"), ikm(32, 0x42);
+    const auto prk = crypto::HkdfPrk::extract(salt, ikm);
+    for (const QByteArray &info : {QByteArray("first"), QByteArray("second"), QByteArray(), QByteArray("first")}) {
+        auto whole = crypto::hkdf(salt, ikm, info, 44);
+        auto split = prk.expand(info, 44);
+        QVERIFY(whole.ok() && split.ok());
+        QCOMPARE(split->view().toByteArray().toHex(), whole->view().toByteArray().toHex());
+        // The info in parts is the info joined.
+        unsigned char parts[44];
+        QVERIFY(prk.expand({info.first(info.size() / 2), info.sliced(info.size() / 2)}, parts, 44));
+        QCOMPARE(QByteArray(reinterpret_cast<const char *>(parts), 44).toHex(), whole->view().toByteArray().toHex());
+    }
+    unsigned char out[1];
+    QVERIFY(!prk.expand({QByteArrayView("x")}, out, 0));
+    QVERIFY(!prk.expand("x", crypto::HkdfPrk::kMaxLength + 1).ok());
+    QVERIFY(prk.expand("x", crypto::HkdfPrk::kMaxLength).ok());
+}
+
+void TestCrypto::keyedGcmResetsOnlyTheNonce()
+{
+    const QByteArray key = h("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308");
+    auto gcm = crypto::AesGcmKey::create(key);
+    QVERIFY(gcm.ok());
+    QVERIFY(!crypto::AesGcmKey::create(key.left(31)).ok());
+    // Many messages under one keyed context give what one-shot calls give, message by
+    // message: nothing but the key carries over between them.
+    for (int i = 0; i < 20; ++i) {
+        const QByteArray nonce = QByteArray(11, char(i)) + char(i * 7);
+        const QByteArray aad = QByteArray(i, 'a');
+        const QByteArray pt = QByteArray(i * 5, char('A' + i));
+        auto sealed = gcm->seal(nonce, aad, pt);
+        QVERIFY(sealed.ok());
+        QCOMPARE(sealed->toHex(), crypto::aesGcmSeal(key, nonce, aad, pt)->toHex());
+        auto opened = gcm->open(nonce, aad, *sealed);
+        QVERIFY(opened.ok());
+        QCOMPARE(opened->view().toByteArray(), pt);
+        // A failed open leaves the context fit for the next message.
+        QByteArray bad = *sealed;
+        bad[bad.size() - 1] = char(bad[bad.size() - 1] ^ 1);
+        QCOMPARE(gcm->open(nonce, aad, bad).error().code, ErrorCode::Crypto);
+        QVERIFY(!gcm->open(nonce, aad + 'x', *sealed).ok());
+    }
+    QVERIFY(!gcm->open(QByteArray(11, 0), {}, QByteArray(16, 0)).ok());
+    QVERIFY(!gcm->open(QByteArray(12, 0), {}, QByteArray(15, 0)).ok());
+    crypto::AesGcmKey moved = std::move(*gcm);
+    QVERIFY(moved.isValid());
+    QVERIFY(!gcm->isValid());
+    QVERIFY(!gcm->seal(QByteArray(12, 0), {}, "x").ok());
 }
 
 void TestCrypto::gcm_data()

@@ -264,6 +264,14 @@ void TestSkbp::srtp()
     QVERIFY(m.ok());
     QCOMPARE(m->masterKey.view().toByteArray().toHex(), hex(f(v, "master_key")).toHex());
     QCOMPARE(m->masterSalt.view().toByteArray().toHex(), hex(f(v, "master_salt")).toHex());
+    // One extract per generation serves every sender: a SrtpKeys used first for another SSRC,
+    // then for this one, gives the vector too.
+    const skbp::SrtpKeys keys(secretHex(f(v, "session_key")), hex(f(v, "sid")), quint32(f(v, "gen").toInt()));
+    const skbp::SrtpMaterial other = keys.material(quint32(f(v, "ssrc").toDouble()) ^ 1u);
+    QVERIFY(!other.masterKey.equals(m->masterKey));
+    const skbp::SrtpMaterial same = keys.material(quint32(f(v, "ssrc").toDouble()));
+    QVERIFY(same.masterKey.equals(m->masterKey));
+    QVERIFY(same.masterSalt.equals(m->masterSalt));
 }
 
 void TestSkbp::rotate()

@@ -168,6 +168,10 @@ private:
         SecretBytes key;
         SecretBytes previousKey;
         quint32 previousGen = 0;
+        // The SRTP keys' shared HKDF extract for key and previousKey, made at the first
+        // srtpMaterial() of the generation and wiped with its key.
+        mutable std::optional<skbp::SrtpKeys> srtp;
+        mutable std::optional<skbp::SrtpKeys> previousSrtp;
         std::unique_ptr<QTimer> wipeTimer;
         QString invitedBy;
         // Kept while the broker is lost: its media rides a relay of its own, which needs no

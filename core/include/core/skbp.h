@@ -3,6 +3,7 @@
 // SKBP/1 derivations and key wrapping (PROTOCOL.md §2, §4, §5, §6.1). Pure functions over
 // core/crypto; every one has a known-answer row in tests/core/tst_skbp.cpp.
 
+#include "core/crypto.h"
 #include "core/result.h"
 #include "core/secretbytes.h"
 
@@ -90,25 +91,27 @@ struct WrapContext
 // nonce: 12 bytes, or empty for a fresh random one.
 Result<QByteArray> wrap(const SecretBytes &key, quint32 epoch, const SecretBytes &secret,
                         const WrapContext &ctx, QByteArrayView nonce = {});
-// The same with wrap_key(K) already derived: callers that wrap or unwrap often keep it beside K
-// (it changes only when K does) and save an HKDF per call.
-Result<QByteArray> wrapWithWrapKey(const SecretBytes &wrapKey, quint32 epoch, const SecretBytes &secret,
-                                   const WrapContext &ctx, QByteArrayView nonce = {});
-Result<SecretBytes> unwrapWithWrapKey(const SecretBytes &wrapKey, quint32 epoch, QByteArrayView wrapped,
-                                      const WrapContext &ctx);
+// The same under wrap_key(K) already keyed into an AES-GCM context: callers that wrap or
+// unwrap often keep it beside K (it changes only when K does) and save an HKDF and a key
+// schedule per call. Not thread-safe (the cipher's contexts are reused).
+Result<QByteArray> wrapWith(crypto::AesGcmKey &wrapCipher, quint32 epoch, const SecretBytes &secret,
+                            const WrapContext &ctx, QByteArrayView nonce = {});
+Result<SecretBytes> unwrapWith(crypto::AesGcmKey &wrapCipher, quint32 epoch, QByteArrayView wrapped,
+                               const WrapContext &ctx);
 
-// wrap_key(K) for the last two keys asked for (an account's current and pending key),
-// recomputed only when a new K comes. Not thread-safe.
+// wrap_key(K), keyed into AES-GCM, for the last two keys asked for (an account's current and
+// pending key), recomputed only when a new K comes. Fails only as AesGcmKey::create does. The
+// pointer stays valid until the next get(). Not thread-safe.
 class WrapKeyCache
 {
 public:
-    Result<SecretBytes> get(const SecretBytes &key);
+    Result<crypto::AesGcmKey *> get(const SecretBytes &key);
 
 private:
     struct Slot
     {
         SecretBytes key;
-        SecretBytes wrapKey;
+        crypto::AesGcmKey cipher;
     };
     Slot m_slots[2];
     int m_next = 0;
@@ -129,8 +132,25 @@ struct SrtpMaterial
     SecretBytes masterKey;  // 32
     SecretBytes masterSalt; // 12
 };
+// HKDF(salt = sid, IKM = SK_g, "SKBP/1 srtp" || u32(gen) || u32(ssrc), 44) → key 32 || salt 12.
 Result<SrtpMaterial> srtpMaterial(const SecretBytes &sessionKey, QByteArrayView sid, quint32 gen,
                                   quint32 ssrc);
+
+// The SRTP keys of one generation of a session. Every sender's material shares the HKDF
+// extract (same salt and IKM) and differs only in the expand's info, so the extract is done
+// once here and each material() is one expand (two pre-keyed HMACs). Holds PRK, not SK_g;
+// wiped on destruction. Reentrant.
+class SrtpKeys
+{
+public:
+    SrtpKeys(const SecretBytes &sessionKey, QByteArrayView sid, quint32 gen);
+    quint32 gen() const { return m_gen; }
+    SrtpMaterial material(quint32 ssrc) const;
+
+private:
+    crypto::HkdfPrk m_prk;
+    quint32 m_gen;
+};
 
 Result<QByteArray> rotateProof(const SecretBytes &nextKey, QStringView account, quint32 nextEpoch);
 
