@@ -6,6 +6,7 @@
 
 #include "benchclient.h"
 #include "mediabench.h"
+#include "setupbench.h"
 
 #include "broker/broker.h"
 #include "core/client.h"
@@ -20,9 +21,6 @@
 #include "core/relayauth.h"
 #include "core/relaywire.h"
 #include "audio/rtp.h"
-
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include <QCommandLineParser>
 #include <QDir>
@@ -377,100 +375,33 @@ Burst benchReconnectBurst(int count, int backlog)
 #endif
 
 
-// The phone's side of a call set-up as ClientEngine does it: unwrap {SK}K under the epoch's
-// wrap cipher (keyed once per epoch, WrapKeyCache), then the SRTP material we send under and
-// the peer's we receive under, both from the generation's one HKDF extract (SrtpKeys).
-Summary benchClientSetup(int runs, int iterations)
+Summary timeSetupWork(void (SetupWork::*step)(), int runs, int iterations)
 {
-    const SecretBytes kAlice = *crypto::randomSecret(32);
-    const SecretBytes sk = *crypto::randomSecret(32);
-    const QByteArray sid = *crypto::randomBytes(16);
-    const skbp::WrapContext ctx{skbp::WrapPurpose::Call, sid, 0, QStringLiteral("alice")};
-    const QByteArray wrapped = *skbp::wrap(kAlice, 7, sk, ctx);
-    skbp::WrapKeyCache cache;
-    (void)cache.get(kAlice);
+    SetupWork work;
+    (work.*step)();
     std::vector<double> perRun;
     for (int r = 0; r < runs; ++r) {
         const double t0 = cpuMicros();
-        for (int i = 0; i < iterations; ++i) {
-            auto key = skbp::unwrapWith(**cache.get(kAlice), 7, wrapped, ctx);
-            if (!key)
-                qFatal("setup failed");
-            const skbp::SrtpKeys keys(*key, sid, 0);
-            const skbp::SrtpMaterial own = keys.material(0x11111111);  // what we send under
-            const skbp::SrtpMaterial peer = keys.material(0x22222222); // what we receive
-            if (own.masterKey.size() != 32 || peer.masterSalt.size() != 12)
-                qFatal("setup failed");
-        }
+        for (int i = 0; i < iterations; ++i)
+            (work.*step)();
         perRun.push_back((cpuMicros() - t0) / iterations);
     }
-    return summarize(perRun);
-}
-
-// The same work the leanest way found: the GCM context keyed in advance (only its nonce set),
-// the AAD built in advance, no allocation, plaintext and material in stack buffers; one
-// HKDF extract and two expands on pre-keyed HMAC pad states. What client_setup_us is held to.
-Summary benchClientSetupFloor(int runs, int iterations)
-{
-    const SecretBytes kAlice = *crypto::randomSecret(32);
-    const SecretBytes sk = *crypto::randomSecret(32);
-    const QByteArray sid = *crypto::randomBytes(16);
-    const skbp::WrapContext ctx{skbp::WrapPurpose::Call, sid, 0, QStringLiteral("alice")};
-    const QByteArray wrapped = *skbp::wrap(kAlice, 7, sk, ctx);
-    const QByteArray aad = skbp::wrapAad(ctx.purpose, sid, 0, ctx.owner, 7);
-    const SecretBytes wk = *skbp::wrapKey(kAlice);
-    EVP_CIPHER_CTX *gcm = EVP_CIPHER_CTX_new();
-    EVP_CIPHER *cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
-    EVP_DecryptInit_ex2(gcm, cipher, wk.data(), nullptr, nullptr);
-    const auto *nonce = reinterpret_cast<const unsigned char *>(wrapped.constData()) + 5;
-    const auto *ct = nonce + crypto::kNonceSize;
-    std::vector<double> perRun;
-    for (int r = 0; r < runs; ++r) {
-        const double t0 = cpuMicros();
-        for (int i = 0; i < iterations; ++i) {
-            unsigned char key[32], own[44], peer[44];
-            int len = 0, fin = 0;
-            EVP_DecryptInit_ex2(gcm, nullptr, nullptr, nonce, nullptr);
-            EVP_DecryptUpdate(gcm, nullptr, &len, reinterpret_cast<const unsigned char *>(aad.constData()), int(aad.size()));
-            EVP_DecryptUpdate(gcm, key, &len, ct, 32);
-            EVP_CIPHER_CTX_ctrl(gcm, EVP_CTRL_GCM_SET_TAG, 16, const_cast<unsigned char *>(ct + 32));
-            if (EVP_DecryptFinal_ex(gcm, key + len, &fin) != 1)
-                qFatal("floor: authentication failed");
-            const auto prk = crypto::HkdfPrk::extract(sid, QByteArrayView(reinterpret_cast<const char *>(key), 32));
-            static const char info1[] = "SKBP/1 srtp\0\0\0\0\x11\x11\x11\x11";
-            static const char info2[] = "SKBP/1 srtp\0\0\0\0\x22\x22\x22\x22";
-            prk.expand({QByteArrayView(info1, sizeof info1 - 1)}, own, 44);
-            prk.expand({QByteArrayView(info2, sizeof info2 - 1)}, peer, 44);
-            OPENSSL_cleanse(key, sizeof key);
-        }
-        perRun.push_back((cpuMicros() - t0) / iterations);
-    }
-    EVP_CIPHER_CTX_free(gcm);
-    EVP_CIPHER_free(cipher);
     return summarize(perRun);
 }
 
 Summary benchNoiseHandshake(int runs, int iterations)
 {
-    const auto broker = *crypto::x25519Generate();
-    const SecretBytes psk = *crypto::randomSecret(32);
-    const QByteArray prologue = skbp::enrollPrologue(QStringLiteral("alice"), 3);
+    HandshakeWork work;
     std::vector<double> perRun;
     for (int r = 0; r < runs; ++r) {
         double clientMicros = 0;
         for (int i = 0; i < iterations; ++i) {
             double t = cpuMicros();
-            auto client = noise::HandshakeState::create({noise::Pattern::NKpsk0, true, prologue, {}, broker.publicKey, psk, std::nullopt});
-            auto m1 = client->writeMessage("{}");
+            work.clientFirst();
             clientMicros += cpuMicros() - t;
-            auto resp = noise::HandshakeState::create({noise::Pattern::NKpsk0, false, prologue, broker.privateKey, {}, psk, std::nullopt});
-            (void)resp->readMessage(*m1);
-            auto m2 = resp->writeMessage("{}");
+            work.respond();
             t = cpuMicros();
-            if (!client->readMessage(*m2))
-                qFatal("handshake failed");
-            auto [a, b] = client->split();
-            auto k = skbp::brokerKey(client->handshakeHash(), a.key(), b.key());
+            work.clientSecond();
             clientMicros += cpuMicros() - t;
         }
         perRun.push_back(clientMicros / iterations);
@@ -758,8 +689,30 @@ int main(int argc, char **argv)
     const QCommandLineOption json(QStringLiteral("json"), QStringLiteral("write the figures as JSON"), QStringLiteral("FILE"));
     const QCommandLineOption quick(QStringLiteral("quick"), QStringLiteral("a run under two minutes"));
     const QCommandLineOption only(QStringLiteral("only"), QStringLiteral("comma-separated benchmark names"), QStringLiteral("NAMES"));
-    parser.addOptions({json, quick, only});
+    const QCommandLineOption callgrind(QStringLiteral("callgrind"), QStringLiteral("instructions per client set-up and per Noise handshake, counted under valgrind's callgrind"));
+    const QCommandLineOption probe(QStringLiteral("callgrind-probe"), QStringLiteral("(internal) the measured side of --callgrind"), QStringLiteral("NAME"));
+    const QCommandLineOption iterations(QStringLiteral("iterations"), QStringLiteral("calls counted per figure by --callgrind (default 200)"), QStringLiteral("N"), QStringLiteral("200"));
+    parser.addOptions({json, quick, only, callgrind, probe, iterations});
     parser.process(app);
+    const int probeIterations = std::max(1, parser.value(iterations).toInt());
+    if (parser.isSet(probe))
+        return runProbe(parser.value(probe), probeIterations);
+    if (parser.isSet(callgrind)) {
+        QString error;
+        const QJsonObject counts = countInstructions(QCoreApplication::applicationFilePath(), probeIterations, &error);
+        if (counts.isEmpty()) {
+            std::fprintf(stderr, "sotto-bench: %s\n", qPrintable(error));
+            return 1;
+        }
+        const QJsonObject result{{QStringLiteral("instructions"), counts}};
+        std::printf("%s", QJsonDocument(result).toJson().constData());
+        if (parser.isSet(json)) {
+            QFile f(parser.value(json));
+            if (!f.open(QIODevice::WriteOnly) || f.write(QJsonDocument(result).toJson()) < 0)
+                return 1;
+        }
+        return 0;
+    }
     const bool q = parser.isSet(quick);
     const QStringList selected = parser.value(only).split(u',', Qt::SkipEmptyParts);
     auto want = [&](const char *name) { return selected.isEmpty() || selected.contains(QLatin1StringView(name)); };
@@ -775,13 +728,13 @@ int main(int argc, char **argv)
 
     std::optional<Summary> setup, handshake;
     if (want("client_setup_us") || want("setup_vs_handshake")) {
-        setup = benchClientSetup(q ? 5 : 15, q ? 1000 : 4000);
+        setup = timeSetupWork(&SetupWork::setup, q ? 5 : 15, q ? 1000 : 4000);
         out.insert(QStringLiteral("client_setup_us"), setup->median);
         addSpread("client_setup_us", *setup);
         table.emplace_back(QStringLiteral("client_setup_us"), QStringLiteral("%1 µs CPU (%2–%3)").arg(setup->median, 0, 'f', 2).arg(setup->min, 0, 'f', 2).arg(setup->max, 0, 'f', 2));
     }
     if (want("client_setup_floor_us") || want("client_setup_us")) {
-        const Summary floor = benchClientSetupFloor(q ? 5 : 15, q ? 1000 : 4000);
+        const Summary floor = timeSetupWork(&SetupWork::floor, q ? 5 : 15, q ? 1000 : 4000);
         out.insert(QStringLiteral("client_setup_floor_us"), floor.median);
         addSpread("client_setup_floor_us", floor);
         table.emplace_back(QStringLiteral("client_setup_floor_us"), QStringLiteral("%1 µs CPU (%2–%3)").arg(floor.median, 0, 'f', 2).arg(floor.min, 0, 'f', 2).arg(floor.max, 0, 'f', 2));
