@@ -498,6 +498,17 @@ struct Throughput
     std::vector<double> windows;
 };
 
+// BENCH.md's pair counts; SOTTO_BENCH_PAIRS=a,b,... measures others (for profiling one).
+std::vector<int> byPairsCounts()
+{
+    std::vector<int> out;
+    for (const QString &p : qEnvironmentVariable("SOTTO_BENCH_PAIRS").split(u',', Qt::SkipEmptyParts))
+        out.push_back(p.toInt());
+    if (out.empty())
+        out = {200, 1000, 5000};
+    return out;
+}
+
 Throughput benchCallCycles(int pairs, int seconds, const QString &store = {})
 {
     BrokerHost host([&](broker::BrokerConfig &c) { c.store = store; });
@@ -767,6 +778,25 @@ int main(int argc, char **argv)
         out.insert(QStringLiteral("broker_call_cycles_per_s"), QJsonObject{{QStringLiteral("value"), t.value}, {QStringLiteral("pairs"), pairs}});
         addSpread("broker_call_cycles_per_s", s);
         table.emplace_back(QStringLiteral("broker_call_cycles_per_s"), QStringLiteral("%1 /s (%2–%3), %4 pairs (goal ≥ 5000)").arg(t.value, 0, 'f', 0).arg(s.min, 0, 'f', 0).arg(s.max, 0, 'f', 0).arg(pairs));
+    }
+    if (want("broker_call_cycles_by_pairs")) {
+        // The same cycles with more pairs logged in and calling at once: a cost per call that
+        // grows with the clients shows here as a falling rate.
+        QJsonObject byPairs;
+        QStringList cells;
+        double first = 0, last = 0;
+        for (const int pairs : byPairsCounts()) {
+            const Throughput t = benchCallCycles(pairs, q ? 2 : 5);
+            byPairs.insert(QString::number(pairs), t.value);
+            cells.append(QStringLiteral("%1 pairs %2/s").arg(pairs).arg(t.value, 0, 'f', 0));
+            (first == 0 ? first : last) = t.value;
+        }
+        out.insert(QStringLiteral("broker_call_cycles_by_pairs"), byPairs);
+        if (first > 0) {
+            out.insert(QStringLiteral("broker_call_cycles_5000_vs_200"), last / first);
+            cells.append(QStringLiteral("5000/200 = %1 (goal ≥ 0.85)").arg(last / first, 0, 'f', 2));
+        }
+        table.emplace_back(QStringLiteral("broker_call_cycles_by_pairs"), cells.join(QStringLiteral(", ")));
     }
 #ifdef SOTTO_BENCH_POSTGRES
     if (want("broker_call_cycles_per_s_postgresql")) {

@@ -76,11 +76,56 @@ std::vector<QCborMap> CallRouter::directory(std::optional<quint32> id) const
 int CallRouter::sessionsOf(const QString &account) const
 {
     int n = 0;
-    for (const auto &[sid, s] : m_sessions) {
-        for (const Member &m : s->members)
-            n += m.account == account ? 1 : 0;
-    }
+    forEachInvolving(account, [&](const Session &s) { n += s.find(account) ? 1 : 0; });
     return n;
+}
+
+// ---- the index of who is involved where ----------------------------------------------------
+
+void CallRouter::involve(const Member &m, Session *s, int delta)
+{
+    for (const QString *name : {&m.account, &m.ringBy}) {
+        if (name->isEmpty())
+            continue;
+        auto &sessions = m_involved[*name];
+        if ((sessions[s] += delta) <= 0)
+            sessions.erase(s);
+        if (sessions.empty())
+            m_involved.erase(*name);
+    }
+}
+
+CallRouter::Session &CallRouter::insertSession(std::unique_ptr<Session> session)
+{
+    Session *s = session.get();
+    const QByteArray sid = s->sid;
+    for (const Member &m : s->members)
+        involve(m, s, +1);
+    m_sessions.emplace(sid, std::move(session));
+    return *s;
+}
+
+void CallRouter::eraseSession(std::map<QByteArray, std::unique_ptr<Session>>::iterator it)
+{
+    for (const Member &m : it->second->members)
+        involve(m, it->second.get(), -1);
+    m_sessions.erase(it);
+}
+
+void CallRouter::addMember(Session &s, const Member &m)
+{
+    s.members.push_back(m);
+    involve(m, &s, +1);
+}
+
+void CallRouter::dropMember(Session &s, const QString &account)
+{
+    std::erase_if(s.members, [&](const Member &m) {
+        if (m.account != account)
+            return false;
+        involve(m, &s, -1);
+        return true;
+    });
 }
 
 std::pair<CallRouter::Session *, CallRouter::Member *> CallRouter::locate(const QByteArray &sid, const QString &account)
@@ -112,30 +157,30 @@ Result<CallRouter::Member> CallRouter::newMember(const Session &s, const QString
 int CallRouter::joinedSessionsOf(const QString &account) const
 {
     int n = 0;
-    for (const auto &[sid, s] : m_sessions) {
-        for (const Member &m : s->members)
+    forEachInvolving(account, [&](const Session &s) {
+        for (const Member &m : s.members)
             n += m.account == account && m.joined ? 1 : 0;
-    }
+    });
     return n;
 }
 
 int CallRouter::ringingBy(const QString &by, const QString &to) const
 {
     int n = 0;
-    for (const auto &[sid, s] : m_sessions) {
-        for (const Member &m : s->members)
+    forEachInvolving(by, [&](const Session &s) {
+        for (const Member &m : s.members)
             n += !m.joined && m.ringBy == by && (to.isEmpty() || m.account == to) ? 1 : 0;
-    }
+    });
     return n;
 }
 
 int CallRouter::ringingTo(const QString &account) const
 {
     int n = 0;
-    for (const auto &[sid, s] : m_sessions) {
-        for (const Member &m : s->members)
+    forEachInvolving(account, [&](const Session &s) {
+        for (const Member &m : s.members)
             n += !m.joined && m.account == account ? 1 : 0;
-    }
+    });
     return n;
 }
 
@@ -323,7 +368,7 @@ Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
                      .arg(from, to, shortSid(*sid))
                      .arg(calleeEpoch));
     const QByteArray id = *sid;
-    m_sessions.emplace(id, std::move(session));
+    insertSession(std::move(session));
     armRingTimeout(id, to);
     sendTo(from, callKey);
     sendTo(to, incoming);
@@ -442,7 +487,7 @@ void CallRouter::stopRinging(Session &s, QString account, EndReason reason)
     if (!me)
         return;
     m_ctx.media.removeMember(sid, me->ssrc);
-    std::erase_if(s.members, [&](const Member &m) { return m.account == account; });
+    dropMember(s, account);
     dropTrunkIfUnused(s, account);
     sendToJoined(s, wire::left(sid, account));
     if (reason != EndReason::Declined) // a decline came from the invitee itself
@@ -523,7 +568,7 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
                                               .ssrc = m->ssrc,
                                               .peers = joinedPeers(s),
                                               .relay = relayOf(*m)});
-    s.members.push_back(*m);
+    addMember(s, *m);
     if (remote)
         trunkOf(s, invitee.broker); // its broker's relay binds the member
     sendTo(who, incoming);
@@ -574,7 +619,7 @@ Result<void> CallRouter::leave(const QString &from, const QByteArray &sid, std::
         return {};
     }
     m_ctx.media.removeMember(sid, me->ssrc);
-    std::erase_if(s.members, [&](const Member &m) { return m.account == from; });
+    dropMember(s, from);
     dropTrunkIfUnused(s, from);
     if (s.joinedCount() < 2) {
         endSession(sid, reason.value_or(EndReason::Hangup), from);
@@ -621,6 +666,8 @@ void CallRouter::endSession(const QByteArray &sid, EndReason reason, const QStri
     if (it == m_sessions.end())
         return;
     std::unique_ptr<Session> s = std::move(it->second);
+    for (const Member &m : s->members)
+        involve(m, s.get(), -1);
     m_sessions.erase(it);
     m_ctx.media.endSession(sid);
     if (s->recorded)
@@ -768,10 +815,11 @@ void CallRouter::onLogin(const QString &account)
 std::vector<QByteArray> CallRouter::sessionsWith(const QString &account) const
 {
     std::vector<QByteArray> sids;
-    for (const auto &[sid, s] : m_sessions) {
-        if (s->find(account))
-            sids.push_back(sid);
-    }
+    forEachInvolving(account, [&](const Session &s) {
+        if (s.find(account))
+            sids.push_back(s.sid);
+    });
+    std::sort(sids.begin(), sids.end()); // the order of the sessions map, as before
     for (const QByteArray &sid : m_remote->sessionsWith(account))
         sids.push_back(sid); // leave() forwards to the session's home broker
     return sids;
@@ -890,7 +938,7 @@ Result<void> CallRouter::resume(const QString &from, const QByteArray &sid)
         m.joined = account == from;
         session->members.push_back(m);
     }
-    m_sessions.emplace(sid, std::move(session));
+    insertSession(std::move(session));
     m_ctx.log(QStringLiteral("%1 resumed session %2, kept over the take-over at relay %3 (it can be hung up, not re-keyed)")
                      .arg(from, shortSid(sid), orphan.relay));
     // Members that do not come back in time leave it.
@@ -917,7 +965,7 @@ Result<void> CallRouter::leaveAdopted(Session &s, const QString &from, std::opti
     if (!me)
         return err(ErrorCode::NotInSession, QStringLiteral("not in that call"));
     m_ctx.media.removeMember(sid, me->ssrc);
-    std::erase_if(s.members, [&](const Member &m) { return m.account == from; });
+    dropMember(s, from);
     if (s.members.size() < 2) {
         endSession(sid, reason.value_or(EndReason::Hangup), from);
         return {};

@@ -123,6 +123,7 @@ private:
         bool adopted = false;  // kept over a take-over: no key here (resume())
         bool recorded = false; // in the store's live sessions (recordLive())
         Member *find(const QString &account);
+        const Member *find(const QString &account) const { return const_cast<Session *>(this)->find(account); }
         int joinedCount() const;
     };
 
@@ -195,10 +196,32 @@ private:
     void failAwaitingKey(const QByteArray &sid, ErrorCode code, const QString &why);
     void onRequest(const QString &peer, const QString &from, const QCborMap &msg);
 
+    // Every change to which sessions exist, and to who is in them, goes through these four, so
+    // that m_involved stays true. (Flags of a member already in, joined or muted, do not.)
+    Session &insertSession(std::unique_ptr<Session> session);
+    void eraseSession(std::map<QByteArray, std::unique_ptr<Session>>::iterator it);
+    void addMember(Session &s, const Member &m);
+    void dropMember(Session &s, const QString &account);
+    void involve(const Member &m, Session *s, int delta);
+    // The live sessions `account` is involved in: a member of, or the one who made a member of
+    // it ring. Admission checks (mayRing) and an account's leaving look only at these, so a
+    // call costs the same however many sessions others hold. Never null.
+    template<typename F>
+    void forEachInvolving(const QString &account, F &&f) const
+    {
+        if (auto it = m_involved.find(account); it != m_involved.end()) {
+            for (const auto &[session, count] : it->second)
+                f(*session);
+        }
+    }
+
     RouterContext m_ctx;
     std::unique_ptr<RemoteSessions> m_remote; // sessions homed on a peer that our accounts are in
     QObject m_timers; // the context of ring timeouts, deadlines and deferred rotations: they die with the router
     std::map<QByteArray, std::unique_ptr<Session>> m_sessions;
+    // account → the sessions it is involved in (see forEachInvolving), each with how many of its
+    // members' account and ringBy fields name it.
+    std::unordered_map<QString, std::unordered_map<const Session *, int>> m_involved;
     std::unordered_map<QString, skbp::WrapKeyCache> m_wrapKeys;
     std::map<QString, quint32> m_rotationDue;           // account → highest epoch an ended session was keyed at
     std::unordered_map<QString, qint64> m_lastRotation; // account → when its last rotation started (ms)

@@ -128,7 +128,7 @@ Result<void> CallRouter::callRemote(const QString &from, const skbp::Address &ca
         if (it != m_sessions.end() && it->second->awaitingKey)
             failAwaitingKey(id, ErrorCode::Offline, QStringLiteral("broker %1 did not answer in time").arg(peer));
     });
-    m_sessions.emplace(*sid, std::move(session));
+    insertSession(std::move(session));
     m_ctx.log(QStringLiteral("%1 calls %2: session %3, asking broker %4 for the session key")
                      .arg(from, to, shortSid(*sid), peer));
     m_ctx.outbox.sessionsChanged();
@@ -191,7 +191,7 @@ void CallRouter::failAwaitingKey(const QByteArray &sid, ErrorCode code, const QS
     sendTo(s.caller, wire::errorMessage(code, why, s.callId));
     m_ctx.log(QStringLiteral("session %1: %2").arg(shortSid(keep), why));
     m_ctx.media.endSession(keep);
-    m_sessions.erase(it);
+    eraseSession(it);
     m_ctx.outbox.sessionsChanged();
 }
 
@@ -364,7 +364,7 @@ void CallRouter::onPeerDown(const QString &peer)
         // All of that broker's members go at once; the rest re-key once, or the call ends.
         const QString last = accounts.back();
         for (const QString &account : accounts.mid(0, accounts.size() - 1)) {
-            std::erase_if(s.members, [&](const Member &m) { return m.account == account; });
+            dropMember(s, account);
             const QCborMap left = wire::left(sid, account);
             for (const Member &m : s.members) {
                 if (m.joined && m.account != last)
