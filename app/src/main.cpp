@@ -3,6 +3,8 @@
 #include "commands.h"
 #include "exitcodes.h"
 
+#include "broker/epolldispatcher.h"
+
 #include <QCoreApplication>
 #include <QTextStream>
 
@@ -58,7 +60,7 @@ int main(int argc, char **argv)
         std::fputs(kUsage, stdout);
         return ExitOk;
     }
-    // Headless runs use Qt's own event dispatcher: glib's registers socket notifiers in lists,
+    // Headless runs do not use glib's event dispatcher: it registers socket notifiers in lists,
     // which costs a broker with thousands of connections dearly.
     const bool headless = args.contains(QLatin1StringView("--headless")) || command == QLatin1StringView("relay")
         || (command == QLatin1StringView("broker")
@@ -67,6 +69,11 @@ int main(int argc, char **argv)
                 || args.value(1) == QLatin1StringView("revoke") || args.value(1) == QLatin1StringView("status")));
     if (headless && !qEnvironmentVariableIsSet("QT_NO_GLIB"))
         qputenv("QT_NO_GLIB", "1");
+    // And on Linux, epoll: poll(2) hands the kernel every connection on every pass.
+    if (headless) {
+        if (QAbstractEventDispatcher *d = sotto::broker::createServerEventDispatcher())
+            QCoreApplication::setEventDispatcher(d);
+    }
     if (command == QLatin1StringView("phone"))
         return runPhone(argc, argv, args.mid(1));
     if (command == QLatin1StringView("relay"))

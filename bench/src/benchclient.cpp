@@ -25,8 +25,7 @@ void BenchClient::connectToBroker()
     });
     connect(m_socket, &FramedSocket::frameReceived, this, &BenchClient::onFrame);
     connect(m_socket, &FramedSocket::disconnected, this, [this] {
-        if (m_online)
-            Q_EMIT failed(QStringLiteral("%1 disconnected").arg(m_account));
+        Q_EMIT failed(QStringLiteral("%1 disconnected%2").arg(m_account, m_online ? QString() : QStringLiteral(" before logging in")));
         m_online = false;
     });
     tcp->connectToHost(QHostAddress::LocalHost, m_port);

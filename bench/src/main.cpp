@@ -9,6 +9,7 @@
 #include "setupbench.h"
 
 #include "broker/broker.h"
+#include "broker/epolldispatcher.h"
 #include "core/client.h"
 #include "core/invite.h"
 #ifdef SOTTO_BENCH_POSTGRES
@@ -31,6 +32,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QProcess>
 #include <QTemporaryDir>
 #include <QThread>
 #include <QDateTime>
@@ -120,6 +122,8 @@ public:
     explicit BrokerHost(const std::function<void(broker::BrokerConfig &)> &adjust = {})
     {
         m_context.moveToThread(&m_thread);
+        if (QAbstractEventDispatcher *d = broker::createServerEventDispatcher())
+            m_thread.setEventDispatcher(d);
         m_thread.start();
         broker::BrokerConfig cfg;
         cfg.address = QHostAddress::LocalHost;
@@ -182,13 +186,12 @@ private:
     quint16 m_port = 0;
 };
 
-std::vector<std::unique_ptr<BenchClient>> loginAll(BrokerHost &host, const QStringList &names)
+std::vector<std::unique_ptr<BenchClient>> loginAll(quint16 port, const QStringList &names, std::vector<SecretBytes> keys)
 {
-    auto keys = host.seed(names);
     std::vector<std::unique_ptr<BenchClient>> clients;
     int online = 0;
     for (int i = 0; i < names.size(); ++i) {
-        auto c = std::make_unique<BenchClient>(names[i], std::move(keys[std::size_t(i)]), 1, host.port());
+        auto c = std::make_unique<BenchClient>(names[i], std::move(keys[std::size_t(i)]), 1, port);
         QObject::connect(c.get(), &BenchClient::online, [&online] { ++online; });
         QObject::connect(c.get(), &BenchClient::failed, [](const QString &why) { std::fprintf(stderr, "client: %s\n", qPrintable(why)); });
         c->connectToBroker();
@@ -200,6 +203,82 @@ std::vector<std::unique_ptr<BenchClient>> loginAll(BrokerHost &host, const QStri
         qFatal("only %d of %lld clients logged in", online, qint64(names.size()));
     return clients;
 }
+
+std::vector<std::unique_ptr<BenchClient>> loginAll(BrokerHost &host, const QStringList &names)
+{
+    return loginAll(host.port(), names, host.seed(names));
+}
+
+QStringList pairNames(int pairs)
+{
+    QStringList names;
+    for (int i = 0; i < pairs; ++i) {
+        names.append(QStringLiteral("caller%1").arg(i));
+        names.append(QStringLiteral("callee%1").arg(i));
+    }
+    return names;
+}
+
+// `sotto-bench --serve-broker PAIRS --keys FILE`: a BrokerHost in a process of its own, its
+// accounts seeded and their keys written (hex, one a line, 0600) to FILE; prints "port N" and
+// serves until its standard input closes. 10,000 phones and their broker in one process would
+// need 20,000 descriptors, more than a process may hold here.
+int serveBroker(int pairs, const QString &keysPath)
+{
+    BrokerHost host;
+    const QStringList names = pairNames(pairs);
+    const std::vector<SecretBytes> keys = host.seed(names);
+    QFile f(keysPath);
+    if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate) || !f.setPermissions(QFile::ReadOwner | QFile::WriteOwner))
+        return 1;
+    for (const SecretBytes &k : keys)
+        f.write(k.view().toByteArray().toHex() + '\n');
+    f.close();
+    std::printf("port %u\n", unsigned(host.port()));
+    std::fflush(stdout);
+    char buf[64];
+    while (std::fread(buf, 1, sizeof buf, stdin) > 0) {
+    }
+    return 0;
+}
+
+// The broker of serveBroker(), from the parent's side.
+class BrokerChild
+{
+public:
+    explicit BrokerChild(int pairs)
+    {
+        m_process.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+        m_process.start(QCoreApplication::applicationFilePath(),
+                        {QStringLiteral("--serve-broker"), QString::number(pairs), QStringLiteral("--keys"), m_dir.filePath(QStringLiteral("keys"))});
+        QDeadlineTimer deadline(120000);
+        while (!m_process.canReadLine() && !deadline.hasExpired() && m_process.state() != QProcess::NotRunning)
+            m_process.waitForReadyRead(1000);
+        const QByteArray line = m_process.readLine().trimmed();
+        if (!line.startsWith("port "))
+            qFatal("the broker process did not start");
+        m_port = quint16(line.mid(5).toUInt());
+        QFile f(m_dir.filePath(QStringLiteral("keys")));
+        if (!f.open(QIODevice::ReadOnly))
+            qFatal("no keys from the broker process");
+        while (!f.atEnd())
+            m_keys.push_back(SecretBytes::copyOf(QByteArray::fromHex(f.readLine().trimmed())));
+    }
+    ~BrokerChild()
+    {
+        m_process.closeWriteChannel();
+        if (!m_process.waitForFinished(10000))
+            m_process.kill();
+    }
+    quint16 port() const { return m_port; }
+    std::vector<SecretBytes> takeKeys() { return std::move(m_keys); }
+
+private:
+    QTemporaryDir m_dir;
+    QProcess m_process;
+    quint16 m_port = 0;
+    std::vector<SecretBytes> m_keys;
+};
 
 // ---- the benchmarks ----------------------------------------------------------------------------
 
@@ -509,15 +588,25 @@ std::vector<int> byPairsCounts()
     return out;
 }
 
+Throughput driveCallCycles(std::vector<std::unique_ptr<BenchClient>> &clients, int pairs, int seconds);
+
 Throughput benchCallCycles(int pairs, int seconds, const QString &store = {})
 {
     BrokerHost host([&](broker::BrokerConfig &c) { c.store = store; });
-    QStringList names;
-    for (int i = 0; i < pairs; ++i) {
-        names.append(QStringLiteral("caller%1").arg(i));
-        names.append(QStringLiteral("callee%1").arg(i));
-    }
-    auto clients = loginAll(host, names);
+    auto clients = loginAll(host, pairNames(pairs));
+    return driveCallCycles(clients, pairs, seconds);
+}
+
+// The same with the broker in a process of its own (BrokerChild).
+Throughput benchCallCyclesApart(int pairs, int seconds)
+{
+    BrokerChild broker(pairs);
+    auto clients = loginAll(broker.port(), pairNames(pairs), broker.takeKeys());
+    return driveCallCycles(clients, pairs, seconds);
+}
+
+Throughput driveCallCycles(std::vector<std::unique_ptr<BenchClient>> &clients, int pairs, int seconds)
+{
     long long cycles = 0;
     bool running = true;
     for (int i = 0; i < pairs; ++i) {
@@ -693,6 +782,10 @@ int main(int argc, char **argv)
     // Same event dispatcher as the headless broker (see app/src/main.cpp).
     if (!qEnvironmentVariableIsSet("QT_NO_GLIB"))
         qputenv("QT_NO_GLIB", "1");
+    // The broker's dispatcher (epoll on Linux) for the bench's clients too, as `sotto broker`
+    // runs: a poll(2) over 10,000 client sockets per pass would measure the bench, not the broker.
+    if (QAbstractEventDispatcher *d = broker::createServerEventDispatcher())
+        QCoreApplication::setEventDispatcher(d);
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("sotto-bench"));
     QCommandLineParser parser;
@@ -703,9 +796,13 @@ int main(int argc, char **argv)
     const QCommandLineOption callgrind(QStringLiteral("callgrind"), QStringLiteral("instructions per client set-up and per Noise handshake, counted under valgrind's callgrind"));
     const QCommandLineOption probe(QStringLiteral("callgrind-probe"), QStringLiteral("(internal) the measured side of --callgrind"), QStringLiteral("NAME"));
     const QCommandLineOption iterations(QStringLiteral("iterations"), QStringLiteral("calls counted per figure by --callgrind (default 200)"), QStringLiteral("N"), QStringLiteral("200"));
-    parser.addOptions({json, quick, only, callgrind, probe, iterations});
+    const QCommandLineOption serve(QStringLiteral("serve-broker"), QStringLiteral("(internal) the broker process of broker_call_cycles_by_pairs"), QStringLiteral("PAIRS"));
+    const QCommandLineOption keysFile(QStringLiteral("keys"), QStringLiteral("(internal) where --serve-broker writes its accounts' keys"), QStringLiteral("FILE"));
+    parser.addOptions({json, quick, only, callgrind, probe, iterations, serve, keysFile});
     parser.process(app);
     const int probeIterations = std::max(1, parser.value(iterations).toInt());
+    if (parser.isSet(serve))
+        return serveBroker(parser.value(serve).toInt(), parser.value(keysFile));
     if (parser.isSet(probe))
         return runProbe(parser.value(probe), probeIterations);
     if (parser.isSet(callgrind)) {
@@ -786,7 +883,7 @@ int main(int argc, char **argv)
         QStringList cells;
         double first = 0, last = 0;
         for (const int pairs : byPairsCounts()) {
-            const Throughput t = benchCallCycles(pairs, q ? 2 : 5);
+            const Throughput t = benchCallCyclesApart(pairs, q ? 2 : 5);
             byPairs.insert(QString::number(pairs), t.value);
             cells.append(QStringLiteral("%1 pairs %2/s").arg(pairs).arg(t.value, 0, 'f', 0));
             (first == 0 ? first : last) = t.value;

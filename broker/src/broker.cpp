@@ -603,6 +603,7 @@ void Broker::onNewConnection()
                                      .federation = m_federation.get(),
                                      .outbox = *m_outbox,
                                      .online = [this](Connection *online) { registerOnline(online); },
+                                     .subscribed = [this](Connection *c) { m_presenceSubscribers.insert(c->account()); },
                                      .refreshIn = [this](const AccountRecord &a) { return refreshIn(a); },
                                      .brokers = [this] { return m_instances; },
                                      .log = [this](const QString &line) { log(line); },
@@ -620,6 +621,7 @@ void Broker::onConnectionClosed(Connection *c)
     auto it = m_online.find(account);
     if (it != m_online.end() && it->second == c) {
         m_online.erase(it);
+        m_presenceSubscribers.erase(account);
         m_router->onOffline(account);
         broadcastPresence(account, false);
         log(QStringLiteral("%1 offline").arg(account));
@@ -703,8 +705,11 @@ void Broker::flushPresence()
         QCborMap p = wire::message(wire::MessageType::Presence);
         p.insert(key::account, account);
         p.insert(key::online, online);
-        for (const auto &[name, c] : m_online) {
-            if (name != account && c->wantsPresence())
+        // Only the phones that asked for the directory: a login costs what its subscribers
+        // cost, not a look at every phone online.
+        for (const QString &name : m_presenceSubscribers) {
+            auto c = m_online.find(name);
+            if (name != account && c != m_online.end() && c->second->wantsPresence())
                 sendTo(name, p);
         }
         const bool remote = skbp::Address::parse(account).isRemote();
@@ -725,16 +730,16 @@ void Broker::checkRefreshPolicy()
     if (m_federation)
         m_federation->refreshDue();
     // Ask idle clients whose broker key is older than the interval to run the DH refresh.
-    const auto busy = m_router->sessions();
+    std::unordered_set<QString> busy;
+    for (const SessionView &s : m_router->sessions()) {
+        busy.insert(s.members.begin(), s.members.end());
+        busy.insert(s.ringing.begin(), s.ringing.end());
+    }
     for (const auto &[name, c] : m_online) {
         const AccountRecord *a = m_store.account(name);
-        if (!a || a->hasPending() || refreshIn(*a) > 0)
+        if (!a || a->hasPending() || refreshIn(*a) > 0 || busy.contains(name))
             continue;
-        const bool inCall = std::any_of(busy.begin(), busy.end(), [&, &name = name](const SessionView &s) {
-            return s.members.contains(name) || s.ringing.contains(name);
-        });
-        if (!inCall)
-            sendTo(name, wire::message(wire::MessageType::RefreshDue));
+        sendTo(name, wire::message(wire::MessageType::RefreshDue));
     }
 }
 

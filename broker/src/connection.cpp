@@ -488,7 +488,11 @@ void Connection::handle(const wire::Message &m)
     Result<void> r;
     switch (m.type()) {
     case T::Directory:
-        m_wantsPresence = true;
+        if (!m_wantsPresence) {
+            m_wantsPresence = true;
+            if (m_ctx.subscribed)
+                m_ctx.subscribed(this);
+        }
         for (const QCborMap &page : router.directory(m.id())) // §6.2: pages that each fit a frame
             m_ctx.outbox.sendTo(m_account, page);
         return;

@@ -32,6 +32,7 @@ struct ConnectionContext
     Federation *federation;                // takes over a peered broker's connection
     Outbox &outbox;                        // the phones' channels, the console's signals
     std::function<void(Connection *)> online; // logged in: the broker routes the account here
+    std::function<void(Connection *)> subscribed; // asked for the directory: wants presence from now on
     std::function<qint64(const AccountRecord &)> refreshIn;
     std::function<QStringList()> brokers; // the store's instances (welcome's "brokers"; empty: one)
     std::function<void(const QString &)> log;

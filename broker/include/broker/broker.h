@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 class QTcpServer;
@@ -287,6 +288,7 @@ private:
     std::unique_ptr<CallRouter> m_router;
     std::vector<Connection *> m_connections; // owned through QObject parenting
     std::unordered_map<QString, Connection *> m_online;
+    std::unordered_set<QString> m_presenceSubscribers; // online accounts that asked for the directory
     std::unordered_map<QString, int> m_queued; // messages per account waiting for a commit
     QTimer m_refreshTimer;
     QTimer m_presenceTimer;
