@@ -6,6 +6,7 @@
 
 #include "benchclient.h"
 #include "mediabench.h"
+#include "phonebench.h"
 #include "setupbench.h"
 
 #include "broker/broker.h"
@@ -919,7 +920,7 @@ int main(int argc, char **argv)
                                                               .arg(f.median, 0, 'f', 2).arg(f.max, 0, 'f', 2).arg(kills));
     }
 #endif
-    if (want("opus_encode_us") || want("media_send_us") || want("media_recv_us") || want("media_send_vs_opus")) {
+    if (want("opus_encode_us") || want("media_send_us") || want("media_recv_us") || want("media_send_vs_opus") || want("media_send_plain_vs_opus")) {
         const MediaCpu m = benchMediaCpu(q ? 5 : 15, q ? 200 : 500);
         const Summary opus = summarize(m.opusEncodeUs), send = summarize(m.sendUs), recv = summarize(m.recvUs);
         out.insert(QStringLiteral("opus_encode_us"), opus.median);
@@ -934,6 +935,27 @@ int main(int argc, char **argv)
         table.emplace_back(QStringLiteral("opus_encode_us"), QStringLiteral("%1 µs CPU per 20 ms frame").arg(opus.median, 0, 'f', 1));
         table.emplace_back(QStringLiteral("media_send_us"), QStringLiteral("%1 µs CPU (%2x Opus; goal ≤ 200 µs = 1% of a core)").arg(send.median, 0, 'f', 1).arg(send.median / opus.median, 0, 'f', 2));
         table.emplace_back(QStringLiteral("media_recv_us"), QStringLiteral("%1 µs CPU for two members (goal ≤ 400 µs)").arg(recv.median, 0, 'f', 1));
+        const Summary plain = summarize(m.plainSendUs);
+        out.insert(QStringLiteral("media_send_plain_us"), plain.median);
+        addSpread("media_send_plain_us", plain);
+        if (opus.median > 0) {
+            out.insert(QStringLiteral("media_send_plain_vs_opus"), plain.median / opus.median);
+            table.emplace_back(QStringLiteral("media_send_vs_opus"), QStringLiteral("%1x with processing (goal ≤ 1.6x)").arg(send.median / opus.median, 0, 'f', 2));
+            table.emplace_back(QStringLiteral("media_send_plain_vs_opus"), QStringLiteral("%1x without (%2 µs; goal ≤ 1.15x)").arg(plain.median / opus.median, 0, 'f', 2).arg(plain.median, 0, 'f', 1));
+        }
+    }
+    if (want("echo_canceller")) {
+        // The same canceller at the rate the phone runs it and at the microphone's own rate.
+        QJsonObject e;
+        QStringList cells;
+        for (const int rate : {16000, 48000}) {
+            const EchoFigures f = benchEcho(rate);
+            e.insert(QStringLiteral("erle_db_%1k").arg(rate / 1000), f.erleDb);
+            e.insert(QStringLiteral("process_us_%1k").arg(rate / 1000), f.processUs);
+            cells.append(QStringLiteral("%1 kHz: ERLE %2 dB, %3 µs/frame").arg(rate / 1000).arg(f.erleDb, 0, 'f', 1).arg(f.processUs, 0, 'f', 1));
+        }
+        out.insert(QStringLiteral("echo_canceller"), e);
+        table.emplace_back(QStringLiteral("echo_canceller"), cells.join(QStringLiteral(", ")));
     }
     if (want("relay_packets_per_s")) {
         const int sessions = 100;
@@ -956,6 +978,11 @@ int main(int argc, char **argv)
                            QStringLiteral("one `sotto relay` %1 /s, three %2 /s: %3x on %4 cores (goal ≥ 2.5x given the cores)")
                                .arg(one, 0, 'f', 0).arg(three, 0, 'f', 0).arg(one > 0 ? three / one : 0.0, 0, 'f', 2).arg(QThread::idealThreadCount()));
 #endif
+    }
+    if (want("phone_call_cpu_percent")) {
+        const PhoneCallCpu c = benchPhoneCallCpu(q ? 15 : 60);
+        out.insert(QStringLiteral("phone_call_cpu_percent"), QJsonObject{{QStringLiteral("value"), (c.callerPercent + c.calleePercent) / 2}, {QStringLiteral("caller"), c.callerPercent}, {QStringLiteral("callee"), c.calleePercent}, {QStringLiteral("seconds"), c.seconds}});
+        table.emplace_back(QStringLiteral("phone_call_cpu_percent"), QStringLiteral("%1% of a core (caller %2%, callee %3%), a %4 s call (goal below baresip's ~2.9%)").arg((c.callerPercent + c.calleePercent) / 2, 0, 'f', 2).arg(c.callerPercent, 0, 'f', 2).arg(c.calleePercent, 0, 'f', 2).arg(c.seconds, 0, 'f', 0));
     }
     if (want("mouth_to_ear_ms")) {
         const MouthToEar m = benchMouthToEar(q ? 6 : 16);

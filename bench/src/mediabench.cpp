@@ -77,6 +77,63 @@ bool spin(const std::function<bool()> &done, int ms)
 
 } // namespace
 
+// µs of CPU per frame of the send path under `settings`; the packets in *wire when asked.
+double timeSendPath(const VoiceProcessor::Settings &settings, const std::vector<qint16> &voice, int frames, std::vector<QByteArray> *wire)
+{
+    const int available = int(voice.size()) / kFrameSamples;
+    auto enc = *OpusEncoderWrapper::create({});
+    auto sender = *SrtpSender::create(1, 0, material('a'));
+    VoiceProcessor processor(settings);
+    std::vector<qint16> frame(kFrameSamples), played(kFrameSamples, 0);
+    std::vector<QByteArray> local;
+    std::vector<QByteArray> &packets = wire ? *wire : local;
+    packets.reserve(std::size_t(frames));
+    const double t = cpuMicros();
+    for (int f = 0; f < frames; ++f) {
+        RtpPacket p;
+        p.seq = quint16(f);
+        p.timestamp = quint32(f * kFrameSamples);
+        p.ssrc = 1;
+        std::copy_n(voice.data() + (f % available) * kFrameSamples, kFrameSamples, frame.data());
+        processor.process(frame.data(), played.data());
+        p.payload = *enc->encode(frame.data());
+        packets.push_back(*sender->protect(encodeRtp(p)));
+    }
+    return (cpuMicros() - t) / frames;
+}
+
+EchoFigures benchEcho(int processingRate)
+{
+    // The loudspeaker plays far-end speech; the microphone hears it back 8 ms later at half
+    // level (a laptop), with the near end silent. ERLE over the last 4 of 8 s, once the
+    // filter has converged: 10·log10(echo in / echo left).
+    const auto far = speechLike(8);
+    std::vector<qint16> mic(far.size(), 0);
+    const std::size_t delay = 8 * kSampleRate / 1000;
+    for (std::size_t i = delay; i < mic.size(); ++i)
+        mic[i] = qint16(far[i - delay] / 2);
+    VoiceProcessor::Settings settings{true, true, false};
+    settings.processingRate = processingRate;
+    VoiceProcessor p(settings);
+    std::vector<qint16> out = mic;
+    const double t = cpuMicros();
+    int frames = 0;
+    for (std::size_t f = 0; f + kFrameSamples <= out.size(); f += kFrameSamples, ++frames)
+        p.process(out.data() + f, far.data() + f);
+    EchoFigures e;
+    e.processUs = (cpuMicros() - t) / frames;
+    double in = 0, left = 0;
+    for (std::size_t i = 4 * kSampleRate; i < out.size(); ++i) {
+        in += double(mic[i]) * mic[i];
+        left += double(out[i]) * out[i];
+    }
+    e.erleDb = 10 * std::log10(in / std::max(left, 1.0));
+    return e;
+}
+
+namespace {
+} // namespace
+
 MediaCpu benchMediaCpu(int runs, int frames)
 {
     MediaCpu out;
@@ -91,25 +148,11 @@ MediaCpu benchMediaCpu(int runs, int frames)
         out.opusEncodeUs.push_back((cpuMicros() - t) / frames);
 
         // The phone's send path with a live microphone: AEC + noise suppression + AGC + VAD,
-        // encode, RTP, SRTP (what MediaSession::tick does per frame).
-        auto enc2 = *OpusEncoderWrapper::create({});
-        auto sender = *SrtpSender::create(1, 0, material('a'));
-        VoiceProcessor processor(VoiceProcessor::Settings{});
-        std::vector<qint16> frame(kFrameSamples), played(kFrameSamples, 0);
+        // encode, RTP, SRTP (what MediaSession::tick does per frame) — and with processing off
+        // (file audio, or the user's choice): voice activity only.
         std::vector<QByteArray> wire;
-        wire.reserve(std::size_t(frames));
-        t = cpuMicros();
-        for (int f = 0; f < frames; ++f) {
-            RtpPacket p;
-            p.seq = quint16(f);
-            p.timestamp = quint32(f * kFrameSamples);
-            p.ssrc = 1;
-            std::copy_n(voice.data() + (f % available) * kFrameSamples, kFrameSamples, frame.data());
-            processor.process(frame.data(), played.data());
-            p.payload = *enc2->encode(frame.data());
-            wire.push_back(*sender->protect(encodeRtp(p)));
-        }
-        out.sendUs.push_back((cpuMicros() - t) / frames);
+        out.sendUs.push_back(timeSendPath(VoiceProcessor::Settings{}, voice, frames, &wire));
+        out.plainSendUs.push_back(timeSendPath(VoiceProcessor::Settings{false, false, false}, voice, frames, nullptr));
 
         // Receive path for one 20 ms period with two members: unprotect, jitter, decode, mix.
         std::vector<QByteArray> wire2;

@@ -10,10 +10,20 @@ namespace sotto::bench {
 struct MediaCpu
 {
     std::vector<double> opusEncodeUs;
-    std::vector<double> sendUs;
+    std::vector<double> sendUs;      // processing on (AEC, NS, AGC at 16 kHz)
+    std::vector<double> plainSendUs; // processing off: voice activity only
     std::vector<double> recvUs; // two members
 };
 MediaCpu benchMediaCpu(int runs, int frames);
+
+// The echo canceller (with noise suppression and its residual echo suppression) at one
+// processing rate: echo return loss enhancement on a converged synthetic echo, and its CPU.
+struct EchoFigures
+{
+    double erleDb = 0;
+    double processUs = 0; // per 20 ms frame
+};
+EchoFigures benchEcho(int processingRate);
 
 struct RelayRate
 {

@@ -6,6 +6,7 @@
 
 #include <QTest>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -54,22 +55,37 @@ class TestVoiceProcessor : public QObject
 {
     Q_OBJECT
 private Q_SLOTS:
+    void echoIsCancelled_data();
     void echoIsCancelled();
     void noiseIsSuppressed();
     void quietSpeechIsRaised();
     void voiceActivity();
+    void withoutProcessingTheFrameIsUntouched();
+    void energyVoiceActivity();
+    void processingAt16kHzKeepsTheVoiceBand();
 };
+
+void TestVoiceProcessor::echoIsCancelled_data()
+{
+    QTest::addColumn<int>("rate");
+    QTest::newRow("16 kHz (the phone's)") << 16000;
+    QTest::newRow("48 kHz") << 48000;
+}
 
 void TestVoiceProcessor::echoIsCancelled()
 {
+    QFETCH(int, rate);
     // The loudspeaker plays far-end speech; the microphone hears it back 8 ms later at half level.
     const auto far = voiceLike(6, 0.5);
     std::vector<qint16> mic(far.size(), 0);
     const std::size_t delay = 8 * kSampleRate / 1000;
     for (std::size_t i = delay; i < mic.size(); ++i)
         mic[i] = qint16(far[i - delay] / 2);
-    VoiceProcessor on({true, false, false});
+    VoiceProcessor::Settings settings{true, false, false};
+    settings.processingRate = rate;
+    VoiceProcessor on(settings);
     VoiceProcessor off({false, false, false});
+    QCOMPARE(on.settings().processingRate, rate);
     const auto cancelled = run(on, mic, &far);
     const auto raw = run(off, mic, &far);
     // After the filter has converged (last two seconds): at least 15 dB less echo.
@@ -105,6 +121,61 @@ void TestVoiceProcessor::voiceActivity()
     (void)run(b, std::vector<qint16>(3 * kSampleRate, 0), nullptr, &silentFrames);
     QVERIFY2(speechFrames > 100, qPrintable(QString::number(speechFrames))); // of 150
     QVERIFY2(silentFrames < 10, qPrintable(QString::number(silentFrames)));
+}
+
+void TestVoiceProcessor::withoutProcessingTheFrameIsUntouched()
+{
+    VoiceProcessor off({false, false, false});
+    const auto in = voiceLike(1, 0.3);
+    QCOMPARE(run(off, in, &in), in);
+}
+
+void TestVoiceProcessor::energyVoiceActivity()
+{
+    // Processing off: the energy detector, not the preprocessor, tells speech.
+    auto talking = [](const std::vector<qint16> &signal) {
+        VoiceProcessor p({false, false, false});
+        std::vector<bool> out;
+        std::vector<qint16> copy = signal;
+        for (std::size_t f = 0; f + kFrameSamples <= copy.size(); f += kFrameSamples)
+            out.push_back(p.process(copy.data() + f, nullptr));
+        return out;
+    };
+    auto count = [](const std::vector<bool> &v, std::size_t from, std::size_t to) {
+        return int(std::count(v.begin() + qsizetype(from), v.begin() + qsizetype(std::min(to, v.size())), true));
+    };
+    // Silence, then speech over faint noise, then the noise alone.
+    std::vector<qint16> signal = noise(2, 0.001, 2);
+    const auto speech = voiceLike(2, 0.3);
+    const auto faint = noise(2, 0.001, 3);
+    for (std::size_t i = 0; i < speech.size(); ++i)
+        signal.push_back(qint16(speech[i] + faint[i]));
+    const auto after = noise(3, 0.001, 4);
+    signal.insert(signal.end(), after.begin(), after.end());
+    const auto v = talking(signal);
+    QVERIFY2(count(v, 0, 100) < 5, qPrintable(QString::number(count(v, 0, 100))));      // quiet
+    QVERIFY2(count(v, 100, 200) > 90, qPrintable(QString::number(count(v, 100, 200)))); // talking
+    QVERIFY2(count(v, 220, 350) == 0, qPrintable(QString::number(count(v, 220, 350)))); // stopped within 400 ms
+    // Steady loud noise (a fan) stops counting as speech once the floor has risen to it.
+    const auto fan = talking(noise(10, 0.05, 5));
+    QVERIFY2(count(fan, 400, 500) == 0, qPrintable(QString::number(count(fan, 400, 500))));
+}
+
+void TestVoiceProcessor::processingAt16kHzKeepsTheVoiceBand()
+{
+    // A 1 kHz tone comes through; a 12 kHz one (above 16 kHz's band) does not.
+    auto tone = [](double hz) {
+        std::vector<qint16> s(2 * kSampleRate);
+        for (std::size_t i = 0; i < s.size(); ++i)
+            s[i] = qint16(8000 * std::sin(2 * M_PI * hz * double(i) / kSampleRate));
+        return s;
+    };
+    VoiceProcessor a({true, false, false}), b({true, false, false});
+    const auto low = tone(1000), high = tone(12000);
+    const auto lowOut = run(a, low, nullptr), highOut = run(b, high, nullptr);
+    const std::size_t from = kSampleRate;
+    QVERIFY2(levelDb(low, from, low.size()) - levelDb(lowOut, from, lowOut.size()) < 3, "the voice band was cut");
+    QVERIFY2(levelDb(high, from, high.size()) - levelDb(highOut, from, highOut.size()) > 30, "content above 8 kHz came through");
 }
 
 QTEST_GUILESS_MAIN(TestVoiceProcessor)

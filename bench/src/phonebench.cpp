@@ -1,0 +1,135 @@
+#include "phonebench.h"
+
+#include "mediabench.h"
+
+#include "audio/format.h"
+#include "audio/wav.h"
+#include "broker/broker.h"
+
+#include <QCoreApplication>
+#include <QDeadlineTimer>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QProcess>
+#include <QTemporaryDir>
+
+#include <cmath>
+#include <memory>
+
+#include <unistd.h>
+
+namespace sotto::bench {
+
+namespace {
+
+// utime + stime of a process, in seconds (/proc/PID/stat fields 14 and 15).
+double processCpuSeconds(qint64 pid)
+{
+    QFile f(QStringLiteral("/proc/%1/stat").arg(pid));
+    if (!f.open(QIODevice::ReadOnly))
+        return -1;
+    const QByteArray stat = f.readAll();
+    const QList<QByteArray> fields = stat.mid(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields.size() < 13)
+        return -1;
+    return double(fields[11].toLongLong() + fields[12].toLongLong()) / double(::sysconf(_SC_CLK_TCK));
+}
+
+struct Phone
+{
+    std::unique_ptr<QProcess> process = std::make_unique<QProcess>();
+    QByteArray err;
+    double cpuAtAnswer = -1, cpuAtEnd = -1;
+    qint64 wallAtAnswer = -1, wallAtEnd = -1;
+};
+
+void writeSpeech(const QString &path, int seconds)
+{
+    // A voiced signal with a moving pitch and a syllable envelope, as in media_send_us.
+    audio::WavWriter w;
+    if (!w.open(path))
+        qFatal("phone bench: cannot write %s", qPrintable(path));
+    std::vector<qint16> s(std::size_t(seconds * audio::kSampleRate));
+    double phase = 0;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const double t = double(i) / audio::kSampleRate;
+        phase += 2 * M_PI * (140 + 40 * std::sin(2 * M_PI * 0.7 * t)) / audio::kSampleRate;
+        double v = 0;
+        for (int h = 1; h <= 8; ++h)
+            v += std::sin(h * phase) / h;
+        s[i] = qint16(6000 * (0.5 + 0.5 * std::sin(2 * M_PI * 4 * t)) * v);
+    }
+    (void)w.write(s.data(), qsizetype(s.size()));
+    w.close();
+}
+
+} // namespace
+
+PhoneCallCpu benchPhoneCallCpu(int seconds)
+{
+    QTemporaryDir dir;
+    broker::BrokerConfig cfg;
+    cfg.address = QHostAddress::LocalHost;
+    cfg.port = 0;
+    cfg.dataDir = dir.filePath(QStringLiteral("broker"));
+    cfg.name = QStringLiteral("bench");
+    broker::Broker b(cfg);
+    if (auto r = b.start(); !r)
+        qFatal("phone bench: broker: %s", qPrintable(r.error().message));
+    const QString speech = dir.filePath(QStringLiteral("speech.wav"));
+    writeSpeech(speech, 10);
+
+    QElapsedTimer wall;
+    wall.start();
+    Phone phones[2];
+    const QString names[2] = {QStringLiteral("alice"), QStringLiteral("bob")};
+    for (int i : {1, 0}) { // the callee first
+        auto link = b.createInvite(names[i], 3600);
+        if (!link)
+            qFatal("phone bench: invite: %s", qPrintable(link.error().message));
+        QStringList args{QStringLiteral("phone"), QStringLiteral("--headless"), QStringLiteral("--profile"), dir.filePath(names[i]),
+                         QStringLiteral("--join"), *link, QStringLiteral("--play"), speech};
+        if (i == 0)
+            args << QStringLiteral("--call") << names[1] << QStringLiteral("--hangup-after") << QString::number(seconds);
+        else
+            args << QStringLiteral("--answer");
+        Phone &p = phones[i];
+        QObject::connect(p.process.get(), &QProcess::readyReadStandardError, p.process.get(), [&p, &wall] {
+            p.err += p.process->readAllStandardError();
+            if (p.cpuAtAnswer < 0 && p.err.contains(": answered")) {
+                p.cpuAtAnswer = processCpuSeconds(p.process->processId());
+                p.wallAtAnswer = wall.elapsed();
+            }
+            if (p.cpuAtEnd < 0 && p.err.contains(": ended (")) {
+                p.cpuAtEnd = processCpuSeconds(p.process->processId());
+                p.wallAtEnd = wall.elapsed();
+            }
+        });
+        p.process->start(QStringLiteral(SOTTO_BINARY), args);
+        // The callee is online before the caller calls.
+        QDeadlineTimer online(20000);
+        while (i == 1 && !p.err.contains(": online") && !online.hasExpired())
+            QCoreApplication::processEvents(QEventLoop::AllEvents, 20);
+    }
+    QDeadlineTimer deadline((seconds + 30) * 1000);
+    while (!deadline.hasExpired() && (phones[0].process->state() != QProcess::NotRunning || phones[1].process->state() != QProcess::NotRunning))
+        QCoreApplication::processEvents(QEventLoop::AllEvents, 20);
+    PhoneCallCpu out;
+    double *percent[2] = {&out.callerPercent, &out.calleePercent};
+    for (int i = 0; i < 2; ++i) {
+        Phone &p = phones[i];
+        if (p.process->state() != QProcess::NotRunning) {
+            p.process->kill();
+            p.process->waitForFinished(5000);
+        }
+        if (p.cpuAtAnswer < 0 || p.cpuAtEnd < 0 || p.wallAtEnd <= p.wallAtAnswer)
+            qFatal("phone bench: the call did not happen:\n%s", p.err.constData());
+        *percent[i] = 100.0 * (p.cpuAtEnd - p.cpuAtAnswer) * 1000.0 / double(p.wallAtEnd - p.wallAtAnswer);
+        if (i == 0)
+            out.seconds = double(p.wallAtEnd - p.wallAtAnswer) / 1000.0;
+    }
+    b.stop();
+    return out;
+}
+
+} // namespace sotto::bench
