@@ -19,6 +19,7 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QCoreApplication>
+#include <QThread>
 #include <QDateTime>
 #include <QDir>
 #include <QIcon>
@@ -672,7 +673,8 @@ int runRelay(int argc, char **argv, const QStringList &args)
     const auto secretFile = opt("secret-file", "the secret shared with the brokers (32 bytes, 0600)", "FILE");
     const auto quiet = opt("quiet", "no log lines on stderr");
     const auto senderRate = opt("sender-rate", "packets a second each member may send (default 120, bursts of twice that)", "PPS");
-    p.addOptions({listen, secretFile, quiet, senderRate});
+    const auto threads = opt("threads", "relay threads on the one port (default: one per core, at most 8)", "N");
+    p.addOptions({listen, secretFile, quiet, senderRate, threads});
     if (auto r = parse(p, QStringLiteral("relay"), args))
         return *r;
     if (!p.isSet(listen) || !p.isSet(secretFile) || !p.positionalArguments().isEmpty()) {
@@ -696,8 +698,17 @@ int runRelay(int argc, char **argv, const QStringList &args)
         limits.packetsPerSecond = pps;
         limits.burst = 2 * pps;
     }
+    int threadCount = std::clamp(QThread::idealThreadCount(), 1, 8);
+    if (p.isSet(threads)) {
+        bool ok = false;
+        threadCount = p.value(threads).toInt(&ok);
+        if (!ok || threadCount < 1 || threadCount > 64) {
+            printError(QStringLiteral("--threads wants a number from 1 to 64, not \"%1\"").arg(p.value(threads)));
+            return ExitUsage;
+        }
+    }
     QCoreApplication app(argc, argv);
-    broker::RelayServer relay(std::move(*secret), limits);
+    broker::RelayServer relay(std::move(*secret), limits, threadCount);
     if (!p.isSet(quiet))
         QObject::connect(&relay, &broker::RelayServer::logLine, [](const QString &line) {
             std::fprintf(stderr, "%s\n", qPrintable(line));

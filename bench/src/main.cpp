@@ -957,6 +957,33 @@ int main(int argc, char **argv)
         out.insert(QStringLiteral("echo_canceller"), e);
         table.emplace_back(QStringLiteral("echo_canceller"), cells.join(QStringLiteral(", ")));
     }
+    if (want("relay_packets_per_cpu_s")) {
+        // Forwarding per relay-CPU-second, 1 in → 1 out (two-party calls, as coturn was
+        // measured): one thread with the batches it has, then smaller batches, then two threads
+        // on one port (SO_REUSEPORT).
+        QJsonObject o;
+        QStringList cells;
+        struct Run
+        {
+            const char *key;
+            RelayLoad load;
+        };
+        const Run runs[] = {{"value", {2, 1, 64}}, {"batch_8", {2, 1, 8}}, {"batch_1", {2, 1, 1}}, {"threads_2", {2, 2, 64}}};
+        for (const Run &run : runs) {
+            const RelayRate r = benchRelay(150, q ? 2 : 4, run.load);
+            o.insert(QLatin1StringView(run.key), r.perCpuSecond);
+            if (run.load.threads > 1) {
+                o.insert(QStringLiteral("threads_2_packets_per_s"), summarize(r.windows).median);
+                o.insert(QStringLiteral("threads_2_threads"), r.threads);
+            } else if (run.load.batch == 64) {
+                o.insert(QStringLiteral("packets_per_s"), summarize(r.windows).median);
+            }
+            cells.append(QStringLiteral("%1 %2/cpu-s").arg(QLatin1StringView(run.key)).arg(r.perCpuSecond, 0, 'f', 0));
+        }
+        o.insert(QStringLiteral("cores"), QThread::idealThreadCount());
+        out.insert(QStringLiteral("relay_packets_per_cpu_s"), o);
+        table.emplace_back(QStringLiteral("relay_packets_per_cpu_s"), cells.join(QStringLiteral(", ")));
+    }
     if (want("relay_packets_per_s")) {
         const int sessions = 100;
         const RelayRate r = benchRelay(sessions, q ? 3 : 6);

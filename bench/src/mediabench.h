@@ -29,8 +29,16 @@ struct RelayRate
 {
     std::vector<double> windows; // forwarded packets a second
     int sessions = 0;
+    int threads = 1;
+    double perCpuSecond = 0; // forwarded packets over the relay threads' CPU seconds
 };
-RelayRate benchRelay(int sessions, int seconds);
+struct RelayLoad
+{
+    int members = 3; // per session: each packet goes to members - 1 others
+    int threads = 1; // relay threads (SO_REUSEPORT)
+    int batch = 64;  // recvmmsg/sendmmsg size
+};
+RelayRate benchRelay(int sessions, int seconds, const RelayLoad &load = {});
 
 struct MouthToEar
 {

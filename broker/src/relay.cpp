@@ -19,6 +19,8 @@
 
 #ifdef Q_OS_LINUX
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -177,9 +179,14 @@ class RelayWorker : public QObject
 public:
     explicit RelayWorker(RelayTable &table) : m_table(table) {}
 
-    bool open(const QHostAddress &address, quint16 port, QString *error)
+    // reusePort: one of several sockets on the port; primary: the one that sends trunk binds
+    // and reaps.
+    bool open(const QHostAddress &address, quint16 port, QString *error, bool reusePort = false, bool primary = true)
     {
+        m_primary = primary;
 #ifdef Q_OS_LINUX
+        pthread_getcpuclockid(pthread_self(), &m_cpuClock);
+        m_haveCpuClock = true;
         // Linux: our own socket and recvmmsg/sendmmsg, a few syscalls per batch of packets
         // instead of three or four per packet through QUdpSocket.
         if (address.protocol() == QAbstractSocket::IPv4Protocol || address == QHostAddress::Any) {
@@ -189,6 +196,9 @@ public:
             sa.sin_port = htons(port);
             sa.sin_addr.s_addr = htonl(address == QHostAddress::Any ? INADDR_ANY : address.toIPv4Address());
             const int size = 4 * 1024 * 1024;
+            const int one = 1;
+            if (m_fd >= 0 && reusePort)
+                ::setsockopt(m_fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
             if (m_fd < 0 || ::bind(m_fd, reinterpret_cast<sockaddr *>(&sa), sizeof sa) != 0) {
                 if (error)
                     *error = QString::fromLocal8Bit(std::strerror(errno));
@@ -205,6 +215,11 @@ public:
             return true;
         }
 #endif
+        if (reusePort) {
+            if (error)
+                *error = QStringLiteral("several relay threads need Linux and IPv4");
+            return false;
+        }
         m_socket = std::make_unique<QUdpSocket>();
         if (!m_socket->bind(address, port)) {
             if (error)
@@ -231,6 +246,16 @@ public:
 #endif
     }
 
+    double cpuSeconds() const
+    {
+#ifdef Q_OS_LINUX
+        timespec ts{};
+        if (m_haveCpuClock && clock_gettime(m_cpuClock, &ts) == 0)
+            return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+#endif
+        return -1;
+    }
+
     RelayCounters counters() const
     {
         RelayCounters c;
@@ -249,6 +274,8 @@ public:
 private:
     void startTrunkTimer()
     {
+        if (!m_primary)
+            return;
         m_trunkTimer = std::make_unique<QTimer>();
         connect(m_trunkTimer.get(), &QTimer::timeout, this, &RelayWorker::sendTrunkBinds);
         m_trunkTimer->start(500);
@@ -367,20 +394,25 @@ private:
                 msgs[i].msg_hdr.msg_name = &from[i];
                 msgs[i].msg_hdr.msg_namelen = sizeof from[i];
             }
-            const int n = ::recvmmsg(m_fd, msgs, kBatch, MSG_DONTWAIT, nullptr);
+            const int batch = std::clamp(m_table.m_limits.batch, 1, kBatch);
+            const int n = ::recvmmsg(m_fd, msgs, unsigned(batch), MSG_DONTWAIT, nullptr);
             if (n <= 0)
                 break;
             for (int i = 0; i < n; ++i) {
-                const QHostAddress addr(reinterpret_cast<const sockaddr *>(&from[i]));
-                const quint16 port = ntohs(reinterpret_cast<const sockaddr_in *>(&from[i])->sin_port);
                 if (msgs[i].msg_len == 0) {
                     ++m_malformed;
                     continue;
                 }
-                handle(QByteArrayView(m_in[i], msgs[i].msg_len), addr, port);
+                const QByteArrayView d(m_in[i], msgs[i].msg_len);
+                const auto *v4 = reinterpret_cast<const sockaddr_in *>(&from[i]);
+                // Media, the bulk of it, without QHostAddress or a copy (forwardMediaV4).
+                if (v4->sin_family == AF_INET && relaywire::classify(d) == relaywire::Kind::Rtp && forwardMediaV4(d, *v4))
+                    continue;
+                const QHostAddress addr(reinterpret_cast<const sockaddr *>(&from[i]));
+                handle(d, addr, ntohs(v4->sin_port));
             }
             flushBatch();
-            if (n < kBatch)
+            if (n < batch)
                 break;
         }
     }
@@ -388,13 +420,14 @@ private:
     {
         std::size_t done = 0;
         while (done < m_out.size()) {
-            const std::size_t count = std::min<std::size_t>(m_out.size() - done, kBatch);
+            const std::size_t count = std::min<std::size_t>(m_out.size() - done, std::size_t(std::clamp(m_table.m_limits.batch, 1, kBatch)));
             mmsghdr msgs[kBatch];
             iovec iov[kBatch];
             std::memset(msgs, 0, sizeof msgs);
             for (std::size_t i = 0; i < count; ++i) {
                 Outgoing &o = m_out[done + i];
-                iov[i] = {o.data.data(), std::size_t(o.data.size())};
+                iov[i] = o.borrowed ? iovec{const_cast<char *>(o.borrowed), o.borrowedSize}
+                                    : iovec{o.data.data(), std::size_t(o.data.size())};
                 msgs[i].msg_hdr.msg_iov = &iov[i];
                 msgs[i].msg_hdr.msg_iovlen = 1;
                 msgs[i].msg_hdr.msg_name = &o.to;
@@ -409,7 +442,56 @@ private:
     {
         QByteArray data;
         sockaddr_in to;
+        const char *borrowed = nullptr; // a received datagram's bytes, valid until flushBatch()
+        std::size_t borrowedSize = 0;
     };
+
+    // The fast path for RTP from an IPv4 member, under one lock: the endpoint looked up by a
+    // key on the stack, recipients taken from their cached IPv4 addresses, the datagram sent
+    // on from the receive buffer. False, having done nothing, for what it leaves to
+    // forwardMedia(): a sender not bound here, a session with trunks or IPv6 members.
+    bool forwardMediaV4(QByteArrayView d, const sockaddr_in &from)
+    {
+        const auto ssrc = relaywire::rtpSsrc(d);
+        if (!ssrc)
+            return false;
+        char key[18] = {};
+        key[10] = key[11] = char(0xff); // the IPv4-mapped IPv6 form of endpointKey()
+        std::memcpy(key + 12, &from.sin_addr.s_addr, 4);
+        std::memcpy(key + 16, &from.sin_port, 2);
+        const std::size_t before = m_out.size();
+        {
+            std::lock_guard lock(m_table.m_mutex);
+            auto ep = m_table.m_endpoints.find(QByteArray::fromRawData(key, sizeof key));
+            if (ep == m_table.m_endpoints.end() || *ssrc != ep->second.ssrc)
+                return false;
+            auto s = m_table.m_sessions.find(ep->second.sid);
+            if (s == m_table.m_sessions.end() || !s->second.trunks.empty())
+                return false;
+            auto me = s->second.members.find(*ssrc);
+            if (me == s->second.members.end() || !me->second.bound)
+                return false;
+            for (const auto &[other, m] : s->second.members) {
+                if (other != *ssrc && m.bound && !m.v4)
+                    return false;
+            }
+            if (!takeToken(me->second))
+                return true; // dropped, and counted
+            for (const auto &[other, m] : s->second.members) {
+                if (other == *ssrc || !m.bound)
+                    continue;
+                Outgoing o;
+                o.to.sin_family = AF_INET;
+                o.to.sin_port = m.v4Port;
+                o.to.sin_addr.s_addr = m.v4Address;
+                o.borrowed = d.data();
+                o.borrowedSize = std::size_t(d.size());
+                m_out.push_back(std::move(o));
+            }
+        }
+        m_forwarded += m_out.size() - before;
+        return true;
+    }
     int m_fd = -1;
     std::unique_ptr<QSocketNotifier> m_notifier;
     char m_in[kBatch][2048];
@@ -501,6 +583,11 @@ private:
                 m_table.dropEndpoint(b.sid, b.ssrc, bound);
             bound.address = from;
             bound.port = port;
+            bool isV4 = false;
+            const quint32 v4 = from.toIPv4Address(&isV4);
+            bound.v4 = isV4;
+            bound.v4Address = qToBigEndian(v4);
+            bound.v4Port = qToBigEndian(port);
             bound.bound = true;
             bound.endpoint = key;
             bound.lastSeenMs = now;
@@ -600,6 +687,11 @@ private:
 
     using Member = RelayTable::Member;
     RelayTable &m_table;
+    bool m_primary = true;
+#ifdef Q_OS_LINUX
+    clockid_t m_cpuClock{};
+    bool m_haveCpuClock = false;
+#endif
     std::unique_ptr<QUdpSocket> m_socket;
     std::vector<std::pair<QHostAddress, quint16>> m_targets;
     std::vector<std::pair<QHostAddress, quint16>> m_trunkTargets;
@@ -617,35 +709,75 @@ Relay::~Relay()
     stop();
 }
 
-bool Relay::start(const QHostAddress &address, quint16 port, QString *error)
+bool Relay::start(const QHostAddress &address, quint16 port, QString *error, int threads)
 {
-    m_worker = new RelayWorker(m_table);
-    m_worker->moveToThread(&m_thread);
-    m_thread.setObjectName(QStringLiteral("relay"));
-    m_thread.start();
-    bool ok = false;
-    QMetaObject::invokeMethod(m_worker, [&] { ok = m_worker->open(address, port, error); }, Qt::BlockingQueuedConnection);
-    if (!ok)
-        stop();
-    return ok;
+#ifdef Q_OS_LINUX
+    const bool shareable = address.protocol() == QAbstractSocket::IPv4Protocol || address == QHostAddress::Any;
+#else
+    const bool shareable = false;
+#endif
+    const int count = shareable ? std::clamp(threads, 1, 64) : 1;
+    for (int i = 0; i < count; ++i) {
+        auto thread = std::make_unique<QThread>();
+        thread->setObjectName(count == 1 ? QStringLiteral("relay") : QStringLiteral("relay %1").arg(i));
+        auto *worker = new RelayWorker(m_table);
+        worker->moveToThread(thread.get());
+        thread->start();
+        bool ok = false;
+        QMetaObject::invokeMethod(worker, [&] { ok = worker->open(address, port, error, count > 1, i == 0); }, Qt::BlockingQueuedConnection);
+        m_threads.push_back(std::move(thread));
+        m_workers.push_back(worker);
+        if (!ok) {
+            stop();
+            return false;
+        }
+    }
+    return true;
 }
 
 void Relay::stop()
 {
-    if (!m_worker)
-        return;
-    QMetaObject::invokeMethod(m_worker, [this] {
-        m_worker->close();
-        delete m_worker;
-    }, Qt::BlockingQueuedConnection);
-    m_worker = nullptr;
-    m_thread.quit();
-    m_thread.wait();
+    for (std::size_t i = 0; i < m_workers.size(); ++i) {
+        RelayWorker *worker = m_workers[i];
+        QMetaObject::invokeMethod(worker, [worker] {
+            worker->close();
+            delete worker;
+        }, Qt::BlockingQueuedConnection);
+        m_threads[i]->quit();
+        m_threads[i]->wait();
+    }
+    m_workers.clear();
+    m_threads.clear();
 }
 
 RelayCounters Relay::counters() const
 {
-    return m_worker ? m_worker->counters() : RelayCounters{};
+    RelayCounters sum;
+    for (const RelayWorker *w : m_workers) {
+        const RelayCounters c = w->counters();
+        sum.forwarded += c.forwarded;
+        sum.binds += c.binds;
+        sum.droppedUnbound += c.droppedUnbound;
+        sum.droppedMalformed += c.droppedMalformed;
+        sum.droppedRate += c.droppedRate;
+        sum.droppedBadToken += c.droppedBadToken;
+        sum.trunked += c.trunked;
+        sum.droppedExpired += c.droppedExpired;
+        sum.droppedFull += c.droppedFull;
+    }
+    return sum;
+}
+
+double Relay::cpuSeconds() const
+{
+    double sum = 0;
+    for (const RelayWorker *w : m_workers) {
+        const double c = w->cpuSeconds();
+        if (c < 0)
+            return -1;
+        sum += c;
+    }
+    return sum;
 }
 
 } // namespace sotto::broker

@@ -25,8 +25,8 @@ struct RelayServer::Control
     QTimer deadline;
 };
 
-RelayServer::RelayServer(SecretBytes secret, RelayTable::Limits limits, QObject *parent)
-    : QObject(parent), m_secret(std::move(secret)), m_table(limits)
+RelayServer::RelayServer(SecretBytes secret, RelayTable::Limits limits, int threads, QObject *parent)
+    : QObject(parent), m_secret(std::move(secret)), m_table(limits), m_threads(threads)
 {
     m_table.setSecret(m_secret);
 }
@@ -46,12 +46,13 @@ Result<void> RelayServer::start(const QHostAddress &address, quint16 port)
     }
     m_port = m_server->serverPort();
     QString error;
-    if (!m_relay.start(address, m_port, &error)) {
+    if (!m_relay.start(address, m_port, &error, m_threads)) {
         m_server.reset();
         return makeError(ErrorCode::Network, QStringLiteral("cannot open the media relay on UDP %1:%2: %3").arg(address.toString()).arg(m_port).arg(error));
     }
     connect(m_server.get(), &QTcpServer::newConnection, this, &RelayServer::onNewConnection);
-    log(QStringLiteral("relay listening on %1 port %2 (UDP media, TCP control)").arg(address.toString()).arg(m_port));
+    log(QStringLiteral("relay listening on %1 port %2 (UDP media on %3 thread%4, TCP control)")
+            .arg(address.toString()).arg(m_port).arg(m_relay.threads()).arg(m_relay.threads() == 1 ? QString() : QStringLiteral("s")));
     return {};
 }
 

@@ -19,9 +19,12 @@
 #include <QSignalSpy>
 #include <QStandardPaths>
 #include <QTcpSocket>
+#include <QProcess>
 #include <QTest>
 #include <QUdpSocket>
 
+#include <algorithm>
+#include <map>
 #include <set>
 
 using namespace sotto;
@@ -46,10 +49,10 @@ struct Relays
     SecretBytes secret = writeRelaySecret(secretFile);
     std::vector<std::unique_ptr<RelayProcess>> procs;
 
-    bool start(int n)
+    bool start(int n, const QStringList &args = {})
     {
         for (int i = 0; i < n; ++i) {
-            procs.push_back(std::make_unique<RelayProcess>(secretFile, freePort()));
+            procs.push_back(std::make_unique<RelayProcess>(secretFile, freePort(), args));
             if (!procs.back()->start())
                 return false;
         }
@@ -83,6 +86,7 @@ private Q_SLOTS:
     void aRelayChecksTokensWithoutAskingAnyone();
     void aBindingOutlivesItsTokenWhileItTalks();
     void whatARelayHoldsIsBounded();
+    void severalThreadsShareOnePortAndKeepEachStreamInOrder();
     void theControlChannelWantsTheSecret();
     void sessionsSpreadAndAKilledRelaysCallsEnd();
     void withNoRelayUpACallIsRefusedClearly();
@@ -123,6 +127,61 @@ void TestRelays::aRelayChecksTokensWithoutAskingAnyone()
     a.sendRtp(7);
     QCOMPARE(other.drain(), 0);
     QCOMPARE(b.drain(), 1);
+}
+
+void TestRelays::severalThreadsShareOnePortAndKeepEachStreamInOrder()
+{
+    Relays relays;
+    QVERIFY(relays.start(1, {s("--threads"), s("3")}));
+    const quint16 port = relays.procs[0]->port();
+    QVERIFY(relays.procs[0]->outputSoFar().contains("3 threads"));
+    const QByteArray secret = relays.secret.view().toByteArray();
+    // 10 three-member sessions: 30 source addresses, spread by the kernel over the 3 sockets.
+    std::vector<std::unique_ptr<RelayMember>> members;
+    for (int c = 0; c < 10; ++c) {
+        const QByteArray sid = QByteArray(15, 's') + char(c);
+        for (quint32 m = 1; m <= 3; ++m) {
+            members.push_back(std::make_unique<RelayMember>(sid, quint32(c) * 10 + m, port));
+            QVERIFY(members.back()->bind(relayauth::mintToken(secret, sid, quint32(c) * 10 + m, now() + 60)));
+        }
+    }
+    // Every member sends 40 numbered packets; each hears the other two's, all of them, each
+    // stream in the order it was sent, and nothing from another session.
+    for (quint16 seq = 0; seq < 40; ++seq) {
+        for (auto &m : members)
+            m->sendRtp(seq);
+    }
+    for (std::size_t i = 0; i < members.size(); ++i) {
+        RelayMember &me = *members[i];
+        std::map<quint32, std::vector<quint16>> heard;
+        QDeadlineTimer deadline(5000);
+        auto total = [&] { std::size_t n = 0; for (const auto &[k, v] : heard) n += v.size(); return n; };
+        while (total() < 80 && !deadline.hasExpired()) {
+            while (me.socket.hasPendingDatagrams()) {
+                const auto rtp = audio::decodeRtp(me.socket.receiveDatagram().data());
+                if (rtp)
+                    heard[rtp->ssrc].push_back(rtp->seq);
+            }
+            QTest::qWait(5);
+        }
+        QCOMPARE(heard.size(), std::size_t(2));
+        for (const auto &[ssrc, seqs] : heard) {
+            QCOMPARE(ssrc / 10, me.ssrc / 10); // its own session's
+            QVERIFY(ssrc != me.ssrc);
+            QCOMPARE(seqs.size(), std::size_t(40));
+            QVERIFY2(std::is_sorted(seqs.begin(), seqs.end()), qPrintable(QStringLiteral("member %1 heard %2 out of order").arg(me.ssrc).arg(ssrc)));
+        }
+    }
+    // One thread or three, the same checks: a stranger's media goes nowhere.
+    RelayMember stranger(QByteArray(16, 'x'), 99, port);
+    stranger.sendRtp(1);
+    QCOMPARE(members[0]->drain(), 0);
+    // And the option is checked.
+    QProcess bad;
+    bad.start(s(SOTTO_BINARY), {s("relay"), s("--listen"), s("127.0.0.1:1"), s("--secret-file"), relays.secretFile, s("--threads"), s("0")});
+    QVERIFY(bad.waitForFinished(10000));
+    QCOMPARE(bad.exitCode(), 2);
+    QVERIFY(bad.readAllStandardError().contains("--threads"));
 }
 
 void TestRelays::aBindingOutlivesItsTokenWhileItTalks()

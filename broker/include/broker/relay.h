@@ -66,6 +66,8 @@ public:
         qint64 idleMs = 20000;
         qint64 trunkIdleMs = 30000;
         std::size_t maxMembers = 100000;
+        // Datagrams a relay thread takes or sends per recvmmsg/sendmmsg (1–64; Linux, IPv4).
+        int batch = 64;
     };
     RelayTable() { m_clock.start(); }
     explicit RelayTable(Limits limits) : m_limits(limits) { m_clock.start(); }
@@ -105,6 +107,11 @@ private:
         qint64 lastRefillMs = 0;
         QByteArray endpoint; // key of m_endpoints while bound
         qint64 lastSeenMs = 0; // stateless mode: the last bind or packet from it
+        // The bound address as IPv4 in network byte order (v4 false for IPv6): what the Linux
+        // fast path sends to without touching QHostAddress.
+        bool v4 = false;
+        quint32 v4Address = 0;
+        quint16 v4Port = 0;
     };
     struct Endpoint
     {
@@ -143,20 +150,29 @@ private:
 
 class RelayWorker;
 
+// The relay's threads. With threads > 1 (Linux, IPv4) each has a socket of its own on the one
+// port (SO_REUSEPORT): the kernel hands each sender's packets to one socket, by its address, so
+// a member's stream stays in order on one thread while forwarding grows with cores; all share
+// the RelayTable under its mutex. The first thread also sends the trunks' binds and reaps.
+// start() and stop() from one thread (the owner's); counters() and cpuSeconds() from any.
 class Relay
 {
 public:
     explicit Relay(RelayTable &table);
     ~Relay();
-    // Binds the UDP port on the relay thread; false with a reason on failure.
-    bool start(const QHostAddress &address, quint16 port, QString *error = nullptr);
+    // Binds the UDP port on the relay threads; false with a reason on failure. Falls back to
+    // one thread where the port cannot be shared (IPv6, not Linux).
+    bool start(const QHostAddress &address, quint16 port, QString *error = nullptr, int threads = 1);
     void stop();
+    int threads() const { return int(m_workers.size()); }
     RelayCounters counters() const;
+    // CPU time the relay threads have used (user + system), in seconds; -1 where unknown.
+    double cpuSeconds() const;
 
 private:
     RelayTable &m_table;
-    QThread m_thread;
-    RelayWorker *m_worker = nullptr;
+    std::vector<std::unique_ptr<QThread>> m_threads;
+    std::vector<RelayWorker *> m_workers;
 };
 
 } // namespace sotto::broker

@@ -35,7 +35,8 @@ class RelayServer : public QObject
 public:
     static constexpr int kMaxControls = 16; // brokers that proved the secret
     static constexpr int kMaxPending = 8;   // connections still in their handshake
-    explicit RelayServer(SecretBytes secret, RelayTable::Limits limits = {}, QObject *parent = nullptr);
+    // threads: UDP threads on the one port (Relay; one where the port cannot be shared).
+    explicit RelayServer(SecretBytes secret, RelayTable::Limits limits = {}, int threads = 1, QObject *parent = nullptr);
     ~RelayServer() override;
 
     // Port 0: a free one (the same number for TCP and UDP).
@@ -43,6 +44,7 @@ public:
     void stop();
     quint16 port() const { return m_port; }
     RelayCounters counters() const { return m_relay.counters(); }
+    int threads() const { return m_relay.threads(); }
     RelayTable::Load load() { return m_table.load(); }
     int controlCount() const { return int(m_controls.size()); }
 
@@ -59,6 +61,7 @@ private:
 
     SecretBytes m_secret;
     RelayTable m_table;
+    int m_threads = 1;
     Relay m_relay{m_table};
     std::unique_ptr<QTcpServer> m_server;
     quint16 m_port = 0;
