@@ -954,6 +954,12 @@ int main(int argc, char **argv)
             e.insert(QStringLiteral("process_us_%1k").arg(rate / 1000), f.processUs);
             cells.append(QStringLiteral("%1 kHz: ERLE %2 dB, %3 µs/frame").arg(rate / 1000).arg(f.erleDb, 0, 'f', 1).arg(f.processUs, 0, 'f', 1));
         }
+#ifdef SOTTO_BENCH_WEBRTC
+        const EchoFigures w = benchWebRtcEcho();
+        e.insert(QStringLiteral("erle_db_webrtc"), w.erleDb);
+        e.insert(QStringLiteral("process_us_webrtc"), w.processUs);
+        cells.append(QStringLiteral("WebRTC APM 0.3: ERLE %1 dB, %2 µs/frame").arg(w.erleDb, 0, 'f', 1).arg(w.processUs, 0, 'f', 1));
+#endif
         out.insert(QStringLiteral("echo_canceller"), e);
         table.emplace_back(QStringLiteral("echo_canceller"), cells.join(QStringLiteral(", ")));
     }

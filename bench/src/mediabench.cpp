@@ -21,6 +21,11 @@
 
 #include <cmath>
 
+#ifdef SOTTO_BENCH_WEBRTC
+#include <webrtc/modules/audio_processing/include/audio_processing.h>
+#include <webrtc/modules/interface/module_common_types.h>
+#endif
+
 #ifdef Q_OS_UNIX
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -133,6 +138,55 @@ EchoFigures benchEcho(int processingRate)
     e.erleDb = 10 * std::log10(in / std::max(left, 1.0));
     return e;
 }
+
+#ifdef SOTTO_BENCH_WEBRTC
+// The same echo through WebRTC's audio processing (Debian's 0.3, what PulseAudio's echo
+// canceller uses): AEC at high suppression, noise suppression high, its high-pass filter, on
+// its own 10 ms frames at 48 kHz (it splits the bands itself), the delay told.
+EchoFigures benchWebRtcEcho()
+{
+    const auto far = speechLike(8);
+    std::vector<qint16> mic(far.size(), 0);
+    const std::size_t delay = 8 * kSampleRate / 1000;
+    for (std::size_t i = delay; i < mic.size(); ++i)
+        mic[i] = qint16(far[i - delay] / 2);
+    webrtc::Config config;
+    config.Set<webrtc::ExtendedFilter>(new webrtc::ExtendedFilter(true));
+    std::unique_ptr<webrtc::AudioProcessing> apm(webrtc::AudioProcessing::Create(config));
+    apm->echo_cancellation()->Enable(true);
+    apm->echo_cancellation()->set_suppression_level(webrtc::EchoCancellation::kHighSuppression);
+    apm->noise_suppression()->Enable(true);
+    apm->noise_suppression()->set_level(webrtc::NoiseSuppression::kHigh);
+    apm->high_pass_filter()->Enable(true);
+    constexpr int kChunk = kSampleRate / 100;
+    std::vector<qint16> out(mic.size(), 0);
+    webrtc::AudioFrame farFrame, nearFrame;
+    const double t = cpuMicros();
+    int chunks = 0;
+    for (std::size_t f = 0; f + kChunk <= mic.size(); f += kChunk, ++chunks) {
+        for (webrtc::AudioFrame *fr : {&farFrame, &nearFrame}) {
+            fr->sample_rate_hz_ = kSampleRate;
+            fr->num_channels_ = 1;
+            fr->samples_per_channel_ = kChunk;
+        }
+        std::copy_n(far.data() + f, kChunk, farFrame.data_);
+        std::copy_n(mic.data() + f, kChunk, nearFrame.data_);
+        apm->ProcessReverseStream(&farFrame);
+        apm->set_stream_delay_ms(8);
+        apm->ProcessStream(&nearFrame);
+        std::copy_n(nearFrame.data_, kChunk, out.data() + f);
+    }
+    EchoFigures e;
+    e.processUs = (cpuMicros() - t) / (chunks / 2.0); // per 20 ms, like ours
+    double in = 0, left = 0;
+    for (std::size_t i = 4 * kSampleRate; i < out.size(); ++i) {
+        in += double(mic[i]) * mic[i];
+        left += double(out[i]) * out[i];
+    }
+    e.erleDb = 10 * std::log10(in / std::max(left, 1.0));
+    return e;
+}
+#endif
 
 namespace {
 } // namespace

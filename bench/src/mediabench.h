@@ -24,6 +24,10 @@ struct EchoFigures
     double processUs = 0; // per 20 ms frame
 };
 EchoFigures benchEcho(int processingRate);
+#ifdef SOTTO_BENCH_WEBRTC
+// The same through WebRTC's audio processing library, when the bench was built with it.
+EchoFigures benchWebRtcEcho();
+#endif
 
 struct RelayRate
 {
