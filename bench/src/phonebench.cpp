@@ -22,19 +22,6 @@ namespace sotto::bench {
 
 namespace {
 
-// utime + stime of a process, in seconds (/proc/PID/stat fields 14 and 15).
-double processCpuSeconds(qint64 pid)
-{
-    QFile f(QStringLiteral("/proc/%1/stat").arg(pid));
-    if (!f.open(QIODevice::ReadOnly))
-        return -1;
-    const QByteArray stat = f.readAll();
-    const QList<QByteArray> fields = stat.mid(stat.lastIndexOf(')') + 2).split(' ');
-    if (fields.size() < 13)
-        return -1;
-    return double(fields[11].toLongLong() + fields[12].toLongLong()) / double(::sysconf(_SC_CLK_TCK));
-}
-
 struct Phone
 {
     std::unique_ptr<QProcess> process = std::make_unique<QProcess>();
@@ -64,6 +51,19 @@ void writeSpeech(const QString &path, int seconds)
 }
 
 } // namespace
+
+// Fields 14 and 15 of /proc/PID/stat, in clock ticks.
+double processCpuSeconds(qint64 pid)
+{
+    QFile f(QStringLiteral("/proc/%1/stat").arg(pid));
+    if (!f.open(QIODevice::ReadOnly))
+        return -1;
+    const QByteArray stat = f.readAll();
+    const QList<QByteArray> fields = stat.mid(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields.size() < 13)
+        return -1;
+    return double(fields[11].toLongLong() + fields[12].toLongLong()) / double(::sysconf(_SC_CLK_TCK));
+}
 
 PhoneCallCpu benchPhoneCallCpu(int seconds)
 {

@@ -4,6 +4,8 @@
 // processes) in a real call through a real broker for a fixed time, microphones from a WAV of
 // speech-like sound; each phone's CPU time while the call is up, over the wall time.
 
+#include <QtGlobal>
+
 #include <vector>
 
 namespace sotto::bench {
@@ -16,5 +18,8 @@ struct PhoneCallCpu
 };
 // Fails (qFatal) if the call does not happen. Main thread.
 PhoneCallCpu benchPhoneCallCpu(int seconds);
+
+// utime + stime of a process, in seconds (/proc/PID/stat); -1 when it cannot be read.
+double processCpuSeconds(qint64 pid);
 
 } // namespace sotto::bench
