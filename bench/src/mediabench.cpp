@@ -57,6 +57,8 @@ skbp::SrtpMaterial material(char seed)
     return {SecretBytes::copyOf(QByteArray(32, seed)), SecretBytes::copyOf(QByteArray(12, seed))};
 }
 
+} // namespace
+
 std::vector<qint16> speechLike(int seconds)
 {
     // A voiced signal with a moving pitch and syllable envelope: codec work like speech.
@@ -74,6 +76,8 @@ std::vector<qint16> speechLike(int seconds)
     }
     return s;
 }
+
+namespace {
 
 bool spin(const std::function<bool()> &done, int ms)
 {
@@ -110,33 +114,46 @@ double timeSendPath(const VoiceProcessor::Settings &settings, const std::vector<
     return (cpuMicros() - t) / frames;
 }
 
+namespace {
+
+// The loudspeaker plays far-end speech; the microphone hears it back 8 ms later at half level
+// (a laptop), with the near end silent.
+struct EchoScene
+{
+    std::vector<qint16> far = speechLike(8);
+    std::vector<qint16> mic = std::vector<qint16>(far.size(), 0);
+    EchoScene()
+    {
+        const std::size_t delay = 8 * kSampleRate / 1000;
+        for (std::size_t i = delay; i < mic.size(); ++i)
+            mic[i] = qint16(far[i - delay] / 2);
+    }
+    // ERLE over the last 4 of 8 s, once a filter has converged: 10·log10(echo in / echo left).
+    double erleDb(const std::vector<qint16> &out) const
+    {
+        double in = 0, left = 0;
+        for (std::size_t i = 4 * kSampleRate; i < out.size(); ++i) {
+            in += double(mic[i]) * mic[i];
+            left += double(out[i]) * out[i];
+        }
+        return 10 * std::log10(in / std::max(left, 1.0));
+    }
+};
+
+} // namespace
+
 EchoFigures benchEcho(int processingRate)
 {
-    // The loudspeaker plays far-end speech; the microphone hears it back 8 ms later at half
-    // level (a laptop), with the near end silent. ERLE over the last 4 of 8 s, once the
-    // filter has converged: 10·log10(echo in / echo left).
-    const auto far = speechLike(8);
-    std::vector<qint16> mic(far.size(), 0);
-    const std::size_t delay = 8 * kSampleRate / 1000;
-    for (std::size_t i = delay; i < mic.size(); ++i)
-        mic[i] = qint16(far[i - delay] / 2);
+    const EchoScene scene;
     VoiceProcessor::Settings settings{true, true, false};
     settings.processingRate = processingRate;
     VoiceProcessor p(settings);
-    std::vector<qint16> out = mic;
+    std::vector<qint16> out = scene.mic;
     const double t = cpuMicros();
     int frames = 0;
     for (std::size_t f = 0; f + kFrameSamples <= out.size(); f += kFrameSamples, ++frames)
-        p.process(out.data() + f, far.data() + f);
-    EchoFigures e;
-    e.processUs = (cpuMicros() - t) / frames;
-    double in = 0, left = 0;
-    for (std::size_t i = 4 * kSampleRate; i < out.size(); ++i) {
-        in += double(mic[i]) * mic[i];
-        left += double(out[i]) * out[i];
-    }
-    e.erleDb = 10 * std::log10(in / std::max(left, 1.0));
-    return e;
+        p.process(out.data() + f, scene.far.data() + f);
+    return {scene.erleDb(out), (cpuMicros() - t) / frames};
 }
 
 #ifdef SOTTO_BENCH_WEBRTC
@@ -145,11 +162,8 @@ EchoFigures benchEcho(int processingRate)
 // its own 10 ms frames at 48 kHz (it splits the bands itself), the delay told.
 EchoFigures benchWebRtcEcho()
 {
-    const auto far = speechLike(8);
-    std::vector<qint16> mic(far.size(), 0);
-    const std::size_t delay = 8 * kSampleRate / 1000;
-    for (std::size_t i = delay; i < mic.size(); ++i)
-        mic[i] = qint16(far[i - delay] / 2);
+    const EchoScene scene;
+    const std::vector<qint16> &far = scene.far, &mic = scene.mic;
     webrtc::Config config;
     config.Set<webrtc::ExtendedFilter>(new webrtc::ExtendedFilter(true));
     std::unique_ptr<webrtc::AudioProcessing> apm(webrtc::AudioProcessing::Create(config));
@@ -176,20 +190,9 @@ EchoFigures benchWebRtcEcho()
         apm->ProcessStream(&nearFrame);
         std::copy_n(nearFrame.data_, kChunk, out.data() + f);
     }
-    EchoFigures e;
-    e.processUs = (cpuMicros() - t) / (chunks / 2.0); // per 20 ms, like ours
-    double in = 0, left = 0;
-    for (std::size_t i = 4 * kSampleRate; i < out.size(); ++i) {
-        in += double(mic[i]) * mic[i];
-        left += double(out[i]) * out[i];
-    }
-    e.erleDb = 10 * std::log10(in / std::max(left, 1.0));
-    return e;
+    return {scene.erleDb(out), (cpuMicros() - t) / (chunks / 2.0)}; // per 20 ms, like ours
 }
 #endif
-
-namespace {
-} // namespace
 
 MediaCpu benchMediaCpu(int runs, int frames)
 {

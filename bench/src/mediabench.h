@@ -3,6 +3,8 @@
 // The voice figures of BENCH.md: media CPU per 20 ms frame, relay forwarding rate, and
 // mouth-to-ear latency through the whole pipeline.
 
+#include <QtGlobal>
+
 #include <vector>
 
 namespace sotto::bench {
@@ -51,6 +53,9 @@ struct MouthToEar
     int clicks = 0;
 };
 MouthToEar benchMouthToEar(int clicks);
+
+// A voiced signal with a moving pitch and a syllable envelope, 48 kHz: codec work like speech.
+std::vector<qint16> speechLike(int seconds);
 
 // CPU time of this thread in µs (wall time where the platform has no thread clock).
 double cpuMicros();

@@ -32,20 +32,10 @@ struct Phone
 
 void writeSpeech(const QString &path, int seconds)
 {
-    // A voiced signal with a moving pitch and a syllable envelope, as in media_send_us.
     audio::WavWriter w;
     if (!w.open(path))
         qFatal("phone bench: cannot write %s", qPrintable(path));
-    std::vector<qint16> s(std::size_t(seconds * audio::kSampleRate));
-    double phase = 0;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        const double t = double(i) / audio::kSampleRate;
-        phase += 2 * M_PI * (140 + 40 * std::sin(2 * M_PI * 0.7 * t)) / audio::kSampleRate;
-        double v = 0;
-        for (int h = 1; h <= 8; ++h)
-            v += std::sin(h * phase) / h;
-        s[i] = qint16(6000 * (0.5 + 0.5 * std::sin(2 * M_PI * 4 * t)) * v);
-    }
+    const std::vector<qint16> s = speechLike(seconds);
     (void)w.write(s.data(), qsizetype(s.size()));
     w.close();
 }

@@ -107,6 +107,15 @@ void TestCallAudio::conferenceAndLeave()
     QVERIFY(carolRings.wait(3000));
     carol.phone.engine().answer(sid);
     QTRY_VERIFY_WITH_TIMEOUT(carol.media->media(sid) && carol.media->media(sid)->stats().bound, 3000);
+    // Measured from when each one decrypts both others' packets (on a loaded machine the join's
+    // keys can take longer to reach everyone than a fixed wait allows).
+    auto hearsBoth = [&](VoicePhone &p) {
+        int streams = 0;
+        for (const MemberStats &ms : p.media->media(sid)->stats().members)
+            streams += ms.packets > 5 ? 1 : 0;
+        return streams >= 2;
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(hearsBoth(alice) && hearsBoth(bob) && hearsBoth(carol), 5000);
     const std::size_t mark = alice.keep().size();
     talk(2000);
     // Everyone hears the other two, and not themselves.
