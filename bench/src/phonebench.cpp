@@ -9,11 +9,13 @@
 #include <QCoreApplication>
 #include <QDeadlineTimer>
 #include <QElapsedTimer>
+#include <QEventLoop>
 #include <QFile>
 #include <QProcess>
 #include <QTemporaryDir>
+#include <QTimer>
 
-#include <cmath>
+#include <functional>
 #include <memory>
 
 #include <unistd.h>
@@ -29,6 +31,22 @@ struct Phone
     double cpuAtAnswer = -1, cpuAtEnd = -1;
     qint64 wallAtAnswer = -1, wallAtEnd = -1;
 };
+
+// Serves the event loop (the broker here answers the phones) until done() or ms pass, blocking
+// between checks: a spinning loop would take a core from the phones it measures.
+void waitUntil(const std::function<bool()> &done, int ms)
+{
+    QEventLoop loop;
+    QTimer check;
+    QObject::connect(&check, &QTimer::timeout, &loop, [&] {
+        if (done())
+            loop.quit();
+    });
+    QTimer::singleShot(ms, &loop, &QEventLoop::quit);
+    check.start(20);
+    if (!done())
+        loop.exec();
+}
 
 void writeSpeech(const QString &path, int seconds)
 {
@@ -97,13 +115,11 @@ PhoneCallCpu benchPhoneCallCpu(int seconds)
         });
         p.process->start(QStringLiteral(SOTTO_BINARY), args);
         // The callee is online before the caller calls.
-        QDeadlineTimer online(20000);
-        while (i == 1 && !p.err.contains(": online") && !online.hasExpired())
-            QCoreApplication::processEvents(QEventLoop::AllEvents, 20);
+        if (i == 1)
+            waitUntil([&p] { return p.err.contains(": online"); }, 20000);
     }
-    QDeadlineTimer deadline((seconds + 30) * 1000);
-    while (!deadline.hasExpired() && (phones[0].process->state() != QProcess::NotRunning || phones[1].process->state() != QProcess::NotRunning))
-        QCoreApplication::processEvents(QEventLoop::AllEvents, 20);
+    waitUntil([&phones] { return phones[0].process->state() == QProcess::NotRunning && phones[1].process->state() == QProcess::NotRunning; },
+              (seconds + 30) * 1000);
     PhoneCallCpu out;
     double *percent[2] = {&out.callerPercent, &out.calleePercent};
     for (int i = 0; i < 2; ++i) {
