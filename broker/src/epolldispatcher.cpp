@@ -275,23 +275,16 @@ bool EpollEventDispatcher::processEvents(QEventLoop::ProcessEventsFlags flags)
 
     int handled = 0;
     // Sockets first, then timers, as QEventDispatcherUNIX does.
-    std::vector<std::pair<int, unsigned>> ready;
-    ready.reserve(std::size_t(n));
-    for (int i = 0; i < n; ++i) {
-        if (events[i].data.fd == m_wake) {
+    const bool sockets = !(flags & QEventLoop::ExcludeSocketNotifiers);
+    for (int i = 0; i < n && !m_interrupted.load(); ++i) {
+        const int fd = events[i].data.fd;
+        if (fd == m_wake) {
             quint64 count = 0;
             [[maybe_unused]] const ssize_t r = ::read(m_wake, &count, sizeof count);
             m_wakePending.store(false);
             ++handled; // posted events are waiting: the next pass sends them
-            continue;
-        }
-        ready.emplace_back(int(events[i].data.fd), unsigned(events[i].events));
-    }
-    if (!(flags & QEventLoop::ExcludeSocketNotifiers)) {
-        for (const auto &[fd, ev] : ready) {
-            if (m_interrupted.load())
-                break;
-            dispatchSocket(fd, ev);
+        } else if (sockets) {
+            dispatchSocket(fd, unsigned(events[i].events));
             ++handled;
         }
     }

@@ -140,18 +140,18 @@ HmacSha256Key::~HmacSha256Key()
     OPENSSL_cleanse(m_outer, sizeof m_outer);
 }
 
-void HmacSha256Key::mac(std::initializer_list<QByteArrayView> parts, unsigned char *out) const
+void HmacSha256Key::mac(const QByteArrayView *parts, std::size_t count, unsigned char *out) const
 {
     if (!m_keyed) { // a default-constructed key is the empty key
         HmacSha256Key empty{QByteArrayView()};
-        empty.mac(parts, out);
+        empty.mac(parts, count, out);
         return;
     }
     SHA256_CTX c;
     std::memcpy(&c, m_inner, sizeof c);
-    for (QByteArrayView p : parts) {
-        if (!p.isEmpty())
-            SHA256_Update(&c, p.data(), std::size_t(p.size()));
+    for (std::size_t i = 0; i < count; ++i) {
+        if (!parts[i].isEmpty())
+            SHA256_Update(&c, parts[i].data(), std::size_t(parts[i].size()));
     }
     unsigned char inner[32];
     SHA256_Final(inner, &c);
@@ -201,17 +201,7 @@ bool HkdfPrk::expand(std::initializer_list<QByteArrayView> infoParts, unsigned c
         for (QByteArrayView p : infoParts)
             parts[k++] = p;
         parts[k++] = QByteArrayView(reinterpret_cast<const char *>(&counter), 1);
-        // initializer_list cannot be built from a runtime array; the MAC takes at most 8 parts.
-        switch (k) {
-        case 1: m_prk.mac({parts[0]}, t); break;
-        case 2: m_prk.mac({parts[0], parts[1]}, t); break;
-        case 3: m_prk.mac({parts[0], parts[1], parts[2]}, t); break;
-        case 4: m_prk.mac({parts[0], parts[1], parts[2], parts[3]}, t); break;
-        case 5: m_prk.mac({parts[0], parts[1], parts[2], parts[3], parts[4]}, t); break;
-        case 6: m_prk.mac({parts[0], parts[1], parts[2], parts[3], parts[4], parts[5]}, t); break;
-        case 7: m_prk.mac({parts[0], parts[1], parts[2], parts[3], parts[4], parts[5], parts[6]}, t); break;
-        default: m_prk.mac({parts[0], parts[1], parts[2], parts[3], parts[4], parts[5], parts[6], parts[7]}, t); break;
-        }
+        m_prk.mac(parts, k, t);
         const int take = std::min(32, length - done);
         std::memcpy(out + done, t, std::size_t(take));
         done += take;

@@ -45,7 +45,11 @@ public:
     HmacSha256Key &operator=(const HmacSha256Key &other) = default;
 
     // HMAC(key, parts[0] || parts[1] || ...) into out (32 bytes).
-    void mac(std::initializer_list<QByteArrayView> parts, unsigned char *out) const;
+    void mac(std::initializer_list<QByteArrayView> parts, unsigned char *out) const
+    {
+        mac(parts.begin(), parts.size(), out);
+    }
+    void mac(const QByteArrayView *parts, std::size_t count, unsigned char *out) const;
     SecretBytes mac(QByteArrayView data) const;
 
 private:
