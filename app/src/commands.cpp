@@ -300,12 +300,13 @@ Result<ParsedCommand<BrokerCommand>> parseBrokerCommand(const QStringList &args)
     const auto refresh = opt("refresh-interval", "periodic Diffie-Hellman refresh (default 24h)", "DURATION");
     const auto peer = opt("peer", "federation peer NAME=HOST:PORT,PUBKEY (repeatable)", "PEER");
     const auto peerSecret = opt("peer-secret-file", "the peering secret shared with a peer (repeatable)", "NAME=FILE");
+    const auto peerRelay = opt("peer-relay", "a relay of a peer's own that its calls may trunk to (repeatable)", "NAME=HOST:PORT");
     const auto advertise = opt("advertise", "the address invites carry: a DNS name, or the public side of a NAT (stored)", "HOST:PORT");
     const auto store = opt("store", "the store: postgresql://USER@HOST:PORT/DB (password from ~/.pgpass or PGPASSFILE; "
                                     "default: SQLite in the data dir; recorded there)", "LOCATION");
     const auto relay = opt("relay", "a relay of its own to place sessions on (repeatable; literal addresses)", "HOST:PORT");
     const auto relaySecret = opt("relay-secret-file", "the secret the broker shares with its relays (32 bytes, 0600)", "FILE");
-    p.addOptions({headless, listen, data, name, keyMode, refresh, peer, peerSecret, advertise, store, relay, relaySecret});
+    p.addOptions({headless, listen, data, name, keyMode, refresh, peer, peerSecret, peerRelay, advertise, store, relay, relaySecret});
     auto read = readOptions(p, QStringLiteral("broker"), args);
     if (!read)
         return read.error();
@@ -345,6 +346,16 @@ Result<ParsedCommand<BrokerCommand>> parseBrokerCommand(const QStringList &args)
         if (it == cfg.peers.end())
             return usage(QStringLiteral("--peer-secret-file %1: no such peer (give --peer %1=HOST:PORT,PUBKEY)").arg(parsed->first));
         it->secret = std::move(*secret);
+    }
+    for (const QString &spec : p.values(peerRelay)) {
+        auto parsed = broker::parsePeerRelayOption(spec);
+        if (!parsed)
+            return usage(parsed.error().message);
+        auto it = std::find_if(cfg.peers.begin(), cfg.peers.end(),
+                               [&](const broker::PeerConfig &c) { return c.name == parsed->first; });
+        if (it == cfg.peers.end())
+            return usage(QStringLiteral("--peer-relay %1: no such peer (give --peer %1=HOST:PORT,PUBKEY)").arg(parsed->first));
+        it->relays.append(parsed->second);
     }
     for (const broker::PeerConfig &c : cfg.peers) {
         if (c.secret.size() != 32)

@@ -47,9 +47,9 @@ Result<void> DemoBrokers::start(const QString &dir, bool federated)
         return makeError(ErrorCode::Internal, QStringLiteral("cannot make the demo brokers' keys"));
     const quint16 portA = freeLoopbackPort(), portB = freeLoopbackPort();
     broker::BrokerConfig a = config(dirA, QStringLiteral("a"), portA);
-    a.peers.push_back({QStringLiteral("b"), QStringLiteral("127.0.0.1"), portB, keyB->publicKey, *secret});
+    a.peers.push_back({QStringLiteral("b"), QStringLiteral("127.0.0.1"), portB, keyB->publicKey, *secret, {}});
     broker::BrokerConfig b = config(dirB, QStringLiteral("b"), portB);
-    b.peers.push_back({QStringLiteral("a"), QStringLiteral("127.0.0.1"), portA, keyA->publicKey, *secret});
+    b.peers.push_back({QStringLiteral("a"), QStringLiteral("127.0.0.1"), portA, keyA->publicKey, *secret, {}});
     brokers.push_back(std::make_unique<broker::Broker>(a));
     brokers.push_back(std::make_unique<broker::Broker>(b));
     for (auto &x : brokers) {

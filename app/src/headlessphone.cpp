@@ -137,6 +137,8 @@ void HeadlessPhone::connectCalls()
     connect(&m_phone->media(), &phone::CallMedia::failed, this, [](const QByteArray &, const QString &why) {
         printError(QStringLiteral("media: %1").arg(why));
     });
+    if (!m_phone->media().keyLogError().isEmpty())
+        printError(m_phone->media().keyLogError());
     if (m_phone->media().keyLogActive())
         printError(QStringLiteral("warning: SOTTO_KEYLOGFILE is set; SRTP keys are written to %1")
                        .arg(qEnvironmentVariable("SOTTO_KEYLOGFILE")));
@@ -146,7 +148,7 @@ void HeadlessPhone::connectCalls()
             onOnline();
     });
     connect(&e, &ClientEngine::loginFailed, this, [this](const Error &err) {
-        finish(ExitFailed, QStringLiteral("login failed: %1").arg(err.message));
+        finish(ExitFailed, QStringLiteral("login failed: %1 · %2").arg(err.message, m_phone->engine().offlineReason()));
     });
     connect(&e, &ClientEngine::callStarted, this, [this](const QByteArray &sid, const QString &) {
         m_sid = sid;

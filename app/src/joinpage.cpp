@@ -92,6 +92,11 @@ void JoinPage::setBusy(bool busy)
     m_join->setText(busy ? tr("Joining…") : tr("Join"));
 }
 
+void JoinPage::showNote(const QString &note)
+{
+    m_error->setText(note);
+}
+
 void JoinPage::showFailure(const QString &why)
 {
     setBusy(false);

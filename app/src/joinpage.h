@@ -25,6 +25,8 @@ public:
     // Back to editable after a failed enrolment, with the reason shown.
     void showFailure(const QString &why);
     void setBusy(bool busy);
+    // Why the person is here again (a device whose key the broker refused), above the link.
+    void showNote(const QString &note);
 
 Q_SIGNALS:
     // The link has been checked; the receiver enrols with it.

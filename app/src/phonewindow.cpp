@@ -33,6 +33,7 @@ PhoneWindow::PhoneWindow(Phone &phone, PhoneSettings settings, QSettings *store,
     : QMainWindow(parent), m_phone(phone), m_settings(std::move(settings)), m_store(store),
       m_pages(new QStackedWidget(this)), m_connection(new QLabel(this)), m_key(new QLabel(this)),
       m_refresh(new QLabel(this)), m_keyLog(new QLabel(this)), m_reconnect(new QPushButton(tr("Reconnect &now"), this)),
+      m_rejoin(new QPushButton(tr("&Join with a new invite…"), this)),
       m_answerKey(new QShortcut(QKeySequence(Qt::Key_Return), this)),
       m_answerKeypad(new QShortcut(QKeySequence(Qt::Key_Enter), this))
 {
@@ -53,8 +54,15 @@ PhoneWindow::PhoneWindow(Phone &phone, PhoneSettings settings, QSettings *store,
     m_reconnect->setFlat(true);
     m_reconnect->setVisible(false);
     connect(m_reconnect, &QPushButton::clicked, this, [this] { m_phone.engine().reconnectNow(); });
+    // A device the broker refused for good (revoked or replaced) is not offline for a while:
+    // only a new invite brings it back, so the window offers one instead of retrying.
+    m_rejoin->setObjectName(QStringLiteral("rejoin"));
+    m_rejoin->setVisible(false);
+    m_rejoin->setToolTip(tr("The broker no longer accepts this device's key: paste a new invite link to join again"));
+    connect(m_rejoin, &QPushButton::clicked, this, &PhoneWindow::rejoin);
     statusBar()->addPermanentWidget(m_connection);
     statusBar()->addPermanentWidget(m_reconnect);
+    statusBar()->addPermanentWidget(m_rejoin);
     statusBar()->addPermanentWidget(m_key);
     statusBar()->addPermanentWidget(m_keyLog);
     statusBar()->addPermanentWidget(m_refresh);
@@ -84,7 +92,11 @@ PhoneWindow::PhoneWindow(Phone &phone, PhoneSettings settings, QSettings *store,
     connect(&e, &ClientEngine::enrolled, this, &PhoneWindow::updateStatus);
     connect(&e, &ClientEngine::refreshed, this, &PhoneWindow::updateStatus);
     connect(&e, &ClientEngine::rotated, this, &PhoneWindow::updateStatus);
-    connect(&e, &ClientEngine::loginFailed, this, [this](const Error &err) { say(tr("Login failed: %1").arg(err.message)); });
+    connect(&e, &ClientEngine::loginFailed, this, [this](const Error &) {
+        updateStatus();
+        say(tr("The broker no longer accepts this device's key: it was removed or replaced. "
+               "A new invite brings it back (Phone ▸ Join with a new invite…)."));
+    });
     connect(&e, &ClientEngine::refreshFailed, this,
             [this](const Error &err) { say(tr("Refresh failed (the old key stays good): %1").arg(err.message)); });
     connect(&e, &ClientEngine::callFailed, this, [this](quint32, const QString &to, const Error &err) {
@@ -134,6 +146,10 @@ void PhoneWindow::buildMenus()
     });
     m_console->setObjectName(QStringLiteral("actionConsole"));
     m_console->setVisible(false);
+    m_rejoinAction = phoneMenu->addAction(tr("&Join with a new invite…"), this, &PhoneWindow::rejoin);
+    m_rejoinAction->setObjectName(QStringLiteral("actionRejoin"));
+    m_rejoinAction->setToolTip(tr("Only when the broker no longer accepts this device's key (removed or replaced)"));
+    m_rejoinAction->setEnabled(false);
     phoneMenu->addSeparator();
     QAction *quit = phoneMenu->addAction(tr("&Quit"), this, &PhoneWindow::quit);
     quit->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Q));
@@ -234,6 +250,15 @@ void PhoneWindow::updateRinging()
     m_answerKeypad->setEnabled(ringing);
 }
 
+void PhoneWindow::rejoin()
+{
+    if (!m_phone.engine().refused() || m_join)
+        return;
+    showJoin();
+    m_join->showNote(tr("The broker no longer accepts this device's key (it was removed or replaced). "
+                           "Paste the new invite link the broker's operator gave you."));
+}
+
 void PhoneWindow::showJoin()
 {
     m_join = new JoinPage(m_pages);
@@ -250,13 +275,17 @@ void PhoneWindow::showJoin()
         page->deleteLater(); // and the link (with its secret) in its line edit with it
         showMain();
     });
+    m_join->setFocus();
     updateTitle();
     updateStatus();
 }
 
 void PhoneWindow::showMain()
 {
-    buildMain();
+    if (m_mainPage)
+        m_pages->setCurrentWidget(m_mainPage); // back from joining again
+    else
+        buildMain();
     updateTitle();
     updateStatus();
     if (m_phone.engine().state() == ClientEngine::State::Offline)
@@ -268,6 +297,7 @@ void PhoneWindow::buildMain()
     // Contacts beside the call on top; the key timeline and the history across the whole width
     // below, where its long lines fit.
     auto *page = new QSplitter(Qt::Vertical, m_pages);
+    m_mainPage = page;
     auto *top = new QSplitter(Qt::Horizontal, page);
     m_contacts = new ContactsPanel(m_phone.engine(), top);
     m_call = new CallPanel(m_phone, top);
@@ -376,12 +406,21 @@ void PhoneWindow::updateStatus()
         break;
     }
     case ClientEngine::State::Offline:
+        if (m_phone.engine().refused()) {
+            m_connection->setText(tr("○ This device was removed or replaced"));
+            m_connection->setStyleSheet(QStringLiteral("color: #b3261e"));
+            break;
+        }
         m_connection->setText(p.hasIdentity() ? tr("○ Offline") : tr("○ Not joined"));
         m_connection->setStyleSheet(QString());
         break;
     }
+    const bool refused = m_phone.engine().refused() && m_phone.engine().state() == ClientEngine::State::Offline;
+    m_rejoin->setVisible(refused && !m_join);
+    m_rejoinAction->setEnabled(refused && !m_join);
     m_reconnect->setVisible(m_phone.engine().state() == ClientEngine::State::Connecting && m_phone.engine().nextRetry().isValid());
-    m_connection->setToolTip((m_phone.engine().state() == ClientEngine::State::Online ? QString() : m_connection->text() + QLatin1Char('\n'))
+    const QString offline = refused ? m_phone.engine().offlineReason() : m_connection->text();
+    m_connection->setToolTip((m_phone.engine().state() == ClientEngine::State::Online ? QString() : offline + QLatin1Char('\n'))
                              + tr("Broker %1 at %2:%3 · key %4")
                                  .arg(p.brokerName(), p.brokerHost())
                                  .arg(p.brokerPort())
@@ -395,8 +434,11 @@ void PhoneWindow::updateStatus()
     else
         m_refresh->setText(tr("refresh %1").arg(QLocale().toString(next.toLocalTime(), QStringLiteral("d MMM HH:mm"))));
     const bool keyLog = m_phone.media().keyLogActive() && !m_settings.keyLogWarningSeen;
-    m_keyLog->setVisible(keyLog);
-    if (keyLog)
+    const QString keyLogRefused = m_phone.media().keyLogError();
+    m_keyLog->setVisible(keyLog || !keyLogRefused.isEmpty());
+    if (!keyLogRefused.isEmpty())
+        m_keyLog->setText(tr("⚠ %1").arg(keyLogRefused));
+    else if (keyLog)
         m_keyLog->setText(tr("⚠ SOTTO_KEYLOGFILE is set: SRTP keys are written to %1")
                               .arg(qEnvironmentVariable("SOTTO_KEYLOGFILE")));
 }

@@ -59,6 +59,8 @@ protected:
 
 private:
     void showJoin();
+    // The broker refused this device's key for good: the join page again, for a new invite.
+    void rejoin();
     void showMain();
     void buildMain();
     void buildMenus();
@@ -85,6 +87,9 @@ private:
     QLabel *m_refresh;
     QLabel *m_keyLog;
     QPushButton *m_reconnect;
+    QPushButton *m_rejoin;
+    QAction *m_rejoinAction = nullptr;
+    QWidget *m_mainPage = nullptr;
     QShortcut *m_answerKey; // Enter answers a ringing call wherever the focus is
     QShortcut *m_answerKeypad;
     QAction *m_console = nullptr;

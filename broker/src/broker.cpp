@@ -109,12 +109,12 @@ Result<crypto::X25519KeyPair> Broker::loadOrCreateStaticKey(const QString &path)
             return makeError(ErrorCode::Io, QStringLiteral("cannot read %1").arg(path));
         QByteArray raw = f.read(64);
         if (raw.size() != 32) {
-            raw.fill('\0');
+            wipeInPlace(raw);
             return makeError(ErrorCode::Corrupt,
                              QStringLiteral("%1 is not a broker key (expected 32 bytes); not touching it").arg(path));
         }
         auto kp = crypto::x25519FromPrivate(raw);
-        raw.fill('\0');
+        wipeInPlace(raw);
         return kp;
     }
     auto kp = crypto::x25519Generate();
@@ -516,6 +516,19 @@ Result<void> Broker::revoke(const QString &account)
     return {};
 }
 
+void Broker::retireOldDevice(const QString &account, Connection *replacement)
+{
+    // The old device's calls end ("revoked"; a conference re-keys without it), its channel and
+    // any handshake it has under way close: from now on its key is refused like any wrong key.
+    if (m_router)
+        m_router->revoke(account);
+    for (Connection *c : std::vector<Connection *>(m_connections)) {
+        if (c != replacement && c->account() == account)
+            c->close();
+    }
+    Q_EMIT accountsChanged();
+}
+
 QJsonObject Broker::handleAdmin(const QJsonObject &request)
 {
     const QString cmd = request.value(QStringLiteral("cmd")).toString();
@@ -607,6 +620,7 @@ void Broker::onNewConnection()
                                      .refreshIn = [this](const AccountRecord &a) { return refreshIn(a); },
                                      .brokers = [this] { return m_instances; },
                                      .log = [this](const QString &line) { log(line); },
+                                     .replaced = [this](const QString &account, Connection *by) { retireOldDevice(account, by); },
                                  },
                                  s, this);
         m_connections.push_back(c);

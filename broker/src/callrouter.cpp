@@ -344,6 +344,8 @@ Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
     std::unique_ptr<Session> session = std::move(*opened);
     const QByteArray *sid = &session->sid;
     const auto [calleeEpoch, calleeKey] = effectiveKey(*callee);
+    if (!claimSid(to, calleeEpoch, *sid))
+        return err(ErrorCode::Busy, QStringLiteral("%1 takes no more calls until the key rotates").arg(to));
     auto sk = skbp::sessionKey(m_ctx.config.keyMode, *calleeKey, *sid, to, calleeEpoch);
     if (!sk)
         return sk.error();
@@ -690,6 +692,20 @@ void CallRouter::noteKeyed(const QString &account, quint32 keyedEpoch)
         (void)m_ctx.store.setRotateDue(account, keyedEpoch);
 }
 
+bool CallRouter::claimSid(const QString &account, quint32 epoch, const QByteArray &sid)
+{
+    UsedSids &used = m_usedSids[account];
+    if (used.epoch != epoch) {
+        if (epoch < used.epoch)
+            return false; // a key older than one already used: never offered
+        used.epoch = epoch;
+        used.sids.clear();
+    }
+    if (used.sids.size() >= kMaxSidsPerEpoch)
+        return false;
+    return used.sids.insert(sid).second;
+}
+
 void CallRouter::rotateAfter(const QString &account, quint32 keyedEpoch)
 {
     const AccountRecord *a = m_ctx.store.account(account);
@@ -715,11 +731,39 @@ void CallRouter::resumeRotations()
     }
 }
 
+bool CallRouter::replacementPending(const QString &account)
+{
+    const AccountRecord *a = m_ctx.store.account(account);
+    if (!a || a->replaceEpoch == 0)
+        return false;
+    const qint64 now = QDateTime::currentSecsSinceEpoch();
+    for (const Invite &i : m_ctx.store.openInvites(account, now)) {
+        if (i.id == a->replaceInvite)
+            return true;
+    }
+    // Its invite ran out (or was replaced by a newer one) before the device confirmed: the
+    // replacement's key is nobody's, and the old device's key may move again.
+    (void)m_ctx.store.setReplacement(account, 0, SecretBytes(), 0);
+    m_ctx.log(QStringLiteral("%1: the replacement device never confirmed; its key is dropped").arg(account));
+    return false;
+}
+
 void CallRouter::scheduleRotation(const QString &account)
 {
     const AccountRecord *a = m_ctx.store.account(account);
     if (!a || a->hasPending())
         return; // one pending key at a time: onKeyCommitted() comes back here
+    if (replacementPending(account)) {
+        // The key does not move while a replacement device enrols (the two would share an
+        // epoch); the replacement's commit erases it, or its invite runs out and it rotates.
+        if (m_rotationArmed.insert(account).second) {
+            QTimer::singleShot(kReplacementCheckMs, &m_timers, [this, account] {
+                m_rotationArmed.erase(account);
+                scheduleRotation(account);
+            });
+        }
+        return;
+    }
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
     const auto last = m_lastRotation.find(account);
     const qint64 wait = last == m_lastRotation.end() ? 0 : last->second + m_ctx.config.rotationMinIntervalMs - now;

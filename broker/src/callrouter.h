@@ -90,6 +90,15 @@ public:
     Result<QByteArray> wrapForMember(const QString &account, const SecretBytes &secret, skbp::WrapContext ctx);
     // Records (durably, AccountRecord::rotateDue) that a session was keyed from the key at that epoch.
     void noteKeyed(const QString &account, quint32 keyedEpoch);
+    // Records that `sid` keyed a session from `account`'s key at `epoch`; false when that sid was
+    // already used at that epoch (a peer asking for a second key from the same key and sid), or
+    // when kMaxSidsPerEpoch have been used since the key last moved (fail closed: the rotation
+    // that follows every call makes room). Only the newest epoch of each account is kept.
+    bool claimSid(const QString &account, quint32 epoch, const QByteArray &sid);
+    // A replacement device of `account` is enrolling under an invite still open (one whose
+    // invite ran out is dropped here).
+    bool replacementPending(const QString &account);
+    static constexpr int kReplacementCheckMs = 60000;
     // A key derived from `account`'s key at `keyedEpoch` was handed out and its session is over:
     // the key must move past that epoch. Rotations coalesce (one covers every session keyed at
     // or below the epoch it leaves), and start at most once per rotationMinIntervalMs.
@@ -223,6 +232,12 @@ private:
     // members' account and ringBy fields name it.
     std::unordered_map<QString, std::unordered_map<const Session *, int>> m_involved;
     std::unordered_map<QString, skbp::WrapKeyCache> m_wrapKeys;
+    struct UsedSids
+    {
+        quint32 epoch = 0;
+        std::set<QByteArray> sids;
+    };
+    std::unordered_map<QString, UsedSids> m_usedSids; // see claimSid
     std::map<QString, quint32> m_rotationDue;           // account → highest epoch an ended session was keyed at
     std::unordered_map<QString, qint64> m_lastRotation; // account → when its last rotation started (ms)
     std::set<QString> m_rotationArmed;                  // accounts with a deferred rotation timer

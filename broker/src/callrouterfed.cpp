@@ -222,6 +222,10 @@ void CallRouter::deliverRemote(const QString &address, const QCborMap &message)
 
 void CallRouter::onRequest(const QString &peer, const QString &fromAccount, const QCborMap &msg)
 {
+    if (!skbp::isValidAccount(fromAccount)) { // a peer speaks for its own accounts, named bare
+        m_ctx.log(QStringLiteral("broker %1 refused: a request from \"%2\", not one of its accounts").arg(peer, fromAccount));
+        return;
+    }
     const QString from = skbp::Address{fromAccount, peer}.toString();
     Result<void> r = [&]() -> Result<void> {
         auto m = wire::validateMessage(msg);

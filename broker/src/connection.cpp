@@ -39,7 +39,7 @@ Connection::Connection(ConnectionContext context, QTcpSocket *socket, QObject *p
     m_deadline.setSingleShot(true);
     connect(&m_deadline, &QTimer::timeout, this, [this] {
         if (m_phase != Phase::Online && m_phase != Phase::Closed)
-            fail(ErrorCode::Auth, QStringLiteral("handshake timed out"));
+            fail(ErrorCode::BadRequest, QStringLiteral("handshake timed out")); // not a verdict on any key
     });
     m_deadline.start(m_ctx.config.handshakeTimeoutMs);
     m_socket->setOutputLimits(m_ctx.config.outputLimits);
@@ -201,7 +201,10 @@ void Connection::startEnrolment(const QByteArray &body)
             psk = std::move(invites.front().secret);
             invite = invites.front().id;
         }
-    } else if (a && a->isEnrolled()) {
+    } else if (a && a->isEnrolled() && a->replaceEpoch == 0) {
+        // A replacement device is enrolling: the old device's key stays as it is until that
+        // commits (or its invite runs out), so no refresh is taken meanwhile — it gets the
+        // refusal of a wrong key, and the phone keeps its key and tries again later.
         // While a rotation is pending the phone may already have adopted K_next: a refresh under
         // the old key would replace K_next by a key it may never store. Only a refresh under
         // K_next is taken then (it commits the rotation first); one under K_e gets the refusal
@@ -257,7 +260,10 @@ void Connection::startEnrolment(const QByteArray &body)
     }
     m_account = frame->account;
     m_epoch = frame->epoch;
-    m_newEpoch = frame->epoch + 1;
+    // Epochs only grow: a first enrolment after a revocation, or a replacement device, is
+    // numbered above every key the account has had or has pending (an extension: PROTOCOL.md).
+    m_newEpoch = frame->epoch == 0 && a ? a->nextEnrolmentEpoch() : frame->epoch + 1;
+    m_replacing = frame->epoch == 0 && a && a->isEnrolled();
     QCborMap reply;
     reply.insert(key::epoch, qint64(m_newEpoch));
     auto msg2 = hs->writeMessage(wire::encodeMessage(reply));
@@ -283,7 +289,11 @@ void Connection::startEnrolment(const QByteArray &body)
         fail(ErrorCode::Internal, QStringLiteral("store failure"));
         return;
     }
-    if (auto r = store.setPending(m_account, m_newEpoch, *newKey, PendingKind::Handshake, invite); !r) {
+    // A replacement's key waits beside the old device's (its own pending rotation or refresh
+    // included): the old device keeps working until the replacement commits.
+    auto pending = m_replacing ? store.setReplacement(m_account, m_newEpoch, *newKey, invite)
+                               : store.setPending(m_account, m_newEpoch, *newKey, PendingKind::Handshake, invite);
+    if (!pending) {
         fail(ErrorCode::Internal, QStringLiteral("store failure"));
         return;
     }
@@ -291,7 +301,9 @@ void Connection::startEnrolment(const QByteArray &body)
     m_channel = SecureChannel(r2i, i2r);
     m_phase = Phase::EnrolConfirm;
     m_ctx.log(QStringLiteral("%1: Diffie-Hellman %2 at epoch %3 (pending epoch %4, %5)")
-                     .arg(m_account, frame->epoch == 0 ? QStringLiteral("enrolment") : QStringLiteral("refresh"))
+                     .arg(m_account, m_replacing      ? QStringLiteral("enrolment of a replacement device")
+                                     : frame->epoch == 0 ? QStringLiteral("enrolment")
+                                                         : QStringLiteral("refresh"))
                      .arg(frame->epoch)
                      .arg(m_newEpoch)
                      .arg(skbp::fingerprint(m_ownKey)));
@@ -313,6 +325,26 @@ static bool isOwnPending(const AccountRecord *a, PendingKind kind, quint32 epoch
         && crypto::constantTimeEquals(a->pendingKey.view(), own.view());
 }
 
+// The same for a replacement device's key (AccountRecord::replaceKey).
+static bool isOwnReplacement(const AccountRecord *a, quint32 epoch, const SecretBytes &own)
+{
+    return a && a->replaceEpoch == epoch && epoch != 0 && !own.isEmpty()
+        && crypto::constantTimeEquals(a->replaceKey.view(), own.view());
+}
+
+Result<void> Connection::commitReplacement()
+{
+    if (auto r = m_ctx.store.commitReplacement(m_account); !r)
+        return r;
+    m_ctx.log(QStringLiteral("%1: a replacement device's key committed (epoch %2): the old device's key is no "
+                             "longer accepted")
+                     .arg(m_account)
+                     .arg(m_newEpoch));
+    if (m_ctx.replaced)
+        m_ctx.replaced(m_account, this); // the old device's channel and calls go now
+    return {};
+}
+
 void Connection::onEnrolConfirm(const QByteArray &body)
 {
     auto m = m_channel.open(body);
@@ -325,12 +357,15 @@ void Connection::onEnrolConfirm(const QByteArray &body)
     Store &store = m_ctx.store;
     // Exactly the key negotiated here (§4): another handshake's pending key for the same
     // account and epoch is not this client's to commit.
-    if (!isOwnPending(store.account(m_account), PendingKind::Handshake, m_newEpoch, m_ownKey)) {
+    const AccountRecord *a = store.account(m_account);
+    const bool own = m_replacing ? isOwnReplacement(a, m_newEpoch, m_ownKey)
+                                 : isOwnPending(a, PendingKind::Handshake, m_newEpoch, m_ownKey);
+    if (!own) {
         m_ctx.log(QStringLiteral("%1: confirm for a superseded handshake (epoch %2) refused").arg(m_account).arg(m_newEpoch));
         fail(ErrorCode::Auth, QStringLiteral("enrolment superseded"));
         return;
     }
-    if (auto r = store.commitPending(m_account); !r) {
+    if (auto r = m_replacing ? commitReplacement() : store.commitPending(m_account); !r) {
         fail(ErrorCode::Internal, QStringLiteral("store failure"));
         return;
     }
@@ -371,6 +406,13 @@ void Connection::startLogin(const QByteArray &body)
         key = a->pendingKey;
         m_ownKey = a->pendingKey;
         m_commitOnLogin = true;
+    } else if (a && a->replaceEpoch != 0 && a->replaceEpoch == hello->epoch) {
+        // A replacement device whose `enrolled` was lost: its login commits it (commit rule).
+        key = a->replaceKey;
+        m_ownKey = a->replaceKey;
+        m_commitOnLogin = true;
+        m_replacing = true;
+        m_newEpoch = hello->epoch;
     } else {
         auto decoy = crypto::randomSecret(skbp::kKeySize);
         if (!decoy) {
@@ -412,14 +454,22 @@ void Connection::onLoginFirstFrame(const QByteArray &body)
     }
     Store &store = m_ctx.store;
     const AccountRecord *pending = store.account(m_account);
-    if (m_commitOnLogin && !isOwnPending(pending, pending ? pending->pendingKind : PendingKind::None, m_epoch, m_ownKey)) {
+    const bool stillOwn = m_replacing ? isOwnReplacement(pending, m_epoch, m_ownKey)
+                                      : isOwnPending(pending, pending ? pending->pendingKind : PendingKind::None, m_epoch, m_ownKey);
+    if (m_commitOnLogin && !stillOwn) {
         // The pending key this login was keyed with was replaced meanwhile (a later handshake):
         // the client holds a key that is nobody's now; it falls back to its current one.
         fail(ErrorCode::Auth, QStringLiteral("authentication failed"));
         return;
     }
     m_ownKey.clear();
-    if (const AccountRecord *a = store.account(m_account); a && a->hasPending()) {
+    if (m_commitOnLogin && m_replacing) {
+        if (auto r = commitReplacement(); !r) {
+            fail(ErrorCode::Internal, QStringLiteral("store failure"));
+            return;
+        }
+        m_ctx.router.onKeyCommitted(m_account);
+    } else if (const AccountRecord *a = store.account(m_account); a && a->hasPending()) {
         if (m_commitOnLogin && a->pendingEpoch == m_epoch) {
             if (auto r = store.commitPending(m_account); !r) {
                 fail(ErrorCode::Internal, QStringLiteral("store failure"));

@@ -36,6 +36,9 @@ struct ConnectionContext
     std::function<qint64(const AccountRecord &)> refreshIn;
     std::function<QStringList()> brokers; // the store's instances (welcome's "brokers"; empty: one)
     std::function<void(const QString &)> log;
+    // A replacement device's key committed for `account` on `by`: the old device's channel
+    // closes and its calls end, now (`by` itself stays).
+    std::function<void(const QString &account, Connection *by)> replaced;
 };
 
 class Connection : public QObject
@@ -64,6 +67,9 @@ Q_SIGNALS:
     void closed(Connection *self);
 
 private:
+    // Commits the replacement device's key this connection negotiated (or logged in with) and
+    // retires the old device (ConnectionContext::replaced).
+    Result<void> commitReplacement();
     void onFrame(const QByteArray &body);
     void onOpening(const QByteArray &body);
     void startEnrolment(const QByteArray &body);
@@ -83,6 +89,7 @@ private:
     quint32 m_epoch = 0;
     quint32 m_newEpoch = 0;
     bool m_commitOnLogin = false;
+    bool m_replacing = false; // the handshake or login is a replacement device's (invite --replace)
     // The key this connection negotiated (enrolment/refresh) or logged in under while it was
     // pending: only that one may be committed here (§4), never a later handshake's.
     SecretBytes m_ownKey;

@@ -123,6 +123,18 @@ std::pair<QHostAddress, quint16> Federation::relayOf(const QString &name) const
     return {QHostAddress(l.config.host), l.config.port};
 }
 
+bool Federation::allowsRelayAt(const QString &name, const QHostAddress &address, quint16 port) const
+{
+    auto it = m_links.find(name);
+    if (it == m_links.end())
+        return false;
+    const Link &l = *it->second;
+    // Where its channel actually comes from counts as its own host too (a name in the config).
+    if (l.socket && l.socket->socket() && l.socket->socket()->peerAddress().isEqual(address, QHostAddress::TolerantConversion))
+        return true;
+    return l.config.allowsRelayAt(address, port);
+}
+
 const std::map<QString, bool> &Federation::directory(const QString &name) const
 {
     static const std::map<QString, bool> none;

@@ -56,6 +56,7 @@ public:
     const AccountRecord *key(const QString &name) const;
     // Where the peer's relay listens (its broker address: same port, UDP).
     std::pair<QHostAddress, quint16> relayOf(const QString &name) const override;
+    bool allowsRelayAt(const QString &name, const QHostAddress &address, quint16 port) const override;
     // The peer's accounts as it last told us (name → online).
     const std::map<QString, bool> &directory(const QString &name) const override;
     std::vector<PeerView> peers() const;

@@ -20,16 +20,17 @@ Error usage(const QString &msg)
 // goes through here).
 std::optional<QByteArray> decode32(const QByteArray &input)
 {
-    QByteArray text = input.trimmed();
+    QByteArray text(input.constData(), input.size()); // a buffer of its own: wiped below
+    text = std::move(text).trimmed();
     std::optional<QByteArray> out;
     for (auto options : {QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals | QByteArray::AbortOnBase64DecodingErrors,
                          QByteArray::Base64Encoding | QByteArray::AbortOnBase64DecodingErrors}) {
         auto r = QByteArray::fromBase64Encoding(text, options);
         if (!out && r && r.decoded.size() == 32)
-            out = r.decoded;
-        r.decoded.fill('\0');
+            out = QByteArray(r.decoded.constData(), r.decoded.size()); // a buffer of its own
+        wipeInPlace(r.decoded);
     }
-    text.fill('\0');
+    wipeInPlace(text);
     return out;
 }
 
@@ -63,6 +64,31 @@ Result<PeerConfig> parsePeer(const QString &spec)
     return p;
 }
 
+bool PeerConfig::allowsRelayAt(const QHostAddress &address, quint16 port) const
+{
+    if (address.isNull())
+        return false;
+    if (QHostAddress(host).isEqual(address, QHostAddress::TolerantConversion))
+        return true; // the peer's own host (its broker's relay, or one of its own beside it)
+    for (const QString &r : relays) {
+        auto hp = parseHostPort(r, 0);
+        if (hp && hp->second == port && QHostAddress(hp->first).isEqual(address, QHostAddress::TolerantConversion))
+            return true;
+    }
+    return false;
+}
+
+Result<std::pair<QString, QString>> parsePeerRelayOption(const QString &spec)
+{
+    const qsizetype eq = spec.indexOf(u'=');
+    if (eq <= 0 || eq == spec.size() - 1)
+        return usage(QStringLiteral("--peer-relay wants NAME=HOST:PORT, not \"%1\"").arg(spec));
+    auto hp = parseHostPort(spec.mid(eq + 1), 0);
+    if (!hp || QHostAddress(hp->first).isNull() || hp->second == 0)
+        return usage(QStringLiteral("--peer-relay %1: a literal IP address and port, not \"%2\"").arg(spec.left(eq), spec.mid(eq + 1)));
+    return std::pair{spec.left(eq), spec.mid(eq + 1)};
+}
+
 Result<std::pair<QString, QString>> parsePeerSecretOption(const QString &spec)
 {
     const qsizetype eq = spec.indexOf(u'=');
@@ -81,13 +107,11 @@ Result<SecretBytes> readSecretFile(const QString &path, const QString &what)
         return usage(QStringLiteral("the %1 %2 is readable by others (chmod 600 it)").arg(what, path));
 #endif
     QByteArray text = f.read(4096);
-    std::optional<QByteArray> raw = text.size() == 32 ? std::optional<QByteArray>(text) : decode32(text);
-    text.fill('\0');
+    std::optional<QByteArray> raw = text.size() == 32 ? std::optional<QByteArray>(QByteArray(text.constData(), 32)) : decode32(text);
+    wipeInPlace(text);
     if (!raw)
         return usage(QStringLiteral("the %1 %2 must hold 32 bytes (base64)").arg(what, path));
-    SecretBytes secret = SecretBytes::copyOf(*raw);
-    raw->fill('\0');
-    return secret;
+    return SecretBytes::takeFrom(*raw);
 }
 
 Result<SecretBytes> readPeerSecret(const QString &path)
@@ -109,10 +133,17 @@ Result<std::vector<PeerConfig>> loadPeersFile(const QString &dataDir)
         const QString address = ini.value(QStringLiteral("address")).toString();
         const QString key = ini.value(QStringLiteral("key")).toString();
         const QString secretFile = ini.value(QStringLiteral("secret_file")).toString();
+        const QStringList relays = ini.value(QStringLiteral("relays")).toString().split(u' ', Qt::SkipEmptyParts);
         ini.endGroup();
         auto peer = parsePeer(QStringLiteral("%1=%2,%3").arg(name, address, key));
         if (!peer)
             return usage(QStringLiteral("%1 [%2]: %3").arg(path, name, peer.error().message));
+        for (const QString &r : relays) {
+            auto parsed = parsePeerRelayOption(name + u'=' + r);
+            if (!parsed)
+                return usage(QStringLiteral("%1 [%2] relays: %3").arg(path, name, parsed.error().message));
+            peer->relays.append(parsed->second);
+        }
         if (!secretFile.isEmpty()) {
             auto secret = readPeerSecret(QDir(dataDir).absoluteFilePath(secretFile));
             if (!secret)

@@ -217,8 +217,10 @@ void RelayPool::lose(Link &l, const QString &why)
         }
     }
     l.sessions = 0;
+    // Told from the event loop, never from here: lose() runs inside send(), and the router that
+    // sent is still holding the session (and its members) it is about to end.
     if (!lost.empty() && m_onLost)
-        m_onLost(lost);
+        QMetaObject::invokeMethod(this, [this, lost] { m_onLost(lost); }, Qt::QueuedConnection);
 }
 
 void RelayPool::send(Link &l, const relaycontrol::Order &order)

@@ -52,6 +52,8 @@ public:
     ~RelayPool() override;
 
     // The broker ends these sessions: their relay is gone.
+    // Called (from the event loop, after the order that found it out has returned) with the
+    // sessions placed on a relay that went down.
     void setOnLost(std::function<void(const std::vector<QByteArray> &)> onLost) { m_onLost = std::move(onLost); }
     void start();
     void stop();

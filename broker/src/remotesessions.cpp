@@ -80,9 +80,22 @@ void RemoteSessions::onFedCall(const QString &peer, const wire::Message &m)
         return refuse(ErrorCode::Busy, QStringLiteral("%1@%2 is already ringing for you").arg(to, m_ctx.config.name));
     if (m_mirrors.contains(sid) || m_local.hasSession(sid))
         return refuse(ErrorCode::BadRequest, QStringLiteral("session exists"));
-    // Patent Fig. 3: B derives the session key from its user's key and wraps it for broker A.
+    if (!routing::relayAtAllowed(m_ctx, peer, m.text(key::relay_at))) {
+        m_ctx.log(QStringLiteral("broker %1 refused: its relay_at %2 is not an address it is configured with")
+                         .arg(peer, m.text(key::relay_at)));
+        return refuse(ErrorCode::Forbidden, QStringLiteral("relay_at %1 is not a relay of broker %2").arg(m.text(key::relay_at), peer));
+    }
+    // Patent Fig. 3: B derives the session key from its user's key and wraps it for broker A —
+    // under a derivation bound to A (the home), so no sid A picks gives it a local call's key,
+    // and never twice from one (key, sid).
     const auto [epoch, key] = effectiveKey(*callee);
-    auto sk = skbp::sessionKey(m_ctx.config.keyMode, *key, sid, to, epoch);
+    if (!m_local.claimSid(to, epoch, sid)) {
+        m_ctx.log(QStringLiteral("broker %1 refused: session %2 was already keyed from K_%3 at epoch %4")
+                         .arg(peer, shortSid(sid), to)
+                         .arg(epoch));
+        return refuse(ErrorCode::BadRequest, QStringLiteral("session exists"));
+    }
+    auto sk = skbp::sessionKey(m_ctx.config.keyMode, *key, sid, to, epoch, peer);
     auto wrapped = sk ? routing::wrapForPeer(m_ctx.store, peer, *sk, {skbp::WrapPurpose::Federation, sid, 0, m_ctx.config.name})
                       : Result<QByteArray>(sk.error());
     if (!wrapped)
@@ -164,6 +177,19 @@ bool RemoteSessions::isDeliverable(wire::MessageType type)
     return false;
 }
 
+std::optional<QString> RemoteSessions::memberName(const QString &written, const QString &peer, const Mirror &mirror,
+                                                  const QString &to) const
+{
+    const skbp::Address a = skbp::Address::parse(written);
+    if (!skbp::isValidAccount(a.account))
+        return std::nullopt;
+    if (a.broker.isEmpty() || a.broker == peer)
+        return skbp::Address{a.account, peer}.toString(); // the peer's own account
+    if (a.broker == m_ctx.config.name && (a.account == to || mirror.locals.contains(a.account)))
+        return a.account; // ours, and really in the call
+    return std::nullopt; // a colleague of ours not in it, or a third broker's account
+}
+
 void RemoteSessions::onDeliver(const QString &peer, const QString &to, QCborMap msg, const QByteArray &trunk,
                                const QString &relayAt)
 {
@@ -184,13 +210,47 @@ void RemoteSessions::onDeliver(const QString &peer, const QString &to, QCborMap 
     if (m_local.hasSession(sid))
         return; // a session homed here is not the peer's to speak for
     auto mirror = m_mirrors.find(sid);
+    if (mirror != m_mirrors.end() && mirror->second.home != peer)
+        return; // a session homed elsewhere is not this peer's to speak for
+    if (t != T::Incoming && (mirror == m_mirrors.end() || !mirror->second.locals.contains(to)))
+        return; // not about a member of ours in a session of theirs
+    // Every name the peer writes must be one of its own accounts, or one of ours that is really
+    // in this session (or the member it is for): a peer never makes a colleague of ours appear.
+    // Checked before anything changes, so a forged message leaves no trace but the log line.
+    static const Mirror kNoMirror;
+    const Mirror &known = mirror == m_mirrors.end() ? kNoMirror : mirror->second;
+    QString forged;
+    auto name = [&](const QString &written) -> QString {
+        auto n = memberName(written, peer, known, to);
+        if (!n && forged.isEmpty())
+            forged = QStringLiteral("the name \"%1\", neither one of its accounts nor a member of ours in that call").arg(written);
+        return n.value_or(QString());
+    };
+    for (QLatin1StringView field : {key::from, key::callee, key::who}) {
+        if (msg.contains(field))
+            msg.insert(field, name(msg.value(field).toString()));
+    }
+    if (msg.contains(key::peers)) {
+        QCborArray peers;
+        for (const QCborValue &p : msg.value(key::peers).toArray()) {
+            QCborMap pm = p.toMap();
+            pm.insert(key::account, name(pm.value(key::account).toString()));
+            peers.append(pm);
+        }
+        msg.insert(key::peers, peers);
+    }
+    if (forged.isEmpty() && t == T::Incoming && mirror == m_mirrors.end() && !routing::relayAtAllowed(m_ctx, peer, relayAt))
+        forged = QStringLiteral("relay_at %1, not an address it is configured with").arg(relayAt);
+    if (!forged.isEmpty()) {
+        m_ctx.log(QStringLiteral("broker %1 refused: a %2 for %3 (session %4) with %5")
+                         .arg(peer, decoded->typeName(), to, shortSid(sid), forged));
+        return;
+    }
     if (t == T::Incoming) {
         if (mirror == m_mirrors.end()) { // invited into a session homed at the peer
             mirror = m_mirrors.emplace(sid, Mirror{peer, {}, {}, {}, 0}).first;
             routing::addTrunk(m_ctx, sid, peer, trunk, relayAt);
         }
-        if (mirror->second.home != peer)
-            return;
         // The member binds at our relay, with a grant of ours.
         const quint32 ssrc = decoded->u32(key::ssrc);
         auto grant = m_ctx.media.admit(sid, ssrc);
@@ -200,22 +260,8 @@ void RemoteSessions::onDeliver(const QString &peer, const QString &to, QCborMap 
             return;
         }
         msg.insert(key::relay, *grant);
+        msg.insert(key::via, peer); // the phone shows through which broker the call came
         mirror->second.locals[to] = ssrc;
-    } else if (mirror == m_mirrors.end() || mirror->second.home != peer || !mirror->second.locals.contains(to)) {
-        return; // not about a member of ours in a session of theirs
-    }
-    for (QLatin1StringView field : {key::from, key::callee, key::who}) {
-        if (msg.contains(field))
-            msg.insert(field, routing::localize(msg.value(field).toString(), peer, m_ctx.config.name));
-    }
-    if (msg.contains(key::peers)) {
-        QCborArray peers;
-        for (const QCborValue &p : msg.value(key::peers).toArray()) {
-            QCborMap pm = p.toMap();
-            pm.insert(key::account, routing::localize(pm.value(key::account).toString(), peer, m_ctx.config.name));
-            peers.append(pm);
-        }
-        msg.insert(key::peers, peers);
     }
     if (t == T::SessionKey || t == T::Rekey) {
         // {SK_g}K_AB → {SK_g}K_member: the member's own broker wraps under the member's key.

@@ -17,6 +17,7 @@
 #include <QString>
 
 #include <map>
+#include <optional>
 #include <vector>
 
 namespace sotto::broker {
@@ -62,6 +63,12 @@ private:
         quint32 calleeEpoch = 0;
     };
     static bool isDeliverable(wire::MessageType type);
+    // A name the home broker `peer` wrote, as we write it — if it may write it: one of its own
+    // accounts ("x" or "x@peer"), or one of ours that is in the session (`mirror`) or is `to`,
+    // the member the message is for. Anything else (another of our accounts, a third broker's)
+    // is a forgery: nullopt.
+    std::optional<QString> memberName(const QString &written, const QString &peer, const Mirror &mirror,
+                                      const QString &to) const;
     // `account` (empty: nobody) leaves the mirror; the last one out ends it and rotates the
     // callee's key.
     void dropMember(const QByteArray &sid, const QString &account);

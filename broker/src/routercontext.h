@@ -55,6 +55,9 @@ public:
     virtual const std::map<QString, bool> &directory(const QString &name) const = 0;
     // Where the peer's relay listens (its broker address: same port, UDP).
     virtual std::pair<QHostAddress, quint16> relayOf(const QString &name) const = 0;
+    // Whether the peer may send our relay's trunk to this address (its `relay_at`): its own
+    // host, or a relay of its own it is configured with (PeerConfig::relays). False for a stranger.
+    virtual bool allowsRelayAt(const QString &name, const QHostAddress &address, quint16 port) const = 0;
     // Over the peer's session channel; false (nothing sent) when the link is down.
     virtual bool send(const QString &peer, const QCborMap &message) = 0;
 };

@@ -36,17 +36,22 @@ QString localize(const QString &name, const QString &peer, const QString &self)
     return skbp::Address::parse(name).fromPeer(peer, self).toString();
 }
 
+bool relayAtAllowed(const RouterContext &ctx, const QString &peer, const QString &relayAt)
+{
+    if (relayAt.isEmpty())
+        return true; // the peer's own address
+    auto at = parseHostPort(relayAt, 0);
+    return at && ctx.peers.allowsRelayAt(peer, QHostAddress(at->first), at->second);
+}
+
 bool addTrunk(const RouterContext &ctx, const QByteArray &sid, const QString &peer, const QByteArray &token, const QString &relayAt)
 {
-    if (token.size() != skbp::kTokenSize)
+    if (token.size() != skbp::kTokenSize || !relayAtAllowed(ctx, peer, relayAt))
         return false;
     auto [address, port] = ctx.peers.relayOf(peer);
     if (auto at = parseHostPort(relayAt, 0); !relayAt.isEmpty() && at) {
-        const QHostAddress literal(at->first);
-        if (!literal.isNull()) {
-            address = literal;
-            port = at->second;
-        }
+        address = QHostAddress(at->first);
+        port = at->second;
     }
     return ctx.media.addTrunk(sid, address, port, token);
 }

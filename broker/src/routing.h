@@ -16,6 +16,8 @@ namespace sotto::broker::routing {
 inline constexpr int kMaxSessionsPerAccount = 8;
 inline constexpr int kMaxMembers = 16;
 inline constexpr int kMaxRingingPerAccount = 32; // calls and invites ringing for one account at once
+// Sessions keyed from one account's key at one epoch before it must rotate (CallRouter::claimSid).
+inline constexpr std::size_t kMaxSidsPerEpoch = 4096;
 
 inline Error err(ErrorCode code, const QString &msg)
 {
@@ -47,9 +49,13 @@ Result<SecretBytes> unwrapFromPeer(const Store &store, const QString &peer, cons
                                    const skbp::WrapContext &ctx);
 // A name as the peer wrote it, as we write it: its own accounts get "@peer", ours lose "@self".
 QString localize(const QString &name, const QString &peer, const QString &self);
+// Whether a peer's `relay_at` ("HOST:PORT"; empty: the peer's own address) names a place the
+// peer is configured with: its own host, or one of its relays (PeerConfig::relays). A peer never
+// makes our relay send our members' media to an address of its choosing.
+bool relayAtAllowed(const RouterContext &ctx, const QString &peer, const QString &relayAt);
 // The session's trunk toward the peer's relay: at `relayAt` ("HOST:PORT" with a literal address,
 // the peer's relay of its own) or else at the peer broker's address. False (nothing ordered) for a
-// token of the wrong size or when no relay of ours is up.
+// token of the wrong size, a `relayAt` the peer may not name, or when no relay of ours is up.
 bool addTrunk(const RouterContext &ctx, const QByteArray &sid, const QString &peer, const QByteArray &token, const QString &relayAt);
 
 } // namespace sotto::broker::routing

@@ -26,9 +26,11 @@ QByteArray raw(const SecretBytes &s)
     return s.view().toByteArray();
 }
 
+// In place: the copy is shared with the QVariant bound to (or read from) the query, and the
+// wipe must reach that buffer too (QByteArray::fill() would detach and wipe nothing of it).
 void wipe(QByteArray &b)
 {
-    b.fill('\0');
+    wipeInPlace(b);
 }
 
 // The key columns of an accounts or peers row (epoch, key, pending epoch, pending key at these
@@ -268,7 +270,8 @@ Result<void> Store::load()
     m_dirtyAccounts.clear();
     QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
     if (!q.exec(QStringLiteral("SELECT name, epoch, key, pending_epoch, pending_key, pending_kind, "
-                               "pending_invite, refreshed_at, revoked, last_login, rotate_due FROM accounts")))
+                               "pending_invite, refreshed_at, revoked, last_login, rotate_due, "
+                               "replace_epoch, replace_key, replace_invite, epoch_high FROM accounts")))
         return writeError(QStringLiteral("load accounts"), q.lastError());
     while (q.next()) {
         auto a = std::make_unique<AccountRecord>();
@@ -281,8 +284,17 @@ Result<void> Store::load()
         a->revoked = q.value(8).toInt() != 0;
         a->lastLogin = q.value(9).toLongLong();
         a->rotateDue = quint32(q.value(10).toLongLong());
+        a->replaceEpoch = quint32(q.value(11).toLongLong());
+        {
+            QByteArray rk = q.value(12).toByteArray();
+            a->replaceKey = SecretBytes::copyOf(rk);
+            wipe(rk);
+        }
+        a->replaceInvite = q.value(13).toLongLong();
+        a->epochHigh = quint32(q.value(14).toLongLong());
         const bool sane = skbp::isValidAccount(a->name) && keysOk
-            && (a->pendingKind == PendingKind::None || a->pendingKey.size() == std::size_t(skbp::kKeySize));
+            && (a->pendingKind == PendingKind::None || a->pendingKey.size() == std::size_t(skbp::kKeySize))
+            && (a->replaceEpoch == 0 || a->replaceKey.size() == std::size_t(skbp::kKeySize));
         if (!sane)
             return makeError(ErrorCode::Corrupt, QStringLiteral("store holds a malformed account row"));
         m_accounts.emplace(a->name, std::move(a));
@@ -462,36 +474,45 @@ bool Store::writeDirtyAccounts()
         if (!q) {
             q = std::make_unique<QSqlQuery>(QSqlDatabase::database(m_connectionName, false));
             QString values;
+            const QString row = QStringLiteral("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
             for (int i = 0; i < n; ++i)
-                values += i ? QStringLiteral(",(?,?,?,?,?,?,?,?,?,?,?)") : QStringLiteral("(?,?,?,?,?,?,?,?,?,?,?)");
+                values += i ? QLatin1Char(',') + row : row;
             if (!q->prepare(QStringLiteral(
                     "INSERT INTO accounts(name, epoch, key, pending_epoch, pending_key, pending_kind, pending_invite, refreshed_at, "
-                    "revoked, last_login, rotate_due) VALUES %1 ON CONFLICT(name) DO UPDATE SET epoch=excluded.epoch, key=excluded.key, "
+                    "revoked, last_login, rotate_due, replace_epoch, replace_key, replace_invite, epoch_high) VALUES %1 "
+                    "ON CONFLICT(name) DO UPDATE SET epoch=excluded.epoch, key=excluded.key, "
                     "pending_epoch=excluded.pending_epoch, pending_key=excluded.pending_key, pending_kind=excluded.pending_kind, "
                     "pending_invite=excluded.pending_invite, refreshed_at=excluded.refreshed_at, revoked=excluded.revoked, "
-                    "last_login=excluded.last_login, rotate_due=excluded.rotate_due").arg(values))) {
+                    "last_login=excluded.last_login, rotate_due=excluded.rotate_due, replace_epoch=excluded.replace_epoch, "
+                    "replace_key=excluded.replace_key, replace_invite=excluded.replace_invite, "
+                    "epoch_high=excluded.epoch_high").arg(values))) {
                 qCCritical(lcBroker) << "store: cannot prepare the account write:" << q->lastError().text();
                 q.reset();
                 return false;
             }
         }
         std::vector<QByteArray> copies; // of keys, wiped once the statement ran
-        copies.reserve(std::size_t(2 * n));
+        copies.reserve(std::size_t(3 * n));
         for (int i = 0; i < n; ++i) {
             const AccountRecord &a = *rows[at + std::size_t(i)];
             copies.push_back(raw(a.key));
             copies.push_back(raw(a.pendingKey));
+            copies.push_back(raw(a.replaceKey));
             q->addBindValue(a.name);
             q->addBindValue(qint64(a.epoch));
-            q->addBindValue(a.epoch ? QVariant(copies[copies.size() - 2]) : QVariant(QMetaType(QMetaType::QByteArray)));
+            q->addBindValue(a.epoch ? QVariant(copies[copies.size() - 3]) : QVariant(QMetaType(QMetaType::QByteArray)));
             q->addBindValue(qint64(a.pendingEpoch));
-            q->addBindValue(a.hasPending() ? QVariant(copies.back()) : QVariant(QMetaType(QMetaType::QByteArray)));
+            q->addBindValue(a.hasPending() ? QVariant(copies[copies.size() - 2]) : QVariant(QMetaType(QMetaType::QByteArray)));
             q->addBindValue(int(a.pendingKind));
             q->addBindValue(a.pendingInvite);
             q->addBindValue(a.refreshedAt);
             q->addBindValue(a.revoked ? 1 : 0);
             q->addBindValue(a.lastLogin);
             q->addBindValue(qint64(a.rotateDue));
+            q->addBindValue(qint64(a.replaceEpoch));
+            q->addBindValue(a.replaceEpoch ? QVariant(copies.back()) : QVariant(QMetaType(QMetaType::QByteArray)));
+            q->addBindValue(a.replaceInvite);
+            q->addBindValue(qint64(a.epochHigh));
         }
         const bool ok = q->exec();
         for (QByteArray &c : copies)
@@ -526,6 +547,61 @@ Result<void> Store::setPending(const QString &name, quint32 epoch, const SecretB
     return r;
 }
 
+Result<void> Store::setReplacement(const QString &name, quint32 epoch, const SecretBytes &key, qint64 inviteId)
+{
+    auto it = m_accounts.find(name);
+    if (it == m_accounts.end())
+        return makeError(ErrorCode::Internal, QStringLiteral("no account %1 to replace a device of").arg(name));
+    AccountRecord &a = *it->second;
+    a.replaceEpoch = epoch;
+    a.replaceKey = key;
+    a.replaceInvite = inviteId;
+    auto r = writeAccount(a);
+    Q_EMIT accountChanged(name);
+    return r;
+}
+
+Result<void> Store::commitReplacement(const QString &name)
+{
+    auto it = m_accounts.find(name);
+    if (it == m_accounts.end() || it->second->replaceEpoch == 0)
+        return makeError(ErrorCode::Internal, QStringLiteral("no replacement pending for %1").arg(name));
+    AccountRecord &a = *it->second;
+    a.epochHigh = std::max({a.epochHigh, a.epoch, a.pendingEpoch, a.replaceEpoch});
+    a.epoch = a.replaceEpoch;
+    a.key = std::move(a.replaceKey);
+    a.replaceKey.clear();
+    a.replaceEpoch = 0;
+    const qint64 invite = std::exchange(a.replaceInvite, 0);
+    // The old device's own pending key (a rotation or refresh it was in) goes with it.
+    a.pendingEpoch = 0;
+    a.pendingKey.clear();
+    a.pendingKind = PendingKind::None;
+    a.pendingInvite = 0;
+    a.rotateDue = 0; // what the old key keyed dies with it
+    a.revoked = false;
+    a.refreshedAt = QDateTime::currentSecsSinceEpoch();
+    auto r = writeAccount(a);
+    if (r) {
+        QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
+        q.prepare(QStringLiteral("DELETE FROM handshakes WHERE account=? AND epoch<?"));
+        q.addBindValue(name);
+        q.addBindValue(qint64(a.epoch));
+        if (!q.exec())
+            r = writeError(QStringLiteral("forget handshakes"), q.lastError());
+    }
+    if (r && invite) {
+        QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
+        q.prepare(QStringLiteral("UPDATE invites SET consumed_at=? WHERE id=?"));
+        q.addBindValue(QDateTime::currentSecsSinceEpoch());
+        q.addBindValue(invite);
+        if (!q.exec())
+            r = writeError(QStringLiteral("consume invite"), q.lastError());
+    }
+    Q_EMIT accountChanged(name);
+    return r;
+}
+
 Result<void> Store::commitPending(const QString &name)
 {
     auto it = m_accounts.find(name);
@@ -536,6 +612,7 @@ Result<void> Store::commitPending(const QString &name)
     if (handshake)
         a.refreshedAt = QDateTime::currentSecsSinceEpoch();
     a.epoch = a.pendingEpoch;
+    a.epochHigh = std::max(a.epochHigh, a.epoch);
     a.key = std::move(a.pendingKey);
     a.revoked = false; // a re-enrolment (a new invite) brings a revoked account back
     a.pendingKey.clear();
@@ -584,11 +661,17 @@ Result<void> Store::discardPending(const QString &name)
 Result<void> Store::revoke(const QString &name)
 {
     auto it = m_accounts.find(name);
-    if (it == m_accounts.end() || (!it->second->isEnrolled() && !it->second->hasPending() && it->second->revoked))
+    if (it == m_accounts.end()
+        || (!it->second->isEnrolled() && !it->second->hasPending() && !it->second->replaceEpoch && it->second->revoked))
         return makeError(ErrorCode::UnknownAccount, QStringLiteral("no account \"%1\"").arg(name));
     AccountRecord &a = *it->second;
+    // The next key is numbered above every one this account's devices may hold.
+    a.epochHigh = std::max({a.epochHigh, a.epoch, a.pendingEpoch, a.replaceEpoch});
     a.epoch = 0;
     a.key.clear();
+    a.replaceEpoch = 0;
+    a.replaceKey.clear();
+    a.replaceInvite = 0;
     a.pendingEpoch = 0;
     a.pendingKey.clear();
     a.pendingKind = PendingKind::None;

@@ -58,6 +58,15 @@ const std::vector<std::vector<const char *>> kMigrations = {
     {
         "CREATE TABLE IF NOT EXISTS live_sessions(sid {blob} PRIMARY KEY, record TEXT NOT NULL)",
     },
+    // 4: a replacement device's enrolment beside the old device's pending key, and the highest
+    // epoch an account ever had (epochs only grow, across revocations and replacements too).
+    {
+        "ALTER TABLE accounts ADD COLUMN replace_epoch {int} NOT NULL DEFAULT 0",
+        "ALTER TABLE accounts ADD COLUMN replace_key {blob}",
+        "ALTER TABLE accounts ADD COLUMN replace_invite {int} NOT NULL DEFAULT 0",
+        "ALTER TABLE accounts ADD COLUMN epoch_high {int} NOT NULL DEFAULT 0",
+        "UPDATE accounts SET epoch_high = epoch",
+    },
 };
 
 struct Dialect

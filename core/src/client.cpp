@@ -57,9 +57,7 @@ ClientEngine::ClientEngine(Profile &profile, ClientOptions options, QObject *par
     connect(&m_loginTimer, &QTimer::timeout, this, [this] {
         if (m_socket && !m_loggedIn) {
             qCInfo(lcCore) << "login timed out";
-            m_failure = QStringLiteral("the broker did not answer the login");
-            m_socket->abort();
-            onDisconnected();
+            dropConnection(QStringLiteral("the broker did not answer the login"));
         }
     });
     m_refreshTimer.setSingleShot(true);
@@ -100,7 +98,9 @@ ClientEngine::Session *ClientEngine::find(const QByteArray &sid)
 
 void ClientEngine::enrol(const InviteLink &link)
 {
-    if (auto r = m_profile.adoptInvite(link); !r) {
+    // A device the broker refused for good takes a new invite in place of its dead key.
+    const auto rejoin = m_refused ? Profile::Rejoin::Yes : Profile::Rejoin::No;
+    if (auto r = m_profile.adoptInvite(link, rejoin); !r) {
         const Error e = r.error();
         QTimer::singleShot(0, this, [this, e] { Q_EMIT enrolFailed(e); });
         return;
@@ -207,6 +207,7 @@ void ClientEngine::maybeRefresh()
 void ClientEngine::start()
 {
     m_running = true;
+    m_refused = false;
     m_backoffMs = 0;
     if (!m_socket)
         connectNow();
@@ -244,7 +245,10 @@ void ClientEngine::connectNow()
         Q_EMIT loginFailed(makeError(ErrorCode::Usage, QStringLiteral("this profile is not enrolled")));
         return;
     }
+    const QPointer<ClientEngine> alive(this);
     setState(State::Connecting);
+    if (!alive || !m_running || m_socket)
+        return; // a handler of stateChanged stopped us (or connected already)
     auto *tcp = new QTcpSocket;
     m_socket = new FramedSocket(tcp, this);
     m_socket->enableKeepAlive(60);
@@ -282,41 +286,33 @@ void ClientEngine::onConnected()
         m_loginEpoch = m_profile.epoch();
     }
     auto nonce = crypto::randomBytes(skbp::kNonceSize);
-    if (!nonce || m_loginEpoch == 0) {
-        m_socket->abort();
-        onDisconnected();
-        return;
-    }
+    if (!nonce || m_loginEpoch == 0)
+        return dropConnection(QStringLiteral("no randomness"));
     m_nonce = *nonce;
     m_channel = SecureChannel();
     m_socket->send(wire::encodeHello({m_profile.account(), m_loginEpoch, m_nonce}));
 }
 
+// Every way out of onFrame tears the connection down first and emits last: a handler of
+// loginFailed may stop or even destroy the engine, and nothing here touches it afterwards.
 void ClientEngine::onFrame(const QByteArray &body)
 {
     m_sinceLastFrame.start();
     if (!m_channel.isOpen()) {
         if (auto e = wire::decodeCleartextError(body)) {
-            m_failure = e->message;
-            if (e->code != ErrorCode::Standby) // a standby is no failure of ours: the next address serves
-                Q_EMIT loginFailed(*e);
-            m_socket->abort();
-            onDisconnected();
-            return;
+            if (e->code == ErrorCode::Auth)
+                return refuseForGood(*e);
+            // A standby, or a broker that cannot serve now: not a verdict on our key. The next
+            // address (or the same one after the back-off) is tried.
+            return dropConnection(e->message);
         }
         auto nb = wire::decodeChallenge(body);
         const SecretBytes *key = m_profile.keyForEpoch(m_loginEpoch);
-        if (!nb || !key) {
-            m_socket->abort();
-            onDisconnected();
-            return;
-        }
+        if (!nb || !key)
+            return dropConnection(QStringLiteral("the broker's challenge is malformed"));
         auto keys = skbp::channelKeys(*key, m_profile.account(), m_loginEpoch, m_nonce, *nb);
-        if (!keys) {
-            m_socket->abort();
-            onDisconnected();
-            return;
-        }
+        if (!keys)
+            return dropConnection(keys.error().message);
         m_channel = SecureChannel(noise::CipherState(std::move(keys->clientToBroker)),
                                   noise::CipherState(std::move(keys->brokerToClient)));
         QCborMap login = wire::message(wire::MessageType::Login);
@@ -331,43 +327,69 @@ void ClientEngine::onFrame(const QByteArray &body)
         return;
     }
     if (!m) {
-        if (auto e = plain ? std::nullopt : wire::decodeCleartextError(body)) {
-            const bool pendingFailed = m_loginEpoch == m_profile.pendingEpoch() && m_profile.isEnrolled();
-            if (e->code == ErrorCode::Auth && pendingFailed) {
-                // The broker never committed the pending key: fall back to the current one now.
-                m_pendingRefused = true;
-                m_socket->disconnect(this);
-                m_socket->abort();
-                m_socket->deleteLater();
-                m_socket = nullptr;
-                m_channel = SecureChannel();
-                connectNow();
-                return;
-            }
-            m_pendingRefused = false; // nothing worked: next time start again from the pending key
-            m_failure = e->message;
-            Q_EMIT loginFailed(*e);
-        } else {
+        auto e = plain ? std::nullopt : wire::decodeCleartextError(body);
+        if (!e) {
             qCWarning(lcCore) << "dropping the broker connection:" << m.error().message;
+            return dropConnection(QStringLiteral("the broker sent a bad frame"));
         }
-        m_socket->abort();
-        onDisconnected();
-        return;
+        const bool pendingFailed = m_loginEpoch == m_profile.pendingEpoch() && m_profile.isEnrolled();
+        if (e->code == ErrorCode::Auth && pendingFailed) {
+            // The broker never committed the pending key: fall back to the current one now.
+            m_pendingRefused = true;
+            dropSocket();
+            m_channel = SecureChannel();
+            connectNow();
+            return;
+        }
+        m_pendingRefused = false; // next time start again from the pending key
+        if (e->code == ErrorCode::Auth)
+            return refuseForGood(*e);
+        return dropConnection(e->message);
     }
     if (!m_loggedIn) {
-        if (m->type() == wire::MessageType::Welcome) {
-            onWelcome(*m);
-        } else {
-            if (m->type() == wire::MessageType::Error) {
-                m_failure = m->text(key::msg);
-                Q_EMIT loginFailed(Error{errorCodeFromName(m->text(key::code)), m->text(key::msg)});
-            }
-            m_socket->abort();
-            onDisconnected();
-        }
-        return;
+        if (m->type() == wire::MessageType::Welcome)
+            return onWelcome(*m);
+        if (m->type() == wire::MessageType::Error && errorCodeFromName(m->text(key::code)) == ErrorCode::Auth)
+            return refuseForGood(Error{ErrorCode::Auth, m->text(key::msg)});
+        return dropConnection(m->type() == wire::MessageType::Error ? m->text(key::msg)
+                                                                    : QStringLiteral("the broker answered the login with \"%1\"").arg(m->typeName()));
     }
     handle(*m);
+}
+
+void ClientEngine::dropSocket()
+{
+    if (!m_socket)
+        return;
+    m_socket->disconnect(this);
+    m_socket->abort();
+    m_socket->deleteLater();
+    m_socket = nullptr;
+}
+
+void ClientEngine::dropConnection(const QString &why)
+{
+    m_failure = why;
+    if (m_socket)
+        m_socket->abort();
+    onDisconnected();
+}
+
+void ClientEngine::refuseForGood(const Error &error)
+{
+    // The broker no longer takes this device's key (revoked, or replaced by another device):
+    // retrying cannot help, only a new invite can. Stop, say so, and tell the owner last.
+    qCInfo(lcCore) << "the broker refused this device's key:" << error.message;
+    m_running = false;
+    m_refused = true; // onDisconnected() says so in the offline reason
+    m_reconnectTimer.stop();
+    m_failure = error.message;
+    if (m_socket)
+        m_socket->abort();
+    const QPointer<ClientEngine> alive(this);
+    onDisconnected();
+    if (alive)
+        Q_EMIT loginFailed(error);
 }
 
 void ClientEngine::onWelcome(const wire::Message &m)
@@ -384,20 +406,18 @@ void ClientEngine::onWelcome(const wire::Message &m)
         (void)m_profile.setBrokerAlternates(brokers);
     }
     const quint32 pending = m_profile.pendingEpoch();
+    std::optional<std::pair<bool, quint32>> committed; // (first enrolment?, epoch), told at the end
     if (pending != 0 && m_loginEpoch == pending) {
         // The broker accepted the pending key: it holds it, so it is ours now (commit rule).
+        const bool first = !m_profile.isEnrolled(); // epochs only grow: a re-join's first may be > 1
         if (m_profile.commitPending()) {
             const QString me = m_profile.account();
-            const bool first = pending == 1;
             addEvent({.kind = first ? Kind::Enrolled : Kind::Refreshed,
                       .epoch = pending,
                       .fp = skbp::fingerprint(m_profile.key()),
                       .notation = QStringLiteral("K_%1 = DH(%1, broker)").arg(me),
                       .text = QStringLiteral("%1 · confirmed by login · epoch %2 · fp %3").arg(first ? QStringLiteral("enrolled") : QStringLiteral("refresh · Diffie-Hellman · chain broken")).arg(pending).arg(skbp::fingerprint(m_profile.key()))});
-            if (first)
-                Q_EMIT enrolled(pending);
-            else
-                Q_EMIT refreshed(pending);
+            committed = std::make_pair(first, pending);
         }
     } else if (pending != 0 && m_pendingRefused) {
         (void)m_profile.discardPending(); // the broker refused it and took the current key
@@ -408,11 +428,19 @@ void ClientEngine::onWelcome(const wire::Message &m)
     if (!m_lastRefresh.isValid())
         m_lastRefresh = QDateTime::currentDateTimeUtc();
     scheduleRefresh(m.has(key::refresh_in) ? qint64(m.u32(key::refresh_in)) : -1);
-    setState(State::Online);
     if (m_options.keepAliveMs > 0)
         m_keepAliveTimer.start(m_options.keepAliveMs);
     requestDirectory();
     resumeHeld();
+    // The news last: each handler may stop (or destroy) the engine.
+    const QPointer<ClientEngine> alive(this);
+    setState(State::Online);
+    if (!alive || !committed || m_state != State::Online)
+        return;
+    if (committed->first)
+        Q_EMIT enrolled(committed->second);
+    else
+        Q_EMIT refreshed(committed->second);
 }
 
 void ClientEngine::resumeHeld()
@@ -458,9 +486,7 @@ void ClientEngine::onKeepAlive()
         return;
     if (m_sinceLastFrame.isValid() && m_sinceLastFrame.elapsed() > 3 * qint64(m_options.keepAliveMs)) {
         qCInfo(lcCore) << "the broker has been silent for" << m_sinceLastFrame.elapsed() / 1000 << "s: reconnecting";
-        m_socket->abort();
-        onDisconnected();
-        return;
+        return dropConnection(QStringLiteral("the broker went silent"));
     }
     send(wire::message(wire::MessageType::Ping));
 }
@@ -478,11 +504,11 @@ void ClientEngine::onDisconnected()
     m_offlineReason = QStringLiteral("cannot reach %1 (%2)").arg(currentAddressText(), reason);
     if (wasLoggedInNow)
         m_offlineReason = QStringLiteral("lost the broker at %1 (%2)").arg(currentAddressText(), reason);
-    if (m_socket) {
-        m_socket->disconnect(this);
-        m_socket->deleteLater();
-        m_socket = nullptr;
-    }
+    if (m_refused)
+        m_offlineReason = QStringLiteral("the broker at %1 no longer accepts this device's key (it was removed or "
+                                         "replaced): a new invite brings it back")
+                              .arg(currentAddressText());
+    dropSocket();
     m_loginTimer.stop();
     m_keepAliveTimer.stop();
     m_sinceLastFrame.invalidate();
@@ -501,22 +527,32 @@ void ClientEngine::onDisconnected()
         }
         sids.push_back(sid);
     }
-    for (const QByteArray &sid : sids)
+    // From here on every signal's handler may stop the engine, start another call, or destroy
+    // the engine: nothing below iterates a member while it emits, and nothing runs on once the
+    // engine is gone.
+    const QPointer<ClientEngine> alive(this);
+    for (const QByteArray &sid : sids) {
         endLocally(sid, EndReason::Disconnected);
+        if (!alive)
+            return;
+    }
     m_resumes.clear();
     if (std::any_of(m_sessions.begin(), m_sessions.end(), [](const auto &s) { return s.second.held; })) {
         qCInfo(lcCore) << "calls on relays of their own are kept while the broker is lost";
         if (!m_holdTimer.isActive())
             m_holdTimer.start(kHoldMs);
     }
-    for (const auto &[id, call] : m_pendingCalls)
+    for (const auto &[id, call] : std::exchange(m_pendingCalls, {})) {
         Q_EMIT callFailed(id, call.to, makeError(ErrorCode::Network, QStringLiteral("connection lost")));
-    m_pendingCalls.clear();
+        if (!alive)
+            return;
+    }
     if (wasLoggedIn)
         qCInfo(lcCore) << "disconnected from the broker";
     if (m_running) {
         setState(State::Connecting);
-        scheduleReconnect();
+        if (alive && m_running && !m_socket) // a handler may have stopped us, or started again
+            scheduleReconnect();
     } else {
         setState(State::Offline);
     }

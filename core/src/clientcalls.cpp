@@ -167,9 +167,18 @@ void ClientEngine::onIncoming(const wire::Message &m)
         Q_EMIT incomingCall(sid, from, true);
         return;
     }
+    // A call from a peered broker (`via`, written by our own broker) is keyed apart from every
+    // local call; its caller is always someone of that broker, never a colleague of ours.
+    const QString via = m.text(key::via);
+    if (!via.isEmpty() && skbp::Address::parse(from).broker != via) {
+        Q_EMIT requestFailed(QStringLiteral("incoming call"),
+                             makeError(ErrorCode::BadRequest, QStringLiteral("a call through broker %1 from %2").arg(via, from)));
+        send(wire::aboutSession(wire::MessageType::Decline, sid));
+        return;
+    }
     const quint32 epoch = m.u32(key::epoch);
     const SecretBytes *key = m_profile.keyForEpoch(epoch);
-    auto sk = key ? skbp::sessionKey(m_keyMode, *key, sid, me, epoch)
+    auto sk = key ? skbp::sessionKey(m_keyMode, *key, sid, me, epoch, via)
                   : Result<SecretBytes>(makeError(ErrorCode::Auth, QStringLiteral("no key for epoch %1").arg(epoch)));
     if (!sk) {
         Q_EMIT requestFailed(QStringLiteral("incoming call"), sk.error());
@@ -277,7 +286,7 @@ void ClientEngine::onAnswered(const wire::Message &m)
               .fp = s->info.keyFingerprint,
               .peer = s->info.peer,
               .text = QStringLiteral("%1 answered").arg(s->info.peer)});
-    Q_EMIT callAnswered(s->info.sid);
+    Q_EMIT callAnswered(QByteArray(s->info.sid)); // a copy: a handler may end the session
 }
 
 void ClientEngine::installGeneration(Session &s, quint32 gen, SecretBytes key)
@@ -395,7 +404,7 @@ void ClientEngine::onRinging(const wire::Message &m)
     if (!s || who == m_profile.account() || s->info.ringing.contains(who) || s->info.ringing.size() >= 64)
         return;
     s->info.ringing.append(who);
-    Q_EMIT membersChanged(s->info.sid);
+    Q_EMIT membersChanged(QByteArray(s->info.sid)); // a copy: a handler may end the session
 }
 
 void ClientEngine::onMuted(const wire::Message &m)
@@ -407,7 +416,7 @@ void ClientEngine::onMuted(const wire::Message &m)
     s->info.muted.removeAll(who);
     if (m.boolean(key::muted))
         s->info.muted.append(who);
-    Q_EMIT membersChanged(s->info.sid);
+    Q_EMIT membersChanged(QByteArray(s->info.sid)); // a copy: a handler may end the session
 }
 
 void ClientEngine::onLeft(const wire::Message &m)
@@ -482,8 +491,8 @@ void ClientEngine::endLocally(QByteArray sid, EndReason reason)
               .gen = gen,
               .peer = peer,
               .text = QStringLiteral("call ended (%1) · session keys erased").arg(endReasonName(reason))});
+    QTimer::singleShot(0, this, &ClientEngine::maybeRefresh); // before the emit: a handler may destroy us
     Q_EMIT callEnded(sid, reason);
-    QTimer::singleShot(0, this, &ClientEngine::maybeRefresh);
 }
 
 void ClientEngine::onRotate(const wire::Message &m)

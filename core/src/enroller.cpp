@@ -100,11 +100,17 @@ void Enroller::onFrame(const QByteArray &body)
         }
         auto map = wire::decodeMap(*payload);
         const QCborValue epoch = map ? map->value(key::epoch) : QCborValue();
-        if (!epoch.isInteger() || epoch.toInteger() != qint64(m_epoch) + 1) {
+        // A refresh moves to the next epoch. An enrolment by invite starts at 1 — or above every
+        // epoch the account had, for a replacement device or after a revocation (extension:
+        // epochs only grow), so any epoch from 1 up is taken there.
+        const bool fits = epoch.isInteger()
+            && (m_epoch == 0 ? epoch.toInteger() >= 1 && epoch.toInteger() <= 0xffffffffLL
+                             : epoch.toInteger() == qint64(m_epoch) + 1);
+        if (!fits) {
             finish(false, makeError(ErrorCode::BadRequest, QStringLiteral("the broker proposed a bad epoch")));
             return;
         }
-        m_newEpoch = m_epoch + 1;
+        m_newEpoch = quint32(epoch.toInteger());
         auto [i2r, r2i] = m_hs->split();
         auto key = skbp::brokerKey(m_hs->handshakeHash(), i2r.key(), r2i.key());
         if (!key) {

@@ -1,5 +1,7 @@
 #include "core/framedsocket.h"
 
+#include <QPointer>
+
 #ifdef Q_OS_LINUX
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -121,8 +123,10 @@ void FramedSocket::cutTooSlow()
     QMetaObject::invokeMethod(
         this,
         [this] {
+            const QPointer<FramedSocket> alive(this);
             Q_EMIT protocolError(m_closeReason);
-            Q_EMIT disconnected();
+            if (alive)
+                Q_EMIT disconnected();
         },
         Qt::QueuedConnection);
 }
@@ -173,6 +177,9 @@ void FramedSocket::abort()
 void FramedSocket::onReadyRead()
 {
     m_reader.append(m_socket->readAll());
+    // A frame's handler may close us, hand us to another owner, or delete us outright: after
+    // each emit, nothing of ours is touched unless we still exist.
+    const QPointer<FramedSocket> alive(this);
     while (!m_closing) {
         auto next = m_reader.next();
         if (!next)
@@ -184,6 +191,8 @@ void FramedSocket::onReadyRead()
             return;
         }
         Q_EMIT frameReceived(next->value());
+        if (!alive)
+            return;
     }
     if (m_reader.hasPartialFrame() && !m_closing) {
         m_stallTimer.start(m_stallTimeoutMs); // restarted by every arrival: a stall, not a deadline
@@ -198,8 +207,10 @@ void FramedSocket::onStall()
         return;
     abort();
     m_closeReason = QStringLiteral("frame stalled");
+    const QPointer<FramedSocket> alive(this);
     Q_EMIT protocolError(m_closeReason);
-    Q_EMIT disconnected();
+    if (alive)
+        Q_EMIT disconnected();
 }
 
 } // namespace sotto

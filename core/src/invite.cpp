@@ -23,12 +23,14 @@ QString InviteLink::toString() const
     const QString h = host.contains(u':')
         ? QStringLiteral("[%1]").arg(QString(host).replace(u'%', QStringLiteral("%25")))
         : host;
-    QByteArray s = secret.view().toByteArray().toBase64(kB64);
+    QByteArray raw = secret.view().toByteArray();
+    QByteArray s = raw.toBase64(kB64);
+    wipeInPlace(raw);
     const QString link = QStringLiteral("sotto://%1:%2/join?account=%3&broker=%4&secret=%5")
                              .arg(h, QString::number(port), account,
                                   QString::fromLatin1(brokerPublicKey.toBase64(kB64)),
                                   QString::fromLatin1(s));
-    s.fill('\0');
+    wipeInPlace(s);
     if (alternates.isEmpty())
         return link;
     return link + QStringLiteral("&alt=") + QString::fromLatin1(QUrl::toPercentEncoding(alternates.join(u','), ":,"));
@@ -67,8 +69,7 @@ Result<InviteLink> InviteLink::parse(const QString &text)
     QByteArray secret;
     if (!decode("secret", secret))
         return usage(QStringLiteral("invite link has no valid secret"));
-    link.secret = SecretBytes::copyOf(secret);
-    secret.fill('\0');
+    link.secret = SecretBytes::takeFrom(secret);
     if (q.hasQueryItem(QStringLiteral("alt"))) {
         const QStringList alts = q.queryItemValue(QStringLiteral("alt"), QUrl::FullyDecoded).split(u',');
         if (alts.size() > 15)

@@ -3,8 +3,8 @@
 #include "core/invite.h"
 #include "core/skbp.h"
 
-#include <QCborMap>
-#include <QCborValue>
+#include <QCborStreamReader>
+#include <QCborStreamWriter>
 #include <QDir>
 #include <QFile>
 #include <QJsonArray>
@@ -25,6 +25,79 @@ Error corrupt(const QString &path, const QString &why)
     return makeError(ErrorCode::Corrupt,
                      QStringLiteral("profile file %1 is damaged (%2); it was left as it is").arg(path, why));
 }
+// keys.cbor = { "epoch": uint, "key": bstr, "pending_epoch": uint, "pending_key": bstr,
+//               "invite": bstr }   (a definite-length map; absent epochs are 0, absent keys empty;
+//               unknown entries are skipped)
+// Written and read through QCborStreamWriter/Reader straight to and from buffers this code owns
+// and wipes: a QCborMap would keep the keys in a container of its own that nothing can wipe.
+QByteArray encodeKeys(const Profile::StoredKeys &k)
+{
+    QByteArray out;
+    QCborStreamWriter w(&out);
+    w.startMap(5);
+    auto bytes = [&](const char *name, const SecretBytes &key) {
+        w.append(QLatin1StringView(name));
+        w.appendByteString(reinterpret_cast<const char *>(key.data()), qsizetype(key.size()));
+    };
+    w.append("epoch"_L1);
+    w.append(quint64(k.epoch));
+    bytes("key", k.key);
+    w.append("pending_epoch"_L1);
+    w.append(quint64(k.pendingEpoch));
+    bytes("pending_key", k.pendingKey);
+    bytes("invite", k.invite);
+    w.endMap();
+    return out;
+}
+
+Result<Profile::StoredKeys> decodeKeys(const QByteArray &raw)
+{
+    auto bad = [](const char *why) { return makeError(ErrorCode::Corrupt, QString::fromLatin1(why)); };
+    QCborStreamReader r(raw);
+    if (!r.isMap() || !r.enterContainer())
+        return bad("not CBOR");
+    Profile::StoredKeys k;
+    int entries = 0;
+    while (r.lastError() == QCborError::NoError && r.hasNext()) {
+        if (++entries > 64 || !r.isString())
+            return bad("not CBOR");
+        QString name;
+        auto part = r.readString();
+        while (part.status == QCborStreamReader::Ok) {
+            name += part.data;
+            part = r.readString();
+        }
+        if (part.status == QCborStreamReader::Error || name.size() > 64)
+            return bad("not CBOR");
+        if (name == "epoch"_L1 || name == "pending_epoch"_L1) {
+            // An integer that fits a u32 (as saveKeys writes it): anything else is damage.
+            if (!r.isUnsignedInteger() || quint64(r.toUnsignedInteger()) > 0xffffffffULL)
+                return bad("epochs");
+            (name == "epoch"_L1 ? k.epoch : k.pendingEpoch) = quint32(quint64(r.toUnsignedInteger()));
+            r.next();
+        } else if ((name == "key"_L1 || name == "pending_key"_L1 || name == "invite"_L1) && r.isByteArray()) {
+            QByteArray b;
+            auto chunk = r.readByteArray();
+            while (chunk.status == QCborStreamReader::Ok && b.size() <= 64) {
+                b.append(chunk.data.constData(), chunk.data.size()); // a copy: += would share the buffer wiped next
+                wipeInPlace(chunk.data);
+                chunk = r.readByteArray();
+            }
+            if (chunk.status == QCborStreamReader::Error || b.size() > 64) {
+                wipeInPlace(b);
+                return bad("key sizes");
+            }
+            SecretBytes &slot = name == "key"_L1 ? k.key : name == "pending_key"_L1 ? k.pendingKey : k.invite;
+            slot = SecretBytes::takeFrom(b);
+        } else if (!r.next()) {
+            return bad("not CBOR");
+        }
+    }
+    if (r.lastError() != QCborError::NoError || !r.leaveContainer())
+        return bad("not CBOR");
+    return k;
+}
+
 } // namespace
 
 Result<void> writePrivateFile(const QString &path, QByteArrayView data)
@@ -88,38 +161,15 @@ Result<void> Profile::load()
         if (!f.open(QIODevice::ReadOnly))
             return makeError(ErrorCode::Io, QStringLiteral("cannot read %1").arg(keysPath));
         QByteArray raw = f.readAll();
-        QCborParserError err;
-        const QCborValue v = QCborValue::fromCbor(raw, &err);
-        raw.fill('\0');
-        if (err.error != QCborError::NoError || !v.isMap())
-            return corrupt(keysPath, QStringLiteral("not CBOR"));
-        const QCborMap m = v.toMap();
-        // An epoch is an integer that fits a u32 (as saveKeys writes it), or absent for 0. Any
-        // other value is damage, and a float must not reach toInteger(): out of range, that
-        // conversion is undefined behaviour (found by fuzz/fuzz_profile).
-        auto epochOf = [&](QLatin1StringView key) -> std::optional<quint32> {
-            const QCborValue e = m.value(key);
-            if (e.isUndefined())
-                return 0;
-            if (!e.isInteger() || e.toInteger() < 0 || e.toInteger() > 0xffffffffLL)
-                return std::nullopt;
-            return quint32(e.toInteger());
-        };
-        const std::optional<quint32> epoch = epochOf("epoch"_L1);
-        const std::optional<quint32> pendingEpoch = epochOf("pending_epoch"_L1);
-        if (!epoch || !pendingEpoch)
-            return corrupt(keysPath, QStringLiteral("epochs"));
-        auto secret = [&](QLatin1StringView key) {
-            QByteArray b = m.value(key).toByteArray();
-            SecretBytes s = SecretBytes::copyOf(b);
-            b.fill('\0');
-            return s;
-        };
-        m_epoch = *epoch;
-        m_key = secret("key"_L1);
-        m_pendingEpoch = *pendingEpoch;
-        m_pendingKey = secret("pending_key"_L1);
-        m_invite = secret("invite"_L1);
+        auto keys = decodeKeys(raw);
+        wipeInPlace(raw);
+        if (!keys)
+            return corrupt(keysPath, keys.error().message);
+        m_epoch = keys->epoch;
+        m_key = std::move(keys->key);
+        m_pendingEpoch = keys->pendingEpoch;
+        m_pendingKey = std::move(keys->pendingKey);
+        m_invite = std::move(keys->invite);
         const bool ok = (m_epoch == 0 ? m_key.isEmpty() : m_key.size() == 32)
             && (m_pendingEpoch == 0 ? m_pendingKey.isEmpty() : m_pendingKey.size() == 32)
             && (m_invite.isEmpty() || m_invite.size() == 32);
@@ -161,15 +211,9 @@ Result<void> Profile::saveIdentity()
 
 Result<void> Profile::saveKeys()
 {
-    QCborMap m;
-    m.insert("epoch"_L1, qint64(m_epoch));
-    m.insert("key"_L1, m_key.view().toByteArray());
-    m.insert("pending_epoch"_L1, qint64(m_pendingEpoch));
-    m.insert("pending_key"_L1, m_pendingKey.view().toByteArray());
-    m.insert("invite"_L1, m_invite.view().toByteArray());
-    QByteArray raw = m.toCborValue().toCbor();
+    QByteArray raw = encodeKeys({m_epoch, m_key, m_pendingEpoch, m_pendingKey, m_invite});
     auto r = writePrivateFile(QDir(m_dir).filePath(kKeysFile), raw);
-    raw.fill('\0');
+    wipeInPlace(raw);
     return r;
 }
 
@@ -200,10 +244,14 @@ Result<void> Profile::setBrokerAlternates(const QStringList &addresses)
     return saveIdentity();
 }
 
-Result<void> Profile::adoptInvite(const InviteLink &link)
+Result<void> Profile::adoptInvite(const InviteLink &link, Rejoin rejoin)
 {
-    if (isEnrolled())
+    if (isEnrolled() && rejoin == Rejoin::No)
         return makeError(ErrorCode::Usage, QStringLiteral("this profile is already enrolled as %1").arg(m_account));
+    if (rejoin == Rejoin::Yes) {
+        m_key.clear();
+        m_epoch = 0;
+    }
     m_account = link.account;
     m_brokerHost = link.host;
     m_brokerPort = link.port;

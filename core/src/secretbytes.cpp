@@ -16,6 +16,22 @@ SecretBytes SecretBytes::copyOf(QByteArrayView bytes)
     return s;
 }
 
+SecretBytes SecretBytes::takeFrom(QByteArray &bytes)
+{
+    SecretBytes s = copyOf(bytes);
+    wipeInPlace(bytes);
+    return s;
+}
+
+void wipeInPlace(QByteArray &bytes)
+{
+    auto &d = bytes.data_ptr();
+    // Written through the shared buffer on purpose: every holder of it holds the secret.
+    if (d.isMutable() && d.size > 0)
+        OPENSSL_cleanse(const_cast<char *>(d.data()), std::size_t(d.size));
+    bytes.clear();
+}
+
 SecretBytes::~SecretBytes()
 {
     clear();

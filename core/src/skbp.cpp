@@ -216,10 +216,13 @@ Result<SecretBytes> unwrapWith(crypto::AesGcmKey &wrapCipher, quint32 epoch, QBy
 }
 
 Result<SecretBytes> sessionKey(KeyMode mode, const SecretBytes &calleeKey, QByteArrayView sid,
-                               QStringView callee, quint32 epoch)
+                               QStringView callee, quint32 epoch, QStringView home)
 {
     if (mode == KeyMode::Patent)
         return calleeKey;
+    if (!home.isEmpty())
+        return crypto::hkdf(sid, calleeKey.view(),
+                            QByteArrayLiteral("SKBP/1 federated-session") + lp(callee) + u32(epoch) + lp(home), kKeySize);
     return crypto::hkdf(sid, calleeKey.view(), QByteArrayLiteral("SKBP/1 session") + lp(callee) + u32(epoch),
                         kKeySize);
 }

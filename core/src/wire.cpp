@@ -72,7 +72,7 @@ constexpr FieldSpec kCallKey[] = {{key::id, Field::U32, false},  {key::sid, Fiel
 constexpr FieldSpec kIncoming[] = {{key::sid, Field::Sid, true},    {key::from, Field::Address, true},
                                    {key::epoch, Field::U32, false}, {key::gen, Field::U32, true},
                                    {key::ssrc, Field::U32, true},   {key::peers, Field::Peers, true},
-                                   {key::relay, Field::Relay, true}};
+                                   {key::relay, Field::Relay, true},   {key::via, Field::Account, false}};
 constexpr FieldSpec kAnswer[] = {{key::id, Field::U32, false}, {key::sid, Field::Sid, true}};
 constexpr FieldSpec kAnswered[] = {{key::sid, Field::Sid, true}, {key::peers, Field::Peers, true}};
 constexpr FieldSpec kEnded[] = {{key::sid, Field::Sid, true}, {key::reason, Field::Text, true}};

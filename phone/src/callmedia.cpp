@@ -1,6 +1,7 @@
 #include "phone/callmedia.h"
 
 #include "audio/log.h"
+#include "core/privatefile.h"
 
 #include <QTimer>
 
@@ -16,13 +17,14 @@ CallMedia::CallMedia(ClientEngine &engine, DeviceFactory devices, QObject *paren
 {
     const QString keyLog = qEnvironmentVariable("SOTTO_KEYLOGFILE");
     if (!keyLog.isEmpty()) {
-        m_keyLog.setFileName(keyLog);
-        if (m_keyLog.open(QIODevice::WriteOnly | QIODevice::Append | QIODevice::Text)) {
-            m_keyLog.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+        // Created 0600 in one step; a file that is not the user's own, or that others may
+        // read, is refused (and nothing is written to it).
+        if (auto opened = openPrivateAppend(m_keyLog, keyLog); opened) {
             qCWarning(lcAudio).noquote() << "SOTTO_KEYLOGFILE is set: SRTP keys are being written to" << keyLog
                                          << "- anyone who reads that file can decrypt these calls";
         } else {
-            qCWarning(lcAudio) << "SOTTO_KEYLOGFILE: cannot write" << keyLog;
+            m_keyLogError = QStringLiteral("SOTTO_KEYLOGFILE: %1; no keys are written").arg(opened.error().message);
+            qCWarning(lcAudio).noquote() << m_keyLogError;
         }
     }
     connect(&engine, &ClientEngine::callAnswered, this, &CallMedia::ensureStarted);
@@ -164,14 +166,16 @@ void CallMedia::logKey(Call &call, const QByteArray &sid, quint32 gen, quint32 s
     if (!m_keyLog.isOpen() || !call.logged.emplace(gen, ssrc).second)
         return;
     const SecretBytes both = m.masterKey + m.masterSalt;
-    QByteArray b64 = both.view().toByteArray().toBase64();
-    m_keyLog.write(QStringLiteral("SKBP_SRTP %1 %2 %3 ")
-                       .arg(QString::fromLatin1(sid.toHex()))
-                       .arg(gen)
-                       .arg(ssrc, 8, 16, QLatin1Char('0'))
-                       .toLatin1()
-                   + b64 + '\n');
-    b64.fill('\0');
+    QByteArray raw = both.view().toByteArray();
+    QByteArray line = QStringLiteral("SKBP_SRTP %1 %2 %3 ")
+                          .arg(QString::fromLatin1(sid.toHex()))
+                          .arg(gen)
+                          .arg(ssrc, 8, 16, QLatin1Char('0'))
+                          .toLatin1()
+        + raw.toBase64() + '\n';
+    wipeInPlace(raw);
+    m_keyLog.write(line);
+    wipeInPlace(line);
     m_keyLog.flush();
 }
 

@@ -22,6 +22,8 @@
 #include <QRegularExpression>
 #include <QSettings>
 #include <QStandardPaths>
+#include <QTcpServer>
+#include <QTcpSocket>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -283,6 +285,7 @@ private Q_SLOTS:
     void headlessSaysWhyItIsOffline();
     void readmeByHandWorksWhenPasted();
     void answerAllStaysAndAConferenceOutlivesItsCreator();
+    void everyRefusalEndsWithALineNotASignal();
 
 private:
     bool ensureBroker();
@@ -1141,6 +1144,176 @@ void TestCli::answerAllStaysAndAConferenceOutlivesItsCreator()
              qPrintable(steps.join(u',')));
     for (const QByteArray &secret : keyTexts(bob))
         QVERIFY(!readAll(kept).contains(secret));
+}
+
+
+namespace {
+
+// Runs the child to its end while this process's event loop keeps running (a server of ours
+// in this process must answer it): waitForFinished() would block that loop.
+Outcome runLive(Child &child, int timeoutMs)
+{
+    QDeadlineTimer deadline(timeoutMs);
+    while (child.running() && !deadline.hasExpired())
+        QTest::qWait(50);
+    return child.wait(0);
+}
+
+// A "broker" that takes a connection, reads its first frame and hangs up mid-handshake.
+class HangUpServer : public QObject
+{
+public:
+    HangUpServer()
+    {
+        m_server.listen(QHostAddress::LocalHost, 0);
+        connect(&m_server, &QTcpServer::newConnection, this, [this] {
+            while (QTcpSocket *c = m_server.nextPendingConnection()) {
+                ++m_connections;
+                connect(c, &QTcpSocket::readyRead, c, [c] {
+                    c->readAll();
+                    c->abort();
+                    c->deleteLater();
+                });
+            }
+        });
+    }
+    quint16 port() const { return m_server.serverPort(); }
+    int connections() const { return m_connections; }
+
+private:
+    QTcpServer m_server;
+    int m_connections = 0;
+};
+
+} // namespace
+
+// Every way a broker can refuse or lose a headless phone ends with a line that says why and
+// exit 1 (or, for a network fault, a retry line) — never a signal. Under the sanitizer build
+// this is also the memory check of each path (the revoked case crashed with SIGSEGV: the
+// engine's handler stopped the engine from inside its own signal).
+void TestCli::everyRefusalEndsWithALineNotASignal()
+{
+    auto expectRefused = [](const Outcome &o, const char *needle) {
+        if (!o.exited(1))
+            return QStringLiteral("not exit 1: ") + o.describe();
+        if (!o.err.contains(needle))
+            return QStringLiteral("no \"%1\" line: ").arg(QString::fromUtf8(needle)) + o.describe();
+        return QString();
+    };
+    const QByteArray refusedLine = "no longer accepts this device's key";
+    QString why;
+
+    // Revoked by the operator.
+    const QString revoked = enrolledProfile(s("rvk"));
+    QVERIFY(!revoked.isEmpty());
+    QVERIFY(run({s("broker"), s("revoke"), s("rvk"), s("--data"), m_brokerDir}).exited(0));
+    why = expectRefused(run({s("phone"), s("--headless"), s("--profile"), revoked}), refusedLine);
+    QVERIFY2(why.isEmpty(), qPrintable(why));
+
+    // Replaced: a new device enrolled with `invite --replace`; the old profile is refused.
+    const QString replaced = enrolledProfile(s("rpl"));
+    QVERIFY(!replaced.isEmpty());
+    const Outcome replace = run({s("broker"), s("invite"), s("rpl"), s("--replace"), s("--data"), m_brokerDir});
+    QVERIFY2(replace.exited(0), qPrintable(replace.describe()));
+    {
+        const QString laptop = m_tmp.filePath(s("profiles/rpl-laptop"));
+        const QString tl = m_tmp.filePath(s("profiles/rpl-laptop.jsonl"));
+        Child phone({s("phone"), s("--headless"), s("--profile"), laptop, s("--join"), lines(replace.out).first(),
+                     s("--timeline"), tl});
+        QVERIFY2(waitForText(tl, "\"enrolled\"", phone, 15000), qPrintable(phone.wait(0).describe()));
+        phone.process().terminate();
+        phone.wait(5000);
+    }
+    why = expectRefused(run({s("phone"), s("--headless"), s("--profile"), replaced}), refusedLine);
+    QVERIFY2(why.isEmpty(), qPrintable(why));
+
+    // A wrong key: the profile's key is not the broker's.
+    const QString wrong = enrolledProfile(s("wky"));
+    QVERIFY(!wrong.isEmpty());
+    {
+        const QString path = QDir(wrong).filePath(s("keys.cbor"));
+        QCborMap m = QCborValue::fromCbor(readAll(path)).toMap();
+        m.insert(QLatin1StringView("key"), crypto::randomBytes(32).value());
+        QVERIFY(writeRaw(path, m.toCborValue().toCbor()));
+    }
+    why = expectRefused(run({s("phone"), s("--headless"), s("--profile"), wrong}), refusedLine);
+    QVERIFY2(why.isEmpty(), qPrintable(why));
+
+    // An invite already used.
+    QVERIFY(ensureBroker());
+    const QString used = inviteLink(m_brokerDir, s("usd"));
+    QVERIFY(!used.isEmpty());
+    {
+        const QString tl = m_tmp.filePath(s("profiles/usd.jsonl"));
+        Child first({s("phone"), s("--headless"), s("--profile"), m_tmp.filePath(s("profiles/usd")), s("--join"), used,
+                     s("--timeline"), tl});
+        QVERIFY(waitForText(tl, "\"enrolled\"", first, 15000));
+        first.process().terminate();
+        first.wait(5000);
+    }
+    why = expectRefused(run({s("phone"), s("--headless"), s("--profile"), m_tmp.filePath(s("profiles/usd-again")),
+                             s("--join"), used}),
+                        "enrolment failed");
+    QVERIFY2(why.isEmpty(), qPrintable(why));
+
+    // An invite that names another broker's key.
+    InviteLink other = InviteLink::parse(inviteLink(m_brokerDir, s("oth"))).value();
+    other.brokerPublicKey = crypto::randomBytes(32).value();
+    why = expectRefused(run({s("phone"), s("--headless"), s("--profile"), m_tmp.filePath(s("profiles/oth")),
+                             s("--join"), other.toString()}),
+                        "enrolment failed");
+    QVERIFY2(why.isEmpty(), qPrintable(why));
+
+    // A broker that hangs up mid-handshake: an enrolment fails (exit 1)…
+    HangUpServer hangUp;
+    InviteLink toHangUp = InviteLink::parse(inviteLink(m_brokerDir, s("hup"))).value();
+    toHangUp.port = hangUp.port();
+    {
+        Child phone({s("phone"), s("--headless"), s("--profile"), m_tmp.filePath(s("profiles/hup")), s("--join"),
+                     toHangUp.toString()});
+        why = expectRefused(runLive(phone, 20000), "enrolment failed");
+        QVERIFY2(why.isEmpty(), qPrintable(why));
+    }
+    // …and a login is a network fault: it says so and tries again, until it is told to stop.
+    const QString moved = enrolledProfile(s("mov"));
+    QVERIFY(!moved.isEmpty());
+    {
+        const QString path = QDir(moved).filePath(s("profile.json"));
+        QJsonObject o = QJsonDocument::fromJson(readAll(path)).object();
+        QVERIFY(o.contains(s("broker_port")));
+        o.insert(s("broker_port"), hangUp.port());
+        QVERIFY(writeRaw(path, QJsonDocument(o).toJson()));
+    }
+    {
+        Child phone({s("phone"), s("--headless"), s("--profile"), moved});
+        QVERIFY2(phone.waitForStderr("retrying in", 10000), phone.stderrSoFar().constData());
+        QVERIFY(hangUp.connections() >= 1);
+        QVERIFY(phone.running());
+        phone.process().terminate();
+        const Outcome o = runLive(phone, 5000);
+        QVERIFY2(o.exited(0), qPrintable(o.describe()));
+    }
+
+    // The broker killed mid-call: both ends say the call ended, exit 1.
+    QTemporaryDir tmp;
+    const QString data = tmp.filePath(s("broker"));
+    BrokerProcess broker(data, freePort());
+    QVERIFY(broker.start());
+    const QString pBob = tmp.filePath(s("bob")), pAlice = tmp.filePath(s("alice"));
+    const QString tb = tmp.filePath(s("bob.jsonl"));
+    Child bob({s("phone"), s("--headless"), s("--profile"), pBob, s("--join"), inviteLink(data, s("bob")), s("--answer"),
+               s("--timeline"), tb});
+    QVERIFY(waitForText(tb, "\"enrolled\"", bob, 15000));
+    QTest::qWait(500);
+    Child alice({s("phone"), s("--headless"), s("--profile"), pAlice, s("--join"), inviteLink(data, s("alice")),
+                 s("--call"), s("bob")});
+    QVERIFY2(alice.waitForStderr("answered", 20000), alice.stderrSoFar().constData());
+    broker.kill();
+    for (Child *phone : {&alice, &bob}) {
+        const Outcome o = runLive(*phone, 20000);
+        why = expectRefused(o, "the call ended: disconnected");
+        QVERIFY2(why.isEmpty(), qPrintable(why));
+    }
 }
 
 QTEST_GUILESS_MAIN(TestCli)

@@ -516,6 +516,71 @@ private Q_SLOTS:
         QVERIFY(reconnect->isHidden());
     }
 
+    // A device the broker removed (revoked, or replaced by another device) is told so once,
+    // stops retrying, and joins again with a new invite from the window.
+    void refusedDeviceSaysSoAndJoinsAgain_data()
+    {
+        QTest::addColumn<bool>("replace");
+        QTest::newRow("revoked") << false;
+        QTest::newRow("replaced") << true;
+    }
+    void refusedDeviceSaysSoAndJoinsAgain()
+    {
+        QFETCH(bool, replace);
+        TestBroker broker;
+        Person alice(s("alice"), 440);
+        QVERIFY(joinByClicks(alice, broker.invite(s("alice"))));
+        const quint32 before = alice.phone->profile().epoch();
+        auto *connection = child<QLabel>(*alice.window, "connectionStatus");
+        auto *rejoin = child<QPushButton>(*alice.window, "rejoin");
+        auto *rejoinAction = alice.window->findChild<QAction *>(s("actionRejoin"));
+        QVERIFY(rejoin && rejoinAction);
+        QVERIFY(rejoin->isHidden());
+        QVERIFY(!rejoinAction->isEnabled());
+
+        QSignalSpy refused(&alice.phone->engine(), &ClientEngine::loginFailed);
+        if (replace) {
+            // The new device enrols; the old one's channel closes at that commit.
+            auto link = broker.broker().createInvite({s("alice"), 3600, true});
+            QVERIFY2(link.ok(), link ? "" : qPrintable(link.error().message));
+            TestPhone laptop(s("alice"));
+            QVERIFY(laptop.enrol(InviteLink::parse(*link).value()));
+            QVERIFY(laptop.goOnline());
+        } else {
+            QVERIFY(broker.broker().revoke(s("alice")).ok());
+        }
+        QVERIFY(refused.wait(10000));
+        QCOMPARE(alice.phone->engine().state(), ClientEngine::State::Offline);
+        QVERIFY(alice.phone->engine().refused());
+        QVERIFY2(connection->text().contains(s("removed or replaced")), qPrintable(connection->text()));
+        QVERIFY2(alice.window->statusBar()->currentMessage().contains(s("new invite")),
+                 qPrintable(alice.window->statusBar()->currentMessage()));
+        QVERIFY(!rejoin->isHidden());
+        QVERIFY(rejoinAction->isEnabled());
+        // It does not retry: nothing is scheduled, and nothing more is refused a while later.
+        QVERIFY(!alice.phone->engine().nextRetry().isValid());
+        QTest::qWait(1500);
+        QCOMPARE(refused.size(), 1);
+        QCOMPARE(alice.phone->engine().state(), ClientEngine::State::Offline);
+
+        // Join with a new invite: the join page, with why; the pasted link brings the account back.
+        QTest::mouseClick(rejoin, Qt::LeftButton);
+        JoinPage *page = alice.window->joinPage();
+        QVERIFY(page && page->isVisible());
+        QVERIFY2(child<QLabel>(*page, "inviteError")->text().contains(s("no longer accepts")),
+                 qPrintable(child<QLabel>(*page, "inviteError")->text()));
+        QVERIFY(rejoin->isHidden());
+        if (replace)
+            QVERIFY(broker.broker().revoke(s("alice")).ok()); // the laptop goes; a new invite for this one
+        QVERIFY(joinByClicks(alice, broker.invite(s("alice"))));
+        QTRY_VERIFY_WITH_TIMEOUT(!alice.window->joinPage(), 3000);
+        QVERIFY(alice.window->contacts()->isVisible()); // the same main page, not a second one
+        QVERIFY(!alice.phone->engine().refused());
+        QVERIFY(rejoin->isHidden());
+        QVERIFY2(alice.phone->profile().epoch() > before, "epochs only grow, across a re-join too");
+        QVERIFY2(connection->text().contains(s("Online")), qPrintable(connection->text()));
+    }
+
     void menusTrayAndAbout()
     {
         TestBroker broker;

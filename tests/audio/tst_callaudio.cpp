@@ -18,6 +18,12 @@
 #include <QtEndian>
 #include <QStandardPaths>
 #include <QTest>
+#include <QFileInfo>
+
+#ifdef Q_OS_UNIX
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
 
 using namespace sotto;
 using namespace sotto::audio;
@@ -44,6 +50,7 @@ private Q_SLOTS:
     void conferenceAndLeave();
     void tenPercentLoss();
     void keyLog();
+    void keyLogRefusesFilesOpenToOthers();
 };
 
 void TestCallAudio::twoPartyCall()
@@ -251,6 +258,72 @@ void TestCallAudio::keyLog()
     QVERIFY(seen.contains(info.members.front().ssrc));
     QVERIFY(!bob.media->keyLogActive()); // only while the variable is set
     alice.phone.engine().leave(sid);
+}
+
+// SOTTO_KEYLOGFILE: created 0600 in one step (whatever the umask); a file open to others, not
+// the user's own, or a symbolic link is refused with a line saying why, and nothing is written.
+void TestCallAudio::keyLogRefusesFilesOpenToOthers()
+{
+#ifndef Q_OS_UNIX
+    QSKIP("file modes and owners are POSIX (Windows: owner-only ACLs)");
+#else
+    QTemporaryDir dir;
+    auto phoneWith = [](const QString &path) {
+        qputenv("SOTTO_KEYLOGFILE", path.toLocal8Bit());
+        auto p = std::make_unique<VoicePhone>(QStringLiteral("alice"), 440);
+        qunsetenv("SOTTO_KEYLOGFILE");
+        return p;
+    };
+    // New: 0600 even under umask 000.
+    const QString fresh = dir.filePath(QStringLiteral("fresh.log"));
+    const mode_t old = ::umask(0);
+    auto a = phoneWith(fresh);
+    ::umask(old);
+    QVERIFY(a->media->keyLogActive());
+    QVERIFY(a->media->keyLogError().isEmpty());
+    QCOMPARE(QFileInfo(fresh).permissions() & (QFileDevice::ReadGroup | QFileDevice::WriteGroup | QFileDevice::ReadOther | QFileDevice::WriteOther),
+             QFileDevice::Permissions());
+
+    const QByteArray before = "someone else's text\n";
+    auto writeFile = [&](const QString &path, QFileDevice::Permissions perms) {
+        QFile f(path);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write(before);
+        f.close();
+        QVERIFY(f.setPermissions(perms));
+    };
+    // Readable by others.
+    const QString open = dir.filePath(QStringLiteral("open.log"));
+    writeFile(open, QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ReadOther);
+    auto b = phoneWith(open);
+    QVERIFY(!b->media->keyLogActive());
+    QVERIFY2(b->media->keyLogError().contains(QStringLiteral("open to other users")), qPrintable(b->media->keyLogError()));
+    // A symbolic link to the user's own private file.
+    const QString target = dir.filePath(QStringLiteral("target.log"));
+    writeFile(target, QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+    const QString link = dir.filePath(QStringLiteral("link.log"));
+    QVERIFY(QFile::link(target, link));
+    auto c = phoneWith(link);
+    QVERIFY(!c->media->keyLogActive());
+    QVERIFY2(c->media->keyLogError().contains(QStringLiteral("symbolic link")), qPrintable(c->media->keyLogError()));
+    // Another user's (only root can make one here).
+    QString others;
+    if (::geteuid() == 0) {
+        others = dir.filePath(QStringLiteral("others.log"));
+        writeFile(others, QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+        QVERIFY(::chown(QFile::encodeName(others).constData(), 65534, 65534) == 0);
+        auto d = phoneWith(others);
+        QVERIFY(!d->media->keyLogActive());
+        QVERIFY2(d->media->keyLogError().contains(QStringLiteral("another user")), qPrintable(d->media->keyLogError()));
+    }
+    for (const QString &path : {open, target, others}) {
+        if (path.isEmpty())
+            continue;
+        QFile f(path);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        QCOMPARE(f.readAll(), before); // nothing was written, nothing changed
+    }
+#endif
 }
 
 QTEST_GUILESS_MAIN(TestCallAudio)

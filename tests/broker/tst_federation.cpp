@@ -161,7 +161,7 @@ private Q_SLOTS:
         if (ownKey)
             QVERIFY(QFile::copy(QDir(fed.dirA.path()).filePath(s("broker.key")), QDir(dir.path()).filePath(s("broker.key"))));
         auto other = crypto::randomSecret(32);
-        broker::PeerConfig toB{s("b"), s("127.0.0.1"), fed.portB, fed.pubB, rightSecret ? fed.secret : *other};
+        broker::PeerConfig toB{s("b"), s("127.0.0.1"), fed.portB, fed.pubB, rightSecret ? fed.secret : *other, {}};
         broker::BrokerConfig cfg = PeeredBrokers::config(name, dir.path(), freePort(), 24 * 3600, toB);
         broker::Broker impostor(cfg);
         QSignalSpy log(fed.b.get(), &broker::Broker::logEvent);
@@ -198,7 +198,8 @@ private Q_SLOTS:
         QCOMPARE(dave.phone.engine().session(sid)->peer, s("alice@a"));
         const QString fp = alice.phone.engine().session(sid)->keyFingerprint;
         QCOMPARE(dave.phone.engine().session(sid)->keyFingerprint, fp);
-        const auto expected = skbp::sessionKey(skbp::KeyMode::Derived, dave.phone.profile().key(), sid, s("dave"), daveEpoch);
+        // Bound to the home broker a (docs/PROTOCOL.md: a federated call's key).
+        const auto expected = skbp::sessionKey(skbp::KeyMode::Derived, dave.phone.profile().key(), sid, s("dave"), daveEpoch, s("a"));
         QCOMPARE(skbp::fingerprint(*expected), fp);
         // Both hops in alice's timeline: {SK}K_AB, then {SK}K_alice.
         const auto events = alice.phone.engine().timeline().eventsFor(sid);
@@ -295,7 +296,7 @@ private Q_SLOTS:
         PeeredBrokers fed(24 * 3600, proxy.port());
         // PeeredBrokers drew its own port for b; point b (and the proxy) at one port.
         fed.b = std::make_unique<broker::Broker>(PeeredBrokers::config(s("b"), fed.dirB.path(), portB, 24 * 3600,
-                                                                 {s("a"), s("127.0.0.1"), fed.portA, fed.pubA, fed.secret}));
+                                                                 {s("a"), s("127.0.0.1"), fed.portA, fed.pubA, fed.secret, {}}));
         QVERIFY(fed.start());
         VoicePhone alice(s("alice"), 440), dave(s("dave"), 660);
         QVERIFY(PeeredBrokers::enrol(*fed.a, alice.phone));
@@ -342,11 +343,11 @@ private Q_SLOTS:
         FrameProxy proxy(portB);
         PeeredBrokers fed(24 * 3600, proxy.port());
         broker::BrokerConfig configB = PeeredBrokers::config(s("b"), fed.dirB.path(), portB, 24 * 3600,
-                                                             {s("a"), s("127.0.0.1"), fed.portA, fed.pubA, fed.secret});
+                                                             {s("a"), s("127.0.0.1"), fed.portA, fed.pubA, fed.secret, {}});
         configB.federatedRingDeadlineMs = 600;
         fed.b = std::make_unique<broker::Broker>(configB);
         broker::BrokerConfig configA = PeeredBrokers::config(s("a"), fed.dirA.path(), fed.portA, 24 * 3600,
-                                                             {s("b"), s("127.0.0.1"), proxy.port(), fed.pubB, fed.secret});
+                                                             {s("b"), s("127.0.0.1"), proxy.port(), fed.pubB, fed.secret, {}});
         configA.federatedRingDeadlineMs = 1500;
         fed.a = std::make_unique<broker::Broker>(configA);
         QVERIFY(fed.start());

@@ -210,7 +210,7 @@ void TestHostile::peerAnnouncesTooManyAccounts()
     PeeredBrokers bounded;
     bounded.a = std::make_unique<broker::Broker>([&] {
         auto c = PeeredBrokers::config(s("a"), bounded.dirA.path(), bounded.portA, 24 * 3600,
-                                       {s("b"), s("127.0.0.1"), bounded.portB, bounded.pubB, bounded.secret});
+                                       {s("b"), s("127.0.0.1"), bounded.portB, bounded.pubB, bounded.secret, {}});
         c.maxPeerAccounts = 100;
         return c;
     }());

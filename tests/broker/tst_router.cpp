@@ -71,6 +71,7 @@ public:
     bool isUp(const QString &) const override { return false; }
     const std::map<QString, bool> &directory(const QString &) const override { return m_none; }
     std::pair<QHostAddress, quint16> relayOf(const QString &) const override { return {}; }
+    bool allowsRelayAt(const QString &, const QHostAddress &, quint16) const override { return false; }
     bool send(const QString &, const QCborMap &) override { return false; }
 
 private:

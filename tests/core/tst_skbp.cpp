@@ -39,6 +39,7 @@ private Q_SLOTS:
     void fingerprint();
     void login();
     void call();
+    void federatedCall();
     void conference();
     void srtp_data();
     void srtp();
@@ -187,6 +188,31 @@ void TestSkbp::login()
         auto opened = client.open(*sealed);
         QVERIFY(opened.ok());
         QCOMPARE(opened->text(QLatin1StringView("broker")), QStringLiteral("home"));
+    }
+}
+
+// Extension: a federated call's SK_0 is bound to its home broker (docs/PROTOCOL.md), so no sid a
+// peer picks gives it a local call's key, and two homes get two keys.
+void TestSkbp::federatedCall()
+{
+    const QJsonObject v = loadOwnVectors(QStringLiteral("sotto-ext.json"))
+                              .value(QLatin1StringView("vectors")).toObject()
+                              .value(QLatin1StringView("federated_session")).toObject();
+    QVERIFY(!v.isEmpty());
+    const QByteArray sid = hex(f(v, "sid"));
+    const SecretBytes calleeKey = secretHex(f(v, "callee_key"));
+    const quint32 epoch = quint32(f(v, "callee_epoch").toInt());
+    const QString callee = f(v, "callee").toString();
+    auto local = skbp::sessionKey(skbp::KeyMode::Derived, calleeKey, sid, callee, epoch);
+    QCOMPARE(bytes(local).toHex(), hex(f(v, "session_key_local")).toHex());
+    QCOMPARE(bytes(local).toHex(), hex(f(vec("call"), "session_key_derived")).toHex()); // the contract's
+    const QJsonArray rows = f(v, "rows").toArray();
+    QCOMPARE(rows.size(), 2);
+    for (const QJsonValue &r : rows) {
+        const QString home = r.toObject().value(QLatin1StringView("home")).toString();
+        auto fed = skbp::sessionKey(skbp::KeyMode::Derived, calleeKey, sid, callee, epoch, home);
+        QCOMPARE(bytes(fed).toHex(), hex(r.toObject().value(QLatin1StringView("session_key"))).toHex());
+        QVERIFY(bytes(fed) != bytes(local));
     }
 }
 

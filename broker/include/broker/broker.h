@@ -47,6 +47,12 @@ struct PeerConfig
     quint16 port = skbp::kDefaultPort;
     QByteArray publicKey; // 32 bytes
     SecretBytes secret;   // 32 bytes
+    // Where the peer's relays of their own listen ("HOST:PORT", literal addresses): the only
+    // places besides the peer's own host that its `relay_at` may name for our relay's trunk.
+    QStringList relays;
+    // Whether `relay_at` (an address the peer asked our relay to send to) is one of these, or on
+    // the peer's own host.
+    bool allowsRelayAt(const QHostAddress &address, quint16 port) const;
 };
 
 struct BrokerConfig
@@ -248,6 +254,8 @@ private:
     void onNewConnection();
     void onConnectionClosed(Connection *c);
     void registerOnline(Connection *c);
+    // A replacement device's key committed (on `replacement`): the old device goes.
+    void retireOldDevice(const QString &account, Connection *replacement);
     enum class Delivery { Now, AfterCommit };
     // Sends on the account's channel, in order. AfterCommit waits for the group commit of what
     // has been written so far (e.g. a pending key before `rotate`); later messages to the same

@@ -7,6 +7,7 @@
 //   address=203.0.113.7:7420
 //   key=<the peer's static public key, base64url, as `sotto broker pubkey` prints it>
 //   secret_file=peer-b.secret      (relative to the data directory)
+//   relays=198.51.100.9:7430 198.51.100.10:7430   (optional: the peer's relays of their own)
 //
 // A secret file holds 32 random bytes, base64 (or base64url), e.g. `head -c 32 /dev/urandom |
 // base64`; it must not be readable by others. Every mistake gets its own one-line message.
@@ -17,6 +18,9 @@ namespace sotto::broker {
 
 // "NAME=HOST:PORT,PUBKEY" (secret still empty).
 Result<PeerConfig> parsePeer(const QString &spec);
+// "NAME=HOST:PORT" (a literal address) → {NAME, HOST:PORT}: a relay of the peer's own
+// (`--peer-relay`), which its `relay_at` may name.
+Result<std::pair<QString, QString>> parsePeerRelayOption(const QString &spec);
 // "NAME=FILE" → {NAME, FILE}.
 Result<std::pair<QString, QString>> parsePeerSecretOption(const QString &spec);
 Result<SecretBytes> readPeerSecret(const QString &path);

@@ -18,6 +18,7 @@
 #include <QSqlQuery>
 #include <QString>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <set>
@@ -44,8 +45,28 @@ struct AccountRecord
     // once that session is over (0: nothing due). Written when the session is set up, so that a
     // broker killed mid-call still rotates after its restart.
     quint32 rotateDue = 0;
+    // A replacement device's enrolment (`invite --replace`), pending beside the current device's
+    // own pending key: it becomes the account's key only when it commits (its confirm, or a
+    // login under it). Until then the old device's key — and a rotation or refresh it has
+    // pending — keeps working; at the commit both go. 0: none.
+    quint32 replaceEpoch = 0;
+    SecretBytes replaceKey;
+    qint64 replaceInvite = 0;
+    // The highest epoch the account's keys have had (committed, or held by a device when it was
+    // revoked), kept through a revocation: every new key is numbered above it (epochs only grow,
+    // so no two keys of an account share an epoch).
+    quint32 epochHigh = 0;
 
     bool isEnrolled() const { return epoch > 0; }
+    // The epoch a new enrolment of this account (first, replacement or after a revocation) is
+    // given: above every key it has had, and above the enrolled device's own pending rotation or
+    // refresh. A repeated first enrolment (another msg1 for the same invite) or a repeated
+    // replacement gets the same epoch, and its pending key replaces the earlier one (§4). 1 for
+    // an account never seen.
+    quint32 nextEnrolmentEpoch() const
+    {
+        return std::max({epoch, epochHigh, isEnrolled() ? pendingEpoch : 0u}) + 1;
+    }
     bool hasPending() const { return pendingKind != PendingKind::None; }
 };
 
@@ -101,6 +122,11 @@ public:
                             PendingKind kind, qint64 inviteId = 0);
     Result<void> commitPending(const QString &name);
     Result<void> discardPending(const QString &name);
+    // A replacement device's enrolment (AccountRecord::replaceEpoch): set beside the pending
+    // slot (a later replacement handshake replaces an earlier one), and committed — the account
+    // takes that key and epoch, the old device's pending key goes, the invite is consumed.
+    Result<void> setReplacement(const QString &name, quint32 epoch, const SecretBytes &key, qint64 inviteId);
+    Result<void> commitReplacement(const QString &name);
     // The operator's revocation: every key of the account (current and pending) erased, its open
     // invites and handshake records dropped, the account kept as revoked. UnknownAccount when
     // there is nothing to revoke.

@@ -97,6 +97,7 @@ public:
     skbp::KeyMode keyMode() const { return m_keyMode; }
 
     // Enrol from an invite (the profile takes the identity first). Result: enrolled()/enrolFailed().
+    // An enrolled profile takes a new invite only once its key was refused (refused()).
     void enrol(const InviteLink &link);
     // Go online and stay online (reconnecting with back-off) until stop().
     void start();
@@ -129,6 +130,10 @@ public:
     // "connection lost", the broker's error…; empty before the first attempt), and when the next
     // one starts (invalid when none is scheduled). reconnectNow() skips the wait.
     QString offlineReason() const { return m_offlineReason; }
+    // The broker refused this device's key for good (revoked, or replaced by another device):
+    // the engine stopped and does not retry; loginFailed() said so. A new invite (enrol())
+    // brings the account back; start() tries again regardless.
+    bool refused() const { return m_refused; }
     QDateTime nextRetry() const;
     void reconnectNow();
 
@@ -143,6 +148,9 @@ Q_SIGNALS:
     void enrolFailed(const sotto::Error &error);
     void refreshed(quint32 epoch);
     void refreshFailed(const sotto::Error &error);
+    // The broker refused this device's key (auth): the engine has stopped (refused() is true).
+    // Emitted last: a handler may stop or destroy the engine. Network faults, a standby and a
+    // broker that cannot serve now are not refusals: they only schedule a retry.
     void loginFailed(const sotto::Error &error);
     void directoryChanged();
     void presenceChanged(const QString &account, bool online);
@@ -188,6 +196,11 @@ private:
     void onConnected();
     void onFrame(const QByteArray &body);
     void onDisconnected();
+    // Ends the connection attempt (`why` as the offline reason) and retries as after a loss.
+    void dropConnection(const QString &why);
+    // The broker refused our key for good: stop, no retry, then loginFailed().
+    void refuseForGood(const Error &error);
+    void dropSocket();
     void onKeepAlive();
     void scheduleReconnect();
     // The broker address this connection attempt uses (Profile::brokerAddresses, in turn).
@@ -230,6 +243,7 @@ private:
     Timeline m_timeline;
     State m_state = State::Offline;
     bool m_running = false;
+    bool m_refused = false;
     FramedSocket *m_socket = nullptr;
     SecureChannel m_channel;
     QByteArray m_nonce;

@@ -25,6 +25,15 @@ struct InviteLink;
 class Profile
 {
 public:
+    // What keys.cbor holds (profile.cpp has its grammar).
+    struct StoredKeys
+    {
+        quint32 epoch = 0;
+        SecretBytes key;
+        quint32 pendingEpoch = 0;
+        SecretBytes pendingKey;
+        SecretBytes invite;
+    };
     // Opens (creating, mode 0700) the directory and loads what is there.
     static Result<Profile> open(const QString &dir);
 
@@ -53,8 +62,12 @@ public:
     // The current or pending key named by an epoch, if we hold it.
     const SecretBytes *keyForEpoch(quint32 epoch) const;
 
-    // Takes the identity from an invite (and keeps its secret until enrolment commits).
-    Result<void> adoptInvite(const InviteLink &link);
+    // Takes the identity from an invite (and keeps its secret until enrolment commits). An
+    // enrolled profile is refused (Usage) unless `rejoin`: the broker refused its key for good
+    // (revoked or replaced), and the new invite's enrolment replaces that key — which is wiped
+    // here, since no broker will take it again.
+    enum class Rejoin { No, Yes };
+    Result<void> adoptInvite(const InviteLink &link, Rejoin rejoin = Rejoin::No);
     Result<void> setBrokerName(const QString &name);
     Result<void> setPending(quint32 epoch, const SecretBytes &key);
     Result<void> commitPending();

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <QByteArray>
 #include <QByteArrayView>
 
 #include <cstddef>
@@ -16,6 +17,9 @@ public:
     SecretBytes() = default;
     explicit SecretBytes(std::size_t size); // zero-filled
     static SecretBytes copyOf(QByteArrayView bytes);
+    // Takes key bytes that arrived in a QByteArray (a file, a query, a decoder): copies them,
+    // then wipes the QByteArray's buffer in place (wipeInPlace) and empties it.
+    static SecretBytes takeFrom(QByteArray &bytes);
     ~SecretBytes();
 
     SecretBytes(const SecretBytes &other);
@@ -43,5 +47,12 @@ public:
 private:
     std::vector<unsigned char> m_bytes;
 };
+
+// Wipes a QByteArray's bytes where they are — in the one buffer that every implicitly shared
+// copy of it points at (a QVariant bound to a query, a QCborValue, another QByteArray) — then
+// empties it. QByteArray::fill() would detach first and wipe only a fresh private copy, leaving
+// the secret in every other holder. Never use it on a buffer that holds something else too.
+// A QByteArray over raw data it does not own (fromRawData) is only emptied.
+void wipeInPlace(QByteArray &bytes);
 
 } // namespace sotto

@@ -123,8 +123,14 @@ Result<quint32> wrappedEpoch(QByteArrayView wrapped);
 Result<SecretBytes> unwrap(const SecretBytes &key, quint32 epoch, QByteArrayView wrapped,
                            const WrapContext &ctx);
 
+// SK_0 of a call keyed from the callee's key. `home` is empty for a call homed at the callee's
+// own broker; for a call from a peered broker it names that broker (the session's home), and
+// the derivation is separated from every local one (PROTOCOL.md, "Federation"): a peer that
+// picks the sid of a local call still gets another key.
+//   local:     HKDF(sid, K_callee@e, "SKBP/1 session" ‖ lp(callee) ‖ u32(e), 32)
+//   federated: HKDF(sid, K_callee@e, "SKBP/1 federated-session" ‖ lp(callee) ‖ u32(e) ‖ lp(home), 32)
 Result<SecretBytes> sessionKey(KeyMode mode, const SecretBytes &calleeKey, QByteArrayView sid,
-                               QStringView callee, quint32 epoch);
+                               QStringView callee, quint32 epoch, QStringView home = {});
 Result<SecretBytes> ratchet(const SecretBytes &sessionKey, QByteArrayView sid, quint32 nextGen);
 
 struct SrtpMaterial

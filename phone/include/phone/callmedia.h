@@ -42,6 +42,9 @@ public:
     // Statistics of every call seen so far (the last figures of ended calls included).
     const std::map<QByteArray, audio::MediaStats> &history() const { return m_history; }
     bool keyLogActive() const { return m_keyLog.isOpen(); }
+    // Why SOTTO_KEYLOGFILE was refused (not the user's own file, open to others…); empty when
+    // it is unset or in use.
+    QString keyLogError() const { return m_keyLogError; }
 
 Q_SIGNALS:
     void mediaStarted(const QByteArray &sid);
@@ -69,6 +72,7 @@ private:
     double m_loss = 0;
     bool m_muted = false;
     QFile m_keyLog;
+    QString m_keyLogError;
 };
 
 } // namespace sotto::phone

@@ -13,6 +13,14 @@ QJsonObject loadVectors(const QString &file)
     return QJsonDocument::fromJson(f.readAll()).object();
 }
 
+QJsonObject loadOwnVectors(const QString &file)
+{
+    QFile f(QStringLiteral(SOTTO_OWN_VECTORS_DIR "/") + file);
+    if (!f.open(QIODevice::ReadOnly))
+        return {};
+    return QJsonDocument::fromJson(f.readAll()).object();
+}
+
 QByteArray hex(const QJsonValue &v)
 {
     return QByteArray::fromHex(v.toString().toLatin1());

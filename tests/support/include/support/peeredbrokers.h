@@ -40,9 +40,9 @@ struct PeeredBrokers
         pubA = publicKeyOf(dirA.path());
         pubB = publicKeyOf(dirB.path());
         broker::BrokerConfig ca = config(QStringLiteral("a"), dirA.path(), portA, refreshSecs,
-                                         {QStringLiteral("b"), QStringLiteral("127.0.0.1"), viaPort ? viaPort : portB, pubB, secret});
+                                         {QStringLiteral("b"), QStringLiteral("127.0.0.1"), viaPort ? viaPort : portB, pubB, secret, {}});
         broker::BrokerConfig cb = config(QStringLiteral("b"), dirB.path(), portB, refreshSecs,
-                                         {QStringLiteral("a"), QStringLiteral("127.0.0.1"), portA, pubA, secret});
+                                         {QStringLiteral("a"), QStringLiteral("127.0.0.1"), portA, pubA, secret, {}});
         if (adjustA)
             adjustA(ca);
         if (adjustB)

@@ -251,7 +251,9 @@ public:
     QByteArray msg1() const { return m_msg1; }
     RawClient &client() { return m_client; }
     const SecretBytes &newKey() const { return m_newKey; }
-    quint32 newEpoch() const { return m_epoch + 1; }
+    // The epoch msg2 named (a refresh: epoch + 1; an invite: 1, or above every epoch the
+    // account has had — epochs only grow); before start(), epoch + 1.
+    quint32 newEpoch() const { return m_newEpoch ? m_newEpoch : m_epoch + 1; }
 
     // Sends msg1 and reads msg2: K_new is then known (and, by the commit rule, "pending" here).
     bool start()
@@ -261,8 +263,11 @@ public:
         if (!f)
             return false;
         auto body = wire::decodeEnroll2(*f);
-        if (!body || !m_hs->readMessage(*body))
+        auto payload = body ? m_hs->readMessage(*body) : Result<QByteArray>(body.error());
+        if (!payload)
             return false;
+        if (auto map = wire::decodeMap(*payload))
+            m_newEpoch = quint32(map->value(QLatin1StringView("epoch")).toInteger());
         auto [i2r, r2i] = m_hs->split();
         auto key = skbp::brokerKey(m_hs->handshakeHash(), i2r.key(), r2i.key());
         if (!key)
@@ -290,6 +295,7 @@ private:
     RawClient m_client;
     QString m_account;
     quint32 m_epoch;
+    quint32 m_newEpoch = 0;
     std::optional<noise::HandshakeState> m_hs;
     QByteArray m_msg1;
     SecretBytes m_newKey;
