@@ -874,6 +874,29 @@ void CallRouter::revoke(const QString &account)
     // Its calls end ("revoked"); in a conference the others re-key without it.
     for (const QByteArray &sid : sessionsWith(account))
         (void)leave(account, sid, EndReason::Revoked);
+    // Calls kept over a take-over that nobody resumed yet: it is out of them too, at their relay
+    // at once, and the first member back gets a fresh key.
+    for (auto it = m_orphans.begin(); it != m_orphans.end();) {
+        auto member = it->second.members.find(account);
+        if (member == it->second.members.end()) {
+            ++it;
+            continue;
+        }
+        const QByteArray sid = it->first;
+        if (m_ctx.media.adopt(sid, it->second.relay))
+            m_ctx.media.removeMember(sid, member->second);
+        it->second.members.erase(member);
+        it->second.rekeyDue = true;
+        m_ctx.log(QStringLiteral("%1 revoked: out of session %2, kept over a take-over; it re-keys when resumed")
+                         .arg(account, shortSid(sid)));
+        if (it->second.members.size() < 2) {
+            m_ctx.media.endSession(sid);
+            (void)m_ctx.store.dropLiveSession(sid);
+            it = m_orphans.erase(it);
+        } else {
+            ++it;
+        }
+    }
     m_lastRotation.erase(account); // its keys are about to go (Store::revoke clears what was due)
     m_rotationDue.erase(account);
     m_wrapKeys.erase(account);
@@ -914,6 +937,7 @@ void CallRouter::recordLive(Session &s)
     const QJsonObject record{{QStringLiteral("relay"), at},
                              {QStringLiteral("caller"), s.caller},
                              {QStringLiteral("callee"), s.callee},
+                             {QStringLiteral("gen"), double(s.gen)},
                              {QStringLiteral("members"), members}};
     if (m_ctx.store.setLiveSession(s.sid, QString::fromUtf8(QJsonDocument(record).toJson(QJsonDocument::Compact))))
         s.recorded = true;
@@ -925,7 +949,8 @@ void CallRouter::loadLiveSessions()
     for (const auto &[sid, text] : m_ctx.store.liveSessions()) {
         const QJsonObject o = QJsonDocument::fromJson(text.toUtf8()).object();
         Orphan orphan{o.value(QStringLiteral("caller")).toString(), o.value(QStringLiteral("callee")).toString(),
-                      o.value(QStringLiteral("relay")).toString(), {}};
+                      o.value(QStringLiteral("relay")).toString(), {},
+                      quint32(std::clamp(o.value(QStringLiteral("gen")).toDouble(), 0.0, 1e9)), false};
         for (const QJsonValue &v : o.value(QStringLiteral("members")).toArray()) {
             const QJsonObject m = v.toObject();
             orphan.members[m.value(QStringLiteral("account")).toString()] = quint32(m.value(QStringLiteral("ssrc")).toDouble());
@@ -956,6 +981,14 @@ Result<void> CallRouter::resume(const QString &from, const QByteArray &sid)
             return err(ErrorCode::NotInSession, QStringLiteral("not in that call"));
         me->joined = true;
         m_ctx.log(QStringLiteral("%1 resumed session %2").arg(from, shortSid(sid)));
+        if (!it->second->key.isEmpty()) {
+            // Re-keyed here since the take-over: the member comes back to the current key.
+            Session &s = *it->second;
+            auto wrapped = wrapForMember(from, s.key, {skbp::WrapPurpose::Rekey, sid, s.gen, from});
+            if (!wrapped)
+                return wrapped.error();
+            sendTo(from, wire::rekey(sid, s.gen, *wrapped));
+        }
         m_ctx.outbox.sessionsChanged();
         return {};
     }
@@ -975,6 +1008,7 @@ Result<void> CallRouter::resume(const QString &from, const QByteArray &sid)
     session->answered = true;
     session->adopted = true;
     session->recorded = true;
+    session->gen = orphan.gen;
     for (const auto &[account, ssrc] : orphan.members) {
         Member m;
         m.account = account;
@@ -982,9 +1016,15 @@ Result<void> CallRouter::resume(const QString &from, const QByteArray &sid)
         m.joined = account == from;
         session->members.push_back(m);
     }
-    insertSession(std::move(session));
-    m_ctx.log(QStringLiteral("%1 resumed session %2, kept over the take-over at relay %3 (it can be hung up, not re-keyed)")
+    Session &adopted = insertSession(std::move(session));
+    m_ctx.log(QStringLiteral("%1 resumed session %2, kept over the take-over at relay %3")
                      .arg(from, shortSid(sid), orphan.relay));
+    if (orphan.rekeyDue) {
+        // Someone was removed from it while it waited (revoked): nobody keeps using the key
+        // they held. Those who resume later get the new one then.
+        if (auto r = rekeyAdopted(adopted, {}); !r)
+            return r;
+    }
     // Members that do not come back in time leave it.
     QTimer::singleShot(kResumeDeadlineMs, &m_timers, [this, sid] {
         auto it = m_sessions.find(sid);
@@ -1014,8 +1054,43 @@ Result<void> CallRouter::leaveAdopted(Session &s, const QString &from, std::opti
         endSession(sid, reason.value_or(EndReason::Hangup), from);
         return {};
     }
-    sendToJoined(s, wire::left(sid, from)); // no gen: no re-key follows (the key went with the old instance)
+    if (m_ctx.config.keyMode == skbp::KeyMode::Patent) {
+        sendToJoined(s, wire::left(sid, from));
+        recordLive(s);
+        m_ctx.outbox.sessionsChanged();
+        return {};
+    }
+    // The key went with the old instance, but a fresh one needs no old key: the leaver (or the
+    // revoked) cannot read what follows, as in a live conference.
+    return rekeyAdopted(s, from);
+}
+
+Result<void> CallRouter::rekeyAdopted(Session &s, const QString &departed)
+{
+    auto fresh = crypto::randomSecret(skbp::kKeySize);
+    if (!fresh)
+        return fresh.error();
+    const quint32 gen = s.gen + 1;
+    std::vector<std::pair<QString, QCborMap>> rekeys;
+    for (const Member &m : s.members) {
+        if (!m.joined)
+            continue; // not resumed yet: it gets the key when it does
+        auto wrapped = wrapForMember(m.account, *fresh, {skbp::WrapPurpose::Rekey, s.sid, gen, m.account});
+        if (!wrapped)
+            return wrapped.error();
+        rekeys.emplace_back(m.account, wire::rekey(s.sid, gen, *wrapped));
+    }
+    s.key = std::move(*fresh);
+    s.gen = gen;
+    for (const auto &[account, rekey] : rekeys) {
+        if (!departed.isEmpty())
+            sendTo(account, wire::left(s.sid, departed, gen));
+        sendTo(account, rekey);
+    }
     recordLive(s);
+    m_ctx.log(QStringLiteral("session %1 (kept over a take-over): %2re-key to generation %3")
+                     .arg(shortSid(s.sid), departed.isEmpty() ? QString() : departed + QStringLiteral(" left, "))
+                     .arg(gen));
     m_ctx.outbox.sessionsChanged();
     return {};
 }

@@ -115,20 +115,37 @@ QByteArray RelayTable::memberKey(const QByteArray &sid, quint32 ssrc)
     return sid + QByteArray(be, 4);
 }
 
-void RelayTable::revokeSession(const QByteArray &sid)
+void RelayTable::revoke(const QByteArray &key, qint64 until)
+{
+    const qint64 now = QDateTime::currentSecsSinceEpoch();
+    until = std::clamp<qint64>(until, now, now + relayauth::kMaxLifetimeS);
+    const std::size_t cap = m_limits.maxRevocations ? m_limits.maxRevocations : 4 * m_limits.maxMembers;
+    auto it = m_revoked.find(key);
+    if (it != m_revoked.end()) {
+        it->second = std::max(it->second, until);
+        return;
+    }
+    if (m_revoked.size() >= cap) {
+        // Never silently forgotten: nobody binds anew until this one would have expired.
+        m_closedUntil = std::max(m_closedUntil, until);
+        ++m_revocationOverflows;
+        return;
+    }
+    m_revoked.emplace(key, until);
+}
+
+void RelayTable::revokeSession(const QByteArray &sid, qint64 until)
 {
     endSession(sid);
     std::lock_guard lock(m_mutex);
-    if (m_revoked.size() < 4 * m_limits.maxMembers)
-        m_revoked[sid] = QDateTime::currentSecsSinceEpoch() + relayauth::kMaxLifetimeS;
+    revoke(sid, until);
 }
 
-void RelayTable::revokeMember(const QByteArray &sid, quint32 ssrc)
+void RelayTable::revokeMember(const QByteArray &sid, quint32 ssrc, qint64 until)
 {
     removeMember(sid, ssrc);
     std::lock_guard lock(m_mutex);
-    if (m_revoked.size() < 4 * m_limits.maxMembers)
-        m_revoked[memberKey(sid, ssrc)] = QDateTime::currentSecsSinceEpoch() + relayauth::kMaxLifetimeS;
+    revoke(memberKey(sid, ssrc), until);
 }
 
 bool RelayTable::isRevoked(const QByteArray &sid, quint32 ssrc, qint64 nowUnix) const
@@ -149,6 +166,8 @@ RelayTable::Load RelayTable::load()
     l.members = m_memberCount;
     for (const auto &[sid, s] : m_sessions)
         l.trunks += s.trunks.size();
+    l.revocations = m_revoked.size();
+    l.revocationOverflows = m_revocationOverflows;
     return l;
 }
 
@@ -615,6 +634,10 @@ private:
         }
         if (m_table.isRevoked(b.sid, b.ssrc, nowUnix)) {
             ++m_badToken;
+            return false;
+        }
+        if (m_table.failingClosed(nowUnix)) {
+            ++m_full; // a revocation did not fit: no new binding until it would have expired
             return false;
         }
         if (!known && m_table.m_memberCount >= m_table.m_limits.maxMembers) {

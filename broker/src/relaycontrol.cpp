@@ -60,12 +60,18 @@ QCborMap encode(const Order &o)
         m.insert(QStringLiteral("token"), o.token);
         break;
     case Order::Kind::Untrunk:
+        m.insert(QStringLiteral("sid"), o.sid);
+        break;
     case Order::Kind::End:
         m.insert(QStringLiteral("sid"), o.sid);
+        if (o.until)
+            m.insert(QStringLiteral("until"), qint64(o.until));
         break;
     case Order::Kind::Leave:
         m.insert(QStringLiteral("sid"), o.sid);
         m.insert(QStringLiteral("ssrc"), qint64(o.ssrc));
+        if (o.until)
+            m.insert(QStringLiteral("until"), qint64(o.until));
         break;
     }
     return m;
@@ -86,6 +92,12 @@ std::optional<Order> decodeOrder(const QCborMap &m)
     if (!sid)
         return std::nullopt;
     o.sid = *sid;
+    if (m.contains(QLatin1StringView("until"))) {
+        auto until = unsignedOf(m, "until", 0xffffffffu);
+        if (!until)
+            return std::nullopt;
+        o.until = quint32(*until);
+    }
     if (t == QLatin1String("untrunk") || t == QLatin1String("end")) {
         o.kind = t == QLatin1String("end") ? Order::Kind::End : Order::Kind::Untrunk;
         return o;

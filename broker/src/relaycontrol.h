@@ -7,8 +7,12 @@
 //   ping    = {"t":"ping", "id": u32}
 //   trunk   = {"t":"trunk", "sid": bytes(16), "host": literal address, "port": u16, "token": bytes(16)}
 //   untrunk = {"t":"untrunk", "sid"}
-//   end     = {"t":"end", "sid"}                 ; the session is over: its tokens bind no more
-//   leave   = {"t":"leave", "sid", "ssrc": u32}  ; one member left: its token binds no more
+//   end     = {"t":"end", "sid", "until"?: u32}  ; the session is over: its tokens bind no more
+//   leave   = {"t":"leave", "sid", "ssrc": u32, "until"?: u32}
+//                                                ; one member left: its token binds no more
+//             until: Unix seconds when the last token minted for it expires — the relay keeps
+//             the revocation that long (absent: as long as any token may live, 24 h). The broker
+//             keeps what is still live and sends it again whenever the link comes back.
 //   pong    = {"t":"pong", "id", "sessions": u32, "members": u32, "trunks": u32,
 //              "forwarded": u64, "refused": u64} ; relay → broker, the relay's load
 //
@@ -33,6 +37,7 @@ struct Order
     quint16 port = 0;   // trunk
     QByteArray token;   // trunk
     quint32 ssrc = 0;   // leave
+    quint32 until = 0;  // end, leave (0: absent)
 };
 
 struct Pong

@@ -9,6 +9,8 @@
 
 #include <QCborValue>
 #include <QDateTime>
+
+#include <map>
 #include <QTcpSocket>
 
 #include <algorithm>
@@ -38,7 +40,7 @@ struct RelayPool::Link
     enum class State { Down, Handshake, Up } state = State::Down;
     FramedSocket *socket = nullptr;
     QByteArray relayNonce, brokerNonce;
-    SecretBytes key;
+    relayauth::ControlKeys keys; // one MAC key per direction, once the relay proved the secret
     quint64 seqIn = 0, seqOut = 0;
     QElapsedTimer since;   // in this state since (Handshake), or since the last pong (Up)
     QElapsedTimer lastPing;
@@ -48,6 +50,10 @@ struct RelayPool::Link
     relaycontrol::Pong load;
     QString why = QStringLiteral("not connected yet");
     bool wasUp = false;
+    // Revocations ordered on this relay whose tokens may still be alive (sid, or sid || ssrc →
+    // the order): sent again every time the link comes up — the relay may have restarted and
+    // forgotten them, or the order may have found the link down — and dropped once expired.
+    std::map<QByteArray, relaycontrol::Order> revocations;
 };
 
 RelayPool::RelayPool(std::vector<Endpoint> relays, SecretBytes secret, std::function<void(const QString &)> log, QObject *parent)
@@ -99,6 +105,7 @@ void RelayPool::tick()
     m_lastTick.restart();
     for (auto &lp : m_links) {
         Link &l = *lp;
+        pruneRevocations(l);
         switch (l.state) {
         case Link::State::Down:
             if (!l.downSince.isValid() || l.downSince.elapsed() >= kRetryMs)
@@ -130,7 +137,7 @@ void RelayPool::connectLink(Link &l)
     auto *tcp = new QTcpSocket;
     l.socket = new FramedSocket(tcp, this);
     l.brokerNonce = *nonce;
-    l.key = SecretBytes();
+    l.keys = relayauth::ControlKeys();
     l.seqIn = l.seqOut = 0;
     l.state = Link::State::Handshake;
     l.since.start();
@@ -172,16 +179,23 @@ void RelayPool::onFrame(Link &l, const QByteArray &frame)
             lose(l, QStringLiteral("it does not share our relay secret"));
             return;
         }
-        l.key = relayauth::controlKey(m_secret.view(), l.relayNonce, l.brokerNonce);
+        l.keys = relayauth::controlKeys(m_secret.view(), l.relayNonce, l.brokerNonce);
         l.state = Link::State::Up;
         l.since.start();
         l.lastPing.start();
         l.why.clear();
         l.wasUp = true;
         m_log(QStringLiteral("relay %1 is up").arg(hostPort(l.at.host, l.at.port)));
+        pruneRevocations(l);
+        const auto live = l.revocations; // send() may lose the link (and add to the list)
+        for (const auto &[key, order] : live) {
+            if (l.state != Link::State::Up)
+                break;
+            send(l, order);
+        }
         return;
     }
-    auto m = relayauth::openFrame(l.key, l.seqIn++, frame);
+    auto m = relayauth::openFrame(l.keys.relayToBroker, l.seqIn++, frame);
     auto pong = m ? relaycontrol::decodePong(*m) : std::nullopt;
     if (!pong) {
         lose(l, QStringLiteral("a frame failed its MAC"));
@@ -202,7 +216,7 @@ void RelayPool::lose(Link &l, const QString &why)
     const bool wasUp = l.state == Link::State::Up;
     l.state = Link::State::Down;
     l.relayNonce.clear();
-    l.key = SecretBytes();
+    l.keys = relayauth::ControlKeys();
     l.downSince.start();
     if (why != l.why || wasUp)
         m_log(QStringLiteral("relay %1 is down: %2").arg(hostPort(l.at.host, l.at.port), why));
@@ -217,6 +231,10 @@ void RelayPool::lose(Link &l, const QString &why)
         }
     }
     l.sessions = 0;
+    // Those sessions end (m_onLost): their tokens must bind no more there, even at a relay
+    // that restarts with nothing in memory. Sent when the link comes back.
+    for (const QByteArray &sid : lost)
+        revoke(l, sid, std::nullopt);
     // Told from the event loop, never from here: lose() runs inside send(), and the router that
     // sent is still holding the session (and its members) it is about to end.
     if (!lost.empty() && m_onLost)
@@ -227,7 +245,7 @@ void RelayPool::send(Link &l, const relaycontrol::Order &order)
 {
     if (l.state != Link::State::Up)
         return;
-    const QByteArray frame = relayauth::sealFrame(l.key, l.seqOut++, relaycontrol::encode(order));
+    const QByteArray frame = relayauth::sealFrame(l.keys.brokerToRelay, l.seqOut++, relaycontrol::encode(order));
     if (frame.isEmpty() || !l.socket->send(frame))
         lose(l, QStringLiteral("cannot send to it"));
 }
@@ -267,16 +285,34 @@ Result<QCborMap> RelayPool::admit(const QByteArray &sid, quint32 ssrc)
     return wire::relayGrant(l->at.port, token, l->at.host.toString());
 }
 
+void RelayPool::revoke(Link &l, const QByteArray &sid, std::optional<quint32> ssrc)
+{
+    relaycontrol::Order o;
+    o.kind = ssrc ? relaycontrol::Order::Kind::Leave : relaycontrol::Order::Kind::End;
+    o.sid = sid;
+    o.ssrc = ssrc.value_or(0);
+    // Every token minted for it so far expires by then.
+    o.until = quint32(QDateTime::currentSecsSinceEpoch()) + kTokenLifetimeS + 1;
+    QByteArray key = sid;
+    if (ssrc)
+        key += QByteArray(reinterpret_cast<const char *>(&*ssrc), sizeof *ssrc);
+    l.revocations[key] = o;
+    if (l.state == Link::State::Up)
+        send(l, o); // a link that is down gets it when it is back
+}
+
+void RelayPool::pruneRevocations(Link &l)
+{
+    const qint64 now = QDateTime::currentSecsSinceEpoch();
+    std::erase_if(l.revocations, [&](const auto &r) { return qint64(r.second.until) < now; });
+}
+
 void RelayPool::removeMember(const QByteArray &sid, quint32 ssrc)
 {
     auto it = m_placement.find(sid);
     if (it == m_placement.end())
         return;
-    relaycontrol::Order o;
-    o.kind = relaycontrol::Order::Kind::Leave;
-    o.sid = sid;
-    o.ssrc = ssrc;
-    send(*it->second, o);
+    revoke(*it->second, sid, ssrc);
 }
 
 void RelayPool::endSession(const QByteArray &sid)
@@ -287,10 +323,7 @@ void RelayPool::endSession(const QByteArray &sid)
     Link *l = it->second;
     m_placement.erase(it);
     --l->sessions;
-    relaycontrol::Order o;
-    o.kind = relaycontrol::Order::Kind::End;
-    o.sid = sid;
-    send(*l, o);
+    revoke(*l, sid, std::nullopt);
 }
 
 bool RelayPool::addTrunk(const QByteArray &sid, const QHostAddress &address, quint16 port, const QByteArray &token)

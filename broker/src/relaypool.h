@@ -24,6 +24,7 @@
 #include <QTimer>
 
 #include <functional>
+#include <optional>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -77,6 +78,10 @@ private:
     void onFrame(Link &l, const QByteArray &frame);
     void lose(Link &l, const QString &why);
     void send(Link &l, const relaycontrol::Order &order);
+    // Orders the relay to refuse the member's (or, without ssrc, the session's) tokens for as
+    // long as any minted so far lives, and keeps the order to send again at every reconnect.
+    void revoke(Link &l, const QByteArray &sid, std::optional<quint32> ssrc);
+    void pruneRevocations(Link &l);
     // The session's relay, placing it if new; nullptr when none is up.
     Link *placed(const QByteArray &sid);
 

@@ -7,6 +7,7 @@
 #include "core/relayauth.h"
 
 #include <QCborValue>
+#include <QDateTime>
 #include <QTcpServer>
 #include <QTimer>
 
@@ -18,7 +19,7 @@ struct RelayServer::Control
 {
     FramedSocket *socket = nullptr; // deleted with closeGracefully()/deleteLater
     QByteArray relayNonce;
-    SecretBytes key; // empty until the broker proved the secret
+    relayauth::ControlKeys keys; // empty until the broker proved the secret
     quint64 seqIn = 0;
     quint64 seqOut = 0;
     QString peer;
@@ -73,9 +74,9 @@ void RelayServer::onNewConnection()
     while (QTcpSocket *s = m_server->nextPendingConnection()) {
         // Connections that have not proved the secret yet make way for new ones (the oldest
         // goes), so a stranger who opens many cannot keep a broker out; proven ones are capped.
-        const auto pending = std::count_if(m_controls.begin(), m_controls.end(), [](const auto &c) { return c->key.isEmpty(); });
+        const auto pending = std::count_if(m_controls.begin(), m_controls.end(), [](const auto &c) { return c->keys.isEmpty(); });
         if (pending >= kMaxPending) {
-            auto oldest = std::find_if(m_controls.begin(), m_controls.end(), [](const auto &c) { return c->key.isEmpty(); });
+            auto oldest = std::find_if(m_controls.begin(), m_controls.end(), [](const auto &c) { return c->keys.isEmpty(); });
             drop(oldest->get(), QStringLiteral("made way for a newer connection"));
         }
         if (int(m_controls.size()) >= kMaxControls + kMaxPending) {
@@ -112,7 +113,7 @@ void RelayServer::onNewConnection()
 
 void RelayServer::onFrame(Control *c, const QByteArray &frame)
 {
-    if (c->key.isEmpty()) {
+    if (c->keys.isEmpty()) {
         // auth = {"t":"auth", "nonce": bytes(32), "proof": bytes(32)}
         const QCborMap m = [&] { auto d = wire::decodeMap(frame); return d ? *d : QCborMap(); }(); // malformed: not an auth
         const QByteArray brokerNonce = m.value(QStringLiteral("nonce")).toByteArray();
@@ -131,18 +132,27 @@ void RelayServer::onFrame(Control *c, const QByteArray &frame)
         ok.insert(QStringLiteral("t"), QStringLiteral("ok"));
         ok.insert(QStringLiteral("proof"), relayauth::controlProof(m_secret.view(), "relay", c->relayNonce, brokerNonce));
         c->socket->send(ok.toCborValue().toCbor());
-        c->key = relayauth::controlKey(m_secret.view(), c->relayNonce, brokerNonce);
+        c->keys = relayauth::controlKeys(m_secret.view(), c->relayNonce, brokerNonce);
         c->deadline.stop();
         log(QStringLiteral("broker at %1 connected").arg(c->peer));
         return;
     }
-    auto order = relayauth::openFrame(c->key, c->seqIn++, frame);
+    auto order = relayauth::openFrame(c->keys.brokerToRelay, c->seqIn++, frame);
     if (!order) {
         drop(c, QStringLiteral("a frame failed its MAC"));
         return;
     }
     apply(c, *order);
 }
+
+namespace {
+// How long a revocation is kept: as the order says, or (an older broker's order) as long as any
+// token the relay takes may live.
+qint64 untilOf(const relaycontrol::Order &o)
+{
+    return o.until ? qint64(o.until) : QDateTime::currentSecsSinceEpoch() + relayauth::kMaxLifetimeS;
+}
+} // namespace
 
 void RelayServer::apply(Control *c, const QCborMap &m)
 {
@@ -158,7 +168,7 @@ void RelayServer::apply(Control *c, const QCborMap &m)
         const RelayCounters k = m_relay.counters();
         relaycontrol::Pong p{o->id, quint32(l.sessions), quint32(l.members), quint32(l.trunks), k.forwarded,
                              k.droppedBadToken + k.droppedExpired + k.droppedFull};
-        c->socket->send(relayauth::sealFrame(c->key, c->seqOut++, relaycontrol::encode(p)));
+        c->socket->send(relayauth::sealFrame(c->keys.relayToBroker, c->seqOut++, relaycontrol::encode(p)));
         return;
     }
     case Kind::Trunk:
@@ -168,10 +178,10 @@ void RelayServer::apply(Control *c, const QCborMap &m)
         m_table.removeTrunks(o->sid);
         return;
     case Kind::End:
-        m_table.revokeSession(o->sid);
+        m_table.revokeSession(o->sid, untilOf(*o));
         return;
     case Kind::Leave:
-        m_table.revokeMember(o->sid, o->ssrc);
+        m_table.revokeMember(o->sid, o->ssrc, untilOf(*o));
         return;
     }
 }

@@ -64,10 +64,17 @@ QByteArray controlProof(QByteArrayView secret, QByteArrayView role, QByteArrayVi
     return mac(secret, QByteArrayLiteral("SKBP/1 relay-control ") + role.toByteArray() + relayNonce.toByteArray() + brokerNonce.toByteArray(), kProofSize);
 }
 
-SecretBytes controlKey(QByteArrayView secret, QByteArrayView relayNonce, QByteArrayView brokerNonce)
+ControlKeys controlKeys(QByteArrayView secret, QByteArrayView relayNonce, QByteArrayView brokerNonce)
 {
-    auto k = crypto::hmacSha256(secret, QByteArrayLiteral("SKBP/1 relay-control key") + relayNonce.toByteArray() + brokerNonce.toByteArray());
-    return k ? std::move(*k) : SecretBytes();
+    auto key = [&](QByteArrayView dir) {
+        auto k = crypto::hmacSha256(secret, QByteArrayLiteral("SKBP/1 relay-control key") + dir.toByteArray()
+                                                + relayNonce.toByteArray() + brokerNonce.toByteArray());
+        return k ? std::move(*k) : SecretBytes();
+    };
+    ControlKeys keys{key("broker>relay"), key("relay>broker")};
+    if (keys.isEmpty())
+        return {};
+    return keys;
 }
 
 QByteArray sealFrame(const SecretBytes &key, quint64 seq, const QCborMap &message)

@@ -2,6 +2,8 @@
 // keys erased, logins refused), an invite for a replacement device (the commit rule decides when
 // the old key goes), the admin channel, and a start that fails leaving nothing behind.
 #include "broker/admin.h"
+#include "broker/store.h"
+#include "core/crypto.h"
 #include "support/fixtures.h"
 #include "support/pgserver.h"
 #include "support/rawclient.h"
@@ -39,6 +41,8 @@ private Q_SLOTS:
     void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
     void revokeEndsCallsAndErasesKeys();
     void replacementDeviceTakesOverOnCommit();
+    void replacementWaitsBesideTheOldDevicesRotation();
+    void replacementCommitsByLogin();
     void adminChannelServesARunningBroker();
     void failedStartLeavesNothing();
 };
@@ -125,6 +129,84 @@ void TestOperator::replacementDeviceTakesOverOnCommit()
     // The invite is spent.
     RawHandshake again(broker.port(), broker.broker().publicKey(), s("bob"), 0, parsed->secret);
     QVERIFY(!again.start());
+}
+
+// Issue 22 §9: a replacement's msg1 used to overwrite the old device's pending rotation (the old
+// device, which had adopted K_next, was locked out if the replacement never confirmed); epochs
+// restarted at 1; and the old device's channel stayed open after the replacement committed.
+void TestOperator::replacementWaitsBesideTheOldDevicesRotation()
+{
+    TestBroker broker;
+    TestPhone bob(s("bob"));
+    QVERIFY(enrolAndLogin(broker, bob));
+    const quint32 oldEpoch = bob.profile().epoch();
+    bob.engine().stop();
+    // The old device has adopted a rotation the broker has not seen acknowledged yet.
+    broker::Store &store = broker.broker().store();
+    const SecretBytes next = crypto::randomSecret(32).value();
+    QVERIFY(store.setPending(s("bob"), oldEpoch + 1, next, broker::PendingKind::Rotate).ok());
+    QVERIFY(store.flush());
+
+    auto link = broker.broker().createInvite(broker::InviteRequest{s("bob"), 3600, true});
+    QVERIFY(link.ok());
+    RawHandshake laptop(broker.port(), broker.broker().publicKey(), s("bob"), 0, InviteLink::parse(*link)->secret);
+    QVERIFY(laptop.start());
+    QVERIFY2(laptop.newEpoch() > oldEpoch + 1, "a replacement is numbered above every key the account has");
+    // The rotation is still there, and the old device, holding K_next, logs in and commits it.
+    QCOMPARE(store.account(s("bob"))->pendingKind, broker::PendingKind::Rotate);
+    RawClient old(broker.port());
+    QVERIFY(old.login(s("bob"), oldEpoch + 1, next));
+    QCOMPARE(store.account(s("bob"))->epoch, oldEpoch + 1);
+    QVERIFY(old.isConnected());
+
+    // The replacement commits: the old device's open channel closes at once, its key is refused.
+    QVERIFY(laptop.confirm());
+    QVERIFY(old.waitClosed(3000));
+    QCOMPARE(store.account(s("bob"))->epoch, laptop.newEpoch());
+    QVERIFY(!store.account(s("bob"))->hasPending());
+    {
+        RawClient again(broker.port());
+        QVERIFY(!again.login(s("bob"), oldEpoch + 1, next));
+    }
+    RawClient fresh(broker.port());
+    QVERIFY(fresh.login(s("bob"), laptop.newEpoch(), laptop.newKey()));
+
+    // Revoked and invited again: the epoch still grows, and it survives a restart of the broker.
+
+    QVERIFY(broker.broker().revoke(s("bob")).ok());
+    broker.restart();
+    auto again = broker.broker().createInvite(s("bob"), 3600);
+    QVERIFY(again.ok());
+    RawHandshake phone(broker.port(), broker.broker().publicKey(), s("bob"), 0, InviteLink::parse(*again)->secret);
+    QVERIFY(phone.start());
+    QVERIFY(phone.newEpoch() > laptop.newEpoch());
+    QVERIFY(phone.confirm());
+}
+
+// The replacement's `enrolled` was lost: its login under the new epoch commits it (commit rule),
+// and the old device is retired then.
+void TestOperator::replacementCommitsByLogin()
+{
+    TestBroker broker;
+    TestPhone bob(s("bob"));
+    QVERIFY(enrolAndLogin(broker, bob));
+    const quint32 oldEpoch = bob.profile().epoch();
+    const SecretBytes oldKey = bob.profile().key();
+    bob.engine().stop();
+    auto link = broker.broker().createInvite(broker::InviteRequest{s("bob"), 3600, true});
+    QVERIFY(link.ok());
+    RawHandshake laptop(broker.port(), broker.broker().publicKey(), s("bob"), 0, InviteLink::parse(*link)->secret);
+    QVERIFY(laptop.start());
+    RawClient old(broker.port());
+    QVERIFY(old.login(s("bob"), oldEpoch, oldKey)); // still good while the replacement is pending
+    RawClient fresh(broker.port());
+    QVERIFY(fresh.login(s("bob"), laptop.newEpoch(), laptop.newKey()));
+    QVERIFY(old.waitClosed(3000));
+    QCOMPARE(broker.broker().store().account(s("bob"))->epoch, laptop.newEpoch());
+    RawClient again(broker.port());
+    QVERIFY(!again.login(s("bob"), oldEpoch, oldKey));
+    RawHandshake twice(broker.port(), broker.broker().publicKey(), s("bob"), 0, InviteLink::parse(*link)->secret);
+    QVERIFY(!twice.start()); // the invite is spent
 }
 
 void TestOperator::adminChannelServesARunningBroker()

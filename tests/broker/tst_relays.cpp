@@ -24,6 +24,7 @@
 #include <QUdpSocket>
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <set>
 
@@ -92,6 +93,9 @@ private Q_SLOTS:
     void withNoRelayUpACallIsRefusedClearly();
     void theSecretFileIsChecked();
     void aCallOnARelayOfItsOwnOutlivesABrokerKill();
+    void anAdoptedConferenceReKeysOnLeaveAndRevoke();
+    void removalHoldsAcrossARelayRestart();
+    void aFullRevocationTableFailsClosed();
     void federatedCallsTrunkBetweenRelaysOfTheirOwn_data();
     void federatedCallsTrunkBetweenRelaysOfTheirOwn();
 };
@@ -451,6 +455,163 @@ void TestRelays::aCallOnARelayOfItsOwnOutlivesABrokerKill()
     QCOMPARE(call->b->drain(), 0);
     // And new calls work as ever.
     QVERIFY(!establishCall(alice, bob).isEmpty());
+}
+
+// Issue 22 §5: a conference the new instance adopted after a take-over was never re-keyed — a
+// member who left, or was revoked, kept the live key (`left` came without a generation). Now a
+// fresh key is drawn (no old key needed) for whoever is back, and the rest get it as they resume.
+void TestRelays::anAdoptedConferenceReKeysOnLeaveAndRevoke()
+{
+    Relays relays;
+    QVERIFY(relays.start(1));
+    QTemporaryDir dir;
+    BrokerProcess broker(dir.path(), freePort(),
+                         {s("--relay"), relays.procs[0]->address(), s("--relay-secret-file"), relays.secretFile});
+    QVERIFY(broker.start());
+    QTRY_VERIFY_WITH_TIMEOUT(broker.status().value(s("relays")).toArray().at(0).toObject().value(s("up")).toBool(), 5000);
+    TestPhone alice(s("alice")), bob(s("bob")), carol(s("carol")), dave(s("dave"));
+    for (TestPhone *p : {&alice, &bob, &carol, &dave}) {
+        auto link = InviteLink::parse(broker.invite(p->account()));
+        QVERIFY(link);
+        QVERIFY(p->enrol(*link));
+        QVERIFY(p->goOnline());
+    }
+    const QByteArray sid = establishCall(alice, bob);
+    QVERIFY(!sid.isEmpty());
+    for (TestPhone *joiner : {&carol, &dave}) {
+        QSignalSpy rings(&joiner->engine(), &ClientEngine::incomingCall);
+        alice.engine().invite(sid, joiner->account());
+        QVERIFY(rings.wait(5000));
+        joiner->engine().answer(sid);
+        QTRY_VERIFY_WITH_TIMEOUT(joiner->engine().session(sid) && joiner->engine().session(sid)->keyed, 5000);
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(alice.engine().session(sid)->gen, 2u, 5000);
+    QTRY_COMPARE_WITH_TIMEOUT(bob.engine().session(sid)->gen, 2u, 5000);
+
+    // The broker is killed mid-conference; the phones keep it on the relay.
+    broker.kill();
+    QTRY_VERIFY(alice.engine().state() != ClientEngine::State::Online);
+    QVERIFY(alice.engine().session(sid) && dave.engine().session(sid));
+    QVERIFY(broker.start());
+    const std::array<TestPhone *, 4> all{&alice, &bob, &carol, &dave};
+    QTRY_VERIFY_WITH_TIMEOUT(std::all_of(all.begin(), all.end(),
+                                         [](TestPhone *p) { return p->engine().state() == ClientEngine::State::Online; }),
+                             10000);
+    QTRY_VERIFY_WITH_TIMEOUT(broker.outputSoFar().count("resumed session") >= 4, 5000);
+
+    // dave leaves: the three who stay get generation 3, a key dave never had.
+    const QString before = alice.engine().session(sid)->keyFingerprint;
+    dave.engine().leave(sid);
+    for (TestPhone *p : {&alice, &bob, &carol})
+        QTRY_COMPARE_WITH_TIMEOUT(p->engine().session(sid)->gen, 3u, 5000);
+    const QString afterLeave = alice.engine().session(sid)->keyFingerprint;
+    QVERIFY(afterLeave != before);
+    QCOMPARE(bob.engine().session(sid)->keyFingerprint, afterLeave);
+    QCOMPARE(carol.engine().session(sid)->keyFingerprint, afterLeave);
+
+    // carol is revoked by the operator: alice and bob re-key again, without her.
+    QSignalSpy carolEnded(&carol.engine(), &ClientEngine::callEnded);
+    QProcess revoke;
+    revoke.start(QStringLiteral(SOTTO_BINARY), {s("broker"), s("revoke"), s("carol"), s("--data"), dir.path()});
+    QVERIFY(revoke.waitForFinished(10000) && revoke.exitCode() == 0);
+    for (TestPhone *p : {&alice, &bob})
+        QTRY_COMPARE_WITH_TIMEOUT(p->engine().session(sid)->gen, 4u, 5000);
+    QCOMPARE(alice.engine().session(sid)->keyFingerprint, bob.engine().session(sid)->keyFingerprint);
+    QVERIFY(alice.engine().session(sid)->keyFingerprint != afterLeave);
+    QTRY_VERIFY_WITH_TIMEOUT(!carol.engine().session(sid), 5000);
+}
+
+// Issue 22 §6: a relay kept its revocations in memory only, and orders made while the control
+// link was down were dropped — after a relay restart a removed member's token (under 5 minutes
+// old) bound again. The broker now keeps every revocation whose tokens may still live and sends
+// them again each time the link comes up.
+void TestRelays::removalHoldsAcrossARelayRestart()
+{
+    Relays relays;
+    QVERIFY(relays.start(1));
+    TestBroker broker(relays.config());
+    QTRY_COMPARE_WITH_TIMEOUT(relaysUp(broker.broker()), 1, 5000);
+    TestPhone alice(s("alice")), bob(s("bob")), carol(s("carol"));
+    for (TestPhone *p : {&alice, &bob, &carol})
+        QVERIFY(enrolAndLogin(broker, *p));
+    const QByteArray sid = establishCall(alice, bob);
+    QVERIFY(!sid.isEmpty());
+    QSignalSpy rings(&carol.engine(), &ClientEngine::incomingCall);
+    alice.engine().invite(sid, s("carol"));
+    QVERIFY(rings.wait(5000));
+    carol.engine().answer(sid);
+    QTRY_VERIFY_WITH_TIMEOUT(carol.engine().session(sid) && carol.engine().session(sid)->keyed, 5000);
+    auto grantOf = [&](TestPhone &p) { return *p.engine().session(sid); };
+    const SessionInfo carolsGrant = grantOf(carol), alicesGrant = grantOf(alice);
+    const quint16 port = relays.procs[0]->port();
+    auto bindsWith = [&](const SessionInfo &grant) {
+        RelayMember m(sid, grant.ownSsrc, port);
+        return m.bind(grant.relayToken);
+    };
+    QVERIFY(bindsWith(carolsGrant)); // a live member's grant binds
+
+    // carol leaves: her grant is refused at once.
+    carol.engine().leave(sid);
+    QTRY_VERIFY_WITH_TIMEOUT(!bindsWith(carolsGrant), 3000);
+
+    // The relay restarts (memory gone) while the call is up: the broker's link drops (the
+    // call ends, failed) and comes back; the revocations come back with it.
+    relays.procs[0]->kill();
+    QTRY_COMPARE_WITH_TIMEOUT(relaysUp(broker.broker()), 0, 5000);
+    QTRY_VERIFY_WITH_TIMEOUT(!alice.engine().session(sid), 5000);
+    QVERIFY(relays.procs[0]->start());
+    QTRY_COMPARE_WITH_TIMEOUT(relaysUp(broker.broker()), 1, 10000);
+    QTest::qWait(300);
+    QVERIFY2(!bindsWith(carolsGrant), "a removed member's token bound again after a relay restart");
+    QVERIFY2(!bindsWith(alicesGrant), "an ended session's token bound again after a relay restart");
+    // The relay is otherwise as good as new.
+    const QByteArray next = establishCall(alice, bob);
+    QVERIFY(!next.isEmpty());
+    auto call = bindRelayCall(alice, bob, next);
+    QVERIFY(call);
+    QVERIFY(mediaFlows(*call->a, *call->b));
+}
+
+// A revocation that finds the relay's table full is never silently dropped: the relay fails
+// closed (no new binding until it would have expired; bindings that exist go on) and counts it.
+void TestRelays::aFullRevocationTableFailsClosed()
+{
+    auto secret = crypto::randomSecret(32);
+    QVERIFY(secret.ok());
+    broker::RelayTable::Limits limits;
+    limits.maxRevocations = 2;
+    broker::RelayServer relay(*secret, limits);
+    QVERIFY(relay.start(QHostAddress::LocalHost, 0).ok());
+    TestBroker broker([&](broker::BrokerConfig &cfg) {
+        cfg.relays.emplace_back(QHostAddress::LocalHost, relay.port());
+        cfg.relaySecret = *secret;
+    });
+    QTRY_COMPARE_WITH_TIMEOUT(relaysUp(broker.broker()), 1, 5000);
+    TestPhone alice(s("alice")), bob(s("bob")), carol(s("carol")), dave(s("dave"));
+    for (TestPhone *p : {&alice, &bob, &carol, &dave})
+        QVERIFY(enrolAndLogin(broker, *p));
+    // carol and dave talk on; alice and bob call and hang up three times (three revocations).
+    const QByteArray live = establishCall(carol, dave);
+    QVERIFY(!live.isEmpty());
+    auto talking = bindRelayCall(carol, dave, live);
+    QVERIFY(talking);
+    for (int i = 0; i < 3; ++i) {
+        const QByteArray sid = establishCall(alice, bob);
+        QVERIFY(!sid.isEmpty());
+        QSignalSpy ended(&bob.engine(), &ClientEngine::callEnded);
+        alice.engine().leave(sid);
+        QVERIFY(ended.wait(5000));
+    }
+    QTRY_VERIFY_WITH_TIMEOUT(relay.load().revocationOverflows >= 1, 5000);
+    QCOMPARE(relay.load().revocations, std::size_t(2));
+    // No new binding, even with a valid token of a live call…
+    const QByteArray sid = establishCall(alice, bob);
+    QVERIFY(!sid.isEmpty());
+    const SessionInfo grant = *alice.engine().session(sid);
+    RelayMember newcomer(sid, grant.ownSsrc, relay.port());
+    QVERIFY(!newcomer.bind(grant.relayToken));
+    // …while the bindings that exist keep talking.
+    QVERIFY(mediaFlows(*talking->a, *talking->b));
 }
 
 void TestRelays::federatedCallsTrunkBetweenRelaysOfTheirOwn_data()

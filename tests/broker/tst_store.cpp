@@ -47,6 +47,7 @@ private Q_SLOTS:
     void corruptFilesAreReportedAndLeftAlone_data();
     void corruptFilesAreReportedAndLeftAlone();
     void aStoreFromBeforeTheMigrationTableIsUpgraded();
+    void keysLeaveNothingInTheQuery();
     // PostgreSQL.
     void anUnreachableServerIsNamedWithoutSecrets();
     void aServerRestartIsNoticedAndNothingCommittedIsLost();
@@ -416,6 +417,37 @@ void TestStore::locationsParse()
     QVERIFY(again.ok());
     QCOMPARE(again->toString(), l->toString());
     QCOMPARE(again->host, l->host);
+}
+
+// The store hands QtSql copies of keys to bind and wipes them after the statement ran: the wipe
+// must reach the value the query still holds (it shares the copy's buffer), and a key read back
+// must leave no copy in the query's result either.
+void TestStore::keysLeaveNothingInTheQuery()
+{
+    if (test::onPostgres())
+        QSKIP("the mechanism is QtSql's, shown once on SQLite");
+    QTemporaryDir dir;
+    const QString name = QUuid::createUuid().toString();
+    {
+        QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), name);
+        db.setDatabaseName(dir.filePath(QStringLiteral("q.db")));
+        QVERIFY(db.open());
+        QSqlQuery q(db);
+        QVERIFY(q.exec(QStringLiteral("CREATE TABLE k(v BLOB)")));
+        QVERIFY(q.prepare(QStringLiteral("INSERT INTO k(v) VALUES (?)")));
+        const SecretBytes key = SecretBytes::copyOf(QByteArray(32, 'k'));
+        QByteArray copy = key.view().toByteArray();
+        q.addBindValue(QVariant(copy));
+        QVERIFY(q.exec());
+        wipeInPlace(copy); // what Store::writeDirtyAccounts does with its copies
+        QCOMPARE(q.boundValue(0).toByteArray(), QByteArray(32, '\0'));
+        QVERIFY(q.exec(QStringLiteral("SELECT v FROM k")) && q.next());
+        QByteArray read = q.value(0).toByteArray();
+        const SecretBytes back = SecretBytes::takeFrom(read);
+        QVERIFY(back.equals(key));
+        QVERIFY(read.isEmpty());
+    }
+    QSqlDatabase::removeDatabase(name);
 }
 
 void TestStore::aStoreFromBeforeTheMigrationTableIsUpgraded()

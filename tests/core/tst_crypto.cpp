@@ -7,6 +7,7 @@
 
 #include <QRandomGenerator>
 #include <QTest>
+#include <QVariant>
 
 using namespace sotto;
 
@@ -27,6 +28,7 @@ private Q_SLOTS:
     void x25519();
     void randomIsRandom();
     void secretBytesWipesAndCompares();
+    void wipeReachesEveryHolderOfTheBuffer();
 };
 
 static QByteArray h(const char *s)
@@ -314,6 +316,41 @@ void TestCrypto::secretBytesWipesAndCompares()
     QVERIFY(s.isEmpty());
     QVERIFY(!s.equals(moved));
     QCOMPARE((moved + moved).view().toByteArray(), QByteArray("abcdefabcdef"));
+}
+
+// QByteArray::fill() detaches: it wiped a fresh private copy and left the key in every other
+// holder of the buffer (the QVariant bound to a query, the QByteArray it was copied from).
+// wipeInPlace() wipes the one shared buffer, so the key is gone from each object that held it.
+void TestCrypto::wipeReachesEveryHolderOfTheBuffer()
+{
+    const QByteArray key(32, 'k');
+    {
+        QByteArray held(key.constData(), key.size());
+        QByteArray copy = held;
+        copy.fill('\0');
+        QCOMPARE(held, key); // what the old code did: the key stayed
+    }
+    QByteArray held(key.constData(), key.size());
+    QByteArray copy = held;
+    const QVariant bound(held);
+    const char *buffer = held.constData();
+    wipeInPlace(copy);
+    QVERIFY(copy.isEmpty());
+    QCOMPARE(held, QByteArray(32, '\0'));
+    QCOMPARE(bound.toByteArray(), QByteArray(32, '\0'));
+    QCOMPARE(held.constData(), buffer); // the same buffer, wiped where it is
+
+    QByteArray arrived(key.constData(), key.size());
+    const QByteArray alias = arrived;
+    SecretBytes taken = SecretBytes::takeFrom(arrived);
+    QCOMPARE(taken.view().toByteArray(), key);
+    QVERIFY(arrived.isEmpty());
+    QCOMPARE(alias, QByteArray(32, '\0'));
+
+    QByteArray raw = QByteArray::fromRawData(key.constData(), key.size()); // not ours: only emptied
+    wipeInPlace(raw);
+    QVERIFY(raw.isEmpty());
+    QCOMPARE(key, QByteArray(32, 'k'));
 }
 
 QTEST_GUILESS_MAIN(TestCrypto)

@@ -1,6 +1,7 @@
 // The relay's datagrams (PROTOCOL.md §7, §8 trunks): round trips both ways, the kind of every
 // datagram, and every wrong size of every kind refused.
 #include "core/relaywire.h"
+#include "core/relayauth.h"
 
 #include <QTest>
 
@@ -85,6 +86,7 @@ private Q_SLOTS:
     void everyWrongSizeRefused_data();
     void everyWrongSizeRefused();
     void encodersRefuseWrongFields();
+    void controlKeysDifferByDirection();
 };
 
 void TestRelayWire::sizes()
@@ -237,6 +239,27 @@ void TestRelayWire::encodersRefuseWrongFields()
     QVERIFY(relaywire::encodeTrunkMedia(shortSid, rtp()).isEmpty());
     QVERIFY(relaywire::encodeTrunkMedia(sid(), rtp("").chopped(1)).isEmpty());
     QVERIFY(relaywire::encodeTrunkMedia(sid(), bindBytes()).isEmpty());
+}
+
+// Issue 22 §8: with one MAC key for both directions, a frame the broker sent at seq n, reflected
+// back to it, passed for the relay's frame n (and the pool dropped the link and its calls). One
+// key per direction: a reflected frame fails its MAC; each side still reads the other's.
+void TestRelayWire::controlKeysDifferByDirection()
+{
+    const QByteArray secret(32, 's'), nr(relayauth::kNonceSize, 'r'), nb(relayauth::kNonceSize, 'b');
+    const relayauth::ControlKeys keys = relayauth::controlKeys(secret, nr, nb);
+    QVERIFY(!keys.isEmpty());
+    QVERIFY(!keys.brokerToRelay.equals(keys.relayToBroker));
+    // Both ends derive the same pair; another nonce gives another pair.
+    QVERIFY(relayauth::controlKeys(secret, nr, nb).brokerToRelay.equals(keys.brokerToRelay));
+    QVERIFY(!relayauth::controlKeys(secret, nr, QByteArray(relayauth::kNonceSize, 'c')).relayToBroker.equals(keys.relayToBroker));
+    QCborMap order;
+    order.insert(QStringLiteral("t"), QStringLiteral("ping"));
+    const QByteArray fromBroker = relayauth::sealFrame(keys.brokerToRelay, 0, order);
+    QVERIFY(relayauth::openFrame(keys.brokerToRelay, 0, fromBroker)); // the relay reads it
+    QVERIFY(!relayauth::openFrame(keys.relayToBroker, 0, fromBroker)); // reflected to the broker: refused
+    const QByteArray fromRelay = relayauth::sealFrame(keys.relayToBroker, 0, order);
+    QVERIFY(!relayauth::openFrame(keys.brokerToRelay, 0, fromRelay));
 }
 
 QTEST_GUILESS_MAIN(TestRelayWire)

@@ -68,6 +68,10 @@ public:
         std::size_t maxMembers = 100000;
         // Datagrams a relay thread takes or sends per recvmmsg/sendmmsg (1–64; Linux, IPv4).
         int batch = 64;
+        // Revocations held at once (0: four per member the relay may hold). Past it the relay
+        // fails closed: no new binding anywhere until entries expire (keep-alives of bindings
+        // that exist go on), and the overflow is counted.
+        std::size_t maxRevocations = 0;
     };
     RelayTable() { m_clock.start(); }
     explicit RelayTable(Limits limits) : m_limits(limits) { m_clock.start(); }
@@ -81,14 +85,18 @@ public:
     // Stateless mode: checks tokens with this secret (call before the relay starts).
     void setSecret(SecretBytes secret);
     bool isStateless() const { return !m_secret.isEmpty(); }
-    // Ends a session (or one member) and refuses its tokens until they would have expired.
-    void revokeSession(const QByteArray &sid);
-    void revokeMember(const QByteArray &sid, quint32 ssrc);
+    // Ends a session (or one member) and refuses its tokens until `until` (Unix seconds: when the
+    // last token the broker minted for it expires; at most kMaxLifetimeS ahead), when the entry
+    // goes. A revocation that finds the table full fails closed (Limits::maxRevocations).
+    void revokeSession(const QByteArray &sid, qint64 until);
+    void revokeMember(const QByteArray &sid, quint32 ssrc, qint64 until);
     struct Load
     {
         std::size_t sessions = 0;
         std::size_t members = 0; // bound or waiting for their bind
         std::size_t trunks = 0;
+        std::size_t revocations = 0;     // held now
+        quint64 revocationOverflows = 0; // revocations that found the table full (it failed closed)
     };
     Load load();
     // Source addresses the relay knows (one per bound member at most): they go with the member
@@ -137,11 +145,16 @@ private:
     // revocations (nowMs on the worker's clock).
     void reap(qint64 nowMs, qint64 nowUnix);
     bool isRevoked(const QByteArray &sid, quint32 ssrc, qint64 nowUnix) const;
+    // Under m_mutex: a revocation did not fit, so no new binding is made before this (Unix s).
+    bool failingClosed(qint64 nowUnix) const { return nowUnix <= m_closedUntil; }
+    void revoke(const QByteArray &key, qint64 until);
     static QByteArray memberKey(const QByteArray &sid, quint32 ssrc);
     Limits m_limits;
     SecretBytes m_secret;
     std::size_t m_memberCount = 0; // stateless mode: members across sessions
     std::unordered_map<QByteArray, qint64> m_revoked; // sid, or sid || u32(ssrc) → until (Unix s)
+    qint64 m_closedUntil = 0;         // see failingClosed()
+    quint64 m_revocationOverflows = 0;
     QElapsedTimer m_clock; // for idle times and rate buckets (monotonic; any thread may read it)
     std::mutex m_mutex;
     std::unordered_map<QByteArray, Session> m_sessions;

@@ -13,8 +13,11 @@
 //   relay  → broker  hello {"t":"hello", "nonce": bytes(32)}
 //   broker → relay   auth  {"t":"auth", "nonce": bytes(32), "proof": controlProof("broker", nr, nb)}
 //   relay  → broker  ok    {"t":"ok", "proof": controlProof("relay", nr, nb)}
-//   then each frame  = cbor(map) || HMAC-SHA256(k, u64(seq) || cbor(map))[0..16]
-//                      k = controlKey(nr, nb); seq counts the frames of one direction from 0
+//   then each frame  = cbor(map) || HMAC-SHA256(k_dir, u64(seq) || cbor(map))[0..16]
+//                      k_dir = HMAC-SHA256(secret, "SKBP/1 relay-control key" || dir || nr || nb),
+//                      dir = "broker>relay" or "relay>broker": one key per direction, so a frame
+//                      reflected back to its sender fails its MAC (it cannot pass for the other
+//                      side's); seq counts the frames of one direction from 0
 //
 // Pure functions; any thread. Failures: an empty result (OpenSSL could not compute an HMAC).
 
@@ -48,7 +51,14 @@ TokenCheck checkToken(QByteArrayView secret, QByteArrayView sid, quint32 ssrc, Q
 
 // Mutual proof of the secret over both nonces; role is "broker" or "relay".
 QByteArray controlProof(QByteArrayView secret, QByteArrayView role, QByteArrayView relayNonce, QByteArrayView brokerNonce);
-SecretBytes controlKey(QByteArrayView secret, QByteArrayView relayNonce, QByteArrayView brokerNonce);
+// The control channel's MAC keys, one per direction. Empty (both) when OpenSSL failed.
+struct ControlKeys
+{
+    SecretBytes brokerToRelay;
+    SecretBytes relayToBroker;
+    bool isEmpty() const { return brokerToRelay.isEmpty() || relayToBroker.isEmpty(); }
+};
+ControlKeys controlKeys(QByteArrayView secret, QByteArrayView relayNonce, QByteArrayView brokerNonce);
 
 // A control frame's body after the handshake: the map and its MAC for this sequence number.
 QByteArray sealFrame(const SecretBytes &key, quint64 seq, const QCborMap &message);
