@@ -309,8 +309,14 @@ void Broker::becomeActive(const QString &why)
     m_federation->start();
     m_router->resumeRotations(); // keys of calls that were live when the last active went
     m_router->loadLiveSessions(); // calls at relays of our own, for their members to resume
-    if (m_location.isPostgres())
-        m_storeTimer.start(m_config.storeCheckMs);
+    if (m_location.isPostgres()) {
+        if (!m_store.renewLease(m_config.leaseMs)) {
+            stepDown(QStringLiteral("cannot take the lease"));
+            return;
+        }
+        m_leaseRenewed.start();
+        m_storeTimer.start(std::min(m_config.storeCheckMs, std::max(100, m_config.leaseMs / 3)));
+    }
     Q_EMIT roleChanged(m_role);
     Q_EMIT accountsChanged();
 }
@@ -330,6 +336,7 @@ void Broker::becomeStandby(const QString &why)
 void Broker::stepDown(const QString &why)
 {
     m_storeTimer.stop();
+    m_leaseRenewed.invalidate();
     m_refreshTimer.stop();
     m_presenceTimer.stop();
     m_presencePending.clear();
@@ -356,14 +363,51 @@ void Broker::pollStandby()
         m_store.close();
         return;
     }
-    if (m_store.tryLockActive())
+    if (m_store.tryLockActive()) {
         becomeActive(QStringLiteral("the active instance's lock was released (it stopped, died or lost the store)"));
+        return;
+    }
+    // A paused active keeps its session, and with it the lock: its lease says whether it lives.
+    if (m_store.breakExpiredLease())
+        log(QStringLiteral("standby %1: the active instance's lease ran out (paused or frozen): its store session was "
+                           "ended, and its lock with it")
+                .arg(m_config.name));
+}
+
+bool Broker::mayServe()
+{
+    if (m_role != BrokerRole::Active || !m_leaseRenewed.isValid() || m_leaseRenewed.elapsed() <= m_config.leaseMs)
+        return true;
+    // Back from a pause longer than the lease: a standby may be active now. Step down from the
+    // event loop (not from inside a connection's frame); until then, answer nothing.
+    if (!std::exchange(m_stepDownQueued, true)) {
+        QMetaObject::invokeMethod(this, [this] {
+            m_stepDownQueued = false;
+            checkStore();
+        }, Qt::QueuedConnection);
+    }
+    return false;
 }
 
 void Broker::checkStore()
 {
-    if (m_role == BrokerRole::Active && (m_store.connectionLost() || m_store.failed()))
+    if (m_role != BrokerRole::Active)
+        return;
+    // First: were we away longer than the lease (SIGSTOP, a frozen VM)? Then a standby may hold
+    // the store now, and nothing of ours may go on — not even one more answer.
+    if (m_leaseRenewed.isValid() && m_leaseRenewed.elapsed() > m_config.leaseMs) {
+        stepDown(QStringLiteral("its lease ran out while it was not running (%1 ms)").arg(m_leaseRenewed.elapsed()));
+        return;
+    }
+    if (m_store.connectionLost() || m_store.failed()) {
         stepDown(m_store.failed() ? QStringLiteral("a write failed") : QStringLiteral("its session with the server ended"));
+        return;
+    }
+    if (!m_store.renewLease(m_config.leaseMs)) {
+        stepDown(QStringLiteral("its lease could not be renewed (its session with the server ended)"));
+        return;
+    }
+    m_leaseRenewed.restart();
 }
 
 void Broker::refuseAsStandby(QTcpSocket *socket)
@@ -604,7 +648,7 @@ int Broker::connectionCount() const
 void Broker::onNewConnection()
 {
     while (QTcpSocket *s = m_server->nextPendingConnection()) {
-        if (m_role != BrokerRole::Active) {
+        if (m_role != BrokerRole::Active || !mayServe()) {
             refuseAsStandby(s);
             continue;
         }
@@ -621,6 +665,7 @@ void Broker::onNewConnection()
                                      .brokers = [this] { return m_instances; },
                                      .log = [this](const QString &line) { log(line); },
                                      .replaced = [this](const QString &account, Connection *by) { retireOldDevice(account, by); },
+                                     .mayServe = [this] { return mayServe(); },
                                  },
                                  s, this);
         m_connections.push_back(c);

@@ -130,6 +130,10 @@ bool Connection::takeToken()
 
 void Connection::onFrame(const QByteArray &body)
 {
+    // An instance that may no longer act for its store (its lease ran out while it was paused)
+    // answers nothing: the broker steps down (from the event loop) and closes us.
+    if (m_ctx.mayServe && !m_ctx.mayServe())
+        return;
     switch (m_phase) {
     case Phase::Opening:
         onOpening(body);

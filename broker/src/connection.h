@@ -39,6 +39,9 @@ struct ConnectionContext
     // A replacement device's key committed for `account` on `by`: the old device's channel
     // closes and its calls end, now (`by` itself stays).
     std::function<void(const QString &account, Connection *by)> replaced;
+    // False when this instance may no longer act for its store (the active's lease ran out):
+    // frames are then dropped unread. Null: always.
+    std::function<bool()> mayServe;
 };
 
 class Connection : public QObject

@@ -182,6 +182,23 @@ bool Store::tryLockActive()
     return m_backend->tryLockActive(db);
 }
 
+bool Store::renewLease(int leaseMs)
+{
+    if (!m_backend)
+        return false;
+    flush(); // never inside a batch: the lease commits on its own
+    QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
+    return m_backend->renewLease(db, leaseMs);
+}
+
+bool Store::breakExpiredLease()
+{
+    if (!m_backend)
+        return false;
+    QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
+    return m_backend->breakExpiredLease(db);
+}
+
 Result<void> Store::reload()
 {
     flush();

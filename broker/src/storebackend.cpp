@@ -217,6 +217,28 @@ public:
         return q.exec(QStringLiteral("SELECT pg_try_advisory_lock(%1, %2)").arg(kLockSpace).arg(kActiveLock)) && q.next()
             && q.value(0).toBool();
     }
+    // meta.active_lease = "PID EXPIRES": the holder's server process and when the lease runs out
+    // (milliseconds since the epoch, server clock — the standby compares with the same clock).
+    bool renewLease(QSqlDatabase &db, int leaseMs) override
+    {
+        QSqlQuery q(db);
+        return q.exec(QStringLiteral("INSERT INTO meta(key, value) VALUES('active_lease', pg_backend_pid()::text || ' ' || "
+                                     "(floor(extract(epoch from clock_timestamp()) * 1000) + %1)::bigint::text) "
+                                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+                          .arg(leaseMs));
+    }
+    bool breakExpiredLease(QSqlDatabase &db) override
+    {
+        QSqlQuery q(db);
+        if (!q.exec(QStringLiteral("SELECT split_part(value, ' ', 1)::int FROM meta WHERE key = 'active_lease' "
+                                   "AND split_part(value, ' ', 1)::int <> pg_backend_pid() "
+                                   "AND split_part(value, ' ', 2)::bigint < floor(extract(epoch from clock_timestamp()) * 1000)"))
+            || !q.next())
+            return false;
+        const int pid = q.value(0).toInt();
+        QSqlQuery kill(db);
+        return kill.exec(QStringLiteral("SELECT pg_terminate_backend(%1)").arg(pid)) && kill.next() && kill.value(0).toBool();
+    }
 
 private:
     StoreLocation m_location;

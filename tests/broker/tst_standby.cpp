@@ -19,6 +19,12 @@
 #include <QStandardPaths>
 #include <QTcpSocket>
 #include <QTest>
+
+#ifdef Q_OS_UNIX
+#include <csignal>
+#include <sys/types.h>
+#endif
+#include <QUrl>
 #include <QtEndian>
 
 using namespace sotto;
@@ -92,6 +98,8 @@ private Q_SLOTS:
     void oneIsActiveAndTheOtherRefusesPhones();
     void aForeignKeyIsRefused();
     void theStandbyTakesOverFromAKilledActive();
+    void twoInstancesNeverBothAct_data();
+    void twoInstancesNeverBothAct();
     void aPostgresRestartUnderARunningBrokerLosesNothing();
     void aCallOnARelayOfItsOwnGoesOnThroughATakeOver();
 };
@@ -189,6 +197,83 @@ void TestStandby::theStandbyTakesOverFromAKilledActive()
         QVERIFY(callWorks(bob, carol));
         QVERIFY(callWorks(carol, alice));
     }
+}
+
+// Issue 22 §12: an active whose store session is cut from the server's side, or that is paused
+// (SIGSTOP) past the standby's take-over and then resumed, stops serving; the phones move to the
+// new active; nothing is committed by the old one after that; every account still calls. A
+// paused process keeps its session (the kernel answers keep-alives) and so its lock: before the
+// lease, the standby waited for it forever.
+void TestStandby::twoInstancesNeverBothAct_data()
+{
+    QTest::addColumn<bool>("paused");
+    QTest::newRow("session ended by the server (pg_terminate_backend)") << false;
+    QTest::newRow("paused past the take-over (SIGSTOP), then resumed") << true;
+}
+
+void TestStandby::twoInstancesNeverBothAct()
+{
+#ifndef Q_OS_UNIX
+    QSKIP("SIGSTOP is POSIX");
+#else
+    QFETCH(bool, paused);
+    Pair pair;
+    QVERIFY(pair.start());
+    TestPhone alice(s("alice")), bob(s("bob")), carol(s("carol"));
+    for (TestPhone *p : {&alice, &bob, &carol}) {
+        QVERIFY(p->enrol(parseInvite(pair.a->invite(p->account()))));
+        QVERIFY(p->goOnline());
+    }
+    QVERIFY(callWorks(alice, bob));
+    BrokerProcess &old = pair.active();
+    BrokerProcess &next = &old == pair.a.get() ? *pair.b : *pair.a;
+    QCOMPARE(next.waitForRole(s("standby"), 1000), s("standby"));
+    const QString database = QUrl(pair.store).path().mid(1);
+
+    if (paused) {
+        QCOMPARE(::kill(pid_t(old.pid()), SIGSTOP), 0);
+    } else {
+        // The server ends the active's session (the one holding the active lock).
+        QString error;
+        QVERIFY2(PgServer::shared().exec(database,
+                                         s("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                                           "AND classid = %1 AND objid = 2 AND granted").arg(0x536f7474),
+                                         &error),
+                 qPrintable(error));
+    }
+    QElapsedTimer clock;
+    clock.start();
+    QCOMPARE(next.waitForRole(s("active"), 10000), s("active"));
+    const qint64 takeOverMs = clock.elapsed();
+    if (paused) {
+        QTRY_VERIFY(next.outputSoFar().contains("lease ran out"));
+        // While the old one sleeps, the new one serves: a phone that comes now gets in.
+        TestPhone dave(s("dave"));
+        QVERIFY(dave.enrol(parseInvite(next.invite(s("dave")))));
+        QVERIFY(dave.goOnline());
+        const QByteArray before = old.outputSoFar();
+        QCOMPARE(::kill(pid_t(old.pid()), SIGCONT), 0);
+        QCOMPARE(old.waitForRole(s("standby"), 10000), s("standby"));
+        QTRY_VERIFY_WITH_TIMEOUT(old.outputSoFar().mid(before.size()).contains("lease ran out while it was not running"), 5000);
+        QTest::qWait(500);
+        const QByteArray after = old.outputSoFar().mid(before.size());
+        QVERIFY2(!after.contains("committed"), after.constData()); // it committed nothing more
+        QVERIFY(callWorks(dave, alice));
+    } else {
+        QCOMPARE(old.waitForRole(s("standby"), 10000), s("standby"));
+        QTRY_VERIFY_WITH_TIMEOUT(old.outputSoFar().contains("lost its store"), 5000);
+    }
+    qInfo("the standby took over after %lld ms", takeOverMs);
+    // Every phone is with the new active, and every account calls (keys committed there only).
+    for (TestPhone *p : {&alice, &bob, &carol})
+        QTRY_VERIFY_WITH_TIMEOUT(p->engine().state() == ClientEngine::State::Online, 15000);
+    QVERIFY(callWorks(alice, bob));
+    QVERIFY(callWorks(bob, carol));
+    QVERIFY(callWorks(carol, alice));
+    QCOMPARE(next.status().value(s("role")).toString(), s("active"));
+    QCOMPARE(old.status().value(s("role")).toString(), s("standby"));
+    QCOMPARE(old.status().value(s("online")).toInt(), 0);
+#endif
 }
 
 void TestStandby::aCallOnARelayOfItsOwnGoesOnThroughATakeOver()

@@ -92,6 +92,10 @@ struct BrokerConfig
     // Active/standby on one PostgreSQL store.
     int standbyPollMs = 250;   // a standby tries the active's lock this often
     int storeCheckMs = 1000;   // an active checks its store's session this often
+    // The active's lease (PostgreSQL): renewed at least every storeCheckMs and leaseMs / 3; a
+    // standby ends an active whose lease ran out (paused, frozen), and an active that finds its
+    // own lease ran out while it was not running steps down before anything else.
+    int leaseMs = 3000;
     // Relays of their own (`--relay HOST:PORT`, literal addresses): sessions are placed on them
     // and the broker opens no UDP port. Empty: the broker relays in process on its own port.
     std::vector<std::pair<QHostAddress, quint16>> relays;
@@ -256,6 +260,9 @@ private:
     void registerOnline(Connection *c);
     // A replacement device's key committed (on `replacement`): the old device goes.
     void retireOldDevice(const QString &account, Connection *replacement);
+    // Whether this instance may still act for its store (an active whose lease has not run
+    // out); when not, a step-down is queued.
+    bool mayServe();
     enum class Delivery { Now, AfterCommit };
     // Sends on the account's channel, in order. AfterCommit waits for the group commit of what
     // has been written so far (e.g. a pending key before `rotate`); later messages to the same
@@ -279,7 +286,9 @@ private:
     StoreLocation m_location;
     QStringList m_instances; // the store's broker addresses, as `welcome` gives them
     QTimer m_standbyTimer;   // a standby polls the lock
-    QTimer m_storeTimer;     // an active checks that its store's session lives
+    QTimer m_storeTimer;     // an active checks that its store's session lives, renews its lease
+    QElapsedTimer m_leaseRenewed; // since the active's last renewal (monotonic)
+    bool m_stepDownQueued = false;
     QString m_standbyNote;   // the last reason a standby could not reach the store (logged once)
     std::unique_ptr<QLockFile> m_lock; // held while started
     AdminServer m_admin{[this](const QJsonObject &r) { return handleAdmin(r); }};

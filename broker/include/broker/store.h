@@ -104,6 +104,11 @@ public:
     // long as this store's connection lives; always true on SQLite). Then reload() reads what
     // the previous active left.
     bool tryLockActive();
+    // The active's lease (StoreBackend::renewLease): committed at once. False when the
+    // statement failed (the session is gone).
+    bool renewLease(int leaseMs);
+    // A standby: ends an active whose lease ran out (StoreBackend::breakExpiredLease).
+    bool breakExpiredLease();
     Result<void> reload();
     // The addresses (HOST:PORT) of every broker instance that has served this store, in the
     // order they first registered: invites and `welcome` carry them. Added and committed at once

@@ -67,6 +67,16 @@ public:
     // (PostgreSQL: a session-level advisory lock, released by the server when the session
     // goes, however it goes). SQLite: always true, the data dir's lock file already admits one.
     virtual bool tryLockActive(QSqlDatabase &db) = 0;
+    // The active instance's lease, beside its lock: a lock alone lives as long as the session,
+    // and a paused process (SIGSTOP, a frozen VM) keeps its session — the kernel still answers
+    // keep-alives — so a standby would wait for it forever. The active renews the lease (until
+    // leaseMs from now, by the server's clock); a standby that finds the lease run out ends the
+    // holder's session (pg_terminate_backend), which releases the lock and makes every later
+    // statement of the old active fail, so it can commit nothing more. SQLite: no lease (the
+    // data dir's lock file admits one process). False when the statement failed.
+    virtual bool renewLease(QSqlDatabase &, int /*leaseMs*/) { return true; }
+    // For a standby: ends the session of an active whose lease has run out. True when it did.
+    virtual bool breakExpiredLease(QSqlDatabase &) { return false; }
 };
 
 // The backend for a location. Usage error when QtSql lacks the engine's driver (it names the

@@ -147,6 +147,7 @@ public:
     // one seen when `timeoutMs` ran out.
     QString waitForRole(const QString &role, int timeoutMs);
     bool isRunning() const { return m_process && m_process->state() != QProcess::NotRunning; }
+    qint64 pid() const { return m_process ? m_process->processId() : 0; }
     QString dataDir() const { return m_dataDir; }
     QByteArray output() const { return m_output; }
     // What it has printed up to now (while it runs).
