@@ -26,7 +26,15 @@ void checkDecoders(QByteArrayView d)
     const auto ack = relaywire::decodeBindAck(d);
     const auto trunkBind = relaywire::decodeTrunkBind(d);
     const auto trunkMedia = relaywire::decodeTrunkMedia(d);
+    const auto proven = relaywire::decodeProvenBind(d);
+    const auto provenTrunk = relaywire::decodeProvenTrunkBind(d);
     const auto ssrc = relaywire::rtpSsrc(d);
+    FUZZ_CHECK(proven.has_value() == (kind == Kind::ProvenBind));
+    FUZZ_CHECK(provenTrunk.has_value() == (kind == Kind::ProvenTrunkBind));
+    if (proven)
+        FUZZ_CHECK(relaywire::encodeProvenBind(*proven) == d);
+    if (provenTrunk)
+        FUZZ_CHECK(relaywire::encodeProvenTrunkBind(*provenTrunk) == d);
     FUZZ_CHECK(bind.has_value() == (kind == Kind::Bind));
     FUZZ_CHECK(ack.has_value() == (kind == Kind::BindAck));
     FUZZ_CHECK(trunkBind.has_value() == (kind == Kind::TrunkBind));
@@ -104,6 +112,8 @@ fuzz::Seeds seeds()
         {"bind-ack", relaywire::encodeBindAck({sid, 0x0badf00d})},
         {"trunk-bind", relaywire::encodeTrunkBind({sid, token})},
         {"trunk-media", relaywire::encodeTrunkMedia(sid, rtp)},
+        {"proven-bind", relaywire::encodeProvenBind({{sid, 0x0badf00d, token}, 1, QByteArray(16, 'p')})},
+        {"proven-trunk-bind", relaywire::encodeProvenTrunkBind({sid, 2, QByteArray(16, 'q')})},
         {"rtp", rtp},
         {"bind-short", relaywire::encodeBind({sid, 1, token}).chopped(1)},
         {"trunk-media-not-rtp", relaywire::encodeTrunkMedia(sid, rtp).replace(17, 1, "\x40")},

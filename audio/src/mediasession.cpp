@@ -4,9 +4,11 @@
 #include "audio/rtp.h"
 #include "core/crypto.h"
 #include "core/relaywire.h"
+#include "core/relayauth.h"
 
 #include <QNetworkDatagram>
 #include <QtEndian>
+#include <QDateTime>
 
 #include <algorithm>
 #include <cmath>
@@ -131,7 +133,10 @@ void MediaSession::removeMember(quint32 ssrc)
 
 void MediaSession::sendBind()
 {
-    const QByteArray bind = relaywire::encodeBind({m_config.sid, m_config.ownSsrc, m_config.token});
+    // A proven bind: the grant's key shown by an HMAC over a stamp that only grows, so that a
+    // copy seen on the wire moves nothing (PROTOCOL.md, proven binds).
+    m_bindStamp = std::max<quint64>(m_bindStamp + 1, quint64(QDateTime::currentMSecsSinceEpoch()));
+    const QByteArray bind = relayauth::provenBind(m_config.sid, m_config.ownSsrc, m_config.token, m_config.grantKey, m_bindStamp);
     m_bindSentMs = m_clock.elapsed();
     m_socket.writeDatagram(bind, m_config.relayAddress, m_config.relayPort);
 }

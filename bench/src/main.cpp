@@ -732,7 +732,9 @@ std::vector<double> benchRelayProcesses(int processes, int sessions, int seconds
             mem.socket = std::make_unique<QUdpSocket>();
             mem.socket->bind(QHostAddress::LocalHost, 0);
             mem.socket->setSocketOption(QAbstractSocket::ReceiveBufferSizeSocketOption, QVariant(1 << 20));
-            mem.socket->writeDatagram(relaywire::encodeBind({sid, ssrc, relayauth::mintToken(secret.view(), sid, ssrc, expiry)}),
+            const QByteArray token = relayauth::mintToken(secret.view(), sid, ssrc, expiry);
+            mem.socket->writeDatagram(relayauth::provenBind(sid, ssrc, token, relayauth::grantKey(secret.view(), sid, ssrc, token),
+                                                            quint64(QDateTime::currentMSecsSinceEpoch())),
                                       QHostAddress::LocalHost, port);
             audio::RtpPacket p;
             p.ssrc = ssrc;

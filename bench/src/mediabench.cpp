@@ -10,12 +10,14 @@
 #include "broker/broker.h"
 #include "broker/relay.h"
 #include "core/crypto.h"
+#include "core/relayauth.h"
 #include "core/invite.h"
 
 #include <QCoreApplication>
 #include <QDeadlineTimer>
 #include <QElapsedTimer>
 #include <QTemporaryDir>
+#include <QDateTime>
 #include <QUdpSocket>
 #include <QtEndian>
 
@@ -290,16 +292,15 @@ RelayRate benchRelay(int sessions, int seconds, const RelayLoad &load)
         for (int m = 0; m < load.members; ++m) {
             const quint32 ssrc = quint32(s * load.members + m + 1);
             const QByteArray token = *crypto::randomBytes(16);
-            table.addMember(sid, ssrc, token);
+            const SecretBytes key = *crypto::randomSecret(32);
+            table.addMember(sid, ssrc, token, key);
             Member mem;
             mem.socket = std::make_unique<QUdpSocket>();
             mem.socket->bind(QHostAddress::LocalHost, 0);
             mem.socket->setSocketOption(QAbstractSocket::ReceiveBufferSizeSocketOption, QVariant(1 << 20));
             mem.fd = int(mem.socket->socketDescriptor());
-            QByteArray bind(1, '\x01');
-            char b[4];
-            qToBigEndian(ssrc, b);
-            mem.socket->writeDatagram(bind + sid + QByteArray(b, 4) + token, QHostAddress::LocalHost, port);
+            mem.socket->writeDatagram(relayauth::provenBind(sid, ssrc, token, key, quint64(QDateTime::currentMSecsSinceEpoch())),
+                                      QHostAddress::LocalHost, port);
             RtpPacket p;
             p.ssrc = ssrc;
             p.payload = QByteArray(100, 'v'); // an Opus frame at 32 kbit/s is ~80 bytes, + SRTP

@@ -10,10 +10,11 @@ namespace sotto::broker {
 Result<QCborMap> InProcessMedia::admit(const QByteArray &sid, quint32 ssrc)
 {
     auto token = crypto::randomBytes(skbp::kTokenSize);
-    if (!token)
-        return token.error();
-    m_table.addMember(sid, ssrc, *token);
-    return wire::relayGrant(m_port(), *token);
+    auto key = token ? crypto::randomSecret(skbp::kKeySize) : Result<SecretBytes>(token.error());
+    if (!key)
+        return key.error();
+    m_table.addMember(sid, ssrc, *token, *key);
+    return wire::relayGrant(m_port(), *token, {}, *key);
 }
 
 void InProcessMedia::removeMember(const QByteArray &sid, quint32 ssrc)

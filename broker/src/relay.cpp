@@ -29,11 +29,12 @@
 
 namespace sotto::broker {
 
-void RelayTable::addMember(const QByteArray &sid, quint32 ssrc, const QByteArray &token)
+void RelayTable::addMember(const QByteArray &sid, quint32 ssrc, const QByteArray &token, const SecretBytes &key)
 {
     std::lock_guard lock(m_mutex);
     Member m;
     m.token = token;
+    m.key = key;
     m.tokens = m_limits.burst;
     m.lastSeenMs = m_clock.elapsed();
     auto &members = m_sessions[sid].members;
@@ -313,11 +314,14 @@ private:
     void sendTrunkBinds()
     {
         std::vector<std::tuple<QByteArray, QHostAddress, quint16>> binds;
+        // Strictly growing, so that the peer relay takes each one (and a replay of none).
+        m_trunkStamp = std::max<quint64>(m_trunkStamp + 1, quint64(QDateTime::currentMSecsSinceEpoch()));
         {
             std::lock_guard lock(m_table.m_mutex);
             for (const auto &[sid, s] : m_table.m_sessions) {
                 for (const RelayTable::Trunk &t : s.trunks)
-                    binds.emplace_back(relaywire::encodeTrunkBind({sid, t.token}), t.address, t.port);
+                    binds.emplace_back(relaywire::encodeProvenTrunkBind({sid, m_trunkStamp, relayauth::trunkProof(t.token, sid, m_trunkStamp)}),
+                                       t.address, t.port);
             }
         }
         for (const auto &[packet, addr, port] : binds)
@@ -329,13 +333,20 @@ private:
     }
 
     // A peer relay's trunk binds (and keeps binding) to us from where its media will come.
-    void bindTrunk(const relaywire::TrunkBind &b, const QHostAddress &from, quint16 port)
+    void bindTrunk(const relaywire::ProvenTrunkBind &b, const QHostAddress &from, quint16 port)
     {
         std::lock_guard lock(m_table.m_mutex);
         auto s = m_table.m_sessions.find(b.sid);
         if (s != m_table.m_sessions.end()) {
             for (RelayTable::Trunk &t : s->second.trunks) {
-                if (crypto::constantTimeEquals(t.token, b.token)) {
+                // The trunk token is the key: the bind proves it without carrying it.
+                const QByteArray expected = relayauth::trunkProof(t.token, b.sid, b.stamp);
+                if (!expected.isEmpty() && crypto::constantTimeEquals(expected, b.proof)) {
+                    if (!relayauth::freshStamp(b.stamp, QDateTime::currentMSecsSinceEpoch()) || b.stamp <= t.lastStamp) {
+                        ++m_expired;
+                        return;
+                    }
+                    t.lastStamp = b.stamp;
                     t.address = from;
                     t.port = port;
                     t.bound = true;
@@ -548,11 +559,15 @@ private:
         case relaywire::Kind::Rtp:
             forwardMedia(d, from, port);
             return;
-        case relaywire::Kind::Bind:
-            bindMember(*relaywire::decodeBind(d), from, port);
+        case relaywire::Kind::ProvenBind:
+            bindMember(*relaywire::decodeProvenBind(d), from, port);
             return;
-        case relaywire::Kind::TrunkBind:
-            bindTrunk(*relaywire::decodeTrunkBind(d), from, port);
+        case relaywire::Kind::ProvenTrunkBind:
+            bindTrunk(*relaywire::decodeProvenTrunkBind(d), from, port);
+            return;
+        case relaywire::Kind::Bind:      // a bearer token in clear: whoever saw it could replay it
+        case relaywire::Kind::TrunkBind: // from an address of their own. Only proven binds count.
+            ++m_badToken;
             return;
         case relaywire::Kind::TrunkMedia:
             forwardTrunkMedia(*relaywire::decodeTrunkMedia(d), from, port);
@@ -566,8 +581,9 @@ private:
 
     // A member binds its address with the token its call_key or incoming gave it; the ack echoes
     // sid and SSRC. Stateless, the token itself says whether it may (relay.h).
-    void bindMember(const relaywire::Bind &b, const QHostAddress &from, quint16 port)
+    void bindMember(const relaywire::ProvenBind &proven, const QHostAddress &from, quint16 port)
     {
+        const relaywire::Bind &b = proven.bind;
         {
             std::lock_guard lock(m_table.m_mutex);
             const qint64 now = m_table.m_clock.elapsed();
@@ -579,6 +595,23 @@ private:
                 known = it == s->second.members.end() ? nullptr : &it->second;
             }
             const bool sameToken = known && crypto::constantTimeEquals(known->token, b.token);
+            // Possession of the grant's key, which never crossed the wire: stateless, derived
+            // from the secret as the token is checked; in process, the key the broker drew.
+            const SecretBytes grantKey = m_table.isStateless()
+                ? relayauth::grantKey(m_table.m_secret.view(), b.sid, b.ssrc, b.token)
+                : (sameToken ? known->key : SecretBytes());
+            const QByteArray expected = relayauth::bindProof(grantKey, b.sid, b.ssrc, b.token, proven.stamp);
+            if (expected.isEmpty() || !crypto::constantTimeEquals(expected, proven.proof)) {
+                ++m_badToken;
+                return;
+            }
+            // Fresh, and newer than the binding's last: a bind seen on the wire, replayed from
+            // elsewhere, moves nothing.
+            if (!relayauth::freshStamp(proven.stamp, QDateTime::currentMSecsSinceEpoch())
+                || (sameToken && proven.stamp <= known->lastStamp)) {
+                ++m_expired;
+                return;
+            }
             const bool keepAlive = sameToken && known->bound && known->endpoint == key;
             if (!keepAlive && m_table.isStateless() && !admit(b, known)) {
                 return;
@@ -598,6 +631,7 @@ private:
             // rebinding, a reconnect) gives up the old one.
             RelayTable::Member &bound = *known;
             bound.token = b.token;
+            bound.lastStamp = proven.stamp;
             if (bound.endpoint != key)
                 m_table.dropEndpoint(b.sid, b.ssrc, bound);
             bound.address = from;
@@ -721,6 +755,7 @@ private:
     QByteArray m_trunkPacket;
     std::unique_ptr<QTimer> m_trunkTimer;
     std::unique_ptr<QTimer> m_reapTimer;
+    quint64 m_trunkStamp = 0; // the last stamp of our trunk binds (the primary thread's only)
     std::atomic<quint64> m_trunked{0}, m_forwarded{0}, m_binds{0}, m_unbound{0}, m_malformed{0}, m_rate{0}, m_badToken{0},
         m_expired{0}, m_full{0};
 };

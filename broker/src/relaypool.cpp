@@ -282,7 +282,11 @@ Result<QCborMap> RelayPool::admit(const QByteArray &sid, quint32 ssrc)
     const QByteArray token = relayauth::mintToken(m_secret.view(), sid, ssrc, expiry);
     if (token.isEmpty())
         return makeError(ErrorCode::Internal, QStringLiteral("cannot mint a relay token"));
-    return wire::relayGrant(l->at.port, token, l->at.host.toString());
+    // The relay derives the same key from its secret; the member proves it in every bind.
+    const SecretBytes key = relayauth::grantKey(m_secret.view(), sid, ssrc, token);
+    if (key.isEmpty())
+        return makeError(ErrorCode::Internal, QStringLiteral("cannot derive a relay grant key"));
+    return wire::relayGrant(l->at.port, token, l->at.host.toString(), key);
 }
 
 void RelayPool::revoke(Link &l, const QByteArray &sid, std::optional<quint32> ssrc)

@@ -738,6 +738,12 @@ std::optional<SecretBytes> ClientEngine::sessionKey(const QByteArray &sid, quint
     return std::nullopt;
 }
 
+SecretBytes ClientEngine::relayGrantKey(const QByteArray &sid) const
+{
+    auto it = m_sessions.find(sid);
+    return it == m_sessions.end() ? SecretBytes() : it->second.relayKey;
+}
+
 Result<skbp::SrtpMaterial> ClientEngine::srtpMaterial(const QByteArray &sid, quint32 gen, quint32 ssrc) const
 {
     auto it = m_sessions.find(sid);

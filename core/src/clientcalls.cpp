@@ -112,6 +112,10 @@ void ClientEngine::onCallKey(const wire::Message &m)
     s.info.relayPort = quint16(relay.value(key::port).toInteger());
     s.info.relayHost = relay.value(key::host).toString();
     s.info.relayToken = relay.value(key::token).toByteArray();
+    {
+        QByteArray grantKey = relay.value(key::key).toByteArray();
+        s.relayKey = SecretBytes::takeFrom(grantKey);
+    }
     s.key = std::move(*sk);
     s.info.gen = m.u32(key::gen);
     s.info.keyFingerprint = skbp::fingerprint(s.key);
@@ -151,6 +155,10 @@ void ClientEngine::onIncoming(const wire::Message &m)
     s.info.relayPort = quint16(relay.value(key::port).toInteger());
     s.info.relayHost = relay.value(key::host).toString();
     s.info.relayToken = relay.value(key::token).toByteArray();
+    {
+        QByteArray grantKey = relay.value(key::key).toByteArray();
+        s.relayKey = SecretBytes::takeFrom(grantKey);
+    }
     s.info.members = membersOf(m.map().value(key::peers));
     const bool conference = !m.has(key::epoch);
     if (conference) {

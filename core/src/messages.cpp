@@ -12,13 +12,15 @@ QCborMap peerEntry(const QString &account, quint32 ssrc)
     return p;
 }
 
-QCborMap relayGrant(quint16 port, const QByteArray &token, const QString &host)
+QCborMap relayGrant(quint16 port, const QByteArray &token, const QString &host, const SecretBytes &grantKey)
 {
     QCborMap r;
     if (!host.isEmpty())
         r.insert(key::host, host);
     r.insert(key::port, qint64(port));
     r.insert(key::token, token);
+    if (!grantKey.isEmpty())
+        r.insert(key::key, grantKey.view().toByteArray()); // sealed with the message that carries it
     return r;
 }
 

@@ -1,10 +1,14 @@
 #include "core/relayauth.h"
 
 #include "core/crypto.h"
+#include "core/relaywire.h"
 #include "core/wire.h"
 
 #include <QCborValue>
 #include <QtEndian>
+
+#include <algorithm>
+#include <limits>
 
 namespace sotto::relayauth {
 
@@ -57,6 +61,40 @@ TokenCheck checkToken(QByteArrayView secret, QByteArrayView sid, quint32 ssrc, Q
     if (expiry - now > kMaxLifetimeS)
         return TokenCheck::TooLong;
     return TokenCheck::Valid;
+}
+
+SecretBytes grantKey(QByteArrayView secret, QByteArrayView sid, quint32 ssrc, QByteArrayView token)
+{
+    auto k = crypto::hmacSha256(secret, QByteArrayLiteral("SKBP/1 relay-grant-key") + sid.toByteArray() + be32(ssrc)
+                                            + token.toByteArray());
+    return k ? std::move(*k) : SecretBytes();
+}
+
+QByteArray bindProof(const SecretBytes &grantKey, QByteArrayView sid, quint32 ssrc, QByteArrayView token, quint64 stamp)
+{
+    if (grantKey.isEmpty())
+        return {};
+    return mac(grantKey.view(), QByteArrayLiteral("SKBP/1 bind") + sid.toByteArray() + be32(ssrc) + token.toByteArray() + be64(stamp),
+               16);
+}
+
+QByteArray trunkProof(QByteArrayView trunkToken, QByteArrayView sid, quint64 stamp)
+{
+    if (trunkToken.isEmpty())
+        return {};
+    return mac(trunkToken, QByteArrayLiteral("SKBP/1 trunk-bind") + sid.toByteArray() + be64(stamp), 16);
+}
+
+QByteArray provenBind(QByteArrayView sid, quint32 ssrc, QByteArrayView token, const SecretBytes &grantKey, quint64 stamp)
+{
+    const relaywire::Bind plain{sid.toByteArray(), ssrc, token.toByteArray()};
+    return relaywire::encodeProvenBind({plain, stamp, bindProof(grantKey, sid, ssrc, token, stamp)});
+}
+
+bool freshStamp(quint64 stamp, qint64 nowMs)
+{
+    const qint64 s = qint64(std::min<quint64>(stamp, quint64(std::numeric_limits<qint64>::max())));
+    return nowMs >= 0 && (s > nowMs ? s - nowMs : nowMs - s) <= kBindWindowMs;
 }
 
 QByteArray controlProof(QByteArrayView secret, QByteArrayView role, QByteArrayView relayNonce, QByteArrayView brokerNonce)

@@ -39,6 +39,10 @@ Kind classify(QByteArrayView d)
                                                                                : Kind::Malformed;
     case kTrunkBindTag:
         return d.size() == kTrunkBindSize ? Kind::TrunkBind : Kind::Malformed;
+    case kProvenBindTag:
+        return d.size() == kProvenBindSize ? Kind::ProvenBind : Kind::Malformed;
+    case kProvenTrunkBindTag:
+        return d.size() == kProvenTrunkBindSize ? Kind::ProvenTrunkBind : Kind::Malformed;
     default:
         return isRtp(d) ? Kind::Rtp : Kind::Malformed;
     }
@@ -63,6 +67,56 @@ QByteArray encodeTrunkBind(const TrunkBind &t)
     if (t.sid.size() != kSidSize || t.token.size() != kTokenSize)
         return {};
     return char(kTrunkBindTag) + t.sid + t.token;
+}
+
+namespace {
+QByteArray stampBytes(quint64 stamp)
+{
+    char be[kStampSize];
+    qToBigEndian(stamp, be);
+    return QByteArray(be, kStampSize);
+}
+} // namespace
+
+QByteArray encodeProvenBind(const ProvenBind &b)
+{
+    const QByteArray plain = encodeBind(b.bind);
+    if (plain.isEmpty() || b.proof.size() != kProofSize)
+        return {};
+    QByteArray out = plain + stampBytes(b.stamp) + b.proof;
+    out[0] = char(kProvenBindTag);
+    return out;
+}
+
+QByteArray encodeProvenTrunkBind(const ProvenTrunkBind &t)
+{
+    if (t.sid.size() != kSidSize || t.proof.size() != kProofSize)
+        return {};
+    return char(kProvenTrunkBindTag) + t.sid + stampBytes(t.stamp) + t.proof;
+}
+
+std::optional<ProvenBind> decodeProvenBind(QByteArrayView d)
+{
+    if (classify(d) != Kind::ProvenBind)
+        return std::nullopt;
+    ProvenBind b;
+    b.bind.sid = sidOf(d);
+    b.bind.ssrc = qFromBigEndian<quint32>(d.data() + 1 + kSidSize);
+    b.bind.token = d.sliced(1 + kSidSize + kSsrcSize, kTokenSize).toByteArray();
+    b.stamp = qFromBigEndian<quint64>(d.data() + kBindSize);
+    b.proof = d.sliced(kBindSize + kStampSize, kProofSize).toByteArray();
+    return b;
+}
+
+std::optional<ProvenTrunkBind> decodeProvenTrunkBind(QByteArrayView d)
+{
+    if (classify(d) != Kind::ProvenTrunkBind)
+        return std::nullopt;
+    ProvenTrunkBind t;
+    t.sid = sidOf(d);
+    t.stamp = qFromBigEndian<quint64>(d.data() + 1 + kSidSize);
+    t.proof = d.sliced(1 + kSidSize + kStampSize, kProofSize).toByteArray();
+    return t;
 }
 
 QByteArray encodeTrunkMedia(QByteArrayView sid, QByteArrayView rtp)

@@ -228,6 +228,8 @@ bool checkField(const QCborValue &v, Field type)
         const QCborValue token = m.value(key::token);
         if (m.contains(key::host) && !isLiteralAddress(m.value(key::host)))
             return false;
+        if (m.contains(key::key) && (!m.value(key::key).isByteArray() || m.value(key::key).toByteArray().size() != skbp::kKeySize))
+            return false;
         return isU32(port) && port.toInteger() <= 65535 && token.isByteArray()
             && token.toByteArray().size() == skbp::kTokenSize;
     }

@@ -98,6 +98,7 @@ void CallMedia::ensureStarted(const QByteArray &sid)
     cfg.sid = sid;
     cfg.ownSsrc = info->ownSsrc;
     cfg.token = info->relayToken;
+    cfg.grantKey = m_engine.relayGrantKey(sid);
     cfg.lossPercent = m_loss;
     cfg.processing = devices->processing;
     Call call;

@@ -6,6 +6,7 @@
 // more than half (-3 dB) where one person is heard, and for less than 1% (-20 dB) where someone
 // must not be heard. With two equal speakers each holds about half (-3 dB); we ask for -9 dB.
 #include "phone/callmedia.h"
+#include "core/relayauth.h"
 #include "core/relaywire.h"
 #include "support/audiotools.h"
 #include "support/fixtures.h"
@@ -142,6 +143,7 @@ void TestCallAudio::conferenceAndLeave()
     QSignalSpy statsSignal(alice.media->media(sid), &MediaSession::statsUpdated);
     QVERIFY(statsSignal.wait(2000));
     const auto carolInfo = *carol.phone.engine().session(sid);
+    const SecretBytes carolKey = carol.phone.engine().relayGrantKey(sid); // hers, kept to try again after she left
     const quint32 bobSsrc = carol.phone.engine().session(sid)->members.at(
         carol.phone.engine().session(sid)->members.front().account == QLatin1StringView("bob") ? 0 : 1).ssrc;
     auto statsFor = [](MediaSession *m, quint32 ssrc) {
@@ -174,7 +176,8 @@ void TestCallAudio::conferenceAndLeave()
     // carol cannot get their packets any more: the relay refuses her binding now.
     QUdpSocket carolSocket;
     QVERIFY(carolSocket.bind(QHostAddress::LocalHost, 0));
-    carolSocket.writeDatagram(relaywire::encodeBind({sid, carolInfo.ownSsrc, carolInfo.relayToken}),
+    carolSocket.writeDatagram(relayauth::provenBind(sid, carolInfo.ownSsrc, carolInfo.relayToken, carolKey,
+                                                    quint64(QDateTime::currentMSecsSinceEpoch())),
                               QHostAddress::LocalHost, carolInfo.relayPort);
     QTest::qWait(400);
     QVERIFY2(!carolSocket.hasPendingDatagrams(), "the relay still serves carol after she left");

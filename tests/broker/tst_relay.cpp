@@ -1,12 +1,14 @@
 // The UDP relay with raw sockets: binding, forwarding to the other bound members only, and
 // garbage, unbound, spoofed and over-rate packets dropped and counted while the call goes on.
 #include "audio/rtp.h"
+#include "core/relayauth.h"
 #include "core/relaywire.h"
 #include "support/fixtures.h"
 
 #include <QDeadlineTimer>
 #include <QNetworkDatagram>
 #include <QStandardPaths>
+#include <QDateTime>
 #include <QTest>
 #include <QUdpSocket>
 #include <QtEndian>
@@ -26,9 +28,12 @@ struct RawMember
 
     RawMember() { socket.bind(QHostAddress::LocalHost, 0); }
     void send(const QByteArray &d) { socket.writeDatagram(d, QHostAddress::LocalHost, relayPort); }
-    QByteArray bindPacket(const QByteArray &withToken) const
+    SecretBytes key; // the grant's key, proven in every bind
+    quint64 stamp = 0;
+    QByteArray bindPacket(const QByteArray &withToken)
     {
-        return relaywire::encodeBind({sid, ssrc, withToken});
+        stamp = std::max<quint64>(stamp + 1, quint64(QDateTime::currentMSecsSinceEpoch()));
+        return relayauth::provenBind(sid, ssrc, withToken, key, stamp);
     }
     QByteArray rtp(quint16 seq, quint32 asSsrc = 0) const
     {
@@ -89,11 +94,13 @@ void TestRelay::bindForwardAndDrop()
         raw->sid = sid;
         raw->ssrc = info.ownSsrc;
         raw->token = info.relayToken;
+        raw->key = phone->engine().relayGrantKey(sid);
         raw->relayPort = info.relayPort;
     }
     stranger.relayPort = a.relayPort;
     stranger.sid = sid;
     stranger.ssrc = a.ssrc;
+    stranger.key = SecretBytes::copyOf(QByteArray(32, 'x')); // not the grant's
 
     // Before binding nothing is forwarded.
     a.send(a.rtp(1));
@@ -177,7 +184,8 @@ void TestRelay::endpointsGoWithTheirSessions()
             m->ssrc = ssrc;
             m->token = QByteArray(16, char('a' + ssrc));
             m->relayPort = port;
-            table.addMember(m->sid, m->ssrc, m->token);
+            m->key = SecretBytes::copyOf(QByteArray(32, char('k' + ssrc)));
+            table.addMember(m->sid, m->ssrc, m->token, m->key);
             m->send(m->bindPacket(m->token));
             members.push_back(std::move(m));
         }
@@ -191,13 +199,18 @@ void TestRelay::endpointsGoWithTheirSessions()
     QCOMPARE(table.endpointCount(), std::size_t(50));
     // One member binding again and again from new ports keeps one endpoint.
     const QByteArray sid = session(99);
+    // One member: its stamps grow across its new ports (and past its first bind above).
+    quint64 stamp = quint64(QDateTime::currentMSecsSinceEpoch()) + 1000;
     for (int i = 0; i < 30; ++i) {
         RawMember roaming;
+        roaming.stamp = stamp;
         roaming.sid = sid;
         roaming.ssrc = 2;
         roaming.token = QByteArray(16, char('a' + 2));
+        roaming.key = SecretBytes::copyOf(QByteArray(32, char('k' + 2)));
         roaming.relayPort = port;
         roaming.send(roaming.bindPacket(roaming.token));
+        stamp = roaming.stamp;
         QVERIFY(!roaming.receive(1).empty()); // acknowledged
     }
     QCOMPARE(table.endpointCount(), std::size_t(50));

@@ -69,6 +69,13 @@ struct Relays
     }
 };
 
+// Binds `m` with a token of relays of their own, proving the grant key the relay derives from
+// the secret (as the broker does when it makes the grant).
+bool grantBind(RelayMember &m, const QByteArray &secret, const QByteArray &token)
+{
+    return m.bind(token, relayauth::grantKey(secret, m.sid, m.ssrc, token));
+}
+
 int relaysUp(broker::Broker &b)
 {
     int up = 0;
@@ -86,6 +93,7 @@ private Q_SLOTS:
     void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
     void aRelayChecksTokensWithoutAskingAnyone();
     void aBindingOutlivesItsTokenWhileItTalks();
+    void aBindSeenOnTheWireMovesNothing();
     void whatARelayHoldsIsBounded();
     void severalThreadsShareOnePortAndKeepEachStreamInOrder();
     void theControlChannelWantsTheSecret();
@@ -111,23 +119,23 @@ void TestRelays::aRelayChecksTokensWithoutAskingAnyone()
 
     // Refused, each without an answer: a forged token, one for another session, for another
     // SSRC, under another secret, one that has expired, and one that claims to live too long.
-    QVERIFY(!stranger.bind(QByteArray(16, 'x')));
-    QVERIFY(!stranger.bind(relayauth::mintToken(secret, otherSid, 33, now() + 60)));
-    QVERIFY(!stranger.bind(relayauth::mintToken(secret, sid, 34, now() + 60)));
-    QVERIFY(!stranger.bind(relayauth::mintToken(QByteArray(32, 'k'), sid, 33, now() + 60)));
-    QVERIFY(!stranger.bind(relayauth::mintToken(secret, sid, 33, now() - 5)));
-    QVERIFY(!stranger.bind(relayauth::mintToken(secret, sid, 33, now() + 3 * 24 * 3600)));
+    QVERIFY(!grantBind(stranger, secret, QByteArray(16, 'x')));
+    QVERIFY(!grantBind(stranger, secret, relayauth::mintToken(secret, otherSid, 33, now() + 60)));
+    QVERIFY(!grantBind(stranger, secret, relayauth::mintToken(secret, sid, 34, now() + 60)));
+    QVERIFY(!grantBind(stranger, secret, relayauth::mintToken(QByteArray(32, 'k'), sid, 33, now() + 60)));
+    QVERIFY(!grantBind(stranger, secret, relayauth::mintToken(secret, sid, 33, now() - 5)));
+    QVERIFY(!grantBind(stranger, secret, relayauth::mintToken(secret, sid, 33, now() + 3 * 24 * 3600)));
     // Unbound media goes nowhere.
-    QVERIFY(a.bind(relayauth::mintToken(secret, sid, 11, now() + 60)));
+    QVERIFY(grantBind(a, secret, relayauth::mintToken(secret, sid, 11, now() + 60)));
     stranger.sendRtp(1);
     QCOMPARE(a.drain(), 0);
 
     // Tokens the secret verifies bind, and the two hear each other.
-    QVERIFY(b.bind(relayauth::mintToken(secret, sid, 22, now() + 60)));
+    QVERIFY(grantBind(b, secret, relayauth::mintToken(secret, sid, 22, now() + 60)));
     QVERIFY(mediaFlows(a, b));
     // Nobody but the session's own: a member of another session hears none of it.
     RelayMember other(otherSid, 11, port);
-    QVERIFY(other.bind(relayauth::mintToken(secret, otherSid, 11, now() + 60)));
+    QVERIFY(grantBind(other, secret, relayauth::mintToken(secret, otherSid, 11, now() + 60)));
     a.sendRtp(7);
     QCOMPARE(other.drain(), 0);
     QCOMPARE(b.drain(), 1);
@@ -146,7 +154,7 @@ void TestRelays::severalThreadsShareOnePortAndKeepEachStreamInOrder()
         const QByteArray sid = QByteArray(15, 's') + char(c);
         for (quint32 m = 1; m <= 3; ++m) {
             members.push_back(std::make_unique<RelayMember>(sid, quint32(c) * 10 + m, port));
-            QVERIFY(members.back()->bind(relayauth::mintToken(secret, sid, quint32(c) * 10 + m, now() + 60)));
+            QVERIFY(grantBind(*members.back(), secret, relayauth::mintToken(secret, sid, quint32(c) * 10 + m, now() + 60)));
         }
     }
     // Every member sends 40 numbered packets; each hears the other two's, all of them, each
@@ -197,15 +205,59 @@ void TestRelays::aBindingOutlivesItsTokenWhileItTalks()
     const QByteArray secret = relays.secret.view().toByteArray();
     const QByteArray shortLived = relayauth::mintToken(secret, sid, 1, now() + 1);
     RelayMember a(sid, 1, port), b(sid, 2, port);
-    QVERIFY(a.bind(shortLived));
-    QVERIFY(b.bind(relayauth::mintToken(secret, sid, 2, now() + 60)));
+    QVERIFY(grantBind(a, secret, shortLived));
+    QVERIFY(grantBind(b, secret, relayauth::mintToken(secret, sid, 2, now() + 60)));
     QTest::qWait(2500); // the token has expired
     // The bound address's keep-alive still holds, and media flows…
-    QVERIFY(a.bind(shortLived));
+    QVERIFY(grantBind(a, secret, shortLived));
     QVERIFY(mediaFlows(a, b));
     // …but the token makes no binding anywhere else.
     RelayMember thief(sid, 1, port);
-    QVERIFY(!thief.bind(shortLived));
+    QVERIFY(!grantBind(thief, secret, shortLived));
+}
+
+// Issue 22 §7: binds were bearer tokens in clear — anyone who saw a member's bind could send it
+// from their own address and take the binding (and the media). Now a bind proves the grant's key
+// (which never crosses the wire) over a stamp that only grows; moving a binding needs that proof.
+void TestRelays::aBindSeenOnTheWireMovesNothing()
+{
+    Relays relays;
+    QVERIFY(relays.start(1));
+    const quint16 port = relays.procs[0]->port();
+    const QByteArray sid(16, 'w');
+    const QByteArray secret = relays.secret.view().toByteArray();
+    const QByteArray token = relayauth::mintToken(secret, sid, 1, now() + 60);
+    const SecretBytes key = relayauth::grantKey(secret, sid, 1, token);
+    RelayMember a(sid, 1, port), b(sid, 2, port), thief(sid, 1, port);
+    QVERIFY(grantBind(b, secret, relayauth::mintToken(secret, sid, 2, now() + 60)));
+    // What an eavesdropper sees: a's bind, whole.
+    const QByteArray seen = relayauth::provenBind(sid, 1, token, key, quint64(QDateTime::currentMSecsSinceEpoch()));
+    QVERIFY(a.sendAndWaitForAck(seen));
+    QVERIFY(mediaFlows(a, b));
+
+    // Replayed from elsewhere: refused (its stamp is no newer than the binding's), nothing moves.
+    QVERIFY(!thief.sendAndWaitForAck(seen));
+    // A fresh stamp without the key, the token in a plain bind, a stamp outside the window: refused.
+    QVERIFY(!thief.bind(token, SecretBytes::copyOf(QByteArray(32, 'g'))));
+    QVERIFY(!thief.sendAndWaitForAck(relaywire::encodeBind({sid, 1, token})));
+    QVERIFY(!thief.bind(token, key, quint64(QDateTime::currentMSecsSinceEpoch()) - 2 * relayauth::kBindWindowMs));
+    QVERIFY(mediaFlows(a, b)); // a still has its media; the thief heard nothing
+    QCOMPARE(thief.drain(), 0);
+    // The member itself moves its binding (a new address, as after a NAT change): with the proof.
+    RelayMember moved(sid, 1, port);
+    moved.stamp = a.stamp;
+    QVERIFY(moved.bind(token, key));
+    QVERIFY(mediaFlows(moved, b));
+    QCOMPARE(a.drain(), 0);
+
+    // The same holds at the broker's own relay (in process, keys it drew) — tst_relay checks its
+    // members bind with their grants — and for trunks, whose binds prove the trunk token
+    // instead of carrying it (federatedCallsTrunkBetweenRelaysOfTheirOwn runs on them).
+    const QByteArray trunkSid(16, 't'), trunkToken(16, 'k');
+    const quint64 stamp = quint64(QDateTime::currentMSecsSinceEpoch());
+    const QByteArray trunkBind = relaywire::encodeProvenTrunkBind({trunkSid, stamp, relayauth::trunkProof(trunkToken, trunkSid, stamp)});
+    QCOMPARE(trunkBind.size(), relaywire::kProvenTrunkBindSize);
+    QVERIFY(!trunkBind.contains(trunkToken)); // the token is not on the wire
 }
 
 void TestRelays::whatARelayHoldsIsBounded()
@@ -223,12 +275,12 @@ void TestRelays::whatARelayHoldsIsBounded()
     std::vector<std::unique_ptr<RelayMember>> members;
     for (quint32 ssrc = 1; ssrc <= 5; ++ssrc) {
         members.push_back(std::make_unique<RelayMember>(sid, ssrc, relay.port()));
-        QCOMPARE(members.back()->bind(relayauth::mintToken(key, sid, ssrc, now() + 60)), ssrc <= 3);
+        QCOMPARE(grantBind(*members.back(), key, relayauth::mintToken(key, sid, ssrc, now() + 60)), ssrc <= 3);
     }
     QCOMPARE(relay.load().members, std::size_t(3));
     QCOMPARE(relay.counters().droppedFull, quint64(2));
     // A bound member's keep-alive is not a new member: it still binds at the limit.
-    QVERIFY(members[0]->bind(relayauth::mintToken(key, sid, 1, now() + 60)));
+    QVERIFY(grantBind(*members[0], key, relayauth::mintToken(key, sid, 1, now() + 60)));
 }
 
 void TestRelays::theControlChannelWantsTheSecret()
@@ -543,10 +595,12 @@ void TestRelays::removalHoldsAcrossARelayRestart()
     QTRY_VERIFY_WITH_TIMEOUT(carol.engine().session(sid) && carol.engine().session(sid)->keyed, 5000);
     auto grantOf = [&](TestPhone &p) { return *p.engine().session(sid); };
     const SessionInfo carolsGrant = grantOf(carol), alicesGrant = grantOf(alice);
+    const std::map<quint32, SecretBytes> keys{{carolsGrant.ownSsrc, carol.engine().relayGrantKey(sid)},
+                                              {alicesGrant.ownSsrc, alice.engine().relayGrantKey(sid)}};
     const quint16 port = relays.procs[0]->port();
     auto bindsWith = [&](const SessionInfo &grant) {
         RelayMember m(sid, grant.ownSsrc, port);
-        return m.bind(grant.relayToken);
+        return m.bind(grant.relayToken, keys.at(grant.ownSsrc));
     };
     QVERIFY(bindsWith(carolsGrant)); // a live member's grant binds
 
@@ -609,7 +663,7 @@ void TestRelays::aFullRevocationTableFailsClosed()
     QVERIFY(!sid.isEmpty());
     const SessionInfo grant = *alice.engine().session(sid);
     RelayMember newcomer(sid, grant.ownSsrc, relay.port());
-    QVERIFY(!newcomer.bind(grant.relayToken));
+    QVERIFY(!newcomer.bind(grant.relayToken, alice.engine().relayGrantKey(sid)));
     // …while the bindings that exist keep talking.
     QVERIFY(mediaFlows(*talking->a, *talking->b));
 }
@@ -665,8 +719,8 @@ void TestRelays::federatedCallsTrunkBetweenRelaysOfTheirOwn()
     QCOMPARE(ia->relayPort, relaysAtA ? atA.procs[0]->port() : fed.portA);
     QCOMPARE(id->relayPort, relaysAtB ? atB.procs[0]->port() : fed.portB);
     RelayMember a(sid, ia->ownSsrc, ia->relayPort), d(sid, id->ownSsrc, id->relayPort);
-    QVERIFY(a.bind(ia->relayToken));
-    QVERIFY(d.bind(id->relayToken));
+    QVERIFY(a.bind(ia->relayToken, alice.engine().relayGrantKey(sid)));
+    QVERIFY(d.bind(id->relayToken, dave.engine().relayGrantKey(sid)));
     // Media crosses the trunk both ways once the relays have bound to each other.
     QTRY_VERIFY_WITH_TIMEOUT(mediaFlows(a, d), 5000);
 }

@@ -87,6 +87,7 @@ private Q_SLOTS:
     void everyWrongSizeRefused();
     void encodersRefuseWrongFields();
     void controlKeysDifferByDirection();
+    void provenBindsRoundTrip();
 };
 
 void TestRelayWire::sizes()
@@ -260,6 +261,35 @@ void TestRelayWire::controlKeysDifferByDirection()
     QVERIFY(!relayauth::openFrame(keys.relayToBroker, 0, fromBroker)); // reflected to the broker: refused
     const QByteArray fromRelay = relayauth::sealFrame(keys.relayToBroker, 0, order);
     QVERIFY(!relayauth::openFrame(keys.brokerToRelay, 0, fromRelay));
+}
+
+void TestRelayWire::provenBindsRoundTrip()
+{
+    const SecretBytes key = relayauth::grantKey(QByteArray(32, 's'), sid(), 7, token());
+    QCOMPARE(key.size(), std::size_t(32));
+    QVERIFY(!key.equals(relayauth::grantKey(QByteArray(32, 's'), sid(), 8, token()))); // per SSRC
+    const QByteArray wire = relayauth::provenBind(sid(), 7, token(), key, 0x0102030405060708ULL);
+    QCOMPARE(wire.size(), relaywire::kProvenBindSize);
+    QCOMPARE(relaywire::classify(wire), relaywire::Kind::ProvenBind);
+    auto b = relaywire::decodeProvenBind(wire);
+    QVERIFY(b);
+    QCOMPARE(b->bind.sid, sid());
+    QCOMPARE(b->bind.ssrc, 7u);
+    QCOMPARE(b->bind.token, token());
+    QCOMPARE(b->stamp, 0x0102030405060708ULL);
+    QCOMPARE(b->proof, relayauth::bindProof(key, sid(), 7, token(), b->stamp));
+    QVERIFY(b->proof != relayauth::bindProof(key, sid(), 7, token(), b->stamp + 1)); // the stamp counts
+    QCOMPARE(relaywire::encodeProvenBind(*b), wire);
+    QVERIFY(!relaywire::decodeBind(wire));
+    QCOMPARE(relaywire::classify(wire.chopped(1)), relaywire::Kind::Malformed);
+    const QByteArray trunk = relaywire::encodeProvenTrunkBind({sid(), 9, relayauth::trunkProof(token(), sid(), 9)});
+    QCOMPARE(relaywire::classify(trunk), relaywire::Kind::ProvenTrunkBind);
+    auto t = relaywire::decodeProvenTrunkBind(trunk);
+    QVERIFY(t && t->sid == sid() && t->stamp == 9);
+    QCOMPARE(relaywire::encodeProvenTrunkBind(*t), trunk);
+    QVERIFY(relayauth::freshStamp(1000000, 1000000 + relayauth::kBindWindowMs));
+    QVERIFY(!relayauth::freshStamp(1000000, 1000001 + relayauth::kBindWindowMs));
+    QVERIFY(!relayauth::freshStamp(~0ULL, 1000000));
 }
 
 QTEST_GUILESS_MAIN(TestRelayWire)

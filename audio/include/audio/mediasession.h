@@ -12,6 +12,7 @@
 #include "audio/opuscodec.h"
 #include "audio/srtp.h"
 #include "audio/voiceprocessor.h"
+#include "core/secretbytes.h"
 
 #include <QElapsedTimer>
 #include <QHostAddress>
@@ -70,6 +71,7 @@ public:
         QByteArray sid;
         quint32 ownSsrc = 0;
         QByteArray token;
+        SecretBytes grantKey; // proven in every bind (relayauth::bindProof); never sent
         double lossPercent = 0; // drop this share of received packets (testing)
         OpusEncoderWrapper::Settings opus;
         VoiceProcessor::Settings processing;
@@ -143,6 +145,7 @@ private:
     std::mt19937 m_lossRng;
     MediaStats m_stats;
     qint64 m_bindSentMs = -1; // on m_clock
+    quint64 m_bindStamp = 0; // of the last bind sent (ms since the epoch, strictly growing)
 };
 
 } // namespace sotto::audio

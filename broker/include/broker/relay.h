@@ -76,7 +76,8 @@ public:
     RelayTable() { m_clock.start(); }
     explicit RelayTable(Limits limits) : m_limits(limits) { m_clock.start(); }
 
-    void addMember(const QByteArray &sid, quint32 ssrc, const QByteArray &token);
+    // In process: the member binds with this token and proves this key (relayauth::bindProof).
+    void addMember(const QByteArray &sid, quint32 ssrc, const QByteArray &token, const SecretBytes &key);
     // A trunk of this session to a peer's relay at address:port (token: skbp::trunkToken).
     void addTrunk(const QByteArray &sid, const QHostAddress &address, quint16 port, const QByteArray &token);
     void removeMember(const QByteArray &sid, quint32 ssrc);
@@ -108,6 +109,8 @@ private:
     struct Member
     {
         QByteArray token;
+        SecretBytes key;        // in process: the grant's key (stateless: derived per bind)
+        quint64 lastStamp = 0;  // of the last bind taken: a bind must be newer
         QHostAddress address;
         quint16 port = 0;
         bool bound = false;
@@ -133,6 +136,7 @@ private:
         quint16 port = 0;
         bool bound = false;
         qint64 lastHeardMs = 0; // stateless mode: ordered, or last bind or media from the peer
+        quint64 lastStamp = 0;  // of the last trunk bind taken
     };
     struct Session
     {

@@ -141,6 +141,9 @@ public:
     // and the SRTP master key and salt for one sender.
     std::optional<SecretBytes> sessionKey(const QByteArray &sid, quint32 gen) const;
     Result<skbp::SrtpMaterial> srtpMaterial(const QByteArray &sid, quint32 gen, quint32 ssrc) const;
+    // The key of the session's relay grant (empty from a broker that gives none): the media
+    // session proves it in every bind.
+    SecretBytes relayGrantKey(const QByteArray &sid) const;
 
 Q_SIGNALS:
     void stateChanged(sotto::ClientEngine::State state);
@@ -175,6 +178,7 @@ private:
         SessionInfo info;
         SecretBytes key;
         SecretBytes previousKey;
+        SecretBytes relayKey; // the relay grant's key, proven in every bind (never sent)
         quint32 previousGen = 0;
         // The SRTP keys' shared HKDF extract for key and previousKey, made at the first
         // srtpMaterial() of the generation and wiped with its key.

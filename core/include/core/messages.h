@@ -12,6 +12,7 @@
 // Functions are pure and may be called from any thread.
 
 #include "core/result.h"
+#include "core/secretbytes.h"
 
 #include <QByteArray>
 #include <QCborArray>
@@ -45,7 +46,7 @@
     X(t) X(id) X(client) X(epoch) X(broker) X(fp) X(refresh_in) X(key_mode) X(accounts) X(more)  \
     X(account) X(online) X(to) X(from) X(sid) X(callee) X(gen) X(wrapped) X(ssrc) X(relay)       \
     X(port) X(token) X(via) X(peers) X(reason) X(who) X(muted) X(trunk) X(code) X(msg) X(proof) \
-    X(brokers) X(host) X(relay_at)
+    X(brokers) X(host) X(relay_at) X(key)
 // clang-format on
 
 namespace sotto::wire {
@@ -79,9 +80,11 @@ QCborMap message(MessageType type);
 
 //   peer  = {"account": address, "ssrc": u32}
 QCborMap peerEntry(const QString &account, quint32 ssrc);
-//   relay = {"host": text?, "port": u16, "token": bytes(16)}
+//   relay = {"host": text?, "port": u16, "token": bytes(16), "key": bytes(32)?}
 //   host  = a literal IPv4 or IPv6 address: a relay of its own (extension); absent, the broker's
-QCborMap relayGrant(quint16 port, const QByteArray &token, const QString &host = {});
+//   key   = the grant's key (extension): the member proves possession of it in every bind
+//           (relaywire's proven-bind); it travels only inside the sealed message
+QCborMap relayGrant(quint16 port, const QByteArray &token, const QString &host = {}, const SecretBytes &grantKey = {});
 
 //   answer / decline / leave = {"t","sid"}: a member's request about one of its calls
 QCborMap aboutSession(MessageType type, const QByteArray &sid);

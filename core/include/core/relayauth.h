@@ -49,6 +49,26 @@ QByteArray mintToken(QByteArrayView secret, QByteArrayView sid, quint32 ssrc, qu
 quint32 tokenExpiry(QByteArrayView token);
 TokenCheck checkToken(QByteArrayView secret, QByteArrayView sid, quint32 ssrc, QByteArrayView token, quint32 now);
 
+// A binding's proof of possession (PROTOCOL.md: proven binds). The grant key goes to the member
+// inside its sealed call_key/incoming and never crosses the media path; a relay of its own
+// derives it from its secret as it checks the token:
+//   grantKey   = HMAC-SHA256(secret, "SKBP/1 relay-grant-key" || sid || u32(ssrc) || token)
+//   bindProof  = HMAC-SHA256(grantKey, "SKBP/1 bind" || sid || u32(ssrc) || token || u64(stamp))[0..16]
+//   trunkProof = HMAC-SHA256(trunkToken, "SKBP/1 trunk-bind" || sid || u64(stamp))[0..16]
+//                ; the trunk token (drawn by the home broker, sent over the peer channel and the
+//                ; control channels) is the key: trunk binds no longer carry it
+// A relay takes a proven bind only with a stamp within kBindWindowMs of its clock and above the
+// binding's last one, so a bind seen on the wire cannot be replayed to move the binding.
+constexpr qint64 kBindWindowMs = 30000;
+SecretBytes grantKey(QByteArrayView secret, QByteArrayView sid, quint32 ssrc, QByteArrayView token);
+QByteArray bindProof(const SecretBytes &grantKey, QByteArrayView sid, quint32 ssrc, QByteArrayView token, quint64 stamp);
+QByteArray trunkProof(QByteArrayView trunkToken, QByteArrayView sid, quint64 stamp);
+// A whole proven-bind datagram (relaywire::encodeProvenBind) for this grant and stamp; empty for
+// fields of the wrong size.
+QByteArray provenBind(QByteArrayView sid, quint32 ssrc, QByteArrayView token, const SecretBytes &grantKey, quint64 stamp);
+// Whether `stamp` (ms) is within kBindWindowMs of `nowMs`.
+bool freshStamp(quint64 stamp, qint64 nowMs);
+
 // Mutual proof of the secret over both nonces; role is "broker" or "relay".
 QByteArray controlProof(QByteArrayView secret, QByteArrayView role, QByteArrayView relayNonce, QByteArrayView brokerNonce);
 // The control channel's MAC keys, one per direction. Empty (both) when OpenSSL failed.

@@ -8,6 +8,13 @@
 //   bind-ack     = 0x02 sid u32(ssrc)            ; 21 bytes, relay → phone
 //   trunk-media  = 0x03 sid rtp                  ; >= 29 bytes, relay → relay
 //   trunk-bind   = 0x04 sid token                ; 33 bytes, relay → relay (also the keep-alive)
+//   proven-bind  = 0x05 sid u32(ssrc) token u64(stamp) proof   ; 61 bytes, phone → relay
+//   proven-trunk = 0x06 sid u64(stamp) proof     ; 41 bytes, relay → relay
+//   stamp        = the sender's clock, ms since the epoch; strictly growing per binding
+//   proof        = 16 bytes (relayauth::bindProof / trunkBindProof): possession of the grant's
+//                  key (or the trunk token), which never crosses the wire in clear
+//   Sotto's relays take only proven binds: a plain bind (0x01, 0x04) carries a bearer token
+//   that anyone who sees it could replay from an address of their own.
 //   rtp          = b0 b1 seq(16) ts(32) ssrc(32) ...   ; b0 in 0x80..0xBF (V=2), >= 12 bytes
 //   sid          = 16 bytes                      ; the session id of call_key / incoming
 //   token        = 16 bytes                      ; relay token (bind) or trunk token (trunk-bind)
@@ -34,11 +41,17 @@ constexpr quint8 kBindTag = 0x01;
 constexpr quint8 kBindAckTag = 0x02;
 constexpr quint8 kTrunkMediaTag = 0x03;
 constexpr quint8 kTrunkBindTag = 0x04;
+constexpr quint8 kProvenBindTag = 0x05;
+constexpr quint8 kProvenTrunkBindTag = 0x06;
+constexpr int kStampSize = 8;
+constexpr int kProofSize = 16;
 
 constexpr int kBindSize = 1 + kSidSize + kSsrcSize + kTokenSize;
 constexpr int kBindAckSize = 1 + kSidSize + kSsrcSize;
 constexpr int kTrunkBindSize = 1 + kSidSize + kTokenSize;
 constexpr int kMinTrunkMediaSize = 1 + kSidSize + kRtpHeaderSize;
+constexpr int kProvenBindSize = kBindSize + kStampSize + kProofSize;
+constexpr int kProvenTrunkBindSize = 1 + kSidSize + kStampSize + kProofSize;
 
 enum class Kind
 {
@@ -47,6 +60,8 @@ enum class Kind
     BindAck,
     TrunkMedia,
     TrunkBind,
+    ProvenBind,
+    ProvenTrunkBind,
     Rtp,
 };
 
@@ -59,6 +74,18 @@ struct Bind
     QByteArray sid; // kSidSize bytes
     quint32 ssrc = 0;
     QByteArray token; // kTokenSize bytes
+};
+struct ProvenBind
+{
+    Bind bind;
+    quint64 stamp = 0;
+    QByteArray proof; // kProofSize bytes
+};
+struct ProvenTrunkBind
+{
+    QByteArray sid;
+    quint64 stamp = 0;
+    QByteArray proof;
 };
 struct BindAck
 {
@@ -80,6 +107,8 @@ struct TrunkMedia
 QByteArray encodeBind(const Bind &b);
 QByteArray encodeBindAck(const BindAck &a);
 QByteArray encodeTrunkBind(const TrunkBind &t);
+QByteArray encodeProvenBind(const ProvenBind &b);
+QByteArray encodeProvenTrunkBind(const ProvenTrunkBind &t);
 // Empty also when `rtp` is not RTP (see isRtp).
 QByteArray encodeTrunkMedia(QByteArrayView sid, QByteArrayView rtp);
 
@@ -87,6 +116,8 @@ QByteArray encodeTrunkMedia(QByteArrayView sid, QByteArrayView rtp);
 std::optional<Bind> decodeBind(QByteArrayView datagram);
 std::optional<BindAck> decodeBindAck(QByteArrayView datagram);
 std::optional<TrunkBind> decodeTrunkBind(QByteArrayView datagram);
+std::optional<ProvenBind> decodeProvenBind(QByteArrayView datagram);
+std::optional<ProvenTrunkBind> decodeProvenTrunkBind(QByteArrayView datagram);
 std::optional<TrunkMedia> decodeTrunkMedia(QByteArrayView datagram);
 
 // At least a fixed RTP header with version 2 (first byte 0x80–0xBF); nothing past the SSRC is

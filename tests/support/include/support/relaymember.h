@@ -5,14 +5,17 @@
 // media of their own). The waits spin the event loop, so a broker in the same process runs.
 
 #include "audio/rtp.h"
+#include "core/relayauth.h"
 #include "core/relaywire.h"
 #include "support/fixtures.h"
 
+#include <QDateTime>
 #include <QDeadlineTimer>
 #include <QNetworkDatagram>
 #include <QTest>
 #include <QUdpSocket>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 
@@ -30,11 +33,21 @@ struct RelayMember
     {
         socket.bind(QHostAddress::LocalHost, 0);
     }
-    // Binds with `token`: true when the relay acknowledged it within a second.
-    bool bind(const QByteArray &token)
+    quint64 stamp = 0; // of the last bind sent
+
+    // Binds with a grant (`token`, proving `key`): true when the relay acknowledged it within a
+    // second. `stampMs` 0: a fresh stamp, newer than the last.
+    bool bind(const QByteArray &token, const SecretBytes &key, quint64 stampMs = 0)
+    {
+        stamp = stampMs ? stampMs : std::max<quint64>(stamp + 1, quint64(QDateTime::currentMSecsSinceEpoch()));
+        return sendAndWaitForAck(relayauth::provenBind(sid, ssrc, token, key, stamp));
+    }
+    // Sends any datagram (a plain bind, a replayed one…): true when the relay acknowledged a
+    // binding of this member within a second.
+    bool sendAndWaitForAck(const QByteArray &datagram)
     {
         drain(0);
-        socket.writeDatagram(relaywire::encodeBind({sid, ssrc, token}), QHostAddress::LocalHost, relayPort);
+        socket.writeDatagram(datagram, QHostAddress::LocalHost, relayPort);
         QDeadlineTimer deadline(1000);
         while (!deadline.hasExpired()) {
             while (socket.hasPendingDatagrams()) {
@@ -100,7 +113,7 @@ inline std::optional<RelayCall> bindRelayCall(TestPhone &caller, TestPhone &call
     c.relayPort = ia->relayPort;
     c.a = std::make_unique<RelayMember>(sid, ia->ownSsrc, ia->relayPort);
     c.b = std::make_unique<RelayMember>(sid, ib->ownSsrc, ib->relayPort);
-    if (!c.a->bind(ia->relayToken) || !c.b->bind(ib->relayToken))
+    if (!c.a->bind(ia->relayToken, caller.engine().relayGrantKey(sid)) || !c.b->bind(ib->relayToken, callee.engine().relayGrantKey(sid)))
         return std::nullopt;
     return c;
 }
