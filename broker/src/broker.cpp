@@ -374,12 +374,27 @@ void Broker::pollStandby()
                 .arg(m_config.name));
 }
 
-bool Broker::mayServe()
+bool Broker::leaseHolds()
 {
     if (m_role != BrokerRole::Active || !m_leaseRenewed.isValid() || m_leaseRenewed.elapsed() <= m_config.leaseMs)
         return true;
-    // Back from a pause longer than the lease: a standby may be active now. Step down from the
-    // event loop (not from inside a connection's frame); until then, answer nothing.
+    // Overdue (paused, or a loop that was busy that long): a standby may have ended our session
+    // and taken the store. The server says: a renewal on a live session means we still hold the
+    // lock (nobody else can be active); on an ended one it fails.
+    if (!m_store.connectionLost() && m_store.renewLease(m_config.leaseMs)) {
+        m_leaseRenewed.restart();
+        return true;
+    }
+    return false;
+}
+
+bool Broker::mayServe()
+{
+    if (leaseHolds())
+        return true;
+    // Back from a pause longer than the lease, and the store ended our session: a standby may be
+    // active now. Step down from the event loop (not from inside a connection's frame); until
+    // then, answer nothing.
     if (!std::exchange(m_stepDownQueued, true)) {
         QMetaObject::invokeMethod(this, [this] {
             m_stepDownQueued = false;
@@ -393,10 +408,10 @@ void Broker::checkStore()
 {
     if (m_role != BrokerRole::Active)
         return;
-    // First: were we away longer than the lease (SIGSTOP, a frozen VM)? Then a standby may hold
-    // the store now, and nothing of ours may go on — not even one more answer.
-    if (m_leaseRenewed.isValid() && m_leaseRenewed.elapsed() > m_config.leaseMs) {
-        stepDown(QStringLiteral("its lease ran out while it was not running (%1 ms)").arg(m_leaseRenewed.elapsed()));
+    // First: were we away longer than the lease (SIGSTOP, a frozen VM) and did a standby end
+    // our session meanwhile? Then nothing of ours may go on — not even one more answer.
+    if (const qint64 away = m_leaseRenewed.isValid() ? m_leaseRenewed.elapsed() : 0; !leaseHolds()) {
+        stepDown(QStringLiteral("its lease ran out while it was not running (%1 ms) and the store ended its session").arg(away));
         return;
     }
     if (m_store.connectionLost() || m_store.failed()) {

@@ -634,32 +634,7 @@ Result<void> CallRouter::leave(const QString &from, const QByteArray &sid, std::
         m_ctx.outbox.sessionsChanged();
         return {};
     }
-    auto fresh = crypto::randomSecret(skbp::kKeySize);
-    if (!fresh)
-        return fresh.error();
-    const quint32 gen = s.gen + 1;
-    std::vector<std::pair<QString, QCborMap>> rekeys;
-    for (const Member &m : s.members) {
-        if (!m.joined)
-            continue;
-        auto wrapped = wrapForMember(m.account, *fresh, {skbp::WrapPurpose::Rekey, sid, gen, m.account});
-        if (!wrapped)
-            return wrapped.error();
-        rekeys.emplace_back(m.account, wire::rekey(sid, gen, *wrapped));
-    }
-    s.key = std::move(*fresh);
-    s.gen = gen;
-    const QCborMap left = wire::left(sid, from, gen);
-    for (const auto &[account, rekey] : rekeys) {
-        sendTo(account, left);
-        sendTo(account, rekey);
-    }
-    recordLive(s);
-    m_ctx.log(QStringLiteral("%1 left session %2: re-key to generation %3")
-                     .arg(from, shortSid(sid))
-                     .arg(gen));
-    m_ctx.outbox.sessionsChanged();
-    return {};
+    return rekeyWithout(s, from);
 }
 
 void CallRouter::endSession(const QByteArray &sid, EndReason reason, const QString &except)
@@ -1022,7 +997,7 @@ Result<void> CallRouter::resume(const QString &from, const QByteArray &sid)
     if (orphan.rekeyDue) {
         // Someone was removed from it while it waited (revoked): nobody keeps using the key
         // they held. Those who resume later get the new one then.
-        if (auto r = rekeyAdopted(adopted, {}); !r)
+        if (auto r = rekeyWithout(adopted, {}); !r)
             return r;
     }
     // Members that do not come back in time leave it.
@@ -1062,10 +1037,10 @@ Result<void> CallRouter::leaveAdopted(Session &s, const QString &from, std::opti
     }
     // The key went with the old instance, but a fresh one needs no old key: the leaver (or the
     // revoked) cannot read what follows, as in a live conference.
-    return rekeyAdopted(s, from);
+    return rekeyWithout(s, from);
 }
 
-Result<void> CallRouter::rekeyAdopted(Session &s, const QString &departed)
+Result<void> CallRouter::rekeyWithout(Session &s, const QString &departed)
 {
     auto fresh = crypto::randomSecret(skbp::kKeySize);
     if (!fresh)
@@ -1088,8 +1063,9 @@ Result<void> CallRouter::rekeyAdopted(Session &s, const QString &departed)
         sendTo(account, rekey);
     }
     recordLive(s);
-    m_ctx.log(QStringLiteral("session %1 (kept over a take-over): %2re-key to generation %3")
-                     .arg(shortSid(s.sid), departed.isEmpty() ? QString() : departed + QStringLiteral(" left, "))
+    m_ctx.log(QStringLiteral("%1session %2%3: re-key to generation %4")
+                     .arg(departed.isEmpty() ? QString() : departed + QStringLiteral(" left "), shortSid(s.sid),
+                          s.adopted ? QStringLiteral(" (kept over a take-over)") : QString())
                      .arg(gen));
     m_ctx.outbox.sessionsChanged();
     return {};

@@ -157,9 +157,10 @@ private:
         quint32 gen = 0;        // the generation its members hold (from the record)
         bool rekeyDue = false;  // a member was removed meanwhile: a fresh key at the first resume
     };
-    // A fresh SK for an adopted session (whose key went with the old instance): generation
-    // s.gen + 1, wrapped for each joined member (`rekey`), after `left` for `departed` when given.
-    Result<void> rekeyAdopted(Session &s, const QString &departed);
+    // A fresh SK_(g+1) for the session's joined members, without `departed` (after `left {gen}`
+    // for it, when given): a leaver, a revoked member, or — adopted over a take-over — one
+    // removed before anyone resumed. Needs no old key.
+    Result<void> rekeyWithout(Session &s, const QString &departed);
     std::map<QByteArray, Orphan> m_orphans; // live at the instance that is gone, not resumed yet
     // Admits the session's members of ours that have no grant yet; on failure nothing stays placed.
     Result<void> admitLocals(Session &s);

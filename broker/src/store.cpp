@@ -599,22 +599,8 @@ Result<void> Store::commitReplacement(const QString &name)
     a.revoked = false;
     a.refreshedAt = QDateTime::currentSecsSinceEpoch();
     auto r = writeAccount(a);
-    if (r) {
-        QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
-        q.prepare(QStringLiteral("DELETE FROM handshakes WHERE account=? AND epoch<?"));
-        q.addBindValue(name);
-        q.addBindValue(qint64(a.epoch));
-        if (!q.exec())
-            r = writeError(QStringLiteral("forget handshakes"), q.lastError());
-    }
-    if (r && invite) {
-        QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
-        q.prepare(QStringLiteral("UPDATE invites SET consumed_at=? WHERE id=?"));
-        q.addBindValue(QDateTime::currentSecsSinceEpoch());
-        q.addBindValue(invite);
-        if (!q.exec())
-            r = writeError(QStringLiteral("consume invite"), q.lastError());
-    }
+    if (r)
+        r = afterKeyCommitted(name, a.epoch, true, invite);
     Q_EMIT accountChanged(name);
     return r;
 }
@@ -640,24 +626,31 @@ Result<void> Store::commitPending(const QString &name)
     auto r = writeAccount(a);
     // msg1s of older epochs can no longer pass a psk check: forget them. Only a handshake made
     // rows; after a rotation the older rows go at the next handshake's commit (64 at most).
-    if (r && handshake) {
+    if (r)
+        r = afterKeyCommitted(name, a.epoch, handshake, invite);
+    Q_EMIT accountChanged(name);
+    return r;
+}
+
+Result<void> Store::afterKeyCommitted(const QString &name, quint32 epoch, bool forgetHandshakes, qint64 invite)
+{
+    if (forgetHandshakes) {
         QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
         q.prepare(QStringLiteral("DELETE FROM handshakes WHERE account=? AND epoch<?"));
         q.addBindValue(name);
-        q.addBindValue(qint64(a.epoch));
+        q.addBindValue(qint64(epoch));
         if (!q.exec())
-            r = writeError(QStringLiteral("forget handshakes"), q.lastError());
+            return writeError(QStringLiteral("forget handshakes"), q.lastError());
     }
-    if (r && invite) {
+    if (invite) {
         QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
         q.prepare(QStringLiteral("UPDATE invites SET consumed_at=? WHERE id=?"));
         q.addBindValue(QDateTime::currentSecsSinceEpoch());
         q.addBindValue(invite);
         if (!q.exec())
-            r = writeError(QStringLiteral("consume invite"), q.lastError());
+            return writeError(QStringLiteral("consume invite"), q.lastError());
     }
-    Q_EMIT accountChanged(name);
-    return r;
+    return {};
 }
 
 Result<void> Store::discardPending(const QString &name)

@@ -38,6 +38,8 @@
 #include <QTreeWidget>
 #include <QMessageBox>
 #include <QStatusBar>
+#include <QTcpServer>
+#include <QTcpSocket>
 #include <QTimer>
 #include <QAction>
 #include <QLayout>
@@ -579,6 +581,70 @@ private Q_SLOTS:
         QVERIFY(rejoin->isHidden());
         QVERIFY2(alice.phone->profile().epoch() > before, "epochs only grow, across a re-join too");
         QVERIFY2(connection->text().contains(s("Online")), qPrintable(connection->text()));
+    }
+
+    // Every other refusal and loss, in the window: a message, never a crash (the sanitizer run
+    // is their memory check): a wrong key, an invite already used, another broker's key, a
+    // broker that hangs up mid-handshake, and the broker killed mid-call.
+    void everyRefusalIsAMessage()
+    {
+        TestBroker broker;
+        // A wrong key: refused for good, said so, no retry.
+        {
+            Person eve(s("eve"), 440);
+            QVERIFY(joinByClicks(eve, broker.invite(s("eve"))));
+            eve.phone->engine().stop();
+            QVERIFY(eve.phone->profile().adoptRotation(eve.phone->profile().epoch(), SecretBytes::copyOf(QByteArray(32, 'w'))).ok());
+            eve.reopen();
+            QTRY_VERIFY_WITH_TIMEOUT(eve.phone->engine().refused(), 5000);
+            QTRY_VERIFY(child<QLabel>(*eve.window, "connectionStatus")->text().contains(s("removed or replaced")));
+            QVERIFY(!child<QPushButton>(*eve.window, "rejoin")->isHidden());
+        }
+        // An invite already used, and one that names another broker's key: the join page says why.
+        const InviteLink used = broker.invite(s("ivy"));
+        {
+            Person first(s("ivy"), 440);
+            QVERIFY(joinByClicks(first, used));
+        }
+        InviteLink otherKey = broker.invite(s("oli"));
+        otherKey.brokerPublicKey = QByteArray(32, 'o');
+        for (const InviteLink &link : {used, otherKey}) {
+            Person p(s("p"), 440);
+            auto *edit = p.window->joinPage()->findChild<QLineEdit *>(s("inviteLink"));
+            edit->setText(link.toString());
+            QTest::mouseClick(p.window->joinPage()->findChild<QPushButton *>(s("join")), Qt::LeftButton);
+            auto *error = child<QLabel>(*p.window->joinPage(), "inviteError");
+            QTRY_VERIFY_WITH_TIMEOUT(error->text().startsWith(s("Could not join")), 10000);
+            QVERIFY(p.window->joinPage()->isVisible());
+        }
+        // A broker that hangs up in the middle of the handshake.
+        {
+            QTcpServer hangUp;
+            QVERIFY(hangUp.listen(QHostAddress::LocalHost, 0));
+            QObject::connect(&hangUp, &QTcpServer::newConnection, &hangUp, [&] {
+                while (QTcpSocket *c = hangUp.nextPendingConnection())
+                    QObject::connect(c, &QTcpSocket::readyRead, c, [c] { c->abort(); c->deleteLater(); });
+            });
+            InviteLink link = broker.invite(s("hal"));
+            link.port = hangUp.serverPort();
+            Person p(s("hal"), 440);
+            p.window->joinPage()->findChild<QLineEdit *>(s("inviteLink"))->setText(link.toString());
+            QTest::mouseClick(p.window->joinPage()->findChild<QPushButton *>(s("join")), Qt::LeftButton);
+            QTRY_VERIFY_WITH_TIMEOUT(child<QLabel>(*p.window->joinPage(), "inviteError")->text().startsWith(s("Could not join")), 15000);
+        }
+        // The broker killed mid-call: the call ends with a word, the phone tries again.
+        Person alice(s("alice"), 440), bob(s("bob"), 660);
+        QVERIFY(joinByClicks(alice, broker.invite(s("alice"))));
+        QVERIFY(joinByClicks(bob, broker.invite(s("bob"))));
+        QSignalSpy rings(&bob.phone->engine(), &ClientEngine::incomingCall);
+        alice.phone->engine().call(s("bob"));
+        QVERIFY(rings.wait(5000));
+        bob.phone->engine().answer(rings.first().at(0).toByteArray());
+        QTRY_VERIFY_WITH_TIMEOUT(!alice.phone->engine().sessions().empty() && alice.phone->engine().sessions().front().answered, 5000);
+        broker.broker().stop();
+        QTRY_VERIFY_WITH_TIMEOUT(alice.window->statusBar()->currentMessage().contains(s("Call ended: disconnected")), 5000);
+        QTRY_VERIFY_WITH_TIMEOUT(child<QLabel>(*alice.window, "connectionStatus")->text().contains(s("retrying")), 5000);
+        QVERIFY(!alice.phone->engine().refused()); // a lost broker is no refusal
     }
 
     void menusTrayAndAbout()

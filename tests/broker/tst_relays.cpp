@@ -7,10 +7,13 @@
 #include "core/crypto.h"
 #include "core/relayauth.h"
 #include "core/relaywire.h"
+#include "core/wire.h"
 #include "support/fixtures.h"
 #include "support/peeredbrokers.h"
 #include "support/relaymember.h"
 
+#include <QCborMap>
+#include <QCborValue>
 #include <QDateTime>
 #include <QDeadlineTimer>
 #include <QDir>
@@ -104,6 +107,7 @@ private Q_SLOTS:
     void anAdoptedConferenceReKeysOnLeaveAndRevoke();
     void removalHoldsAcrossARelayRestart();
     void aFullRevocationTableFailsClosed();
+    void revocationsExpireWithTheirTokens();
     void federatedCallsTrunkBetweenRelaysOfTheirOwn_data();
     void federatedCallsTrunkBetweenRelaysOfTheirOwn();
 };
@@ -666,6 +670,47 @@ void TestRelays::aFullRevocationTableFailsClosed()
     QVERIFY(!newcomer.bind(grant.relayToken, alice.engine().relayGrantKey(sid)));
     // …while the bindings that exist keep talking.
     QVERIFY(mediaFlows(*talking->a, *talking->b));
+}
+
+// A revocation is kept exactly as long as the order says (when the last token minted for it
+// expires), then forgotten: the relay's memory follows what can still bind, not its history.
+void TestRelays::revocationsExpireWithTheirTokens()
+{
+    auto secret = crypto::randomSecret(32);
+    QVERIFY(secret.ok());
+    broker::RelayServer relay(*secret, {});
+    QVERIFY(relay.start(QHostAddress::LocalHost, 0).ok());
+    const QByteArray key = secret->view().toByteArray();
+    // A broker's side of the control channel, by hand (PROTOCOL.md: relays of their own).
+    QTcpSocket control;
+    control.connectToHost(QHostAddress::LocalHost, relay.port());
+    QVERIFY(control.waitForConnected(3000));
+    wire::FrameReader reader;
+    auto nextFrame = [&]() -> QByteArray {
+        QDeadlineTimer deadline(3000);
+        while (!deadline.hasExpired()) {
+            if (auto f = reader.next(); f && *f)
+                return f->value();
+            if (!control.waitForReadyRead(100))
+                QTest::qWait(10);
+            reader.append(control.readAll());
+        }
+        return {};
+    };
+    const QCborMap hello = QCborValue::fromCbor(nextFrame()).toMap();
+    const QByteArray nr = hello.value(s("nonce")).toByteArray(), nb(relayauth::kNonceSize, 'b');
+    QCborMap auth{{s("t"), s("auth")}, {s("nonce"), nb}, {s("proof"), relayauth::controlProof(key, "broker", nr, nb)}};
+    control.write(wire::frame(auth.toCborValue().toCbor()));
+    QCOMPARE(QCborValue::fromCbor(nextFrame()).toMap().value(s("t")).toString(), s("ok"));
+    const relayauth::ControlKeys keys = relayauth::controlKeys(key, nr, nb);
+    const QByteArray sid(16, 'e');
+    const QCborMap leave{{s("t"), s("leave")}, {s("sid"), sid}, {s("ssrc"), 5}, {s("until"), qint64(now()) + 2}};
+    control.write(wire::frame(relayauth::sealFrame(keys.brokerToRelay, 0, leave)));
+    QTRY_COMPARE_WITH_TIMEOUT(relay.load().revocations, std::size_t(1), 3000);
+    RelayMember m(sid, 5, relay.port());
+    QVERIFY(!grantBind(m, key, relayauth::mintToken(key, sid, 5, now() + 60))); // revoked
+    QTRY_COMPARE_WITH_TIMEOUT(relay.load().revocations, std::size_t(0), 6000); // gone at `until`
+    QCOMPARE(relay.load().revocationOverflows, quint64(0));
 }
 
 void TestRelays::federatedCallsTrunkBetweenRelaysOfTheirOwn_data()

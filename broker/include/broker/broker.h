@@ -263,6 +263,9 @@ private:
     // Whether this instance may still act for its store (an active whose lease has not run
     // out); when not, a step-down is queued.
     bool mayServe();
+    // An active's lease is current, or — overdue — renewed now on a session the server still
+    // holds for it. False: the store ended our session (a standby broke the lease).
+    bool leaseHolds();
     enum class Delivery { Now, AfterCommit };
     // Sends on the account's channel, in order. AfterCommit waits for the group commit of what
     // has been written so far (e.g. a pending key before `rotate`); later messages to the same

@@ -187,6 +187,9 @@ Q_SIGNALS:
 
 private:
     Result<void> ensureBatch();
+    // After a handshake's key (or a replacement's) committed at `epoch`: the older handshake
+    // records go (when `forgetHandshakes`), and the invite it came from is spent.
+    Result<void> afterKeyCommitted(const QString &name, quint32 epoch, bool forgetHandshakes, qint64 invite);
     Result<void> writeAccount(const AccountRecord &a);
     Result<void> writePeer(const AccountRecord &p);
     Result<void> load();
