@@ -40,6 +40,31 @@ double toneToTotalDb(const std::vector<qint16> &s, double hz, std::size_t from, 
     return 10 * std::log10(std::max(tonePower, 1e-12) / meanPower);
 }
 
+double toneToTotalDbInBlocks(const std::vector<qint16> &s, double hz, std::size_t from, std::size_t to, std::size_t block)
+{
+    to = std::min(to, s.size());
+    if (from >= to || block == 0)
+        return -200;
+    const double w = 2 * std::numbers::pi * hz / audio::kSampleRate;
+    const double coeff = 2 * std::cos(w);
+    double tone = 0, total = 0;
+    for (std::size_t start = from; start + block <= to; start += block) {
+        double q1 = 0, q2 = 0;
+        for (std::size_t i = start; i < start + block; ++i) {
+            const double x = s[i];
+            const double q0 = coeff * q1 - q2 + x;
+            q2 = q1;
+            q1 = q0;
+            total += x * x;
+        }
+        // This block's tone energy: power × length, as toneToTotalDb computes the power.
+        tone += (q1 * q1 + q2 * q2 - coeff * q1 * q2) * 2 / double(block);
+    }
+    if (total <= 0)
+        return -200;
+    return 10 * std::log10(std::max(tone, 1e-12) / total);
+}
+
 double levelDb(const std::vector<qint16> &s, std::size_t from, std::size_t to)
 {
     to = std::min(to, s.size());
