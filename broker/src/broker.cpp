@@ -469,7 +469,14 @@ BrokerStatus Broker::status()
 // made once the name is known; a restart makes them afresh.
 void Broker::makeRouting()
 {
-    m_router.reset(); // a restart: the last run's sessions ended with its connections
+    // A restart: the last run's sessions ended with its connections. The old federation goes
+    // first, and quietly: its links' news would reach a router that is being replaced.
+    if (m_federation) {
+        m_federation->disconnect(this);
+        m_federation->stop();
+    }
+    m_router.reset(); // before the federation it refers to
+    m_federation.reset();
     m_federation = std::make_unique<Federation>(FederationContext{
         .store = m_store,
         .config = m_config,

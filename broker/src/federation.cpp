@@ -1,5 +1,7 @@
 #include "federation.h"
 
+#include <QPointer>
+
 #include "broker/log.h"
 #include "callrouter.h"
 #include "core/skbp.h"
@@ -49,17 +51,26 @@ void Federation::start()
 void Federation::stop()
 {
     m_running = false;
+    // Every link is down first; then the news, once the walk is over: a handler (the router
+    // ending the calls across a link) may reach back into the links.
+    std::vector<QString> wereUp;
     for (auto &[name, link] : m_links) {
         link->reconnect.stop();
         dropAttempts(*link);
         if (link->state == PeerView::State::Up)
-            Q_EMIT linkDown(name); // the calls across it end
+            wereUp.push_back(name);
         if (link->socket) {
             link->socket->disconnect(this);
             link->socket->closeGracefully();
         }
         link->socket = nullptr;
         link->state = PeerView::State::Down;
+    }
+    const QPointer<Federation> alive(this);
+    for (const QString &name : wereUp) {
+        Q_EMIT linkDown(name); // the calls across it end
+        if (!alive)
+            return;
     }
 }
 

@@ -5,6 +5,8 @@
 
 #include <QTimer>
 
+#include <optional>
+
 Q_LOGGING_CATEGORY(lcAudio, "sotto.audio")
 
 namespace sotto::phone {
@@ -105,9 +107,12 @@ void CallMedia::ensureStarted(const QByteArray &sid)
     call.devices = std::move(*devices);
     call.session = std::make_unique<MediaSession>(cfg, *call.devices.input, *call.devices.output);
     call.session->setMuted(m_muted);
-    auto &c = m_calls.emplace(sid, std::move(call)).first->second;
+    m_calls.emplace(sid, std::move(call));
     installKeys(sid);
-    if (auto r = c.session->start(); !r) {
+    auto it = m_calls.find(sid); // installKeys() may have told a handler that hung up
+    if (it == m_calls.end())
+        return;
+    if (auto r = it->second.session->start(); !r) {
         const QString why = r.error().message;
         m_calls.erase(sid);
         Q_EMIT failed(sid, why);
@@ -125,9 +130,10 @@ void CallMedia::installKeys(const QByteArray &sid)
     Call &c = it->second;
     const quint32 gen = info->gen;
     auto own = m_engine.srtpMaterial(sid, gen, info->ownSsrc);
+    std::optional<QString> sendKeyFailed;
     if (own) {
         if (auto r = c.session->setSendKey(gen, *own); !r)
-            Q_EMIT failed(sid, r.error().message);
+            sendKeyFailed = r.error().message;
         logKey(c, sid, gen, info->ownSsrc, *own);
     }
     for (const MemberInfo &m : info->members) {
@@ -147,6 +153,9 @@ void CallMedia::installKeys(const QByteArray &sid)
                 s->dropGeneration(previous);
         });
     }
+    // Told last: a handler may hang up, which ends the call and its entry `c` refers to.
+    if (sendKeyFailed)
+        Q_EMIT failed(sid, *sendKeyFailed);
 }
 
 void CallMedia::stop(const QByteArray &sid)
