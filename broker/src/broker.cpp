@@ -315,6 +315,7 @@ void Broker::becomeActive(const QString &why)
             return;
         }
         m_leaseRenewed.start();
+        m_leaseRenewedWallMs = QDateTime::currentMSecsSinceEpoch();
         m_storeTimer.start(std::min(m_config.storeCheckMs, std::max(100, m_config.leaseMs / 3)));
     }
     Q_EMIT roleChanged(m_role);
@@ -376,13 +377,20 @@ void Broker::pollStandby()
 
 bool Broker::leaseHolds()
 {
-    if (m_role != BrokerRole::Active || !m_leaseRenewed.isValid() || m_leaseRenewed.elapsed() <= m_config.leaseMs)
+    // Two clocks: the monotonic one stops while a VM is frozen, the wall clock does not. A third
+    // of the lease as margin: the server fixed the expiry while the renewal ran.
+    const qint64 margin = m_config.leaseMs / 3;
+    const bool overdue = m_leaseRenewed.isValid()
+        && (m_leaseRenewed.elapsed() > m_config.leaseMs - margin
+            || QDateTime::currentMSecsSinceEpoch() - m_leaseRenewedWallMs > m_config.leaseMs - margin);
+    if (m_role != BrokerRole::Active || !overdue)
         return true;
     // Overdue (paused, or a loop that was busy that long): a standby may have ended our session
     // and taken the store. The server says: a renewal on a live session means we still hold the
     // lock (nobody else can be active); on an ended one it fails.
     if (!m_store.connectionLost() && m_store.renewLease(m_config.leaseMs)) {
         m_leaseRenewed.restart();
+        m_leaseRenewedWallMs = QDateTime::currentMSecsSinceEpoch();
         return true;
     }
     return false;
@@ -418,11 +426,16 @@ void Broker::checkStore()
         stepDown(m_store.failed() ? QStringLiteral("a write failed") : QStringLiteral("its session with the server ended"));
         return;
     }
+    // The clocks start before the statement: the server counts the lease from while it ran.
+    QElapsedTimer renewed;
+    renewed.start();
+    const qint64 renewedWall = QDateTime::currentMSecsSinceEpoch();
     if (!m_store.renewLease(m_config.leaseMs)) {
         stepDown(QStringLiteral("its lease could not be renewed (its session with the server ended)"));
         return;
     }
-    m_leaseRenewed.restart();
+    m_leaseRenewed = renewed;
+    m_leaseRenewedWallMs = renewedWall;
 }
 
 void Broker::refuseAsStandby(QTcpSocket *socket)

@@ -940,8 +940,10 @@ void CallRouter::loadLiveSessions()
         return;
     m_ctx.log(QStringLiteral("%1 calls were live at relays of our own: they are kept for their members to resume").arg(m_orphans.size()));
     QTimer::singleShot(kResumeDeadlineMs, &m_timers, [this] {
-        for (const auto &[sid, o] : m_orphans)
+        for (const auto &[sid, o] : m_orphans) {
+            m_ctx.media.endSession(sid); // placed by a revocation meanwhile: its relay lets it go
             (void)m_ctx.store.dropLiveSession(sid);
+        }
         if (!m_orphans.empty())
             m_ctx.log(QStringLiteral("%1 kept calls were not resumed: forgotten").arg(m_orphans.size()));
         m_orphans.clear();

@@ -72,7 +72,7 @@ QByteArray CallRouter::trunkOf(Session &s, const QString &peer)
             return {};
         s.trunkToken = *t;
     }
-    if (!routing::addTrunk(m_ctx, s.sid, peer, s.trunkToken, {}))
+    if (!routing::addTrunk(m_ctx, s.sid, peer, s.trunkToken, {}, true))
         return {};
     return s.trunkToken;
 }

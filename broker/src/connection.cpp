@@ -336,6 +336,23 @@ static bool isOwnReplacement(const AccountRecord *a, quint32 epoch, const Secret
         && crypto::constantTimeEquals(a->replaceKey.view(), own.view());
 }
 
+bool Connection::replacementInviteOpen()
+{
+    // The replacement's invite must still be open when its key commits: one that ran out, or
+    // that the operator replaced (a leaked link), makes a key nobody may take the account with.
+    const AccountRecord *a = m_ctx.store.account(m_account);
+    if (!a || a->replaceEpoch == 0)
+        return false;
+    const qint64 id = a->replaceInvite;
+    for (const Invite &i : m_ctx.store.openInvites(m_account, QDateTime::currentSecsSinceEpoch())) {
+        if (i.id == id)
+            return true;
+    }
+    (void)m_ctx.store.setReplacement(m_account, 0, SecretBytes(), 0);
+    m_ctx.log(QStringLiteral("%1: a replacement device's key refused: its invite is no longer open").arg(m_account));
+    return false;
+}
+
 Result<void> Connection::commitReplacement()
 {
     if (auto r = m_ctx.store.commitReplacement(m_account); !r)
@@ -362,7 +379,7 @@ void Connection::onEnrolConfirm(const QByteArray &body)
     // Exactly the key negotiated here (§4): another handshake's pending key for the same
     // account and epoch is not this client's to commit.
     const AccountRecord *a = store.account(m_account);
-    const bool own = m_replacing ? isOwnReplacement(a, m_newEpoch, m_ownKey)
+    const bool own = m_replacing ? isOwnReplacement(a, m_newEpoch, m_ownKey) && replacementInviteOpen()
                                  : isOwnPending(a, PendingKind::Handshake, m_newEpoch, m_ownKey);
     if (!own) {
         m_ctx.log(QStringLiteral("%1: confirm for a superseded handshake (epoch %2) refused").arg(m_account).arg(m_newEpoch));
@@ -458,7 +475,7 @@ void Connection::onLoginFirstFrame(const QByteArray &body)
     }
     Store &store = m_ctx.store;
     const AccountRecord *pending = store.account(m_account);
-    const bool stillOwn = m_replacing ? isOwnReplacement(pending, m_epoch, m_ownKey)
+    const bool stillOwn = m_replacing ? isOwnReplacement(pending, m_epoch, m_ownKey) && replacementInviteOpen()
                                       : isOwnPending(pending, pending ? pending->pendingKind : PendingKind::None, m_epoch, m_ownKey);
     if (m_commitOnLogin && !stillOwn) {
         // The pending key this login was keyed with was replaced meanwhile (a later handshake):

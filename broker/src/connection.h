@@ -73,6 +73,8 @@ private:
     // Commits the replacement device's key this connection negotiated (or logged in with) and
     // retires the old device (ConnectionContext::replaced).
     Result<void> commitReplacement();
+    // Whether the pending replacement's invite is still open (else the replacement is dropped).
+    bool replacementInviteOpen();
     void onFrame(const QByteArray &body);
     void onOpening(const QByteArray &body);
     void startEnrolment(const QByteArray &body);

@@ -27,9 +27,10 @@ void InProcessMedia::endSession(const QByteArray &sid)
     m_table.endSession(sid);
 }
 
-bool InProcessMedia::addTrunk(const QByteArray &sid, const QHostAddress &address, quint16 port, const QByteArray &token)
+bool InProcessMedia::addTrunk(const QByteArray &sid, const QHostAddress &address, quint16 port, const QByteArray &token,
+                              bool home)
 {
-    m_table.addTrunk(sid, address, port, token);
+    m_table.addTrunk(sid, address, port, token, home);
     return true;
 }
 

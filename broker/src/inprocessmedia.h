@@ -20,7 +20,7 @@ public:
     Result<QCborMap> admit(const QByteArray &sid, quint32 ssrc) override;
     void removeMember(const QByteArray &sid, quint32 ssrc) override;
     void endSession(const QByteArray &sid) override;
-    bool addTrunk(const QByteArray &sid, const QHostAddress &address, quint16 port, const QByteArray &token) override;
+    bool addTrunk(const QByteArray &sid, const QHostAddress &address, quint16 port, const QByteArray &token, bool home) override;
     void removeTrunks(const QByteArray &sid) override;
     QString relayAt(const QByteArray &) const override { return {}; }
     // The broker's own relay died with the instance: nothing of it is left to adopt.

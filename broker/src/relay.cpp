@@ -43,7 +43,7 @@ void RelayTable::addMember(const QByteArray &sid, quint32 ssrc, const QByteArray
     members[ssrc] = m;
 }
 
-void RelayTable::addTrunk(const QByteArray &sid, const QHostAddress &address, quint16 port, const QByteArray &token)
+void RelayTable::addTrunk(const QByteArray &sid, const QHostAddress &address, quint16 port, const QByteArray &token, bool home)
 {
     std::lock_guard lock(m_mutex);
     Session &s = m_sessions[sid];
@@ -51,7 +51,7 @@ void RelayTable::addTrunk(const QByteArray &sid, const QHostAddress &address, qu
         if (t.token == token)
             return;
     }
-    s.trunks.push_back(Trunk{token, address, port, false, m_clock.elapsed()});
+    s.trunks.push_back(Trunk{token, address, port, false, m_clock.elapsed(), 0, home});
 }
 
 void RelayTable::dropEndpoint(const QByteArray &sid, quint32 ssrc, const Member &m)
@@ -135,18 +135,24 @@ void RelayTable::revoke(const QByteArray &key, qint64 until)
     m_revoked.emplace(key, until);
 }
 
+// The revocation first, then the removal: a bind that comes in between finds it revoked and
+// cannot make the member anew behind it.
 void RelayTable::revokeSession(const QByteArray &sid, qint64 until)
 {
+    {
+        std::lock_guard lock(m_mutex);
+        revoke(sid, until);
+    }
     endSession(sid);
-    std::lock_guard lock(m_mutex);
-    revoke(sid, until);
 }
 
 void RelayTable::revokeMember(const QByteArray &sid, quint32 ssrc, qint64 until)
 {
+    {
+        std::lock_guard lock(m_mutex);
+        revoke(memberKey(sid, ssrc), until);
+    }
     removeMember(sid, ssrc);
-    std::lock_guard lock(m_mutex);
-    revoke(memberKey(sid, ssrc), until);
 }
 
 bool RelayTable::isRevoked(const QByteArray &sid, quint32 ssrc, qint64 nowUnix) const
@@ -320,7 +326,7 @@ private:
             std::lock_guard lock(m_table.m_mutex);
             for (const auto &[sid, s] : m_table.m_sessions) {
                 for (const RelayTable::Trunk &t : s.trunks)
-                    binds.emplace_back(relaywire::encodeProvenTrunkBind({sid, m_trunkStamp, relayauth::trunkProof(t.token, sid, m_trunkStamp)}),
+                    binds.emplace_back(relaywire::encodeProvenTrunkBind({sid, m_trunkStamp, relayauth::trunkProof(t.token, sid, m_trunkStamp, t.home)}),
                                        t.address, t.port);
             }
         }
@@ -340,7 +346,8 @@ private:
         if (s != m_table.m_sessions.end()) {
             for (RelayTable::Trunk &t : s->second.trunks) {
                 // The trunk token is the key: the bind proves it without carrying it.
-                const QByteArray expected = relayauth::trunkProof(t.token, b.sid, b.stamp);
+                // From the other side only: our own bind, reflected back to us, fails here.
+                const QByteArray expected = relayauth::trunkProof(t.token, b.sid, b.stamp, !t.home);
                 if (!expected.isEmpty() && crypto::constantTimeEquals(expected, b.proof)) {
                     if (!relayauth::freshStamp(b.stamp, QDateTime::currentMSecsSinceEpoch()) || b.stamp <= t.lastStamp) {
                         ++m_expired;

@@ -58,6 +58,8 @@ QCborMap encode(const Order &o)
         m.insert(QStringLiteral("host"), o.host.toString());
         m.insert(QStringLiteral("port"), qint64(o.port));
         m.insert(QStringLiteral("token"), o.token);
+        if (o.home)
+            m.insert(QStringLiteral("home"), true);
         break;
     case Order::Kind::Untrunk:
         m.insert(QStringLiteral("sid"), o.sid);
@@ -117,9 +119,13 @@ std::optional<Order> decodeOrder(const QCborMap &m)
         o.host = host.isString() && host.toString().size() <= 64 ? QHostAddress(host.toString()) : QHostAddress();
         if (o.host.isNull() || !port || *port == 0 || !token)
             return std::nullopt;
+        const QCborValue home = m.value(QLatin1StringView("home"));
+        if (!home.isUndefined() && !home.isBool())
+            return std::nullopt;
         o.kind = Order::Kind::Trunk;
         o.port = quint16(*port);
         o.token = *token;
+        o.home = home.toBool(false);
         return o;
     }
     return std::nullopt;

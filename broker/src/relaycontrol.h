@@ -5,7 +5,8 @@
 // maps inside the sealed frames. Private to the broker library (the relay server and the pool).
 //
 //   ping    = {"t":"ping", "id": u32}
-//   trunk   = {"t":"trunk", "sid": bytes(16), "host": literal address, "port": u16, "token": bytes(16)}
+//   trunk   = {"t":"trunk", "sid": bytes(16), "host": literal address, "port": u16, "token": bytes(16),
+//              "home"?: true}                   ; the relay is the session's home side
 //   untrunk = {"t":"untrunk", "sid"}
 //   end     = {"t":"end", "sid", "until"?: u32}  ; the session is over: its tokens bind no more
 //   leave   = {"t":"leave", "sid", "ssrc": u32, "until"?: u32}
@@ -36,6 +37,7 @@ struct Order
     QHostAddress host;  // trunk
     quint16 port = 0;   // trunk
     QByteArray token;   // trunk
+    bool home = false;  // trunk: this relay is the session's home side ("home": true; absent: false)
     quint32 ssrc = 0;   // leave
     quint32 until = 0;  // end, leave (0: absent)
 };

@@ -330,7 +330,7 @@ void RelayPool::endSession(const QByteArray &sid)
     revoke(*l, sid, std::nullopt);
 }
 
-bool RelayPool::addTrunk(const QByteArray &sid, const QHostAddress &address, quint16 port, const QByteArray &token)
+bool RelayPool::addTrunk(const QByteArray &sid, const QHostAddress &address, quint16 port, const QByteArray &token, bool home)
 {
     Link *l = placed(sid);
     if (!l)
@@ -341,6 +341,7 @@ bool RelayPool::addTrunk(const QByteArray &sid, const QHostAddress &address, qui
     o.host = address;
     o.port = port;
     o.token = token;
+    o.home = home;
     send(*l, o);
     return true;
 }

@@ -172,7 +172,7 @@ void RelayServer::apply(Control *c, const QCborMap &m)
         return;
     }
     case Kind::Trunk:
-        m_table.addTrunk(o->sid, o->host, o->port, o->token);
+        m_table.addTrunk(o->sid, o->host, o->port, o->token, o->home);
         return;
     case Kind::Untrunk:
         m_table.removeTrunks(o->sid);

@@ -107,7 +107,7 @@ void RemoteSessions::onFedCall(const QString &peer, const wire::Message &m)
     mirror.calleeEpoch = epoch;
     m_mirrors.emplace(sid, std::move(mirror));
     m_local.noteKeyed(to, epoch);
-    routing::addTrunk(m_ctx, sid, peer, m.bytes(key::trunk), m.text(key::relay_at));
+    routing::addTrunk(m_ctx, sid, peer, m.bytes(key::trunk), m.text(key::relay_at), false);
     // SK_0 has left this broker: if the call never rings here (the peer gave up, or lost the
     // key), drop the mirror all the same and rotate the key it came from.
     QTimer::singleShot(m_ctx.config.federatedRingDeadlineMs, &m_timers, [this, sid] {
@@ -185,8 +185,9 @@ std::optional<QString> RemoteSessions::memberName(const QString &written, const 
         return std::nullopt;
     if (a.broker.isEmpty() || a.broker == peer)
         return skbp::Address{a.account, peer}.toString(); // the peer's own account
-    if (a.broker == m_ctx.config.name && (a.account == to || mirror.locals.contains(a.account)))
-        return a.account; // ours, and really in the call
+    if (a.broker == m_ctx.config.name
+        && (a.account == to || mirror.locals.contains(a.account) || mirror.formerLocals.contains(a.account)))
+        return a.account; // ours, and really in the call (or in it until just now: its `left`)
     return std::nullopt; // a colleague of ours not in it, or a third broker's account
 }
 
@@ -241,6 +242,14 @@ void RemoteSessions::onDeliver(const QString &peer, const QString &to, QCborMap 
     }
     if (forged.isEmpty() && t == T::Incoming && mirror == m_mirrors.end() && !routing::relayAtAllowed(m_ctx, peer, relayAt))
         forged = QStringLiteral("relay_at %1, not an address it is configured with").arg(relayAt);
+    // A keyed `incoming` (with an epoch: the phone derives SK_0 itself) only for the call the peer
+    // asked a key for (fcall), at that epoch, and once: any other would key a (key, sid) twice.
+    if (forged.isEmpty() && t == T::Incoming && msg.contains(key::epoch)) {
+        const bool asked = mirror != m_mirrors.end() && mirror->second.callee == to && mirror->second.locals.empty()
+            && mirror->second.calleeEpoch == decoded->u32(key::epoch);
+        if (!asked)
+            forged = QStringLiteral("a key nobody asked for (no fcall for %1 at epoch %2)").arg(to).arg(decoded->u32(key::epoch));
+    }
     if (!forged.isEmpty()) {
         m_ctx.log(QStringLiteral("broker %1 refused: a %2 for %3 (session %4) with %5")
                          .arg(peer, decoded->typeName(), to, shortSid(sid), forged));
@@ -249,7 +258,7 @@ void RemoteSessions::onDeliver(const QString &peer, const QString &to, QCborMap 
     if (t == T::Incoming) {
         if (mirror == m_mirrors.end()) { // invited into a session homed at the peer
             mirror = m_mirrors.emplace(sid, Mirror{peer, {}, {}, {}, 0}).first;
-            routing::addTrunk(m_ctx, sid, peer, trunk, relayAt);
+            routing::addTrunk(m_ctx, sid, peer, trunk, relayAt, false);
         }
         // The member binds at our relay, with a grant of ours.
         const quint32 ssrc = decoded->u32(key::ssrc);
@@ -314,6 +323,7 @@ void RemoteSessions::dropMember(const QByteArray &sid, const QString &account)
     if (auto l = mi.locals.find(account); l != mi.locals.end()) {
         m_ctx.media.removeMember(sid, l->second);
         mi.locals.erase(l);
+        mi.formerLocals.insert(account); // the home's `left` (and peers lists) still name it
     }
     if (!mi.locals.empty())
         return;

@@ -17,6 +17,7 @@
 #include <QString>
 
 #include <map>
+#include <set>
 #include <optional>
 #include <vector>
 
@@ -61,6 +62,7 @@ private:
         QString caller;                    // "name@home" of the one who called, if it called ours
         std::map<QString, quint32> locals; // our accounts in the session → ssrc
         quint32 calleeEpoch = 0;
+        std::set<QString> formerLocals = {}; // ours that were in it: the home may still name them (left, peers)
     };
     static bool isDeliverable(wire::MessageType type);
     // A name the home broker `peer` wrote, as we write it — if it may write it: one of its own

@@ -75,7 +75,9 @@ public:
     virtual void removeMember(const QByteArray &sid, quint32 ssrc) = 0;
     virtual void endSession(const QByteArray &sid) = 0;
     // The session's trunk toward a peer's relay (§8). False when no relay is up.
-    virtual bool addTrunk(const QByteArray &sid, const QHostAddress &address, quint16 port, const QByteArray &token) = 0;
+    // `home`: we home the session (our relay's trunk binds say which side they come from).
+    virtual bool addTrunk(const QByteArray &sid, const QHostAddress &address, quint16 port, const QByteArray &token,
+                          bool home) = 0;
     virtual void removeTrunks(const QByteArray &sid) = 0;
     // Where the session's relay listens, for a peer's relay to reach: "HOST:PORT"; empty for the
     // broker's own relay (the peer knows it: the broker's address).

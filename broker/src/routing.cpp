@@ -44,7 +44,8 @@ bool relayAtAllowed(const RouterContext &ctx, const QString &peer, const QString
     return at && ctx.peers.allowsRelayAt(peer, QHostAddress(at->first), at->second);
 }
 
-bool addTrunk(const RouterContext &ctx, const QByteArray &sid, const QString &peer, const QByteArray &token, const QString &relayAt)
+bool addTrunk(const RouterContext &ctx, const QByteArray &sid, const QString &peer, const QByteArray &token, const QString &relayAt,
+              bool home)
 {
     if (token.size() != skbp::kTokenSize || !relayAtAllowed(ctx, peer, relayAt))
         return false;
@@ -53,7 +54,7 @@ bool addTrunk(const RouterContext &ctx, const QByteArray &sid, const QString &pe
         address = QHostAddress(at->first);
         port = at->second;
     }
-    return ctx.media.addTrunk(sid, address, port, token);
+    return ctx.media.addTrunk(sid, address, port, token, home);
 }
 
 } // namespace sotto::broker::routing

@@ -56,6 +56,7 @@ bool relayAtAllowed(const RouterContext &ctx, const QString &peer, const QString
 // The session's trunk toward the peer's relay: at `relayAt` ("HOST:PORT" with a literal address,
 // the peer's relay of its own) or else at the peer broker's address. False (nothing ordered) for a
 // token of the wrong size, a `relayAt` the peer may not name, or when no relay of ours is up.
-bool addTrunk(const RouterContext &ctx, const QByteArray &sid, const QString &peer, const QByteArray &token, const QString &relayAt);
+bool addTrunk(const RouterContext &ctx, const QByteArray &sid, const QString &peer, const QByteArray &token, const QString &relayAt,
+              bool home);
 
 } // namespace sotto::broker::routing

@@ -229,15 +229,16 @@ public:
     }
     bool breakExpiredLease(QSqlDatabase &db) override
     {
+        // One statement: only the session that holds the active lock now, and only when the lease
+        // it wrote has run out (a stale lease of an instance that is gone names another pid).
         QSqlQuery q(db);
-        if (!q.exec(QStringLiteral("SELECT split_part(value, ' ', 1)::int FROM meta WHERE key = 'active_lease' "
-                                   "AND split_part(value, ' ', 1)::int <> pg_backend_pid() "
-                                   "AND split_part(value, ' ', 2)::bigint < floor(extract(epoch from clock_timestamp()) * 1000)"))
-            || !q.next())
-            return false;
-        const int pid = q.value(0).toInt();
-        QSqlQuery kill(db);
-        return kill.exec(QStringLiteral("SELECT pg_terminate_backend(%1)").arg(pid)) && kill.next() && kill.value(0).toBool();
+        return q.exec(QStringLiteral("SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN meta m ON m.key = 'active_lease' "
+                                     "WHERE l.locktype = 'advisory' AND l.classid = %1 AND l.objid = %2 AND l.granted "
+                                     "AND l.pid <> pg_backend_pid() AND split_part(m.value, ' ', 1)::int = l.pid "
+                                     "AND split_part(m.value, ' ', 2)::bigint < floor(extract(epoch from clock_timestamp()) * 1000)")
+                          .arg(kLockSpace)
+                          .arg(kActiveLock))
+            && q.next() && q.value(0).toBool();
     }
 
 private:

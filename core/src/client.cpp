@@ -300,10 +300,9 @@ void ClientEngine::onFrame(const QByteArray &body)
     m_sinceLastFrame.start();
     if (!m_channel.isOpen()) {
         if (auto e = wire::decodeCleartextError(body)) {
-            if (e->code == ErrorCode::Auth)
-                return refuseForGood(*e);
-            // A standby, or a broker that cannot serve now: not a verdict on our key. The next
-            // address (or the same one after the back-off) is tried.
+            // Before the challenge no broker has judged our key (it answers a wrong one only after
+            // our first sealed frame): a standby, a broker that cannot serve now, or a stranger's
+            // frame. The next address (or the same one after the back-off) is tried.
             return dropConnection(e->message);
         }
         auto nb = wire::decodeChallenge(body);

@@ -78,11 +78,12 @@ QByteArray bindProof(const SecretBytes &grantKey, QByteArrayView sid, quint32 ss
                16);
 }
 
-QByteArray trunkProof(QByteArrayView trunkToken, QByteArrayView sid, quint64 stamp)
+QByteArray trunkProof(QByteArrayView trunkToken, QByteArrayView sid, quint64 stamp, bool fromHome)
 {
     if (trunkToken.isEmpty())
         return {};
-    return mac(trunkToken, QByteArrayLiteral("SKBP/1 trunk-bind") + sid.toByteArray() + be64(stamp), 16);
+    const QByteArray dir = fromHome ? QByteArrayLiteral("home>peer") : QByteArrayLiteral("peer>home");
+    return mac(trunkToken, QByteArrayLiteral("SKBP/1 trunk-bind") + dir + sid.toByteArray() + be64(stamp), 16);
 }
 
 QByteArray provenBind(QByteArrayView sid, quint32 ssrc, QByteArrayView token, const SecretBytes &grantKey, quint64 stamp)

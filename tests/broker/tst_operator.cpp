@@ -207,6 +207,19 @@ void TestOperator::replacementCommitsByLogin()
     QVERIFY(!again.login(s("bob"), oldEpoch, oldKey));
     RawHandshake twice(broker.port(), broker.broker().publicKey(), s("bob"), 0, InviteLink::parse(*link)->secret);
     QVERIFY(!twice.start()); // the invite is spent
+
+    // A replacement whose invite the operator has since replaced (a leaked link) commits nothing,
+    // by confirm or by login: the account stays with the device that holds it.
+    auto leaked = broker.broker().createInvite(broker::InviteRequest{s("bob"), 3600, true});
+    QVERIFY(leaked.ok());
+    RawHandshake thief(broker.port(), broker.broker().publicKey(), s("bob"), 0, InviteLink::parse(*leaked)->secret);
+    QVERIFY(thief.start());
+    QVERIFY(broker.broker().createInvite(broker::InviteRequest{s("bob"), 3600, true}).ok());
+    RawClient byLogin(broker.port());
+    QVERIFY(!byLogin.login(s("bob"), thief.newEpoch(), thief.newKey()));
+    QVERIFY(!thief.confirm());
+    RawClient stillBob(broker.port());
+    QVERIFY(stillBob.login(s("bob"), laptop.newEpoch(), laptop.newKey()));
 }
 
 void TestOperator::adminChannelServesARunningBroker()

@@ -259,9 +259,12 @@ void TestRelays::aBindSeenOnTheWireMovesNothing()
     // instead of carrying it (federatedCallsTrunkBetweenRelaysOfTheirOwn runs on them).
     const QByteArray trunkSid(16, 't'), trunkToken(16, 'k');
     const quint64 stamp = quint64(QDateTime::currentMSecsSinceEpoch());
-    const QByteArray trunkBind = relaywire::encodeProvenTrunkBind({trunkSid, stamp, relayauth::trunkProof(trunkToken, trunkSid, stamp)});
+    const QByteArray trunkBind = relaywire::encodeProvenTrunkBind({trunkSid, stamp, relayauth::trunkProof(trunkToken, trunkSid, stamp, true)});
     QCOMPARE(trunkBind.size(), relaywire::kProvenTrunkBindSize);
     QVERIFY(!trunkBind.contains(trunkToken)); // the token is not on the wire
+    // Each side proves its direction: a relay's own bind, reflected back to it, is not the
+    // other side's (the two relays hold the same token).
+    QVERIFY(relayauth::trunkProof(trunkToken, trunkSid, stamp, true) != relayauth::trunkProof(trunkToken, trunkSid, stamp, false));
 }
 
 void TestRelays::whatARelayHoldsIsBounded()

@@ -9,6 +9,7 @@
 #include "broker/peers.h"
 #include "broker/store.h"
 #include "core/crypto.h"
+#include "core/messages.h"
 #include "core/skbp.h"
 #include "support/fixtures.h"
 #include "support/peeredbrokers.h"
@@ -231,6 +232,15 @@ void TestTrust::peerCannotPoseAsALocalColleague()
     QCOMPARE(daveRings.size(), 0);
     QVERIFY(fed.b->sessions().empty()); // nothing of theirs was mirrored either
 
+    // A keyed call (an epoch: dave would derive SK_0 himself) that no fcall asked for.
+    QCborMap keyed = HostilePeer::deliverIncoming(s("dave"), newSid(), s("mallory"), {s("mallory")});
+    QCborMap inner = keyed.value(key::msg).toMap();
+    inner.insert(key::epoch, qint64(dave.profile().epoch()));
+    keyed.insert(key::msg, inner);
+    a.send(keyed);
+    QTRY_VERIFY_WITH_TIMEOUT(log.has(s("a key nobody asked for")), 5000);
+    QVERIFY(!daveRings.wait(300));
+
     // 2. Its own account, written bare or in full: dave rings, and sees where it came from.
     const QByteArray sid = newSid();
     a.send(HostilePeer::deliverIncoming(s("dave"), sid, s("mallory"), {s("mallory@a")}));
@@ -245,6 +255,18 @@ void TestTrust::peerCannotPoseAsALocalColleague()
     a.send(HostilePeer::deliverIncoming(s("dave"), conf, s("carol@b"), {s("mallory"), s("carol@b")}));
     QVERIFY(daveRings.wait(5000));
     QCOMPARE(daveRings.at(1).at(1).toString(), s("carol"));
+    // carol leaves: the home's `left` about her still reaches dave (she was in it until now).
+    carol.engine().leave(conf);
+    const int refusedBefore = int(log.lines.filter(s("refused")).size());
+    QCborMap left = wire::left(conf, s("carol@b"));
+    QCborMap deliver = wire::message(wire::MessageType::Deliver);
+    deliver.insert(key::to, s("dave"));
+    deliver.insert(key::msg, left);
+    QSignalSpy daveHears(&dave.engine(), &ClientEngine::memberLeft);
+    QSignalSpy daveMembers(&dave.engine(), &ClientEngine::membersChanged);
+    a.send(deliver);
+    QTRY_VERIFY_WITH_TIMEOUT(!daveHears.isEmpty() || !daveMembers.isEmpty(), 5000);
+    QCOMPARE(int(log.lines.filter(s("refused")).size()), refusedBefore);
 }
 
 // SK_0 of a federated call is bound to its home broker: a peer that picks the sid of a local

@@ -282,7 +282,7 @@ void TestRelayWire::provenBindsRoundTrip()
     QCOMPARE(relaywire::encodeProvenBind(*b), wire);
     QVERIFY(!relaywire::decodeBind(wire));
     QCOMPARE(relaywire::classify(wire.chopped(1)), relaywire::Kind::Malformed);
-    const QByteArray trunk = relaywire::encodeProvenTrunkBind({sid(), 9, relayauth::trunkProof(token(), sid(), 9)});
+    const QByteArray trunk = relaywire::encodeProvenTrunkBind({sid(), 9, relayauth::trunkProof(token(), sid(), 9, true)});
     QCOMPARE(relaywire::classify(trunk), relaywire::Kind::ProvenTrunkBind);
     auto t = relaywire::decodeProvenTrunkBind(trunk);
     QVERIFY(t && t->sid == sid() && t->stamp == 9);

@@ -291,6 +291,7 @@ private:
     QTimer m_standbyTimer;   // a standby polls the lock
     QTimer m_storeTimer;     // an active checks that its store's session lives, renews its lease
     QElapsedTimer m_leaseRenewed; // since the active's last renewal (monotonic)
+    qint64 m_leaseRenewedWallMs = 0; // the same on the wall clock (which runs on while a VM is frozen)
     bool m_stepDownQueued = false;
     QString m_standbyNote;   // the last reason a standby could not reach the store (logged once)
     std::unique_ptr<QLockFile> m_lock; // held while started

@@ -79,7 +79,9 @@ public:
     // In process: the member binds with this token and proves this key (relayauth::bindProof).
     void addMember(const QByteArray &sid, quint32 ssrc, const QByteArray &token, const SecretBytes &key);
     // A trunk of this session to a peer's relay at address:port (token: skbp::trunkToken).
-    void addTrunk(const QByteArray &sid, const QHostAddress &address, quint16 port, const QByteArray &token);
+    // `home`: this relay is the session's home broker's side (its trunk binds say so; it takes
+    // only the other side's).
+    void addTrunk(const QByteArray &sid, const QHostAddress &address, quint16 port, const QByteArray &token, bool home);
     void removeMember(const QByteArray &sid, quint32 ssrc);
     void removeTrunks(const QByteArray &sid);
     void endSession(const QByteArray &sid);
@@ -137,6 +139,7 @@ private:
         bool bound = false;
         qint64 lastHeardMs = 0; // stateless mode: ordered, or last bind or media from the peer
         quint64 lastStamp = 0;  // of the last trunk bind taken
+        bool home = false;      // we are the home broker's relay for this session
     };
     struct Session
     {

@@ -54,7 +54,9 @@ TokenCheck checkToken(QByteArrayView secret, QByteArrayView sid, quint32 ssrc, Q
 // derives it from its secret as it checks the token:
 //   grantKey   = HMAC-SHA256(secret, "SKBP/1 relay-grant-key" || sid || u32(ssrc) || token)
 //   bindProof  = HMAC-SHA256(grantKey, "SKBP/1 bind" || sid || u32(ssrc) || token || u64(stamp))[0..16]
-//   trunkProof = HMAC-SHA256(trunkToken, "SKBP/1 trunk-bind" || sid || u64(stamp))[0..16]
+//   trunkProof = HMAC-SHA256(trunkToken, "SKBP/1 trunk-bind" || dir || sid || u64(stamp))[0..16]
+//                ; dir = "home>peer" from the home broker's relay, "peer>home" from the other: a
+//                ; relay's own bind reflected back to it fails (both relays hold the token)
 //                ; the trunk token (drawn by the home broker, sent over the peer channel and the
 //                ; control channels) is the key: trunk binds no longer carry it
 // A relay takes a proven bind only with a stamp within kBindWindowMs of its clock and above the
@@ -62,7 +64,7 @@ TokenCheck checkToken(QByteArrayView secret, QByteArrayView sid, quint32 ssrc, Q
 constexpr qint64 kBindWindowMs = 30000;
 SecretBytes grantKey(QByteArrayView secret, QByteArrayView sid, quint32 ssrc, QByteArrayView token);
 QByteArray bindProof(const SecretBytes &grantKey, QByteArrayView sid, quint32 ssrc, QByteArrayView token, quint64 stamp);
-QByteArray trunkProof(QByteArrayView trunkToken, QByteArrayView sid, quint64 stamp);
+QByteArray trunkProof(QByteArrayView trunkToken, QByteArrayView sid, quint64 stamp, bool fromHome);
 // A whole proven-bind datagram (relaywire::encodeProvenBind) for this grant and stamp; empty for
 // fields of the wrong size.
 QByteArray provenBind(QByteArrayView sid, quint32 ssrc, QByteArrayView token, const SecretBytes &grantKey, quint64 stamp);
