@@ -628,12 +628,6 @@ Result<void> CallRouter::leave(const QString &from, const QByteArray &sid, std::
         return {};
     }
     // Two or more remain: re-key (derived mode) so the leaver cannot read what follows.
-    if (m_ctx.config.keyMode == skbp::KeyMode::Patent) {
-        sendToJoined(s, wire::left(sid, from));
-        recordLive(s);
-        m_ctx.outbox.sessionsChanged();
-        return {};
-    }
     return rekeyWithout(s, from);
 }
 
@@ -1031,12 +1025,6 @@ Result<void> CallRouter::leaveAdopted(Session &s, const QString &from, std::opti
         endSession(sid, reason.value_or(EndReason::Hangup), from);
         return {};
     }
-    if (m_ctx.config.keyMode == skbp::KeyMode::Patent) {
-        sendToJoined(s, wire::left(sid, from));
-        recordLive(s);
-        m_ctx.outbox.sessionsChanged();
-        return {};
-    }
     // The key went with the old instance, but a fresh one needs no old key: the leaver (or the
     // revoked) cannot read what follows, as in a live conference.
     return rekeyWithout(s, from);
@@ -1044,6 +1032,13 @@ Result<void> CallRouter::leaveAdopted(Session &s, const QString &from, std::opti
 
 Result<void> CallRouter::rekeyWithout(Session &s, const QString &departed)
 {
+    if (m_ctx.config.keyMode == skbp::KeyMode::Patent) { // no re-key: the patent's text, for the demonstration
+        if (!departed.isEmpty())
+            sendToJoined(s, wire::left(s.sid, departed));
+        recordLive(s);
+        m_ctx.outbox.sessionsChanged();
+        return {};
+    }
     auto fresh = crypto::randomSecret(skbp::kKeySize);
     if (!fresh)
         return fresh.error();

@@ -159,7 +159,7 @@ private:
     };
     // A fresh SK_(g+1) for the session's joined members, without `departed` (after `left {gen}`
     // for it, when given): a leaver, a revoked member, or — adopted over a take-over — one
-    // removed before anyone resumed. Needs no old key.
+    // removed before anyone resumed. Needs no old key. Patent mode: only the `left`.
     Result<void> rekeyWithout(Session &s, const QString &departed);
     std::map<QByteArray, Orphan> m_orphans; // live at the instance that is gone, not resumed yet
     // Admits the session's members of ours that have no grant yet; on failure nothing stays placed.
