@@ -57,8 +57,34 @@ set(CPACK_NSIS_CONTACT "${CPACK_PACKAGE_CONTACT}")
 set(CPACK_NSIS_ENABLE_UNINSTALL_BEFORE_INSTALL ON)
 set(CPACK_NSIS_MODIFY_PATH OFF)
 set(CPACK_NSIS_INSTALLED_ICON_NAME "bin\\sotto.exe") # verbatim: one backslash in the script
-set(CPACK_PACKAGE_EXECUTABLES "sotto" "Sotto")
+set(CPACK_PACKAGE_EXECUTABLES "sotto" "Sotto") # the Start-menu entry
 set(CPACK_NSIS_EXECUTABLES_DIRECTORY "bin")
+if(SOTTO_WINDOWS_ICON)
+  set(CPACK_NSIS_MUI_ICON "${SOTTO_WINDOWS_ICON}")
+  set(CPACK_NSIS_MUI_UNIICON "${SOTTO_WINDOWS_ICON}")
+endif()
+# sotto:// invite links open the phone (per machine, as the installer is). Bracket arguments keep
+# NSIS's single backslashes and quotes as written.
+set(CPACK_NSIS_EXTRA_INSTALL_COMMANDS [=[
+  WriteRegStr HKCR "sotto" "" "URL:Sotto invite link"
+  WriteRegStr HKCR "sotto" "URL Protocol" ""
+  WriteRegStr HKCR "sotto\DefaultIcon" "" "$INSTDIRin\sotto.exe,0"
+  WriteRegStr HKCR "sotto\shell\open\command" "" '"$INSTDIRin\sotto.exe" "%1"'
+]=])
+set(CPACK_NSIS_EXTRA_UNINSTALL_COMMANDS [=[
+  DeleteRegKey HKCR "sotto"
+]=])
+# Signing (scripts/windows-sign, which does nothing unless SOTTO_SIGN_PFX is set when CPack
+# runs): sotto.exe in the staging folder before makensis, the uninstaller as makensis writes it
+# (!uninstfinalize, NSIS 3.08), the installer when it is done (!finalize).
+set(SOTTO_SIGN_TOOL "" CACHE FILEPATH "Signs a Windows program in place (scripts/windows-sign)")
+if(WIN32 AND SOTTO_SIGN_TOOL)
+  set(CPACK_NSIS_DEFINES "${CPACK_NSIS_DEFINES}
+!finalize '\"${SOTTO_SIGN_TOOL}\" \"%1\"' = 0
+!uninstfinalize '\"${SOTTO_SIGN_TOOL}\" \"%1\"' = 0")
+  configure_file("${CMAKE_CURRENT_LIST_DIR}/windows/sign-staged.cmake.in" "${CMAKE_BINARY_DIR}/sign-staged.cmake" @ONLY)
+  set(CPACK_PRE_BUILD_SCRIPTS "${CMAKE_BINARY_DIR}/sign-staged.cmake")
+endif()
 
 # ---- macOS (disk image) ---------------------------------------------------------------------------
 set(CPACK_DMG_VOLUME_NAME "Sotto ${PROJECT_VERSION}")

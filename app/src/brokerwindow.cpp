@@ -4,6 +4,7 @@
 
 #include "broker/broker.h"
 #include "broker/peers.h"
+#include "resources/icons.h"
 
 #include <QCloseEvent>
 #include <QFontDatabase>
@@ -46,7 +47,7 @@ BrokerWindow::BrokerWindow(broker::Broker &broker, QWidget *parent)
       m_invite(new InvitePanel(broker, m_tabs)), m_log(new LogPanel(broker, this)), m_broker(broker)
 {
     setWindowTitle(QStringLiteral("Sotto broker — %1").arg(broker.name()));
-    setWindowIcon(QIcon(QStringLiteral(":/sotto/icons/sotto.svg")));
+    setWindowIcon(icon(u"sotto"));
     connect(m_accounts, &AccountsPanel::inviteCreated, this, [this](const QString &account, const QString &link) {
         m_invite->showLink(account, link);
         m_tabs->setCurrentWidget(m_invite);

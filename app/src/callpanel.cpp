@@ -1,6 +1,7 @@
 #include "callpanel.h"
 
 #include "phone.h"
+#include "resources/icons.h"
 
 #include <QFrame>
 #include <QDateTime>
@@ -37,9 +38,9 @@ int meterValue(float level)
     return std::clamp(int((db + 60.0) / 60.0 * 100.0), 0, 100);
 }
 
-QPushButton *button(const QString &text, const char *icon, const QString &tip, const char *name, QWidget *parent)
+QPushButton *button(const QString &text, const char *iconName, const QString &tip, const char *name, QWidget *parent)
 {
-    auto *b = new QPushButton(QIcon(QString::fromLatin1(icon)), text, parent);
+    auto *b = new QPushButton(icon(QString::fromLatin1(iconName)), text, parent);
     b->setToolTip(tip);
     b->setObjectName(QString::fromLatin1(name));
     return b;
@@ -51,10 +52,10 @@ CallPanel::CallPanel(Phone &phone, QWidget *parent)
     : QWidget(parent), m_phone(phone), m_title(new QLabel(this)), m_state(new QLabel(this)),
       m_notice(new QLabel(this)), m_banner(new QFrame(this)), m_bannerText(new QLabel(m_banner)),
       m_members(new QWidget(this)), m_grid(new QGridLayout(m_members)),
-      m_answer(button(tr("&Answer"), ":/sotto/icons/call.svg", tr("Answer the call"), "answer", this)),
-      m_decline(button(tr("&Decline"), ":/sotto/icons/hangup.svg", tr("Decline the call"), "decline", this)),
-      m_hangup(button(tr("&Hang up"), ":/sotto/icons/hangup.svg", tr("Leave the call (Esc)"), "hangup", this)),
-      m_mute(button(tr("&Mute"), ":/sotto/icons/mute.svg", tr("Stop sending your voice (Ctrl+M)"), "mute", this)),
+      m_answer(button(tr("&Answer"), "call", tr("Answer the call"), "answer", this)),
+      m_decline(button(tr("&Decline"), "hangup", tr("Decline the call"), "decline", this)),
+      m_hangup(button(tr("&Hang up"), "hangup", tr("Leave the call (Esc)"), "hangup", this)),
+      m_mute(button(tr("&Mute"), "mute", tr("Stop sending your voice (Ctrl+M)"), "mute", this)),
       m_add(new QToolButton(this)), m_stats(new QTreeWidget(this))
 {
     m_stats->setObjectName(QStringLiteral("callStats"));
@@ -80,7 +81,7 @@ CallPanel::CallPanel(Phone &phone, QWidget *parent)
     m_mute->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_M));
     m_add->setObjectName(QStringLiteral("addParticipant"));
     m_add->setText(tr("Add &participant"));
-    m_add->setIcon(QIcon(QStringLiteral(":/sotto/icons/add.svg")));
+    m_add->setIcon(icon(u"add"));
     m_add->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
     m_add->setPopupMode(QToolButton::InstantPopup);
     m_add->setToolTip(tr("Invite someone into this call: they get the key, one ratchet step on"));
@@ -94,9 +95,9 @@ CallPanel::CallPanel(Phone &phone, QWidget *parent)
     m_banner->setFrameShape(QFrame::StyledPanel);
     auto *bannerLayout = new QHBoxLayout(m_banner);
     bannerLayout->addWidget(m_bannerText, 1);
-    auto *takeIt = button(tr("Hang up && answer"), ":/sotto/icons/call.svg", tr("Leave this call and answer the other"),
+    auto *takeIt = button(tr("Hang up && answer"), "call", tr("Leave this call and answer the other"),
                           "switchCall", m_banner);
-    auto *refuse = button(tr("Decline"), ":/sotto/icons/hangup.svg", tr("Decline the other call"), "declineOther", m_banner);
+    auto *refuse = button(tr("Decline"), "hangup", tr("Decline the other call"), "declineOther", m_banner);
     bannerLayout->addWidget(takeIt);
     bannerLayout->addWidget(refuse);
     connect(takeIt, &QPushButton::clicked, this, [this] {
@@ -282,11 +283,11 @@ void CallPanel::rebuildMembers()
             r.name->setObjectName(QStringLiteral("member-%1").arg(account.isEmpty() ? QStringLiteral("self") : account));
             r.muted = new QLabel(m_members);
             r.muted->setObjectName(QStringLiteral("muted-%1").arg(account.isEmpty() ? QStringLiteral("self") : account));
-            r.muted->setPixmap(QIcon(QStringLiteral(":/sotto/icons/mute.svg")).pixmap(QSize(16, 16)));
+            r.muted->setPixmap(icon(u"mute").pixmap(QSize(16, 16)));
             r.muted->setToolTip(account.isEmpty() ? tr("You are muted") : tr("%1 is muted").arg(account));
             r.muted->setVisible(account.isEmpty() ? m_phone.isMuted() : s->muted.contains(account));
             r.talking = new QLabel(m_members);
-            r.talking->setPixmap(QIcon(QStringLiteral(":/sotto/icons/talking.svg")).pixmap(QSize(16, 16)));
+            r.talking->setPixmap(icon(u"talking").pixmap(QSize(16, 16)));
             r.talking->setToolTip(tr("Talking"));
             r.talking->setVisible(false);
             r.meter = new QProgressBar(m_members);
@@ -407,7 +408,7 @@ void CallPanel::fillInviteMenu()
         if (inCall.contains(c.account) || !c.online)
             continue;
         const QString account = c.account;
-        QAction *a = menu->addAction(QIcon(QStringLiteral(":/sotto/icons/online.svg")), account);
+        QAction *a = menu->addAction(icon(u"online"), account);
         a->setObjectName(QStringLiteral("invite-%1").arg(account));
         connect(a, &QAction::triggered, this, [this, account] { m_phone.engine().invite(m_sid, account); });
     }

@@ -15,6 +15,7 @@
 #include "phone.h"
 #include "phonewindow.h"
 #include "signals.h"
+#include "resources/icons.h"
 
 #include <QApplication>
 #include <QCommandLineParser>
@@ -140,7 +141,7 @@ int runPhoneWindow(int argc, char **argv, const QString &profileOption)
         return ExitUsage;
     }
     QApplication app(argc, argv);
-    QApplication::setWindowIcon(QIcon(QStringLiteral(":/sotto/icons/sotto.svg")));
+    QApplication::setWindowIcon(icon(u"sotto"));
     QSettings store;
     PhoneSettings settings = PhoneSettings::load(store);
     QString dir = profileOption;
@@ -750,7 +751,7 @@ int runDemo(int argc, char **argv, const QStringList &args)
             return ExitUsage;
         }
         QApplication app(argc, argv);
-        QApplication::setWindowIcon(QIcon(QStringLiteral(":/sotto/icons/sotto.svg")));
+        QApplication::setWindowIcon(icon(u"sotto"));
         GuiDemo demo(p.isSet(federated));
         if (auto r = demo.start(); !r) {
             printError(r.error().message);

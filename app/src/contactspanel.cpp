@@ -1,6 +1,7 @@
 #include "contactspanel.h"
 
 #include "core/client.h"
+#include "resources/icons.h"
 
 #include <QKeyEvent>
 #include <QLabel>
@@ -24,7 +25,7 @@ ContactsPanel::ContactsPanel(ClientEngine &engine, QWidget *parent)
     m_list->setToolTip(tr("Everyone on your broker. Enter calls the one selected."));
     m_list->installEventFilter(this);
     m_call->setObjectName(QStringLiteral("call"));
-    m_call->setIcon(QIcon(QStringLiteral(":/sotto/icons/call.svg")));
+    m_call->setIcon(icon(u"call"));
     m_call->setToolTip(tr("Call the selected contact (Enter)"));
     auto *layout = new QVBoxLayout(this);
     layout->addWidget(title);
@@ -66,7 +67,7 @@ void ContactsPanel::reload()
             continue;
         const bool here = online && c.online;
         auto *item = new QListWidgetItem(
-            QIcon(here ? QStringLiteral(":/sotto/icons/online.svg") : QStringLiteral(":/sotto/icons/offline.svg")),
+            icon(here ? u"online" : u"offline"),
             here ? c.account : tr("%1 (offline)").arg(c.account), m_list);
         item->setData(kAccountRole, c.account);
         item->setData(kOnlineRole, here);

@@ -1,6 +1,7 @@
 #include "historypanel.h"
 
 #include "core/callhistory.h"
+#include "resources/icons.h"
 
 #include <QHeaderView>
 #include <QLocale>
@@ -38,9 +39,7 @@ void HistoryPanel::reload()
         item->setText(0, QLocale().toString(r.start.toLocalTime(), QLocale::ShortFormat));
         item->setData(0, Qt::UserRole, r.start);
         const bool out = r.direction == CallRecord::Direction::Outgoing;
-        item->setIcon(1, QIcon(out ? QStringLiteral(":/sotto/icons/outgoing.svg")
-                                   : r.answered ? QStringLiteral(":/sotto/icons/incoming.svg")
-                                                : QStringLiteral(":/sotto/icons/missed.svg")));
+        item->setIcon(1, icon(out ? u"outgoing" : r.answered ? u"incoming" : u"missed"));
         item->setToolTip(1, out ? tr("You called") : r.answered ? tr("You answered") : tr("Missed or declined"));
         QString who = r.peer;
         if (!r.members.isEmpty())

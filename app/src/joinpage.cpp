@@ -2,6 +2,7 @@
 
 #include "core/invite.h"
 #include "core/skbp.h"
+#include "resources/icons.h"
 
 #include <QFormLayout>
 #include <QIcon>
@@ -33,7 +34,7 @@ JoinPage::JoinPage(QWidget *parent)
     m_error->setStyleSheet(QStringLiteral("color: #b3261e"));
     m_error->setWordWrap(true);
     m_join->setObjectName(QStringLiteral("join"));
-    m_join->setIcon(QIcon(QStringLiteral(":/sotto/icons/join.svg")));
+    m_join->setIcon(icon(u"join"));
     m_join->setEnabled(false);
     m_join->setDefault(true);
     m_join->setToolTip(tr("Enrol with this broker: a Diffie-Hellman exchange gives you your first key"));

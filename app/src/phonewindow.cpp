@@ -10,6 +10,7 @@
 
 #include "core/invite.h"
 #include "core/skbp.h"
+#include "resources/icons.h"
 
 #include <QApplication>
 #include <QCloseEvent>
@@ -37,7 +38,7 @@ PhoneWindow::PhoneWindow(Phone &phone, PhoneSettings settings, QSettings *store,
       m_answerKey(new QShortcut(QKeySequence(Qt::Key_Return), this)),
       m_answerKeypad(new QShortcut(QKeySequence(Qt::Key_Enter), this))
 {
-    setWindowIcon(QIcon(QStringLiteral(":/sotto/icons/sotto.svg")));
+    setWindowIcon(icon(u"sotto"));
     setCentralWidget(m_pages);
     m_connection->setObjectName(QStringLiteral("connectionStatus"));
     m_key->setObjectName(QStringLiteral("keyStatus"));
@@ -129,18 +130,18 @@ PhoneWindow::~PhoneWindow() = default;
 void PhoneWindow::buildMenus()
 {
     QMenu *phoneMenu = menuBar()->addMenu(tr("&Phone"));
-    QAction *settings = phoneMenu->addAction(QIcon(QStringLiteral(":/sotto/icons/settings.svg")), tr("&Settings…"),
+    QAction *settings = phoneMenu->addAction(icon(u"settings"), tr("&Settings…"),
                                              this, &PhoneWindow::openSettings);
     // QKeySequence::Preferences is empty on plain X11: Ctrl+, there and everywhere.
     settings->setShortcuts({QKeySequence(Qt::CTRL | Qt::Key_Comma)});
     settings->setObjectName(QStringLiteral("actionSettings"));
-    QAction *refresh = phoneMenu->addAction(QIcon(QStringLiteral(":/sotto/icons/refresh.svg")), tr("&Refresh key now"),
+    QAction *refresh = phoneMenu->addAction(icon(u"refresh"), tr("&Refresh key now"),
                                             this, [this] {
                                                 say(tr("Refreshing the key (Diffie-Hellman) as soon as no call is running…"));
                                                 m_phone.engine().refresh();
                                             });
     refresh->setToolTip(tr("A fresh Diffie-Hellman exchange with the broker: breaks the chain of keys"));
-    m_console = phoneMenu->addAction(QIcon(QStringLiteral(":/sotto/icons/sotto.svg")), tr("Broker &console"), this, [this] {
+    m_console = phoneMenu->addAction(icon(u"sotto"), tr("Broker &console"), this, [this] {
         if (m_openConsole)
             m_openConsole();
     });
@@ -307,8 +308,8 @@ void PhoneWindow::buildMain()
     m_tabs->setObjectName(QStringLiteral("tabs"));
     m_timeline = new TimelinePanel(m_phone.engine().timeline(), m_tabs);
     m_history = new HistoryPanel(m_phone.history(), m_tabs);
-    m_tabs->addTab(m_timeline, QIcon(QStringLiteral(":/sotto/icons/key.svg")), tr("&Key timeline"));
-    m_tabs->addTab(m_history, QIcon(QStringLiteral(":/sotto/icons/history.svg")), tr("Call &history"));
+    m_tabs->addTab(m_timeline, icon(u"key"), tr("&Key timeline"));
+    m_tabs->addTab(m_history, icon(u"history"), tr("Call &history"));
     page->setStretchFactor(0, 2);
     page->setStretchFactor(1, 3);
     m_pages->addWidget(page);

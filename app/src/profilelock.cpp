@@ -1,5 +1,7 @@
 #include "profilelock.h"
 
+#include "core/localchannel.h"
+
 #include <QDir>
 #include <QLocalSocket>
 
@@ -24,7 +26,7 @@ namespace {
 
 QString socketPath(const QString &dir)
 {
-    return QDir(dir).absoluteFilePath(QStringLiteral("phone.sock"));
+    return localChannelName(dir, QStringLiteral("phone"));
 }
 
 } // namespace

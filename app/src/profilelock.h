@@ -20,7 +20,8 @@ namespace sotto::app {
 Result<std::unique_ptr<QLockFile>> lockProfile(const QString &dir);
 
 // A second window launch on a profile brings the running window to the front instead: the
-// window listens on DIR/phone.sock (owner only: QLocalServer::UserAccessOption), a second launch
+// window listens on localChannelName(DIR, "phone") — DIR/phone.sock, or a named pipe on Windows —
+// owner only (QLocalServer::UserAccessOption); a second launch
 // says "show" there and exits. Only the holder of the profile lock listens, so a stale socket
 // from a crash is removed first. GUI thread.
 class WindowSummons : public QObject

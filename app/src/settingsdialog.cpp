@@ -3,6 +3,7 @@
 #include "audio/format.h"
 #include "audio/portaudiodevices.h"
 #include "core/profile.h"
+#include "resources/icons.h"
 
 #include <QCheckBox>
 #include <QComboBox>
@@ -25,7 +26,7 @@ namespace sotto::app {
 SettingsDialog::SettingsDialog(const PhoneSettings &settings, const Profile &profile, QWidget *parent)
     : QDialog(parent), m_settings(settings), m_input(new QComboBox(this)), m_output(new QComboBox(this)),
       m_deviceStatus(new QLabel(this)),
-      m_test(new QPushButton(QIcon(QStringLiteral(":/sotto/icons/speaker.svg")), tr("&Test tone"), this)),
+      m_test(new QPushButton(icon(u"speaker"), tr("&Test tone"), this)),
       m_rescan(new QPushButton(tr("&Rescan"), this)), m_echo(new QCheckBox(tr("&Echo cancellation"), this)),
       m_noise(new QCheckBox(tr("&Noise suppression"), this)), m_refresh(new QSpinBox(this)),
       m_keyLogWarning(new QCheckBox(tr("&Warn at start when SOTTO_KEYLOGFILE is set"), this))

@@ -4,8 +4,10 @@
 
 namespace sotto::app {
 
-// Turns SIGINT/SIGTERM into a Qt signal on the main thread, portably: the C handler only sets an
-// atomic flag, which a timer polls (no POSIX-only self-pipe needed).
+// Turns a request to stop into a Qt signal on the main thread: SIGINT/SIGTERM on POSIX; on
+// Windows, the console's control events (Ctrl+C, Ctrl+Break, the console closed, logoff,
+// shutdown). The system's handler only sets an atomic flag, which a timer polls (no POSIX-only
+// self-pipe needed). Construct on the main thread, once.
 class TerminationWatcher : public QObject
 {
     Q_OBJECT

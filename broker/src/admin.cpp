@@ -4,6 +4,7 @@
 #include "broker/log.h"
 #include "core/crypto.h"
 #include "core/invite.h"
+#include "core/localchannel.h"
 #include "core/skbp.h"
 
 #include <QDateTime>
@@ -18,11 +19,6 @@
 #include <QPointer>
 #include <QTimer>
 
-#ifdef Q_OS_LINUX
-#include <sys/socket.h>
-#include <unistd.h>
-#endif
-
 namespace sotto::broker {
 
 namespace {
@@ -34,27 +30,11 @@ QJsonObject failure(const QString &why)
     return QJsonObject{{QStringLiteral("ok"), false}, {QStringLiteral("error"), why}};
 }
 
-// The broker's own user, or root (who can read the store anyway): `sudo sotto broker invite …`
-// reaches the system service, which runs as a user of its own (DynamicUser=).
-bool sameUser(QLocalSocket *socket)
-{
-#ifdef Q_OS_LINUX
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    const int fd = int(socket->socketDescriptor());
-    return fd >= 0 && ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0
-        && (cred.uid == ::geteuid() || cred.uid == 0);
-#else
-    Q_UNUSED(socket);
-    return true; // the socket's permissions (owner only) are the check
-#endif
-}
-
 } // namespace
 
 QString adminSocketPath(const QString &dataDir)
 {
-    return QDir(dataDir).absoluteFilePath(QStringLiteral("admin.sock"));
+    return localChannelName(dataDir, QStringLiteral("admin"));
 }
 
 QJsonObject accountSummary(const AccountRecord &a, bool online)
@@ -174,7 +154,10 @@ void AdminServer::onConnection()
 {
     while (QLocalSocket *s = m_server->nextPendingConnection()) {
         s->setParent(this);
-        if (!sameUser(s)) {
+        // The broker's own user, or the administrator (root), who can read the store anyway:
+        // `sudo sotto broker invite …` reaches the system service, which runs as a user of its
+        // own (DynamicUser=).
+        if (!peerIsSameUser(s)) {
             qCWarning(lcBroker) << "admin channel: a connection from another user refused";
             s->abort();
             s->deleteLater();

@@ -7,6 +7,7 @@
 #include "federation.h"
 #include "connection.h"
 #include "core/invite.h"
+#include "core/privatefile.h"
 
 #include <QDateTime>
 #include <QDir>
@@ -16,7 +17,6 @@
 #include <QJsonArray>
 #include <QLockFile>
 #include <QNetworkInterface>
-#include <QSaveFile>
 #include <QScopeGuard>
 #include <QTcpServer>
 
@@ -120,14 +120,9 @@ Result<crypto::X25519KeyPair> Broker::loadOrCreateStaticKey(const QString &path)
     auto kp = crypto::x25519Generate();
     if (!kp)
         return kp.error();
-    QSaveFile out(path);
-    if (!out.open(QIODevice::WriteOnly))
-        return makeError(ErrorCode::Io, QStringLiteral("cannot write %1").arg(path));
-    out.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
-    out.write(reinterpret_cast<const char *>(kp->privateKey.data()), qint64(kp->privateKey.size()));
-    if (!out.commit())
-        return makeError(ErrorCode::Io, QStringLiteral("cannot write %1").arg(path));
-    QFile::setPermissions(path, QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+    const QByteArrayView raw(reinterpret_cast<const char *>(kp->privateKey.data()), qsizetype(kp->privateKey.size()));
+    if (auto r = writePrivateFile(path, raw); !r)
+        return r.error();
     return kp;
 }
 
@@ -159,9 +154,8 @@ Result<void> Broker::start()
         if (QFile::exists(dir.filePath(f)))
             existed.append(f);
     }
-    if (!QDir().mkpath(m_config.dataDir))
-        return makeError(ErrorCode::Io, QStringLiteral("cannot create %1").arg(m_config.dataDir));
-    QFile::setPermissions(m_config.dataDir, QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner);
+    if (auto r = makePrivateDir(m_config.dataDir); !r)
+        return r.error();
     auto lock = lockDataDir(m_config.dataDir);
     if (!lock) {
         if (!dirExisted)

@@ -1,5 +1,7 @@
 #include "broker/storebackend.h"
 
+#include "core/privatefile.h"
+
 #include <QFile>
 #include <QFileInfo>
 #include <QSqlError>
@@ -127,7 +129,9 @@ public:
             QFile f(path);
             if (!f.open(QIODevice::WriteOnly))
                 return makeError(ErrorCode::Io, QStringLiteral("cannot create %1").arg(path));
-            f.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+            f.close();
+            if (auto r = makeOwnerOnly(path); !r)
+                return r.error();
         }
         QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), name);
         db.setDatabaseName(path);
@@ -153,7 +157,7 @@ public:
     bool tryLockActive(QSqlDatabase &) override { return true; }
     void opened() override
     {
-        QFile::setPermissions(m_location.path, QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+        (void)makeOwnerOnly(m_location.path); // again, for a store made by an older version; made so when created
     }
 
 private:

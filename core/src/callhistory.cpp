@@ -1,6 +1,7 @@
 #include "core/callhistory.h"
 
 #include "core/client.h"
+#include "core/privatefile.h"
 #include "core/profile.h"
 
 #include <QFile>

@@ -1,6 +1,7 @@
 #include "core/profile.h"
 
 #include "core/invite.h"
+#include "core/privatefile.h"
 #include "core/skbp.h"
 
 #include <QCborStreamReader>
@@ -100,23 +101,10 @@ Result<Profile::StoredKeys> decodeKeys(const QByteArray &raw)
 
 } // namespace
 
-Result<void> writePrivateFile(const QString &path, QByteArrayView data)
-{
-    QSaveFile f(path);
-    if (!f.open(QIODevice::WriteOnly))
-        return makeError(ErrorCode::Io, QStringLiteral("cannot write %1: %2").arg(path, f.errorString()));
-    // The temporary file gets the mode before any byte is written; rename keeps it.
-    f.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
-    if (f.write(data.data(), data.size()) != data.size() || !f.commit())
-        return makeError(ErrorCode::Io, QStringLiteral("cannot write %1: %2").arg(path, f.errorString()));
-    return {};
-}
-
 Result<Profile> Profile::open(const QString &dir)
 {
-    if (!QDir().mkpath(dir))
-        return makeError(ErrorCode::Io, QStringLiteral("cannot create profile directory %1").arg(dir));
-    QFile::setPermissions(dir, QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner);
+    if (auto r = makePrivateDir(dir); !r)
+        return makeError(r.error().code, QStringLiteral("cannot create profile directory %1: %2").arg(dir, r.error().message));
     Profile p;
     p.m_dir = QDir(dir).absolutePath();
     if (auto r = p.load(); !r)

@@ -1,5 +1,6 @@
 #include "core/timelinejournal.h"
 
+#include "core/privatefile.h"
 #include "core/profile.h"
 
 #include <QJsonDocument>

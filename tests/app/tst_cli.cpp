@@ -3,6 +3,7 @@
 // files left alone, and SIGTERM. Every child is waited for with a timeout.
 #include "core/crypto.h"
 #include "core/invite.h"
+#include "core/localchannel.h"
 #include "core/profile.h"
 #include "support/fixtures.h"
 
@@ -18,6 +19,7 @@
 #include <QFile>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QLocalSocket>
 #include <QProcess>
 #include <QRegularExpression>
 #include <QSettings>
@@ -599,7 +601,12 @@ void TestCli::oneProcessPerProfile()
     // A second window on a profile whose window is open brings that window to the front and exits.
     const QString windowed = tmp.filePath(s("frank"));
     Child window({s("--profile"), windowed});
-    QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(QDir(windowed).filePath(s("phone.sock"))), 10000);
+    const auto summonsListening = [&] {
+        QLocalSocket probe;
+        probe.connectToServer(localChannelName(windowed, s("phone")));
+        return probe.waitForConnected(200);
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(summonsListening(), 10000);
     const Outcome again = run({s("--profile"), windowed});
     QVERIFY2(again.exited(0), qPrintable(again.describe()));
     QVERIFY2(again.out.contains(QStringLiteral("this profile is open in process %1").arg(window.process().processId()).toUtf8())

@@ -14,6 +14,7 @@
 #include "timelinepanel.h"
 
 #include "core/skbp.h"
+#include "resources/icons.h"
 #include "support/audiotools.h"
 #include "support/fixtures.h"
 
@@ -176,6 +177,33 @@ class TestPhoneWindow : public QObject
 
 private Q_SLOTS:
     void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
+
+    // Every icon draws at the sizes the window uses, at scale 1 and 2, whether compiled in as SVG
+    // or (a Qt without the SVG icon engine: SOTTO_PNG_ICONS) as PNG renders.
+    void everyIconDraws()
+    {
+        const QStringList names = iconNames();
+        for (const char *name : {"sotto", "call", "hangup", "mute", "add", "online", "offline", "key", "history",
+                                 "incoming", "outgoing", "missed", "join", "settings", "refresh", "speaker", "talking"})
+            QVERIFY2(names.contains(QString::fromLatin1(name)), name);
+        for (const QString &name : names) {
+            const QIcon i = icon(name);
+            QVERIFY2(!i.isNull(), qPrintable(name));
+            for (int size : {16, 24, 32}) {
+                for (qreal scale : {1.0, 2.0}) {
+                    const QImage image = i.pixmap(QSize(size, size), scale).toImage();
+                    QVERIFY2(!image.isNull() && image.width() == int(size * scale), qPrintable(name));
+                    int drawn = 0;
+                    for (int y = 0; y < image.height(); ++y) {
+                        for (int x = 0; x < image.width(); ++x)
+                            drawn += qAlpha(image.pixel(x, y)) > 0 ? 1 : 0;
+                    }
+                    QVERIFY2(drawn > image.width(), qPrintable(QStringLiteral("%1 at %2 px x%3 is blank").arg(name).arg(size).arg(scale)));
+                }
+            }
+        }
+        QVERIFY(icon(u"no-such-icon").isNull());
+    }
 
     void badInviteShowsErrorAndChangesNothing_data()
     {

@@ -94,7 +94,14 @@ class TestStandby : public QObject
 {
     Q_OBJECT
 private Q_SLOTS:
-    void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
+    void initTestCase()
+    {
+        QStandardPaths::setTestModeEnabled(true);
+#ifndef Q_OS_LINUX
+        QSKIP("active/standby shares a PostgreSQL store, the Linux server's (the Windows SDK has no libpq or "
+              "QPSQL driver; the suite starts a Debian PostgreSQL server)");
+#endif
+    }
     void oneIsActiveAndTheOtherRefusesPhones();
     void aForeignKeyIsRefused();
     void theStandbyTakesOverFromAKilledActive();

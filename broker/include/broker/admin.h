@@ -6,8 +6,9 @@
 // behind its back. When no broker runs, the same requests are served from the store directly,
 // under the data directory's lock.
 //
-//   channel  = a QLocalServer at DATA/admin.sock, for the broker's own user and root only (socket
-//              permissions, and on Linux the peer's uid is checked too)
+//   channel  = a QLocalServer named localChannelName(DATA, "admin") — DATA/admin.sock on POSIX, a
+//              named pipe on Windows (core/localchannel.h) — for the broker's own user and the
+//              administrator only (owner-only socket or pipe, and the peer's user checked too)
 //   request  = one JSON object, one line: {"cmd":"accounts"}
 //                                       | {"cmd":"revoke","account":NAME}
 //                                       | {"cmd":"invite","account":NAME,"expires":SECONDS,"replace":BOOL,"advertise":"HOST:PORT"?}
@@ -49,7 +50,7 @@ QJsonObject statusJson(const BrokerStatus &status);
 // One account as the operator sees it (no key, only its fingerprint).
 QJsonObject accountSummary(const AccountRecord &a, bool online);
 
-// The path of a data directory's admin socket.
+// The name of a data directory's admin channel (a socket path on POSIX, a pipe name on Windows).
 QString adminSocketPath(const QString &dataDir);
 
 class AdminServer : public QObject

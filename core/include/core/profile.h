@@ -94,7 +94,4 @@ private:
     SecretBytes m_invite;
 };
 
-// Writes a file atomically with mode 0600.
-Result<void> writePrivateFile(const QString &path, QByteArrayView data);
-
 } // namespace sotto

@@ -13,8 +13,10 @@
 #include <QThread>
 #include <QUuid>
 
+#ifdef Q_OS_UNIX
 #include <pwd.h>
 #include <unistd.h>
+#endif
 
 namespace sotto::test {
 
@@ -54,6 +56,36 @@ bool run(const QStringList &command, QString *error, int timeoutMs = 60000)
 
 std::unique_ptr<PgServer> g_shared;
 
+// initdb and the postmaster refuse to run as root (CI runs as root): the server runs as the
+// system user `postgres` then. (The PostgreSQL suites run on Linux only: tests/CMakeLists.txt.)
+bool runningAsRoot()
+{
+#ifdef Q_OS_UNIX
+    return ::geteuid() == 0;
+#else
+    return false;
+#endif
+}
+
+#ifdef Q_OS_UNIX
+bool giveToServerUser(const QString &path, QString *error)
+{
+    const passwd *pw = ::getpwnam("postgres");
+    if (!pw || ::chown(QFile::encodeName(path).constData(), pw->pw_uid, pw->pw_gid) != 0) {
+        *error = pw ? QStringLiteral("cannot give %1 to the user postgres").arg(path)
+                    : QStringLiteral("running as root, and there is no system user postgres to run the server as");
+        return false;
+    }
+    return true;
+}
+#else
+bool giveToServerUser(const QString &path, QString *error)
+{
+    *error = QStringLiteral("cannot give %1 to the user postgres on this system").arg(path);
+    return false;
+}
+#endif
+
 } // namespace
 
 bool onPostgres()
@@ -83,7 +115,7 @@ PgServer &PgServer::shared()
 QStringList PgServer::asServerUser(const QString &program, const QStringList &args) const
 {
     QStringList out;
-    if (::geteuid() == 0) // initdb and the postmaster refuse to run as root
+    if (runningAsRoot())
         out << QStringLiteral("setpriv") << QStringLiteral("--reuid=postgres") << QStringLiteral("--regid=postgres")
             << QStringLiteral("--init-groups");
     else
@@ -104,17 +136,8 @@ bool PgServer::start(QString *error)
         return false;
     }
     if (!QFile::exists(m_data + QStringLiteral("/PG_VERSION"))) {
-        if (::geteuid() == 0) {
-            const passwd *pw = ::getpwnam("postgres");
-            if (!pw) {
-                *error = QStringLiteral("running as root, and there is no system user postgres to run the server as");
-                return false;
-            }
-            if (::chown(QFile::encodeName(m_dir.path()).constData(), pw->pw_uid, pw->pw_gid) != 0) {
-                *error = QStringLiteral("cannot give %1 to postgres").arg(m_dir.path());
-                return false;
-            }
-        }
+        if (runningAsRoot() && !giveToServerUser(m_dir.path(), error))
+            return false;
         const QString password = QString::fromLatin1(QUuid::createUuid().toRfc4122().toHex());
         const QString pwfile = m_dir.filePath(QStringLiteral("pwfile"));
         {
@@ -125,13 +148,8 @@ bool PgServer::start(QString *error)
             }
             f.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ReadUser);
         }
-        if (::geteuid() == 0) {
-            const passwd *pw = ::getpwnam("postgres");
-            if (::chown(QFile::encodeName(pwfile).constData(), pw->pw_uid, pw->pw_gid) != 0) {
-                *error = QStringLiteral("cannot give %1 to postgres").arg(pwfile);
-                return false;
-            }
-        }
+        if (runningAsRoot() && !giveToServerUser(pwfile, error))
+            return false;
         if (!run(asServerUser(QStringLiteral("initdb"),
                               {QStringLiteral("-D"), m_data, QStringLiteral("-U"), kUser, QStringLiteral("--auth=scram-sha-256"),
                                QStringLiteral("--pwfile=") + pwfile, QStringLiteral("-E"), QStringLiteral("UTF8"),
