@@ -12,6 +12,7 @@
 #include "guidemo.h"
 #include "headlessdemo.h"
 #include "headlessphone.h"
+#include "joinpage.h"
 #include "phone.h"
 #include "phonewindow.h"
 #include "signals.h"
@@ -29,6 +30,7 @@
 #include <QJsonObject>
 #include <QMessageBox>
 #include <QSettings>
+#include <QStatusBar>
 #include <QStandardPaths>
 
 #include <cstdio>
@@ -134,7 +136,7 @@ int exec(QCoreApplication &app, Runner &runner, void (Runner::*finishedSignal)(i
     return code;
 }
 
-int runPhoneWindow(int argc, char **argv, const QString &profileOption)
+int runPhoneWindow(int argc, char **argv, const QString &profileOption, const QString &link)
 {
     if (!haveDisplay()) {
         printError(QStringLiteral("no display for the phone's window; use sotto phone --headless"));
@@ -165,6 +167,13 @@ int runPhoneWindow(int argc, char **argv, const QString &profileOption)
                                                settings.noiseSuppression));
     PhoneWindow window(**phone, settings, &store);
     window.show();
+    if (!link.isEmpty()) {
+        if (JoinPage *join = window.joinPage())
+            join->offerLink(link);
+        else
+            window.statusBar()->showMessage(
+                QCoreApplication::translate("sotto", "This phone has already joined its broker: the invite link was not used"), 15000);
+    }
     WindowSummons summons(dir);
     QObject::connect(&summons, &WindowSummons::showRequested, &window, [&window] {
         window.showNormal();
@@ -206,14 +215,19 @@ Result<ParsedCommand<PhoneCommand>> parsePhoneCommand(const QStringList &args)
         return read.error();
     if (*read)
         return ParsedCommand<PhoneCommand>{std::nullopt, **read};
-    if (!p.positionalArguments().isEmpty())
-        return usage(QStringLiteral("unexpected argument \"%1\"").arg(p.positionalArguments().first()));
+    // `sotto sotto://…`: an invite link opened elsewhere (the desktop's or Windows's sotto:// handler).
+    QString link;
+    const QStringList positional = p.positionalArguments();
+    if (positional.size() == 1 && !p.isSet(headless) && positional.first().startsWith(QLatin1StringView("sotto:"), Qt::CaseInsensitive))
+        link = positional.first();
+    else if (!positional.isEmpty())
+        return usage(QStringLiteral("unexpected argument \"%1\"").arg(positional.first()));
     if (!p.isSet(headless)) {
         for (const auto &o : {join, call, answer, answerAll, quiet, invite, hangup, timeline, play, record, device, loss, stats}) {
             if (p.isSet(o))
                 return usage(QStringLiteral("--%1 is for the headless phone (add --headless)").arg(o.names().first()));
         }
-        return ParsedCommand<PhoneCommand>{PhoneCommand{true, p.value(profile), {}}, {}};
+        return ParsedCommand<PhoneCommand>{PhoneCommand{true, p.value(profile), link, {}}, {}};
     }
 
     HeadlessOptions o;
@@ -256,7 +270,7 @@ Result<ParsedCommand<PhoneCommand>> parsePhoneCommand(const QStringList &args)
         if (!ok || o.lossPercent < 0 || o.lossPercent > 100)
             return usage(QStringLiteral("--loss takes a percentage from 0 to 100, not \"%1\"").arg(p.value(loss)));
     }
-    return ParsedCommand<PhoneCommand>{PhoneCommand{false, o.profileDir, std::move(o)}, {}};
+    return ParsedCommand<PhoneCommand>{PhoneCommand{false, o.profileDir, {}, std::move(o)}, {}};
 }
 
 int runPhone(int argc, char **argv, const QStringList &args)
@@ -266,7 +280,7 @@ int runPhone(int argc, char **argv, const QStringList &args)
         return *code;
     PhoneCommand &c = *parsed->command;
     if (c.window)
-        return runPhoneWindow(argc, argv, c.profile);
+        return runPhoneWindow(argc, argv, c.profile, c.link);
     QCoreApplication app(argc, argv);
     HeadlessPhone phone(std::move(c.headless));
     TerminationWatcher term;

@@ -25,6 +25,7 @@ struct PhoneCommand
 {
     bool window = true;
     QString profile;          // the window's (empty: the settings' or the default one)
+    QString link;             // a sotto:// invite link opened with the window (the join page shows it)
     HeadlessOptions headless; // with window == false
 };
 struct BrokerCommand

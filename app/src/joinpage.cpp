@@ -55,6 +55,12 @@ JoinPage::JoinPage(QWidget *parent)
     connect(m_join, &QPushButton::clicked, this, &JoinPage::confirm);
 }
 
+void JoinPage::offerLink(const QString &link)
+{
+    m_link->setText(link); // checked by textChanged
+    m_join->setFocus();
+}
+
 void JoinPage::check()
 {
     const QString text = m_link->text().trimmed();

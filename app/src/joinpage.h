@@ -27,6 +27,9 @@ public:
     void setBusy(bool busy);
     // Why the person is here again (a device whose key the broker refused), above the link.
     void showNote(const QString &note);
+    // A link the person opened (a sotto:// link clicked elsewhere): shown and checked, for them
+    // to compare the fingerprint and join; nothing is sent before they do.
+    void offerLink(const QString &link);
 
 Q_SIGNALS:
     // The link has been checked; the receiver enrols with it.

@@ -16,7 +16,7 @@ namespace {
 
 const char kUsage[] =
     "Usage:\n"
-    "  sotto [--profile DIR]                      the phone, with its window\n"
+    "  sotto [--profile DIR] [sotto://LINK]       the phone, with its window (a link: the join page shows it)\n"
     "  sotto phone --headless --profile DIR [options]   the phone without a window\n"
     "        --join LINK  --call ACCOUNT  --answer | --answer-all  --invite ACCOUNT  --hangup-after SECONDS\n"
     "        --play FILE.wav  --record FILE.wav  --audio-device NAME  --loss PERCENT\n"
@@ -96,7 +96,8 @@ int main(int argc, char **argv)
     }
     if (command == QLatin1StringView("demo"))
         return runDemo(argc, argv, args.mid(1));
-    if (command.isEmpty() || command.startsWith(QLatin1StringView("--profile")))
+    if (command.isEmpty() || command.startsWith(QLatin1StringView("--profile"))
+        || command.startsWith(QLatin1StringView("sotto:"), Qt::CaseInsensitive))
         return runPhone(argc, argv, args);
     if (command.startsWith(u'-'))
         printError(QStringLiteral("unknown option \"%1\" (see sotto --help)").arg(command));

@@ -88,6 +88,17 @@ void TestOptions::phoneWindowAndHelp()
     QVERIFY(window.ok() && window->command);
     QVERIFY(window->command->window);
     QCOMPARE(window->command->profile, QStringLiteral("/q"));
+    QVERIFY(window->command->link.isEmpty());
+    // A sotto:// link opened elsewhere (the link handler the packages register) opens the window
+    // with it; the headless phone takes links by --join only.
+    const QString link = QStringLiteral("sotto://127.0.0.1:7420/join?account=alice");
+    auto opened = parsePhoneCommand({link});
+    QVERIFY(opened.ok() && opened->command);
+    QVERIFY(opened->command->window);
+    QCOMPARE(opened->command->link, link);
+    auto headless = parsePhoneCommand({QStringLiteral("--headless"), QStringLiteral("--profile"), QStringLiteral("/q"), link});
+    QVERIFY(!headless.ok());
+    QVERIFY(headless.error().message.contains(QLatin1StringView("unexpected argument")));
     auto help = parsePhoneCommand(words("--help"));
     QVERIFY(help.ok() && !help->command);
     QVERIFY(help->help.startsWith(QLatin1StringView("Usage: sotto phone [options]")));
