@@ -40,7 +40,7 @@ namespace sotto::app {
 
 void printError(const QString &message)
 {
-    std::fprintf(stderr, "sotto: %s\n", message.toLocal8Bit().constData());
+    std::fprintf(stderr, "sotto: %s\n", message.toUtf8().constData());
     std::fflush(stderr);
 }
 
@@ -155,7 +155,7 @@ int runPhoneWindow(int argc, char **argv, const QString &profileOption, const QS
     options.refreshIntervalSecs = qint64(settings.refreshHours) * 3600;
     auto phone = Phone::open(dir, {}, options);
     if (!phone && phone.error().code == ErrorCode::Busy && summonRunningWindow(dir)) {
-        std::printf("%s: its window is brought to the front\n", qPrintable(phone.error().message));
+        std::printf("%s: its window is brought to the front\n", qUtf8Printable(phone.error().message));
         return ExitOk;
     }
     if (!phone) {
@@ -490,7 +490,7 @@ int runPubkey(int argc, char **argv, const QStringList &args)
     auto key = openBrokerKey(dir);
     if (!key)
         return ExitFailed;
-    std::printf("%s\n", qPrintable(broker::encodePublicKey(key->publicKey)));
+    std::printf("%s\n", qUtf8Printable(broker::encodePublicKey(key->publicKey)));
     return ExitOk;
 }
 
@@ -511,7 +511,7 @@ int runForgetPeer(int argc, char **argv, const QStringList &args)
         printError(r.error().message);
         return ExitFailed;
     }
-    std::printf("forgot the inter-broker key with %s; the next handshake uses the peering secret\n", qPrintable(name));
+    std::printf("forgot the inter-broker key with %s; the next handshake uses the peering secret\n", qUtf8Printable(name));
     return ExitOk;
 }
 
@@ -625,13 +625,13 @@ int runAccounts(int argc, char **argv, const QStringList &args)
             state << QStringLiteral("rotation pending");
         if (a.value(QStringLiteral("enrolment_pending")).toBool())
             state << QStringLiteral("enrolment pending");
-        std::printf("%-20s %6lld  %-19s  %-7s  %-16s  %s\n", qPrintable(a.value(QStringLiteral("account")).toString()),
+        std::printf("%-20s %6lld  %-19s  %-7s  %-16s  %s\n", qUtf8Printable(a.value(QStringLiteral("account")).toString()),
                     qlonglong(a.value(QStringLiteral("epoch")).toDouble()),
-                    qPrintable(a.value(QStringLiteral("fingerprint")).toString().isEmpty() ? QStringLiteral("-")
+                    qUtf8Printable(a.value(QStringLiteral("fingerprint")).toString().isEmpty() ? QStringLiteral("-")
                                                                                           : a.value(QStringLiteral("fingerprint")).toString()),
                     a.value(QStringLiteral("online")).toBool() ? "yes" : "no",
-                    qPrintable(last ? QDateTime::fromSecsSinceEpoch(last).toString(QStringLiteral("yyyy-MM-dd hh:mm")) : QStringLiteral("never")),
-                    qPrintable(state.isEmpty() ? QStringLiteral("-") : state.join(QStringLiteral(", "))));
+                    qUtf8Printable(last ? QDateTime::fromSecsSinceEpoch(last).toString(QStringLiteral("yyyy-MM-dd hh:mm")) : QStringLiteral("never")),
+                    qUtf8Printable(state.isEmpty() ? QStringLiteral("-") : state.join(QStringLiteral(", "))));
     }
     return ExitOk;
 }
@@ -649,8 +649,8 @@ int runRevoke(int argc, char **argv, const QStringList &args)
     QCoreApplication app(argc, argv);
     if (!operatorRequest(p.value(data), {{QStringLiteral("cmd"), QStringLiteral("revoke")}, {QStringLiteral("account"), *account}}))
         return ExitFailed;
-    std::printf("revoked %s: its keys are erased; a new invite (sotto broker invite %s) brings it back\n", qPrintable(*account),
-                qPrintable(*account));
+    std::printf("revoked %s: its keys are erased; a new invite (sotto broker invite %s) brings it back\n", qUtf8Printable(*account),
+                qUtf8Printable(*account));
     return ExitOk;
 }
 
@@ -678,17 +678,17 @@ int runStatus(int argc, char **argv, const QStringList &args)
     QStringList instances;
     for (const QJsonValue &v : answer->value(QStringLiteral("instances")).toArray())
         instances.append(v.toString());
-    std::printf("role:      %s (%s)\n", qPrintable(text("role")), qPrintable(text("why")));
+    std::printf("role:      %s (%s)\n", qUtf8Printable(text("role")), qUtf8Printable(text("why")));
     if (!text("address").isEmpty())
-        std::printf("address:   %s\n", qPrintable(text("address")));
-    std::printf("store:     %s\n", qPrintable(text("store")));
-    std::printf("instances: %s\n", qPrintable(instances.join(QStringLiteral(", "))));
+        std::printf("address:   %s\n", qUtf8Printable(text("address")));
+    std::printf("store:     %s\n", qUtf8Printable(text("store")));
+    std::printf("instances: %s\n", qUtf8Printable(instances.join(QStringLiteral(", "))));
     if (text("role") != QLatin1StringView("stopped"))
         std::printf("load:      %d sessions, %d phones online\n", answer->value(QStringLiteral("sessions")).toInt(),
                     answer->value(QStringLiteral("online")).toInt());
     const QJsonArray relays = answer->value(QStringLiteral("relays")).toArray();
     for (const QJsonValue &r : relays)
-        std::printf("relay:     %s\n", qPrintable(r.toObject().value(QStringLiteral("text")).toString()));
+        std::printf("relay:     %s\n", qUtf8Printable(r.toObject().value(QStringLiteral("text")).toString()));
     return ExitOk;
 }
 
@@ -737,7 +737,7 @@ int runRelay(int argc, char **argv, const QStringList &args)
     broker::RelayServer relay(std::move(*secret), limits, threadCount);
     if (!p.isSet(quiet))
         QObject::connect(&relay, &broker::RelayServer::logLine, [](const QString &line) {
-            std::fprintf(stderr, "%s\n", qPrintable(line));
+            std::fprintf(stderr, "%s\n", qUtf8Printable(line));
             std::fflush(stderr);
         });
     if (auto r = relay.start(at->first, at->second); !r) {

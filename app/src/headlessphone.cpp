@@ -118,8 +118,8 @@ std::optional<int> HeadlessPhone::start()
         });
         // Say whom we are about to trust, as a person would check it against the broker's console.
         std::printf("joining broker %s:%u as %s · broker key fingerprint %s\n",
-                    qPrintable(m_options.join->host), unsigned(m_options.join->port), qPrintable(m_options.join->account),
-                    qPrintable(skbp::fingerprint(m_options.join->brokerPublicKey)));
+                    qUtf8Printable(m_options.join->host), unsigned(m_options.join->port), qUtf8Printable(m_options.join->account),
+                    qUtf8Printable(skbp::fingerprint(m_options.join->brokerPublicKey)));
         std::fflush(stdout);
         e.enrol(*m_options.join);
     } else {
@@ -247,7 +247,7 @@ void HeadlessPhone::progress(const QString &line) const
     if (m_options.quiet)
         return;
     const QString who = m_phone && !m_phone->profile().account().isEmpty() ? m_phone->profile().account() : QStringLiteral("phone");
-    std::fprintf(stderr, "%s: %s\n", qPrintable(who), qPrintable(line));
+    std::fprintf(stderr, "%s: %s\n", qUtf8Printable(who), qUtf8Printable(line));
     std::fflush(stderr);
 }
 

@@ -10,6 +10,10 @@
 
 #include <cstdio>
 
+#ifdef Q_OS_WIN
+#include <windows.h>
+#endif
+
 namespace sotto::app {
 
 namespace {
@@ -49,9 +53,24 @@ int main(int argc, char **argv)
     QCoreApplication::setOrganizationName(QStringLiteral("Sotto"));
     QCoreApplication::setApplicationVersion(QStringLiteral(SOTTO_VERSION));
 
+#ifdef Q_OS_WIN
+    // What Sotto prints is UTF-8 (and so is its ANSI code page: packaging/windows/sotto.manifest):
+    // a console shows it as such.
+    SetConsoleOutputCP(CP_UTF8);
+#endif
     QStringList args;
+#ifdef Q_OS_WIN
+    // The command line as Windows holds it (UTF-16), not argv's ANSI copy.
+    int count = 0;
+    if (wchar_t **wide = CommandLineToArgvW(GetCommandLineW(), &count)) {
+        for (int i = 1; i < count; ++i)
+            args.append(QString::fromWCharArray(wide[i]));
+        LocalFree(wide);
+    }
+#else
     for (int i = 1; i < argc; ++i)
         args.append(QString::fromLocal8Bit(argv[i]));
+#endif
     const QString command = args.value(0);
     if (command == QLatin1StringView("--version") || command == QLatin1StringView("-v")) {
         std::printf("sotto %s\n", SOTTO_VERSION);

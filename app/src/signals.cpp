@@ -5,6 +5,8 @@
 #include <atomic>
 
 #ifdef Q_OS_WIN
+#include <QAbstractNativeEventFilter>
+#include <QCoreApplication>
 #include <windows.h>
 #else
 #include <csignal>
@@ -26,6 +28,22 @@ BOOL WINAPI onConsoleEvent(DWORD event)
         Sleep(4000);
     return TRUE;
 }
+
+// Another program's polite "stop" (QProcess::terminate, a task manager without force) is WM_CLOSE
+// posted to the main thread, which has no window to receive it in a headless run.
+class CloseMessageFilter final : public QAbstractNativeEventFilter
+{
+public:
+    bool nativeEventFilter(const QByteArray &type, void *message, qintptr *) override
+    {
+        const auto *msg = static_cast<const MSG *>(message);
+        if (type == "windows_generic_MSG" && msg->message == WM_CLOSE && msg->hwnd == nullptr) {
+            g_terminate.store(true);
+            return true;
+        }
+        return false;
+    }
+};
 #else
 extern "C" void onSignal(int)
 {
@@ -38,6 +56,8 @@ TerminationWatcher::TerminationWatcher(QObject *parent) : QObject(parent)
 {
 #ifdef Q_OS_WIN
     SetConsoleCtrlHandler(onConsoleEvent, TRUE);
+    static CloseMessageFilter closeFilter; // lives as long as the application that holds it
+    QCoreApplication::instance()->installNativeEventFilter(&closeFilter);
 #else
     std::signal(SIGINT, onSignal);
     std::signal(SIGTERM, onSignal);

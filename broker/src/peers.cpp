@@ -1,6 +1,7 @@
 #include "broker/peers.h"
 
 #include "core/invite.h"
+#include "core/privatefile.h"
 
 #include <QDir>
 #include <QFile>
@@ -102,10 +103,11 @@ Result<SecretBytes> readSecretFile(const QString &path, const QString &what)
     QFile f(path);
     if (!f.open(QIODevice::ReadOnly))
         return usage(QStringLiteral("cannot read the %1 %2").arg(what, path));
-#ifdef Q_OS_UNIX
-    if (f.permissions() & (QFileDevice::ReadGroup | QFileDevice::ReadOther))
-        return usage(QStringLiteral("the %1 %2 is readable by others (chmod 600 it)").arg(what, path));
-#endif
+    auto alone = isOwnerOnly(path);
+    if (!alone)
+        return usage(QStringLiteral("cannot read the %1 %2: %3").arg(what, path, alone.error().message));
+    if (!*alone)
+        return usage(QStringLiteral("the %1 %2 is readable by others (%3)").arg(what, path, ownerOnlyHint()));
     QByteArray text = f.read(4096);
     std::optional<QByteArray> raw = text.size() == 32 ? std::optional<QByteArray>(QByteArray(text.constData(), 32)) : decode32(text);
     wipeInPlace(text);

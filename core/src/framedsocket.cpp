@@ -2,13 +2,37 @@
 
 #include <QPointer>
 
+#if defined(Q_OS_WIN)
+#include <winsock2.h>
+#include <mstcpip.h>
+#else
+#include <sys/socket.h>
+#endif
 #ifdef Q_OS_LINUX
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/socket.h>
 #endif
 
 namespace sotto {
+
+namespace {
+
+// How long a closing socket reads and drops what its peer still sends (lingerThenClose).
+constexpr int kLingerMs = 1000;
+// How long a closing socket waits for what it queued to be written.
+constexpr int kFlushMs = 5000;
+
+// Our half of a close (a FIN), the socket left open for reading.
+void shutdownSending(qintptr fd)
+{
+#ifdef Q_OS_WIN
+    ::shutdown(SOCKET(fd), SD_SEND);
+#else
+    ::shutdown(int(fd), SHUT_WR);
+#endif
+}
+
+} // namespace
 
 FramedSocket::FramedSocket(QTcpSocket *socket, QObject *parent)
     : QObject(parent), m_socket(socket)
@@ -76,6 +100,12 @@ void FramedSocket::applyKeepAlive()
     ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
     ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
     ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+#elif defined(Q_OS_WIN)
+    // Windows: idle time and interval in one call (the probe count is the system's, 10).
+    tcp_keepalive values{1, ULONG(m_keepAliveSecs) * 1000, ULONG(std::max(1, m_keepAliveSecs / 3)) * 1000};
+    DWORD returned = 0;
+    WSAIoctl(SOCKET(m_socket->socketDescriptor()), SIO_KEEPALIVE_VALS, &values, sizeof values, nullptr, 0, &returned,
+             nullptr, nullptr);
 #endif
 }
 
@@ -143,7 +173,36 @@ void FramedSocket::close()
         return;
     m_closing = true;
     m_stallTimer.stop();
-    m_socket->disconnectFromHost();
+    lingerThenClose();
+}
+
+// A close that loses nothing: what was queued is written, then only our side is closed (FIN)
+// and what the peer still sends is read and dropped until it closes too, at most kLingerMs.
+// Closing with unread input makes the kernel answer with a reset instead, and a reset makes the
+// peer's system (Windows' always) throw away what it had received and not yet read: the last
+// frame, often the error that says why. (Apache's "lingering close", for the same reason.)
+void FramedSocket::lingerThenClose()
+{
+    if (m_socket->state() != QAbstractSocket::ConnectedState || m_socket->socketDescriptor() < 0) {
+        m_socket->disconnectFromHost();
+        return;
+    }
+    m_socket->flush();
+    const auto halfClose = [this] {
+        shutdownSending(m_socket->socketDescriptor());
+        QTimer::singleShot(kLingerMs, m_socket, &QTcpSocket::abort);
+    };
+    if (m_socket->bytesToWrite() == 0) {
+        halfClose();
+        return;
+    }
+    connect(m_socket, &QTcpSocket::bytesWritten, this, [this, halfClose] {
+        if (m_socket->bytesToWrite() > 0)
+            return;
+        disconnect(m_socket, &QTcpSocket::bytesWritten, this, nullptr);
+        halfClose();
+    });
+    QTimer::singleShot(kFlushMs, m_socket, &QTcpSocket::abort); // a peer that reads nothing
 }
 
 void FramedSocket::closeGracefully()
@@ -176,6 +235,10 @@ void FramedSocket::abort()
 
 void FramedSocket::onReadyRead()
 {
+    if (m_closing) {
+        m_socket->skip(m_socket->bytesAvailable()); // closing: read and dropped (lingerThenClose)
+        return;
+    }
     m_reader.append(m_socket->readAll());
     // A frame's handler may close us, hand us to another owner, or delete us outright: after
     // each emit, nothing of ours is touched unless we still exist.

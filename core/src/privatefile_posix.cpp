@@ -28,6 +28,11 @@ Result<struct stat> inspect(const QString &path)
 
 } // namespace
 
+QString ownerOnlyHint()
+{
+    return QStringLiteral("chmod 600 it");
+}
+
 Result<void> makeOwnerOnly(const QString &path)
 {
     auto st = inspect(path);
@@ -80,7 +85,7 @@ Result<void> openPrivateAppend(QFile &file, const QString &path)
         ::close(fd);
         return makeError(ErrorCode::Usage, refusal);
     }
-    if (!file.open(fd, QIODevice::WriteOnly | QIODevice::Append | QIODevice::Text, QFileDevice::AutoCloseHandle)) {
+    if (!file.open(fd, QIODevice::WriteOnly | QIODevice::Append, QFileDevice::AutoCloseHandle)) {
         ::close(fd);
         return makeError(ErrorCode::Io, QStringLiteral("cannot open %1").arg(path));
     }

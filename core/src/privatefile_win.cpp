@@ -83,6 +83,11 @@ Result<Security> readSecurity(const QString &path)
 
 } // namespace
 
+QString ownerOnlyHint()
+{
+    return QStringLiteral("let only your account open it: its Properties, Security");
+}
+
 Result<void> makeOwnerOnly(const QString &path)
 {
     auto user = currentUser();
@@ -90,7 +95,7 @@ Result<void> makeOwnerOnly(const QString &path)
         return user.error();
     const bool folder = QFileInfo(path).isDir();
     EXPLICIT_ACCESS_W entry{};
-    entry.grfAccessPermissions = folder ? GENERIC_ALL : FILE_ALL_ACCESS;
+    entry.grfAccessPermissions = FILE_ALL_ACCESS;
     entry.grfAccessMode = SET_ACCESS;
     entry.grfInheritance = folder ? SUB_CONTAINERS_AND_OBJECTS_INHERIT : NO_INHERITANCE;
     entry.Trustee.TrusteeForm = TRUSTEE_IS_SID;
@@ -169,7 +174,7 @@ Result<void> openPrivateAppend(QFile &file, const QString &path)
         if (!alone)
             return alone.error();
         if (!*alone)
-            return makeError(ErrorCode::Usage, QStringLiteral("%1 is open to other users: refused (make it yours alone)").arg(path));
+            return makeError(ErrorCode::Usage, QStringLiteral("%1 is open to other users: refused (%2)").arg(path, ownerOnlyHint()));
     } else {
         // Created empty, made the user's alone, then opened: no byte is written before.
         QFile create(path);
@@ -182,7 +187,7 @@ Result<void> openPrivateAppend(QFile &file, const QString &path)
         }
     }
     file.setFileName(path);
-    if (!file.open(QIODevice::WriteOnly | QIODevice::Append | QIODevice::Text))
+    if (!file.open(QIODevice::WriteOnly | QIODevice::Append)) // lines end in LF on every system
         return makeError(ErrorCode::Io, QStringLiteral("cannot open %1: %2").arg(path, file.errorString()));
     return {};
 }

@@ -4,7 +4,9 @@
 #include "core/crypto.h"
 #include "core/invite.h"
 #include "core/localchannel.h"
+#include "core/privatefile.h"
 #include "core/profile.h"
+#include "support/filemodes.h"
 #include "support/fixtures.h"
 
 #include <QCborMap>
@@ -483,8 +485,8 @@ void TestCli::brokersPeerFromTheCommandLine()
         QFile f(secret);
         QVERIFY(f.open(QIODevice::WriteOnly));
         f.write(crypto::randomBytes(32)->toBase64() + '\n');
-        f.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
     }
+    QVERIFY(makeOwnerOnly(secret).ok());
     const quint16 pa = freePort(), pb = freePort();
     // b has it in its data directory's peers.ini instead of options.
     {
@@ -503,7 +505,7 @@ void TestCli::brokersPeerFromTheCommandLine()
     QTRY_VERIFY_WITH_TIMEOUT(a.outputSoFar().contains("peer b up") && b.outputSoFar().contains("peer a up"), 10000);
 
     // A secret others can read is refused.
-    QFile::setPermissions(secret, QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ReadOther);
+    QVERIFY(openToEveryone(secret));
     const Outcome open = run({s("broker"), s("--headless"), s("--data"), tmp.filePath(s("c")), s("--peer"),
                               s("b=127.0.0.1:%1,%2").arg(pb).arg(keyB), s("--peer-secret-file"), s("b=") + secret});
     QVERIFY2(open.exited(2) && open.err.contains("readable by others"), qPrintable(open.describe()));
@@ -521,7 +523,7 @@ void TestCli::brokersPeerFromTheCommandLine()
     const Outcome nowhere = run({s("broker"), s("forget-peer"), s("b"), s("--data"), tmp.filePath(s("none"))});
     QVERIFY2(nowhere.exited(1) && nowhere.err.contains("no broker store"), qPrintable(nowhere.describe()));
     QVERIFY(!QFile::exists(tmp.filePath(s("none"))));
-    QFile::setPermissions(secret, QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+    QVERIFY(makeOwnerOnly(secret).ok());
     const qsizetype mark = a.outputSoFar().size();
     QVERIFY2(a.start(), a.outputSoFar().mid(mark).constData());
     QTRY_VERIFY_WITH_TIMEOUT(b.outputSoFar().contains("the peering secret has been used"), 10000);
@@ -1005,11 +1007,9 @@ void TestCli::corruptProfile()
     QCOMPARE(readAll(keys), garbage);
 }
 
+// QProcess::terminate: SIGTERM on POSIX, WM_CLOSE to the main thread on Windows.
 void TestCli::sigtermEndsOnlinePhone()
 {
-#ifdef Q_OS_WIN
-    QSKIP("no SIGTERM on Windows");
-#else
     const QString dave = enrolledProfile(s("dave"));
     QVERIFY(!dave.isEmpty());
     const QString tl = m_tmp.filePath(s("dave.jsonl"));
@@ -1031,11 +1031,13 @@ void TestCli::sigtermEndsOnlinePhone()
     QVERIFY(QFile::exists(tl)); // the timeline was opened, and closed cleanly
     auto p = Profile::open(dave);
     QVERIFY(p.ok() && p->isEnrolled());
-#endif
 }
 
 void TestCli::readmeByHandWorksWhenPasted()
 {
+#ifdef Q_OS_WIN
+    QSKIP("the README's \"By hand\" blocks are for a POSIX shell (bash, $S, &, wait)");
+#endif
     // The README's "By hand" blocks, pasted into bash as they are (only the port made free and
     // the binary this build's): the two-party call, then the conference that outlives alice.
     const QByteArray readme = readAll(QStringLiteral(QT_TESTCASE_SOURCEDIR "/../README.md"));

@@ -494,6 +494,13 @@ void TestStore::anUnreachableServerIsNamedWithoutSecrets()
     t.start();
     auto r = openAt(s, s_("postgresql://sotto@127.0.0.1:%1/brokers").arg(port));
     QVERIFY(!r.ok());
+    if (!QSqlDatabase::drivers().contains(s_("QPSQL"))) {
+        // A Qt without the driver (the Windows SDK has no libpq): said so, nothing opened.
+        QCOMPARE(r.error().code, ErrorCode::Usage);
+        QVERIFY2(r.error().message.contains(s_("no QPSQL driver")), qPrintable(r.error().message));
+        QVERIFY(!s.isOpen());
+        QSKIP("no QPSQL driver in this Qt: an unreachable server cannot be tried");
+    }
     QCOMPARE(r.error().code, ErrorCode::Io);
     QVERIFY2(r.error().message.contains(s_("postgresql://sotto@127.0.0.1:%1/brokers").arg(port)), qPrintable(r.error().message));
     QVERIFY(t.elapsed() < 10000);

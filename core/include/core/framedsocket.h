@@ -41,7 +41,8 @@ public:
     // (a caller's bug: seal() refuses such messages first), or when the socket is closing or has
     // just been cut for being too slow.
     bool send(QByteArrayView body);
-    // Sends (best effort) then closes once written.
+    // Sends (best effort) then closes once written (lingerThenClose in the .cpp: written, half-closed,
+    // the peer's input dropped until it closes or a second passes).
     void sendAndClose(QByteArrayView body);
     void close();
     // Detaches from its parent, flushes what is queued, closes, and deletes itself once the
@@ -66,6 +67,7 @@ Q_SIGNALS:
 private:
     void onReadyRead();
     void onStall();
+    void lingerThenClose();
     void cutTooSlow();
     void applyKeepAlive();
 

@@ -32,6 +32,10 @@ Result<bool> isOwnerOnly(const QString &path);
 // POSIX; the DACL in SDDL on Windows ("D:P(A;;FA;;;S-1-5-21-…)"; P = protected).
 Result<QString> describeAccess(const QString &path);
 
+// How a person makes a file theirs alone, for refusals: "chmod 600 it" on POSIX; on Windows,
+// through the file's Security properties.
+QString ownerOnlyHint();
+
 // Creates `dir` (and its parents) and makes it this user's alone.
 Result<void> makePrivateDir(const QString &dir);
 

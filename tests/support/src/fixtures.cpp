@@ -3,6 +3,7 @@
 #include "support/pgserver.h"
 
 #include "core/crypto.h"
+#include "core/privatefile.h"
 
 #include <QCoreApplication>
 #include <QDeadlineTimer>
@@ -440,12 +441,8 @@ SecretBytes writeRelaySecret(const QString &path)
     auto raw = crypto::randomBytes(32);
     if (!raw)
         qFatal("no randomness");
-    QFile f(path);
-    if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate))
+    if (!writePrivateFile(path, raw->toBase64() + '\n').ok())
         qFatal("cannot write %s", qPrintable(path));
-    f.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
-    f.write(raw->toBase64() + '\n');
-    f.close();
     return SecretBytes::copyOf(*raw);
 }
 
