@@ -4,6 +4,7 @@
 
 #include <QDir>
 #include <QLocalSocket>
+#include <QTimer>
 
 namespace sotto::app {
 
@@ -38,17 +39,22 @@ WindowSummons::WindowSummons(const QString &dir, QObject *parent) : QObject(pare
     connect(&m_server, &QLocalServer::newConnection, this, [this] {
         while (QLocalSocket *c = m_server.nextPendingConnection()) {
             connect(c, &QLocalSocket::disconnected, c, &QObject::deleteLater);
+            QTimer::singleShot(5000, c, [c] { c->abort(); }); // one short exchange, bounded
             connect(c, &QLocalSocket::readyRead, this, [this, c] {
                 if (!c->canReadLine()) {
                     if (c->bytesAvailable() > 64)
                         c->abort(); // not a second launch of ours
                     return;
                 }
-                if (c->readLine(64).trimmed() == "show") {
-                    Q_EMIT showRequested();
-                    c->write("ok\n");
+                if (c->readLine(64).trimmed() != "show") {
+                    c->disconnectFromServer();
+                    return;
                 }
-                c->disconnectFromServer();
+                Q_EMIT showRequested();
+                // The second launch closes once it has read this: disconnecting first may drop it
+                // on Windows (DisconnectNamedPipe discards what the client has not read).
+                c->write("ok\n");
+                c->flush();
             });
         }
     });
@@ -67,7 +73,8 @@ bool summonRunningWindow(const QString &dir, int timeoutMs)
     if (!socket.waitForConnected(timeoutMs))
         return false;
     socket.write("show\n");
-    if (!socket.waitForBytesWritten(timeoutMs))
+    // (A pipe on Windows may take the bytes at once: waiting then reports nothing written.)
+    if (!socket.flush() && socket.bytesToWrite() > 0 && !socket.waitForBytesWritten(timeoutMs))
         return false;
     while (!socket.canReadLine()) {
         if (!socket.waitForReadyRead(timeoutMs))

@@ -175,8 +175,11 @@ void AdminServer::onConnection()
             QJsonParseError err{};
             const QJsonDocument doc = QJsonDocument::fromJson(s->readLine(kMaxRequest), &err);
             const QJsonObject answer = doc.isObject() ? m_handler(doc.object()) : failure(QStringLiteral("not a JSON request"));
+            // The client closes once it has read the answer (or the 5 s bound above does): a
+            // server that disconnects first may discard what it wrote on Windows, where
+            // DisconnectNamedPipe drops what the client has not read yet.
             s->write(QJsonDocument(answer).toJson(QJsonDocument::Compact) + '\n');
-            s->disconnectFromServer();
+            s->flush();
         });
     }
 }

@@ -1131,7 +1131,9 @@ void TestCli::answerAllStaysAndAConferenceOutlivesItsCreator()
     QVERIFY(calls.at(1).toObject().value(s("members")).toArray().isEmpty());
     QVERIFY(calls.at(0).toObject().value(s("start")).toString() < calls.at(1).toObject().value(s("start")).toString());
     const QString kept = QDir(bob).filePath(s("timeline.jsonl"));
-    QVERIFY(isOwnerOnly(kept).value());
+    // (Wine keeps no file DACLs of its own and maps them onto Unix modes only in part: there the
+    // journal's privacy is left to tst_core_profile.)
+    QVERIFY(isOwnerOnly(kept).value() || underWine());
     QString error;
     const QStringList steps = eventNames(timeline(kept, &error));
     QVERIFY2(error.isEmpty(), qPrintable(error));
