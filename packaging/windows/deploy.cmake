@@ -3,9 +3,9 @@
 # A native build on Windows (MSVC + vcpkg) has windeployqt, and Qt's deploy script does it. A
 # cross build (MinGW-w64 on Linux: scripts/windows) has none: the Qt plugins Sotto loads are named
 # here, and every DLL that sotto.exe and those plugins import — found by walking their import
-# tables with the toolchain's objdump (file(GET_RUNTIME_DEPENDENCIES)) in the SDK's folders and
-# MinGW's runtime — is installed with them. An import found in none of those folders is a Windows
-# system DLL and stays out.
+# tables with the toolchain's objdump (collect-dlls.cmake) in the SDK's folders and MinGW's
+# runtime — is installed with them. An import found in none of those folders is a Windows system
+# DLL and stays out.
 
 # The plugins Qt loads at run time, by folder: the platform, the native style, the broker
 # store's SQLite driver, TLS (Qt 6 loads its backends as plugins: without one, no TLS at all), the
@@ -33,7 +33,8 @@ if(NOT CMAKE_CROSSCOMPILING)
   return()
 endif()
 
-# Where the DLLs are: the SDK's Qt and libraries, and MinGW's C++ runtime and threads.
+# Where the DLLs are: the SDK's Qt and libraries, and MinGW's C++ runtime and threads
+# (packaging/windows/collect-dlls.cmake copies what the program and its plugins import).
 get_target_property(sotto_qtcore_dll Qt6::Core IMPORTED_LOCATION_RELEASE)
 if(NOT sotto_qtcore_dll)
   get_target_property(sotto_qtcore_dll Qt6::Core IMPORTED_LOCATION)
@@ -54,19 +55,13 @@ endforeach()
 find_program(SOTTO_OBJDUMP NAMES ${CMAKE_CXX_COMPILER_TARGET}-objdump x86_64-w64-mingw32-objdump REQUIRED)
 
 install(CODE "
-  set(CMAKE_GET_RUNTIME_DEPENDENCIES_PLATFORM windows+pe)
-  set(CMAKE_GET_RUNTIME_DEPENDENCIES_TOOL objdump)
-  set(CMAKE_GET_RUNTIME_DEPENDENCIES_COMMAND \"${SOTTO_OBJDUMP}\")
-  file(GET_RUNTIME_DEPENDENCIES
-    EXECUTABLES \"$<TARGET_FILE:sotto>\"
-    MODULES ${sotto_plugin_files}
-    DIRECTORIES ${sotto_dll_dirs}
-    RESOLVED_DEPENDENCIES_VAR dlls
-    UNRESOLVED_DEPENDENCIES_VAR system_dlls
-    CONFLICTING_DEPENDENCIES_PREFIX conflicts)
-  foreach(dll IN LISTS dlls)
-    file(INSTALL \"\${dll}\" DESTINATION \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}\")
-  endforeach()
-  list(LENGTH dlls n)
-  message(STATUS \"Sotto: \${n} DLLs beside sotto.exe; left to Windows: \${system_dlls}\")
+  execute_process(COMMAND \"${CMAKE_COMMAND}\" -DOBJDUMP=${SOTTO_OBJDUMP} -DSTRIP=${CMAKE_STRIP}
+    \"-DDEST=\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}\"
+    \"-DBINARIES=$<TARGET_FILE:sotto>;${sotto_plugin_files}\"
+    \"-DDIRS=${sotto_dll_dirs}\"
+    -P \"${PROJECT_SOURCE_DIR}/packaging/windows/collect-dlls.cmake\"
+    RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR \"collecting sotto.exe's DLLs failed\")
+  endif()
 ")
