@@ -275,7 +275,7 @@ void TestCallAudio::keyLog()
 void TestCallAudio::keyLogRefusesFilesOpenToOthers()
 {
 #ifndef Q_OS_UNIX
-    QSKIP("file modes and owners are POSIX (Windows: owner-only ACLs)");
+    QSKIP("file modes and owners are POSIX; the key log's refusals by ACL on Windows are tst_core_privatefile's");
 #else
     QTemporaryDir dir;
     auto phoneWith = [](const QString &path) {

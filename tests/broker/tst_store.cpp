@@ -4,6 +4,7 @@
 #include "broker/broker.h"
 #include "broker/store.h"
 #include "core/crypto.h"
+#include "core/privatefile.h"
 #include "core/skbp.h"
 #include "support/fixtures.h"
 #include "support/pgserver.h"
@@ -230,19 +231,20 @@ void TestStore::brokerKeepsItsName()
 
 void TestStore::fileModeIsPrivate()
 {
-#ifdef Q_OS_WIN
-    QSKIP("POSIX file modes");
-#endif
     if (test::onPostgres())
         QSKIP("SQLite's own case: the server keeps PostgreSQL's files");
     QTemporaryDir dir;
     const QString path = dir.filePath(QStringLiteral("broker.db"));
     Store s;
     QVERIFY(s.open(path).ok());
+    // The user's alone: mode 0600 on POSIX, an owner-only DACL on Windows (core/privatefile.h).
+    QVERIFY2(isOwnerOnly(path).value(), qPrintable(describeAccess(path).value()));
+#ifdef Q_OS_UNIX
     const auto perms = QFile::permissions(path) & (QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner
                                                    | QFileDevice::ReadGroup | QFileDevice::WriteGroup | QFileDevice::ExeGroup
                                                    | QFileDevice::ReadOther | QFileDevice::WriteOther | QFileDevice::ExeOther);
     QCOMPARE(perms, QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+#endif
 }
 
 void TestStore::corruptFilesAreReportedAndLeftAlone_data()
