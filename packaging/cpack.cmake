@@ -68,8 +68,8 @@ endif()
 set(CPACK_NSIS_EXTRA_INSTALL_COMMANDS [=[
   WriteRegStr HKCR "sotto" "" "URL:Sotto invite link"
   WriteRegStr HKCR "sotto" "URL Protocol" ""
-  WriteRegStr HKCR "sotto\DefaultIcon" "" "$INSTDIRin\sotto.exe,0"
-  WriteRegStr HKCR "sotto\shell\open\command" "" '"$INSTDIRin\sotto.exe" "%1"'
+  WriteRegStr HKCR "sotto\DefaultIcon" "" "$INSTDIR\bin\sotto.exe,0"
+  WriteRegStr HKCR "sotto\shell\open\command" "" '"$INSTDIR\bin\sotto.exe" "%1"'
 ]=])
 set(CPACK_NSIS_EXTRA_UNINSTALL_COMMANDS [=[
   DeleteRegKey HKCR "sotto"
