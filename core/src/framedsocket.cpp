@@ -1,5 +1,6 @@
 #include "core/framedsocket.h"
 
+#include <QCoreApplication>
 #include <QPointer>
 
 #if defined(Q_OS_WIN)
@@ -208,7 +209,10 @@ void FramedSocket::lingerThenClose()
 void FramedSocket::closeGracefully()
 {
     disconnect(); // nobody hears from us any more
-    setParent(nullptr);
+    // Ours no longer, but the application's until it has closed (it lingers up to a second for
+    // the peer): one that is still closing when the application goes goes with it.
+    QObject *app = QCoreApplication::instance();
+    setParent(app && app->thread() == thread() ? app : nullptr);
     if (m_socket->state() != QAbstractSocket::ConnectedState) {
         // Still looking the host up or connecting: nothing to flush, nobody to wait for.
         m_closing = true;

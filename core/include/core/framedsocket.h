@@ -45,8 +45,9 @@ public:
     // the peer's input dropped until it closes or a second passes).
     void sendAndClose(QByteArrayView body);
     void close();
-    // Detaches from its parent, flushes what is queued, closes, and deletes itself once the
-    // peer has the bytes (or after a short grace). Do not use the pointer afterwards.
+    // Detaches from its parent (to the application's, on its thread), flushes what is queued,
+    // closes, and deletes itself once the peer has the bytes (or after a short grace, or with
+    // the application). Do not use the pointer afterwards.
     void closeGracefully();
     // Closes without flushing pending writes (for fatal errors and for tests).
     void abort();
