@@ -58,11 +58,6 @@ Result<std::vector<BYTE>> currentUser()
     return copy;
 }
 
-bool isWellKnown(PSID sid, WELL_KNOWN_SID_TYPE type)
-{
-    return IsWellKnownSid(sid, type);
-}
-
 struct Security
 {
     std::unique_ptr<void, LocalFreer> descriptor;
@@ -138,8 +133,8 @@ Result<bool> isOwnerOnly(const QString &path)
             return false;  // object or callback entries: not what we write, so not ours alone
         }
         const PSID sid = &static_cast<ACCESS_ALLOWED_ACE *>(ace)->SidStart;
-        if (!EqualSid(sid, user->data()) && !isWellKnown(sid, WinLocalSystemSid)
-            && !isWellKnown(sid, WinBuiltinAdministratorsSid))
+        if (!EqualSid(sid, user->data()) && !IsWellKnownSid(sid, WinLocalSystemSid)
+            && !IsWellKnownSid(sid, WinBuiltinAdministratorsSid))
             return false;
     }
     return true;
