@@ -98,7 +98,7 @@ Outcome run(const QStringList &args, int timeoutMs = 15000)
     QProcess p;
     p.start(sottoBinary(), args);
     Outcome o;
-    if (!p.waitForStarted(5000))
+    if (!p.waitForStarted(kProgramStartMs))
         return o;
     o.finished = p.waitForFinished(timeoutMs);
     if (!o.finished) {
@@ -119,13 +119,14 @@ public:
     explicit Child(const QStringList &args)
     {
         m_process.start(sottoBinary(), args);
-        m_process.waitForStarted(5000);
+        m_process.waitForStarted(kProgramStartMs);
     }
     ~Child()
     {
         if (m_process.state() != QProcess::NotRunning) {
             m_process.kill();
-            m_process.waitForFinished(3000);
+            // Until it is gone, profile lock and all (a killed Wine process takes a moment).
+            m_process.waitForFinished(kProgramStartMs);
         }
     }
     QProcess &process() { return m_process; }
@@ -1001,7 +1002,7 @@ void TestCli::sigtermEndsOnlinePhone()
     QVERIFY(!dave.isEmpty());
     const QString tl = m_tmp.filePath(s("dave.jsonl"));
     Child phone({s("phone"), s("--headless"), s("--profile"), dave, s("--timeline"), tl});
-    QVERIFY(phone.process().waitForStarted(5000));
+    QVERIFY(phone.process().waitForStarted(kProgramStartMs));
     QTest::qWait(1500); // logged in, nothing to do: it stays online
     if (!phone.running())
         QFAIL(qPrintable(QStringLiteral("the phone did not stay online: ") +
@@ -1080,7 +1081,7 @@ void TestCli::headlessSaysWhyItIsOffline()
     }
     Child quiet({s("phone"), s("--headless"), s("--quiet"), s("--profile"), dir});
     QTest::qWait(1500);
-    QVERIFY(quiet.running());
+    QVERIFY2(quiet.running(), quiet.stderrSoFar().constData());
     QVERIFY2(quiet.stderrSoFar().isEmpty(), quiet.stderrSoFar().constData());
 }
 

@@ -348,7 +348,7 @@ bool BrokerProcess::start(int timeoutMs)
     if (const QString store = testStoreLocation(m_dataDir); !store.isEmpty() && !m_extra.contains(QStringLiteral("--store")))
         args << QStringLiteral("--store") << store;
     m_process->start(QStringLiteral(SOTTO_BINARY), args);
-    if (!m_process->waitForStarted(timeoutMs))
+    if (!m_process->waitForStarted(kProgramStartMs))
         return false;
     QDeadlineTimer deadline(timeoutMs);
     while (!deadline.hasExpired()) {
@@ -452,7 +452,7 @@ bool RelayProcess::start(int timeoutMs)
     m_process->setProcessChannelMode(QProcess::MergedChannels);
     m_process->start(QStringLiteral(SOTTO_BINARY), QStringList{QStringLiteral("relay"), QStringLiteral("--listen"), address(),
                                                                QStringLiteral("--secret-file"), m_secretFile} + m_extra);
-    if (!m_process->waitForStarted(timeoutMs))
+    if (!m_process->waitForStarted(kProgramStartMs))
         return false;
     QDeadlineTimer deadline(timeoutMs);
     while (!deadline.hasExpired() && m_process->state() != QProcess::NotRunning) {

@@ -21,6 +21,10 @@
 
 namespace sotto::test {
 
+// How long a test waits for a program it starts to be running (not for it to be ready): starting
+// a Windows program under Wine, while other tests run, takes seconds at times.
+constexpr int kProgramStartMs = 30000;
+
 // Short timeouts so fault tests finish quickly.
 ClientOptions fastClientOptions();
 // A TCP port that was free a moment ago.
