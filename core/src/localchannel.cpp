@@ -9,6 +9,7 @@
 #include <vector>
 
 #if defined(Q_OS_WIN)
+#include "tokenuser_win.h"
 #include <windows.h>
 #elif defined(Q_OS_LINUX)
 #include <sys/socket.h>
@@ -46,15 +47,7 @@ struct Handle
     }
 };
 
-// The user SID and whether the token is an enabled member of BUILTIN\Administrators.
-bool tokenUser(HANDLE token, std::vector<BYTE> &user)
-{
-    DWORD size = 0;
-    GetTokenInformation(token, TokenUser, nullptr, 0, &size);
-    user.resize(size);
-    return size && GetTokenInformation(token, TokenUser, user.data(), size, &size);
-}
-
+// Whether the token is an enabled member of BUILTIN\Administrators.
 bool isAdministrator(HANDLE token)
 {
     DWORD size = 0;
@@ -79,15 +72,14 @@ bool peerIsSameUser(QLocalSocket *socket)
     if (!pipe || pipe == INVALID_HANDLE_VALUE || !GetNamedPipeClientProcessId(pipe, &pid))
         return false;
     Handle process{OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid)};
-    Handle peerToken, ownToken;
-    if (!process.h || !OpenProcessToken(process.h, TOKEN_QUERY, &peerToken.h)
-        || !OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &ownToken.h))
+    Handle peerToken;
+    if (!process.h || !OpenProcessToken(process.h, TOKEN_QUERY, &peerToken.h))
         return false;
-    std::vector<BYTE> peer, own;
-    if (!tokenUser(peerToken.h, peer) || !tokenUser(ownToken.h, own))
+    std::vector<BYTE> peer = win::tokenUserSid(peerToken.h);
+    std::vector<BYTE> own = win::processUserSid();
+    if (peer.empty() || own.empty())
         return false;
-    return EqualSid(reinterpret_cast<TOKEN_USER *>(peer.data())->User.Sid, reinterpret_cast<TOKEN_USER *>(own.data())->User.Sid)
-        || isAdministrator(peerToken.h);
+    return EqualSid(peer.data(), own.data()) || isAdministrator(peerToken.h);
 }
 
 #elif defined(Q_OS_LINUX)

@@ -3,6 +3,7 @@
 // parent) with a single entry giving the process token's user full control — for a folder,
 // inherited by everything created in it.
 #include "core/privatefile.h"
+#include "tokenuser_win.h"
 
 #include <QDir>
 #include <QFileInfo>
@@ -38,24 +39,12 @@ struct LocalFreer
     void operator()(void *p) const { LocalFree(p); }
 };
 
-// The process token's user SID (a copy the caller owns).
 Result<std::vector<BYTE>> currentUser()
 {
-    HANDLE token = nullptr;
-    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token))
+    std::vector<BYTE> sid = win::processUserSid();
+    if (sid.empty())
         return makeError(ErrorCode::Io, QStringLiteral("cannot read this process's user: %1").arg(systemError(GetLastError())));
-    DWORD size = 0;
-    GetTokenInformation(token, TokenUser, nullptr, 0, &size);
-    std::vector<BYTE> buffer(size);
-    const bool ok = size && GetTokenInformation(token, TokenUser, buffer.data(), size, &size);
-    const DWORD error = GetLastError();
-    CloseHandle(token);
-    if (!ok)
-        return makeError(ErrorCode::Io, QStringLiteral("cannot read this process's user: %1").arg(systemError(error)));
-    const PSID sid = reinterpret_cast<TOKEN_USER *>(buffer.data())->User.Sid;
-    std::vector<BYTE> copy(GetLengthSid(sid));
-    CopySid(DWORD(copy.size()), copy.data(), sid);
-    return copy;
+    return sid;
 }
 
 struct Security
@@ -185,6 +174,33 @@ Result<void> openPrivateAppend(QFile &file, const QString &path)
     if (!file.open(QIODevice::WriteOnly | QIODevice::Append)) // lines end in LF on every system
         return makeError(ErrorCode::Io, QStringLiteral("cannot open %1: %2").arg(path, file.errorString()));
     return {};
+}
+
+// ---- tokenuser_win.h ----------------------------------------------------------------------
+
+std::vector<BYTE> win::tokenUserSid(HANDLE token)
+{
+    DWORD size = 0;
+    GetTokenInformation(token, TokenUser, nullptr, 0, &size);
+    std::vector<BYTE> buffer(size);
+    if (!size || !GetTokenInformation(token, TokenUser, buffer.data(), size, &size))
+        return {};
+    const PSID sid = reinterpret_cast<TOKEN_USER *>(buffer.data())->User.Sid;
+    std::vector<BYTE> copy(GetLengthSid(sid));
+    CopySid(DWORD(copy.size()), copy.data(), sid);
+    return copy;
+}
+
+std::vector<BYTE> win::processUserSid()
+{
+    HANDLE token = nullptr;
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token))
+        return {};
+    std::vector<BYTE> sid = tokenUserSid(token);
+    const DWORD error = GetLastError();
+    CloseHandle(token);
+    SetLastError(error);
+    return sid;
 }
 
 } // namespace sotto
