@@ -11,7 +11,7 @@
 
 #include "fuzzsupport.h"
 
-#include "core/profile.h"
+#include "client/profile.h"
 #include "core/skbp.h"
 
 #include <QCborMap>

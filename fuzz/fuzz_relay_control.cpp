@@ -1,4 +1,4 @@
-// What a relay of its own reads from its brokers' control channel (broker/src/relaycontrol.h,
+// What a relay of its own reads from its brokers' control channel (relay/include/relay/control.h,
 // core/relayauth.h): sealed frames, and the orders and pongs inside them.
 //
 //   input = u8(seq) frame
@@ -13,17 +13,17 @@
 
 #include "core/relayauth.h"
 #include "core/wire.h"
-#include "relaycontrol.h"
+#include "relay/control.h"
 
 #include <QCborValue>
 
 using namespace sotto;
 using namespace sotto::fuzz;
-using namespace sotto::broker;
+using namespace sotto::relay;
 
 namespace {
 
-bool sameOrder(const relaycontrol::Order &a, const relaycontrol::Order &b)
+bool sameOrder(const control::Order &a, const control::Order &b)
 {
     return a.kind == b.kind && a.id == b.id && a.sid == b.sid && a.host == b.host && a.port == b.port && a.token == b.token
         && a.ssrc == b.ssrc;
@@ -31,13 +31,13 @@ bool sameOrder(const relaycontrol::Order &a, const relaycontrol::Order &b)
 
 void checkMap(const QCborMap &m)
 {
-    if (auto o = relaycontrol::decodeOrder(m)) {
-        FUZZ_CHECK(o->kind == relaycontrol::Order::Kind::Ping || o->sid.size() == 16);
-        const auto again = relaycontrol::decodeOrder(relaycontrol::encode(*o));
+    if (auto o = control::decodeOrder(m)) {
+        FUZZ_CHECK(o->kind == control::Order::Kind::Ping || o->sid.size() == 16);
+        const auto again = control::decodeOrder(control::encode(*o));
         FUZZ_CHECK(again && sameOrder(*again, *o));
     }
-    if (auto p = relaycontrol::decodePong(m)) {
-        const auto again = relaycontrol::decodePong(relaycontrol::encode(*p));
+    if (auto p = control::decodePong(m)) {
+        const auto again = control::decodePong(control::encode(*p));
         FUZZ_CHECK(again && again->id == p->id && again->members == p->members && again->forwarded == p->forwarded);
     }
 }
@@ -45,25 +45,25 @@ void checkMap(const QCborMap &m)
 fuzz::Seeds seeds()
 {
     const SecretBytes key = SecretBytes::copyOf(fixedBytes(0x11, 32));
-    relaycontrol::Order trunk;
-    trunk.kind = relaycontrol::Order::Kind::Trunk;
+    control::Order trunk;
+    trunk.kind = control::Order::Kind::Trunk;
     trunk.sid = fixedBytes(0x20, 16);
     trunk.host = QHostAddress(QStringLiteral("127.0.0.1"));
     trunk.port = 7420;
     trunk.token = fixedBytes(0x40, 16);
-    relaycontrol::Order leave;
-    leave.kind = relaycontrol::Order::Kind::Leave;
+    control::Order leave;
+    leave.kind = control::Order::Kind::Leave;
     leave.sid = trunk.sid;
     leave.ssrc = 0x0badf00d;
-    relaycontrol::Order ping;
+    control::Order ping;
     ping.id = 9;
     auto framed = [&](quint8 seq, const QCborMap &m) { return QByteArray(1, char(seq)) + relayauth::sealFrame(key, seq, m); };
     return {
-        {"trunk", framed(0, relaycontrol::encode(trunk))},
-        {"leave", framed(1, relaycontrol::encode(leave))},
-        {"ping", framed(2, relaycontrol::encode(ping))},
-        {"pong", framed(3, relaycontrol::encode(relaycontrol::Pong{9, 2, 6, 0, 1000, 3}))},
-        {"unsealed-trunk", QByteArray(1, '\0') + relaycontrol::encode(trunk).toCborValue().toCbor()},
+        {"trunk", framed(0, control::encode(trunk))},
+        {"leave", framed(1, control::encode(leave))},
+        {"ping", framed(2, control::encode(ping))},
+        {"pong", framed(3, control::encode(control::Pong{9, 2, 6, 0, 1000, 3}))},
+        {"unsealed-trunk", QByteArray(1, '\0') + control::encode(trunk).toCborValue().toCbor()},
     };
 }
 

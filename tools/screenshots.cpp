@@ -6,7 +6,7 @@
 #include "callpanel.h"
 #include "contactspanel.h"
 #include "guidemo.h"
-#include "phone.h"
+#include "phone/phone.h"
 #include "phonewindow.h"
 #include "timelinepanel.h"
 

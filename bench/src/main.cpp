@@ -10,8 +10,8 @@
 #include "setupbench.h"
 
 #include "broker/broker.h"
-#include "broker/epolldispatcher.h"
-#include "core/client.h"
+#include "net/epolldispatcher.h"
+#include "client/client.h"
 #include "core/invite.h"
 #ifdef SOTTO_BENCH_POSTGRES
 #include "support/fixtures.h"
@@ -123,7 +123,7 @@ public:
     explicit BrokerHost(const std::function<void(broker::BrokerConfig &)> &adjust = {})
     {
         m_context.moveToThread(&m_thread);
-        if (QAbstractEventDispatcher *d = broker::createServerEventDispatcher())
+        if (QAbstractEventDispatcher *d = net::createServerEventDispatcher())
             m_thread.setEventDispatcher(d);
         m_thread.start();
         broker::BrokerConfig cfg;
@@ -790,12 +790,12 @@ std::vector<double> benchRelayProcesses(int processes, int sessions, int seconds
 
 int main(int argc, char **argv)
 {
-    // Same event dispatcher as the headless broker (see app/src/main.cpp).
+    // Same event dispatcher as the headless broker (see app/cli/main.cpp).
     if (!qEnvironmentVariableIsSet("QT_NO_GLIB"))
         qputenv("QT_NO_GLIB", "1");
     // The broker's dispatcher (epoll on Linux) for the bench's clients too, as `sotto broker`
     // runs: a poll(2) over 10,000 client sockets per pass would measure the bench, not the broker.
-    if (QAbstractEventDispatcher *d = broker::createServerEventDispatcher())
+    if (QAbstractEventDispatcher *d = net::createServerEventDispatcher())
         QCoreApplication::setEventDispatcher(d);
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("sotto-bench"));

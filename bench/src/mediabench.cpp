@@ -8,7 +8,7 @@
 #include "audio/srtp.h"
 #include "audio/voiceprocessor.h"
 #include "broker/broker.h"
-#include "broker/relay.h"
+#include "relay/relay.h"
 #include "core/crypto.h"
 #include "core/relayauth.h"
 #include "core/invite.h"
@@ -269,10 +269,10 @@ RelayRate benchRelay(int sessions, int seconds, const RelayLoad &load)
     RelayRate out;
     out.sessions = sessions;
     // Capacity, not policy: the per-sender rate limit is lifted for this measurement.
-    broker::RelayTable::Limits limits{1e9, 1e9};
+    relay::RelayTable::Limits limits{1e9, 1e9};
     limits.batch = load.batch;
-    broker::RelayTable table(limits);
-    broker::Relay relay(table);
+    relay::RelayTable table(limits);
+    relay::Relay relay(table);
     QUdpSocket probe;
     probe.bind(QHostAddress::LocalHost, 0);
     const quint16 port = probe.localPort();

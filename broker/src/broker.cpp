@@ -264,19 +264,6 @@ Result<void> Broker::start()
     return {};
 }
 
-QString brokerRoleName(BrokerRole role)
-{
-    switch (role) {
-    case BrokerRole::Stopped:
-        return QStringLiteral("stopped");
-    case BrokerRole::Standby:
-        return QStringLiteral("standby");
-    case BrokerRole::Active:
-        return QStringLiteral("active");
-    }
-    return {};
-}
-
 QString Broker::ownAddress() const
 {
     if (!m_config.advertise.isEmpty())
@@ -441,19 +428,6 @@ void Broker::refuseAsStandby(QTcpSocket *socket)
         ErrorCode::Standby, QStringLiteral("broker %1 at %2 is a standby; another instance serves this store")
                                 .arg(m_config.name, ownAddress())));
     framed->closeGracefully();
-}
-
-QString relayStatusText(const RelayStatus &r)
-{
-    if (!r.up)
-        return QStringLiteral("%1 down: %2").arg(r.address, r.why);
-    return QStringLiteral("%1 up: %2 sessions of ours (%3 in all), %4 members, %5 packets forwarded, %6 binds refused")
-        .arg(r.address)
-        .arg(r.sessions)
-        .arg(r.relaySessions)
-        .arg(r.members)
-        .arg(r.forwarded)
-        .arg(r.refused);
 }
 
 BrokerStatus Broker::status()

@@ -1,6 +1,6 @@
 #include "connection.h"
 
-#include "broker/broker.h"
+#include "broker/store.h"
 #include "broker/log.h"
 #include "callrouter.h"
 #include "federation.h"

@@ -19,6 +19,7 @@
 namespace sotto::broker {
 
 class CallRouter;
+class Connection;
 class Federation;
 struct AccountRecord;
 

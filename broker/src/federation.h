@@ -10,7 +10,9 @@
 
 #include "peerattempts.h"
 #include "routercontext.h"
-#include "broker/broker.h"
+#include "broker/config.h"
+#include "broker/store.h"
+#include "broker/views.h"
 #include "core/channel.h"
 #include "core/framedsocket.h"
 #include "core/crypto.h"

@@ -1,6 +1,6 @@
 #include "inprocessmedia.h"
 
-#include "broker/relay.h"
+#include "relay/relay.h"
 #include "core/crypto.h"
 #include "core/messages.h"
 #include "core/skbp.h"

@@ -7,15 +7,17 @@
 
 #include <functional>
 
-namespace sotto::broker {
-
+namespace sotto::relay {
 class RelayTable;
+}
+
+namespace sotto::broker {
 
 class InProcessMedia final : public MediaPlane
 {
 public:
     // `port`: the broker's port, which its relay shares (known only once it listens).
-    InProcessMedia(RelayTable &table, std::function<quint16()> port) : m_table(table), m_port(std::move(port)) {}
+    InProcessMedia(relay::RelayTable &table, std::function<quint16()> port) : m_table(table), m_port(std::move(port)) {}
 
     Result<QCborMap> admit(const QByteArray &sid, quint32 ssrc) override;
     void removeMember(const QByteArray &sid, quint32 ssrc) override;
@@ -27,7 +29,7 @@ public:
     bool adopt(const QByteArray &, const QString &) override { return false; }
 
 private:
-    RelayTable &m_table;
+    relay::RelayTable &m_table;
     std::function<quint16()> m_port;
 };
 

@@ -22,7 +22,7 @@
 #include "core/noise.h"
 #include "core/secretbytes.h"
 
-#include "broker/broker.h"
+#include "broker/config.h"
 
 #include <QObject>
 #include <QPointer>

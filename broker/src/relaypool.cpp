@@ -1,6 +1,6 @@
 #include "relaypool.h"
 
-#include "relaycontrol.h"
+#include "relay/control.h"
 
 #include "core/crypto.h"
 #include "core/framedsocket.h"
@@ -47,13 +47,13 @@ struct RelayPool::Link
     QElapsedTimer downSince;
     quint32 pingId = 0;
     int sessions = 0;      // ours placed on it
-    relaycontrol::Pong load;
+    relay::control::Pong load;
     QString why = QStringLiteral("not connected yet");
     bool wasUp = false;
     // Revocations ordered on this relay whose tokens may still be alive (sid, or sid || ssrc →
     // the order): sent again every time the link comes up — the relay may have restarted and
     // forgotten them, or the order may have found the link down — and dropped once expired.
-    std::map<QByteArray, relaycontrol::Order> revocations;
+    std::map<QByteArray, relay::control::Order> revocations;
 };
 
 RelayPool::RelayPool(std::vector<Endpoint> relays, SecretBytes secret, std::function<void(const QString &)> log, QObject *parent)
@@ -119,7 +119,7 @@ void RelayPool::tick()
             if (l.since.elapsed() > kSilentMs) {
                 lose(l, QStringLiteral("silent for %1 s").arg(kSilentMs / 1000));
             } else if (l.lastPing.elapsed() >= kPingMs) {
-                relaycontrol::Order ping;
+                relay::control::Order ping;
                 ping.id = ++l.pingId;
                 send(l, ping);
                 l.lastPing.restart();
@@ -196,7 +196,7 @@ void RelayPool::onFrame(Link &l, const QByteArray &frame)
         return;
     }
     auto m = relayauth::openFrame(l.keys.relayToBroker, l.seqIn++, frame);
-    auto pong = m ? relaycontrol::decodePong(*m) : std::nullopt;
+    auto pong = m ? relay::control::decodePong(*m) : std::nullopt;
     if (!pong) {
         lose(l, QStringLiteral("a frame failed its MAC"));
         return;
@@ -241,11 +241,11 @@ void RelayPool::lose(Link &l, const QString &why)
         QMetaObject::invokeMethod(this, [this, lost] { m_onLost(lost); }, Qt::QueuedConnection);
 }
 
-void RelayPool::send(Link &l, const relaycontrol::Order &order)
+void RelayPool::send(Link &l, const relay::control::Order &order)
 {
     if (l.state != Link::State::Up)
         return;
-    const QByteArray frame = relayauth::sealFrame(l.keys.brokerToRelay, l.seqOut++, relaycontrol::encode(order));
+    const QByteArray frame = relayauth::sealFrame(l.keys.brokerToRelay, l.seqOut++, relay::control::encode(order));
     if (frame.isEmpty() || !l.socket->send(frame))
         lose(l, QStringLiteral("cannot send to it"));
 }
@@ -291,8 +291,8 @@ Result<QCborMap> RelayPool::admit(const QByteArray &sid, quint32 ssrc)
 
 void RelayPool::revoke(Link &l, const QByteArray &sid, std::optional<quint32> ssrc)
 {
-    relaycontrol::Order o;
-    o.kind = ssrc ? relaycontrol::Order::Kind::Leave : relaycontrol::Order::Kind::End;
+    relay::control::Order o;
+    o.kind = ssrc ? relay::control::Order::Kind::Leave : relay::control::Order::Kind::End;
     o.sid = sid;
     o.ssrc = ssrc.value_or(0);
     // Every token minted for it so far expires by then.
@@ -335,8 +335,8 @@ bool RelayPool::addTrunk(const QByteArray &sid, const QHostAddress &address, qui
     Link *l = placed(sid);
     if (!l)
         return false;
-    relaycontrol::Order o;
-    o.kind = relaycontrol::Order::Kind::Trunk;
+    relay::control::Order o;
+    o.kind = relay::control::Order::Kind::Trunk;
     o.sid = sid;
     o.host = address;
     o.port = port;
@@ -351,8 +351,8 @@ void RelayPool::removeTrunks(const QByteArray &sid)
     auto it = m_placement.find(sid);
     if (it == m_placement.end())
         return;
-    relaycontrol::Order o;
-    o.kind = relaycontrol::Order::Kind::Untrunk;
+    relay::control::Order o;
+    o.kind = relay::control::Order::Kind::Untrunk;
     o.sid = sid;
     send(*it->second, o);
 }

@@ -14,7 +14,7 @@
 
 #include "routercontext.h"
 
-#include "broker/broker.h" // RelayStatus
+#include "broker/views.h"
 
 #include "core/secretbytes.h"
 
@@ -33,11 +33,11 @@ namespace sotto {
 class FramedSocket;
 }
 
-namespace sotto::broker {
-
-namespace relaycontrol {
+namespace sotto::relay::control {
 struct Order;
 }
+
+namespace sotto::broker {
 
 class RelayPool final : public QObject, public MediaPlane
 {
@@ -77,7 +77,7 @@ private:
     void connectLink(Link &l);
     void onFrame(Link &l, const QByteArray &frame);
     void lose(Link &l, const QString &why);
-    void send(Link &l, const relaycontrol::Order &order);
+    void send(Link &l, const relay::control::Order &order);
     // Orders the relay to refuse the member's (or, without ssrc, the session's) tokens for as
     // long as any minted so far lives, and keeps the order to send again at every reconnect.
     void revoke(Link &l, const QByteArray &sid, std::optional<quint32> ssrc);

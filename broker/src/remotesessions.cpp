@@ -3,7 +3,7 @@
 #include "callrouter.h"
 #include "routing.h"
 
-#include "broker/relay.h"
+#include "relay/relay.h"
 #include "broker/store.h"
 #include "core/crypto.h"
 

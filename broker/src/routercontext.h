@@ -4,7 +4,8 @@
 // media plane (relays), the peer links, an outbox for the phones' channels and presence, the config and
 // the log. Nothing else of Broker is theirs. Private to the broker; main thread only.
 
-#include "broker/broker.h" // BrokerConfig
+#include "broker/config.h"
+#include "broker/views.h"
 
 #include "core/result.h"
 

@@ -5,7 +5,7 @@
 #include "core/invite.h"
 #include "core/localchannel.h"
 #include "core/privatefile.h"
-#include "core/profile.h"
+#include "client/profile.h"
 #include "support/filemodes.h"
 #include "support/fixtures.h"
 

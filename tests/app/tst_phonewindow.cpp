@@ -8,7 +8,7 @@
 #include "contactspanel.h"
 #include "historypanel.h"
 #include "joinpage.h"
-#include "phone.h"
+#include "phone/phone.h"
 #include "phonewindow.h"
 #include "settingsdialog.h"
 #include "timelinepanel.h"
@@ -71,14 +71,14 @@ struct Person
 {
     explicit Person(const QString &name, double hz, ClientOptions options = fastClientOptions()) : name(name)
     {
-        PhoneAudio audio;
+        phone::PhoneAudio audio;
         audio.callDevices = [hz]() -> Result<phone::CallMedia::Devices> {
             return phone::CallMedia::Devices{std::make_unique<audio::FileAudioInput>(tone(hz, 1.0), true),
                                              std::make_unique<MemoryAudioOutput>()};
         };
         this->audio = audio;
         this->options = options;
-        auto p = Phone::open(dir.path(), std::move(audio), options);
+        auto p = phone::Phone::open(dir.path(), std::move(audio), options);
         if (!p)
             qFatal("phone: %s", qPrintable(p.error().message));
         phone = std::move(*p);
@@ -90,18 +90,18 @@ struct Person
     {
         window.reset();
         phone.reset();
-        auto p = Phone::open(dir.path(), audio, options);
+        auto p = phone::Phone::open(dir.path(), audio, options);
         if (!p)
             qFatal("phone: %s", qPrintable(p.error().message));
         phone = std::move(*p);
         window = std::make_unique<PhoneWindow>(*phone, PhoneSettings{});
         window->show();
     }
-    PhoneAudio audio;
+    phone::PhoneAudio audio;
     ClientOptions options;
     QString name;
     QTemporaryDir dir;
-    std::unique_ptr<Phone> phone;
+    std::unique_ptr<phone::Phone> phone;
     std::unique_ptr<PhoneWindow> window;
 };
 

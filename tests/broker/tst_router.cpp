@@ -6,7 +6,7 @@
 #include "callrouter.h"
 #include "inprocessmedia.h"
 
-#include "broker/relay.h"
+#include "relay/relay.h"
 #include "broker/store.h"
 #include "core/crypto.h"
 #include "core/skbp.h"
@@ -101,7 +101,7 @@ private:
     SecretBytes enrol(const QString &account);
     std::unique_ptr<QTemporaryDir> m_dir;
     std::unique_ptr<Store> m_store;
-    std::unique_ptr<RelayTable> m_relays;
+    std::unique_ptr<relay::RelayTable> m_relays;
     std::unique_ptr<InProcessMedia> m_media;
     NoPeers m_peers;
     FakeOutbox m_outbox;
@@ -118,7 +118,7 @@ void TestRouter::init()
     auto location = StoreLocation::parse(test::testStoreAt(m_dir->filePath(QStringLiteral("broker.db"))));
     QVERIFY(location.ok());
     QVERIFY(m_store->open(*location).ok());
-    m_relays = std::make_unique<RelayTable>();
+    m_relays = std::make_unique<relay::RelayTable>();
     m_media = std::make_unique<InProcessMedia>(*m_relays, [] { return quint16(7420); });
     m_outbox = FakeOutbox();
     m_config = BrokerConfig();

@@ -4,7 +4,9 @@
 // delivery and rotation (§6). One event loop; the store commits in groups (see Store).
 
 #include "broker/admin.h"
-#include "broker/relay.h"
+#include "broker/config.h"
+#include "broker/views.h"
+#include "relay/relay.h"
 #include "broker/store.h"
 #include "core/crypto.h"
 #include "core/framedsocket.h"
@@ -37,142 +39,6 @@ class Federation;
 class InProcessMedia;
 class MediaPlane;
 class RelayPool;
-
-// A peered broker (§8): its name, where it listens, its static public key, and the secret
-// the two were given for their first handshake.
-struct PeerConfig
-{
-    QString name;
-    QString host;
-    quint16 port = skbp::kDefaultPort;
-    QByteArray publicKey; // 32 bytes
-    SecretBytes secret;   // 32 bytes
-    // Where the peer's relays of their own listen ("HOST:PORT", literal addresses): the only
-    // places besides the peer's own host that its `relay_at` may name for our relay's trunk.
-    QStringList relays;
-    // Whether `relay_at` (an address the peer asked our relay to send to) is one of these, or on
-    // the peer's own host.
-    bool allowsRelayAt(const QHostAddress &address, quint16 port) const;
-};
-
-struct BrokerConfig
-{
-    QHostAddress address = QHostAddress::Any;
-    quint16 port = skbp::kDefaultPort; // 0: any free port (tests)
-    QString dataDir;                   // holds broker.key and broker.db
-    // Where the store is (storebackend.h): empty for the one this data dir names (the file
-    // `store`, written when a location is given), else SQLite in broker.db.
-    QString store;
-    QString name;                      // shown to clients; default: the host name
-    QString advertise;                 // HOST:PORT that invites carry (stored); default: the listen address
-    skbp::KeyMode keyMode = skbp::KeyMode::Derived;
-    qint64 refreshIntervalSecs = 24 * 3600;
-    int handshakeTimeoutMs = 5000;
-    std::vector<PeerConfig> peers;
-    int peerMinBackoffMs = 250;
-    int peerMaxBackoffMs = 10000;
-    // As the callee's broker in a federated call: how long a call whose key we derived may take
-    // to ring here before we drop it and rotate the callee's key (the peer gave up or failed).
-    int federatedRingDeadlineMs = 10000;
-    // A call or conference invite nobody answers stops ringing after this long ("no answer").
-    int ringTimeoutMs = 60000;
-
-    // Against hostile or broken peers (§3).
-    int idleTimeoutMs = 90000;        // an online channel with no frame this long is closed (phones ping)
-    int keepAliveIdleSecs = 60;       // TCP keep-alive on every connection
-    FramedSocket::OutputLimits outputLimits; // unread output per connection before it is cut
-    int maxPeerAccounts = 20000;      // accounts a peered broker may announce
-    int listenBacklog = 4096;         // a restart's reconnect burst must not wait for SYN retries
-    int presenceIntervalMs = 200;     // presence to each subscriber at most this often per account
-    // Calls: ringing does not lock anyone out; a declined caller backs off; rotations coalesce.
-    int maxRingingPerCaller = 4;      // outgoing calls and invites ringing at once, per caller
-    int declineBackoffMs = 2000;      // after a decline, that caller may ring that callee again…
-    int declineBackoffMaxMs = 300000; // …after this back-off, doubling per decline
-    int rotationMinIntervalMs = 2000; // at most one rotation per account this often
-    // Active/standby on one PostgreSQL store.
-    int standbyPollMs = 250;   // a standby tries the active's lock this often
-    int storeCheckMs = 1000;   // an active checks its store's session this often
-    // The active's lease (PostgreSQL): renewed at least every storeCheckMs and leaseMs / 3; a
-    // standby ends an active whose lease ran out (paused, frozen), and an active that finds its
-    // own lease ran out while it was not running steps down before anything else.
-    int leaseMs = 3000;
-    // Relays of their own (`--relay HOST:PORT`, literal addresses): sessions are placed on them
-    // and the broker opens no UDP port. Empty: the broker relays in process on its own port.
-    std::vector<std::pair<QHostAddress, quint16>> relays;
-    SecretBytes relaySecret; // the relays' shared secret (`--relay-secret-file`), 32 bytes
-};
-
-// A relay of its own as the broker sees it.
-struct RelayStatus
-{
-    QString address;     // HOST:PORT
-    bool up = false;
-    QString why;         // while down: why (never connected, refused, silent…)
-    int sessions = 0;    // this broker's live sessions on it
-    quint32 relaySessions = 0; // what the relay reports (every broker's)
-    quint32 members = 0;
-    quint64 forwarded = 0;
-    quint64 refused = 0; // binds it refused (forged, expired, revoked, full)
-};
-// One line for the operator: "HOST:PORT up: …" or "HOST:PORT down: why" (status, console).
-QString relayStatusText(const RelayStatus &r);
-
-struct PeerView
-{
-    enum class State { Down, Connecting, Up };
-    QString name;
-    QString address; // host:port
-    State state = State::Down;
-    quint32 epoch = 0; // of the inter-broker key K_AB (0: none yet)
-    QString fingerprint;
-    bool initiator = false; // we dial
-    QString lastError;
-    bool keyHeld = false; // a key for it is stored, current or only pending: forgetPeer() has work
-};
-
-struct SessionView
-{
-    QByteArray sid;
-    QString caller;
-    QString callee;
-    quint32 gen = 0;
-    QStringList members; // joined
-    QStringList ringing;
-    qint64 startedMs = 0; // when it began to ring (ms since the epoch, UTC)
-};
-
-struct AccountView
-{
-    QString name;
-    quint32 epoch = 0;
-    QString fingerprint;
-    bool online = false;
-    bool rotationPending = false;
-    bool revoked = false;
-    qint64 lastLogin = 0; // unix seconds, 0: never
-};
-
-// Several brokers may share one PostgreSQL store (and one static key): exactly one is Active (it
-// holds the store's advisory lock), the others are Standby. A standby listens and refuses every
-// phone with a cleartext `standby` error naming itself, polls the lock, and takes over within
-// standbyPollMs of the active's session ending (a stop, kill -9, a lost machine or network: the
-// server ends the session). An active that loses its store steps down: its phones go, its
-// uncommitted work is told it failed, and it becomes a standby. SQLite: always Active.
-enum class BrokerRole { Stopped, Standby, Active };
-QString brokerRoleName(BrokerRole role);
-
-struct BrokerStatus
-{
-    BrokerRole role = BrokerRole::Stopped;
-    QString why;          // how it came to be in that role
-    QString store;        // where the store is (no password)
-    QString address;      // this instance's HOST:PORT
-    QStringList instances; // every instance of the store, in registration order
-    qint64 sinceMs = 0;    // in this role since (ms since the epoch)
-    int sessions = 0;      // live sessions
-    int online = 0;        // phones logged in here
-    std::vector<RelayStatus> relays; // relays of their own; empty: relayed in process
-};
 
 class Broker : public QObject
 {
@@ -221,7 +87,7 @@ public:
     // One broker per data directory (a QLockFile, stale only once its process is gone).
     static Result<std::unique_ptr<QLockFile>> lockDataDir(const QString &dataDir);
 
-    RelayCounters relayCounters() const { return m_relay.counters(); }
+    relay::RelayCounters relayCounters() const { return m_relay.counters(); }
     std::vector<AccountView> accounts() const;
     std::vector<SessionView> sessions() const;
     std::vector<PeerView> peers() const;
@@ -299,8 +165,8 @@ private:
     crypto::X25519KeyPair m_static;
     Store m_store;
     QTcpServer *m_server = nullptr;
-    RelayTable m_relayTable;
-    Relay m_relay{m_relayTable};      // without --relay: media through the broker's own port
+    relay::RelayTable m_relayTable;
+    relay::Relay m_relay{m_relayTable};      // without --relay: media through the broker's own port
     std::unique_ptr<InProcessMedia> m_inProcess;
     std::unique_ptr<RelayPool> m_pool; // with --relay: relays of their own
     MediaPlane *m_media = nullptr;    // the one of the two the routers use

@@ -12,7 +12,7 @@
 // A secret file holds 32 random bytes, base64 (or base64url), e.g. `head -c 32 /dev/urandom |
 // base64`; it must not be readable by others. Every mistake gets its own one-line message.
 
-#include "broker/broker.h"
+#include "broker/config.h"
 
 namespace sotto::broker {
 

@@ -6,7 +6,7 @@
 // switch, and stops the media when the call ends. Also writes SOTTO_KEYLOGFILE (PROTOCOL §7).
 
 #include "audio/mediasession.h"
-#include "core/client.h"
+#include "client/client.h"
 
 #include <QFile>
 #include <QObject>

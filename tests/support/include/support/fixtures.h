@@ -5,9 +5,9 @@
 // process that can be killed with SIGKILL.
 
 #include "broker/broker.h"
-#include "core/client.h"
+#include "client/client.h"
 #include "core/invite.h"
-#include "core/profile.h"
+#include "client/profile.h"
 
 #include <QJsonObject>
 #include <QProcess>
