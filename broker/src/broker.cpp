@@ -1,11 +1,11 @@
 #include "broker/broker.h"
 
 #include "broker/log.h"
-#include "callrouter.h"
-#include "inprocessmedia.h"
-#include "relaypool.h"
-#include "federation.h"
-#include "connection.h"
+#include "calls/callrouter.h"
+#include "media/inprocessmedia.h"
+#include "media/relaypool.h"
+#include "federation/federation.h"
+#include "phones/connection.h"
 #include "core/invite.h"
 #include "core/privatefile.h"
 

@@ -3,7 +3,7 @@
 // nothing, silence, garbage or a wrong key each fails. Whatever happens, `finished` comes exactly
 // once, and never after abort(); a failure commits nothing.
 
-#include "peerattempts.h"
+#include "federation/peerattempts.h"
 
 #include "broker/store.h"
 #include "support/fixtures.h"

@@ -3,8 +3,8 @@
 // sends. No TCP server, no phone: the router's words are read off the outbox and checked as a phone
 // would check them (unwrap under its key, derive SK itself).
 
-#include "callrouter.h"
-#include "inprocessmedia.h"
+#include "calls/callrouter.h"
+#include "media/inprocessmedia.h"
 
 #include "relay/relay.h"
 #include "broker/store.h"

@@ -4,7 +4,7 @@
 // is — and writes whatever it likes on its session channel (the dialler's own PeerHandshake
 // and PeerLogin objects open it). Each test shows the attack and that b refuses it.
 
-#include "peerattempts.h"
+#include "federation/peerattempts.h"
 
 #include "broker/peers.h"
 #include "broker/store.h"

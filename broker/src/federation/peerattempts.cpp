@@ -1,4 +1,4 @@
-#include "peerattempts.h"
+#include "federation/peerattempts.h"
 
 #include "broker/store.h"
 #include "core/crypto.h"

@@ -1,4 +1,4 @@
-#include "routing.h"
+#include "calls/routing.h"
 
 #include "core/invite.h"
 

@@ -1,9 +1,9 @@
 // The call router across peered brokers (PROTOCOL.md §8, patent Fig. 3). See callrouter.h.
-#include "callrouter.h"
+#include "calls/callrouter.h"
 
 #include "core/crypto.h"
-#include "remotesessions.h"
-#include "routing.h"
+#include "calls/remotesessions.h"
+#include "calls/routing.h"
 
 #include "relay/relay.h"
 #include "broker/store.h"

@@ -1,9 +1,9 @@
-#include "connection.h"
+#include "phones/connection.h"
 
 #include "broker/store.h"
 #include "broker/log.h"
-#include "callrouter.h"
-#include "federation.h"
+#include "calls/callrouter.h"
+#include "federation/federation.h"
 #include "core/skbp.h"
 
 #include <QCborArray>

@@ -8,7 +8,7 @@
 // A broker that is not configured as a peer, or shows another static key, is refused.
 // Private to the broker; lives on its thread.
 
-#include "peerattempts.h"
+#include "federation/peerattempts.h"
 #include "routercontext.h"
 #include "broker/config.h"
 #include "broker/store.h"

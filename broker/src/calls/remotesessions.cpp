@@ -1,7 +1,7 @@
-#include "remotesessions.h"
+#include "calls/remotesessions.h"
 
-#include "callrouter.h"
-#include "routing.h"
+#include "calls/callrouter.h"
+#include "calls/routing.h"
 
 #include "relay/relay.h"
 #include "broker/store.h"

@@ -1,4 +1,4 @@
-#include "inprocessmedia.h"
+#include "media/inprocessmedia.h"
 
 #include "relay/relay.h"
 #include "core/crypto.h"

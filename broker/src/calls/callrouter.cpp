@@ -1,7 +1,7 @@
-#include "callrouter.h"
+#include "calls/callrouter.h"
 
-#include "remotesessions.h"
-#include "routing.h"
+#include "calls/remotesessions.h"
+#include "calls/routing.h"
 
 #include "relay/relay.h"
 #include "broker/store.h"

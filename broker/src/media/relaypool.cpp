@@ -1,4 +1,4 @@
-#include "relaypool.h"
+#include "media/relaypool.h"
 
 #include "relay/control.h"
 

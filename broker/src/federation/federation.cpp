@@ -1,9 +1,9 @@
-#include "federation.h"
+#include "federation/federation.h"
 
 #include <QPointer>
 
 #include "broker/log.h"
-#include "callrouter.h"
+#include "calls/callrouter.h"
 #include "core/skbp.h"
 #include "core/wire.h"
 
