@@ -3,6 +3,7 @@
 
 #include "broker/admin.h"
 #include "broker/broker.h"
+#include "broker/datadir.h"
 #include "broker/peers.h"
 #include "relay/relayserver.h"
 #include "broker/store.h"
@@ -464,7 +465,7 @@ std::optional<crypto::X25519KeyPair> openBrokerKey(const QDir &dir)
         printError(QStringLiteral("cannot create %1").arg(dir.path()));
         return std::nullopt;
     }
-    auto key = broker::Broker::loadOrCreateStaticKey(dir.filePath(QStringLiteral("broker.key")));
+    auto key = broker::datadir::loadOrCreateStaticKey(dir.path());
     if (!key) {
         printError(key.error().message);
         return std::nullopt;
@@ -507,7 +508,7 @@ int runForgetPeer(int argc, char **argv, const QStringList &args)
     }
     QCoreApplication app(argc, argv);
     const QString name = p.positionalArguments().first();
-    if (auto r = broker::Broker::forgetPeer(p.value(data), name); !r) {
+    if (auto r = broker::datadir::forgetPeer(p.value(data), name); !r) {
         printError(r.error().message);
         return ExitFailed;
     }
@@ -580,13 +581,11 @@ int runInvite(int argc, char **argv, const QStringList &args)
         return ExitUsage;
     }
     QCoreApplication app(argc, argv);
-    QJsonObject request{{QStringLiteral("cmd"), QStringLiteral("invite")},
-                        {QStringLiteral("account"), *account},
-                        {QStringLiteral("expires"), double(validFor)},
-                        {QStringLiteral("replace"), p.isSet(replace)}};
-    if (p.isSet(advertise))
-        request.insert(QStringLiteral("advertise"), p.value(advertise));
-    const auto answer = operatorRequest(p.value(data), request);
+    broker::AdminCommand command;
+    command.kind = broker::AdminCommand::Kind::Invite;
+    command.invite = {*account, validFor, p.isSet(replace)};
+    command.advertise = p.value(advertise);
+    const auto answer = operatorRequest(p.value(data), command.toJson());
     if (!answer)
         return ExitFailed;
     std::printf("%s\n", answer->value(QStringLiteral("link")).toString().toUtf8().constData());
@@ -606,7 +605,7 @@ int runAccounts(int argc, char **argv, const QStringList &args)
         return ExitUsage;
     }
     QCoreApplication app(argc, argv);
-    const auto answer = operatorRequest(p.value(data), {{QStringLiteral("cmd"), QStringLiteral("accounts")}});
+    const auto answer = operatorRequest(p.value(data), broker::AdminCommand{.kind = broker::AdminCommand::Kind::Accounts}.toJson());
     if (!answer)
         return ExitFailed;
     const QJsonArray accounts = answer->value(QStringLiteral("accounts")).toArray();
@@ -647,7 +646,7 @@ int runRevoke(int argc, char **argv, const QStringList &args)
     if (!account)
         return ExitUsage;
     QCoreApplication app(argc, argv);
-    if (!operatorRequest(p.value(data), {{QStringLiteral("cmd"), QStringLiteral("revoke")}, {QStringLiteral("account"), *account}}))
+    if (!operatorRequest(p.value(data), broker::AdminCommand{.kind = broker::AdminCommand::Kind::Revoke, .invite = {*account}}.toJson()))
         return ExitFailed;
     std::printf("revoked %s: its keys are erased; a new invite (sotto broker invite %s) brings it back\n", qUtf8Printable(*account),
                 qUtf8Printable(*account));
@@ -667,7 +666,7 @@ int runStatus(int argc, char **argv, const QStringList &args)
         return ExitUsage;
     }
     QCoreApplication app(argc, argv);
-    const auto answer = operatorRequest(p.value(data), {{QStringLiteral("cmd"), QStringLiteral("status")}});
+    const auto answer = operatorRequest(p.value(data), broker::AdminCommand{.kind = broker::AdminCommand::Kind::Status}.toJson());
     if (!answer)
         return ExitFailed;
     if (p.isSet(json)) {
@@ -782,6 +781,34 @@ int runDemo(int argc, char **argv, const QStringList &args)
     if (auto code = demo.start())
         return *code;
     return exec(app, demo, &HeadlessDemo::finished);
+}
+
+std::span<const Subcommand> subcommands()
+{
+    using V = QLatin1StringView;
+    static const Subcommand table[] = {
+        {V("broker invite"), runInvite, true},
+        {V("broker accounts"), runAccounts, true},
+        {V("broker revoke"), runRevoke, true},
+        {V("broker status"), runStatus, true},
+        {V("broker pubkey"), runPubkey, true},
+        {V("broker forget-peer"), runForgetPeer, true},
+        {V("broker"), runBroker, false}, // --headless decides
+        {V("phone"), runPhone, false},
+        {V("relay"), runRelay, true},
+        {V("demo"), runDemo, false},
+    };
+    return table;
+}
+
+std::pair<const Subcommand *, QStringList> findSubcommand(const QStringList &args)
+{
+    for (const Subcommand &c : subcommands()) {
+        const QStringList words = QString(c.words).split(u' ');
+        if (args.size() >= words.size() && args.mid(0, words.size()) == words)
+            return {&c, args.mid(words.size())};
+    }
+    return {nullptr, {}};
 }
 
 } // namespace sotto::app

@@ -6,6 +6,9 @@
 
 #include <QStringList>
 
+#include <span>
+#include <utility>
+
 #include <optional>
 
 // The subcommands of `sotto` (CLI.md). Each takes the arguments after its name and returns the
@@ -50,5 +53,17 @@ int runForgetPeer(int argc, char **argv, const QStringList &args);
 int runDemo(int argc, char **argv, const QStringList &args);
 // `sotto relay --listen HOST:PORT --secret-file FILE`: a relay of its own until SIGTERM/SIGINT.
 int runRelay(int argc, char **argv, const QStringList &args);
+
+// Every subcommand, once: its words ("broker invite"), what runs it, and whether it runs without a
+// window (then main() installs the server event dispatcher). The more specific come first.
+struct Subcommand
+{
+    QLatin1StringView words;
+    int (*run)(int argc, char **argv, const QStringList &args);
+    bool headless;
+};
+std::span<const Subcommand> subcommands();
+// The subcommand `args` starts with, and the arguments after its words; null when none does.
+std::pair<const Subcommand *, QStringList> findSubcommand(const QStringList &args);
 
 } // namespace sotto::app

@@ -80,13 +80,10 @@ int main(int argc, char **argv)
         std::fputs(kUsage, stdout);
         return ExitOk;
     }
+    const auto [subcommand, rest] = findSubcommand(args);
     // Headless runs do not use glib's event dispatcher: it registers socket notifiers in lists,
     // which costs a broker with thousands of connections dearly.
-    const bool headless = args.contains(QLatin1StringView("--headless")) || command == QLatin1StringView("relay")
-        || (command == QLatin1StringView("broker")
-            && (args.value(1) == QLatin1StringView("invite") || args.value(1) == QLatin1StringView("pubkey")
-                || args.value(1) == QLatin1StringView("forget-peer") || args.value(1) == QLatin1StringView("accounts")
-                || args.value(1) == QLatin1StringView("revoke") || args.value(1) == QLatin1StringView("status")));
+    const bool headless = args.contains(QLatin1StringView("--headless")) || (subcommand && subcommand->headless);
     if (headless && !qEnvironmentVariableIsSet("QT_NO_GLIB"))
         qputenv("QT_NO_GLIB", "1");
     // And on Linux, epoll: poll(2) hands the kernel every connection on every pass.
@@ -94,27 +91,8 @@ int main(int argc, char **argv)
         if (QAbstractEventDispatcher *d = sotto::net::createServerEventDispatcher())
             QCoreApplication::setEventDispatcher(d);
     }
-    if (command == QLatin1StringView("phone"))
-        return runPhone(argc, argv, args.mid(1));
-    if (command == QLatin1StringView("relay"))
-        return runRelay(argc, argv, args.mid(1));
-    if (command == QLatin1StringView("broker")) {
-        if (args.value(1) == QLatin1StringView("invite"))
-            return runInvite(argc, argv, args.mid(2));
-        if (args.value(1) == QLatin1StringView("accounts"))
-            return runAccounts(argc, argv, args.mid(2));
-        if (args.value(1) == QLatin1StringView("revoke"))
-            return runRevoke(argc, argv, args.mid(2));
-        if (args.value(1) == QLatin1StringView("status"))
-            return runStatus(argc, argv, args.mid(2));
-        if (args.value(1) == QLatin1StringView("pubkey"))
-            return runPubkey(argc, argv, args.mid(2));
-        if (args.value(1) == QLatin1StringView("forget-peer"))
-            return runForgetPeer(argc, argv, args.mid(2));
-        return runBroker(argc, argv, args.mid(1));
-    }
-    if (command == QLatin1StringView("demo"))
-        return runDemo(argc, argv, args.mid(1));
+    if (subcommand)
+        return subcommand->run(argc, argv, rest);
     if (command.isEmpty() || command.startsWith(QLatin1StringView("--profile"))
         || command.startsWith(QLatin1StringView("sotto:"), Qt::CaseInsensitive))
         return runPhone(argc, argv, args);

@@ -1,5 +1,6 @@
 #include "demo.h"
 
+#include "broker/datadir.h"
 #include "core/crypto.h"
 
 #include <QDir>
@@ -40,8 +41,8 @@ Result<void> DemoBrokers::start(const QString &dir, bool federated)
     const QString dirB = QDir(dir).filePath(QStringLiteral("broker-b"));
     QDir().mkpath(dirA);
     QDir().mkpath(dirB);
-    auto keyA = broker::Broker::loadOrCreateStaticKey(QDir(dirA).filePath(QStringLiteral("broker.key")));
-    auto keyB = broker::Broker::loadOrCreateStaticKey(QDir(dirB).filePath(QStringLiteral("broker.key")));
+    auto keyA = broker::datadir::loadOrCreateStaticKey(dirA);
+    auto keyB = broker::datadir::loadOrCreateStaticKey(dirB);
     auto secret = crypto::randomSecret(32);
     if (!keyA || !keyB || !secret)
         return makeError(ErrorCode::Internal, QStringLiteral("cannot make the demo brokers' keys"));

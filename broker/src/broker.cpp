@@ -1,5 +1,6 @@
 #include "broker/broker.h"
 
+#include "broker/datadir.h"
 #include "broker/log.h"
 #include "calls/callrouter.h"
 #include "media/inprocessmedia.h"
@@ -25,33 +26,6 @@ Q_LOGGING_CATEGORY(lcBroker, "sotto.broker")
 namespace sotto::broker {
 
 namespace key = wire::key;
-
-// One broker per data dir: two would each follow the commit rule alone and break it together.
-// A lock left by a broker that died is stale and taken over (QLockFile checks the process).
-Result<std::unique_ptr<QLockFile>> Broker::lockDataDir(const QString &dataDir)
-{
-    const QString path = QDir(dataDir).filePath(QStringLiteral("broker.lock"));
-    auto lock = std::make_unique<QLockFile>(path);
-    lock->setStaleLockTime(0); // a broker runs for months: stale only when its process is gone
-    if (lock->tryLock(0))
-        return lock;
-    if (lock->error() == QLockFile::LockFailedError) {
-        qint64 pid = 0;
-        QString host, app;
-        if (lock->getLockInfo(&pid, &host, &app))
-            return makeError(ErrorCode::Busy, QStringLiteral("another broker (process %1 on %2) uses %3; if none runs "
-                                                             "there, remove %4")
-                                                  .arg(pid)
-                                                  .arg(host, dataDir, path));
-        // Not a lock a broker wrote (it writes its process id at once): damaged, or left by a
-        // crash mid-write. Once it is older than a moment it is taken over.
-        const QDateTime written = QFileInfo(path).lastModified();
-        if (written.isValid() && written.secsTo(QDateTime::currentDateTime()) >= 2 && lock->removeStaleLockFile()
-            && lock->tryLock(0))
-            return lock;
-    }
-    return makeError(ErrorCode::Io, QStringLiteral("cannot lock %1 (%2)").arg(dataDir, path));
-}
 
 class Broker::RouterOutbox final : public Outbox
 {
@@ -101,42 +75,6 @@ Broker::~Broker()
     stop();
 }
 
-Result<crypto::X25519KeyPair> Broker::loadOrCreateStaticKey(const QString &path)
-{
-    QFile f(path);
-    if (f.exists()) {
-        if (!f.open(QIODevice::ReadOnly))
-            return makeError(ErrorCode::Io, QStringLiteral("cannot read %1").arg(path));
-        QByteArray raw = f.read(64);
-        if (raw.size() != 32) {
-            wipeInPlace(raw);
-            return makeError(ErrorCode::Corrupt,
-                             QStringLiteral("%1 is not a broker key (expected 32 bytes); not touching it").arg(path));
-        }
-        auto kp = crypto::x25519FromPrivate(raw);
-        wipeInPlace(raw);
-        return kp;
-    }
-    auto kp = crypto::x25519Generate();
-    if (!kp)
-        return kp.error();
-    const QByteArrayView raw(reinterpret_cast<const char *>(kp->privateKey.data()), qsizetype(kp->privateKey.size()));
-    if (auto r = writePrivateFile(path, raw); !r)
-        return r.error();
-    return kp;
-}
-
-QString Broker::advertisedHost(const QHostAddress &listen)
-{
-    if (listen != QHostAddress::Any && listen != QHostAddress::AnyIPv4 && listen != QHostAddress::AnyIPv6)
-        return listen.toString();
-    for (const QHostAddress &a : QNetworkInterface::allAddresses()) {
-        if (a.protocol() == QAbstractSocket::IPv4Protocol && !a.isLoopback())
-            return a.toString();
-    }
-    return QStringLiteral("127.0.0.1");
-}
-
 Result<void> Broker::start()
 {
     if (m_config.dataDir.isEmpty())
@@ -145,7 +83,7 @@ Result<void> Broker::start()
     // fresh key and an empty store that a later start would take for a broker's).
     const QDir dir(m_config.dataDir);
     const bool dirExisted = dir.exists();
-    auto location = storeLocation(m_config.dataDir, m_config.store);
+    auto location = datadir::storeLocation(m_config.dataDir, m_config.store);
     if (!location)
         return location.error();
     const QStringList made{QStringLiteral("broker.key"), QStringLiteral("broker.db"), QStringLiteral("store")};
@@ -156,7 +94,7 @@ Result<void> Broker::start()
     }
     if (auto r = makePrivateDir(m_config.dataDir); !r)
         return r.error();
-    auto lock = lockDataDir(m_config.dataDir);
+    auto lock = datadir::lock(m_config.dataDir);
     if (!lock) {
         if (!dirExisted)
             QDir().rmdir(m_config.dataDir);
@@ -176,7 +114,7 @@ Result<void> Broker::start()
         if (!dirExisted)
             QDir().rmdir(m_config.dataDir);
     });
-    auto kp = loadOrCreateStaticKey(QDir(m_config.dataDir).filePath(QStringLiteral("broker.key")));
+    auto kp = datadir::loadOrCreateStaticKey(m_config.dataDir);
     if (!kp)
         return kp.error();
     m_static = std::move(*kp);
@@ -288,7 +226,7 @@ void Broker::becomeActive(const QString &why)
     m_roleSinceMs = QDateTime::currentMSecsSinceEpoch();
     log(QStringLiteral("broker %1 at %2 is active: %3").arg(m_config.name, ownAddress(), why));
     m_federation->start();
-    m_router->resumeRotations(); // keys of calls that were live when the last active went
+    m_router->rotation().resumeRotations(); // keys of calls that were live when the last active went
     m_router->loadLiveSessions(); // calls at relays of our own, for their members to resume
     if (m_location.isPostgres()) {
         if (!m_store.renewLease(m_config.leaseMs)) {
@@ -576,40 +514,52 @@ void Broker::retireOldDevice(const QString &account, Connection *replacement)
     Q_EMIT accountsChanged();
 }
 
+// The admin channel's commands on the running broker: changes take effect at once.
+class Broker::Admin final : public AdminHandler
+{
+public:
+    explicit Admin(Broker &broker) : m_broker(broker) {}
+
+private:
+    Result<QJsonObject> status() override { return statusJson(m_broker.status()); }
+    Result<void> mayAct() override
+    {
+        if (m_broker.m_role == BrokerRole::Active)
+            return {};
+        return makeError(ErrorCode::Standby, QStringLiteral("broker %1 at %2 is a standby: ask the active instance (sotto broker status)")
+                                                 .arg(m_broker.m_config.name, m_broker.ownAddress()));
+    }
+    QJsonArray accounts() override
+    {
+        QJsonArray list;
+        for (const AccountRecord *a : m_broker.m_store.accounts())
+            list.append(accountSummary(*a, m_broker.isOnline(a->name)));
+        return list;
+    }
+    Result<void> revoke(const QString &account) override { return m_broker.revoke(account); }
+    Result<QString> invite(const InviteRequest &request, const QString &advertise) override
+    {
+        if (advertise.isEmpty())
+            return m_broker.createInvite(request);
+        return broker::createInvite(m_broker.m_store, m_broker.m_static.publicKey, advertise, request);
+    }
+    Result<void> commit() override
+    {
+        m_broker.m_store.flush();
+        return {};
+    }
+
+    Broker &m_broker;
+};
+
 QJsonObject Broker::handleAdmin(const QJsonObject &request)
 {
-    const QString cmd = request.value(QStringLiteral("cmd")).toString();
-    auto fail = [](const Error &e) {
-        return QJsonObject{{QStringLiteral("ok"), false}, {QStringLiteral("error"), e.message}};
-    };
-    QJsonObject answer{{QStringLiteral("ok"), true}};
-    if (cmd == QLatin1StringView("status"))
-        return statusJson(status());
-    if (m_role != BrokerRole::Active)
-        return fail(makeError(ErrorCode::Standby, QStringLiteral("broker %1 at %2 is a standby: ask the active instance (sotto broker status)")
-                                                      .arg(m_config.name, ownAddress())));
-    if (cmd == QLatin1StringView("accounts")) {
-        QJsonArray list;
-        for (const AccountRecord *a : m_store.accounts())
-            list.append(accountSummary(*a, isOnline(a->name)));
-        answer.insert(QStringLiteral("accounts"), list);
-    } else if (cmd == QLatin1StringView("revoke")) {
-        if (auto r = revoke(request.value(QStringLiteral("account")).toString()); !r)
-            return fail(r.error());
-    } else if (cmd == QLatin1StringView("invite")) {
-        InviteRequest req{request.value(QStringLiteral("account")).toString(),
-                          qint64(request.value(QStringLiteral("expires")).toDouble(7 * 86400)),
-                          request.value(QStringLiteral("replace")).toBool()};
-        const QString advertise = request.value(QStringLiteral("advertise")).toString();
-        auto link = advertise.isEmpty() ? createInvite(req) : broker::createInvite(m_store, m_static.publicKey, advertise, req);
-        if (!link)
-            return fail(link.error());
-        answer.insert(QStringLiteral("link"), *link);
-    } else {
-        return fail(makeError(ErrorCode::Usage, QStringLiteral("unknown admin command \"%1\"").arg(cmd)));
-    }
-    m_store.flush(); // the tool's change is durable before it hears "ok"
-    return answer;
+    auto command = AdminCommand::parse(request);
+    Admin admin(*this);
+    auto answer = command ? admin.run(*command) : Result<QJsonObject>(command.error());
+    if (!answer)
+        return QJsonObject{{QStringLiteral("ok"), false}, {QStringLiteral("error"), answer.error().message}};
+    return *answer;
 }
 
 std::vector<AccountView> Broker::accounts() const
@@ -816,40 +766,6 @@ Result<void> Broker::forgetPeer(const QString &name)
     log(QStringLiteral("peer %1: inter-broker key%2 forgotten by the operator; the next handshake uses the peering secret")
             .arg(name, fp.isEmpty() ? QString() : QStringLiteral(" %1").arg(fp)));
     return {};
-}
-
-Result<StoreLocation> Broker::storeLocation(const QString &dataDir, const QString &spec)
-{
-    if (!spec.isEmpty())
-        return StoreLocation::parse(spec);
-    QFile f(QDir(dataDir).filePath(QStringLiteral("store")));
-    if (f.open(QIODevice::ReadOnly)) {
-        auto recorded = StoreLocation::parse(QString::fromUtf8(f.readAll()).trimmed());
-        if (!recorded)
-            return makeError(ErrorCode::Corrupt, QStringLiteral("%1: %2").arg(f.fileName(), recorded.error().message));
-        return recorded;
-    }
-    return StoreLocation::sqlite(QDir(dataDir).filePath(QStringLiteral("broker.db")));
-}
-
-Result<void> Broker::forgetPeer(const QString &dataDir, const QString &name)
-{
-    auto location = storeLocation(dataDir);
-    if (!location)
-        return location.error();
-    if (!location->isPostgres() && !QFile::exists(location->path))
-        return makeError(ErrorCode::Io, QStringLiteral("no broker store in %1").arg(dataDir));
-    auto lock = lockDataDir(dataDir);
-    if (!lock)
-        return makeError(lock.error().code, lock.error().message + QStringLiteral(": stop it first, or use its console"));
-    Store store;
-    if (auto r = store.open(*location); !r)
-        return r;
-    auto r = store.forgetPeer(name);
-    if (r && !store.flush())
-        r = makeError(ErrorCode::Io, QStringLiteral("cannot write the store in %1").arg(dataDir));
-    store.close();
-    return r;
 }
 
 void Broker::log(const QString &line)

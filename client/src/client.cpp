@@ -17,8 +17,6 @@ using Kind = TimelineEvent::Kind;
 
 namespace {
 
-// A broker's directory may be large, but a phone holds no more than this many contacts.
-constexpr std::size_t kMaxContacts = 200000;
 // How long a call on a relay of its own is kept while the broker is lost (a standby takes over
 // within seconds; the broker forgets a kept call nobody resumed after 30 s).
 constexpr int kHoldMs = 30000;
@@ -511,8 +509,7 @@ void ClientEngine::onDisconnected()
     m_loginTimer.stop();
     m_keepAliveTimer.stop();
     m_sinceLastFrame.invalidate();
-    m_receivingDirectory = false;
-    m_incomingContacts.clear();
+    m_directory.connectionLost();
     const bool wasLoggedIn = m_loggedIn;
     m_loggedIn = false;
     m_channel = SecureChannel();
@@ -604,108 +601,36 @@ void ClientEngine::send(const QCborMap &message)
 
 void ClientEngine::handle(const wire::Message &m)
 {
-    using T = wire::MessageType;
-    switch (m.type()) {
-    case T::Directory:
-        onDirectoryPage(m);
-        return;
-    case T::Presence: {
-        const QString who = m.text(key::account);
-        if (who == m_profile.account() || (!m_contacts.contains(who) && m_contacts.size() >= kMaxContacts))
-            return;
-        m_contacts[who] = m.boolean(key::online);
-        Q_EMIT presenceChanged(who, m.boolean(key::online));
-        return;
-    }
-    case T::CallKey:
-        return onCallKey(m);
-    case T::Incoming:
-        return onIncoming(m);
-    case T::Answered:
-        return onAnswered(m);
-    case T::SessionKey:
-        return onSessionKey(m);
-    case T::Joined:
-        return onJoined(m);
-    case T::Ringing:
-        return onRinging(m);
-    case T::Muted:
-        return onMuted(m);
-    case T::Left:
-        return onLeft(m);
-    case T::Rekey:
-        return onRekey(m);
-    case T::Ended:
-        return onEnded(m);
-    case T::Rotate:
-        return onRotate(m);
-    case T::RefreshDue:
-        m_refreshWanted = true;
-        maybeRefresh();
-        return;
-    case T::Error:
-        return onError(m);
-    case T::Ok:
-        return onOk(m);
-    case T::Ping:
-        return; // answers with nothing to act on
-    // Not for a phone, or not now (the welcome came before this): ignored, as a newer
-    // broker's extension would be.
-    case T::Welcome:
-    case T::Login:
-    case T::Call:
-    case T::Answer:
-    case T::Decline:
-    case T::Invite:
-    case T::Leave:
-    case T::RotateAck:
-    case T::Confirm:
-    case T::Enrolled:
-    case T::FedCall:
-    case T::FedCallKey:
-    case T::FedError:
-    case T::Deliver:
-    case T::Request:
-    case T::Mute:
-    case T::Resume:
-        return;
-    }
+    dispatch(m);
 }
 
-// Pages until one without "more" (§6.2); the contacts change once, at the last. Pages of an older
-// request (asked again meanwhile) are not mixed into the newer answer.
-void ClientEngine::onDirectoryPage(const wire::Message &m)
+void ClientEngine::onPresence(const wire::Message &m)
 {
-    if (m.id() && *m.id() != m_directoryRequest)
-        return;
-    if (!m_receivingDirectory) {
-        m_incomingContacts.clear();
-        m_receivingDirectory = true;
-    }
-    for (const QCborValue &v : m.map().value(key::accounts).toArray()) {
-        const QCborMap e = v.toMap();
-        const QString name = e.value(key::account).toString();
-        if (m_incomingContacts.size() >= kMaxContacts)
-            break;
-        if (skbp::isValidAddress(name) && name != m_profile.account())
-            m_incomingContacts[name] = e.value(key::online).toBool();
-    }
-    if (m.boolean(key::more))
-        return;
-    m_receivingDirectory = false;
-    m_contacts = std::move(m_incomingContacts);
-    m_incomingContacts.clear();
-    Q_EMIT directoryChanged();
+    const QString who = m.text(key::account);
+    m_directory.setSelf(m_profile.account());
+    if (m_directory.takePresence(who, m.boolean(key::online)))
+        Q_EMIT presenceChanged(who, m.boolean(key::online));
+}
+
+void ClientEngine::onRefreshDue(const wire::Message &)
+{
+    m_refreshWanted = true;
+    maybeRefresh();
+}
+
+// Pages until one without "more" (§6.2): the contacts change once, at the last (Directory).
+void ClientEngine::onDirectory(const wire::Message &m)
+{
+    m_directory.setSelf(m_profile.account());
+    if (m_directory.takePage(m))
+        Q_EMIT directoryChanged();
 }
 
 // ---- getters ---------------------------------------------------------------------------------
 
 std::vector<ContactInfo> ClientEngine::contacts() const
 {
-    std::vector<ContactInfo> out;
-    for (const auto &[name, online] : m_contacts)
-        out.push_back({name, online});
-    return out;
+    return m_directory.contacts();
 }
 
 std::vector<SessionInfo> ClientEngine::sessions() const
@@ -726,43 +651,17 @@ std::optional<SessionInfo> ClientEngine::session(const QByteArray &sid) const
 
 std::optional<SecretBytes> ClientEngine::sessionKey(const QByteArray &sid, quint32 gen) const
 {
-    auto it = m_sessions.find(sid);
-    if (it == m_sessions.end() || !it->second.info.keyed)
-        return std::nullopt;
-    const Session &s = it->second;
-    if (s.info.gen == gen)
-        return s.key;
-    if (s.previousGen == gen && !s.previousKey.isEmpty())
-        return s.previousKey;
-    return std::nullopt;
+    return m_keys.sessionKey(sid, gen);
 }
 
 SecretBytes ClientEngine::relayGrantKey(const QByteArray &sid) const
 {
-    auto it = m_sessions.find(sid);
-    return it == m_sessions.end() ? SecretBytes() : it->second.relayKey;
+    return m_keys.relayKey(sid);
 }
 
 Result<skbp::SrtpMaterial> ClientEngine::srtpMaterial(const QByteArray &sid, quint32 gen, quint32 ssrc) const
 {
-    auto it = m_sessions.find(sid);
-    if (it == m_sessions.end() || !it->second.info.keyed)
-        return makeError(ErrorCode::NotInSession, QStringLiteral("no key for that generation"));
-    const Session &s = it->second;
-    std::optional<skbp::SrtpKeys> *keys = nullptr;
-    const SecretBytes *key = nullptr;
-    if (s.info.gen == gen) {
-        keys = &s.srtp;
-        key = &s.key;
-    } else if (s.previousGen == gen && !s.previousKey.isEmpty()) {
-        keys = &s.previousSrtp;
-        key = &s.previousKey;
-    } else {
-        return makeError(ErrorCode::NotInSession, QStringLiteral("no key for that generation"));
-    }
-    if (!*keys || (*keys)->gen() != gen)
-        keys->emplace(*key, sid, gen);
-    return (*keys)->material(ssrc);
+    return m_keys.srtpMaterial(sid, gen, ssrc);
 }
 
 } // namespace sotto

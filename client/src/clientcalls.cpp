@@ -34,21 +34,6 @@ std::vector<MemberInfo> membersOf(const QCborValue &peers)
 
 // ---- calls (§6) ----------------------------------------------------------------------------
 
-Result<SecretBytes> ClientEngine::unwrapForMe(const QByteArray &wrapped, skbp::WrapContext ctx) const
-{
-    auto epoch = skbp::wrappedEpoch(wrapped);
-    if (!epoch)
-        return epoch.error();
-    const SecretBytes *key = m_profile.keyForEpoch(*epoch);
-    if (!key)
-        return makeError(ErrorCode::Auth, QStringLiteral("wrapped under epoch %1, which we do not hold").arg(*epoch));
-    ctx.owner = m_profile.account();
-    auto wk = m_wrapKeys.get(*key);
-    if (!wk)
-        return wk.error();
-    return skbp::unwrapWith(**wk, *epoch, wrapped, ctx);
-}
-
 quint32 ClientEngine::call(const QString &account)
 {
     const quint32 id = m_nextId++;
@@ -95,7 +80,7 @@ void ClientEngine::onCallKey(const wire::Message &m)
     const QString callee = m.text(key::callee);
     if (auto id = m.id())
         m_pendingCalls.erase(*id);
-    auto sk = unwrapForMe(m.bytes(key::wrapped), {skbp::WrapPurpose::Call, sid, m.u32(key::gen), {}});
+    auto sk = m_keys.unwrap(m.bytes(key::wrapped), {skbp::WrapPurpose::Call, sid, m.u32(key::gen), {}});
     if (!sk) {
         Q_EMIT requestFailed(QStringLiteral("call key"), sk.error());
         send(wire::aboutSession(wire::MessageType::Leave, sid));
@@ -112,16 +97,15 @@ void ClientEngine::onCallKey(const wire::Message &m)
     s.info.relayPort = quint16(relay.value(key::port).toInteger());
     s.info.relayHost = relay.value(key::host).toString();
     s.info.relayToken = relay.value(key::token).toByteArray();
-    {
-        QByteArray grantKey = relay.value(key::key).toByteArray();
-        s.relayKey = SecretBytes::takeFrom(grantKey);
-    }
-    s.key = std::move(*sk);
     s.info.gen = m.u32(key::gen);
-    s.info.keyFingerprint = skbp::fingerprint(s.key);
+    s.info.keyFingerprint = skbp::fingerprint(*sk);
     const QString fp = s.info.keyFingerprint;
     const quint32 calleeEpoch = m.u32(key::epoch);
-    m_sessions.emplace(sid, std::move(s));
+    if (m_sessions.emplace(sid, std::move(s)).second) {
+        QByteArray grantKey = relay.value(key::key).toByteArray();
+        m_keys.setRelayKey(sid, SecretBytes::takeFrom(grantKey));
+        m_keys.install(sid, m.u32(key::gen), std::move(*sk));
+    }
     const QString me = m_profile.account();
     if (m.has(key::via))
         addRelayHop(sid, m.u32(key::gen), callee,
@@ -155,10 +139,8 @@ void ClientEngine::onIncoming(const wire::Message &m)
     s.info.relayPort = quint16(relay.value(key::port).toInteger());
     s.info.relayHost = relay.value(key::host).toString();
     s.info.relayToken = relay.value(key::token).toByteArray();
-    {
-        QByteArray grantKey = relay.value(key::key).toByteArray();
-        s.relayKey = SecretBytes::takeFrom(grantKey);
-    }
+    QByteArray grantKey = relay.value(key::key).toByteArray();
+    SecretBytes relayKey = SecretBytes::takeFrom(grantKey);
     s.info.members = membersOf(m.map().value(key::peers));
     const bool conference = !m.has(key::epoch);
     if (conference) {
@@ -167,7 +149,8 @@ void ClientEngine::onIncoming(const wire::Message &m)
         QStringList others;
         for (const MemberInfo &mi : s.info.members)
             others.append(mi.account);
-        m_sessions.emplace(sid, std::move(s));
+        if (m_sessions.emplace(sid, std::move(s)).second)
+            m_keys.setRelayKey(sid, std::move(relayKey));
         addEvent({.kind = Kind::Incoming,
                   .sid = sid,
                   .peer = from,
@@ -196,10 +179,12 @@ void ClientEngine::onIncoming(const wire::Message &m)
     s.info.role = SessionInfo::Role::Callee;
     s.info.callee = me;
     s.info.keyed = true;
-    s.key = std::move(*sk);
-    s.info.keyFingerprint = skbp::fingerprint(s.key);
+    s.info.keyFingerprint = skbp::fingerprint(*sk);
     const QString fp = s.info.keyFingerprint;
-    m_sessions.emplace(sid, std::move(s));
+    if (m_sessions.emplace(sid, std::move(s)).second) {
+        m_keys.setRelayKey(sid, std::move(relayKey));
+        m_keys.install(sid, m.u32(key::gen), std::move(*sk));
+    }
     addEvent({.kind = Kind::Incoming,
               .sid = sid,
               .gen = 0u,
@@ -271,11 +256,10 @@ void ClientEngine::leave(QByteArray sid)
 void ClientEngine::requestDirectory()
 {
     // A fresh answer starts from nothing (an earlier one may have stopped half-way).
-    m_receivingDirectory = false;
-    m_incomingContacts.clear();
-    m_directoryRequest = m_nextId++;
+    const quint32 id = m_nextId++;
+    m_directory.requested(id);
     QCborMap m = wire::message(wire::MessageType::Directory);
-    m.insert(key::id, qint64(m_directoryRequest));
+    m.insert(key::id, qint64(id));
     send(m);
 }
 
@@ -299,27 +283,10 @@ void ClientEngine::onAnswered(const wire::Message &m)
 
 void ClientEngine::installGeneration(Session &s, quint32 gen, SecretBytes key)
 {
-    s.previousKey = std::move(s.key);
-    s.previousSrtp = std::move(s.srtp);
-    s.srtp.reset();
-    s.previousGen = s.info.gen;
-    s.key = std::move(key);
+    m_keys.install(s.info.sid, gen, std::move(key));
     s.info.gen = gen;
     s.info.keyed = true;
-    s.info.keyFingerprint = skbp::fingerprint(s.key);
-    // §6.2: the previous generation is kept for late packets, then erased within 2 s.
-    if (!s.wipeTimer) {
-        s.wipeTimer = std::make_unique<QTimer>();
-        s.wipeTimer->setSingleShot(true);
-        const QByteArray sid = s.info.sid;
-        connect(s.wipeTimer.get(), &QTimer::timeout, this, [this, sid] {
-            if (Session *x = find(sid)) {
-                x->previousKey.clear();
-                x->previousSrtp.reset();
-            }
-        });
-    }
-    s.wipeTimer->start(m_options.previousKeyMs);
+    s.info.keyFingerprint = m_keys.fingerprint(s.info.sid);
 }
 
 void ClientEngine::onSessionKey(const wire::Message &m)
@@ -330,7 +297,7 @@ void ClientEngine::onSessionKey(const wire::Message &m)
         return;
     const quint32 gen = m.u32(key::gen);
     noteGenerationHop(m, sid, gen);
-    auto sk = unwrapForMe(m.bytes(key::wrapped), {skbp::WrapPurpose::Join, sid, gen, {}});
+    auto sk = m_keys.unwrap(m.bytes(key::wrapped), {skbp::WrapPurpose::Join, sid, gen, {}});
     if (!sk) {
         Q_EMIT requestFailed(QStringLiteral("session key"), sk.error());
         leave(sid);
@@ -364,7 +331,7 @@ void ClientEngine::onJoined(const wire::Message &m)
     s->info.ringing.removeAll(who);
     s->info.members.push_back({who, m.u32(key::ssrc)});
     if (gen > s->info.gen && gen - s->info.gen <= 16) {
-        SecretBytes key = s->key;
+        SecretBytes key = *m_keys.current(sid);
         for (quint32 g = s->info.gen + 1; g <= gen; ++g) {
             auto next = skbp::ratchet(key, sid, g);
             if (!next) {
@@ -462,7 +429,7 @@ void ClientEngine::onRekey(const wire::Message &m)
         return;
     const quint32 gen = m.u32(key::gen);
     noteGenerationHop(m, sid, gen);
-    auto sk = unwrapForMe(m.bytes(key::wrapped), {skbp::WrapPurpose::Rekey, sid, gen, {}});
+    auto sk = m_keys.unwrap(m.bytes(key::wrapped), {skbp::WrapPurpose::Rekey, sid, gen, {}});
     if (!sk) {
         Q_EMIT requestFailed(QStringLiteral("re-key"), sk.error());
         return;
@@ -493,7 +460,8 @@ void ClientEngine::endLocally(QByteArray sid, EndReason reason)
     const quint32 gen = it->second.info.gen;
     if (it->second.info.role == SessionInfo::Role::Callee && it->second.info.keyed)
         m_lastCalleeSid = sid; // the broker rotates our key after this call
-    m_sessions.erase(it); // wipes every key of the session
+    m_sessions.erase(it);
+    m_keys.forget(sid); // every key of the session, wiped
     addEvent({.kind = Kind::Ended,
               .sid = sid,
               .gen = gen,
@@ -514,7 +482,7 @@ void ClientEngine::onRotate(const wire::Message &m)
         return;
     }
     if (m_profile.epoch() != next) {
-        auto key = unwrapForMe(wrapped, {skbp::WrapPurpose::Rotate, QByteArray(skbp::kSidSize, '\0'), 0, {}});
+        auto key = m_keys.unwrap(wrapped, {skbp::WrapPurpose::Rotate, QByteArray(skbp::kSidSize, '\0'), 0, {}});
         if (!key) {
             Q_EMIT requestFailed(QStringLiteral("rotate"), key.error());
             return;

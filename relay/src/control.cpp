@@ -10,21 +10,32 @@ namespace {
 
 const QString kT = QStringLiteral("t");
 
-QString kindName(Order::Kind k)
+struct KindName
 {
-    switch (k) {
-    case Order::Kind::Ping:
-        return QStringLiteral("ping");
-    case Order::Kind::Trunk:
-        return QStringLiteral("trunk");
-    case Order::Kind::Untrunk:
-        return QStringLiteral("untrunk");
-    case Order::Kind::End:
-        return QStringLiteral("end");
-    case Order::Kind::Leave:
-        return QStringLiteral("leave");
+    Order::Kind kind;
+    QLatin1StringView name;
+};
+constexpr KindName kKinds[] = {
+#define SOTTO_X(name, text) {Order::Kind::name, QLatin1StringView(text)},
+    SOTTO_RELAY_ORDERS(SOTTO_X)
+#undef SOTTO_X
+};
+
+QLatin1StringView kindName(Order::Kind k)
+{
+    return kKinds[int(k)].name;
+}
+
+std::optional<Order::Kind> kindOf(const QCborValue &t)
+{
+    if (!t.isString())
+        return std::nullopt;
+    const QString text = t.toString();
+    for (const KindName &k : kKinds) {
+        if (k.name == text)
+            return k.kind;
     }
-    return {};
+    return std::nullopt;
 }
 
 std::optional<quint64> unsignedOf(const QCborMap &m, const char *key, quint64 max)
@@ -48,7 +59,7 @@ std::optional<QByteArray> bytesOf(const QCborMap &m, const char *key, qsizetype 
 QCborMap encode(const Order &o)
 {
     QCborMap m;
-    m.insert(kT, kindName(o.kind));
+    m.insert(kT, QString(kindName(o.kind)));
     switch (o.kind) {
     case Order::Kind::Ping:
         m.insert(QStringLiteral("id"), qint64(o.id));
@@ -81,9 +92,12 @@ QCborMap encode(const Order &o)
 
 std::optional<Order> decodeOrder(const QCborMap &m)
 {
-    const QString t = m.value(kT).toString();
+    const auto kind = kindOf(m.value(kT));
+    if (!kind)
+        return std::nullopt;
     Order o;
-    if (t == QLatin1String("ping")) {
+    o.kind = *kind;
+    if (o.kind == Order::Kind::Ping) {
         auto id = unsignedOf(m, "id", 0xffffffffu);
         if (!id)
             return std::nullopt;
@@ -100,19 +114,19 @@ std::optional<Order> decodeOrder(const QCborMap &m)
             return std::nullopt;
         o.until = quint32(*until);
     }
-    if (t == QLatin1String("untrunk") || t == QLatin1String("end")) {
-        o.kind = t == QLatin1String("end") ? Order::Kind::End : Order::Kind::Untrunk;
+    switch (o.kind) {
+    case Order::Kind::Ping:
+    case Order::Kind::Untrunk:
+    case Order::Kind::End:
         return o;
-    }
-    if (t == QLatin1String("leave")) {
+    case Order::Kind::Leave: {
         auto ssrc = unsignedOf(m, "ssrc", 0xffffffffu);
         if (!ssrc)
             return std::nullopt;
-        o.kind = Order::Kind::Leave;
         o.ssrc = quint32(*ssrc);
         return o;
     }
-    if (t == QLatin1String("trunk")) {
+    case Order::Kind::Trunk: {
         const QCborValue host = m.value(QLatin1StringView("host"));
         auto port = unsignedOf(m, "port", 65535);
         auto token = bytesOf(m, "token", skbp::kTokenSize);
@@ -122,11 +136,11 @@ std::optional<Order> decodeOrder(const QCborMap &m)
         const QCborValue home = m.value(QLatin1StringView("home"));
         if (!home.isUndefined() && !home.isBool())
             return std::nullopt;
-        o.kind = Order::Kind::Trunk;
         o.port = quint16(*port);
         o.token = *token;
         o.home = home.toBool(false);
         return o;
+    }
     }
     return std::nullopt;
 }
@@ -146,7 +160,7 @@ QCborMap encode(const Pong &p)
 
 std::optional<Pong> decodePong(const QCborMap &m)
 {
-    if (m.value(kT).toString() != QLatin1String("pong"))
+    if (m.value(kT).toString() != QLatin1StringView("pong")) // the one answer: not an order
         return std::nullopt;
     auto id = unsignedOf(m, "id", 0xffffffffu);
     auto sessions = unsignedOf(m, "sessions", 0xffffffffu);

@@ -154,36 +154,43 @@ qint64 untilOf(const control::Order &o)
 }
 } // namespace
 
+class RelayServer::Orders final : public control::OrderHandler<RelayServer::Control *>
+{
+public:
+    explicit Orders(RelayServer &server) : m_server(server) {}
+
+private:
+    // Answers with the relay's load.
+    void onPing(Control *c, const control::Order &o) override
+    {
+        const RelayTable::Load l = m_server.m_table.load();
+        const RelayCounters k = m_server.m_relay.counters();
+        control::Pong p{o.id, quint32(l.sessions), quint32(l.members), quint32(l.trunks), k.forwarded,
+                        k.droppedBadToken + k.droppedExpired + k.droppedFull};
+        c->socket->send(relayauth::sealFrame(c->keys.relayToBroker, c->seqOut++, control::encode(p)));
+    }
+    void onTrunk(Control *, const control::Order &o) override
+    {
+        m_server.m_table.addTrunk(o.sid, o.host, o.port, o.token, o.home);
+    }
+    void onUntrunk(Control *, const control::Order &o) override { m_server.m_table.removeTrunks(o.sid); }
+    void onEnd(Control *, const control::Order &o) override { m_server.m_table.revokeSession(o.sid, untilOf(o)); }
+    void onLeave(Control *, const control::Order &o) override
+    {
+        m_server.m_table.revokeMember(o.sid, o.ssrc, untilOf(o));
+    }
+
+    RelayServer &m_server;
+};
+
 void RelayServer::apply(Control *c, const QCborMap &m)
 {
-    using Kind = control::Order::Kind;
     auto o = control::decodeOrder(m);
     if (!o) {
         drop(c, QStringLiteral("an order this relay does not know"));
         return;
     }
-    switch (o->kind) {
-    case Kind::Ping: {
-        const RelayTable::Load l = m_table.load();
-        const RelayCounters k = m_relay.counters();
-        control::Pong p{o->id, quint32(l.sessions), quint32(l.members), quint32(l.trunks), k.forwarded,
-                             k.droppedBadToken + k.droppedExpired + k.droppedFull};
-        c->socket->send(relayauth::sealFrame(c->keys.relayToBroker, c->seqOut++, control::encode(p)));
-        return;
-    }
-    case Kind::Trunk:
-        m_table.addTrunk(o->sid, o->host, o->port, o->token, o->home);
-        return;
-    case Kind::Untrunk:
-        m_table.removeTrunks(o->sid);
-        return;
-    case Kind::End:
-        m_table.revokeSession(o->sid, untilOf(*o));
-        return;
-    case Kind::Leave:
-        m_table.revokeMember(o->sid, o->ssrc, untilOf(*o));
-        return;
-    }
+    Orders(*this).dispatch(c, *o);
 }
 
 void RelayServer::drop(Control *c, const QString &why)

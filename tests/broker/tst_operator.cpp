@@ -12,6 +12,7 @@
 #include <QSignalSpy>
 #include <QStandardPaths>
 #include <QTcpServer>
+#include <QJsonDocument>
 #include <QTest>
 
 using namespace sotto;
@@ -44,6 +45,8 @@ private Q_SLOTS:
     void replacementWaitsBesideTheOldDevicesRotation();
     void replacementCommitsByLogin();
     void adminChannelServesARunningBroker();
+    void adminCommandsParseOnce_data();
+    void adminCommandsParseOnce();
     void failedStartLeavesNothing();
 };
 
@@ -268,6 +271,65 @@ void TestOperator::adminChannelServesARunningBroker()
     QVERIFY(link);
     QCOMPARE(link->host, s("sotto.example.org"));
     QCOMPARE(link->port, quint16(443));
+}
+
+void TestOperator::adminCommandsParseOnce_data()
+{
+    // The admin grammar (admin.h), read in one place for the running broker and the stopped
+    // one's store alike; what the command line sends is composed by the same type.
+    QTest::addColumn<QByteArray>("json");
+    QTest::addColumn<bool>("ok");
+    QTest::addColumn<int>("kind");
+    QTest::addColumn<QString>("account");
+    QTest::addColumn<qint64>("expires");
+    QTest::addColumn<bool>("replace");
+    QTest::addColumn<QString>("advertise");
+    using K = broker::AdminCommand::Kind;
+    const qint64 week = 7 * 86400;
+    QTest::newRow("status") << QByteArray(R"({"cmd":"status"})") << true << int(K::Status) << QString() << week << false << QString();
+    QTest::newRow("accounts") << QByteArray(R"({"cmd":"accounts"})") << true << int(K::Accounts) << QString() << week << false
+                              << QString();
+    QTest::newRow("revoke") << QByteArray(R"({"cmd":"revoke","account":"alice"})") << true << int(K::Revoke) << s("alice") << week
+                            << false << QString();
+    QTest::newRow("invite, all of it") << QByteArray(R"({"cmd":"invite","account":"dave","expires":3600,"replace":true,"advertise":"h:1"})")
+                                       << true << int(K::Invite) << s("dave") << qint64(3600) << true << s("h:1");
+    QTest::newRow("invite, defaults") << QByteArray(R"({"cmd":"invite","account":"dave"})") << true << int(K::Invite) << s("dave")
+                                      << week << false << QString();
+    QTest::newRow("unknown") << QByteArray(R"({"cmd":"shutdown"})") << false << 0 << QString() << week << false << QString();
+    QTest::newRow("no cmd") << QByteArray(R"({"account":"alice"})") << false << 0 << QString() << week << false << QString();
+    QTest::newRow("cmd not a string") << QByteArray(R"({"cmd":3})") << false << 0 << QString() << week << false << QString();
+    QTest::newRow("case matters") << QByteArray(R"({"cmd":"Status"})") << false << 0 << QString() << week << false << QString();
+}
+
+void TestOperator::adminCommandsParseOnce()
+{
+    QFETCH(QByteArray, json);
+    QFETCH(bool, ok);
+    QFETCH(int, kind);
+    QFETCH(QString, account);
+    QFETCH(qint64, expires);
+    QFETCH(bool, replace);
+    QFETCH(QString, advertise);
+    const auto c = broker::AdminCommand::parse(QJsonDocument::fromJson(json).object());
+    QCOMPARE(c.ok(), ok);
+    if (!ok) {
+        QCOMPARE(c.error().code, ErrorCode::Usage);
+        QVERIFY(c.error().message.startsWith(s("unknown admin command")));
+        return;
+    }
+    QCOMPARE(int(c->kind), kind);
+    QCOMPARE(c->invite.account, account);
+    QCOMPARE(c->invite.validForSecs, expires);
+    QCOMPARE(c->invite.replace, replace);
+    QCOMPARE(c->advertise, advertise);
+    // What toJson() writes parses back to the same command.
+    const auto again = broker::AdminCommand::parse(c->toJson());
+    QVERIFY(again.ok());
+    QCOMPARE(int(again->kind), kind);
+    QCOMPARE(again->invite.account, account);
+    QCOMPARE(again->invite.validForSecs, expires);
+    QCOMPARE(again->invite.replace, replace);
+    QCOMPARE(again->advertise, advertise);
 }
 
 void TestOperator::failedStartLeavesNothing()

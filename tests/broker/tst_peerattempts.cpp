@@ -5,6 +5,7 @@
 
 #include "federation/peerattempts.h"
 
+#include "broker/datadir.h"
 #include "broker/store.h"
 #include "support/fixtures.h"
 #include "support/pgserver.h"
@@ -50,7 +51,7 @@ void TestPeerAttempts::init()
     auto location = StoreLocation::parse(test::testStoreAt(m_dir->filePath(QStringLiteral("a.db"))));
     QVERIFY(location.ok());
     QVERIFY(m_store->open(*location).ok());
-    auto key = Broker::loadOrCreateStaticKey(QDir(m_brokers->dirA.path()).filePath(QStringLiteral("broker.key")));
+    auto key = datadir::loadOrCreateStaticKey(m_brokers->dirA.path());
     QVERIFY(key.ok());
     m_static = key->privateKey;
     m_config = PeeredBrokers::config(QStringLiteral("a"), m_brokers->dirA.path(), m_brokers->portA, 24 * 3600,

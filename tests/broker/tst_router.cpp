@@ -15,6 +15,7 @@
 #include <QTemporaryDir>
 #include <QTest>
 #include "support/pgserver.h"
+#include "support/routerfakes.h"
 
 using namespace sotto;
 using namespace sotto::broker;
@@ -22,61 +23,9 @@ namespace key = wire::key;
 
 namespace {
 
-struct Sent
-{
-    QString to;
-    wire::Message message;
-    Outbox::Delivery delivery;
-};
-
-class FakeOutbox final : public Outbox
-{
-public:
-    std::set<QString> online;
-    std::vector<Sent> sent;
-    int sessionsChanges = 0;
-
-    void sendTo(const QString &account, const QCborMap &message, Delivery delivery) override
-    {
-        // What the router sends must pass its own schema, as a phone's decoder would check it.
-        auto m = wire::decodeMessage(wire::encodeMessage(message));
-        QVERIFY2(m.ok(), m.ok() ? "" : qPrintable(m.error().message));
-        sent.push_back({account, *m, delivery});
-    }
-    bool isOnline(const QString &account) const override { return online.contains(account); }
-    bool presenceShown(const QString &account) const override { return isOnline(account); }
-    void broadcastPresence(const QString &, bool) override {}
-    void sessionsChanged() override { ++sessionsChanges; }
-    void accountsChanged() override {}
-
-    // The messages to `to` of that type since the last take(), in order.
-    std::vector<wire::Message> take(const QString &to, wire::MessageType type)
-    {
-        std::vector<wire::Message> out;
-        std::erase_if(sent, [&](const Sent &s) {
-            if (s.to != to || s.message.type() != type)
-                return false;
-            out.push_back(s.message);
-            return true;
-        });
-        return out;
-    }
-};
-
-class NoPeers final : public PeerLinks
-{
-public:
-    std::vector<QString> peerNames() const override { return {}; }
-    bool isPeer(const QString &) const override { return false; }
-    bool isUp(const QString &) const override { return false; }
-    const std::map<QString, bool> &directory(const QString &) const override { return m_none; }
-    std::pair<QHostAddress, quint16> relayOf(const QString &) const override { return {}; }
-    bool allowsRelayAt(const QString &, const QHostAddress &, quint16) const override { return false; }
-    bool send(const QString &, const QCborMap &) override { return false; }
-
-private:
-    std::map<QString, bool> m_none;
-};
+using test::FakeOutbox;
+using test::NoPeers;
+using Sent = test::SentMessage;
 
 wire::Message request(wire::MessageType type, std::initializer_list<std::pair<QLatin1StringView, QCborValue>> fields)
 {
@@ -219,7 +168,7 @@ void TestRouter::callAnswerConferenceAndRotation()
                              {skbp::WrapPurpose::Rotate, QByteArray(skbp::kSidSize, '\0'), 0, bob});
     QVERIFY(next && next->equals(b->pendingKey));
     // bob proves he holds K_bob': committed, and the record of what was due goes.
-    QVERIFY(m_router->rotateAck(bob, 2, *skbp::rotateProof(*next, bob, 2)).ok());
+    QVERIFY(m_router->rotation().rotateAck(bob, 2, *skbp::rotateProof(*next, bob, 2)).ok());
     QCOMPARE(m_store->account(bob)->epoch, 2u);
     QCOMPARE(m_store->account(bob)->rotateDue, 0u);
     QVERIFY(!m_log.isEmpty());
@@ -250,7 +199,7 @@ void TestRouter::refusalsChangeNothing()
     QVERIFY(m_router->sessions().empty());
     QCOMPARE(m_store->account(bob)->rotateDue, 0u);
     QCOMPARE(m_router->answer(bob, QByteArray(16, 's')).error().code, ErrorCode::NotInSession);
-    QCOMPARE(m_router->rotateAck(bob, 2, QByteArray(32, 'p')).error().code, ErrorCode::BadRequest);
+    QCOMPARE(m_router->rotation().rotateAck(bob, 2, QByteArray(32, 'p')).error().code, ErrorCode::BadRequest);
     QCOMPARE(m_outbox.sessionsChanges, 0);
 }
 

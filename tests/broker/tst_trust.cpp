@@ -7,6 +7,7 @@
 #include "federation/peerattempts.h"
 
 #include "broker/peers.h"
+#include "broker/datadir.h"
 #include "broker/store.h"
 #include "core/crypto.h"
 #include "core/messages.h"
@@ -44,7 +45,7 @@ public:
         auto location = StoreLocation::parse(testStoreAt(m_dir.filePath(s("a.db"))));
         if (!location || !m_store->open(*location))
             qFatal("hostile peer: no store");
-        auto key = Broker::loadOrCreateStaticKey(QDir(fed.dirA.path()).filePath(s("broker.key")));
+        auto key = datadir::loadOrCreateStaticKey(fed.dirA.path());
         if (!key)
             qFatal("hostile peer: no static key");
         m_static = key->privateKey;

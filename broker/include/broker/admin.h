@@ -19,6 +19,7 @@
 #include "broker/store.h"
 #include "core/result.h"
 
+#include <QJsonArray>
 #include <QJsonObject>
 #include <QObject>
 #include <QString>
@@ -49,6 +50,39 @@ QJsonObject statusJson(const BrokerStatus &status);
 
 // One account as the operator sees it (no key, only its fingerprint).
 QJsonObject accountSummary(const AccountRecord &a, bool online);
+
+// One admin request, parsed once, from the grammar above (the command line composes it with
+// toJson()). Usage: not an object with a known "cmd". Fields a command does not use are ignored;
+// a missing account is empty (and then unknown to the store, which says so).
+struct AdminCommand
+{
+    enum class Kind { Status, Accounts, Revoke, Invite };
+    Kind kind = Kind::Status;
+    InviteRequest invite = {}; // revoke: .account; invite: all of it
+    QString advertise = {};    // invite: HOST:PORT for the link; empty: what the broker advertises
+    static Result<AdminCommand> parse(const QJsonObject &request);
+    QJsonObject toJson() const;
+};
+
+// What an admin command does, wherever it runs: on a running broker (Broker) or on a stopped
+// one's store (adminOffline). run() is the one dispatcher: status() for `status`; for the others
+// mayAct() first (a standby, or a store another instance serves, refuses), then the command, then
+// commit() (durable before the tool hears "ok").
+class AdminHandler
+{
+public:
+    virtual ~AdminHandler() = default;
+    // {"ok":true, …} with the command's answer ("accounts": [...], "link": TEXT), or its error.
+    Result<QJsonObject> run(const AdminCommand &command);
+
+protected:
+    virtual Result<QJsonObject> status() = 0;
+    virtual Result<void> mayAct() = 0;
+    virtual QJsonArray accounts() = 0;
+    virtual Result<void> revoke(const QString &account) = 0;
+    virtual Result<QString> invite(const InviteRequest &request, const QString &advertise) = 0;
+    virtual Result<void> commit() = 0;
+};
 
 // The name of a data directory's admin channel (a socket path on POSIX, a pipe name on Windows).
 QString adminSocketPath(const QString &dataDir);

@@ -66,8 +66,7 @@ public:
     // peering secret again (§8: after the first run only K_AB is accepted). For when the other
     // broker lost its store; it must forget its side too. The link goes down and is redialled.
     Result<void> forgetPeer(const QString &name);
-    // The same on a stopped broker's data dir (refused while a broker runs on it).
-    static Result<void> forgetPeer(const QString &dataDir, const QString &name);
+    // On a stopped broker's data dir: datadir::forgetPeer.
 
     // A fresh single-use invite (replacing any open one for the account); the sotto:// link.
     // With `replace`, for an enrolled account: its old key keeps working until the new device's
@@ -84,8 +83,6 @@ public:
     QString inviteAddress() const;
     // The admin channel's requests (admin.h).
     QJsonObject handleAdmin(const QJsonObject &request);
-    // One broker per data directory (a QLockFile, stale only once its process is gone).
-    static Result<std::unique_ptr<QLockFile>> lockDataDir(const QString &dataDir);
 
     relay::RelayCounters relayCounters() const { return m_relay.counters(); }
     std::vector<AccountView> accounts() const;
@@ -94,13 +91,6 @@ public:
     bool isOnline(const QString &account) const;
     int connectionCount() const;
 
-    // The store a data dir's broker uses: `spec` when given, else the location recorded in
-    // DATA/store, else SQLite in DATA/broker.db.
-    static Result<StoreLocation> storeLocation(const QString &dataDir, const QString &spec = {});
-    // Loads (or, when absent, creates) the static key file of a data dir.
-    static Result<crypto::X25519KeyPair> loadOrCreateStaticKey(const QString &path);
-    // The host to put in invite links for a listen address.
-    static QString advertisedHost(const QHostAddress &listen);
 
 Q_SIGNALS:
     void logEvent(const QString &line);
@@ -111,6 +101,7 @@ Q_SIGNALS:
 
 private:
     class RouterOutbox; // the call router's Outbox: channels, presence, the console's signals
+    class Admin;        // the admin channel's commands (AdminHandler) on this broker
 
     void makeRouting();
     // The role changes (with the reason the log gives).

@@ -80,4 +80,8 @@ struct BrokerConfig
     SecretBytes relaySecret; // the relays' shared secret (`--relay-secret-file`), 32 bytes
 };
 
+// The host to put in invite links for a listen address: the address itself, or for a wildcard
+// the first IPv4 address that is not loopback (127.0.0.1 when there is none).
+QString advertisedHost(const QHostAddress &listen);
+
 } // namespace sotto::broker

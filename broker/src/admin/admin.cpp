@@ -1,11 +1,16 @@
 #include "broker/admin.h"
 
-#include "broker/broker.h"
+#include "broker/config.h"
+#include "broker/datadir.h"
+#include "broker/store.h"
+#include "broker/views.h"
 #include "broker/log.h"
 #include "core/crypto.h"
 #include "core/invite.h"
 #include "core/localchannel.h"
 #include "core/skbp.h"
+
+#include <algorithm>
 
 #include <QDateTime>
 #include <QDir>
@@ -49,6 +54,72 @@ QJsonObject accountSummary(const AccountRecord &a, bool online)
         {QStringLiteral("enrolment_pending"), a.pendingKind == PendingKind::Handshake},
         {QStringLiteral("revoked"), a.revoked},
     };
+}
+
+Result<AdminCommand> AdminCommand::parse(const QJsonObject &request)
+{
+    static const std::pair<QLatin1StringView, Kind> kinds[] = {
+        {QLatin1StringView("status"), Kind::Status},
+        {QLatin1StringView("accounts"), Kind::Accounts},
+        {QLatin1StringView("revoke"), Kind::Revoke},
+        {QLatin1StringView("invite"), Kind::Invite},
+    };
+    const QString cmd = request.value(QStringLiteral("cmd")).toString();
+    const auto kind = std::find_if(std::begin(kinds), std::end(kinds), [&](const auto &k) { return k.first == cmd; });
+    if (kind == std::end(kinds))
+        return makeError(ErrorCode::Usage, QStringLiteral("unknown admin command \"%1\"").arg(cmd));
+    AdminCommand c;
+    c.kind = kind->second;
+    c.invite.account = request.value(QStringLiteral("account")).toString();
+    c.invite.validForSecs = qint64(request.value(QStringLiteral("expires")).toDouble(7 * 86400));
+    c.invite.replace = request.value(QStringLiteral("replace")).toBool();
+    c.advertise = request.value(QStringLiteral("advertise")).toString();
+    return c;
+}
+
+QJsonObject AdminCommand::toJson() const
+{
+    static const char *const names[] = {"status", "accounts", "revoke", "invite"};
+    QJsonObject r{{QStringLiteral("cmd"), QLatin1StringView(names[int(kind)])}};
+    if (kind == Kind::Revoke || kind == Kind::Invite)
+        r.insert(QStringLiteral("account"), invite.account);
+    if (kind == Kind::Invite) {
+        r.insert(QStringLiteral("expires"), double(invite.validForSecs));
+        r.insert(QStringLiteral("replace"), invite.replace);
+        if (!advertise.isEmpty())
+            r.insert(QStringLiteral("advertise"), advertise);
+    }
+    return r;
+}
+
+Result<QJsonObject> AdminHandler::run(const AdminCommand &command)
+{
+    if (command.kind == AdminCommand::Kind::Status)
+        return status();
+    if (auto r = mayAct(); !r)
+        return r.error();
+    QJsonObject answer{{QStringLiteral("ok"), true}};
+    switch (command.kind) {
+    case AdminCommand::Kind::Status:
+        break;
+    case AdminCommand::Kind::Accounts:
+        answer.insert(QStringLiteral("accounts"), accounts());
+        break;
+    case AdminCommand::Kind::Revoke:
+        if (auto r = revoke(command.invite.account); !r)
+            return r.error();
+        break;
+    case AdminCommand::Kind::Invite: {
+        auto link = invite(command.invite, command.advertise);
+        if (!link)
+            return link.error();
+        answer.insert(QStringLiteral("link"), *link);
+        break;
+    }
+    }
+    if (auto r = commit(); !r)
+        return r.error();
+    return answer;
 }
 
 Result<QString> createInvite(Store &store, const QByteArray &brokerPublicKey, const QString &hostPort,
@@ -209,67 +280,90 @@ Result<QJsonObject> adminRequest(const QString &dataDir, const QJsonObject &requ
 
 // ---- a stopped broker's store ------------------------------------------------------------
 
+namespace {
+
+// The commands on a stopped broker's store, under its data directory's lock.
+class StoreAdmin final : public AdminHandler
+{
+public:
+    StoreAdmin(const QString &dataDir, Store &store, const QByteArray &publicKey)
+        : m_dataDir(dataDir), m_store(store), m_publicKey(publicKey)
+    {
+    }
+
+private:
+    Result<QJsonObject> status() override
+    {
+        BrokerStatus status;
+        status.store = m_store.path();
+        status.instances = m_store.brokerAddresses();
+        status.why = QStringLiteral("no broker runs on %1").arg(m_dataDir);
+        return statusJson(status);
+    }
+    // A shared store with an active instance elsewhere: its memory is the truth, and a change
+    // written behind its back would be undone or break the commit rule.
+    Result<void> mayAct() override
+    {
+        if (m_store.tryLockActive())
+            return {};
+        return makeError(ErrorCode::Busy, QStringLiteral("an active broker serves the store %1 (one of %2): run this on its "
+                                                         "machine, against its data dir")
+                                              .arg(m_store.path(), m_store.brokerAddresses().join(QStringLiteral(", "))));
+    }
+    QJsonArray accounts() override
+    {
+        QJsonArray list;
+        for (const AccountRecord *a : m_store.accounts())
+            list.append(accountSummary(*a, false));
+        return list;
+    }
+    Result<void> revoke(const QString &account) override { return m_store.revoke(account); }
+    Result<QString> invite(const InviteRequest &request, const QString &advertise) override
+    {
+        QString hostPort = advertise;
+        if (hostPort.isEmpty())
+            hostPort = m_store.metaValue(QStringLiteral("advertise"));
+        if (hostPort.isEmpty())
+            hostPort = m_store.metaValue(QStringLiteral("listen"));
+        if (hostPort.isEmpty())
+            hostPort = QStringLiteral("%1:%2").arg(advertisedHost(QHostAddress::Any)).arg(skbp::kDefaultPort);
+        return createInvite(m_store, m_publicKey, hostPort, request);
+    }
+    Result<void> commit() override
+    {
+        if (!m_store.flush())
+            return makeError(ErrorCode::Io, QStringLiteral("cannot write the store in %1").arg(m_dataDir));
+        return {};
+    }
+
+    QString m_dataDir;
+    Store &m_store;
+    QByteArray m_publicKey;
+};
+
+} // namespace
+
 Result<QJsonObject> adminOffline(const QString &dataDir, const QJsonObject &request)
 {
-    const QDir dir(dataDir);
-    auto location = Broker::storeLocation(dataDir);
+    auto command = AdminCommand::parse(request);
+    if (!command)
+        return command.error();
+    auto location = datadir::storeLocation(dataDir);
     if (!location)
         return location.error();
-    if ((!location->isPostgres() && !QFile::exists(location->path)) || !QFile::exists(dir.filePath(QStringLiteral("broker.key"))))
+    if ((!location->isPostgres() && !QFile::exists(location->path)) || !QFile::exists(datadir::staticKeyPath(dataDir)))
         return makeError(ErrorCode::Io, QStringLiteral("no broker store in %1 (start a broker there first)").arg(dataDir));
-    auto lock = Broker::lockDataDir(dataDir);
+    auto lock = datadir::lock(dataDir);
     if (!lock)
         return lock.error();
-    auto key = Broker::loadOrCreateStaticKey(dir.filePath(QStringLiteral("broker.key")));
+    auto key = datadir::loadOrCreateStaticKey(dataDir);
     if (!key)
         return key.error();
     Store store;
     if (auto r = store.open(*location); !r)
         return r.error();
-    const QString cmd = request.value(QStringLiteral("cmd")).toString();
-    if (cmd == QLatin1StringView("status")) {
-        BrokerStatus status;
-        status.store = store.path();
-        status.instances = store.brokerAddresses();
-        status.why = QStringLiteral("no broker runs on %1").arg(dataDir);
-        return statusJson(status);
-    }
-    // A shared store with an active instance elsewhere: its memory is the truth, and a change
-    // written behind its back would be undone or break the commit rule.
-    if (!store.tryLockActive())
-        return makeError(ErrorCode::Busy, QStringLiteral("an active broker serves the store %1 (one of %2): run this on its "
-                                                         "machine, against its data dir")
-                                              .arg(store.path(), store.brokerAddresses().join(QStringLiteral(", "))));
-    QJsonObject answer{{QStringLiteral("ok"), true}};
-    if (cmd == QLatin1StringView("accounts")) {
-        QJsonArray list;
-        for (const AccountRecord *a : store.accounts())
-            list.append(accountSummary(*a, false));
-        answer.insert(QStringLiteral("accounts"), list);
-    } else if (cmd == QLatin1StringView("revoke")) {
-        const QString account = request.value(QStringLiteral("account")).toString();
-        if (auto r = store.revoke(account); !r)
-            return r.error();
-    } else if (cmd == QLatin1StringView("invite")) {
-        InviteRequest req{request.value(QStringLiteral("account")).toString(),
-                          qint64(request.value(QStringLiteral("expires")).toDouble(7 * 86400)),
-                          request.value(QStringLiteral("replace")).toBool()};
-        QString hostPort = request.value(QStringLiteral("advertise")).toString();
-        if (hostPort.isEmpty())
-            hostPort = store.metaValue(QStringLiteral("advertise"));
-        if (hostPort.isEmpty())
-            hostPort = store.metaValue(QStringLiteral("listen"));
-        if (hostPort.isEmpty())
-            hostPort = QStringLiteral("%1:%2").arg(Broker::advertisedHost(QHostAddress::Any)).arg(skbp::kDefaultPort);
-        auto link = createInvite(store, key->publicKey, hostPort, req);
-        if (!link)
-            return link.error();
-        answer.insert(QStringLiteral("link"), *link);
-    } else {
-        return makeError(ErrorCode::Usage, QStringLiteral("unknown admin command \"%1\"").arg(cmd));
-    }
-    if (!store.flush())
-        return makeError(ErrorCode::Io, QStringLiteral("cannot write the store in %1").arg(dataDir));
+    StoreAdmin admin(dataDir, store, key->publicKey);
+    auto answer = admin.run(*command);
     store.close();
     return answer;
 }

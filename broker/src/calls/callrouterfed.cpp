@@ -19,21 +19,6 @@ using namespace routing;
 
 // ---- keys and names ------------------------------------------------------------------------------
 
-Result<QByteArray> CallRouter::wrapForMember(const QString &account, const SecretBytes &secret, skbp::WrapContext ctx)
-{
-    if (const auto [name, peer] = skbp::Address::parse(account); !peer.isEmpty()) {
-        // {SK}K_AB: the member's own broker re-wraps it under the member's key.
-        ctx.purpose = skbp::WrapPurpose::Federation;
-        ctx.owner = m_ctx.config.name;
-        return routing::wrapForPeer(m_ctx.store, peer, secret, ctx);
-    }
-    const AccountRecord *a = m_ctx.store.account(account);
-    if (!a)
-        return err(ErrorCode::Internal, QStringLiteral("member vanished"));
-    const auto [epoch, key] = effectiveKey(*a);
-    return wrapFor(account, epoch, *key, secret, ctx);
-}
-
 bool CallRouter::isKnownRemote(const QString &address, bool *online) const
 {
     const auto [account, peer] = skbp::Address::parse(address);
@@ -124,11 +109,10 @@ Result<void> CallRouter::callRemote(const QString &from, const skbp::Address &ca
     }
     // The caller is not left waiting on a peer that never answers.
     QTimer::singleShot(m_ctx.config.federatedRingDeadlineMs, &m_timers, [this, id = *sid, peer = peer] {
-        auto it = m_sessions.find(id);
-        if (it != m_sessions.end() && it->second->awaitingKey)
+        if (const Session *s = m_table.find(id); s && s->awaitingKey)
             failAwaitingKey(id, ErrorCode::Offline, QStringLiteral("broker %1 did not answer in time").arg(peer));
     });
-    insertSession(std::move(session));
+    m_table.insert(std::move(session));
     m_ctx.log(QStringLiteral("%1 calls %2: session %3, asking broker %4 for the session key")
                      .arg(from, to, shortSid(*sid), peer));
     m_ctx.outbox.sessionsChanged();
@@ -138,14 +122,14 @@ Result<void> CallRouter::callRemote(const QString &from, const skbp::Address &ca
 void CallRouter::onFedCallKey(const QString &peer, const wire::Message &m)
 {
     const QByteArray sid = m.bytes(key::sid);
-    auto it = m_sessions.find(sid);
-    if (it == m_sessions.end() || !it->second->awaitingKey || skbp::Address::parse(it->second->callee).broker != peer)
+    Session *found = m_table.find(sid);
+    if (!found || !found->awaitingKey || skbp::Address::parse(found->callee).broker != peer)
         return;
-    Session &s = *it->second;
+    Session &s = *found;
     auto sk = routing::unwrapFromPeer(m_ctx.store, peer, m.bytes(key::wrapped), {skbp::WrapPurpose::Federation, sid, 0, peer});
     Member *caller = s.find(s.caller);
     Member *callee = s.find(s.callee);
-    auto wrapped = sk ? wrapForMember(s.caller, *sk, {skbp::WrapPurpose::Call, sid, 0, s.caller})
+    auto wrapped = sk ? m_keys.wrapFor(s.caller, *sk, {skbp::WrapPurpose::Call, sid, 0, s.caller})
                       : Result<QByteArray>(sk.error());
     if (!wrapped || !caller || !callee) {
         const QString why = wrapped ? QStringLiteral("session vanished") : wrapped.error().message;
@@ -174,8 +158,8 @@ void CallRouter::onFedCallKey(const QString &peer, const wire::Message &m)
 void CallRouter::onFedError(const QString &peer, const wire::Message &m)
 {
     const QByteArray sid = m.bytes(key::sid);
-    auto it = m_sessions.find(sid);
-    if (it == m_sessions.end() || !it->second->awaitingKey || skbp::Address::parse(it->second->callee).broker != peer)
+    const Session *s = m_table.find(sid);
+    if (!s || !s->awaitingKey || skbp::Address::parse(s->callee).broker != peer)
         return;
     failAwaitingKey(sid, errorCodeFromName(m.text(key::code)),
                     QStringLiteral("broker %1 refused the call: %2").arg(peer, m.text(key::msg)));
@@ -183,15 +167,13 @@ void CallRouter::onFedError(const QString &peer, const wire::Message &m)
 
 void CallRouter::failAwaitingKey(const QByteArray &sid, ErrorCode code, const QString &why)
 {
-    auto it = m_sessions.find(sid);
-    if (it == m_sessions.end())
+    const QByteArray keep = sid; // `sid` may live in the session taken below
+    std::unique_ptr<Session> s = m_table.take(keep);
+    if (!s)
         return;
-    const QByteArray keep = sid; // `sid` may live in the session erased below
-    const Session &s = *it->second;
-    sendTo(s.caller, wire::errorMessage(code, why, s.callId));
+    sendTo(s->caller, wire::errorMessage(code, why, s->callId));
     m_ctx.log(QStringLiteral("session %1: %2").arg(shortSid(keep), why));
     m_ctx.media.endSession(keep);
-    eraseSession(it);
     m_ctx.outbox.sessionsChanged();
 }
 
@@ -210,15 +192,44 @@ void CallRouter::deliverRemote(const QString &address, const QCborMap &message)
     deliver.insert(key::to, account);
     deliver.insert(key::msg, message);
     if (message.value(key::t).toString() == wire::messageTypeName(wire::MessageType::Incoming)) {
-        auto it = m_sessions.find(message.value(key::sid).toByteArray());
-        if (const QByteArray trunk = it == m_sessions.end() ? QByteArray() : trunkOf(*it->second, peer); !trunk.isEmpty()) {
+        Session *s = m_table.find(message.value(key::sid).toByteArray());
+        if (const QByteArray trunk = s ? trunkOf(*s, peer) : QByteArray(); !trunk.isEmpty()) {
             deliver.insert(key::trunk, trunk);
-            if (const QString at = m_ctx.media.relayAt(it->first); !at.isEmpty())
+            if (const QString at = m_ctx.media.relayAt(s->sid); !at.isEmpty())
                 deliver.insert(key::relay_at, at);
         }
     }
     m_ctx.peers.send(peer, deliver); // a link that is down ends these sessions anyway
 }
+
+// A peer's `request` for its member of one of our sessions, as that member's own request.
+class CallRouter::PeerRequests final : public wire::PeerRequestHandler<Result<void>>
+{
+public:
+    PeerRequests(CallRouter &router, const QString &from, const QString &peer, const QByteArray &sid)
+        : m_router(router), m_from(from), m_peer(peer), m_sid(sid)
+    {
+    }
+
+private:
+    Result<void> onAnswer(const wire::Message &) override { return m_router.answer(m_from, m_sid); }
+    Result<void> onDecline(const wire::Message &) override { return m_router.decline(m_from, m_sid); }
+    Result<void> onLeave(const wire::Message &) override { return m_router.leave(m_from, m_sid); }
+    Result<void> onInvite(const wire::Message &m) override
+    {
+        return m_router.invite(m_from, m_sid, routing::localize(m.text(key::who), m_peer, m_router.m_ctx.config.name));
+    }
+    Result<void> onMute(const wire::Message &m) override { return m_router.mute(m_from, m_sid, m.boolean(key::muted)); }
+    Result<void> unexpected(const wire::Message &m) override
+    {
+        return err(ErrorCode::BadRequest, QStringLiteral("unexpected request \"%1\"").arg(m.typeName()));
+    }
+
+    CallRouter &m_router;
+    const QString &m_from;
+    const QString &m_peer;
+    const QByteArray &m_sid;
+};
 
 void CallRouter::onRequest(const QString &peer, const QString &fromAccount, const QCborMap &msg)
 {
@@ -232,53 +243,10 @@ void CallRouter::onRequest(const QString &peer, const QString &fromAccount, cons
         if (!m)
             return m.error();
         const QByteArray sid = m->bytes(key::sid);
-        if (!locate(sid, from).second) // a peer may only speak for its own members of our sessions
+        if (!m_table.locate(sid, from).second) // a peer may only speak for its own members of our sessions
             return err(ErrorCode::NotInSession, QStringLiteral("not in that call"));
-        using T = wire::MessageType;
-        switch (m->type()) {
-        case T::Answer:
-            return answer(from, sid);
-        case T::Decline:
-            return decline(from, sid);
-        case T::Leave:
-            return leave(from, sid);
-        case T::Invite:
-            return invite(from, sid, routing::localize(m->text(key::who), peer, m_ctx.config.name));
-        case T::Mute:
-            return mute(from, sid, m->boolean(key::muted));
-        // Not a member's request about a call.
-        case T::Login:
-        case T::Welcome:
-        case T::Directory:
-        case T::Presence:
-        case T::Call:
-        case T::CallKey:
-        case T::Incoming:
-        case T::Answered:
-        case T::Ended:
-        case T::SessionKey:
-        case T::Joined:
-        case T::Left:
-        case T::Rekey:
-        case T::Rotate:
-        case T::RotateAck:
-        case T::Error:
-        case T::Confirm:
-        case T::Enrolled:
-        case T::RefreshDue:
-        case T::Ping:
-        case T::Ok:
-        case T::FedCall:
-        case T::FedCallKey:
-        case T::FedError:
-        case T::Deliver:
-        case T::Request:
-        case T::Ringing:
-        case T::Muted:
-        case T::Resume:
-            break;
-        }
-        return err(ErrorCode::BadRequest, QStringLiteral("unexpected request \"%1\"").arg(m->typeName()));
+        PeerRequests requests(*this, from, peer, sid);
+        return requests.dispatch(*m);
     }();
     if (!r)
         deliverRemote(from, wire::errorMessage(r.error().code, r.error().message));
@@ -288,51 +256,22 @@ void CallRouter::onRequest(const QString &peer, const QString &fromAccount, cons
 
 void CallRouter::onPeerMessage(const QString &peer, const wire::Message &m)
 {
-    using T = wire::MessageType;
-    switch (m.type()) {
-    case T::FedCall:
-        return m_remote->onFedCall(peer, m);
-    case T::FedCallKey:
-        return onFedCallKey(peer, m);
-    case T::FedError:
-        return onFedError(peer, m);
-    case T::Deliver:
-        return m_remote->onDeliver(peer, m.text(key::to), m.map().value(key::msg).toMap(), m.bytes(key::trunk),
-                                   m.text(key::relay_at));
-    case T::Request:
-        return onRequest(peer, m.text(key::from), m.map().value(key::msg).toMap());
-    // The link's own messages are Federation's; the rest are not sent between brokers.
-    case T::Login:
-    case T::Welcome:
-    case T::Directory:
-    case T::Presence:
-    case T::Call:
-    case T::CallKey:
-    case T::Incoming:
-    case T::Answer:
-    case T::Decline:
-    case T::Answered:
-    case T::Ended:
-    case T::Invite:
-    case T::SessionKey:
-    case T::Joined:
-    case T::Left:
-    case T::Rekey:
-    case T::Leave:
-    case T::Rotate:
-    case T::RotateAck:
-    case T::Error:
-    case T::Confirm:
-    case T::Enrolled:
-    case T::RefreshDue:
-    case T::Ping:
-    case T::Ok:
-    case T::Ringing:
-    case T::Mute:
-    case T::Muted:
-    case T::Resume:
-        return;
-    }
+    dispatch(peer, m);
+}
+
+void CallRouter::onFedCall(const QString &peer, const wire::Message &m)
+{
+    m_remote->onFedCall(peer, m);
+}
+
+void CallRouter::onDeliver(const QString &peer, const wire::Message &m)
+{
+    m_remote->onDeliver(peer, m.text(key::to), m.map().value(key::msg).toMap(), m.bytes(key::trunk), m.text(key::relay_at));
+}
+
+void CallRouter::onRequest(const QString &peer, const wire::Message &m)
+{
+    onRequest(peer, m.text(key::from), m.map().value(key::msg).toMap());
 }
 
 void CallRouter::onPeerUp(const QString &) {}
@@ -347,7 +286,7 @@ void CallRouter::onPeerDown(const QString &peer)
     // Our sessions with members there: those members are gone (the rest re-key, or the call
     // ends). Their own broker ends its side the same way; every key stays where it was.
     std::vector<std::pair<QByteArray, QString>> gone;
-    for (const auto &[sid, s] : m_sessions) {
+    for (const auto &[sid, s] : m_table.all()) {
         for (const Member &mem : s->members) {
             if (skbp::Address::parse(mem.account).broker == peer)
                 gone.emplace_back(sid, mem.account);
@@ -357,10 +296,10 @@ void CallRouter::onPeerDown(const QString &peer)
     for (const auto &[sid, account] : gone)
         bySession[sid].append(account);
     for (const auto &[sid, accounts] : bySession) {
-        auto it = m_sessions.find(sid);
-        if (it == m_sessions.end())
+        Session *found = m_table.find(sid);
+        if (!found)
             continue;
-        Session &s = *it->second;
+        Session &s = *found;
         if (s.awaitingKey) {
             failAwaitingKey(sid, ErrorCode::Offline, QStringLiteral("broker %1 went away").arg(peer));
             continue;
@@ -368,7 +307,7 @@ void CallRouter::onPeerDown(const QString &peer)
         // All of that broker's members go at once; the rest re-key once, or the call ends.
         const QString last = accounts.back();
         for (const QString &account : accounts.mid(0, accounts.size() - 1)) {
-            dropMember(s, account);
+            m_table.dropMember(s, account);
             const QCborMap left = wire::left(sid, account);
             for (const Member &m : s.members) {
                 if (m.joined && m.account != last)

@@ -1,10 +1,14 @@
 #include "calls/remotesessions.h"
 
-#include "calls/callrouter.h"
+#include "calls/keyrotation.h"
+#include "calls/memberkeys.h"
+#include "calls/ringpolicy.h"
+#include "calls/sessiontable.h"
 #include "calls/routing.h"
 
 #include "relay/relay.h"
 #include "broker/store.h"
+#include "core/channels.h"
 #include "core/crypto.h"
 
 #include <QCborArray>
@@ -17,7 +21,11 @@ namespace sotto::broker {
 namespace key = wire::key;
 using namespace routing;
 
-RemoteSessions::RemoteSessions(RouterContext context, CallRouter &local) : m_ctx(std::move(context)), m_local(local) {}
+RemoteSessions::RemoteSessions(RouterContext context, const SessionTable &local, const RingPolicy &ring, MemberKeys &keys,
+                               KeyRotation &rotation)
+    : m_ctx(std::move(context)), m_local(local), m_ring(ring), m_keys(keys), m_rotation(rotation)
+{
+}
 
 std::vector<QByteArray> RemoteSessions::sessionsWith(const QString &account) const
 {
@@ -71,14 +79,16 @@ void RemoteSessions::onFedCall(const QString &peer, const wire::Message &m)
         return refuse(ErrorCode::UnknownAccount, QStringLiteral("no account \"%1@%2\"").arg(to, m_ctx.config.name));
     if (!m_ctx.outbox.isOnline(to))
         return refuse(ErrorCode::Offline, QStringLiteral("%1@%2 is offline").arg(to, m_ctx.config.name));
-    // The ringing policy of local calls (CallRouter::mayRing) for calls from a peer: the peer's
-    // caller rings our callee once at a time, and calls left ringing do not make it busy.
+    // The callee's half of the ringing policy of local calls for calls from a peer: the peer's
+    // caller rings our callee once at a time, and calls left ringing do not make it busy (the
+    // caller's half is its own broker's).
     const QString from = skbp::Address{m.text(key::from), peer}.toString();
-    if (m_local.joinedSessionsOf(to) >= kMaxSessionsPerAccount || m_local.ringingTo(to) + ringing(to) >= kMaxRingingPerAccount)
-        return refuse(ErrorCode::Busy, QStringLiteral("%1@%2 is busy").arg(to, m_ctx.config.name));
-    if (ringing(to, from) > 0)
-        return refuse(ErrorCode::Busy, QStringLiteral("%1@%2 is already ringing for you").arg(to, m_ctx.config.name));
-    if (m_mirrors.contains(sid) || m_local.hasSession(sid))
+    const RingLoad load{.calleeJoined = m_local.joinedSessionsOf(to),
+                        .calleeRinging = m_local.ringingTo(to) + ringing(to),
+                        .callerRingingCallee = ringing(to, from)};
+    if (auto r = m_ring.mayRingCallee(QStringLiteral("%1@%2").arg(to, m_ctx.config.name), load); !r)
+        return refuse(r.error().code, r.error().message);
+    if (m_mirrors.contains(sid) || m_local.contains(sid))
         return refuse(ErrorCode::BadRequest, QStringLiteral("session exists"));
     if (!routing::relayAtAllowed(m_ctx, peer, m.text(key::relay_at))) {
         m_ctx.log(QStringLiteral("broker %1 refused: its relay_at %2 is not an address it is configured with")
@@ -89,7 +99,7 @@ void RemoteSessions::onFedCall(const QString &peer, const wire::Message &m)
     // under a derivation bound to A (the home), so no sid A picks gives it a local call's key,
     // and never twice from one (key, sid).
     const auto [epoch, key] = effectiveKey(*callee);
-    if (!m_local.claimSid(to, epoch, sid)) {
+    if (!m_rotation.claimSid(to, epoch, sid)) {
         m_ctx.log(QStringLiteral("broker %1 refused: session %2 was already keyed from K_%3 at epoch %4")
                          .arg(peer, shortSid(sid), to)
                          .arg(epoch));
@@ -106,7 +116,7 @@ void RemoteSessions::onFedCall(const QString &peer, const wire::Message &m)
     mirror.caller = from;
     mirror.calleeEpoch = epoch;
     m_mirrors.emplace(sid, std::move(mirror));
-    m_local.noteKeyed(to, epoch);
+    m_rotation.noteKeyed(to, epoch);
     routing::addTrunk(m_ctx, sid, peer, m.bytes(key::trunk), m.text(key::relay_at), false);
     // SK_0 has left this broker: if the call never rings here (the peer gave up, or lost the
     // key), drop the mirror all the same and rotate the key it came from.
@@ -131,51 +141,6 @@ void RemoteSessions::onFedCall(const QString &peer, const wire::Message &m)
     m_ctx.outbox.sessionsChanged();
 }
 
-// Only what a home broker sends a member about a call; never a rotation, a refresh or a directory
-// (those are our own broker's business with our own accounts).
-bool RemoteSessions::isDeliverable(wire::MessageType type)
-{
-    using T = wire::MessageType;
-    switch (type) {
-    case T::Incoming:
-    case T::Answered:
-    case T::Joined:
-    case T::Left:
-    case T::Ended:
-    case T::SessionKey:
-    case T::Rekey:
-    case T::Error:
-        return true;
-    case T::Login:
-    case T::Welcome:
-    case T::Directory:
-    case T::Presence:
-    case T::Call:
-    case T::CallKey:
-    case T::Answer:
-    case T::Decline:
-    case T::Invite:
-    case T::Leave:
-    case T::Rotate:
-    case T::RotateAck:
-    case T::Confirm:
-    case T::Enrolled:
-    case T::RefreshDue:
-    case T::Ping:
-    case T::Ok:
-    case T::FedCall:
-    case T::FedCallKey:
-    case T::FedError:
-    case T::Deliver:
-    case T::Request:
-    case T::Ringing:
-    case T::Mute:
-    case T::Muted:
-    case T::Resume:
-        return false;
-    }
-    return false;
-}
 
 std::optional<QString> RemoteSessions::memberName(const QString &written, const QString &peer, const Mirror &mirror,
                                                   const QString &to) const
@@ -195,7 +160,7 @@ void RemoteSessions::onDeliver(const QString &peer, const QString &to, QCborMap 
                                const QString &relayAt)
 {
     auto decoded = wire::validateMessage(msg);
-    if (!decoded || !isDeliverable(decoded->type()) || !m_ctx.store.account(to))
+    if (!decoded || !wire::isPeerDeliverable(decoded->type()) || !m_ctx.store.account(to))
         return;
     using T = wire::MessageType;
     const T t = decoded->type();
@@ -208,7 +173,7 @@ void RemoteSessions::onDeliver(const QString &peer, const QString &to, QCborMap 
         return;
     }
     const QByteArray sid = decoded->bytes(key::sid);
-    if (m_local.hasSession(sid))
+    if (m_local.contains(sid))
         return; // a session homed here is not the peer's to speak for
     auto mirror = m_mirrors.find(sid);
     if (mirror != m_mirrors.end() && mirror->second.home != peer)
@@ -277,7 +242,7 @@ void RemoteSessions::onDeliver(const QString &peer, const QString &to, QCborMap 
         const quint32 gen = decoded->u32(key::gen);
         auto sk = routing::unwrapFromPeer(m_ctx.store, peer, decoded->bytes(key::wrapped), {skbp::WrapPurpose::Federation, sid, gen, peer});
         const skbp::WrapPurpose purpose = t == T::Rekey ? skbp::WrapPurpose::Rekey : skbp::WrapPurpose::Join;
-        auto wrapped = sk ? m_local.wrapForMember(to, *sk, {purpose, sid, gen, to}) : Result<QByteArray>(sk.error());
+        auto wrapped = sk ? m_keys.wrapFor(to, *sk, {purpose, sid, gen, to}) : Result<QByteArray>(sk.error());
         if (!wrapped) {
             m_ctx.log(QStringLiteral("session %1: key from broker %2 for %3 refused: %4")
                              .arg(shortSid(sid), peer, to, wrapped.error().message));
@@ -333,7 +298,7 @@ void RemoteSessions::dropMember(const QByteArray &sid, const QString &account)
     m_ctx.media.endSession(sid);
     // SK_0 came from our account's key: rotate it (patent Fig. 3, last step).
     if (!callee.isEmpty())
-        m_local.rotateAfter(callee, keyed);
+        m_rotation.rotateAfter(callee, keyed);
     m_ctx.outbox.sessionsChanged();
 }
 

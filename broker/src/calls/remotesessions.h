@@ -23,14 +23,19 @@
 
 namespace sotto::broker {
 
-class CallRouter;
+class KeyRotation;
+class MemberKeys;
+class RingPolicy;
+class SessionTable;
 
 class RemoteSessions
 {
 public:
-    // `local`: the router of sessions homed here, for the ringing limits our accounts share with
-    // local calls, the check that a sid is not ours, our members' keys and the rotation after.
-    RemoteSessions(RouterContext context, CallRouter &local);
+    // `local`: the sessions homed here, for the ringing limits our accounts share with local
+    // calls and the check that a sid is not ours; `ring` the policy both follow; `keys` to wrap
+    // for our members; `rotation` for the key a call from a peer was keyed from.
+    RemoteSessions(RouterContext context, const SessionTable &local, const RingPolicy &ring, MemberKeys &keys,
+                   KeyRotation &rotation);
 
     bool contains(const QByteArray &sid) const { return m_mirrors.contains(sid); }
     // The mirrored sessions `account` is in.
@@ -64,7 +69,6 @@ private:
         quint32 calleeEpoch = 0;
         std::set<QString> formerLocals = {}; // ours that were in it: the home may still name them (left, peers)
     };
-    static bool isDeliverable(wire::MessageType type);
     // A name the home broker `peer` wrote, as we write it — if it may write it: one of its own
     // accounts ("x" or "x@peer"), or one of ours that is in the session (`mirror`) or is `to`,
     // the member the message is for. Anything else (another of our accounts, a third broker's)
@@ -76,7 +80,10 @@ private:
     void dropMember(const QByteArray &sid, const QString &account);
 
     RouterContext m_ctx;
-    CallRouter &m_local;
+    const SessionTable &m_local;
+    const RingPolicy &m_ring;
+    MemberKeys &m_keys;
+    KeyRotation &m_rotation;
     std::map<QByteArray, Mirror> m_mirrors;
     QObject m_timers; // context of the never-rang deadlines: they die with us
 };

@@ -569,54 +569,22 @@ void Federation::onChannelFrame(Link &link, const QByteArray &body)
         setDown(link, QStringLiteral("bad frame: %1").arg(m.error().message));
         return;
     }
-    using T = wire::MessageType;
-    switch (m->type()) {
-    case T::Directory:
-        if (!m->has(key::accounts)) { // a request for ours
-            for (const QCborMap &page : wire::directoryPages(m_ctx.localAccounts(), std::nullopt))
-                send(link.config.name, page);
-            return;
-        }
-        return onDirectoryPage(link, *m);
-    case T::Presence:
-        return onPresence(link, *m);
-    case T::Welcome:
-    case T::Ping:
-        return; // brokers do not ping each other (TCP keep-alive watches the link)
-    // The call router's (it ignores what is not between brokers).
-    case T::FedCall:
-    case T::FedCallKey:
-    case T::FedError:
-    case T::Deliver:
-    case T::Request:
-    case T::Login:
-    case T::Call:
-    case T::CallKey:
-    case T::Incoming:
-    case T::Answer:
-    case T::Decline:
-    case T::Answered:
-    case T::Ended:
-    case T::Invite:
-    case T::SessionKey:
-    case T::Joined:
-    case T::Left:
-    case T::Rekey:
-    case T::Leave:
-    case T::Rotate:
-    case T::RotateAck:
-    case T::Error:
-    case T::Confirm:
-    case T::Enrolled:
-    case T::RefreshDue:
-    case T::Ok:
-    case T::Ringing:
-    case T::Mute:
-    case T::Muted:
-    case T::Resume:
-        Q_EMIT message(link.config.name, *m);
+    dispatch(link, *m);
+}
+
+void Federation::onDirectory(Link &link, const wire::Message &m)
+{
+    if (!m.has(key::accounts)) { // a request for ours
+        for (const QCborMap &page : wire::directoryPages(m_ctx.localAccounts(), std::nullopt))
+            send(link.config.name, page);
         return;
     }
+    onDirectoryPage(link, m);
+}
+
+void Federation::unexpected(Link &link, const wire::Message &m)
+{
+    Q_EMIT message(link.config.name, m);
 }
 
 // Pages until one without "more" (§6.2), only in answer to our own request; what a peer may

@@ -13,6 +13,7 @@
 #include "broker/config.h"
 #include "broker/store.h"
 #include "broker/views.h"
+#include "core/channels.h"
 #include "core/channel.h"
 #include "core/framedsocket.h"
 #include "core/crypto.h"
@@ -40,7 +41,30 @@ struct FederationContext
     std::function<void(const QString &)> log;
 };
 
-class Federation : public QObject, public PeerLinks
+// One peered broker's link, as the federation keeps it (private to Federation).
+struct PeerLink
+{
+    PeerConfig config;
+    bool initiator = false;
+    PeerView::State state = PeerView::State::Down;
+    QPointer<FramedSocket> socket; // the session channel, once up
+    SecureChannel channel;
+    std::map<QString, bool> directory;
+    std::map<QString, bool> incomingDirectory; // pages of a directory answer so far
+    bool receivingDirectory = false;
+    bool directoryRequested = false; // only an answer to our request is taken
+    bool overAccountLimit = false; // logged once per link
+    QTimer reconnect;
+    int backoffMs = 0;
+    bool refreshWanted = false;
+    bool pendingRefused = false; // the last login under the pending K_AB was refused
+    QPointer<PeerHandshake> handshake; // under way: one at a time (a refresh runs beside the channel)
+    QPointer<PeerLogin> login;
+    QString lastError;
+};
+
+// A link's own messages are a wire::PeerLinkHandler; the rest go to the call router (message()).
+class Federation : public QObject, public PeerLinks, private wire::PeerLinkHandler<void, PeerLink &>
 {
     Q_OBJECT
 public:
@@ -87,26 +111,7 @@ Q_SIGNALS:
     void presenceChanged(const QString &address, bool online);
 
 private:
-    struct Link
-    {
-        PeerConfig config;
-        bool initiator = false;
-        PeerView::State state = PeerView::State::Down;
-        QPointer<FramedSocket> socket; // the session channel, once up
-        SecureChannel channel;
-        std::map<QString, bool> directory;
-        std::map<QString, bool> incomingDirectory; // pages of a directory answer so far
-        bool receivingDirectory = false;
-        bool directoryRequested = false; // only an answer to our request is taken
-        bool overAccountLimit = false; // logged once per link
-        QTimer reconnect;
-        int backoffMs = 0;
-        bool refreshWanted = false;
-        bool pendingRefused = false; // the last login under the pending K_AB was refused
-        QPointer<PeerHandshake> handshake; // under way: one at a time (a refresh runs beside the channel)
-        QPointer<PeerLogin> login;
-        QString lastError;
-    };
+    using Link = PeerLink;
 
     // Initiator side.
     void dial(Link &link);
@@ -122,8 +127,14 @@ private:
     // Both.
     void setUp(Link &link, FramedSocket *socket, SecureChannel channel);
     void onChannelFrame(Link &link, const QByteArray &body);
+    // The link's own messages (§8).
+    void onDirectory(Link &link, const wire::Message &m) override; // a request for ours, or a page of theirs
     void onDirectoryPage(Link &link, const wire::Message &m);
-    void onPresence(Link &link, const wire::Message &m);
+    void onPresence(Link &link, const wire::Message &m) override;
+    void onWelcome(Link &, const wire::Message &) override {}
+    void onPing(Link &, const wire::Message &) override {} // brokers do not ping each other (TCP keep-alive watches the link)
+    // The call router's (it ignores what is not between brokers).
+    void unexpected(Link &link, const wire::Message &m) override;
     void setDown(Link &link, const QString &why);
     void refuse(FramedSocket *socket, const QString &peer, const QString &why);
     Link *find(const QString &name);

@@ -1,4 +1,5 @@
 #include "phones/connection.h"
+#include "phones/keychoice.h"
 
 #include "broker/store.h"
 #include "broker/log.h"
@@ -195,31 +196,10 @@ void Connection::startEnrolment(const QByteArray &body)
     Store &store = m_ctx.store;
     const AccountRecord *a = store.account(frame->account);
     std::vector<Invite> invites = store.openInvites(frame->account, QDateTime::currentSecsSinceEpoch());
-    SecretBytes psk;
-    qint64 invite = 0;
-    bool commitRotationFirst = false;
-    if (frame->epoch == 0) {
-        // The account's one open invite: a first enrolment, or (for an enrolled account) the
-        // operator's invite for a replacement device (`invite --replace`).
-        if (!invites.empty()) {
-            psk = std::move(invites.front().secret);
-            invite = invites.front().id;
-        }
-    } else if (a && a->isEnrolled() && a->replaceEpoch == 0) {
-        // A replacement device is enrolling: the old device's key stays as it is until that
-        // commits (or its invite runs out), so no refresh is taken meanwhile — it gets the
-        // refusal of a wrong key, and the phone keeps its key and tries again later.
-        // While a rotation is pending the phone may already have adopted K_next: a refresh under
-        // the old key would replace K_next by a key it may never store. Only a refresh under
-        // K_next is taken then (it commits the rotation first); one under K_e gets the refusal
-        // of a wrong key, and the phone refreshes again once it has the rotation.
-        if (a->epoch == frame->epoch && a->pendingKind != PendingKind::Rotate) {
-            psk = a->key;
-        } else if (a->pendingKind == PendingKind::Rotate && a->pendingEpoch == frame->epoch) {
-            psk = a->pendingKey; // the client proves it holds K_next
-            commitRotationFirst = true;
-        }
-    }
+    EnrolmentKey choice = enrolmentKey(a, invites, frame->epoch);
+    SecretBytes psk = std::move(choice.psk);
+    const qint64 invite = choice.invite;
+    const bool commitRotationFirst = choice.source == EnrolmentKey::Source::PendingRotation;
     invites.clear();
     if (psk.isEmpty()) {
         auto dummy = crypto::randomSecret(skbp::kKeySize);
@@ -401,7 +381,7 @@ void Connection::onEnrolConfirm(const QByteArray &body)
             self->sendMessage(enrolled);
         self->close();
     });
-    m_ctx.router.onKeyCommitted(m_account);
+    m_ctx.router.rotation().onKeyCommitted(m_account);
     m_ctx.outbox.accountsChanged();
 }
 
@@ -419,28 +399,30 @@ void Connection::startLogin(const QByteArray &body)
         fail(ErrorCode::Internal, QStringLiteral("no randomness"));
         return;
     }
-    const AccountRecord *a = m_ctx.store.account(hello->account);
-    SecretBytes key;
-    if (a && a->isEnrolled() && a->epoch == hello->epoch) {
-        key = a->key;
-    } else if (a && a->hasPending() && a->pendingEpoch == hello->epoch) {
-        key = a->pendingKey;
-        m_ownKey = a->pendingKey;
+    LoginKey choice = loginKey(m_ctx.store.account(hello->account), hello->epoch);
+    SecretBytes key = std::move(choice.key);
+    switch (choice.source) {
+    case LoginKey::Source::Current:
+        break;
+    case LoginKey::Source::Pending:
+        m_ownKey = key;
         m_commitOnLogin = true;
-    } else if (a && a->replaceEpoch != 0 && a->replaceEpoch == hello->epoch) {
-        // A replacement device whose `enrolled` was lost: its login commits it (commit rule).
-        key = a->replaceKey;
-        m_ownKey = a->replaceKey;
+        break;
+    case LoginKey::Source::Replacement: // a replacement device whose `enrolled` was lost
+        m_ownKey = key;
         m_commitOnLogin = true;
         m_replacing = true;
         m_newEpoch = hello->epoch;
-    } else {
+        break;
+    case LoginKey::Source::None: {
         auto decoy = crypto::randomSecret(skbp::kKeySize);
         if (!decoy) {
             fail(ErrorCode::Internal, QStringLiteral("no randomness"));
             return;
         }
         key = std::move(*decoy);
+        break;
+    }
     }
     auto keys = skbp::channelKeys(key, hello->account, hello->epoch, hello->nonce, *nb);
     if (!keys) {
@@ -489,7 +471,7 @@ void Connection::onLoginFirstFrame(const QByteArray &body)
             fail(ErrorCode::Internal, QStringLiteral("store failure"));
             return;
         }
-        m_ctx.router.onKeyCommitted(m_account);
+        m_ctx.router.rotation().onKeyCommitted(m_account);
     } else if (const AccountRecord *a = store.account(m_account); a && a->hasPending()) {
         if (m_commitOnLogin && a->pendingEpoch == m_epoch) {
             if (auto r = store.commitPending(m_account); !r) {
@@ -497,7 +479,7 @@ void Connection::onLoginFirstFrame(const QByteArray &body)
                 return;
             }
             m_ctx.log(QStringLiteral("%1: epoch %2 committed (login under pending key)").arg(m_account).arg(m_epoch));
-            m_ctx.router.onKeyCommitted(m_account);
+            m_ctx.router.rotation().onKeyCommitted(m_account);
         } else if (a->pendingKind == PendingKind::Handshake && a->pendingInvite == 0) {
             // A client tries its pending key first, so a login under the current one means it
             // never stored the new key (its msg2 was lost): drop ours, or it would block rotations.
@@ -510,7 +492,7 @@ void Connection::onLoginFirstFrame(const QByteArray &body)
                              .arg(m_account)
                              .arg(stale)
                              .arg(m_epoch));
-            m_ctx.router.onKeyCommitted(m_account);
+            m_ctx.router.rotation().onKeyCommitted(m_account);
         }
     }
     m_phase = Phase::Online;
@@ -529,7 +511,7 @@ void Connection::onLoginFirstFrame(const QByteArray &body)
     (void)store.noteLogin(m_account, QDateTime::currentSecsSinceEpoch());
     m_ctx.online(this);
     m_ctx.outbox.sendTo(m_account, welcome);
-    m_ctx.router.onLogin(m_account);
+    m_ctx.router.rotation().onLogin(m_account);
 }
 
 void Connection::onMessage(const QByteArray &body)
@@ -553,92 +535,84 @@ void Connection::onMessage(const QByteArray &body)
 
 void Connection::handle(const wire::Message &m)
 {
-    using T = wire::MessageType;
-    CallRouter &router = m_ctx.router;
-    const QByteArray sid = m.bytes(key::sid);
-    Result<void> r;
-    switch (m.type()) {
-    case T::Directory:
-        if (!m_wantsPresence) {
-            m_wantsPresence = true;
-            if (m_ctx.subscribed)
-                m_ctx.subscribed(this);
-        }
-        for (const QCborMap &page : router.directory(m.id())) // §6.2: pages that each fit a frame
-            m_ctx.outbox.sendTo(m_account, page);
-        return;
-    case T::Call:
-        r = router.call(m_account, m);
-        break;
-    case T::Answer:
-        r = router.answer(m_account, sid);
-        break;
-    case T::Decline:
-        r = router.decline(m_account, sid);
-        break;
-    case T::Invite:
-        r = router.invite(m_account, sid, m.text(key::who));
-        break;
-    case T::Leave:
-        r = router.leave(m_account, sid);
-        break;
-    case T::Mute:
-        r = router.mute(m_account, sid, m.boolean(key::muted));
-        break;
-    case T::Resume:
-        r = router.resume(m_account, sid);
-        if (r && m.id()) {
-            QCborMap ok = wire::message(T::Ok);
-            ok.insert(key::id, qint64(*m.id()));
-            m_ctx.outbox.sendTo(m_account, ok);
-            return;
-        }
-        break;
-    case T::RotateAck:
-        r = router.rotateAck(m_account, m.u32(key::epoch), m.bytes(key::proof));
-        if (r && m.id()) { // a request with an id always gets an answer, also when nothing changed
-            QCborMap ok = wire::message(T::Ok);
-            ok.insert(key::id, qint64(*m.id()));
-            m_ctx.outbox.sendTo(m_account, ok);
-            return;
-        }
-        break;
-    case T::Ping:
-        onPing(m);
-        return;
-    // What a phone never sends once it is online: the channel is not to be trusted any more.
-    case T::Login:
-    case T::Welcome:
-    case T::Presence:
-    case T::CallKey:
-    case T::Incoming:
-    case T::Answered:
-    case T::Ended:
-    case T::SessionKey:
-    case T::Joined:
-    case T::Left:
-    case T::Rekey:
-    case T::Rotate:
-    case T::Error:
-    case T::Confirm:
-    case T::Enrolled:
-    case T::RefreshDue:
-    case T::Ok:
-    case T::FedCall:
-    case T::FedCallKey:
-    case T::FedError:
-    case T::Deliver:
-    case T::Request:
-    case T::Ringing:
-    case T::Muted:
-        fail(ErrorCode::BadRequest, QStringLiteral("unexpected message \"%1\"").arg(m.typeName()));
-        return;
-    }
-    if (!r)
+    if (auto r = dispatch(m); !r)
         m_ctx.outbox.sendTo(m_account, wire::errorMessage(r.error().code, r.error().message, m.id()));
 }
 
-void Connection::onPing(const wire::Message &m)
+Result<void> Connection::unexpected(const wire::Message &m)
+{
+    fail(ErrorCode::BadRequest, QStringLiteral("unexpected message \"%1\"").arg(m.typeName()));
+    return {};
+}
+
+void Connection::sendOk(const wire::Message &m)
+{
+    if (!m.id())
+        return;
+    QCborMap ok = wire::message(wire::MessageType::Ok);
+    ok.insert(key::id, qint64(*m.id()));
+    m_ctx.outbox.sendTo(m_account, ok);
+}
+
+Result<void> Connection::onDirectory(const wire::Message &m)
+{
+    if (!m_wantsPresence) {
+        m_wantsPresence = true;
+        if (m_ctx.subscribed)
+            m_ctx.subscribed(this);
+    }
+    for (const QCborMap &page : m_ctx.router.directory(m.id())) // §6.2: pages that each fit a frame
+        m_ctx.outbox.sendTo(m_account, page);
+    return {};
+}
+
+Result<void> Connection::onCall(const wire::Message &m)
+{
+    return m_ctx.router.call(m_account, m);
+}
+
+Result<void> Connection::onAnswer(const wire::Message &m)
+{
+    return m_ctx.router.answer(m_account, m.bytes(key::sid));
+}
+
+Result<void> Connection::onDecline(const wire::Message &m)
+{
+    return m_ctx.router.decline(m_account, m.bytes(key::sid));
+}
+
+Result<void> Connection::onInvite(const wire::Message &m)
+{
+    return m_ctx.router.invite(m_account, m.bytes(key::sid), m.text(key::who));
+}
+
+Result<void> Connection::onLeave(const wire::Message &m)
+{
+    return m_ctx.router.leave(m_account, m.bytes(key::sid));
+}
+
+Result<void> Connection::onMute(const wire::Message &m)
+{
+    return m_ctx.router.mute(m_account, m.bytes(key::sid), m.boolean(key::muted));
+}
+
+Result<void> Connection::onResume(const wire::Message &m)
+{
+    auto r = m_ctx.router.resume(m_account, m.bytes(key::sid));
+    if (r)
+        sendOk(m);
+    return r;
+}
+
+Result<void> Connection::onRotateAck(const wire::Message &m)
+{
+    auto r = m_ctx.router.rotation().rotateAck(m_account, m.u32(key::epoch), m.bytes(key::proof));
+    if (r)
+        sendOk(m);
+    return r;
+}
+
+Result<void> Connection::onPing(const wire::Message &m)
 {
     // A phone that pings is held to it: silence past the idle timeout means it is gone.
     // One that never pings (the contract does not ask it to) is watched by TCP keep-alive.
@@ -650,6 +624,7 @@ void Connection::onPing(const wire::Message &m)
     if (auto id = m.id())
         pong.insert(key::id, qint64(*id));
     m_ctx.outbox.sendTo(m_account, pong);
+    return {};
 }
 
 } // namespace sotto::broker

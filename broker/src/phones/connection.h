@@ -5,6 +5,7 @@
 
 #include "routercontext.h"
 
+#include "core/channels.h"
 #include "core/channel.h"
 #include "core/crypto.h"
 #include "core/framedsocket.h"
@@ -45,7 +46,9 @@ struct ConnectionContext
     std::function<bool()> mayServe;
 };
 
-class Connection : public QObject
+// The phone's requests once online are a wire::PhoneRequestHandler: one on<Request> each, and
+// anything else closes the channel (unexpected).
+class Connection : public QObject, private wire::PhoneRequestHandler<Result<void>>
 {
     Q_OBJECT
 public:
@@ -84,7 +87,21 @@ private:
     void onLoginFirstFrame(const QByteArray &body);
     void onMessage(const QByteArray &body);
     void handle(const wire::Message &m);
-    void onPing(const wire::Message &m);
+    // The requests (§6.2), each answered with an error when it fails.
+    Result<void> onDirectory(const wire::Message &m) override;
+    Result<void> onCall(const wire::Message &m) override;
+    Result<void> onAnswer(const wire::Message &m) override;
+    Result<void> onDecline(const wire::Message &m) override;
+    Result<void> onInvite(const wire::Message &m) override;
+    Result<void> onLeave(const wire::Message &m) override;
+    Result<void> onMute(const wire::Message &m) override;
+    Result<void> onResume(const wire::Message &m) override;
+    Result<void> onRotateAck(const wire::Message &m) override;
+    Result<void> onPing(const wire::Message &m) override;
+    // What a phone never sends once it is online: the channel is not to be trusted any more.
+    Result<void> unexpected(const wire::Message &m) override;
+    // `ok {id}` for a request with an id (one always gets an answer, also when nothing changed).
+    void sendOk(const wire::Message &m);
     bool takeToken();
     void onIdle();
 

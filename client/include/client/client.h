@@ -6,7 +6,10 @@
 // Lives on one thread (the one that created it).
 
 #include "core/channel.h"
+#include "core/channels.h"
+#include "client/directory.h"
 #include "client/enroller.h"
+#include "client/keykeeper.h"
 #include "core/framedsocket.h"
 #include "client/profile.h"
 #include "core/skbp.h"
@@ -28,12 +31,6 @@
 namespace sotto {
 
 struct InviteLink;
-
-struct ContactInfo
-{
-    QString account;
-    bool online = false;
-};
 
 struct MemberInfo
 {
@@ -80,7 +77,9 @@ struct ClientOptions
     int keepAliveMs = 30000;
 };
 
-class ClientEngine : public QObject
+// What the broker says once online is a wire::BrokerEventHandler: one on<Event> each; anything
+// else is ignored (a newer broker's extension).
+class ClientEngine : public QObject, private wire::BrokerEventHandler<void>
 {
     Q_OBJECT
 public:
@@ -175,16 +174,7 @@ Q_SIGNALS:
 private:
     struct Session
     {
-        SessionInfo info;
-        SecretBytes key;
-        SecretBytes previousKey;
-        SecretBytes relayKey; // the relay grant's key, proven in every bind (never sent)
-        quint32 previousGen = 0;
-        // The SRTP keys' shared HKDF extract for key and previousKey, made at the first
-        // srtpMaterial() of the generation and wiped with its key.
-        mutable std::optional<skbp::SrtpKeys> srtp;
-        mutable std::optional<skbp::SrtpKeys> previousSrtp;
-        std::unique_ptr<QTimer> wipeTimer;
+        SessionInfo info; // its keys are m_keys'
         QString invitedBy;
         // Kept while the broker is lost: its media rides a relay of its own, which needs no
         // broker. Resumed at the next login (extension `resume`), ended if that fails or takes
@@ -214,22 +204,29 @@ private:
     void send(const QCborMap &message);
     void handle(const wire::Message &m);
     void onWelcome(const wire::Message &m);
-    void onCallKey(const wire::Message &m);
+    // The broker's events (§6.2).
+    void onDirectory(const wire::Message &m) override; // a page of the directory
+    void onPresence(const wire::Message &m) override;
+    void onCallKey(const wire::Message &m) override;
+    void onIncoming(const wire::Message &m) override;
+    void onAnswered(const wire::Message &m) override;
+    void onSessionKey(const wire::Message &m) override;
+    void onJoined(const wire::Message &m) override;
+    void onRinging(const wire::Message &m) override;
+    void onMuted(const wire::Message &m) override;
+    void onLeft(const wire::Message &m) override;
+    void onRekey(const wire::Message &m) override;
+    void onEnded(const wire::Message &m) override;
+    void onRotate(const wire::Message &m) override;
+    void onRefreshDue(const wire::Message &m) override;
+    void onError(const wire::Message &m) override;
+    void onOk(const wire::Message &m) override;
+    void onPing(const wire::Message &) override {} // answers with nothing to act on
+    // Not for a phone, or not now (the welcome came before): ignored, as a newer broker's
+    // extension would be.
+    void unexpected(const wire::Message &) override {}
     void addRelayHop(const QByteArray &sid, quint32 gen, const QString &peer, const QString &text);
     void noteGenerationHop(const wire::Message &m, const QByteArray &sid, quint32 gen);
-    void onIncoming(const wire::Message &m);
-    void onAnswered(const wire::Message &m);
-    void onSessionKey(const wire::Message &m);
-    void onJoined(const wire::Message &m);
-    void onLeft(const wire::Message &m);
-    void onRinging(const wire::Message &m);
-    void onMuted(const wire::Message &m);
-    void onRekey(const wire::Message &m);
-    void onEnded(const wire::Message &m);
-    void onDirectoryPage(const wire::Message &m);
-    void onRotate(const wire::Message &m);
-    void onError(const wire::Message &m);
-    void onOk(const wire::Message &m);
     // After a login: asks the broker to take back each call kept over the lost connection.
     void resumeHeld();
     void endHeld();
@@ -237,7 +234,6 @@ private:
     void endLocally(QByteArray sid, EndReason reason);
     void maybeRefresh();
     void scheduleRefresh(qint64 brokerSecs);
-    Result<SecretBytes> unwrapForMe(const QByteArray &wrapped, skbp::WrapContext ctx) const;
     // One step of the key timeline, its fields named: addEvent({.kind = …, .sid = …, .text = …}).
     void addEvent(TimelineEvent e);
     Session *find(const QByteArray &sid);
@@ -278,11 +274,8 @@ private:
     std::map<quint32, QByteArray> m_resumes; // request id → the kept call it resumes
     QTimer m_holdTimer;
     std::map<QByteArray, Session> m_sessions;
-    std::map<QString, bool> m_contacts;
-    std::map<QString, bool> m_incomingContacts; // pages of a directory answer so far
-    bool m_receivingDirectory = false;
-    quint32 m_directoryRequest = 0; // the id of the directory request whose pages we take
-    mutable skbp::WrapKeyCache m_wrapKeys;
+    Directory m_directory;
+    KeyKeeper m_keys{m_profile, m_options.previousKeyMs};
 };
 
 } // namespace sotto

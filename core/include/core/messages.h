@@ -4,10 +4,10 @@
 // extensions of docs/PROTOCOL.md), and builders for the messages more than one part sends.
 //
 // SOTTO_SKBP_MESSAGES(X) calls X(Enumerator, "wire name") for each message, in the order of the
-// schema table in wire.cpp (which it also generates). A dispatcher is a `switch` over
-// MessageType with no `default`: -Wswitch (an error here) names a type a dispatcher forgot.
-// Adding a message is one line here, one schema in wire.cpp (the build fails without it) and a
-// case in every dispatcher (the build fails without them).
+// schema table in wire.cpp (which it also generates). Which channel takes which message, and the
+// handler interfaces and dispatchers made from that, are channels.h's. Adding a message is one
+// line here, one schema in wire.cpp (the build fails without it) and one line in the list of
+// each channel that takes it (a handler that lacks its on<Message> then fails the build).
 //
 // Functions are pure and may be called from any thread.
 

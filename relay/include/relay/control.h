@@ -26,11 +26,17 @@
 
 #include <optional>
 
+// The orders, each once: X(Kind, "wire name"). The Kind enum, the names on the wire, the
+// decoder's lookup and the OrderHandler interface are all made from this list.
+#define SOTTO_RELAY_ORDERS(X) X(Ping, "ping") X(Trunk, "trunk") X(Untrunk, "untrunk") X(End, "end") X(Leave, "leave")
+
 namespace sotto::relay::control {
 
 struct Order
 {
-    enum class Kind { Ping, Trunk, Untrunk, End, Leave };
+#define SOTTO_X(name, text) name,
+    enum class Kind { SOTTO_RELAY_ORDERS(SOTTO_X) };
+#undef SOTTO_X
     Kind kind = Kind::Ping;
     quint32 id = 0;     // ping
     QByteArray sid;     // all but ping
@@ -54,6 +60,30 @@ struct Pong
 
 QCborMap encode(const Order &o);
 std::optional<Order> decodeOrder(const QCborMap &m);
+
+// What a relay does with each order: one pure virtual on<Kind> per order of the list (a handler
+// that lacks one cannot be made), and dispatch() that calls the one for the order's kind.
+template<typename Context>
+class OrderHandler
+{
+public:
+    virtual ~OrderHandler() = default;
+    void dispatch(Context context, const Order &o)
+    {
+        switch (o.kind) {
+#define SOTTO_X(name, text)                                                                      \
+    case Order::Kind::name:                                                                      \
+        return on##name(context, o);
+            SOTTO_RELAY_ORDERS(SOTTO_X)
+#undef SOTTO_X
+        }
+    }
+
+protected:
+#define SOTTO_X(name, text) virtual void on##name(Context context, const Order &o) = 0;
+    SOTTO_RELAY_ORDERS(SOTTO_X)
+#undef SOTTO_X
+};
 QCborMap encode(const Pong &p);
 std::optional<Pong> decodePong(const QCborMap &m);
 

@@ -55,7 +55,10 @@ private:
     struct Control;
     void onNewConnection();
     void onFrame(Control *c, const QByteArray &frame);
+    // Decodes an order and carries it out (Orders, a control::OrderHandler); drops the
+    // connection on one this relay does not know.
     void apply(Control *c, const QCborMap &order);
+    class Orders;
     void drop(Control *c, const QString &why);
     void log(const QString &line);
 

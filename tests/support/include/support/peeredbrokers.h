@@ -5,6 +5,7 @@
 // that path. Neither is started.
 
 #include "broker/broker.h"
+#include "broker/datadir.h"
 #include "core/crypto.h"
 #include "support/fixtures.h"
 #include "support/pgserver.h"
@@ -20,7 +21,7 @@ namespace sotto::test {
 inline QByteArray publicKeyOf(const QString &dataDir)
 {
     QDir().mkpath(dataDir);
-    auto key = broker::Broker::loadOrCreateStaticKey(QDir(dataDir).filePath(QStringLiteral("broker.key")));
+    auto key = broker::datadir::loadOrCreateStaticKey(dataDir);
     if (!key)
         qFatal("static key: %s", qPrintable(key.error().message));
     return key->publicKey;
