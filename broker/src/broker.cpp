@@ -6,7 +6,7 @@
 #include "media/inprocessmedia.h"
 #include "media/relaypool.h"
 #include "federation/federation.h"
-#include "phones/connection.h"
+#include "phones/phoneconnection.h"
 #include "core/invite.h"
 #include "core/privatefile.h"
 
@@ -262,7 +262,7 @@ void Broker::stepDown(const QString &why)
     m_presencePending.clear();
     if (m_federation)
         m_federation->stop();
-    for (Connection *c : std::vector<Connection *>(m_connections))
+    for (PhoneConnection *c : std::vector<PhoneConnection *>(m_connections))
         c->close(); // their calls end; the phones try the other instances
     m_store.close(); // what was not committed is lost, and its afterCommit() work was told so
     becomeStandby(QStringLiteral("it lost its store (%1)").arg(why));
@@ -440,7 +440,7 @@ void Broker::stop()
         m_pool->stop();
     m_admin.close();
     m_server->close();
-    for (Connection *c : std::vector<Connection *>(m_connections))
+    for (PhoneConnection *c : std::vector<PhoneConnection *>(m_connections))
         c->close();
     m_store.flush();
     m_store.close();
@@ -490,7 +490,7 @@ Result<void> Broker::revoke(const QString &account)
         m_router->revoke(account);
     if (auto it = m_online.find(account); it != m_online.end())
         it->second->close(); // offline at once; the others are told
-    for (Connection *c : std::vector<Connection *>(m_connections)) {
+    for (PhoneConnection *c : std::vector<PhoneConnection *>(m_connections)) {
         if (c->account() == account)
             c->close(); // a handshake or login under way for it goes too
     }
@@ -501,13 +501,13 @@ Result<void> Broker::revoke(const QString &account)
     return {};
 }
 
-void Broker::retireOldDevice(const QString &account, Connection *replacement)
+void Broker::retireOldDevice(const QString &account, PhoneConnection *replacement)
 {
     // The old device's calls end ("revoked"; a conference re-keys without it), its channel and
     // any handshake it has under way close: from now on its key is refused like any wrong key.
     if (m_router)
         m_router->revoke(account);
-    for (Connection *c : std::vector<Connection *>(m_connections)) {
+    for (PhoneConnection *c : std::vector<PhoneConnection *>(m_connections)) {
         if (c != replacement && c->account() == account)
             c->close();
     }
@@ -605,28 +605,28 @@ void Broker::onNewConnection()
             refuseAsStandby(s);
             continue;
         }
-        auto *c = new Connection(ConnectionContext{
+        auto *c = new PhoneConnection(PhoneConnectionContext{
                                      .store = m_store,
                                      .config = m_config,
                                      .identity = m_static,
                                      .router = *m_router,
                                      .federation = m_federation.get(),
                                      .outbox = *m_outbox,
-                                     .online = [this](Connection *online) { registerOnline(online); },
-                                     .subscribed = [this](Connection *c) { m_presenceSubscribers.insert(c->account()); },
+                                     .online = [this](PhoneConnection *online) { registerOnline(online); },
+                                     .subscribed = [this](PhoneConnection *c) { m_presenceSubscribers.insert(c->account()); },
                                      .refreshIn = [this](const AccountRecord &a) { return refreshIn(a); },
                                      .brokers = [this] { return m_instances; },
                                      .log = [this](const QString &line) { log(line); },
-                                     .replaced = [this](const QString &account, Connection *by) { retireOldDevice(account, by); },
+                                     .replaced = [this](const QString &account, PhoneConnection *by) { retireOldDevice(account, by); },
                                      .mayServe = [this] { return mayServe(); },
                                  },
                                  s, this);
         m_connections.push_back(c);
-        connect(c, &Connection::closed, this, &Broker::onConnectionClosed);
+        connect(c, &PhoneConnection::closed, this, &Broker::onConnectionClosed);
     }
 }
 
-void Broker::onConnectionClosed(Connection *c)
+void Broker::onConnectionClosed(PhoneConnection *c)
 {
     std::erase(m_connections, c);
     const QString account = c->account();
@@ -642,12 +642,12 @@ void Broker::onConnectionClosed(Connection *c)
     c->deleteLater();
 }
 
-void Broker::registerOnline(Connection *c)
+void Broker::registerOnline(PhoneConnection *c)
 {
     const QString account = c->account();
     auto it = m_online.find(account);
     if (it != m_online.end() && it->second != c) {
-        Connection *old = it->second;
+        PhoneConnection *old = it->second;
         it->second = c; // sessions stay with the account; the old channel just goes
         old->close();
     } else {

@@ -4,9 +4,13 @@
 // once, and never after abort(); a failure commits nothing.
 
 #include "federation/peerattempts.h"
+#include "federation/peerresponders.h"
 
 #include "broker/datadir.h"
 #include "broker/store.h"
+#include "core/wire.h"
+#include "core/skbp.h"
+#include "core/noise.h"
 #include "support/fixtures.h"
 #include "support/pgserver.h"
 #include "support/peeredbrokers.h"
@@ -31,6 +35,8 @@ private Q_SLOTS:
     void failuresFinishOnce_data();
     void failuresFinishOnce();
     void abortSaysNothing();
+    void respondersFinishOnce_data();
+    void respondersFinishOnce();
 
 private:
     AttemptContext context();
@@ -169,6 +175,147 @@ void TestPeerAttempts::abortSaysNothing()
     QTest::qWait(2 * m_config.handshakeTimeoutMs + 200);
     QCOMPARE(done.size(), 0);
     QCOMPARE(handshake.step(), PeerHandshake::Step::Done);
+}
+
+void TestPeerAttempts::respondersFinishOnce_data()
+{
+    // The answering side (peerresponders.h), driven by the dialler's own attempts: each responder
+    // says `finished` exactly once, commits only what its exchange made, and a failure commits
+    // nothing.
+    QTest::addColumn<QString>("how");
+    QTest::newRow("handshake, then login under the new key") << QStringLiteral("ok");
+    QTest::newRow("another peering secret") << QStringLiteral("wrong secret");
+    QTest::newRow("the dialler goes quiet after msg1") << QStringLiteral("quiet");
+    QTest::newRow("a login under a key never made") << QStringLiteral("unknown epoch");
+}
+
+void TestPeerAttempts::respondersFinishOnce()
+{
+    QFETCH(QString, how);
+    // "b"'s side: its own store, identity and config (whose peer "a" is the dialler here).
+    Store store;
+    auto location = StoreLocation::parse(test::testStoreAt(m_dir->filePath(QStringLiteral("b.db"))));
+    QVERIFY(location.ok());
+    QVERIFY(store.open(*location).ok());
+    auto identity = datadir::loadOrCreateStaticKey(m_brokers->dirB.path());
+    QVERIFY(identity.ok());
+    BrokerConfig config = m_brokers->b->config();
+    config.handshakeTimeoutMs = 300;
+    if (how == u"wrong secret")
+        config.peers.front().secret = SecretBytes::copyOf(QByteArray(32, 'x'));
+    QStringList log;
+    const ResponderContext ctx{store, config, *identity, [&](const QString &line) { log << line; }};
+
+    QTcpServer server;
+    QVERIFY(server.listen(QHostAddress::LocalHost, 0));
+    int handshakes = 0, logins = 0;
+    QList<bool> handshakeOk, loginOk;
+    std::vector<QPointer<PeerLoginResponder>> loginResponders;
+    connect(&server, &QTcpServer::newConnection, this, [&] {
+        while (QTcpSocket *tcp = server.nextPendingConnection()) {
+            auto *socket = new FramedSocket(tcp, &server);
+            auto first = std::make_shared<QMetaObject::Connection>();
+            *first = connect(socket, &FramedSocket::frameReceived, this, [&, socket, first](const QByteArray &frame) {
+                disconnect(*first); // the responder takes the frames that follow
+                if (quint8(frame[0]) == wire::kFederateTag) {
+                    ++handshakes;
+                    auto *r = new PeerHandshakeResponder(ctx, socket);
+                    connect(r, &PeerHandshakeResponder::finished, this, [&](bool ok) { handshakeOk << ok; });
+                    r->start(frame);
+                } else {
+                    ++logins;
+                    auto *r = new PeerLoginResponder(ctx, socket);
+                    loginResponders.emplace_back(r);
+                    connect(r, &PeerLoginResponder::finished, this, [&](bool ok) { loginOk << ok; });
+                    r->start(frame);
+                }
+            });
+        }
+    });
+    PeerConfig b = m_config.peers.front();
+    b.port = server.serverPort();
+
+    if (how == u"unknown epoch") {
+        (void)m_store->setPeerPending(b.name, 5, b.secret); // a key "b" never made
+        (void)m_store->commitPeerPending(b.name);
+        PeerLogin login(context(), b, 5, false);
+        QSignalSpy dialler(&login, &PeerLogin::finished);
+        login.start();
+        QTRY_COMPARE_WITH_TIMEOUT(dialler.size(), 1, 5000);
+        QVERIFY(!dialler.at(0).at(0).toBool());
+        QTRY_COMPARE(loginOk.size(), 1);
+        QTest::qWait(2 * config.handshakeTimeoutMs);
+        QCOMPARE(loginOk, QList<bool>{false});
+        QVERIFY(!store.peer(QStringLiteral("a")));
+        return;
+    }
+
+    if (how == u"quiet") {
+        // A true msg1 of "a", and then nothing: no confirm ever comes.
+        noise::HandshakeConfig hc;
+        hc.pattern = noise::Pattern::KKpsk0;
+        hc.initiator = true;
+        hc.prologue = skbp::federatePrologue(QStringLiteral("a"), QStringLiteral("b"), 0);
+        hc.localStatic = m_static;
+        hc.remoteStatic = b.publicKey;
+        hc.psk = b.secret;
+        auto hs = noise::HandshakeState::create(std::move(hc));
+        QVERIFY(hs.ok());
+        QCborMap payload;
+        payload.insert(wire::key::broker, QStringLiteral("a"));
+        auto msg1 = hs->writeMessage(wire::encodeMessage(payload));
+        QVERIFY(msg1.ok());
+        auto *tcp = new QTcpSocket;
+        FramedSocket quiet(tcp, nullptr);
+        QByteArray answer;
+        connect(&quiet, &FramedSocket::frameReceived, this, [&](const QByteArray &f) { answer = f; });
+        tcp->connectToHost(QHostAddress::LocalHost, b.port);
+        QVERIFY(tcp->waitForConnected(5000));
+        quiet.send(wire::encodeEnroll1({QStringLiteral("a"), 0, *msg1}, wire::kFederateTag));
+        QTRY_VERIFY_WITH_TIMEOUT(!answer.isEmpty(), 5000); // msg2: K_AB' pending at "b"
+        QTRY_COMPARE_WITH_TIMEOUT(handshakeOk.size(), 1, 5000); // the responder's deadline
+        QTest::qWait(2 * config.handshakeTimeoutMs);
+        QCOMPARE(handshakeOk, QList<bool>{false});
+        const AccountRecord *a = store.peer(QStringLiteral("a"));
+        QVERIFY(a && !a->isEnrolled() && a->pendingEpoch == 1); // pending only: nobody committed it
+        return;
+    }
+    PeerHandshake handshake(context(), b);
+    QSignalSpy dialler(&handshake, &PeerHandshake::finished);
+    handshake.start();
+    QTRY_COMPARE_WITH_TIMEOUT(dialler.size(), 1, 5000);
+    QTRY_COMPARE(handshakeOk.size(), 1);
+    QTest::qWait(2 * config.handshakeTimeoutMs);
+    QCOMPARE(handshakes, 1);
+    QCOMPARE(handshakeOk.size(), 1);
+    if (how == u"wrong secret") {
+        QCOMPARE(handshakeOk.front(), false);
+        QVERIFY(!dialler.at(0).at(0).toBool());
+        QVERIFY(!store.peer(QStringLiteral("a"))); // nothing, not even pending
+        QVERIFY(!log.filter(QStringLiteral("refused")).isEmpty());
+        return;
+    }
+    QCOMPARE(handshakeOk.front(), true);
+    QVERIFY2(dialler.at(0).at(0).toBool(), qPrintable(dialler.at(0).at(2).toString()));
+    const AccountRecord *a = store.peer(QStringLiteral("a"));
+    QVERIFY(a && a->epoch == 1 && a->pendingEpoch == 0);
+    QVERIFY(a->key.equals(m_store->peer(b.name)->key)); // the same K_AB on both sides
+
+    PeerLogin login(context(), b, 1, false);
+    QSignalSpy loggedIn(&login, &PeerLogin::finished);
+    login.start();
+    QTRY_COMPARE_WITH_TIMEOUT(loggedIn.size(), 1, 5000);
+    QVERIFY2(loggedIn.at(0).at(0).toBool(), qPrintable(loggedIn.at(0).at(1).toString()));
+    QTRY_COMPARE(loginOk.size(), 1);
+    QCOMPARE(loginOk.front(), true);
+    QCOMPARE(logins, 1);
+    QVERIFY(loginResponders.front());
+    QCOMPARE(loginResponders.front()->step(), PeerLoginResponder::Step::Done);
+    QVERIFY(loginResponders.front()->takeChannel().isOpen());
+    std::unique_ptr<FramedSocket> diallerSocket(login.takeSocket());
+    QTest::qWait(2 * config.handshakeTimeoutMs); // no deadline fires after the end
+    QCOMPARE(loginOk.size(), 1);
+    QVERIFY(loginResponders.front()->socket()->socket()->state() == QAbstractSocket::ConnectedState);
 }
 
 QTEST_GUILESS_MAIN(TestPeerAttempts)

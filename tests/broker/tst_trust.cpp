@@ -1,4 +1,4 @@
-// Trust boundaries between brokers (PROTOCOL.md, "Federation" and "What a peer may say"): a
+// Trust boundaries between brokers (PROTOCOL.md §8, "What a peer may say"): a
 // peered broker speaks only for its own accounts. Broker b is real, with real phones; "a" is a
 // hostile peer that holds the real peering secret and static key — the strongest peer there
 // is — and writes whatever it likes on its session channel (the dialler's own PeerHandshake

@@ -1,4 +1,4 @@
-// The phone's key keeping and directory, each alone (PROTOCOL.md §6.2, §6.3). KeyKeeper: a
+// The phone's key keeping and directory, each alone (PROTOCOL.md §6.1, §6.2). KeyKeeper: a
 // call's generations — the current key, the previous one for late packets until the grace runs
 // out, SRTP material identical to what any member derives, the relay grant's key, all wiped when
 // the call is forgotten — and unwrapping under this device's key, refusing what was wrapped for

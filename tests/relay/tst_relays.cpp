@@ -1,4 +1,4 @@
-// Relays of their own (docs/PROTOCOL.md §7.2): `sotto relay` processes that check relay tokens
+// Relays of their own (docs/PROTOCOL.md §9.1): `sotto relay` processes that check relay tokens
 // without asking anyone, a broker that places sessions on the least loaded of three, and what
 // happens when one is killed with SIGKILL: its calls end ("failed"), the others go on, new calls
 // go to the relays that are left. Real processes, real UDP and TCP on 127.0.0.1.

@@ -34,7 +34,7 @@ class QLockFile;
 namespace sotto::broker {
 
 class CallRouter;
-class Connection;
+class PhoneConnection;
 class Federation;
 class InProcessMedia;
 class MediaPlane;
@@ -113,10 +113,10 @@ private:
     void refuseAsStandby(QTcpSocket *socket);
     QString ownAddress() const;
     void onNewConnection();
-    void onConnectionClosed(Connection *c);
-    void registerOnline(Connection *c);
+    void onConnectionClosed(PhoneConnection *c);
+    void registerOnline(PhoneConnection *c);
     // A replacement device's key committed (on `replacement`): the old device goes.
-    void retireOldDevice(const QString &account, Connection *replacement);
+    void retireOldDevice(const QString &account, PhoneConnection *replacement);
     // Whether this instance may still act for its store (an active whose lease has not run
     // out); when not, a step-down is queued.
     bool mayServe();
@@ -164,8 +164,8 @@ private:
     std::unique_ptr<RouterOutbox> m_outbox;
     std::unique_ptr<Federation> m_federation; // both made at start(), when the name is known
     std::unique_ptr<CallRouter> m_router;
-    std::vector<Connection *> m_connections; // owned through QObject parenting
-    std::unordered_map<QString, Connection *> m_online;
+    std::vector<PhoneConnection *> m_connections; // owned through QObject parenting
+    std::unordered_map<QString, PhoneConnection *> m_online;
     std::unordered_set<QString> m_presenceSubscribers; // online accounts that asked for the directory
     std::unordered_map<QString, int> m_queued; // messages per account waiting for a commit
     QTimer m_refreshTimer;

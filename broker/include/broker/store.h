@@ -68,6 +68,13 @@ struct AccountRecord
         return std::max({epoch, epochHigh, isEnrolled() ? pendingEpoch : 0u}) + 1;
     }
     bool hasPending() const { return pendingKind != PendingKind::None; }
+
+    // The commit rule (PROTOCOL.md §4), for accounts and peers alike: a key is committed (or
+    // logged in under) only by the exchange that made or named it — the same epoch and the same
+    // key, compared in constant time — never one another exchange put in its place meanwhile.
+    bool holdsPending(quint32 atEpoch, const SecretBytes &own) const;
+    bool holdsReplacement(quint32 atEpoch, const SecretBytes &own) const;
+    bool holdsCurrent(quint32 atEpoch, const SecretBytes &own) const;
 };
 
 struct Invite

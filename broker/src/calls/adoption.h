@@ -1,6 +1,6 @@
 #pragma once
 
-// Calls kept over a broker take-over (extension `resume`, PROTOCOL.md §9): an answered call on a
+// Calls kept over a broker take-over (extension `resume`, PROTOCOL.md §9, §9.2): an answered call on a
 // relay of our own, with no member behind a peer, is recorded in the store while it lives; the
 // instance that takes over loads those records and keeps each call, at its relay, for its
 // members to resume within kResumeDeadlineMs — after which what nobody resumed is forgotten.

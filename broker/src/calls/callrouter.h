@@ -2,7 +2,7 @@
 
 // The life of a call or conference homed here (PROTOCOL.md §6): call, ring, answer, join,
 // invite, mute, leave, end — and, for federation (§8), the calls homed here with members behind
-// a peer (callrouterfed.cpp). The parts it uses: SessionTable (who is in which session),
+// a peer (homecalls.cpp). The parts it uses: SessionTable (who is in which session),
 // RingPolicy (who may make whom ring), MemberKeys (wrapping for a member), KeyRotation (the
 // callee's key after each call), Adoption (calls kept over a take-over) and RemoteSessions (calls
 // homed on a peer). Private to the broker; main thread only. Every handler either succeeds or

@@ -1,6 +1,6 @@
 #pragma once
 
-// Wrapping a secret for a member of a call (PROTOCOL.md §6.3, §8): under an account of ours'
+// Wrapping a secret for a member of a call (PROTOCOL.md §6.1, §8): under an account of ours'
 // key, with each account's AES-GCM key schedules cached (two per account: a rotation's old and
 // new), or — for a member behind a peer ("dave@b") — under K_AB, for its own broker to re-wrap.
 // Private to the broker; main thread only.

@@ -1,6 +1,6 @@
 #pragma once
 
-// Who may make whom ring (PROTOCOL.md §6, hardening): ringing never locks a callee out. Each
+// Who may make whom ring (PROTOCOL.md §6.3): ringing never locks a callee out. Each
 // caller rings a callee once at a time and only a few callees at once; a callee in
 // kMaxSessionsPerAccount live calls, or with kMaxRingingPerAccount calls ringing, is busy; a
 // caller whose last call the callee declined waits before ringing again, the wait doubling per

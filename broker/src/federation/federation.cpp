@@ -302,209 +302,33 @@ void Federation::login(Link &link, quint32 epoch, bool pending)
 
 // ---- responder --------------------------------------------------------------------------------
 
-void Federation::refuse(FramedSocket *socket, const QString &peer, const QString &why)
-{
-    m_ctx.log(QStringLiteral("peer connection from \"%1\" refused: %2").arg(peer, why));
-    // Same answer whatever was wrong: not a peer, another static key, a wrong secret.
-    socket->sendAndClose(wire::encodeCleartextError(ErrorCode::Auth, QStringLiteral("authentication failed")));
-}
-
 void Federation::adopt(FramedSocket *socket, const QByteArray &firstFrame)
 {
     socket->setParent(this);
     // Whatever becomes of it (refused, handshake done, a link that later drops), it goes.
     connect(socket, &FramedSocket::disconnected, socket, &QObject::deleteLater);
-    if (quint8(firstFrame[0]) == wire::kFederateTag)
-        acceptHandshake(socket, firstFrame);
-    else
-        acceptLogin(socket, firstFrame);
-}
-
-// A dialler that opens a handshake or a login and goes quiet holds a socket (and, after msg1, a
-// pending K_AB that nobody may hold): it has handshakeTimeoutMs, the phones' deadline (§3), then
-// the socket goes. The dialler's own deadline is twice that (peerattempts.h).
-QTimer *Federation::armResponderDeadline(FramedSocket *socket)
-{
-    auto *deadline = new QTimer(socket);
-    deadline->setSingleShot(true);
-    connect(deadline, &QTimer::timeout, socket, &FramedSocket::abort);
-    deadline->start(m_ctx.config.handshakeTimeoutMs);
-    return deadline;
-}
-
-void Federation::acceptHandshake(FramedSocket *socket, const QByteArray &frame)
-{
-    auto f = wire::decodeEnroll1(frame, wire::kFederateTag);
-    if (!f) {
-        socket->sendAndClose(wire::encodeCleartextError(ErrorCode::BadRequest, f.error().message));
-        return;
-    }
-    Link *link = find(f->account);
-    if (!link)
-        return refuse(socket, f->account, QStringLiteral("not a configured peer"));
-    const AccountRecord *p = m_ctx.store.peer(f->account);
-    SecretBytes psk;
-    if (f->epoch == 0 && p && p->isEnrolled()) // §8: after the first run, only K_AB
-        return refuse(socket, f->account,
-                      QStringLiteral("the peering secret has been used: K_AB epoch %1 is held (if %2 lost its "
-                                     "store, forget its key here - console, or `sotto broker forget-peer %2` "
-                                     "while stopped - to pair afresh)")
-                          .arg(p->epoch)
-                          .arg(f->account));
-    if (f->epoch == 0)
-        psk = link->config.secret;
-    else if (p && p->isEnrolled() && p->epoch == f->epoch)
-        psk = p->key;
-    else
-        return refuse(socket, f->account, QStringLiteral("unknown inter-broker key epoch %1").arg(f->epoch));
-    noise::HandshakeConfig hc;
-    hc.pattern = noise::Pattern::KKpsk0;
-    hc.initiator = false;
-    hc.prologue = skbp::federatePrologue(f->account, m_ctx.config.name, f->epoch);
-    hc.localStatic = m_ctx.identity.privateKey;
-    hc.remoteStatic = link->config.publicKey;
-    hc.psk = psk;
-    auto hs = noise::HandshakeState::create(std::move(hc));
-    // A copy of the dialler's msg1 must not make a pending K_AB that nobody holds (§4's replay
-    // rule, as for phones): answered ephemeral keys are kept with the pending key.
-    const QString replayKey = QLatin1Char('@') + f->account; // never an account's name
-    const QByteArray ephemeral = f->noiseMessage.left(skbp::kKeySize);
-    const bool replayed = m_ctx.store.handshakeAnswered(replayKey, f->epoch, ephemeral);
-    auto payload = hs ? hs->readMessage(f->noiseMessage) : Result<QByteArray>(hs.error());
-    if (!payload)
-        return refuse(socket, f->account, QStringLiteral("handshake failed (wrong static key or secret)"));
-    if (replayed)
-        return refuse(socket, f->account, QStringLiteral("a replayed handshake message"));
-    const quint32 newEpoch = f->epoch + 1;
-    QCborMap reply;
-    reply.insert(key::epoch, qint64(newEpoch));
-    auto msg2 = hs->writeMessage(wire::encodeMessage(reply));
-    if (!msg2)
-        return refuse(socket, f->account, msg2.error().message);
-    auto [i2r, r2i] = hs->split();
-    auto key = skbp::interBrokerKey(hs->handshakeHash(), i2r.key(), r2i.key());
-    if (!key || !m_ctx.store.recordHandshake(replayKey, f->epoch, ephemeral)
-        || !m_ctx.store.setPeerPending(f->account, newEpoch, *key))
-        return refuse(socket, f->account, QStringLiteral("store failure"));
-    auto channel = std::make_shared<SecureChannel>(r2i, i2r);
-    auto madeKey = std::make_shared<SecretBytes>(*key);
-    const QString name = f->account;
-    const QByteArray out = wire::encodeEnroll2(*msg2, wire::kFederateTag);
-    m_ctx.store.afterCommit([socket = QPointer<FramedSocket>(socket), out](bool ok) {
-        if (socket && ok)
-            socket->send(out);
-        else if (socket)
-            socket->abort();
-    });
-    armResponderDeadline(socket);
-    connect(socket, &FramedSocket::frameReceived, this, [this, socket, channel, name, newEpoch, madeKey](const QByteArray &body) {
-        auto m = channel->open(body);
-        if (!m || m->type() != wire::MessageType::Confirm) {
-            socket->sendAndClose(wire::encodeCleartextError(ErrorCode::Auth, QStringLiteral("expected confirm")));
-            return;
-        }
-        const AccountRecord *rec = m_ctx.store.peer(name);
-        if (!rec || rec->pendingEpoch != newEpoch || !rec->pendingKey.equals(*madeKey)
-            || !m_ctx.store.commitPeerPending(name)) {
-            socket->sendAndClose(wire::encodeCleartextError(ErrorCode::Auth, QStringLiteral("handshake superseded")));
-            return;
-        }
-        m_ctx.log(QStringLiteral("peer %1: inter-broker key epoch %2 committed (confirm), fp %3")
-                         .arg(name)
-                         .arg(newEpoch)
-                         .arg(skbp::fingerprint(m_ctx.store.peer(name)->key)));
-        QCborMap enrolled = wire::message(wire::MessageType::Enrolled);
-        enrolled.insert(key::epoch, qint64(newEpoch));
-        auto sealed = channel->seal(enrolled);
-        m_ctx.store.afterCommit([socket = QPointer<FramedSocket>(socket), sealed](bool ok) {
-            if (!socket)
-                return;
-            if (ok && sealed)
-                socket->send(*sealed);
-            socket->closeGracefully();
+    const ResponderContext ctx{m_ctx.store, m_ctx.config, m_ctx.identity, m_ctx.log};
+    if (quint8(firstFrame[0]) == wire::kFederateTag) {
+        auto *responder = new PeerHandshakeResponder(ctx, socket); // the socket's child
+        connect(responder, &PeerHandshakeResponder::finished, this, [this](bool ok) {
+            if (ok)
+                Q_EMIT peersChanged();
         });
-        Q_EMIT peersChanged();
-    });
-}
-
-void Federation::acceptLogin(FramedSocket *socket, const QByteArray &frame)
-{
-    auto hello = wire::decodeHello(frame, wire::kPeerLoginTag);
-    if (!hello) {
-        socket->sendAndClose(wire::encodeCleartextError(ErrorCode::BadRequest, hello.error().message));
+        responder->start(firstFrame);
         return;
     }
-    Link *link = find(hello->account);
-    if (!link)
-        return refuse(socket, hello->account, QStringLiteral("not a configured peer"));
-    const AccountRecord *p = m_ctx.store.peer(hello->account);
-    SecretBytes key;
-    bool commit = false;
-    if (p && p->isEnrolled() && p->epoch == hello->epoch) {
-        key = p->key;
-    } else if (p && p->pendingEpoch != 0 && p->pendingEpoch == hello->epoch) {
-        key = p->pendingKey;
-        commit = true;
-    } else {
-        return refuse(socket, hello->account, QStringLiteral("unknown inter-broker key epoch %1").arg(hello->epoch));
-    }
-    auto nb = crypto::randomBytes(skbp::kNonceSize);
-    auto keys = nb ? skbp::channelKeys(key, hello->account, hello->epoch, hello->nonce, *nb)
-                   : Result<skbp::ChannelKeys>(nb.error());
-    if (!keys)
-        return refuse(socket, hello->account, keys.error().message);
-    auto channel = std::make_shared<SecureChannel>(noise::CipherState(std::move(keys->brokerToClient)),
-                                                   noise::CipherState(std::move(keys->clientToBroker)));
-    // A login under the pending K_AB commits exactly that key (§4): not one a later handshake
-    // put in its place between the hello and the login frame.
-    auto loginKey = std::make_shared<SecretBytes>(key);
-    const QString name = hello->account;
-    const quint32 epoch = hello->epoch;
-    QTimer *deadline = armResponderDeadline(socket);
-    connect(socket, &FramedSocket::frameReceived, this,
-            [this, socket, channel, name, epoch, commit, deadline, loginKey](const QByteArray &body) {
-                auto m = channel->open(body);
-                if (!m || m->type() != wire::MessageType::Login) {
-                    m_ctx.log(QStringLiteral("peer %1: login refused (epoch %2)").arg(name).arg(epoch));
-                    socket->sendAndClose(
-                        wire::encodeCleartextError(ErrorCode::Auth, QStringLiteral("authentication failed")));
-                    return;
-                }
-                // The key may have been forgotten (Broker::forgetPeer) while this login ran.
-                const AccountRecord *rec = m_ctx.store.peer(name);
-                const bool same = rec
-                    && (commit ? rec->pendingEpoch == epoch && crypto::constantTimeEquals(rec->pendingKey.view(), loginKey->view())
-                               : rec->isEnrolled() && rec->epoch == epoch && crypto::constantTimeEquals(rec->key.view(), loginKey->view()));
-                loginKey->clear();
-                if (!same) {
-                    m_ctx.log(QStringLiteral("peer %1: login under a key forgotten meanwhile (epoch %2)").arg(name).arg(epoch));
-                    socket->sendAndClose(
-                        wire::encodeCleartextError(ErrorCode::Auth, QStringLiteral("authentication failed")));
-                    return;
-                }
-                if (commit) {
-                    if (!m_ctx.store.commitPeerPending(name)) {
-                        socket->abort();
-                        return;
-                    }
-                    m_ctx.log(QStringLiteral("peer %1: inter-broker key epoch %2 committed (login under pending key)")
-                                     .arg(name)
-                                     .arg(epoch));
-                }
-                deadline->stop();
-                socket->disconnect(this);
-                disconnect(socket, &FramedSocket::disconnected, socket, &QObject::deleteLater);
-                QCborMap welcome = wire::message(wire::MessageType::Welcome);
-                welcome.insert(key::epoch, qint64(epoch));
-                welcome.insert(key::broker, m_ctx.config.name);
-                welcome.insert(key::fp, skbp::fingerprint(m_ctx.identity.publicKey));
-                auto sealed = channel->seal(welcome);
-                if (sealed)
-                    socket->send(*sealed);
-                Link *l = find(name);
-                setUp(*l, socket, std::move(*channel));
-            });
-    socket->send(wire::encodeChallenge(*nb, wire::kPeerLoginTag));
+    auto *responder = new PeerLoginResponder(ctx, socket);
+    connect(responder, &PeerLoginResponder::finished, this, [this, responder](bool ok) {
+        if (!ok)
+            return;
+        // The session channel: the link takes the socket over (it stays after the responder).
+        FramedSocket *channelSocket = responder->socket();
+        disconnect(channelSocket, &FramedSocket::disconnected, channelSocket, &QObject::deleteLater);
+        Link *link = find(responder->peer());
+        setUp(*link, channelSocket, responder->takeChannel());
+        responder->deleteLater();
+    });
+    responder->start(firstFrame);
 }
 
 // ---- the session channel -------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 // Private to the broker; lives on its thread.
 
 #include "federation/peerattempts.h"
+#include "federation/peerresponders.h"
 #include "routercontext.h"
 #include "broker/config.h"
 #include "broker/store.h"
@@ -120,10 +121,6 @@ private:
     void scheduleReconnect(Link &link, const QString &why);
     AttemptContext attemptContext() const;
     void dropAttempts(Link &link);
-    // Responder side.
-    void acceptHandshake(FramedSocket *socket, const QByteArray &frame);
-    void acceptLogin(FramedSocket *socket, const QByteArray &frame);
-    QTimer *armResponderDeadline(FramedSocket *socket);
     // Both.
     void setUp(Link &link, FramedSocket *socket, SecureChannel channel);
     void onChannelFrame(Link &link, const QByteArray &body);
@@ -136,7 +133,6 @@ private:
     // The call router's (it ignores what is not between brokers).
     void unexpected(Link &link, const wire::Message &m) override;
     void setDown(Link &link, const QString &why);
-    void refuse(FramedSocket *socket, const QString &peer, const QString &why);
     Link *find(const QString &name);
     // Whether an account the peer announces may be held (BrokerConfig::maxPeerAccounts).
     bool admitPeerAccount(Link &link, const std::map<QString, bool> &into, const QString &account);

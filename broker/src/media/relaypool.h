@@ -1,6 +1,6 @@
 #pragma once
 
-// Relays of their own (`--relay HOST:PORT`, repeated; PROTOCOL.md §7.2, extension) as the
+// Relays of their own (`--relay HOST:PORT`, repeated; PROTOCOL.md §9.1, extension) as the
 // routers' MediaPlane. The pool keeps one control connection to each relay: it proves the shared
 // secret, pings every 500 ms and reads each relay's load from the pongs. A relay is up from its
 // proof until its connection closes or 2 s pass without a pong; then the sessions on it are

@@ -1,5 +1,7 @@
 #include "broker/store.h"
 
+#include "core/crypto.h"
+
 #include "broker/storebackend.h"
 
 #include "broker/log.h"
@@ -13,6 +15,30 @@
 #include <QUuid>
 
 namespace sotto::broker {
+
+namespace {
+
+bool sameKey(quint32 heldEpoch, const SecretBytes &held, quint32 atEpoch, const SecretBytes &own)
+{
+    return atEpoch != 0 && heldEpoch == atEpoch && !own.isEmpty() && crypto::constantTimeEquals(held.view(), own.view());
+}
+
+} // namespace
+
+bool AccountRecord::holdsPending(quint32 atEpoch, const SecretBytes &own) const
+{
+    return hasPending() && sameKey(pendingEpoch, pendingKey, atEpoch, own);
+}
+
+bool AccountRecord::holdsReplacement(quint32 atEpoch, const SecretBytes &own) const
+{
+    return sameKey(replaceEpoch, replaceKey, atEpoch, own);
+}
+
+bool AccountRecord::holdsCurrent(quint32 atEpoch, const SecretBytes &own) const
+{
+    return sameKey(epoch, key, atEpoch, own);
+}
 
 namespace {
 

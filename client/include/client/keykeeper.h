@@ -1,6 +1,6 @@
 #pragma once
 
-// The keys a phone holds for its calls (PROTOCOL.md §6.2, §6.3), apart from what the calls do:
+// The keys a phone holds for its calls (PROTOCOL.md §6.1, §6.2), apart from what the calls do:
 // for each call the current generation's SK, the previous generation kept for late packets and
 // wiped `previousKeyMs` after a switch, the SRTP keys derived from each (made at first use, wiped
 // with their key) and the relay grant's key; and the unwrapping of what the broker sends under

@@ -1,6 +1,6 @@
 #pragma once
 
-// The shared-secret credentials of relays of their own (PROTOCOL.md §7.2; extension). A broker
+// The shared-secret credentials of relays of their own (PROTOCOL.md §9.1; extension). A broker
 // and its relays share one secret (`--relay-secret-file`); with it the broker mints each member's
 // relay token, and the relay checks the token without asking anyone (coturn's shared-secret
 // credentials are the model). The same secret authenticates the broker's control channel.

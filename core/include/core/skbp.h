@@ -125,7 +125,7 @@ Result<SecretBytes> unwrap(const SecretBytes &key, quint32 epoch, QByteArrayView
 
 // SK_0 of a call keyed from the callee's key. `home` is empty for a call homed at the callee's
 // own broker; for a call from a peered broker it names that broker (the session's home), and
-// the derivation is separated from every local one (PROTOCOL.md, "Federation"): a peer that
+// the derivation is separated from every local one (PROTOCOL.md §8): a peer that
 // picks the sid of a local call still gets another key.
 //   local:     HKDF(sid, K_callee@e, "SKBP/1 session" ‖ lp(callee) ‖ u32(e), 32)
 //   federated: HKDF(sid, K_callee@e, "SKBP/1 federated-session" ‖ lp(callee) ‖ u32(e) ‖ lp(home), 32)

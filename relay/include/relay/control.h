@@ -1,7 +1,7 @@
 #pragma once
 
 // The orders a broker gives its relays of their own over the control channel, and their answer
-// (PROTOCOL.md §7.2; extension). The channel's handshake and MACs are relayauth's; these are the
+// (PROTOCOL.md §9.1; extension). The channel's handshake and MACs are relayauth's; these are the
 // maps inside the sealed frames. The relay server reads them and the broker's relay pool writes them.
 //
 //   ping    = {"t":"ping", "id": u32}

@@ -11,7 +11,7 @@
 // second, as a keep-alive) and sends its members' packets over as `0x03 || sid || RTP`; what
 // comes in over a bound trunk goes to the local members only. Still never decrypted.
 //
-// Stateless (a relay of its own, `sotto relay`; §7.2, extension): with a secret set, the table
+// Stateless (a relay of its own, `sotto relay`; §9.1, extension): with a secret set, the table
 // needs no member list from anyone. A bind whose token the secret verifies for its sid and SSRC
 // (relayauth::checkToken) makes the member; an expired or forged one is refused and counted. A
 // member's binding lives while its address keeps talking (binds or media) and goes after

@@ -1,6 +1,6 @@
 #pragma once
 
-// A relay of its own (`sotto relay --listen HOST:PORT --secret-file FILE`; PROTOCOL.md §7.2,
+// A relay of its own (`sotto relay --listen HOST:PORT --secret-file FILE`; PROTOCOL.md §9.1,
 // extension): the media relay of relay.h in stateless mode, with no store and no keys, and the
 // brokers' control channel on TCP at the same port. Members bind with tokens the brokers mint
 // from the shared secret (relayauth.h), which the relay checks without asking anyone; brokers

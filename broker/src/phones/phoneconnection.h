@@ -20,12 +20,12 @@
 namespace sotto::broker {
 
 class CallRouter;
-class Connection;
+class PhoneConnection;
 class Federation;
 struct AccountRecord;
 
 // What a connection uses of the broker, named.
-struct ConnectionContext
+struct PhoneConnectionContext
 {
     Store &store;
     const BrokerConfig &config;
@@ -33,14 +33,14 @@ struct ConnectionContext
     CallRouter &router;                    // an online phone's requests
     Federation *federation;                // takes over a peered broker's connection
     Outbox &outbox;                        // the phones' channels, the console's signals
-    std::function<void(Connection *)> online; // logged in: the broker routes the account here
-    std::function<void(Connection *)> subscribed; // asked for the directory: wants presence from now on
+    std::function<void(PhoneConnection *)> online; // logged in: the broker routes the account here
+    std::function<void(PhoneConnection *)> subscribed; // asked for the directory: wants presence from now on
     std::function<qint64(const AccountRecord &)> refreshIn;
     std::function<QStringList()> brokers; // the store's instances (welcome's "brokers"; empty: one)
     std::function<void(const QString &)> log;
     // A replacement device's key committed for `account` on `by`: the old device's channel
     // closes and its calls end, now (`by` itself stays).
-    std::function<void(const QString &account, Connection *by)> replaced;
+    std::function<void(const QString &account, PhoneConnection *by)> replaced;
     // False when this instance may no longer act for its store (the active's lease ran out):
     // frames are then dropped unread. Null: always.
     std::function<bool()> mayServe;
@@ -48,13 +48,13 @@ struct ConnectionContext
 
 // The phone's requests once online are a wire::PhoneRequestHandler: one on<Request> each, and
 // anything else closes the channel (unexpected).
-class Connection : public QObject, private wire::PhoneRequestHandler<Result<void>>
+class PhoneConnection : public QObject, private wire::PhoneRequestHandler<Result<void>>
 {
     Q_OBJECT
 public:
     enum class Phase { Opening, EnrolConfirm, LoginFirstFrame, Online, Closed };
 
-    Connection(ConnectionContext context, QTcpSocket *socket, QObject *parent);
+    PhoneConnection(PhoneConnectionContext context, QTcpSocket *socket, QObject *parent);
 
     Phase phase() const { return m_phase; }
     QString account() const { return m_account; }
@@ -71,11 +71,11 @@ public:
     void close();
 
 Q_SIGNALS:
-    void closed(Connection *self);
+    void closed(PhoneConnection *self);
 
 private:
     // Commits the replacement device's key this connection negotiated (or logged in with) and
-    // retires the old device (ConnectionContext::replaced).
+    // retires the old device (PhoneConnectionContext::replaced).
     Result<void> commitReplacement();
     // Whether the pending replacement's invite is still open (else the replacement is dropped).
     bool replacementInviteOpen();
@@ -105,7 +105,7 @@ private:
     bool takeToken();
     void onIdle();
 
-    ConnectionContext m_ctx;
+    PhoneConnectionContext m_ctx;
     FramedSocket *m_socket;
     Phase m_phase = Phase::Opening;
     QString m_account;

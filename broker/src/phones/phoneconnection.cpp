@@ -1,4 +1,4 @@
-#include "phones/connection.h"
+#include "phones/phoneconnection.h"
 #include "phones/keychoice.h"
 
 #include "broker/store.h"
@@ -21,13 +21,13 @@ constexpr double kBurst = 1000;      // messages
 constexpr double kRefillPerSec = 500; // messages a second, sustained
 } // namespace
 
-Connection::Connection(ConnectionContext context, QTcpSocket *socket, QObject *parent)
+PhoneConnection::PhoneConnection(PhoneConnectionContext context, QTcpSocket *socket, QObject *parent)
     : QObject(parent), m_ctx(std::move(context)), m_socket(new FramedSocket(socket, this))
 {
     m_tokens = kBurst;
     m_tokenClock.start();
-    connect(m_socket, &FramedSocket::frameReceived, this, &Connection::onFrame);
-    connect(m_socket, &FramedSocket::disconnected, this, &Connection::close);
+    connect(m_socket, &FramedSocket::frameReceived, this, &PhoneConnection::onFrame);
+    connect(m_socket, &FramedSocket::disconnected, this, &PhoneConnection::close);
     connect(m_socket, &FramedSocket::protocolError, this, [this](const QString &reason) {
         if (reason.startsWith(QLatin1StringView("too slow")))
             m_ctx.log(QStringLiteral("%1 (%2): closed, %3")
@@ -46,10 +46,10 @@ Connection::Connection(ConnectionContext context, QTcpSocket *socket, QObject *p
     m_socket->setOutputLimits(m_ctx.config.outputLimits);
     m_socket->enableKeepAlive(m_ctx.config.keepAliveIdleSecs);
     m_idle.setSingleShot(true);
-    connect(&m_idle, &QTimer::timeout, this, &Connection::onIdle);
+    connect(&m_idle, &QTimer::timeout, this, &PhoneConnection::onIdle);
 }
 
-void Connection::onIdle()
+void PhoneConnection::onIdle()
 {
     // A phone that vanished (no FIN, no RST) would stay "online" until a write failed; phones
     // ping well within the timeout, so silence this long means it is gone.
@@ -59,7 +59,7 @@ void Connection::onIdle()
     close();
 }
 
-void Connection::close()
+void PhoneConnection::close()
 {
     if (m_phase == Phase::Closed)
         return;
@@ -76,7 +76,7 @@ void Connection::close()
     Q_EMIT closed(this);
 }
 
-bool Connection::sendMessage(const QCborMap &message)
+bool PhoneConnection::sendMessage(const QCborMap &message)
 {
     if (m_phase != Phase::Online && m_phase != Phase::EnrolConfirm)
         return false;
@@ -95,12 +95,12 @@ bool Connection::sendMessage(const QCborMap &message)
     return m_socket->send(*sealed);
 }
 
-void Connection::sendError(ErrorCode code, const QString &msg, std::optional<quint32> id)
+void PhoneConnection::sendError(ErrorCode code, const QString &msg, std::optional<quint32> id)
 {
     sendMessage(wire::errorMessage(code, msg, id));
 }
 
-void Connection::fail(ErrorCode code, const QString &msg)
+void PhoneConnection::fail(ErrorCode code, const QString &msg)
 {
     if (m_phase == Phase::Closed)
         return;
@@ -111,7 +111,7 @@ void Connection::fail(ErrorCode code, const QString &msg)
     close();
 }
 
-void Connection::failEnrolment()
+void PhoneConnection::failEnrolment()
 {
     if (m_phase == Phase::Closed)
         return;
@@ -119,7 +119,7 @@ void Connection::failEnrolment()
     close();
 }
 
-bool Connection::takeToken()
+bool PhoneConnection::takeToken()
 {
     const double elapsed = double(m_tokenClock.restart()) / 1000.0;
     m_tokens = std::min(kBurst, m_tokens + elapsed * kRefillPerSec);
@@ -129,7 +129,7 @@ bool Connection::takeToken()
     return true;
 }
 
-void Connection::onFrame(const QByteArray &body)
+void PhoneConnection::onFrame(const QByteArray &body)
 {
     // An instance that may no longer act for its store (its lease ran out while it was paused)
     // answers nothing: the broker steps down (from the event loop) and closes us.
@@ -153,7 +153,7 @@ void Connection::onFrame(const QByteArray &body)
     }
 }
 
-void Connection::onOpening(const QByteArray &body)
+void PhoneConnection::onOpening(const QByteArray &body)
 {
     switch (quint8(body[0])) {
     case wire::kEnrollTag:
@@ -186,7 +186,7 @@ void Connection::onOpening(const QByteArray &body)
 // §4, broker side: msg1 → (psk check) → msg2, K_new pending (durable before msg2 leaves).
 // The same work whatever the account's state (§4): one store look-up of invites, one psk, one
 // X25519 — a dummy psk when nothing matches — so the refusal's timing tells nothing.
-void Connection::startEnrolment(const QByteArray &body)
+void PhoneConnection::startEnrolment(const QByteArray &body)
 {
     auto frame = wire::decodeEnroll1(body);
     if (!frame) {
@@ -292,7 +292,7 @@ void Connection::startEnrolment(const QByteArray &body)
                      .arg(m_newEpoch)
                      .arg(skbp::fingerprint(m_ownKey)));
     const QByteArray out = wire::encodeEnroll2(*msg2);
-    store.afterCommit([self = QPointer<Connection>(this), out](bool ok) {
+    store.afterCommit([self = QPointer<PhoneConnection>(this), out](bool ok) {
         if (!self || self->m_phase == Phase::Closed)
             return;
         if (ok)
@@ -302,21 +302,7 @@ void Connection::startEnrolment(const QByteArray &body)
     });
 }
 
-// The pending key is still the one this connection holds proof of.
-static bool isOwnPending(const AccountRecord *a, PendingKind kind, quint32 epoch, const SecretBytes &own)
-{
-    return a && a->pendingKind == kind && a->pendingEpoch == epoch && !own.isEmpty()
-        && crypto::constantTimeEquals(a->pendingKey.view(), own.view());
-}
-
-// The same for a replacement device's key (AccountRecord::replaceKey).
-static bool isOwnReplacement(const AccountRecord *a, quint32 epoch, const SecretBytes &own)
-{
-    return a && a->replaceEpoch == epoch && epoch != 0 && !own.isEmpty()
-        && crypto::constantTimeEquals(a->replaceKey.view(), own.view());
-}
-
-bool Connection::replacementInviteOpen()
+bool PhoneConnection::replacementInviteOpen()
 {
     // The replacement's invite must still be open when its key commits: one that ran out, or
     // that the operator replaced (a leaked link), makes a key nobody may take the account with.
@@ -333,7 +319,7 @@ bool Connection::replacementInviteOpen()
     return false;
 }
 
-Result<void> Connection::commitReplacement()
+Result<void> PhoneConnection::commitReplacement()
 {
     if (auto r = m_ctx.store.commitReplacement(m_account); !r)
         return r;
@@ -346,7 +332,7 @@ Result<void> Connection::commitReplacement()
     return {};
 }
 
-void Connection::onEnrolConfirm(const QByteArray &body)
+void PhoneConnection::onEnrolConfirm(const QByteArray &body)
 {
     auto m = m_channel.open(body);
     if (!m || m->type() != wire::MessageType::Confirm) {
@@ -359,8 +345,8 @@ void Connection::onEnrolConfirm(const QByteArray &body)
     // Exactly the key negotiated here (§4): another handshake's pending key for the same
     // account and epoch is not this client's to commit.
     const AccountRecord *a = store.account(m_account);
-    const bool own = m_replacing ? isOwnReplacement(a, m_newEpoch, m_ownKey) && replacementInviteOpen()
-                                 : isOwnPending(a, PendingKind::Handshake, m_newEpoch, m_ownKey);
+    const bool own = m_replacing ? (a && a->holdsReplacement(m_newEpoch, m_ownKey)) && replacementInviteOpen()
+                                 : (a && a->pendingKind == PendingKind::Handshake && a->holdsPending(m_newEpoch, m_ownKey));
     if (!own) {
         m_ctx.log(QStringLiteral("%1: confirm for a superseded handshake (epoch %2) refused").arg(m_account).arg(m_newEpoch));
         fail(ErrorCode::Auth, QStringLiteral("enrolment superseded"));
@@ -374,7 +360,7 @@ void Connection::onEnrolConfirm(const QByteArray &body)
     m_ctx.log(QStringLiteral("%1: epoch %2 committed (confirm)").arg(m_account).arg(m_newEpoch));
     QCborMap enrolled = wire::message(wire::MessageType::Enrolled);
     enrolled.insert(key::epoch, qint64(m_newEpoch));
-    store.afterCommit([self = QPointer<Connection>(this), enrolled](bool ok) {
+    store.afterCommit([self = QPointer<PhoneConnection>(this), enrolled](bool ok) {
         if (!self)
             return;
         if (ok)
@@ -387,7 +373,7 @@ void Connection::onEnrolConfirm(const QByteArray &body)
 
 // §5, broker side. Unknown accounts and epochs get a challenge too, and fail at the first frame
 // exactly like a wrong key: the answer never tells which it was.
-void Connection::startLogin(const QByteArray &body)
+void PhoneConnection::startLogin(const QByteArray &body)
 {
     auto hello = wire::decodeHello(body);
     if (!hello) {
@@ -437,7 +423,7 @@ void Connection::startLogin(const QByteArray &body)
     m_socket->send(wire::encodeChallenge(*nb));
 }
 
-void Connection::onLoginFirstFrame(const QByteArray &body)
+void PhoneConnection::onLoginFirstFrame(const QByteArray &body)
 {
     auto m = m_channel.open(body);
     if (!m) {
@@ -457,8 +443,8 @@ void Connection::onLoginFirstFrame(const QByteArray &body)
     }
     Store &store = m_ctx.store;
     const AccountRecord *pending = store.account(m_account);
-    const bool stillOwn = m_replacing ? isOwnReplacement(pending, m_epoch, m_ownKey) && replacementInviteOpen()
-                                      : isOwnPending(pending, pending ? pending->pendingKind : PendingKind::None, m_epoch, m_ownKey);
+    const bool stillOwn = m_replacing ? (pending && pending->holdsReplacement(m_epoch, m_ownKey)) && replacementInviteOpen()
+                                      : (pending && pending->holdsPending(m_epoch, m_ownKey));
     if (m_commitOnLogin && !stillOwn) {
         // The pending key this login was keyed with was replaced meanwhile (a later handshake):
         // the client holds a key that is nobody's now; it falls back to its current one.
@@ -514,7 +500,7 @@ void Connection::onLoginFirstFrame(const QByteArray &body)
     m_ctx.router.rotation().onLogin(m_account);
 }
 
-void Connection::onMessage(const QByteArray &body)
+void PhoneConnection::onMessage(const QByteArray &body)
 {
     if (m_pings && m_ctx.config.idleTimeoutMs > 0)
         m_idle.start(m_ctx.config.idleTimeoutMs);
@@ -533,19 +519,19 @@ void Connection::onMessage(const QByteArray &body)
     handle(*m);
 }
 
-void Connection::handle(const wire::Message &m)
+void PhoneConnection::handle(const wire::Message &m)
 {
     if (auto r = dispatch(m); !r)
         m_ctx.outbox.sendTo(m_account, wire::errorMessage(r.error().code, r.error().message, m.id()));
 }
 
-Result<void> Connection::unexpected(const wire::Message &m)
+Result<void> PhoneConnection::unexpected(const wire::Message &m)
 {
     fail(ErrorCode::BadRequest, QStringLiteral("unexpected message \"%1\"").arg(m.typeName()));
     return {};
 }
 
-void Connection::sendOk(const wire::Message &m)
+void PhoneConnection::sendOk(const wire::Message &m)
 {
     if (!m.id())
         return;
@@ -554,7 +540,7 @@ void Connection::sendOk(const wire::Message &m)
     m_ctx.outbox.sendTo(m_account, ok);
 }
 
-Result<void> Connection::onDirectory(const wire::Message &m)
+Result<void> PhoneConnection::onDirectory(const wire::Message &m)
 {
     if (!m_wantsPresence) {
         m_wantsPresence = true;
@@ -566,37 +552,37 @@ Result<void> Connection::onDirectory(const wire::Message &m)
     return {};
 }
 
-Result<void> Connection::onCall(const wire::Message &m)
+Result<void> PhoneConnection::onCall(const wire::Message &m)
 {
     return m_ctx.router.call(m_account, m);
 }
 
-Result<void> Connection::onAnswer(const wire::Message &m)
+Result<void> PhoneConnection::onAnswer(const wire::Message &m)
 {
     return m_ctx.router.answer(m_account, m.bytes(key::sid));
 }
 
-Result<void> Connection::onDecline(const wire::Message &m)
+Result<void> PhoneConnection::onDecline(const wire::Message &m)
 {
     return m_ctx.router.decline(m_account, m.bytes(key::sid));
 }
 
-Result<void> Connection::onInvite(const wire::Message &m)
+Result<void> PhoneConnection::onInvite(const wire::Message &m)
 {
     return m_ctx.router.invite(m_account, m.bytes(key::sid), m.text(key::who));
 }
 
-Result<void> Connection::onLeave(const wire::Message &m)
+Result<void> PhoneConnection::onLeave(const wire::Message &m)
 {
     return m_ctx.router.leave(m_account, m.bytes(key::sid));
 }
 
-Result<void> Connection::onMute(const wire::Message &m)
+Result<void> PhoneConnection::onMute(const wire::Message &m)
 {
     return m_ctx.router.mute(m_account, m.bytes(key::sid), m.boolean(key::muted));
 }
 
-Result<void> Connection::onResume(const wire::Message &m)
+Result<void> PhoneConnection::onResume(const wire::Message &m)
 {
     auto r = m_ctx.router.resume(m_account, m.bytes(key::sid));
     if (r)
@@ -604,7 +590,7 @@ Result<void> Connection::onResume(const wire::Message &m)
     return r;
 }
 
-Result<void> Connection::onRotateAck(const wire::Message &m)
+Result<void> PhoneConnection::onRotateAck(const wire::Message &m)
 {
     auto r = m_ctx.router.rotation().rotateAck(m_account, m.u32(key::epoch), m.bytes(key::proof));
     if (r)
@@ -612,7 +598,7 @@ Result<void> Connection::onRotateAck(const wire::Message &m)
     return r;
 }
 
-Result<void> Connection::onPing(const wire::Message &m)
+Result<void> PhoneConnection::onPing(const wire::Message &m)
 {
     // A phone that pings is held to it: silence past the idle timeout means it is gone.
     // One that never pings (the contract does not ask it to) is watched by TCP keep-alive.

@@ -1,4 +1,6 @@
-// The call router across peered brokers (PROTOCOL.md §8, patent Fig. 3). See callrouter.h.
+// The calls homed here that have members behind a peered broker (PROTOCOL.md §8, patent Fig. 3):
+// their key asked of the callee's broker, messages to those members, their requests, a link that
+// goes down. CallRouter's federated half; see callrouter.h.
 #include "calls/callrouter.h"
 
 #include "core/crypto.h"
