@@ -56,20 +56,23 @@ QJsonObject accountSummary(const AccountRecord &a, bool online)
     };
 }
 
+namespace {
+
+// The commands' names on the channel, in the order of AdminCommand::Kind.
+constexpr QLatin1StringView kCommandNames[] = {QLatin1StringView("status"), QLatin1StringView("accounts"),
+                                               QLatin1StringView("revoke"), QLatin1StringView("invite")};
+static_assert(std::size(kCommandNames) == std::size_t(AdminCommand::Kind::Invite) + 1);
+
+} // namespace
+
 Result<AdminCommand> AdminCommand::parse(const QJsonObject &request)
 {
-    static const std::pair<QLatin1StringView, Kind> kinds[] = {
-        {QLatin1StringView("status"), Kind::Status},
-        {QLatin1StringView("accounts"), Kind::Accounts},
-        {QLatin1StringView("revoke"), Kind::Revoke},
-        {QLatin1StringView("invite"), Kind::Invite},
-    };
     const QString cmd = request.value(QStringLiteral("cmd")).toString();
-    const auto kind = std::find_if(std::begin(kinds), std::end(kinds), [&](const auto &k) { return k.first == cmd; });
-    if (kind == std::end(kinds))
+    const auto kind = std::find(std::begin(kCommandNames), std::end(kCommandNames), cmd);
+    if (kind == std::end(kCommandNames))
         return makeError(ErrorCode::Usage, QStringLiteral("unknown admin command \"%1\"").arg(cmd));
     AdminCommand c;
-    c.kind = kind->second;
+    c.kind = Kind(kind - std::begin(kCommandNames));
     c.invite.account = request.value(QStringLiteral("account")).toString();
     c.invite.validForSecs = qint64(request.value(QStringLiteral("expires")).toDouble(7 * 86400));
     c.invite.replace = request.value(QStringLiteral("replace")).toBool();
@@ -79,8 +82,7 @@ Result<AdminCommand> AdminCommand::parse(const QJsonObject &request)
 
 QJsonObject AdminCommand::toJson() const
 {
-    static const char *const names[] = {"status", "accounts", "revoke", "invite"};
-    QJsonObject r{{QStringLiteral("cmd"), QLatin1StringView(names[int(kind)])}};
+    QJsonObject r{{QStringLiteral("cmd"), kCommandNames[int(kind)]}};
     if (kind == Kind::Revoke || kind == Kind::Invite)
         r.insert(QStringLiteral("account"), invite.account);
     if (kind == Kind::Invite) {

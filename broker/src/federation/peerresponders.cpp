@@ -19,6 +19,14 @@ const PeerConfig *configuredPeer(const BrokerConfig &config, const QString &name
     return nullptr;
 }
 
+// Logs why, and answers the same whatever it was: not a peer, another static key, a wrong secret
+// or key (auth); only a frame that does not parse says so (bad_request).
+void refuseOn(FramedSocket *socket, const ResponderContext &ctx, const QString &peer, const QString &why, ErrorCode code)
+{
+    ctx.log(QStringLiteral("peer connection from \"%1\" refused: %2").arg(peer, why));
+    socket->sendAndClose(wire::encodeCleartextError(code, code == ErrorCode::Auth ? QStringLiteral("authentication failed") : why));
+}
+
 } // namespace
 
 PeerHandshakeKey peerHandshakeKey(const AccountRecord *held, const PeerConfig &peer, quint32 epoch)
@@ -60,9 +68,7 @@ void PeerHandshakeResponder::refuse(const QString &why, ErrorCode code)
 {
     m_step = Step::Failed;
     m_ownKey.clear();
-    m_ctx.log(QStringLiteral("peer connection from \"%1\" refused: %2").arg(m_peer, why));
-    // Same answer whatever was wrong: not a peer, another static key, a wrong secret.
-    m_socket->sendAndClose(wire::encodeCleartextError(code, code == ErrorCode::Auth ? QStringLiteral("authentication failed") : why));
+    refuseOn(m_socket, m_ctx, m_peer, why, code);
     Q_EMIT finished(false, 0, why);
 }
 
@@ -177,8 +183,7 @@ void PeerLoginResponder::refuse(const QString &why, ErrorCode code)
 {
     m_step = Step::Failed;
     m_loginKey.clear();
-    m_ctx.log(QStringLiteral("peer connection from \"%1\" refused: %2").arg(m_peer, why));
-    m_socket->sendAndClose(wire::encodeCleartextError(code, code == ErrorCode::Auth ? QStringLiteral("authentication failed") : why));
+    refuseOn(m_socket, m_ctx, m_peer, why, code);
     Q_EMIT finished(false, why);
 }
 
