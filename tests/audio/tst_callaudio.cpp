@@ -137,7 +137,7 @@ void TestCallAudio::conferenceAndLeave()
         for (VoicePhone *other : {&alice, &bob, &carol}) {
             // In 100 ms blocks: one frame concealed under load breaks the tone's phase, which
             // a single window over 1.4 s would count as not hearing it.
-            const double db = toneToTotalDbInBlocks(heard, other->hz, from, heard.size(), 100 * kMs);
+            const double db = toneToTotalDb(heard, other->hz, from, heard.size());
             if (other == me)
                 QVERIFY2(db < -20, qPrintable(QStringLiteral("%1 hears itself: %2 dB").arg(me->phone.account()).arg(db)));
             else {
@@ -209,13 +209,12 @@ void TestCallAudio::tenPercentLoss()
     QTRY_VERIFY_WITH_TIMEOUT(bob.media->media(sid) && bob.media->media(sid)->stats().bound, 3000);
     talk(4000);
     const auto heard = bob.keep();
-    // Still clearly alice: FEC rebuilds single losses, PLC covers the rest. Typical runs keep
-    // -1 to -4 dB of the power at her tone; bursts of loss add clicks that spread power over the
-    // whole band (seen as low as -8 dB under a loaded machine). We ask for a tenth (-10 dB): the
-    // tone is then still by far the strongest component, and a broken pipeline is far below it
-    // (a lost stream gives silence or noise: < -20 dB).
+    // Still clearly alice: FEC rebuilds single losses, PLC covers the rest. Each concealed frame
+    // can break the tone's phase, so the measure is taken in 100 ms blocks (toneToTotalDb): runs
+    // keep -0.4 to -0.6 dB with both cores busy. We ask for what a clean call gets (-3 dB); a
+    // broken pipeline is far below it (a lost stream gives silence or noise: < -20 dB).
     const double db = toneToTotalDb(heard, 440, 500 * kMs, heard.size());
-    QVERIFY2(db > -10, qPrintable(QString::number(db)));
+    QVERIFY2(db > -3, qPrintable(QString::number(db)));
     QVERIFY(levelDb(heard, 500 * kMs, heard.size()) > -30);
     const MemberStats m = bob.media->media(sid)->stats().members.front();
     QVERIFY(m.droppedForTest > 5);

@@ -39,6 +39,7 @@ private Q_SLOTS:
     void wavRoundTripAndResample();
     void wavRefusesWhatItCannotRead_data();
     void wavRefusesWhatItCannotRead();
+    void toneMeasureSurvivesPhaseBreaks();
 };
 
 void TestMedia::opusSrtpRoundTrip()
@@ -298,6 +299,28 @@ void TestMedia::wavRefusesWhatItCannotRead()
     auto r = readWav(f.fileName());
     QVERIFY(!r.ok());
     QVERIFY(r.error().message.contains(f.fileName()));
+}
+
+// The measure the call tests judge hearing by: a tone that breaks its phase every 0.3 s (what
+// concealment and jitter-buffer re-timing do to a heard stream) is still all tone; a tone at
+// another frequency, or noise, is not. One window over all 4 s reads the first as -9 dB.
+void TestMedia::toneMeasureSurvivesPhaseBreaks()
+{
+    std::vector<qint16> broken;
+    for (int piece = 0; piece < 13; ++piece) {
+        const auto part = tone(440, 0.3 + 0.0013 * piece); // each piece restarts at phase 0
+        broken.insert(broken.end(), part.begin(), part.end());
+    }
+    QVERIFY2(toneToTotalDb(broken, 440, 0, broken.size()) > -1.5,
+             qPrintable(QString::number(toneToTotalDb(broken, 440, 0, broken.size()))));
+    QVERIFY(toneToTotalDb(broken, 660, 0, broken.size()) < -20);
+    std::vector<qint16> noise(broken.size());
+    quint32 x = 12345;
+    for (qint16 &v : noise)
+        v = qint16((x = x * 1664525u + 1013904223u) >> 20) - 2048;
+    QVERIFY(toneToTotalDb(noise, 440, 0, noise.size()) < -20);
+    // A range shorter than one block is measured as one block.
+    QVERIFY(toneToTotalDb(broken, 440, 0, 960) > -1.5);
 }
 
 QTEST_GUILESS_MAIN(TestMedia)

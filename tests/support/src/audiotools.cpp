@@ -16,35 +16,12 @@ std::vector<qint16> tone(double hz, double seconds, double amplitude)
     return out;
 }
 
-double toneToTotalDb(const std::vector<qint16> &s, double hz, std::size_t from, std::size_t to)
-{
-    to = std::min(to, s.size());
-    if (from >= to)
-        return -200;
-    const double w = 2 * std::numbers::pi * hz / audio::kSampleRate;
-    const double coeff = 2 * std::cos(w);
-    double q1 = 0, q2 = 0, total = 0;
-    for (std::size_t i = from; i < to; ++i) {
-        const double x = s[i];
-        const double q0 = coeff * q1 - q2 + x;
-        q2 = q1;
-        q1 = q0;
-        total += x * x;
-    }
-    const double n = double(to - from);
-    // |X(f)|^2 * 2 / N is the power of a sinusoid at f; total/N is the mean power.
-    const double tonePower = (q1 * q1 + q2 * q2 - coeff * q1 * q2) * 2 / (n * n);
-    const double meanPower = total / n;
-    if (meanPower <= 0)
-        return -200;
-    return 10 * std::log10(std::max(tonePower, 1e-12) / meanPower);
-}
-
-double toneToTotalDbInBlocks(const std::vector<qint16> &s, double hz, std::size_t from, std::size_t to, std::size_t block)
+double toneToTotalDb(const std::vector<qint16> &s, double hz, std::size_t from, std::size_t to, std::size_t block)
 {
     to = std::min(to, s.size());
     if (from >= to || block == 0)
         return -200;
+    block = std::min(block, to - from); // a range shorter than a block is one block
     const double w = 2 * std::numbers::pi * hz / audio::kSampleRate;
     const double coeff = 2 * std::cos(w);
     double tone = 0, total = 0;
@@ -57,7 +34,7 @@ double toneToTotalDbInBlocks(const std::vector<qint16> &s, double hz, std::size_
             q1 = q0;
             total += x * x;
         }
-        // This block's tone energy: power × length, as toneToTotalDb computes the power.
+        // This block's tone energy: its power (|X(f)|² · 2 / N², as for a sinusoid) × its length.
         tone += (q1 * q1 + q2 * q2 - coeff * q1 * q2) * 2 / double(block);
     }
     if (total <= 0)

@@ -25,12 +25,14 @@ public:
 
 std::vector<qint16> tone(double hz, double seconds, double amplitude = 0.3);
 
-// Power of `hz` relative to the total power of samples[from, to), in dB (Goertzel).
-double toneToTotalDb(const std::vector<qint16> &samples, double hz, std::size_t from, std::size_t to);
-// The same, summed over blocks of `block` samples: a phase break (one concealed frame, a
-// jitter-buffer re-timing) costs only its block, where one window over all of it would lose the
-// tone's coherence from there on.
-double toneToTotalDbInBlocks(const std::vector<qint16> &s, double hz, std::size_t from, std::size_t to, std::size_t block);
+// Power of `hz` relative to the total power of samples[from, to), in dB (Goertzel), summed over
+// blocks of `block` samples (100 ms unless asked; a trailing part block is left out). Blocks,
+// not one window: a phase break — one concealed frame, a jitter-buffer re-timing — costs only its
+// block, where one window over it all loses the tone's coherence from there on and reads a loud,
+// clean tone as -10 dB. Every tone the tests use has a whole number of cycles in 100 ms.
+inline constexpr std::size_t kToneBlock = 4800;
+double toneToTotalDb(const std::vector<qint16> &samples, double hz, std::size_t from, std::size_t to,
+                     std::size_t block = kToneBlock);
 // Mean square of samples[from, to) relative to full scale, in dBFS.
 double levelDb(const std::vector<qint16> &samples, std::size_t from, std::size_t to);
 
