@@ -15,63 +15,42 @@ namespace sotto {
 namespace key = wire::key;
 using Kind = TimelineEvent::Kind;
 
-namespace {
-
-// How long a call on a relay of its own is kept while the broker is lost (a standby takes over
-// within seconds; the broker forgets a kept call nobody resumed after 30 s).
-constexpr int kHoldMs = 30000;
-
-
-// A socket error as a person reads it: "connection refused", not "QAbstractSocket::…".
-QString describeSocketError(const QTcpSocket &tcp)
-{
-    switch (tcp.error()) {
-    case QAbstractSocket::ConnectionRefusedError:
-        return QStringLiteral("connection refused");
-    case QAbstractSocket::HostNotFoundError:
-        return QStringLiteral("host not found");
-    case QAbstractSocket::SocketTimeoutError:
-        return QStringLiteral("timed out");
-    case QAbstractSocket::NetworkError:
-        return QStringLiteral("network unreachable");
-    case QAbstractSocket::RemoteHostClosedError:
-        return QStringLiteral("the broker closed the connection");
-    default:
-        return tcp.errorString().isEmpty() ? QStringLiteral("connection failed") : tcp.errorString().toLower();
-    }
-}
-
-
-} // namespace
 
 ClientEngine::ClientEngine(Profile &profile, ClientOptions options, QObject *parent)
-    : QObject(parent), m_profile(profile), m_options(std::move(options))
+    : QObject(parent), m_profile(profile), m_options(std::move(options)),
+      m_link(profile, {.device = m_options.device,
+                       .minBackoffMs = m_options.minBackoffMs,
+                       .maxBackoffMs = m_options.maxBackoffMs,
+                       .loginTimeoutMs = m_options.loginTimeoutMs,
+                       .keepAliveMs = m_options.keepAliveMs})
 {
-    m_reconnectTimer.setSingleShot(true);
-    connect(&m_reconnectTimer, &QTimer::timeout, this, &ClientEngine::connectNow);
-    m_holdTimer.setSingleShot(true);
-    connect(&m_holdTimer, &QTimer::timeout, this, &ClientEngine::endHeld);
-    m_loginTimer.setSingleShot(true);
-    connect(&m_loginTimer, &QTimer::timeout, this, [this] {
-        if (m_socket && !m_loggedIn) {
-            qCInfo(lcCore) << "login timed out";
-            dropConnection(QStringLiteral("the broker did not answer the login"));
-        }
-    });
     m_refreshTimer.setSingleShot(true);
     connect(&m_refreshTimer, &QTimer::timeout, this, [this] {
         m_refreshWanted = true;
         maybeRefresh();
     });
-    connect(&m_keepAliveTimer, &QTimer::timeout, this, &ClientEngine::onKeepAlive);
+    connect(&m_link, &BrokerSession::connecting, this, [this] { setState(State::Connecting); });
+    connect(&m_link, &BrokerSession::online, this, &ClientEngine::onOnline);
+    connect(&m_link, &BrokerSession::message, this, [this](const wire::Message &m) { dispatch(m); });
+    connect(&m_link, &BrokerSession::lost, this, &ClientEngine::onLost);
+    connect(&m_link, &BrokerSession::loginFailed, this, &ClientEngine::loginFailed);
+    connect(&m_link, &BrokerSession::retryScheduled, this, &ClientEngine::retryScheduled);
+    connect(&m_calls, &CallBook::callStarted, this, &ClientEngine::callStarted);
+    connect(&m_calls, &CallBook::callFailed, this, &ClientEngine::callFailed);
+    connect(&m_calls, &CallBook::incomingCall, this, &ClientEngine::incomingCall);
+    connect(&m_calls, &CallBook::callAnswered, this, &ClientEngine::callAnswered);
+    connect(&m_calls, &CallBook::sessionKeyChanged, this, &ClientEngine::sessionKeyChanged);
+    connect(&m_calls, &CallBook::memberJoined, this, &ClientEngine::memberJoined);
+    connect(&m_calls, &CallBook::memberLeft, this, &ClientEngine::memberLeft);
+    connect(&m_calls, &CallBook::membersChanged, this, &ClientEngine::membersChanged);
+    connect(&m_calls, &CallBook::requestFailed, this, &ClientEngine::requestFailed);
+    // A refresh waits for the phone to be idle: an ended call may be the last. Queued, so that
+    // it is posted before any handler of callEnded runs (one may destroy the engine).
+    connect(&m_calls, &CallBook::callEnded, this, &ClientEngine::maybeRefresh, Qt::QueuedConnection);
+    connect(&m_calls, &CallBook::callEnded, this, &ClientEngine::callEnded);
 }
 
-ClientEngine::~ClientEngine()
-{
-    m_running = false;
-    if (m_socket)
-        m_socket->disconnect(this);
-}
+ClientEngine::~ClientEngine() = default;
 
 void ClientEngine::setState(State s)
 {
@@ -86,18 +65,12 @@ void ClientEngine::addEvent(TimelineEvent e)
     m_timeline.append(std::move(e));
 }
 
-ClientEngine::Session *ClientEngine::find(const QByteArray &sid)
-{
-    auto it = m_sessions.find(sid);
-    return it == m_sessions.end() ? nullptr : &it->second;
-}
-
 // ---- enrolment and refresh (§4) ------------------------------------------------------------
 
 void ClientEngine::enrol(const InviteLink &link)
 {
     // A device the broker refused for good takes a new invite in place of its dead key.
-    const auto rejoin = m_refused ? Profile::Rejoin::Yes : Profile::Rejoin::No;
+    const auto rejoin = m_link.refused() ? Profile::Rejoin::Yes : Profile::Rejoin::No;
     if (auto r = m_profile.adoptInvite(link, rejoin); !r) {
         const Error e = r.error();
         QTimer::singleShot(0, this, [this, e] { Q_EMIT enrolFailed(e); });
@@ -125,7 +98,7 @@ void ClientEngine::enrol(const InviteLink &link)
 
 QHostAddress ClientEngine::brokerAddress() const
 {
-    return m_socket && m_socket->socket() ? m_socket->socket()->peerAddress() : QHostAddress();
+    return m_link.brokerAddress();
 }
 
 QDateTime ClientEngine::nextRefresh() const
@@ -204,231 +177,54 @@ void ClientEngine::maybeRefresh()
 
 void ClientEngine::start()
 {
-    m_running = true;
-    m_refused = false;
-    m_backoffMs = 0;
-    if (!m_socket)
-        connectNow();
+    m_link.start();
 }
 
 void ClientEngine::stop()
 {
-    m_running = false;
-    m_reconnectTimer.stop();
     m_refreshTimer.stop();
-    for (auto &[sid, s] : m_sessions) {
-        if (m_loggedIn)
-            send(wire::aboutSession(wire::MessageType::Leave, sid));
-    }
-    std::vector<QByteArray> sids;
-    for (const auto &[sid, s] : m_sessions)
-        sids.push_back(sid);
-    for (const QByteArray &sid : sids)
-        endLocally(sid, EndReason::Hangup);
-    if (m_socket) {
-        m_socket->closeGracefully();
-        m_socket = nullptr;
-    }
-    m_loggedIn = false;
-    m_channel = SecureChannel();
+    m_calls.leaveAll(); // told to the broker before the link closes
+    m_link.stop();
     setState(State::Offline);
 }
 
-void ClientEngine::connectNow()
+QDateTime ClientEngine::nextRetry() const
 {
-    if (!m_running || m_socket)
-        return;
-    if (!m_profile.hasIdentity() || (!m_profile.isEnrolled() && m_profile.pendingEpoch() == 0)) {
-        m_running = false;
-        Q_EMIT loginFailed(makeError(ErrorCode::Usage, QStringLiteral("this profile is not enrolled")));
-        return;
-    }
-    const QPointer<ClientEngine> alive(this);
-    setState(State::Connecting);
-    if (!alive || !m_running || m_socket)
-        return; // a handler of stateChanged stopped us (or connected already)
-    auto *tcp = new QTcpSocket;
-    m_socket = new FramedSocket(tcp, this);
-    m_socket->enableKeepAlive(60);
-    connect(m_socket, &FramedSocket::connected, this, &ClientEngine::onConnected);
-    connect(m_socket, &FramedSocket::frameReceived, this, &ClientEngine::onFrame);
-    connect(m_socket, &FramedSocket::disconnected, this, &ClientEngine::onDisconnected);
-    m_loginTimer.start(m_options.loginTimeoutMs);
-    const auto [host, port] = currentAddress();
-    tcp->connectToHost(host, port);
+    return m_link.nextRetry();
 }
 
-std::pair<QString, quint16> ClientEngine::currentAddress() const
+void ClientEngine::reconnectNow()
 {
-    const QStringList all = m_profile.brokerAddresses();
-    const QString text = all.at(m_addressIndex % all.size());
-    auto hp = parseHostPort(text, skbp::kDefaultPort);
-    if (!hp)
-        return {m_profile.brokerHost(), m_profile.brokerPort()};
-    return *hp;
+    m_link.reconnectNow();
 }
 
-QString ClientEngine::currentAddressText() const
+void ClientEngine::onOnline(const wire::Message &m, BrokerLogin::Pending pending)
 {
-    const QStringList all = m_profile.brokerAddresses();
-    return all.at(m_addressIndex % all.size());
-}
-
-void ClientEngine::onConnected()
-{
-    // Commit rule: a pending key is tried first; success commits it. Only a definite "auth"
-    // answer to it (not a lost connection) makes us fall back to the current key.
-    if (m_profile.pendingEpoch() != 0 && !m_pendingRefused) {
-        m_loginEpoch = m_profile.pendingEpoch();
-    } else {
-        m_loginEpoch = m_profile.epoch();
-    }
-    auto nonce = crypto::randomBytes(skbp::kNonceSize);
-    if (!nonce || m_loginEpoch == 0)
-        return dropConnection(QStringLiteral("no randomness"));
-    m_nonce = *nonce;
-    m_channel = SecureChannel();
-    m_socket->send(wire::encodeHello({m_profile.account(), m_loginEpoch, m_nonce}));
-}
-
-// Every way out of onFrame tears the connection down first and emits last: a handler of
-// loginFailed may stop or even destroy the engine, and nothing here touches it afterwards.
-void ClientEngine::onFrame(const QByteArray &body)
-{
-    m_sinceLastFrame.start();
-    if (!m_channel.isOpen()) {
-        if (auto e = wire::decodeCleartextError(body)) {
-            // Before the challenge no broker has judged our key (it answers a wrong one only after
-            // our first sealed frame): a standby, a broker that cannot serve now, or a stranger's
-            // frame. The next address (or the same one after the back-off) is tried.
-            return dropConnection(e->message);
-        }
-        auto nb = wire::decodeChallenge(body);
-        const SecretBytes *key = m_profile.keyForEpoch(m_loginEpoch);
-        if (!nb || !key)
-            return dropConnection(QStringLiteral("the broker's challenge is malformed"));
-        auto keys = skbp::channelKeys(*key, m_profile.account(), m_loginEpoch, m_nonce, *nb);
-        if (!keys)
-            return dropConnection(keys.error().message);
-        m_channel = SecureChannel(noise::CipherState(std::move(keys->clientToBroker)),
-                                  noise::CipherState(std::move(keys->brokerToClient)));
-        QCborMap login = wire::message(wire::MessageType::Login);
-        login.insert(key::client, m_options.device);
-        send(login);
-        return;
-    }
-    auto plain = m_channel.openRaw(body);
-    auto m = plain ? wire::decodeMessage(*plain) : Result<wire::Message>(plain.error());
-    if (!m && plain && wire::isUnknownType(*plain)) {
-        qCDebug(lcCore) << "ignoring a message of a type this phone does not know";
-        return;
-    }
-    if (!m) {
-        auto e = plain ? std::nullopt : wire::decodeCleartextError(body);
-        if (!e) {
-            qCWarning(lcCore) << "dropping the broker connection:" << m.error().message;
-            return dropConnection(QStringLiteral("the broker sent a bad frame"));
-        }
-        const bool pendingFailed = m_loginEpoch == m_profile.pendingEpoch() && m_profile.isEnrolled();
-        if (e->code == ErrorCode::Auth && pendingFailed) {
-            // The broker never committed the pending key: fall back to the current one now.
-            m_pendingRefused = true;
-            dropSocket();
-            m_channel = SecureChannel();
-            connectNow();
-            return;
-        }
-        m_pendingRefused = false; // next time start again from the pending key
-        if (e->code == ErrorCode::Auth)
-            return refuseForGood(*e);
-        return dropConnection(e->message);
-    }
-    if (!m_loggedIn) {
-        if (m->type() == wire::MessageType::Welcome)
-            return onWelcome(*m);
-        if (m->type() == wire::MessageType::Error && errorCodeFromName(m->text(key::code)) == ErrorCode::Auth)
-            return refuseForGood(Error{ErrorCode::Auth, m->text(key::msg)});
-        return dropConnection(m->type() == wire::MessageType::Error ? m->text(key::msg)
-                                                                    : QStringLiteral("the broker answered the login with \"%1\"").arg(m->typeName()));
-    }
-    handle(*m);
-}
-
-void ClientEngine::dropSocket()
-{
-    if (!m_socket)
-        return;
-    m_socket->disconnect(this);
-    m_socket->abort();
-    m_socket->deleteLater();
-    m_socket = nullptr;
-}
-
-void ClientEngine::dropConnection(const QString &why)
-{
-    m_failure = why;
-    if (m_socket)
-        m_socket->abort();
-    onDisconnected();
-}
-
-void ClientEngine::refuseForGood(const Error &error)
-{
-    // The broker no longer takes this device's key (revoked, or replaced by another device):
-    // retrying cannot help, only a new invite can. Stop, say so, and tell the owner last.
-    qCInfo(lcCore) << "the broker refused this device's key:" << error.message;
-    m_running = false;
-    m_refused = true; // onDisconnected() says so in the offline reason
-    m_reconnectTimer.stop();
-    m_failure = error.message;
-    if (m_socket)
-        m_socket->abort();
-    const QPointer<ClientEngine> alive(this);
-    onDisconnected();
-    if (alive)
-        Q_EMIT loginFailed(error);
-}
-
-void ClientEngine::onWelcome(const wire::Message &m)
-{
-    m_loginTimer.stop();
-    m_loggedIn = true;
-    m_offlineReason.clear();
-    m_backoffMs = 0;
-    m_failedInRound = 0;
-    if (m.has(key::brokers)) {
-        QStringList brokers;
-        for (const QCborValue &v : m.map().value(key::brokers).toArray())
-            brokers.append(v.toString());
-        (void)m_profile.setBrokerAlternates(brokers);
-    }
-    const quint32 pending = m_profile.pendingEpoch();
     std::optional<std::pair<bool, quint32>> committed; // (first enrolment?, epoch), told at the end
-    if (pending != 0 && m_loginEpoch == pending) {
+    const quint32 pendingEpoch = m_profile.pendingEpoch();
+    if (pending == BrokerLogin::Pending::Proven) {
         // The broker accepted the pending key: it holds it, so it is ours now (commit rule).
         const bool first = !m_profile.isEnrolled(); // epochs only grow: a re-join's first may be > 1
         if (m_profile.commitPending()) {
             const QString me = m_profile.account();
             addEvent({.kind = first ? Kind::Enrolled : Kind::Refreshed,
-                      .epoch = pending,
+                      .epoch = pendingEpoch,
                       .fp = skbp::fingerprint(m_profile.key()),
                       .notation = QStringLiteral("K_%1 = DH(%1, broker)").arg(me),
-                      .text = QStringLiteral("%1 · confirmed by login · epoch %2 · fp %3").arg(first ? QStringLiteral("enrolled") : QStringLiteral("refresh · Diffie-Hellman · chain broken")).arg(pending).arg(skbp::fingerprint(m_profile.key()))});
-            committed = std::make_pair(first, pending);
+                      .text = QStringLiteral("%1 · confirmed by login · epoch %2 · fp %3").arg(first ? QStringLiteral("enrolled") : QStringLiteral("refresh · Diffie-Hellman · chain broken")).arg(pendingEpoch).arg(skbp::fingerprint(m_profile.key()))});
+            committed = std::make_pair(first, pendingEpoch);
         }
-    } else if (pending != 0 && m_pendingRefused) {
+    } else if (pending == BrokerLogin::Pending::Refused) {
         (void)m_profile.discardPending(); // the broker refused it and took the current key
     }
-    m_pendingRefused = false;
     m_keyMode = m.text(key::key_mode) == QLatin1StringView("patent") ? skbp::KeyMode::Patent : skbp::KeyMode::Derived;
+    m_calls.setKeyMode(m_keyMode);
     (void)m_profile.setBrokerName(m.text(key::broker));
     if (!m_lastRefresh.isValid())
         m_lastRefresh = QDateTime::currentDateTimeUtc();
     scheduleRefresh(m.has(key::refresh_in) ? qint64(m.u32(key::refresh_in)) : -1);
-    if (m_options.keepAliveMs > 0)
-        m_keepAliveTimer.start(m_options.keepAliveMs);
     requestDirectory();
-    resumeHeld();
+    m_calls.resumeHeld();
     // The news last: each handler may stop (or destroy) the engine.
     const QPointer<ClientEngine> alive(this);
     setState(State::Online);
@@ -440,168 +236,14 @@ void ClientEngine::onWelcome(const wire::Message &m)
         Q_EMIT refreshed(committed->second);
 }
 
-void ClientEngine::resumeHeld()
+// Every handler of what follows may stop the engine, start another call, or destroy it.
+void ClientEngine::onLost()
 {
-    for (const auto &[sid, s] : m_sessions) {
-        if (!s.held)
-            continue;
-        const quint32 id = m_nextId++;
-        QCborMap m = wire::aboutSession(wire::MessageType::Resume, sid);
-        m.insert(key::id, qint64(id));
-        m_resumes[id] = sid;
-        send(m);
-    }
-}
-
-void ClientEngine::onOk(const wire::Message &m)
-{
-    auto id = m.id();
-    auto it = id ? m_resumes.find(*id) : m_resumes.end();
-    if (it == m_resumes.end())
-        return;
-    if (auto s = m_sessions.find(it->second); s != m_sessions.end()) {
-        s->second.held = false;
-        qCInfo(lcCore) << "a call kept over the lost broker was resumed";
-    }
-    m_resumes.erase(it);
-}
-
-void ClientEngine::endHeld()
-{
-    std::vector<QByteArray> sids;
-    for (const auto &[sid, s] : m_sessions) {
-        if (s.held)
-            sids.push_back(sid);
-    }
-    for (const QByteArray &sid : sids)
-        endLocally(sid, EndReason::Disconnected);
-}
-
-void ClientEngine::onKeepAlive()
-{
-    if (!m_socket || !m_loggedIn)
-        return;
-    if (m_sinceLastFrame.isValid() && m_sinceLastFrame.elapsed() > 3 * qint64(m_options.keepAliveMs)) {
-        qCInfo(lcCore) << "the broker has been silent for" << m_sinceLastFrame.elapsed() / 1000 << "s: reconnecting";
-        return dropConnection(QStringLiteral("the broker went silent"));
-    }
-    send(wire::message(wire::MessageType::Ping));
-}
-
-void ClientEngine::onDisconnected()
-{
-    const bool wasLoggedInNow = m_loggedIn;
-    QString reason = std::exchange(m_failure, QString());
-    if (reason.isEmpty() && wasLoggedInNow)
-        reason = QStringLiteral("connection lost");
-    if (reason.isEmpty() && m_socket && m_socket->socket())
-        reason = !m_socket->closeReason().isEmpty() ? m_socket->closeReason() : describeSocketError(*m_socket->socket());
-    if (reason.isEmpty())
-        reason = QStringLiteral("connection failed");
-    m_offlineReason = QStringLiteral("cannot reach %1 (%2)").arg(currentAddressText(), reason);
-    if (wasLoggedInNow)
-        m_offlineReason = QStringLiteral("lost the broker at %1 (%2)").arg(currentAddressText(), reason);
-    if (m_refused)
-        m_offlineReason = QStringLiteral("the broker at %1 no longer accepts this device's key (it was removed or "
-                                         "replaced): a new invite brings it back")
-                              .arg(currentAddressText());
-    dropSocket();
-    m_loginTimer.stop();
-    m_keepAliveTimer.stop();
-    m_sinceLastFrame.invalidate();
     m_directory.connectionLost();
-    const bool wasLoggedIn = m_loggedIn;
-    m_loggedIn = false;
-    m_channel = SecureChannel();
-    std::vector<QByteArray> sids;
-    for (auto &[sid, s] : m_sessions) {
-        // A call whose media rides a relay of its own goes on without a broker: kept, to be
-        // resumed at the next login (a standby that takes over adopts it).
-        if (m_running && s.info.keyed && s.info.answered && !s.info.relayHost.isEmpty()) {
-            s.held = true;
-            continue;
-        }
-        sids.push_back(sid);
-    }
-    // From here on every signal's handler may stop the engine, start another call, or destroy
-    // the engine: nothing below iterates a member while it emits, and nothing runs on once the
-    // engine is gone.
     const QPointer<ClientEngine> alive(this);
-    for (const QByteArray &sid : sids) {
-        endLocally(sid, EndReason::Disconnected);
-        if (!alive)
-            return;
-    }
-    m_resumes.clear();
-    if (std::any_of(m_sessions.begin(), m_sessions.end(), [](const auto &s) { return s.second.held; })) {
-        qCInfo(lcCore) << "calls on relays of their own are kept while the broker is lost";
-        if (!m_holdTimer.isActive())
-            m_holdTimer.start(kHoldMs);
-    }
-    for (const auto &[id, call] : std::exchange(m_pendingCalls, {})) {
-        Q_EMIT callFailed(id, call.to, makeError(ErrorCode::Network, QStringLiteral("connection lost")));
-        if (!alive)
-            return;
-    }
-    if (wasLoggedIn)
-        qCInfo(lcCore) << "disconnected from the broker";
-    if (m_running) {
-        setState(State::Connecting);
-        if (alive && m_running && !m_socket) // a handler may have stopped us, or started again
-            scheduleReconnect();
-    } else {
-        setState(State::Offline);
-    }
-}
-
-void ClientEngine::scheduleReconnect()
-{
-    // A broker with other instances: an attempt that failed (or found a standby) moves on to
-    // the next address at once; the back-off runs once every address has failed in a row.
-    const int addresses = int(m_profile.brokerAddresses().size());
-    if (addresses > 1) {
-        m_addressIndex = (m_addressIndex + 1) % addresses;
-        if (++m_failedInRound < addresses) {
-            m_reconnectTimer.start(0);
-            Q_EMIT retryScheduled(0, m_offlineReason);
-            return;
-        }
-        m_failedInRound = 0;
-    }
-    m_backoffMs = m_backoffMs == 0 ? m_options.minBackoffMs : std::min(m_backoffMs * 2, m_options.maxBackoffMs);
-    m_reconnectTimer.start(m_backoffMs);
-    Q_EMIT retryScheduled(m_backoffMs, m_offlineReason);
-}
-
-QDateTime ClientEngine::nextRetry() const
-{
-    if (!m_reconnectTimer.isActive())
-        return {};
-    return QDateTime::currentDateTimeUtc().addMSecs(m_reconnectTimer.remainingTime());
-}
-
-void ClientEngine::reconnectNow()
-{
-    if (!m_running || m_socket)
-        return;
-    m_reconnectTimer.stop();
-    m_backoffMs = 0;
-    connectNow();
-}
-
-
-void ClientEngine::send(const QCborMap &message)
-{
-    if (!m_socket || !m_channel.isOpen())
-        return;
-    auto sealed = m_channel.seal(message);
-    if (sealed)
-        m_socket->send(*sealed);
-}
-
-void ClientEngine::handle(const wire::Message &m)
-{
-    dispatch(m);
+    m_calls.connectionLost(m_link.running());
+    if (alive)
+        setState(m_link.running() ? State::Connecting : State::Offline);
 }
 
 void ClientEngine::onPresence(const wire::Message &m)
@@ -635,18 +277,12 @@ std::vector<ContactInfo> ClientEngine::contacts() const
 
 std::vector<SessionInfo> ClientEngine::sessions() const
 {
-    std::vector<SessionInfo> out;
-    for (const auto &[sid, s] : m_sessions)
-        out.push_back(s.info);
-    return out;
+    return m_calls.sessions();
 }
 
 std::optional<SessionInfo> ClientEngine::session(const QByteArray &sid) const
 {
-    auto it = m_sessions.find(sid);
-    if (it == m_sessions.end())
-        return std::nullopt;
-    return it->second.info;
+    return m_calls.session(sid);
 }
 
 std::optional<SecretBytes> ClientEngine::sessionKey(const QByteArray &sid, quint32 gen) const
@@ -662,6 +298,90 @@ SecretBytes ClientEngine::relayGrantKey(const QByteArray &sid) const
 Result<skbp::SrtpMaterial> ClientEngine::srtpMaterial(const QByteArray &sid, quint32 gen, quint32 ssrc) const
 {
     return m_keys.srtpMaterial(sid, gen, ssrc);
+}
+
+// ---- calls: the CallBook's ------------------------------------------------------------------
+
+quint32 ClientEngine::call(const QString &account)
+{
+    return m_calls.call(account);
+}
+
+void ClientEngine::answer(QByteArray sid)
+{
+    m_calls.answer(std::move(sid));
+}
+
+void ClientEngine::decline(QByteArray sid)
+{
+    m_calls.decline(std::move(sid));
+}
+
+void ClientEngine::invite(QByteArray sid, const QString &account)
+{
+    m_calls.invite(std::move(sid), account);
+}
+
+void ClientEngine::leave(QByteArray sid)
+{
+    m_calls.leave(std::move(sid));
+}
+
+void ClientEngine::setMuted(QByteArray sid, bool muted)
+{
+    m_calls.setMuted(std::move(sid), muted);
+}
+
+void ClientEngine::requestDirectory()
+{
+    // A fresh answer starts from nothing (an earlier one may have stopped half-way).
+    const quint32 id = m_calls.nextId();
+    m_directory.requested(id);
+    QCborMap m = wire::message(wire::MessageType::Directory);
+    m.insert(key::id, qint64(id));
+    m_link.send(m);
+}
+
+// ---- rotation after a call (§6.4) -------------------------------------------------------------
+
+void ClientEngine::onRotate(const wire::Message &m)
+{
+    const quint32 next = m.u32(key::epoch);
+    const QByteArray wrapped = m.bytes(key::wrapped);
+    const QString me = m_profile.account();
+    auto oldEpoch = skbp::wrappedEpoch(wrapped);
+    if (!oldEpoch || *oldEpoch + 1 != next) {
+        Q_EMIT requestFailed(QStringLiteral("rotate"), makeError(ErrorCode::BadRequest, QStringLiteral("bad rotation")));
+        return;
+    }
+    if (m_profile.epoch() != next) {
+        auto key = m_keys.unwrap(wrapped, {skbp::WrapPurpose::Rotate, QByteArray(skbp::kSidSize, '\0'), 0, {}});
+        if (!key) {
+            Q_EMIT requestFailed(QStringLiteral("rotate"), key.error());
+            return;
+        }
+        // Durable first, then the proof: the broker commits on the ack or on our next login.
+        if (auto r = m_profile.adoptRotation(next, *key); !r) {
+            Q_EMIT requestFailed(QStringLiteral("rotate"), r.error());
+            return;
+        }
+        const QString fp = skbp::fingerprint(*key);
+        // The rotation belongs to the call that used our key, so that call's timeline shows it.
+        addEvent({.kind = Kind::Rotated,
+                  .sid = m_calls.takeLastCalleeSid(),
+                  .epoch = next,
+                  .fp = fp,
+                  .notation = QStringLiteral("{K_%1'}K_%1").arg(me),
+                  .text = QStringLiteral("your key K_%1 rotated epoch %2 → %3 under cover of epoch %2 · {K_%1'}K_%1 · fp %4").arg(me).arg(*oldEpoch).arg(next).arg(fp)});
+        Q_EMIT rotated(next);
+    }
+    auto proof = skbp::rotateProof(m_profile.key(), me, next);
+    if (!proof)
+        return;
+    QCborMap ack = wire::message(wire::MessageType::RotateAck);
+    ack.insert(key::epoch, qint64(next));
+    ack.insert(key::proof, *proof);
+    m_link.send(ack);
 }
 
 } // namespace sotto

@@ -1,63 +1,33 @@
 #pragma once
 
-// The phone engine, no GUI: login with reconnect and back-off (§5), calls as caller and callee,
-// conference invite and join, leave, rotation and refresh under the commit rule (§4, §6), and
+// The phone engine, no GUI: a thin front over its parts — BrokerSession (connect, log in, keep
+// alive, reconnect: §5), CallBook (calls, conferences, kept calls: §6), Directory, KeyKeeper
+// (the call keys) — plus enrolment, refresh and rotation under the commit rule (§4, §6.4) and
 // the key timeline. Everything a GUI or the headless phone needs is a signal or a getter here.
 // Lives on one thread (the one that created it).
 
-#include "core/channel.h"
-#include "core/channels.h"
+#include "client/brokersession.h"
+#include "client/callbook.h"
 #include "client/directory.h"
 #include "client/enroller.h"
 #include "client/keykeeper.h"
-#include "core/framedsocket.h"
 #include "client/profile.h"
-#include "core/skbp.h"
 #include "client/timeline.h"
+#include "core/channels.h"
+#include "core/skbp.h"
 
 #include <QDateTime>
-#include <QElapsedTimer>
 #include <QHostAddress>
 #include <QObject>
 #include <QPointer>
-#include <QStringList>
 #include <QTimer>
 
-#include <map>
-#include <memory>
 #include <optional>
 #include <vector>
 
 namespace sotto {
 
 struct InviteLink;
-
-struct MemberInfo
-{
-    QString account;
-    quint32 ssrc = 0;
-};
-
-struct SessionInfo
-{
-    enum class Role { Caller, Callee, Invitee };
-    QByteArray sid;
-    Role role = Role::Caller;
-    QString peer;   // the callee (for the caller) or who rang us
-    QString callee; // whose key the session key came from
-    bool answered = false;
-    bool keyed = false; // we hold a key for it
-    quint32 gen = 0;
-    quint32 ownSsrc = 0;
-    quint16 relayPort = 0;
-    QString relayHost; // a relay of its own (a literal address); empty: the broker's host
-    QByteArray relayToken;
-    std::vector<MemberInfo> members; // the others who are in the call
-    QStringList ringing;             // invited into it, not answered yet (extension `ringing`)
-    QStringList muted;               // members who said they are muted (extension `muted`)
-    QDateTime answeredAt;            // when the call was answered (UTC); invalid before
-    QString keyFingerprint;
-};
 
 struct ClientOptions
 {
@@ -118,7 +88,7 @@ public:
     std::vector<ContactInfo> contacts() const;
     std::vector<SessionInfo> sessions() const;
     std::optional<SessionInfo> session(const QByteArray &sid) const;
-    bool isIdle() const { return m_sessions.empty(); }
+    bool isIdle() const { return m_calls.isEmpty(); }
     // The broker's address as connected (the relay lives there too, PROTOCOL §7); null offline.
     QHostAddress brokerAddress() const;
     // When the next periodic refresh is due (invalid when none is scheduled). It runs then, or
@@ -128,11 +98,11 @@ public:
     // While not online: why the last attempt failed ("connection refused", "login timed out",
     // "connection lost", the broker's error…; empty before the first attempt), and when the next
     // one starts (invalid when none is scheduled). reconnectNow() skips the wait.
-    QString offlineReason() const { return m_offlineReason; }
+    QString offlineReason() const { return m_link.offlineReason(); }
     // The broker refused this device's key for good (revoked, or replaced by another device):
     // the engine stopped and does not retry; loginFailed() said so. A new invite (enrol())
     // brings the account back; start() tries again regardless.
-    bool refused() const { return m_refused; }
+    bool refused() const { return m_link.refused(); }
     QDateTime nextRetry() const;
     void reconnectNow();
 
@@ -172,110 +142,50 @@ Q_SIGNALS:
     void retryScheduled(int ms, const QString &reason);
 
 private:
-    struct Session
-    {
-        SessionInfo info; // its keys are m_keys'
-        QString invitedBy;
-        // Kept while the broker is lost: its media rides a relay of its own, which needs no
-        // broker. Resumed at the next login (extension `resume`), ended if that fails or takes
-        // longer than kHoldMs.
-        bool held = false;
-    };
-    struct PendingCall
-    {
-        QString to;
-    };
-
-    void connectNow();
-    void onConnected();
-    void onFrame(const QByteArray &body);
-    void onDisconnected();
-    // Ends the connection attempt (`why` as the offline reason) and retries as after a loss.
-    void dropConnection(const QString &why);
-    // The broker refused our key for good: stop, no retry, then loginFailed().
-    void refuseForGood(const Error &error);
-    void dropSocket();
-    void onKeepAlive();
-    void scheduleReconnect();
-    // The broker address this connection attempt uses (Profile::brokerAddresses, in turn).
-    std::pair<QString, quint16> currentAddress() const;
-    QString currentAddressText() const;
-    void setState(State s);
-    void send(const QCborMap &message);
-    void handle(const wire::Message &m);
-    void onWelcome(const wire::Message &m);
-    // The broker's events (§6.2).
+    void onOnline(const wire::Message &welcome, BrokerLogin::Pending pending);
+    void onLost();
+    // The broker's events (§6.2): the calls' go to the CallBook.
     void onDirectory(const wire::Message &m) override; // a page of the directory
     void onPresence(const wire::Message &m) override;
-    void onCallKey(const wire::Message &m) override;
-    void onIncoming(const wire::Message &m) override;
-    void onAnswered(const wire::Message &m) override;
-    void onSessionKey(const wire::Message &m) override;
-    void onJoined(const wire::Message &m) override;
-    void onRinging(const wire::Message &m) override;
-    void onMuted(const wire::Message &m) override;
-    void onLeft(const wire::Message &m) override;
-    void onRekey(const wire::Message &m) override;
-    void onEnded(const wire::Message &m) override;
+    void onCallKey(const wire::Message &m) override { m_calls.takeCallKey(m); }
+    void onIncoming(const wire::Message &m) override { m_calls.takeIncoming(m); }
+    void onAnswered(const wire::Message &m) override { m_calls.takeAnswered(m); }
+    void onSessionKey(const wire::Message &m) override { m_calls.takeSessionKey(m); }
+    void onJoined(const wire::Message &m) override { m_calls.takeJoined(m); }
+    void onRinging(const wire::Message &m) override { m_calls.takeRinging(m); }
+    void onMuted(const wire::Message &m) override { m_calls.takeMuted(m); }
+    void onLeft(const wire::Message &m) override { m_calls.takeLeft(m); }
+    void onRekey(const wire::Message &m) override { m_calls.takeRekey(m); }
+    void onEnded(const wire::Message &m) override { m_calls.takeEnded(m); }
+    void onOk(const wire::Message &m) override { m_calls.takeOk(m); }
+    void onError(const wire::Message &m) override { m_calls.takeError(m); }
     void onRotate(const wire::Message &m) override;
     void onRefreshDue(const wire::Message &m) override;
-    void onError(const wire::Message &m) override;
-    void onOk(const wire::Message &m) override;
     void onPing(const wire::Message &) override {} // answers with nothing to act on
     // Not for a phone, or not now (the welcome came before): ignored, as a newer broker's
     // extension would be.
     void unexpected(const wire::Message &) override {}
-    void addRelayHop(const QByteArray &sid, quint32 gen, const QString &peer, const QString &text);
-    void noteGenerationHop(const wire::Message &m, const QByteArray &sid, quint32 gen);
-    // After a login: asks the broker to take back each call kept over the lost connection.
-    void resumeHeld();
-    void endHeld();
-    void installGeneration(Session &s, quint32 gen, SecretBytes key);
-    void endLocally(QByteArray sid, EndReason reason);
+    void setState(State s);
     void maybeRefresh();
     void scheduleRefresh(qint64 brokerSecs);
     // One step of the key timeline, its fields named: addEvent({.kind = …, .sid = …, .text = …}).
     void addEvent(TimelineEvent e);
-    Session *find(const QByteArray &sid);
 
     Profile &m_profile;
     ClientOptions m_options;
     Timeline m_timeline;
     State m_state = State::Offline;
-    bool m_running = false;
-    bool m_refused = false;
-    FramedSocket *m_socket = nullptr;
-    SecureChannel m_channel;
-    QByteArray m_nonce;
-    quint32 m_loginEpoch = 0;
-    bool m_pendingRefused = false;
-    bool m_loggedIn = false;
     skbp::KeyMode m_keyMode = skbp::KeyMode::Derived;
-    int m_backoffMs = 0;
-    // Which of the broker's addresses is tried: a failed attempt moves on to the next at once;
-    // only a whole round that failed waits for the back-off (Kerberos tries its KDCs so).
-    int m_addressIndex = 0;
-    int m_failedInRound = 0;
-    QString m_offlineReason;
-    QString m_failure; // why the connection being torn down went, set where it is known
-    QTimer m_reconnectTimer;
-    QTimer m_loginTimer;
     QTimer m_refreshTimer;
-    QTimer m_keepAliveTimer;
-    QElapsedTimer m_sinceLastFrame;
     bool m_refreshWanted = false;
     QDateTime m_refreshDue;       // the sooner of the broker's and our own schedule
     QDateTime m_brokerRefreshDue; // from the welcome's refresh_in
     QDateTime m_lastRefresh;
-    QByteArray m_lastCalleeSid; // the call whose end brings a rotation of our key
     QPointer<Enroller> m_enroller;
-    quint32 m_nextId = 1;
-    std::map<quint32, PendingCall> m_pendingCalls;
-    std::map<quint32, QByteArray> m_resumes; // request id → the kept call it resumes
-    QTimer m_holdTimer;
-    std::map<QByteArray, Session> m_sessions;
     Directory m_directory;
     KeyKeeper m_keys{m_profile, m_options.previousKeyMs};
+    BrokerSession m_link;
+    CallBook m_calls{m_profile, m_keys, m_timeline, m_link};
 };
 
 } // namespace sotto

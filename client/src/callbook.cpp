@@ -1,13 +1,16 @@
-// The phone engine's calls: caller, callee and conference member (PROTOCOL.md §6), and the
-// post-call rotation. The connection, login and refresh live in client.cpp.
+// The phone's calls: caller, callee and conference member (PROTOCOL.md §6).
 
-#include "client/client.h"
+#include "client/callbook.h"
+
+#include "client/brokersession.h"
+#include "client/profile.h"
 
 #include "core/crypto.h"
 #include "core/log.h"
 
 #include <QCborArray>
 #include <QCborMap>
+#include <QPointer>
 
 #include <algorithm>
 
@@ -32,18 +35,52 @@ std::vector<MemberInfo> membersOf(const QCborValue &peers)
 
 } // namespace
 
+CallBook::CallBook(Profile &profile, KeyKeeper &keys, Timeline &timeline, BrokerSession &link, QObject *parent)
+    : QObject(parent), m_profile(profile), m_keys(keys), m_timeline(timeline), m_link(link)
+{
+    m_holdTimer.setSingleShot(true);
+    connect(&m_holdTimer, &QTimer::timeout, this, &CallBook::endHeld);
+}
+
+void CallBook::send(const QCborMap &message)
+{
+    m_link.send(message);
+}
+
+CallBook::Session *CallBook::find(const QByteArray &sid)
+{
+    auto it = m_sessions.find(sid);
+    return it == m_sessions.end() ? nullptr : &it->second;
+}
+
+std::vector<SessionInfo> CallBook::sessions() const
+{
+    std::vector<SessionInfo> out;
+    for (const auto &[sid, s] : m_sessions)
+        out.push_back(s.info);
+    return out;
+}
+
+std::optional<SessionInfo> CallBook::session(const QByteArray &sid) const
+{
+    auto it = m_sessions.find(sid);
+    if (it == m_sessions.end())
+        return std::nullopt;
+    return it->second.info;
+}
+
 // ---- calls (§6) ----------------------------------------------------------------------------
 
-quint32 ClientEngine::call(const QString &account)
+quint32 CallBook::call(const QString &account)
 {
     const quint32 id = m_nextId++;
-    if (!m_loggedIn) {
+    if (!m_link.loggedIn()) {
         QTimer::singleShot(0, this, [this, id, account] {
             Q_EMIT callFailed(id, account, makeError(ErrorCode::Network, QStringLiteral("not connected to the broker")));
         });
         return id;
     }
-    m_pendingCalls[id] = {account};
+    m_pendingCalls[id] = account;
     QCborMap m = wire::message(wire::MessageType::Call);
     m.insert(key::id, qint64(id));
     m.insert(key::to, account);
@@ -53,7 +90,7 @@ quint32 ClientEngine::call(const QString &account)
 
 // Federation (§8): the first hop of a key that crossed from another broker, {SK}K_AB, before our
 // own broker re-wrapped it for us (that second hop is the event that follows).
-void ClientEngine::addRelayHop(const QByteArray &sid, quint32 gen, const QString &peer, const QString &text)
+void CallBook::addRelayHop(const QByteArray &sid, quint32 gen, const QString &peer, const QString &text)
 {
     addEvent({.kind = Kind::Relayed,
               .sid = sid,
@@ -64,7 +101,7 @@ void ClientEngine::addRelayHop(const QByteArray &sid, quint32 gen, const QString
 }
 
 // A session_key or rekey that crossed from the session's home broker: its first hop.
-void ClientEngine::noteGenerationHop(const wire::Message &m, const QByteArray &sid, quint32 gen)
+void CallBook::noteGenerationHop(const wire::Message &m, const QByteArray &sid, quint32 gen)
 {
     if (!m.has(key::via))
         return;
@@ -74,7 +111,7 @@ void ClientEngine::noteGenerationHop(const wire::Message &m, const QByteArray &s
                     .arg(m.text(key::via), m_profile.brokerName()));
 }
 
-void ClientEngine::onCallKey(const wire::Message &m)
+void CallBook::takeCallKey(const wire::Message &m)
 {
     const QByteArray sid = m.bytes(key::sid);
     const QString callee = m.text(key::callee);
@@ -125,7 +162,7 @@ void ClientEngine::onCallKey(const wire::Message &m)
     Q_EMIT sessionKeyChanged(sid, m.u32(key::gen));
 }
 
-void ClientEngine::onIncoming(const wire::Message &m)
+void CallBook::takeIncoming(const wire::Message &m)
 {
     const QByteArray sid = m.bytes(key::sid);
     const QString from = m.text(key::from);
@@ -203,7 +240,7 @@ void ClientEngine::onIncoming(const wire::Message &m)
     Q_EMIT sessionKeyChanged(sid, 0);
 }
 
-void ClientEngine::answer(QByteArray sid)
+void CallBook::answer(QByteArray sid)
 {
     Session *s = find(sid);
     if (!s || s->info.answered)
@@ -222,7 +259,7 @@ void ClientEngine::answer(QByteArray sid)
     }
 }
 
-void ClientEngine::decline(QByteArray sid)
+void CallBook::decline(QByteArray sid)
 {
     Session *s = find(sid);
     if (!s || s->info.answered)
@@ -231,7 +268,7 @@ void ClientEngine::decline(QByteArray sid)
     endLocally(sid, EndReason::Declined);
 }
 
-void ClientEngine::invite(QByteArray sid, const QString &account)
+void CallBook::invite(QByteArray sid, const QString &account)
 {
     Session *s = find(sid);
     if (!s || !s->info.answered) {
@@ -245,7 +282,7 @@ void ClientEngine::invite(QByteArray sid, const QString &account)
     send(m);
 }
 
-void ClientEngine::leave(QByteArray sid)
+void CallBook::leave(QByteArray sid)
 {
     if (!find(sid))
         return;
@@ -253,17 +290,7 @@ void ClientEngine::leave(QByteArray sid)
     endLocally(sid, EndReason::Hangup);
 }
 
-void ClientEngine::requestDirectory()
-{
-    // A fresh answer starts from nothing (an earlier one may have stopped half-way).
-    const quint32 id = m_nextId++;
-    m_directory.requested(id);
-    QCborMap m = wire::message(wire::MessageType::Directory);
-    m.insert(key::id, qint64(id));
-    send(m);
-}
-
-void ClientEngine::onAnswered(const wire::Message &m)
+void CallBook::takeAnswered(const wire::Message &m)
 {
     Session *s = find(m.bytes(key::sid));
     if (!s)
@@ -281,7 +308,7 @@ void ClientEngine::onAnswered(const wire::Message &m)
     Q_EMIT callAnswered(QByteArray(s->info.sid)); // a copy: a handler may end the session
 }
 
-void ClientEngine::installGeneration(Session &s, quint32 gen, SecretBytes key)
+void CallBook::installGeneration(Session &s, quint32 gen, SecretBytes key)
 {
     m_keys.install(s.info.sid, gen, std::move(key));
     s.info.gen = gen;
@@ -289,7 +316,7 @@ void ClientEngine::installGeneration(Session &s, quint32 gen, SecretBytes key)
     s.info.keyFingerprint = m_keys.fingerprint(s.info.sid);
 }
 
-void ClientEngine::onSessionKey(const wire::Message &m)
+void CallBook::takeSessionKey(const wire::Message &m)
 {
     const QByteArray sid = m.bytes(key::sid);
     Session *s = find(sid);
@@ -320,7 +347,7 @@ void ClientEngine::onSessionKey(const wire::Message &m)
     Q_EMIT sessionKeyChanged(sid, gen);
 }
 
-void ClientEngine::onJoined(const wire::Message &m)
+void CallBook::takeJoined(const wire::Message &m)
 {
     const QByteArray sid = m.bytes(key::sid);
     Session *s = find(sid);
@@ -361,7 +388,7 @@ void ClientEngine::onJoined(const wire::Message &m)
     Q_EMIT memberJoined(sid, who);
 }
 
-void ClientEngine::setMuted(QByteArray sid, bool muted)
+void CallBook::setMuted(QByteArray sid, bool muted)
 {
     Session *s = find(sid);
     if (!s || !s->info.answered)
@@ -372,7 +399,7 @@ void ClientEngine::setMuted(QByteArray sid, bool muted)
     send(m);
 }
 
-void ClientEngine::onRinging(const wire::Message &m)
+void CallBook::takeRinging(const wire::Message &m)
 {
     Session *s = find(m.bytes(key::sid));
     const QString who = m.text(key::who);
@@ -382,7 +409,7 @@ void ClientEngine::onRinging(const wire::Message &m)
     Q_EMIT membersChanged(QByteArray(s->info.sid)); // a copy: a handler may end the session
 }
 
-void ClientEngine::onMuted(const wire::Message &m)
+void CallBook::takeMuted(const wire::Message &m)
 {
     Session *s = find(m.bytes(key::sid));
     const QString who = m.text(key::who);
@@ -394,7 +421,7 @@ void ClientEngine::onMuted(const wire::Message &m)
     Q_EMIT membersChanged(QByteArray(s->info.sid)); // a copy: a handler may end the session
 }
 
-void ClientEngine::onLeft(const wire::Message &m)
+void CallBook::takeLeft(const wire::Message &m)
 {
     const QByteArray sid = m.bytes(key::sid);
     Session *s = find(sid);
@@ -421,7 +448,7 @@ void ClientEngine::onLeft(const wire::Message &m)
     Q_EMIT memberLeft(sid, who);
 }
 
-void ClientEngine::onRekey(const wire::Message &m)
+void CallBook::takeRekey(const wire::Message &m)
 {
     const QByteArray sid = m.bytes(key::sid);
     Session *s = find(sid);
@@ -445,13 +472,13 @@ void ClientEngine::onRekey(const wire::Message &m)
     Q_EMIT sessionKeyChanged(sid, gen);
 }
 
-void ClientEngine::onEnded(const wire::Message &m)
+void CallBook::takeEnded(const wire::Message &m)
 {
     // A reason this build does not know (a newer broker's) is shown as a failure.
     endLocally(m.bytes(key::sid), endReasonFromName(m.text(key::reason)).value_or(EndReason::Failed));
 }
 
-void ClientEngine::endLocally(QByteArray sid, EndReason reason)
+void CallBook::endLocally(QByteArray sid, EndReason reason)
 {
     auto it = m_sessions.find(sid);
     if (it == m_sessions.end())
@@ -467,51 +494,10 @@ void ClientEngine::endLocally(QByteArray sid, EndReason reason)
               .gen = gen,
               .peer = peer,
               .text = QStringLiteral("call ended (%1) · session keys erased").arg(endReasonName(reason))});
-    QTimer::singleShot(0, this, &ClientEngine::maybeRefresh); // before the emit: a handler may destroy us
     Q_EMIT callEnded(sid, reason);
 }
 
-void ClientEngine::onRotate(const wire::Message &m)
-{
-    const quint32 next = m.u32(key::epoch);
-    const QByteArray wrapped = m.bytes(key::wrapped);
-    const QString me = m_profile.account();
-    auto oldEpoch = skbp::wrappedEpoch(wrapped);
-    if (!oldEpoch || *oldEpoch + 1 != next) {
-        Q_EMIT requestFailed(QStringLiteral("rotate"), makeError(ErrorCode::BadRequest, QStringLiteral("bad rotation")));
-        return;
-    }
-    if (m_profile.epoch() != next) {
-        auto key = m_keys.unwrap(wrapped, {skbp::WrapPurpose::Rotate, QByteArray(skbp::kSidSize, '\0'), 0, {}});
-        if (!key) {
-            Q_EMIT requestFailed(QStringLiteral("rotate"), key.error());
-            return;
-        }
-        // Durable first, then the proof: the broker commits on the ack or on our next login.
-        if (auto r = m_profile.adoptRotation(next, *key); !r) {
-            Q_EMIT requestFailed(QStringLiteral("rotate"), r.error());
-            return;
-        }
-        const QString fp = skbp::fingerprint(*key);
-        // The rotation belongs to the call that used our key, so that call's timeline shows it.
-        addEvent({.kind = Kind::Rotated,
-                  .sid = std::exchange(m_lastCalleeSid, {}),
-                  .epoch = next,
-                  .fp = fp,
-                  .notation = QStringLiteral("{K_%1'}K_%1").arg(me),
-                  .text = QStringLiteral("your key K_%1 rotated epoch %2 → %3 under cover of epoch %2 · {K_%1'}K_%1 · fp %4").arg(me).arg(*oldEpoch).arg(next).arg(fp)});
-        Q_EMIT rotated(next);
-    }
-    auto proof = skbp::rotateProof(m_profile.key(), me, next);
-    if (!proof)
-        return;
-    QCborMap ack = wire::message(wire::MessageType::RotateAck);
-    ack.insert(key::epoch, qint64(next));
-    ack.insert(key::proof, *proof);
-    send(ack);
-}
-
-void ClientEngine::onError(const wire::Message &m)
+void CallBook::takeError(const wire::Message &m)
 {
     const Error e{errorCodeFromName(m.text(key::code)), m.text(key::msg)};
     if (auto id = m.id(); id && m_resumes.contains(*id)) {
@@ -525,13 +511,96 @@ void ClientEngine::onError(const wire::Message &m)
     if (auto id = m.id()) {
         auto it = m_pendingCalls.find(*id);
         if (it != m_pendingCalls.end()) {
-            const QString to = it->second.to;
+            const QString to = it->second;
             m_pendingCalls.erase(it);
             Q_EMIT callFailed(*id, to, e);
             return;
         }
     }
     Q_EMIT requestFailed(QStringLiteral("request"), e);
+}
+
+// ---- calls kept over a lost broker (extension `resume`) ------------------------------------
+
+void CallBook::resumeHeld()
+{
+    for (const auto &[sid, s] : m_sessions) {
+        if (!s.held)
+            continue;
+        const quint32 id = m_nextId++;
+        QCborMap m = wire::aboutSession(wire::MessageType::Resume, sid);
+        m.insert(key::id, qint64(id));
+        m_resumes[id] = sid;
+        send(m);
+    }
+}
+
+void CallBook::takeOk(const wire::Message &m)
+{
+    auto id = m.id();
+    auto it = id ? m_resumes.find(*id) : m_resumes.end();
+    if (it == m_resumes.end())
+        return;
+    if (auto s = m_sessions.find(it->second); s != m_sessions.end()) {
+        s->second.held = false;
+        qCInfo(lcCore) << "a call kept over the lost broker was resumed";
+    }
+    m_resumes.erase(it);
+}
+
+void CallBook::endHeld()
+{
+    std::vector<QByteArray> sids;
+    for (const auto &[sid, s] : m_sessions) {
+        if (s.held)
+            sids.push_back(sid);
+    }
+    for (const QByteArray &sid : sids)
+        endLocally(sid, EndReason::Disconnected);
+}
+
+void CallBook::connectionLost(bool keep)
+{
+    std::vector<QByteArray> sids;
+    for (auto &[sid, s] : m_sessions) {
+        // A call whose media rides a relay of its own goes on without a broker: kept, to be
+        // resumed at the next login (a standby that takes over adopts it).
+        if (keep && s.info.keyed && s.info.answered && !s.info.relayHost.isEmpty()) {
+            s.held = true;
+            continue;
+        }
+        sids.push_back(sid);
+    }
+    // From here on every signal's handler may end calls, start another, or destroy the owner:
+    // nothing below iterates a member while it emits, and nothing runs on once we are gone.
+    const QPointer<CallBook> alive(this);
+    for (const QByteArray &sid : sids) {
+        endLocally(sid, EndReason::Disconnected);
+        if (!alive)
+            return;
+    }
+    m_resumes.clear();
+    if (std::any_of(m_sessions.begin(), m_sessions.end(), [](const auto &s) { return s.second.held; })) {
+        qCInfo(lcCore) << "calls on relays of their own are kept while the broker is lost";
+        if (!m_holdTimer.isActive())
+            m_holdTimer.start(kHoldMs);
+    }
+    for (const auto &[id, to] : std::exchange(m_pendingCalls, {})) {
+        Q_EMIT callFailed(id, to, makeError(ErrorCode::Network, QStringLiteral("connection lost")));
+        if (!alive)
+            return;
+    }
+}
+
+void CallBook::leaveAll()
+{
+    for (const auto &[sid, s] : m_sessions)
+        send(wire::aboutSession(wire::MessageType::Leave, sid));
+    std::vector<QByteArray> sids;
+    for (const auto &[sid, s] : m_sessions)
+        sids.push_back(sid);
+    for (const QByteArray &sid : sids)
+        endLocally(sid, EndReason::Hangup);
 }
 
 } // namespace sotto
