@@ -23,7 +23,9 @@ using namespace routing;
 
 CallRouter::CallRouter(RouterContext context)
     : m_ctx(std::move(context)), m_ring(RingPolicy::limitsOf(m_ctx.config)), m_keys(m_ctx), m_rotation(m_ctx, m_keys),
-      m_adoption(m_ctx), m_remote(std::make_unique<RemoteSessions>(m_ctx, m_table, m_ring, m_keys, m_rotation))
+      m_adoption(m_ctx), m_setup(m_ctx, m_table, m_ring), m_reach(m_ctx, m_table),
+      m_remote(std::make_unique<RemoteSessions>(m_ctx, m_table, m_ring, m_keys, m_rotation)),
+      m_home(m_ctx, m_table, m_setup, m_keys, m_reach, *this)
 {
 }
 CallRouter::~CallRouter() = default;
@@ -57,113 +59,6 @@ std::vector<QCborMap> CallRouter::directory(std::optional<quint32> id) const
     return wire::directoryPages(list, id);
 }
 
-Result<Member> CallRouter::newMember(const Session &s, const QString &account) const
-{
-    Member m;
-    m.account = account;
-    for (;;) {
-        auto r = crypto::randomBytes(4 + skbp::kTokenSize);
-        if (!r)
-            return r.error();
-        m.ssrc = qFromBigEndian<quint32>(r->constData());
-        m.token = r->mid(4);
-        bool clash = m.ssrc == 0;
-        for (const Member &o : s.members)
-            clash = clash || o.ssrc == m.ssrc;
-        if (!clash)
-            return m;
-    }
-}
-
-// Ringing never locks a callee out: each caller may ring a callee once at a time and only a few
-// callees at once, a callee in kMaxSessionsPerAccount live calls is busy, and a caller whose
-// last call the callee declined waits before ringing again (the wait doubles per decline).
-Result<void> CallRouter::mayRing(const QString &from, const QString &to) const
-{
-    const RingLoad load{.calleeJoined = m_table.joinedSessionsOf(to),
-                        .calleeRinging = m_table.ringingTo(to),
-                        .callerRingingCallee = m_table.ringingBy(from, to),
-                        .callerRinging = m_table.ringingBy(from),
-                        .callerJoined = m_table.joinedSessionsOf(from)};
-    return m_ring.mayRing(from, to, load, QDateTime::currentMSecsSinceEpoch());
-}
-
-Result<std::unique_ptr<Session>> CallRouter::openSession(const QString &from, const QString &to) const
-{
-    if (auto r = mayRing(from, to); !r)
-        return r.error();
-    auto sid = crypto::randomBytes(skbp::kSidSize);
-    if (!sid)
-        return sid.error();
-    auto session = std::make_unique<Session>();
-    session->sid = *sid;
-    session->caller = from;
-    session->callee = to;
-    return session;
-}
-
-QCborMap CallRouter::callKeyMessage(const Session &s, const Member &caller, quint32 calleeEpoch,
-                                    const QByteArray &wrapped, std::optional<quint32> id, const QString &via) const
-{
-    return wire::callKey({.id = id,
-                          .sid = s.sid,
-                          .callee = s.callee,
-                          .epoch = calleeEpoch,
-                          .gen = 0,
-                          .wrapped = wrapped,
-                          .ssrc = caller.ssrc,
-                          .relay = relayOf(caller),
-                          .via = via});
-}
-
-QCborMap CallRouter::incomingMessage(const Session &s, const Member &caller, const Member &callee, quint32 calleeEpoch) const
-{
-    return wire::incoming({.sid = s.sid,
-                           .from = s.caller,
-                           .epoch = calleeEpoch,
-                           .gen = 0,
-                           .ssrc = callee.ssrc,
-                           .peers = QCborArray{wire::peerEntry(s.caller, caller.ssrc)},
-                           .relay = relayOf(callee)});
-}
-
-Result<std::pair<Member, Member>> CallRouter::addCallerAndCallee(Session &s) const
-{
-    auto a = newMember(s, s.caller);
-    if (!a)
-        return a.error();
-    a->joined = true;
-    s.members.push_back(*a);
-    auto b = newMember(s, s.callee);
-    if (!b)
-        return b.error();
-    b->ringBy = s.caller;
-    s.members.push_back(*b);
-    return std::pair{*a, *b};
-}
-
-QCborMap CallRouter::relayOf(const Member &m) const
-{
-    // A member behind a peer binds at its own broker's relay, which re-writes the grant; ours
-    // are admitted before anything names them.
-    return m.relay.isEmpty() ? wire::relayGrant(0, m.token) : m.relay;
-}
-
-Result<void> CallRouter::admitLocals(Session &s)
-{
-    for (Member &m : s.members) {
-        if (!m.relay.isEmpty() || skbp::Address::parse(m.account).isRemote())
-            continue;
-        auto grant = m_ctx.media.admit(s.sid, m.ssrc);
-        if (!grant) {
-            m_ctx.media.endSession(s.sid);
-            return grant.error();
-        }
-        m.relay = *grant;
-    }
-    return {};
-}
-
 void CallRouter::onRelayLost(const std::vector<QByteArray> &sids)
 {
     for (const QByteArray &sid : sids) {
@@ -180,7 +75,7 @@ Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
 {
     const skbp::Address address = skbp::Address::parse(msg.text(key::to)).relativeTo(m_ctx.config.name);
     if (address.isRemote())
-        return callRemote(from, address, msg);
+        return m_home.call(from, address, msg);
     const QString to = address.account; // one of ours (perhaps written in full)
     if (to == from)
         return err(ErrorCode::BadRequest, QStringLiteral("cannot call yourself"));
@@ -192,7 +87,7 @@ Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
     const AccountRecord *caller = m_ctx.store.account(from);
     if (!caller)
         return err(ErrorCode::Internal, QStringLiteral("caller vanished"));
-    auto opened = openSession(from, to);
+    auto opened = m_setup.openSession(from, to);
     if (!opened)
         return opened.error();
     std::unique_ptr<Session> session = std::move(*opened);
@@ -206,7 +101,7 @@ Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
     session->key = std::move(*sk);
     session->calleeEpoch = calleeEpoch;
     m_rotation.noteKeyed(to, calleeEpoch); // durable with the batch: a broker killed mid-call still rotates
-    auto pair = addCallerAndCallee(*session);
+    auto pair = m_setup.addCallerAndCallee(*session);
     if (!pair)
         return pair.error();
 
@@ -214,11 +109,11 @@ Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
     auto wrapped = m_keys.wrapUnder(from, callerEpoch, *callerKey, session->key, {skbp::WrapPurpose::Call, *sid, 0, from});
     if (!wrapped)
         return wrapped.error();
-    if (auto r = admitLocals(*session); !r)
+    if (auto r = m_setup.admitLocals(*session); !r)
         return r.error();
 
-    const QCborMap callKey = callKeyMessage(*session, *session->find(from), calleeEpoch, *wrapped, msg.id());
-    const QCborMap incoming = incomingMessage(*session, *session->find(from), *session->find(to), calleeEpoch);
+    const QCborMap callKey = m_setup.callKeyMessage(*session, *session->find(from), calleeEpoch, *wrapped, msg.id());
+    const QCborMap incoming = m_setup.incomingMessage(*session, *session->find(from), *session->find(to), calleeEpoch);
 
     m_ctx.log(QStringLiteral("%1 calls %2: session %3, SK from K_%2 (epoch %4), {SK}K_%1")
                      .arg(from, to, shortSid(*sid))
@@ -226,8 +121,8 @@ Result<void> CallRouter::call(const QString &from, const wire::Message &msg)
     const QByteArray id = *sid;
     m_table.insert(std::move(session));
     armRingTimeout(id, to);
-    sendTo(from, callKey);
-    sendTo(to, incoming);
+    m_reach.sendTo(from, callKey);
+    m_reach.sendTo(to, incoming);
     m_ctx.outbox.sessionsChanged();
     return {};
 }
@@ -251,7 +146,7 @@ Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
         QCborMap answered = wire::message(wire::MessageType::Answered);
         answered.insert(key::sid, sid);
         answered.insert(key::peers, QCborArray{wire::peerEntry(from, me->ssrc)});
-        sendTo(s.caller, answered);
+        m_reach.sendTo(s.caller, answered);
         m_ctx.log(QStringLiteral("%1 answered session %2").arg(from, shortSid(sid)));
         m_adoption.record(s);
         m_ctx.outbox.sessionsChanged();
@@ -270,7 +165,7 @@ Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
     auto wrapped = m_keys.wrapFor(from, next, {skbp::WrapPurpose::Join, sid, gen, from});
     if (!wrapped)
         return wrapped.error();
-    const QCborMap sessionKey = wire::sessionKey(sid, gen, *wrapped, joinedPeers(s));
+    const QCborMap sessionKey = wire::sessionKey(sid, gen, *wrapped, CallSetup::joinedPeers(s));
     QCborMap joined = wire::message(wire::MessageType::Joined);
     joined.insert(key::sid, sid);
     joined.insert(key::who, from);
@@ -279,16 +174,16 @@ Result<void> CallRouter::answer(const QString &from, const QByteArray &sid)
 
     s.key = std::move(next);
     s.gen = gen;
-    sendToJoined(s, joined);
+    m_reach.sendToJoined(s, joined);
     me->joined = true;
-    sendTo(from, sessionKey);
+    m_reach.sendTo(from, sessionKey);
     for (const Member &m : s.members) { // who is muted already, and who else still rings
         if (m.account == from)
             continue;
         if (!m.joined)
-            sendTo(from, wire::ringing(sid, m.account));
+            m_reach.sendTo(from, wire::ringing(sid, m.account));
         else if (m.muted)
-            sendTo(from, wire::muted(sid, m.account, true));
+            m_reach.sendTo(from, wire::muted(sid, m.account, true));
     }
     m_ctx.log(QStringLiteral("%1 joined session %2: ratchet to generation %3, {SK}K_%1")
                      .arg(from, shortSid(sid))
@@ -312,24 +207,6 @@ Result<void> CallRouter::decline(const QString &from, const QByteArray &sid)
     return {};
 }
 
-QCborArray CallRouter::joinedPeers(const Session &s)
-{
-    QCborArray peers;
-    for (const Member &m : s.members) {
-        if (m.joined)
-            peers.append(wire::peerEntry(m.account, m.ssrc));
-    }
-    return peers;
-}
-
-void CallRouter::sendToJoined(const Session &s, const QCborMap &message, const QString &except)
-{
-    for (const Member &m : s.members) {
-        if (m.joined && m.account != except)
-            sendTo(m.account, message);
-    }
-}
-
 void CallRouter::stopRinging(Session &s, QString account, EndReason reason)
 {
     const QByteArray sid = s.sid; // `s` goes with endSession()
@@ -344,10 +221,10 @@ void CallRouter::stopRinging(Session &s, QString account, EndReason reason)
         return;
     m_ctx.media.removeMember(sid, me->ssrc);
     m_table.dropMember(s, account);
-    dropTrunkIfUnused(s, account);
-    sendToJoined(s, wire::left(sid, account));
+    m_reach.dropTrunkIfUnused(s, account);
+    m_reach.sendToJoined(s, wire::left(sid, account));
     if (reason != EndReason::Declined) // a decline came from the invitee itself
-        sendTo(account, wire::ended(sid, reason));
+        m_reach.sendTo(account, wire::ended(sid, reason));
     m_ctx.log(QStringLiteral("%1 stopped ringing in session %2 (%3)").arg(account, shortSid(sid), endReasonName(reason)));
     m_ctx.outbox.sessionsChanged();
 }
@@ -382,7 +259,7 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
     const bool remote = invitee.isRemote();
     bool remoteOnline = false;
     if (remote) {
-        if (!isKnownRemote(who, &remoteOnline))
+        if (!m_reach.isKnownRemote(who, &remoteOnline))
             return err(ErrorCode::UnknownAccount, QStringLiteral("no account \"%1\"").arg(who));
     } else {
         const AccountRecord *target = m_ctx.store.account(who);
@@ -404,9 +281,9 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
         return err(ErrorCode::Offline, QStringLiteral("%1 is offline").arg(who));
     if (int(s.members.size()) >= kMaxMembers)
         return err(ErrorCode::Busy, QStringLiteral("the call is full"));
-    if (auto r = mayRing(from, who); !r)
+    if (auto r = m_setup.mayRing(from, who); !r)
         return r;
-    auto m = newMember(s, who);
+    auto m = m_setup.newMember(s, who);
     if (!m)
         return m.error();
     m->ringBy = from;
@@ -422,14 +299,14 @@ Result<void> CallRouter::invite(const QString &from, const QByteArray &sid, cons
                                               .epoch = std::nullopt,
                                               .gen = s.gen,
                                               .ssrc = m->ssrc,
-                                              .peers = joinedPeers(s),
-                                              .relay = relayOf(*m)});
+                                              .peers = CallSetup::joinedPeers(s),
+                                              .relay = CallSetup::relayOf(*m)});
     m_table.addMember(s, *m);
     if (remote)
-        trunkOf(s, invitee.broker); // its broker's relay binds the member
-    sendTo(who, incoming);
+        m_reach.trunkOf(s, invitee.broker); // its broker's relay binds the member
+    m_reach.sendTo(who, incoming);
     // Every member sees who rings (an extension; `left` says when it stops without an answer).
-    sendToJoined(s, wire::ringing(sid, who), who);
+    m_reach.sendToJoined(s, wire::ringing(sid, who), who);
     armRingTimeout(sid, who);
     m_ctx.log(QStringLiteral("%1 invites %2 into session %3").arg(from, who, shortSid(sid)));
     m_ctx.outbox.sessionsChanged();
@@ -449,7 +326,7 @@ Result<void> CallRouter::mute(const QString &from, const QByteArray &sid, bool m
     if (me->muted == muted)
         return {};
     me->muted = muted;
-    sendToJoined(*session, wire::muted(sid, from, muted), from);
+    m_reach.sendToJoined(*session, wire::muted(sid, from, muted), from);
     return {};
 }
 
@@ -476,7 +353,7 @@ Result<void> CallRouter::leave(const QString &from, const QByteArray &sid, std::
     }
     m_ctx.media.removeMember(sid, me->ssrc);
     m_table.dropMember(s, from);
-    dropTrunkIfUnused(s, from);
+    m_reach.dropTrunkIfUnused(s, from);
     if (s.joinedCount() < 2) {
         endSession(sid, reason.value_or(EndReason::Hangup), from);
         return {};
@@ -496,7 +373,7 @@ void CallRouter::endSession(const QByteArray &sid, EndReason reason, const QStri
     const QCborMap ended = wire::ended(sid, reason);
     for (const Member &m : s->members) {
         if (m.account != except)
-            sendTo(m.account, ended);
+            m_reach.sendTo(m.account, ended);
     }
     m_ctx.log(QStringLiteral("session %1 ended (%2)").arg(shortSid(sid), endReasonName(reason)));
     // A key derived from K_callee has been handed out: rotate it (patent Fig. 1, last step).
@@ -556,7 +433,7 @@ Result<void> CallRouter::resume(const QString &from, const QByteArray &sid)
             auto wrapped = m_keys.wrapFor(from, s.key, {skbp::WrapPurpose::Rekey, sid, s.gen, from});
             if (!wrapped)
                 return wrapped.error();
-            sendTo(from, wire::rekey(sid, s.gen, *wrapped));
+            m_reach.sendTo(from, wire::rekey(sid, s.gen, *wrapped));
         }
         m_ctx.outbox.sessionsChanged();
         return {};
@@ -631,7 +508,7 @@ Result<void> CallRouter::rekeyWithout(Session &s, const QString &departed)
 {
     if (m_ctx.config.keyMode == skbp::KeyMode::Patent) { // no re-key: the patent's text, for the demonstration
         if (!departed.isEmpty())
-            sendToJoined(s, wire::left(s.sid, departed));
+            m_reach.sendToJoined(s, wire::left(s.sid, departed));
         m_adoption.record(s);
         m_ctx.outbox.sessionsChanged();
         return {};
@@ -653,8 +530,8 @@ Result<void> CallRouter::rekeyWithout(Session &s, const QString &departed)
     s.gen = gen;
     for (const auto &[account, rekey] : rekeys) {
         if (!departed.isEmpty())
-            sendTo(account, wire::left(s.sid, departed, gen));
-        sendTo(account, rekey);
+            m_reach.sendTo(account, wire::left(s.sid, departed, gen));
+        m_reach.sendTo(account, rekey);
     }
     m_adoption.record(s);
     m_ctx.log(QStringLiteral("%1session %2%3: re-key to generation %4")
@@ -663,6 +540,47 @@ Result<void> CallRouter::rekeyWithout(Session &s, const QString &departed)
                      .arg(gen));
     m_ctx.outbox.sessionsChanged();
     return {};
+}
+
+// ---- a peer's messages about calls (§8) --------------------------------------------------------
+
+void CallRouter::onPeerMessage(const QString &peer, const wire::Message &m)
+{
+    dispatch(peer, m);
+}
+
+void CallRouter::onFedCall(const QString &peer, const wire::Message &m)
+{
+    m_remote->onFedCall(peer, m);
+}
+
+void CallRouter::onFedCallKey(const QString &peer, const wire::Message &m)
+{
+    m_home.onFedCallKey(peer, m);
+}
+
+void CallRouter::onFedError(const QString &peer, const wire::Message &m)
+{
+    m_home.onFedError(peer, m);
+}
+
+void CallRouter::onDeliver(const QString &peer, const wire::Message &m)
+{
+    m_remote->onDeliver(peer, m.text(key::to), m.map().value(key::msg).toMap(), m.bytes(key::trunk), m.text(key::relay_at));
+}
+
+void CallRouter::onRequest(const QString &peer, const wire::Message &m)
+{
+    m_home.onRequest(peer, m.text(key::from), m.map().value(key::msg).toMap());
+}
+
+void CallRouter::onPeerUp(const QString &) {}
+
+void CallRouter::onPeerDown(const QString &peer)
+{
+    m_home.onPeerDown(peer);  // our sessions with members there
+    m_remote->onPeerDown(peer); // sessions homed there: our members' side of them ends
+    m_ctx.outbox.sessionsChanged();
 }
 
 } // namespace sotto::broker
