@@ -1,9 +1,13 @@
 // The call router's parts alone, each from a table (PROTOCOL.md §6): who may make whom ring and
-// how a declined caller backs off (RingPolicy), who is involved where (SessionTable), and how the
-// callee's key moves after calls — coalesced, spaced, durable, re-sent (KeyRotation, on a real
-// store in a SQLite file or PostgreSQL, with the time in the test's hand).
+// how a declined caller backs off (RingPolicy), who is involved where (SessionTable), how a
+// call's members and first messages are made (CallSetup), how a member is reached wherever it is
+// (MemberReach), and how the callee's key moves after calls — coalesced, spaced, durable,
+// re-sent (KeyRotation, on a real store in a SQLite file or PostgreSQL, with the time in the
+// test's hand).
 
+#include "calls/callsetup.h"
 #include "calls/keyrotation.h"
+#include "calls/memberreach.h"
 #include "calls/memberkeys.h"
 #include "calls/ringpolicy.h"
 #include "calls/sessiontable.h"
@@ -36,6 +40,9 @@ private Q_SLOTS:
     void declineBackoff();
     void lapsedBackoffsArePruned();
     void sessionTableKeepsItsIndex();
+    void callSetupMakesAValidCall();
+    void memberReach_data();
+    void memberReach();
     void rotation_data();
     void rotation();
     void claimSid_data();
@@ -213,6 +220,133 @@ void TestCallParts::sessionTableKeepsItsIndex()
     QVERIFY(table.take(QByteArray(16, '\2')));
     QCOMPARE(table.indexedAccounts(), std::size_t(0)); // nothing is left behind in the index
     QVERIFY(table.all().empty());
+}
+
+// A call's parts: distinct SSRCs and tokens, the caller joined and the callee rung by it, a relay
+// grant for each member of ours (none for one behind a peer), and first messages that pass the
+// schema a phone checks them against.
+void TestCallParts::callSetupMakesAValidCall()
+{
+    QTemporaryDir dir;
+    Store store;
+    auto location = StoreLocation::parse(test::testStoreAt(dir.filePath(QStringLiteral("broker.db"))));
+    QVERIFY(location.ok());
+    QVERIFY(store.open(*location).ok());
+    relay::RelayTable relays;
+    InProcessMedia media(relays, [] { return quint16(7420); });
+    test::NoPeers peers;
+    test::FakeOutbox outbox;
+    BrokerConfig config;
+    config.name = QStringLiteral("a");
+    const RouterContext ctx{store, media, peers, outbox, config, [](const QString &) {}};
+    SessionTable table;
+    RingPolicy ring(limits());
+    CallSetup setup(ctx, table, ring);
+
+    auto opened = setup.openSession(QStringLiteral("alice"), QStringLiteral("bob"));
+    QVERIFY(opened.ok());
+    Session &s = **opened;
+    QCOMPARE(s.sid.size(), qsizetype(skbp::kSidSize));
+    auto pair = setup.addCallerAndCallee(s);
+    QVERIFY(pair.ok());
+    const auto &[caller, callee] = *pair;
+    QVERIFY(caller.ssrc != 0 && callee.ssrc != 0 && caller.ssrc != callee.ssrc);
+    QVERIFY(caller.token != callee.token);
+    QVERIFY(caller.joined && !callee.joined);
+    QCOMPARE(callee.ringBy, QStringLiteral("alice"));
+    for (int i = 0; i < 40; ++i) { // many more: never a clash, never zero
+        auto m = setup.newMember(s, QStringLiteral("m%1").arg(i));
+        QVERIFY(m.ok());
+        QVERIFY(m->ssrc != 0);
+        QVERIFY(!s.find(m->account));
+        for (const Member &o : s.members)
+            QVERIFY(o.ssrc != m->ssrc);
+        s.members.push_back(*m);
+    }
+    s.members.resize(2);
+    Member dave = *setup.newMember(s, QStringLiteral("dave@b"));
+    s.members.push_back(dave);
+    QVERIFY(setup.admitLocals(s).ok());
+    QVERIFY(!s.find(QStringLiteral("alice"))->relay.isEmpty());
+    QVERIFY(!s.find(QStringLiteral("bob"))->relay.isEmpty());
+    QVERIFY(s.find(QStringLiteral("dave@b"))->relay.isEmpty()); // its own broker's relay grants it
+    const QCborArray joined = CallSetup::joinedPeers(s);
+    QCOMPARE(joined.size(), 1);
+    QCOMPARE(joined.at(0).toMap().value(wire::key::account).toString(), QStringLiteral("alice"));
+    auto secret = crypto::randomSecret(skbp::kKeySize);
+    auto under = crypto::randomSecret(skbp::kKeySize);
+    QVERIFY(secret.ok() && under.ok());
+    auto wrapped = skbp::wrap(*under, 1, *secret, {skbp::WrapPurpose::Call, s.sid, 0, QStringLiteral("alice")});
+    QVERIFY(wrapped.ok());
+    const QCborMap callKey = CallSetup::callKeyMessage(s, *s.find(QStringLiteral("alice")), 3, *wrapped, 9);
+    const QCborMap incoming = CallSetup::incomingMessage(s, *s.find(QStringLiteral("alice")), *s.find(QStringLiteral("bob")), 3);
+    for (const QCborMap &m : {callKey, incoming}) {
+        auto decoded = wire::decodeMessage(wire::encodeMessage(m));
+        QVERIFY2(decoded.ok(), decoded.ok() ? "" : qPrintable(decoded.error().message));
+    }
+    QCOMPARE(quint32(incoming.value(wire::key::ssrc).toInteger()), s.find(QStringLiteral("bob"))->ssrc);
+    QCOMPARE(quint32(callKey.value(wire::key::ssrc).toInteger()), s.find(QStringLiteral("alice"))->ssrc);
+}
+
+void TestCallParts::memberReach_data()
+{
+    QTest::addColumn<QString>("address");
+    QTest::addColumn<bool>("linkUp");
+    QTest::addColumn<QString>("reaches"); // "phone:bob", "peer:b:dave", or "" (nothing sent)
+    QTest::addColumn<bool>("known");
+    QTest::addColumn<bool>("online");
+
+    const auto row = [](const char *name, const char *address, bool up, const char *reaches, bool known, bool online) {
+        QTest::newRow(name) << QString::fromLatin1(address) << up << QString::fromLatin1(reaches) << known << online;
+    };
+    row("ours: through its phone", "bob", true, "phone:bob", false, false);
+    row("ours written in full is still ours", "bob@a", true, "phone:bob", false, false);
+    row("a peer's, online: through its broker", "dave@b", true, "peer:b:dave", true, true);
+    row("a peer's, offline there: known, still delivered", "erin@b", true, "peer:b:erin", true, false);
+    row("a peer's account it never named", "zed@b", true, "peer:b:zed", false, false);
+    row("a peer's over a link that is down: nothing goes", "dave@b", false, "", true, false);
+    row("a broker that is no peer: nothing goes", "dave@c", true, "", false, false);
+}
+
+void TestCallParts::memberReach()
+{
+    QFETCH(QString, address);
+    QFETCH(bool, linkUp);
+    QFETCH(QString, reaches);
+    QFETCH(bool, known);
+    QFETCH(bool, online);
+
+    QTemporaryDir dir;
+    Store store;
+    auto location = StoreLocation::parse(test::testStoreAt(dir.filePath(QStringLiteral("broker.db"))));
+    QVERIFY(location.ok());
+    QVERIFY(store.open(*location).ok());
+    relay::RelayTable relays;
+    InProcessMedia media(relays, [] { return quint16(7420); });
+    test::FakePeers peers;
+    peers.peers[QStringLiteral("b")] = {.up = linkUp,
+                                        .directory = {{QStringLiteral("dave"), true}, {QStringLiteral("erin"), false}}};
+    test::FakeOutbox outbox;
+    BrokerConfig config;
+    config.name = QStringLiteral("a");
+    const RouterContext ctx{store, media, peers, outbox, config, [](const QString &) {}};
+    SessionTable table;
+    MemberReach reach(ctx, table);
+
+    const QCborMap ended = wire::ended(QByteArray(skbp::kSidSize, 's'), EndReason::Hangup);
+    reach.sendTo(skbp::Address::parse(address).relativeTo(config.name).toString(), ended);
+    QStringList went;
+    for (const test::SentMessage &m : outbox.sent)
+        went << QStringLiteral("phone:%1").arg(m.to);
+    for (const auto &[peer, m] : peers.sent) {
+        QCOMPARE(m.value(wire::key::t).toString(), QStringLiteral("deliver"));
+        QCOMPARE(m.value(wire::key::msg).toMap(), ended); // the message itself, for the member
+        went << QStringLiteral("peer:%1:%2").arg(peer, m.value(wire::key::to).toString());
+    }
+    QCOMPARE(went, reaches.isEmpty() ? QStringList() : QStringList{reaches});
+    bool isOnline = false;
+    QCOMPARE(reach.isKnownRemote(address, &isOnline), known);
+    QCOMPARE(isOnline && known, online);
 }
 
 void TestCallParts::rotation_data()

@@ -72,4 +72,44 @@ private:
     std::map<QString, bool> m_none;
 };
 
+// Peers by name, each up or down with the directory it told us; what is sent over a link that
+// is up is kept (a link that is down sends nothing, as the real one).
+class FakePeers final : public broker::PeerLinks
+{
+public:
+    struct Peer
+    {
+        bool up = true;
+        std::map<QString, bool> directory;
+    };
+    std::map<QString, Peer> peers;
+    std::vector<std::pair<QString, QCborMap>> sent;
+
+    std::vector<QString> peerNames() const override
+    {
+        std::vector<QString> out;
+        for (const auto &[name, p] : peers)
+            out.push_back(name);
+        return out;
+    }
+    bool isPeer(const QString &name) const override { return peers.contains(name); }
+    bool isUp(const QString &name) const override { return isPeer(name) && peers.at(name).up; }
+    const std::map<QString, bool> &directory(const QString &name) const override
+    {
+        return isPeer(name) ? peers.at(name).directory : m_none;
+    }
+    std::pair<QHostAddress, quint16> relayOf(const QString &) const override { return {}; }
+    bool allowsRelayAt(const QString &, const QHostAddress &, quint16) const override { return false; }
+    bool send(const QString &peer, const QCborMap &message) override
+    {
+        if (!isUp(peer))
+            return false;
+        sent.emplace_back(peer, message);
+        return true;
+    }
+
+private:
+    std::map<QString, bool> m_none;
+};
+
 } // namespace sotto::test
