@@ -139,6 +139,10 @@ public:
     // takes that key and epoch, the old device's pending key goes, the invite is consumed.
     Result<void> setReplacement(const QString &name, quint32 epoch, const SecretBytes &key, qint64 inviteId);
     Result<void> commitReplacement(const QString &name);
+    // Whether the account's replacement key (if any) is still backed by the invite it was made
+    // under: open at `now`, not replaced by a newer one. One that is no longer is dropped (the
+    // old device's key may move again) and false returned; false too when there is none.
+    bool replacementStillOpen(const QString &name, qint64 now);
     // The operator's revocation: every key of the account (current and pending) erased, its open
     // invites and handshake records dropped, the account kept as revoked. UnknownAccount when
     // there is nothing to revoke.

@@ -69,14 +69,10 @@ bool KeyRotation::replacementPending(const QString &account)
     const AccountRecord *a = m_ctx.store.account(account);
     if (!a || a->replaceEpoch == 0)
         return false;
-    const qint64 now = QDateTime::currentSecsSinceEpoch();
-    for (const Invite &i : m_ctx.store.openInvites(account, now)) {
-        if (i.id == a->replaceInvite)
-            return true;
-    }
+    if (m_ctx.store.replacementStillOpen(account, QDateTime::currentSecsSinceEpoch()))
+        return true;
     // Its invite ran out (or was replaced by a newer one) before the device confirmed: the
     // replacement's key is nobody's, and the old device's key may move again.
-    (void)m_ctx.store.setReplacement(account, 0, SecretBytes(), 0);
     m_ctx.log(QStringLiteral("%1: the replacement device never confirmed; its key is dropped").arg(account));
     return false;
 }

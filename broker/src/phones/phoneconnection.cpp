@@ -1,5 +1,5 @@
 #include "phones/phoneconnection.h"
-#include "phones/keychoice.h"
+#include "phones/phoneresponders.h"
 
 #include "broker/store.h"
 #include "broker/log.h"
@@ -39,8 +39,13 @@ PhoneConnection::PhoneConnection(PhoneConnectionContext context, QTcpSocket *soc
     // §3: enrolment or login must finish within the deadline.
     m_deadline.setSingleShot(true);
     connect(&m_deadline, &QTimer::timeout, this, [this] {
-        if (m_phase != Phase::Online && m_phase != Phase::Closed)
-            fail(ErrorCode::BadRequest, QStringLiteral("handshake timed out")); // not a verdict on any key
+        const QString why = QStringLiteral("handshake timed out"); // not a verdict on any key
+        if (m_enrolment)
+            m_enrolment->abort(ErrorCode::BadRequest, why); // its finished closes us
+        else if (m_login)
+            m_login->abort(ErrorCode::BadRequest, why);
+        else if (m_phase != Phase::Online)
+            fail(ErrorCode::BadRequest, why);
     });
     m_deadline.start(m_ctx.config.handshakeTimeoutMs);
     m_socket->setOutputLimits(m_ctx.config.outputLimits);
@@ -66,7 +71,15 @@ void PhoneConnection::close()
     m_phase = Phase::Closed;
     m_deadline.stop();
     m_idle.stop();
-    m_ownKey.clear();
+    // A responder may be what is emitting now: it is stopped here and goes later.
+    for (QObject *r : {static_cast<QObject *>(m_enrolment), static_cast<QObject *>(m_login)}) {
+        if (r)
+            r->deleteLater();
+    }
+    if (m_enrolment)
+        m_enrolment->drop();
+    if (m_login)
+        m_login->drop();
     // Output the peer has not read stays queued for a graceful close; a lot of it is dropped at
     // once (a client that logs in again and again must not hold the cap many times over).
     if (m_socket->pendingOutputBytes() > 64 * 1024)
@@ -78,7 +91,7 @@ void PhoneConnection::close()
 
 bool PhoneConnection::sendMessage(const QCborMap &message)
 {
-    if (m_phase != Phase::Online && m_phase != Phase::EnrolConfirm)
+    if (m_phase != Phase::Online)
         return false;
     auto sealed = m_channel.seal(message);
     if (!sealed) {
@@ -104,18 +117,10 @@ void PhoneConnection::fail(ErrorCode code, const QString &msg)
 {
     if (m_phase == Phase::Closed)
         return;
-    if (m_channel.isOpen() && (m_phase == Phase::Online || m_phase == Phase::EnrolConfirm))
+    if (m_channel.isOpen() && m_phase == Phase::Online)
         sendError(code, msg);
     else
         m_socket->send(wire::encodeCleartextError(code, msg));
-    close();
-}
-
-void PhoneConnection::failEnrolment()
-{
-    if (m_phase == Phase::Closed)
-        return;
-    m_socket->send(wire::encodeCleartextError(ErrorCode::Auth, QStringLiteral("authentication failed"), skbp::fingerprint(m_ctx.identity.publicKey)));
     close();
 }
 
@@ -139,11 +144,11 @@ void PhoneConnection::onFrame(const QByteArray &body)
     case Phase::Opening:
         onOpening(body);
         break;
-    case Phase::EnrolConfirm:
-        onEnrolConfirm(body);
+    case Phase::Enrolling:
+        m_enrolment->take(body);
         break;
-    case Phase::LoginFirstFrame:
-        onLoginFirstFrame(body);
+    case Phase::LoggingIn:
+        m_login->take(body);
         break;
     case Phase::Online:
         onMessage(body);
@@ -183,309 +188,65 @@ void PhoneConnection::onOpening(const QByteArray &body)
     }
 }
 
-// §4, broker side: msg1 → (psk check) → msg2, K_new pending (durable before msg2 leaves).
-// The same work whatever the account's state (§4): one store look-up of invites, one psk, one
-// X25519 — a dummy psk when nothing matches — so the refusal's timing tells nothing.
+PhoneResponderContext PhoneConnection::responderContext()
+{
+    return {.store = m_ctx.store,
+            .config = m_ctx.config,
+            .identity = m_ctx.identity,
+            .log = m_ctx.log,
+            .keyCommitted =
+                [router = &m_ctx.router, outbox = &m_ctx.outbox](const QString &account) {
+                    router->rotation().onKeyCommitted(account);
+                    outbox->accountsChanged();
+                },
+            .replaced =
+                [this](const QString &account) {
+                    if (m_ctx.replaced)
+                        m_ctx.replaced(account, this); // the old device's channel and calls go now
+                }};
+}
+
+// §4: the EnrolmentResponder's; the connection closes when it finishes, either way.
 void PhoneConnection::startEnrolment(const QByteArray &body)
 {
-    auto frame = wire::decodeEnroll1(body);
-    if (!frame) {
-        fail(ErrorCode::BadRequest, frame.error().message);
-        return;
-    }
-    Store &store = m_ctx.store;
-    const AccountRecord *a = store.account(frame->account);
-    std::vector<Invite> invites = store.openInvites(frame->account, QDateTime::currentSecsSinceEpoch());
-    EnrolmentKey choice = enrolmentKey(a, invites, frame->epoch);
-    SecretBytes psk = std::move(choice.psk);
-    const qint64 invite = choice.invite;
-    const bool commitRotationFirst = choice.source == EnrolmentKey::Source::PendingRotation;
-    invites.clear();
-    if (psk.isEmpty()) {
-        auto dummy = crypto::randomSecret(skbp::kKeySize);
-        if (!dummy) {
-            fail(ErrorCode::Internal, QStringLiteral("no randomness"));
-            return;
-        }
-        psk = std::move(*dummy);
-    }
-
-    noise::HandshakeConfig cfg;
-    cfg.pattern = noise::Pattern::NKpsk0;
-    cfg.initiator = false;
-    cfg.prologue = skbp::enrollPrologue(frame->account, frame->epoch);
-    cfg.localStatic = m_ctx.identity.privateKey;
-    cfg.psk = std::move(psk);
-    auto hs = noise::HandshakeState::create(std::move(cfg));
-    if (!hs) {
-        fail(ErrorCode::Internal, QStringLiteral("handshake failed"));
-        return;
-    }
-    // A byte-for-byte copy of a msg1 passes the psk check; answering it would make a pending key
-    // that nobody holds. The initiator's ephemeral key (in clear) names the attempt; it is looked
-    // up for every msg1, so that the time of the answer does not tell the outcome either.
-    const QByteArray ephemeral = frame->noiseMessage.left(skbp::kKeySize);
-    const bool replayed = store.handshakeAnswered(frame->account, frame->epoch, ephemeral);
-    auto payload = hs->readMessage(frame->noiseMessage);
-    if (!payload) {
-        // Same answer whether the account, the invite or the key was wrong; it names this
-        // broker's public key, so that a phone holding an invite for another can say so.
-        failEnrolment();
-        return;
-    }
-    if (!wire::decodeMap(*payload)) {
-        fail(ErrorCode::BadRequest, QStringLiteral("bad enrolment payload"));
-        return;
-    }
-    if (replayed) {
-        m_ctx.log(QStringLiteral("%1: a replayed enrolment message (epoch %2) refused").arg(frame->account).arg(frame->epoch));
-        failEnrolment();
-        return;
-    }
-    m_account = frame->account;
-    m_epoch = frame->epoch;
-    // Epochs only grow: a first enrolment after a revocation, or a replacement device, is
-    // numbered above every key the account has had or has pending (an extension: PROTOCOL.md).
-    m_newEpoch = frame->epoch == 0 && a ? a->nextEnrolmentEpoch() : frame->epoch + 1;
-    m_replacing = frame->epoch == 0 && a && a->isEnrolled();
-    QCborMap reply;
-    reply.insert(key::epoch, qint64(m_newEpoch));
-    auto msg2 = hs->writeMessage(wire::encodeMessage(reply));
-    if (!msg2) {
-        fail(ErrorCode::Internal, QStringLiteral("handshake failed"));
-        return;
-    }
-    auto [i2r, r2i] = hs->split();
-    auto newKey = skbp::brokerKey(hs->handshakeHash(), i2r.key(), r2i.key());
-    if (!newKey) {
-        fail(ErrorCode::Internal, QStringLiteral("key derivation failed"));
-        return;
-    }
-    if (commitRotationFirst) {
-        if (auto r = store.commitPending(m_account); !r) {
-            fail(ErrorCode::Internal, QStringLiteral("store failure"));
-            return;
-        }
-    }
-    // A later handshake for the same account and epoch replaces this pending key; then this
-    // connection's confirm commits nothing (m_ownKey no longer matches).
-    if (auto r = store.recordHandshake(m_account, m_epoch, ephemeral); !r) {
-        fail(ErrorCode::Internal, QStringLiteral("store failure"));
-        return;
-    }
-    // A replacement's key waits beside the old device's (its own pending rotation or refresh
-    // included): the old device keeps working until the replacement commits.
-    auto pending = m_replacing ? store.setReplacement(m_account, m_newEpoch, *newKey, invite)
-                               : store.setPending(m_account, m_newEpoch, *newKey, PendingKind::Handshake, invite);
-    if (!pending) {
-        fail(ErrorCode::Internal, QStringLiteral("store failure"));
-        return;
-    }
-    m_ownKey = std::move(*newKey);
-    m_channel = SecureChannel(r2i, i2r);
-    m_phase = Phase::EnrolConfirm;
-    m_ctx.log(QStringLiteral("%1: Diffie-Hellman %2 at epoch %3 (pending epoch %4, %5)")
-                     .arg(m_account, m_replacing      ? QStringLiteral("enrolment of a replacement device")
-                                     : frame->epoch == 0 ? QStringLiteral("enrolment")
-                                                         : QStringLiteral("refresh"))
-                     .arg(frame->epoch)
-                     .arg(m_newEpoch)
-                     .arg(skbp::fingerprint(m_ownKey)));
-    const QByteArray out = wire::encodeEnroll2(*msg2);
-    store.afterCommit([self = QPointer<PhoneConnection>(this), out](bool ok) {
-        if (!self || self->m_phase == Phase::Closed)
-            return;
-        if (ok)
-            self->m_socket->send(out);
-        else
-            self->fail(ErrorCode::Internal, QStringLiteral("store failure"));
-    });
+    m_phase = Phase::Enrolling;
+    m_enrolment = new EnrolmentResponder(responderContext(), m_socket, this);
+    connect(m_enrolment, &EnrolmentResponder::finished, this, [this] { close(); });
+    m_enrolment->start(body);
+    if (m_enrolment)
+        m_account = m_enrolment->account();
 }
 
-bool PhoneConnection::replacementInviteOpen()
-{
-    // The replacement's invite must still be open when its key commits: one that ran out, or
-    // that the operator replaced (a leaked link), makes a key nobody may take the account with.
-    const AccountRecord *a = m_ctx.store.account(m_account);
-    if (!a || a->replaceEpoch == 0)
-        return false;
-    const qint64 id = a->replaceInvite;
-    for (const Invite &i : m_ctx.store.openInvites(m_account, QDateTime::currentSecsSinceEpoch())) {
-        if (i.id == id)
-            return true;
-    }
-    (void)m_ctx.store.setReplacement(m_account, 0, SecretBytes(), 0);
-    m_ctx.log(QStringLiteral("%1: a replacement device's key refused: its invite is no longer open").arg(m_account));
-    return false;
-}
-
-Result<void> PhoneConnection::commitReplacement()
-{
-    if (auto r = m_ctx.store.commitReplacement(m_account); !r)
-        return r;
-    m_ctx.log(QStringLiteral("%1: a replacement device's key committed (epoch %2): the old device's key is no "
-                             "longer accepted")
-                     .arg(m_account)
-                     .arg(m_newEpoch));
-    if (m_ctx.replaced)
-        m_ctx.replaced(m_account, this); // the old device's channel and calls go now
-    return {};
-}
-
-void PhoneConnection::onEnrolConfirm(const QByteArray &body)
-{
-    auto m = m_channel.open(body);
-    if (!m || m->type() != wire::MessageType::Confirm) {
-        fail(m ? ErrorCode::BadRequest : (m.error().code == ErrorCode::Crypto ? ErrorCode::Auth
-                                                                               : ErrorCode::BadRequest),
-             m ? QStringLiteral("expected confirm") : m.error().message);
-        return;
-    }
-    Store &store = m_ctx.store;
-    // Exactly the key negotiated here (§4): another handshake's pending key for the same
-    // account and epoch is not this client's to commit.
-    const AccountRecord *a = store.account(m_account);
-    const bool own = m_replacing ? (a && a->holdsReplacement(m_newEpoch, m_ownKey)) && replacementInviteOpen()
-                                 : (a && a->pendingKind == PendingKind::Handshake && a->holdsPending(m_newEpoch, m_ownKey));
-    if (!own) {
-        m_ctx.log(QStringLiteral("%1: confirm for a superseded handshake (epoch %2) refused").arg(m_account).arg(m_newEpoch));
-        fail(ErrorCode::Auth, QStringLiteral("enrolment superseded"));
-        return;
-    }
-    if (auto r = m_replacing ? commitReplacement() : store.commitPending(m_account); !r) {
-        fail(ErrorCode::Internal, QStringLiteral("store failure"));
-        return;
-    }
-    m_ownKey.clear();
-    m_ctx.log(QStringLiteral("%1: epoch %2 committed (confirm)").arg(m_account).arg(m_newEpoch));
-    QCborMap enrolled = wire::message(wire::MessageType::Enrolled);
-    enrolled.insert(key::epoch, qint64(m_newEpoch));
-    store.afterCommit([self = QPointer<PhoneConnection>(this), enrolled](bool ok) {
-        if (!self)
-            return;
-        if (ok)
-            self->sendMessage(enrolled);
-        self->close();
-    });
-    m_ctx.router.rotation().onKeyCommitted(m_account);
-    m_ctx.outbox.accountsChanged();
-}
-
-// §5, broker side. Unknown accounts and epochs get a challenge too, and fail at the first frame
-// exactly like a wrong key: the answer never tells which it was.
+// §5: the LoginResponder's; then the welcome, and the session channel is ours.
 void PhoneConnection::startLogin(const QByteArray &body)
 {
-    auto hello = wire::decodeHello(body);
-    if (!hello) {
-        fail(ErrorCode::BadRequest, hello.error().message);
-        return;
-    }
-    auto nb = crypto::randomBytes(skbp::kNonceSize);
-    if (!nb) {
-        fail(ErrorCode::Internal, QStringLiteral("no randomness"));
-        return;
-    }
-    LoginKey choice = loginKey(m_ctx.store.account(hello->account), hello->epoch);
-    SecretBytes key = std::move(choice.key);
-    switch (choice.source) {
-    case LoginKey::Source::Current:
-        break;
-    case LoginKey::Source::Pending:
-        m_ownKey = key;
-        m_commitOnLogin = true;
-        break;
-    case LoginKey::Source::Replacement: // a replacement device whose `enrolled` was lost
-        m_ownKey = key;
-        m_commitOnLogin = true;
-        m_replacing = true;
-        m_newEpoch = hello->epoch;
-        break;
-    case LoginKey::Source::None: {
-        auto decoy = crypto::randomSecret(skbp::kKeySize);
-        if (!decoy) {
-            fail(ErrorCode::Internal, QStringLiteral("no randomness"));
-            return;
-        }
-        key = std::move(*decoy);
-        break;
-    }
-    }
-    auto keys = skbp::channelKeys(key, hello->account, hello->epoch, hello->nonce, *nb);
-    if (!keys) {
-        fail(ErrorCode::Internal, QStringLiteral("key derivation failed"));
-        return;
-    }
-    m_account = hello->account;
-    m_epoch = hello->epoch;
-    m_channel = SecureChannel(noise::CipherState(std::move(keys->brokerToClient)),
-                              noise::CipherState(std::move(keys->clientToBroker)));
-    m_phase = Phase::LoginFirstFrame;
-    m_socket->send(wire::encodeChallenge(*nb));
+    m_phase = Phase::LoggingIn;
+    m_login = new LoginResponder(responderContext(), m_socket, this);
+    connect(m_login, &LoginResponder::finished, this, [this](bool ok) {
+        if (ok)
+            goOnline();
+        else
+            close();
+    });
+    m_login->start(body);
+    if (m_login)
+        m_account = m_login->account();
 }
 
-void PhoneConnection::onLoginFirstFrame(const QByteArray &body)
+void PhoneConnection::goOnline()
 {
-    auto m = m_channel.open(body);
-    if (!m) {
-        if (m.error().code == ErrorCode::Crypto)
-            m_ctx.log(QStringLiteral("login refused for \"%1\" (epoch %2)").arg(m_account).arg(m_epoch));
-        // A frame we cannot decrypt: the client may not hold this key; answer in clear.
-        m_channel = SecureChannel();
-        fail(m.error().code == ErrorCode::Crypto ? ErrorCode::Auth : ErrorCode::BadRequest,
-             m.error().code == ErrorCode::Crypto ? QStringLiteral("authentication failed")
-                                                 : m.error().message);
-        return;
-    }
-    if (m->type() != wire::MessageType::Login) {
-        m_phase = Phase::Online; // the channel works; say why in it
-        fail(ErrorCode::BadRequest, QStringLiteral("expected login"));
-        return;
-    }
-    Store &store = m_ctx.store;
-    const AccountRecord *pending = store.account(m_account);
-    const bool stillOwn = m_replacing ? (pending && pending->holdsReplacement(m_epoch, m_ownKey)) && replacementInviteOpen()
-                                      : (pending && pending->holdsPending(m_epoch, m_ownKey));
-    if (m_commitOnLogin && !stillOwn) {
-        // The pending key this login was keyed with was replaced meanwhile (a later handshake):
-        // the client holds a key that is nobody's now; it falls back to its current one.
-        fail(ErrorCode::Auth, QStringLiteral("authentication failed"));
-        return;
-    }
-    m_ownKey.clear();
-    if (m_commitOnLogin && m_replacing) {
-        if (auto r = commitReplacement(); !r) {
-            fail(ErrorCode::Internal, QStringLiteral("store failure"));
-            return;
-        }
-        m_ctx.router.rotation().onKeyCommitted(m_account);
-    } else if (const AccountRecord *a = store.account(m_account); a && a->hasPending()) {
-        if (m_commitOnLogin && a->pendingEpoch == m_epoch) {
-            if (auto r = store.commitPending(m_account); !r) {
-                fail(ErrorCode::Internal, QStringLiteral("store failure"));
-                return;
-            }
-            m_ctx.log(QStringLiteral("%1: epoch %2 committed (login under pending key)").arg(m_account).arg(m_epoch));
-            m_ctx.router.rotation().onKeyCommitted(m_account);
-        } else if (a->pendingKind == PendingKind::Handshake && a->pendingInvite == 0) {
-            // A client tries its pending key first, so a login under the current one means it
-            // never stored the new key (its msg2 was lost): drop ours, or it would block rotations.
-            const quint32 stale = a->pendingEpoch;
-            if (auto r = store.discardPending(m_account); !r) {
-                fail(ErrorCode::Internal, QStringLiteral("store failure"));
-                return;
-            }
-            m_ctx.log(QStringLiteral("%1: unconfirmed epoch %2 discarded (login under epoch %3)")
-                             .arg(m_account)
-                             .arg(stale)
-                             .arg(m_epoch));
-            m_ctx.router.rotation().onKeyCommitted(m_account);
-        }
-    }
+    LoginResponder *login = m_login;
+    m_login = nullptr;
+    login->deleteLater(); // it is emitting now
+    m_account = login->account();
+    const quint32 epoch = login->epoch();
+    m_channel = login->takeChannel();
     m_phase = Phase::Online;
     m_deadline.stop();
+    Store &store = m_ctx.store;
     const AccountRecord *a = store.account(m_account);
     QCborMap welcome = wire::message(wire::MessageType::Welcome);
-    welcome.insert(key::epoch, qint64(m_epoch));
+    welcome.insert(key::epoch, qint64(epoch));
     welcome.insert(key::broker, m_ctx.config.name);
     welcome.insert(key::fp, skbp::fingerprint(m_ctx.identity.publicKey));
     welcome.insert(key::refresh_in, a ? m_ctx.refreshIn(*a) : 0);

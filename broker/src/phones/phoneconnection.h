@@ -1,7 +1,8 @@
 #pragma once
 
-// One client connection: the opening handshake (enrolment §4 or login §5), then, for a login,
-// the session channel. Private to the broker.
+// One client connection: the opening exchange — an EnrolmentResponder (§4) or a LoginResponder
+// (§5), under the connection's deadline — then, for a login, the session channel and the
+// phone's requests. Private to the broker; main thread only.
 
 #include "routercontext.h"
 
@@ -11,8 +12,11 @@
 #include "core/framedsocket.h"
 #include "core/noise.h"
 
+#include "phones/phoneresponders.h"
+
 #include <QElapsedTimer>
 #include <QObject>
+#include <QPointer>
 #include <QTimer>
 
 #include <optional>
@@ -52,7 +56,7 @@ class PhoneConnection : public QObject, private wire::PhoneRequestHandler<Result
 {
     Q_OBJECT
 public:
-    enum class Phase { Opening, EnrolConfirm, LoginFirstFrame, Online, Closed };
+    enum class Phase { Opening, Enrolling, LoggingIn, Online, Closed };
 
     PhoneConnection(PhoneConnectionContext context, QTcpSocket *socket, QObject *parent);
 
@@ -66,25 +70,19 @@ public:
     void sendError(ErrorCode code, const QString &msg, std::optional<quint32> id = {});
     // Sends an error (sealed if the channel is open, cleartext before) and closes.
     void fail(ErrorCode code, const QString &msg);
-    // An enrolment refused: "auth", naming this broker's public key (the same for every refusal).
-    void failEnrolment();
     void close();
 
 Q_SIGNALS:
     void closed(PhoneConnection *self);
 
 private:
-    // Commits the replacement device's key this connection negotiated (or logged in with) and
-    // retires the old device (PhoneConnectionContext::replaced).
-    Result<void> commitReplacement();
-    // Whether the pending replacement's invite is still open (else the replacement is dropped).
-    bool replacementInviteOpen();
+    PhoneResponderContext responderContext();
     void onFrame(const QByteArray &body);
     void onOpening(const QByteArray &body);
     void startEnrolment(const QByteArray &body);
-    void onEnrolConfirm(const QByteArray &body);
     void startLogin(const QByteArray &body);
-    void onLoginFirstFrame(const QByteArray &body);
+    // The login finished: the channel is ours; the welcome goes out.
+    void goOnline();
     void onMessage(const QByteArray &body);
     void handle(const wire::Message &m);
     // The requests (§6.2), each answered with an error when it fails.
@@ -109,13 +107,9 @@ private:
     FramedSocket *m_socket;
     Phase m_phase = Phase::Opening;
     QString m_account;
-    quint32 m_epoch = 0;
-    quint32 m_newEpoch = 0;
-    bool m_commitOnLogin = false;
-    bool m_replacing = false; // the handshake or login is a replacement device's (invite --replace)
-    // The key this connection negotiated (enrolment/refresh) or logged in under while it was
-    // pending: only that one may be committed here (§4), never a later handshake's.
-    SecretBytes m_ownKey;
+    // The opening exchange under way (children; each goes once it finished).
+    QPointer<EnrolmentResponder> m_enrolment;
+    QPointer<LoginResponder> m_login;
     bool m_wantsPresence = false;
     bool m_pings = false; // the phone pings: the idle timeout applies
     SecureChannel m_channel;

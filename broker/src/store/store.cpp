@@ -590,6 +590,19 @@ Result<void> Store::setPending(const QString &name, quint32 epoch, const SecretB
     return r;
 }
 
+bool Store::replacementStillOpen(const QString &name, qint64 now)
+{
+    const AccountRecord *a = account(name);
+    if (!a || a->replaceEpoch == 0)
+        return false;
+    for (const Invite &i : openInvites(name, now)) {
+        if (i.id == a->replaceInvite)
+            return true;
+    }
+    (void)setReplacement(name, 0, SecretBytes(), 0);
+    return false;
+}
+
 Result<void> Store::setReplacement(const QString &name, quint32 epoch, const SecretBytes &key, qint64 inviteId)
 {
     auto it = m_accounts.find(name);
