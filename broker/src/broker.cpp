@@ -7,6 +7,7 @@
 #include "media/relaypool.h"
 #include "federation/federation.h"
 #include "phones/phoneconnection.h"
+#include "phones/switchboard.h"
 #include "core/invite.h"
 #include "core/privatefile.h"
 
@@ -27,33 +28,30 @@ namespace sotto::broker {
 
 namespace key = wire::key;
 
-class Broker::RouterOutbox final : public Outbox
-{
-public:
-    explicit RouterOutbox(Broker &broker) : m_broker(broker) {}
-    void sendTo(const QString &account, const QCborMap &message, Delivery delivery) override
-    {
-        m_broker.sendTo(account, message, delivery == Delivery::AfterCommit ? Broker::Delivery::AfterCommit : Broker::Delivery::Now);
-    }
-    bool isOnline(const QString &account) const override { return m_broker.isOnline(account); }
-    bool presenceShown(const QString &account) const override { return m_broker.presenceShown(account); }
-    void broadcastPresence(const QString &address, bool online) override { m_broker.broadcastPresence(address, online); }
-    void sessionsChanged() override { Q_EMIT m_broker.sessionsChanged(); }
-    void accountsChanged() override { Q_EMIT m_broker.accountsChanged(); }
-
-private:
-    Broker &m_broker;
-};
-
 Broker::Broker(BrokerConfig config, QObject *parent)
-    : QObject(parent), m_config(std::move(config)), m_outbox(std::make_unique<RouterOutbox>(*this))
+    : QObject(parent), m_config(std::move(config))
 {
+    m_phones = std::make_unique<Switchboard>(Switchboard::Context{
+        .store = m_store,
+        .config = m_config,
+        .log = [this](const QString &line) { log(line); },
+        .wentOffline =
+            [this](const QString &account) {
+                if (m_router)
+                    m_router->onOffline(account);
+            },
+        .toPeers =
+            [this](const QString &account, bool online) {
+                if (m_federation)
+                    m_federation->broadcastPresence(account, online);
+            },
+        .sessionsChanged = [this] { Q_EMIT sessionsChanged(); },
+        .accountsChanged = [this] { Q_EMIT accountsChanged(); },
+    });
     connect(&m_refreshTimer, &QTimer::timeout, this, &Broker::checkRefreshPolicy);
     connect(&m_standbyTimer, &QTimer::timeout, this, &Broker::pollStandby);
     connect(&m_storeTimer, &QTimer::timeout, this, &Broker::checkStore);
     connect(&m_store, &Store::accountChanged, this, &Broker::accountsChanged);
-    m_presenceTimer.setSingleShot(true);
-    connect(&m_presenceTimer, &QTimer::timeout, this, &Broker::flushPresence);
     if (m_config.relays.empty()) {
         m_inProcess = std::make_unique<InProcessMedia>(m_relayTable, [this] { return port(); });
         m_media = m_inProcess.get();
@@ -258,12 +256,10 @@ void Broker::stepDown(const QString &why)
     m_storeTimer.stop();
     m_leaseRenewed.invalidate();
     m_refreshTimer.stop();
-    m_presenceTimer.stop();
-    m_presencePending.clear();
+    m_phones->dropPendingPresence();
     if (m_federation)
         m_federation->stop();
-    for (PhoneConnection *c : std::vector<PhoneConnection *>(m_connections))
-        c->close(); // their calls end; the phones try the other instances
+    m_phones->closeAll(); // their calls end; the phones try the other instances
     m_store.close(); // what was not committed is lost, and its afterCommit() work was told so
     becomeStandby(QStringLiteral("it lost its store (%1)").arg(why));
 }
@@ -378,7 +374,7 @@ BrokerStatus Broker::status()
     s.instances = m_store.isOpen() && m_location.isPostgres() ? m_store.brokerAddresses() : QStringList{ownAddress()};
     s.sinceMs = m_roleSinceMs;
     s.sessions = int(sessions().size());
-    s.online = int(m_online.size());
+    s.online = m_phones->onlineCount();
     if (m_pool)
         s.relays = m_pool->status();
     return s;
@@ -409,14 +405,15 @@ void Broker::makeRouting()
         .store = m_store,
         .media = *m_media,
         .peers = *m_federation,
-        .outbox = *m_outbox,
+        .outbox = *m_phones,
         .config = m_config,
         .log = [this](const QString &line) { log(line); },
     });
     connect(m_federation.get(), &Federation::peersChanged, this, &Broker::peersChanged);
     connect(m_federation.get(), &Federation::message, this,
             [this](const QString &peer, const wire::Message &m) { m_router->onPeerMessage(peer, m); });
-    connect(m_federation.get(), &Federation::presenceChanged, this, &Broker::broadcastPresence);
+    connect(m_federation.get(), &Federation::presenceChanged, this,
+            [this](const QString &address, bool online) { m_phones->broadcastPresence(address, online); });
     connect(m_federation.get(), &Federation::linkUp, this, [this](const QString &peer) { m_router->onPeerUp(peer); });
     connect(m_federation.get(), &Federation::linkDown, this, [this](const QString &peer) { m_router->onPeerDown(peer); });
 }
@@ -431,8 +428,7 @@ void Broker::stop()
     m_roleWhy = QStringLiteral("stopped by its operator");
     Q_EMIT roleChanged(m_role);
     m_refreshTimer.stop();
-    m_presenceTimer.stop();
-    m_presencePending.clear();
+    m_phones->dropPendingPresence();
     if (m_federation)
         m_federation->stop();
     m_relay.stop();
@@ -440,8 +436,7 @@ void Broker::stop()
         m_pool->stop();
     m_admin.close();
     m_server->close();
-    for (PhoneConnection *c : std::vector<PhoneConnection *>(m_connections))
-        c->close();
+    m_phones->closeAll();
     m_store.flush();
     m_store.close();
     m_lock.reset();
@@ -488,12 +483,7 @@ Result<void> Broker::revoke(const QString &account)
     const QString fp = a->isEnrolled() ? skbp::fingerprint(a->key) : QString();
     if (m_router)
         m_router->revoke(account);
-    if (auto it = m_online.find(account); it != m_online.end())
-        it->second->close(); // offline at once; the others are told
-    for (PhoneConnection *c : std::vector<PhoneConnection *>(m_connections)) {
-        if (c->account() == account)
-            c->close(); // a handshake or login under way for it goes too
-    }
+    m_phones->closeAll(account); // offline at once (the others are told); a handshake under way for it goes too
     if (auto r = m_store.revoke(account); !r)
         return r;
     log(QStringLiteral("%1 revoked by the operator%2: its keys are erased").arg(account, fp.isEmpty() ? QString() : QStringLiteral(" (key %1)").arg(fp)));
@@ -507,10 +497,7 @@ void Broker::retireOldDevice(const QString &account, PhoneConnection *replacemen
     // any handshake it has under way close: from now on its key is refused like any wrong key.
     if (m_router)
         m_router->revoke(account);
-    for (PhoneConnection *c : std::vector<PhoneConnection *>(m_connections)) {
-        if (c != replacement && c->account() == account)
-            c->close();
-    }
+    m_phones->closeAll(account, replacement);
     Q_EMIT accountsChanged();
 }
 
@@ -590,12 +577,12 @@ std::vector<PeerView> Broker::peers() const
 
 bool Broker::isOnline(const QString &account) const
 {
-    return m_online.contains(account);
+    return m_phones->isOnline(account);
 }
 
 int Broker::connectionCount() const
 {
-    return int(m_connections.size());
+    return m_phones->connectionCount();
 }
 
 void Broker::onNewConnection()
@@ -611,9 +598,9 @@ void Broker::onNewConnection()
                                      .identity = m_static,
                                      .router = *m_router,
                                      .federation = m_federation.get(),
-                                     .outbox = *m_outbox,
-                                     .online = [this](PhoneConnection *online) { registerOnline(online); },
-                                     .subscribed = [this](PhoneConnection *c) { m_presenceSubscribers.insert(c->account()); },
+                                     .outbox = *m_phones,
+                                     .online = [this](PhoneConnection *online) { m_phones->registerOnline(online); },
+                                     .subscribed = [this](PhoneConnection *c) { m_phones->subscribe(c->account()); },
                                      .refreshIn = [this](const AccountRecord &a) { return refreshIn(a); },
                                      .brokers = [this] { return m_instances; },
                                      .log = [this](const QString &line) { log(line); },
@@ -621,114 +608,7 @@ void Broker::onNewConnection()
                                      .mayServe = [this] { return mayServe(); },
                                  },
                                  s, this);
-        m_connections.push_back(c);
-        connect(c, &PhoneConnection::closed, this, &Broker::onConnectionClosed);
-    }
-}
-
-void Broker::onConnectionClosed(PhoneConnection *c)
-{
-    std::erase(m_connections, c);
-    const QString account = c->account();
-    auto it = m_online.find(account);
-    if (it != m_online.end() && it->second == c) {
-        m_online.erase(it);
-        m_presenceSubscribers.erase(account);
-        m_router->onOffline(account);
-        broadcastPresence(account, false);
-        log(QStringLiteral("%1 offline").arg(account));
-        Q_EMIT accountsChanged();
-    }
-    c->deleteLater();
-}
-
-void Broker::registerOnline(PhoneConnection *c)
-{
-    const QString account = c->account();
-    auto it = m_online.find(account);
-    if (it != m_online.end() && it->second != c) {
-        PhoneConnection *old = it->second;
-        it->second = c; // sessions stay with the account; the old channel just goes
-        old->close();
-    } else {
-        m_online.emplace(account, c);
-        broadcastPresence(account, true);
-    }
-    log(QStringLiteral("%1 online (epoch %2)").arg(account).arg(m_store.account(account)->epoch));
-    Q_EMIT accountsChanged();
-}
-
-void Broker::sendTo(const QString &account, const QCborMap &message, Delivery delivery)
-{
-    Q_ASSERT(!skbp::Address::parse(account).isRemote()); // the call router delivers to those
-    auto deliver = [this, account, message] {
-        auto it = m_online.find(account);
-        if (it != m_online.end())
-            it->second->sendMessage(message);
-    };
-    auto queued = m_queued.find(account);
-    const bool mustWait = (delivery == Delivery::AfterCommit && m_store.hasUncommitted())
-        || (queued != m_queued.end() && queued->second > 0);
-    if (!mustWait) {
-        deliver();
-        return;
-    }
-    ++m_queued[account];
-    m_store.afterCommit([this, account, deliver](bool ok) {
-        if (--m_queued[account] == 0)
-            m_queued.erase(account);
-        if (ok)
-            deliver();
-    });
-}
-
-void Broker::broadcastPresence(const QString &account, bool online)
-{
-    // A login/logout loop must not make us seal a message per subscriber per cycle.
-    m_presencePending[account] = online;
-    if (m_presenceTimer.isActive())
-        return;
-    const qint64 since = m_sincePresenceFlush.isValid() ? m_sincePresenceFlush.elapsed() : qint64(m_config.presenceIntervalMs);
-    if (since >= m_config.presenceIntervalMs)
-        flushPresence();
-    else
-        m_presenceTimer.start(int(m_config.presenceIntervalMs - since));
-}
-
-bool Broker::presenceShown(const QString &account) const
-{
-    if (m_presencePending.contains(account)) {
-        if (auto sent = m_presenceSent.find(account); sent != m_presenceSent.end())
-            return sent->second;
-    }
-    return isOnline(account);
-}
-
-void Broker::flushPresence()
-{
-    m_sincePresenceFlush.start();
-    const auto changes = std::move(m_presencePending);
-    m_presencePending.clear();
-    for (const auto &[account, online] : changes) {
-        auto [sent, fresh] = m_presenceSent.try_emplace(account, online);
-        if (!fresh && sent->second == online)
-            continue; // undone within the interval
-        sent->second = online;
-        QCborMap p = wire::message(wire::MessageType::Presence);
-        p.insert(key::account, account);
-        p.insert(key::online, online);
-        // Only the phones that asked for the directory: a login costs what its subscribers
-        // cost, not a look at every phone online.
-        for (const QString &name : m_presenceSubscribers) {
-            auto c = m_online.find(name);
-            if (name != account && c != m_online.end() && c->second->wantsPresence())
-                sendTo(name, p);
-        }
-        const bool remote = skbp::Address::parse(account).isRemote();
-        if (m_federation && !remote)
-            m_federation->broadcastPresence(account, online);
-        if (!online && remote)
-            m_presenceSent.erase(account); // a peer's account offline: nothing to remember
+        m_phones->add(c);
     }
 }
 
@@ -747,11 +627,11 @@ void Broker::checkRefreshPolicy()
         busy.insert(s.members.begin(), s.members.end());
         busy.insert(s.ringing.begin(), s.ringing.end());
     }
-    for (const auto &[name, c] : m_online) {
+    for (const QString &name : m_phones->onlineAccounts()) {
         const AccountRecord *a = m_store.account(name);
         if (!a || a->hasPending() || refreshIn(*a) > 0 || busy.contains(name))
             continue;
-        sendTo(name, wire::message(wire::MessageType::RefreshDue));
+        m_phones->sendTo(name, wire::message(wire::MessageType::RefreshDue));
     }
 }
 

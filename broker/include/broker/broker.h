@@ -35,6 +35,7 @@ namespace sotto::broker {
 
 class CallRouter;
 class PhoneConnection;
+class Switchboard;
 class Federation;
 class InProcessMedia;
 class MediaPlane;
@@ -100,8 +101,7 @@ Q_SIGNALS:
     void peersChanged();
 
 private:
-    class RouterOutbox; // the call router's Outbox: channels, presence, the console's signals
-    class Admin;        // the admin channel's commands (AdminHandler) on this broker
+    class Admin; // the admin channel's commands (AdminHandler) on this broker
 
     void makeRouting();
     // The role changes (with the reason the log gives).
@@ -113,8 +113,6 @@ private:
     void refuseAsStandby(QTcpSocket *socket);
     QString ownAddress() const;
     void onNewConnection();
-    void onConnectionClosed(PhoneConnection *c);
-    void registerOnline(PhoneConnection *c);
     // A replacement device's key committed (on `replacement`): the old device goes.
     void retireOldDevice(const QString &account, PhoneConnection *replacement);
     // Whether this instance may still act for its store (an active whose lease has not run
@@ -123,18 +121,6 @@ private:
     // An active's lease is current, or — overdue — renewed now on a session the server still
     // holds for it. False: the store ended our session (a standby broke the lease).
     bool leaseHolds();
-    enum class Delivery { Now, AfterCommit };
-    // Sends on the account's channel, in order. AfterCommit waits for the group commit of what
-    // has been written so far (e.g. a pending key before `rotate`); later messages to the same
-    // account queue behind it, other accounts are not held up.
-    void sendTo(const QString &account, const QCborMap &message, Delivery delivery = Delivery::Now);
-    // Presence is coalesced (§ hardening): each account's change goes to subscribers at most once
-    // per presenceIntervalMs, the first at once; a change undone within the interval sends nothing.
-    void broadcastPresence(const QString &account, bool online);
-    void flushPresence();
-    // What subscribers have been told of an account (a change not yet flushed is not shown, so
-    // that a directory fetched meanwhile agrees with the presence that follows it).
-    bool presenceShown(const QString &account) const;
     void checkRefreshPolicy();
     void log(const QString &line);
     qint64 refreshIn(const AccountRecord &a) const;
@@ -161,18 +147,10 @@ private:
     std::unique_ptr<InProcessMedia> m_inProcess;
     std::unique_ptr<RelayPool> m_pool; // with --relay: relays of their own
     MediaPlane *m_media = nullptr;    // the one of the two the routers use
-    std::unique_ptr<RouterOutbox> m_outbox;
+    std::unique_ptr<Switchboard> m_phones; // the phones' connections and channels: the router's Outbox
     std::unique_ptr<Federation> m_federation; // both made at start(), when the name is known
     std::unique_ptr<CallRouter> m_router;
-    std::vector<PhoneConnection *> m_connections; // owned through QObject parenting
-    std::unordered_map<QString, PhoneConnection *> m_online;
-    std::unordered_set<QString> m_presenceSubscribers; // online accounts that asked for the directory
-    std::unordered_map<QString, int> m_queued; // messages per account waiting for a commit
     QTimer m_refreshTimer;
-    QTimer m_presenceTimer;
-    QElapsedTimer m_sincePresenceFlush;
-    std::map<QString, bool> m_presencePending; // changes not yet sent
-    std::unordered_map<QString, bool> m_presenceSent; // what subscribers were last told
 };
 
 } // namespace sotto::broker
