@@ -57,6 +57,27 @@ RingPolicy::Limits limits()
             .declineBackoffMs = 2000, .declineBackoffMaxMs = 16000};
 }
 
+// What a part of the router runs on: a real store in a temporary directory (SQLite, or
+// PostgreSQL under SOTTO_TEST_STORE), the broker's own in-process relay, an outbox that keeps
+// what is sent, and a broker named "a".
+struct RouterParts
+{
+    QTemporaryDir dir;
+    Store store;
+    relay::RelayTable relays;
+    InProcessMedia media{relays, [] { return quint16(7420); }};
+    test::FakeOutbox outbox;
+    BrokerConfig config;
+
+    bool open()
+    {
+        config.name = QStringLiteral("a");
+        auto location = StoreLocation::parse(test::testStoreAt(dir.filePath(QStringLiteral("broker.db"))));
+        return location.ok() && store.open(*location).ok();
+    }
+    RouterContext context(PeerLinks &peers) { return {store, media, peers, outbox, config, [](const QString &) {}}; }
+};
+
 Member joinedMember(const QString &account)
 {
     Member m;
@@ -227,18 +248,10 @@ void TestCallParts::sessionTableKeepsItsIndex()
 // schema a phone checks them against.
 void TestCallParts::callSetupMakesAValidCall()
 {
-    QTemporaryDir dir;
-    Store store;
-    auto location = StoreLocation::parse(test::testStoreAt(dir.filePath(QStringLiteral("broker.db"))));
-    QVERIFY(location.ok());
-    QVERIFY(store.open(*location).ok());
-    relay::RelayTable relays;
-    InProcessMedia media(relays, [] { return quint16(7420); });
+    RouterParts parts;
+    QVERIFY(parts.open());
     test::NoPeers peers;
-    test::FakeOutbox outbox;
-    BrokerConfig config;
-    config.name = QStringLiteral("a");
-    const RouterContext ctx{store, media, peers, outbox, config, [](const QString &) {}};
+    const RouterContext ctx = parts.context(peers);
     SessionTable table;
     RingPolicy ring(limits());
     CallSetup setup(ctx, table, ring);
@@ -316,20 +329,14 @@ void TestCallParts::memberReach()
     QFETCH(bool, known);
     QFETCH(bool, online);
 
-    QTemporaryDir dir;
-    Store store;
-    auto location = StoreLocation::parse(test::testStoreAt(dir.filePath(QStringLiteral("broker.db"))));
-    QVERIFY(location.ok());
-    QVERIFY(store.open(*location).ok());
-    relay::RelayTable relays;
-    InProcessMedia media(relays, [] { return quint16(7420); });
+    RouterParts parts;
+    QVERIFY(parts.open());
     test::FakePeers peers;
     peers.peers[QStringLiteral("b")] = {.up = linkUp,
                                         .directory = {{QStringLiteral("dave"), true}, {QStringLiteral("erin"), false}}};
-    test::FakeOutbox outbox;
-    BrokerConfig config;
-    config.name = QStringLiteral("a");
-    const RouterContext ctx{store, media, peers, outbox, config, [](const QString &) {}};
+    const RouterContext ctx = parts.context(peers);
+    test::FakeOutbox &outbox = parts.outbox;
+    const BrokerConfig &config = parts.config;
     SessionTable table;
     MemberReach reach(ctx, table);
 
@@ -395,11 +402,9 @@ void TestCallParts::rotation()
     QFETCH(bool, owes);
     QFETCH(int, rotateDue);
 
-    QTemporaryDir dir;
-    Store store;
-    auto location = StoreLocation::parse(test::testStoreAt(dir.filePath(QStringLiteral("broker.db"))));
-    QVERIFY(location.ok());
-    QVERIFY(store.open(*location).ok());
+    RouterParts parts;
+    QVERIFY(parts.open());
+    Store &store = parts.store;
     const QString bob = QStringLiteral("bob");
     auto k = crypto::randomSecret(skbp::kKeySize);
     QVERIFY(k.ok());
@@ -407,15 +412,12 @@ void TestCallParts::rotation()
     QVERIFY(store.commitPending(bob).ok());
     SecretBytes current = *k;
 
-    relay::RelayTable relays;
-    InProcessMedia media(relays, [] { return quint16(7420); });
     test::NoPeers peers;
-    test::FakeOutbox outbox;
+    test::FakeOutbox &outbox = parts.outbox;
     outbox.online.insert(bob);
-    BrokerConfig config;
-    config.name = QStringLiteral("a");
-    config.rotationMinIntervalMs = 1000;
-    const RouterContext ctx{store, media, peers, outbox, config, [](const QString &) {}};
+    parts.config.rotationMinIntervalMs = 1000;
+    const BrokerConfig &config = parts.config;
+    const RouterContext ctx = parts.context(peers);
     MemberKeys keys(ctx);
     qint64 now = 1'000'000;
     KeyRotation rotation(ctx, keys, [&] { return now; });
@@ -487,17 +489,10 @@ void TestCallParts::claimSid()
 {
     QFETCH(QStringList, claims);
     QFETCH(QList<bool>, granted);
-    QTemporaryDir dir;
-    Store store;
-    auto location = StoreLocation::parse(test::testStoreAt(dir.filePath(QStringLiteral("broker.db"))));
-    QVERIFY(location.ok());
-    QVERIFY(store.open(*location).ok());
-    relay::RelayTable relays;
-    InProcessMedia media(relays, [] { return quint16(7420); });
+    RouterParts routerParts;
+    QVERIFY(routerParts.open());
     test::NoPeers peers;
-    test::FakeOutbox outbox;
-    BrokerConfig config;
-    const RouterContext ctx{store, media, peers, outbox, config, [](const QString &) {}};
+    const RouterContext ctx = routerParts.context(peers);
     MemberKeys keys(ctx);
     KeyRotation rotation(ctx, keys);
     for (qsizetype i = 0; i < claims.size(); ++i) {

@@ -12,9 +12,9 @@
 
 #include "broker/store.h"
 #include "core/crypto.h"
-#include "core/invite.h"
 #include "core/skbp.h"
 #include "support/pgserver.h"
+#include "support/profiles.h"
 
 #include <QSignalSpy>
 #include <QTcpServer>
@@ -26,11 +26,6 @@ using namespace sotto;
 using namespace sotto::broker;
 
 namespace {
-
-SecretBytes keyOf(char fill)
-{
-    return SecretBytes::copyOf(QByteArray(32, fill));
-}
 
 const char *phoneOutcome(const BrokerLogin::Progress &p)
 {
@@ -97,7 +92,7 @@ void TestPhoneResponders::login()
     QVERIFY(store.open(*location).ok());
     const auto brokerKeys = parse(broker);
     for (std::size_t i = 0; i < brokerKeys.size(); ++i) {
-        QVERIFY(store.setPending(alice, brokerKeys[i].first, keyOf(brokerKeys[i].second), PendingKind::Handshake).ok());
+        QVERIFY(store.setPending(alice, brokerKeys[i].first, test::keyOf(brokerKeys[i].second), PendingKind::Handshake).ok());
         if (i == 0)
             QVERIFY(store.commitPending(alice).ok());
     }
@@ -113,21 +108,8 @@ void TestPhoneResponders::login()
     };
 
     QTemporaryDir phoneDir;
-    auto profile = Profile::open(phoneDir.path());
+    auto profile = test::profileWithKeys(phoneDir.path(), alice, parse(phone));
     QVERIFY(profile.ok());
-    InviteLink link;
-    link.host = QStringLiteral("127.0.0.1");
-    link.port = 7421;
-    link.account = alice;
-    link.brokerPublicKey = QByteArray(32, 'b');
-    link.secret = keyOf('s');
-    QVERIFY(profile->adoptInvite(link).ok());
-    const auto phoneKeys = parse(phone);
-    for (std::size_t i = 0; i < phoneKeys.size(); ++i) {
-        QVERIFY(profile->setPending(phoneKeys[i].first, keyOf(phoneKeys[i].second)).ok());
-        if (i == 0)
-            QVERIFY(profile->commitPending().ok());
-    }
 
     // The socket pair.
     QTcpServer server;

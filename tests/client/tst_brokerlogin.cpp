@@ -6,9 +6,9 @@
 #include "client/brokerlogin.h"
 #include "client/profile.h"
 
-#include "core/invite.h"
 #include "core/skbp.h"
 #include "core/wire.h"
+#include "support/profiles.h"
 
 #include <QTemporaryDir>
 #include <QTest>
@@ -21,11 +21,6 @@ namespace {
 QString s(const char *text)
 {
     return QString::fromLatin1(text);
-}
-
-SecretBytes keyOf(char fill)
-{
-    return SecretBytes::copyOf(QByteArray(32, fill));
 }
 
 const char *outcomeName(const BrokerLogin::Progress &p)
@@ -87,21 +82,11 @@ void TestBrokerLogin::outcomes()
     QFETCH(int, pendingAfter);
 
     QTemporaryDir dir;
-    auto profile = Profile::open(dir.path());
-    QVERIFY(profile.ok());
-    InviteLink link;
-    link.host = s("127.0.0.1");
-    link.port = 7421;
-    link.account = s("alice");
-    link.brokerPublicKey = QByteArray(32, 'b');
-    link.secret = keyOf('s');
-    QVERIFY(profile->adoptInvite(link).ok());
-    if (current > 0) {
-        QVERIFY(profile->setPending(quint32(current), keyOf(char('0' + current))).ok());
-        QVERIFY(profile->commitPending().ok());
-    }
+    std::vector<std::pair<quint32, char>> keys{{quint32(current), char('0' + current)}};
     if (pending > 0)
-        QVERIFY(profile->setPending(quint32(pending), keyOf(char('0' + pending))).ok());
+        keys.emplace_back(quint32(pending), char('0' + pending));
+    auto profile = test::profileWithKeys(dir.path(), s("alice"), keys);
+    QVERIFY(profile.ok());
 
     BrokerLogin login(*profile, s("sotto/test"), pendingRefused);
     QCOMPARE(login.step(), BrokerLogin::Step::Hello);
@@ -123,7 +108,7 @@ void TestBrokerLogin::outcomes()
         p = login.take(wire::encodeChallenge(nb));
         QCOMPARE(outcomeName(p), "send");
         QCOMPARE(login.step(), BrokerLogin::Step::Challenged);
-        auto keys = skbp::channelKeys(keyOf(char('0' + proves)), s("alice"), quint32(proves), hello->nonce, nb);
+        auto keys = skbp::channelKeys(test::keyOf(char('0' + proves)), s("alice"), quint32(proves), hello->nonce, nb);
         QVERIFY(keys.ok());
         SecureChannel broker(noise::CipherState(std::move(keys->brokerToClient)),
                              noise::CipherState(std::move(keys->clientToBroker)));

@@ -7,7 +7,7 @@
 #include "client/brokersession.h"
 #include "client/profile.h"
 
-#include "core/invite.h"
+#include "support/profiles.h"
 
 #include <QSignalSpy>
 #include <QTcpServer>
@@ -57,18 +57,10 @@ void TestBrokerSession::backoff()
     QFETCH(QList<int>, waits);
 
     QTemporaryDir dir;
-    auto profile = Profile::open(dir.path());
+    const quint16 port = closedPort();
+    QVERIFY(port != 0);
+    auto profile = test::profileWithKeys(dir.path(), QStringLiteral("alice"), {{1, '1'}}, port);
     QVERIFY(profile.ok());
-    InviteLink link;
-    link.host = QStringLiteral("127.0.0.1");
-    link.port = closedPort();
-    link.account = QStringLiteral("alice");
-    link.brokerPublicKey = QByteArray(32, 'b');
-    link.secret = SecretBytes::copyOf(QByteArray(32, 's'));
-    QVERIFY(link.port != 0);
-    QVERIFY(profile->adoptInvite(link).ok());
-    QVERIFY(profile->setPending(1, SecretBytes::copyOf(QByteArray(32, '1'))).ok());
-    QVERIFY(profile->commitPending().ok());
     QStringList others;
     for (int i = 1; i < addresses; ++i)
         others << QStringLiteral("127.0.0.1:%1").arg(closedPort());
@@ -105,17 +97,10 @@ void TestBrokerSession::backoff()
 void TestBrokerSession::stopEndsTheRetries()
 {
     QTemporaryDir dir;
-    auto profile = Profile::open(dir.path());
+    const quint16 port = closedPort();
+    QVERIFY(port != 0);
+    auto profile = test::profileWithKeys(dir.path(), QStringLiteral("alice"), {{1, '1'}}, port);
     QVERIFY(profile.ok());
-    InviteLink link;
-    link.host = QStringLiteral("127.0.0.1");
-    link.port = closedPort();
-    link.account = QStringLiteral("alice");
-    link.brokerPublicKey = QByteArray(32, 'b');
-    link.secret = SecretBytes::copyOf(QByteArray(32, 's'));
-    QVERIFY(profile->adoptInvite(link).ok());
-    QVERIFY(profile->setPending(1, SecretBytes::copyOf(QByteArray(32, '1'))).ok());
-    QVERIFY(profile->commitPending().ok());
     BrokerSession session(*profile, {.device = QStringLiteral("sotto/test"),
                                      .minBackoffMs = 20,
                                      .maxBackoffMs = 20,

@@ -13,7 +13,7 @@
 #include "client/profile.h"
 #include "client/timeline.h"
 
-#include "core/invite.h"
+#include "support/profiles.h"
 #include "core/wire.h"
 
 #include <QSignalSpy>
@@ -146,17 +146,8 @@ void TestCallBook::events()
     QFETCH(QStringList, signals);
 
     QTemporaryDir dir;
-    auto profile = Profile::open(dir.path());
+    auto profile = test::profileWithKeys(dir.path(), QStringLiteral("alice"), {{1, '1'}});
     QVERIFY(profile.ok());
-    InviteLink link;
-    link.host = QStringLiteral("127.0.0.1");
-    link.port = 7421;
-    link.account = QStringLiteral("alice");
-    link.brokerPublicKey = QByteArray(32, 'b');
-    link.secret = SecretBytes::copyOf(QByteArray(32, 's'));
-    QVERIFY(profile->adoptInvite(link).ok());
-    QVERIFY(profile->setPending(1, SecretBytes::copyOf(QByteArray(32, '1'))).ok());
-    QVERIFY(profile->commitPending().ok());
     QVERIFY(profile->setBrokerName(QStringLiteral("a")).ok());
 
     KeyKeeper keys(*profile, 2000);
