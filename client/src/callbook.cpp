@@ -316,21 +316,32 @@ void CallBook::installGeneration(Session &s, quint32 gen, SecretBytes key)
     s.info.keyFingerprint = m_keys.fingerprint(s.info.sid);
 }
 
-void CallBook::takeSessionKey(const wire::Message &m)
+CallBook::Session *CallBook::takeGeneration(const wire::Message &m, skbp::WrapPurpose purpose, const QString &what)
 {
     const QByteArray sid = m.bytes(key::sid);
     Session *s = find(sid);
     if (!s)
-        return;
+        return nullptr;
     const quint32 gen = m.u32(key::gen);
     noteGenerationHop(m, sid, gen);
-    auto sk = m_keys.unwrap(m.bytes(key::wrapped), {skbp::WrapPurpose::Join, sid, gen, {}});
+    auto sk = m_keys.unwrap(m.bytes(key::wrapped), {purpose, sid, gen, {}});
     if (!sk) {
-        Q_EMIT requestFailed(QStringLiteral("session key"), sk.error());
-        leave(sid);
-        return;
+        Q_EMIT requestFailed(what, sk.error());
+        return nullptr;
     }
     installGeneration(*s, gen, std::move(*sk));
+    return s;
+}
+
+void CallBook::takeSessionKey(const wire::Message &m)
+{
+    const QByteArray sid = m.bytes(key::sid);
+    const quint32 gen = m.u32(key::gen);
+    Session *s = takeGeneration(m, skbp::WrapPurpose::Join, QStringLiteral("session key"));
+    if (!s) {
+        leave(sid); // nothing when the call is not ours
+        return;
+    }
     s->info.answered = true;
     s->info.answeredAt = QDateTime::currentDateTimeUtc();
     if (m.has(key::peers))
@@ -451,17 +462,10 @@ void CallBook::takeLeft(const wire::Message &m)
 void CallBook::takeRekey(const wire::Message &m)
 {
     const QByteArray sid = m.bytes(key::sid);
-    Session *s = find(sid);
+    const quint32 gen = m.u32(key::gen);
+    Session *s = takeGeneration(m, skbp::WrapPurpose::Rekey, QStringLiteral("re-key"));
     if (!s)
         return;
-    const quint32 gen = m.u32(key::gen);
-    noteGenerationHop(m, sid, gen);
-    auto sk = m_keys.unwrap(m.bytes(key::wrapped), {skbp::WrapPurpose::Rekey, sid, gen, {}});
-    if (!sk) {
-        Q_EMIT requestFailed(QStringLiteral("re-key"), sk.error());
-        return;
-    }
-    installGeneration(*s, gen, std::move(*sk));
     const QString me = m_profile.account();
     addEvent({.kind = Kind::Rekeyed,
               .sid = sid,

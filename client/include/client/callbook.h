@@ -133,6 +133,9 @@ private:
     void addRelayHop(const QByteArray &sid, quint32 gen, const QString &peer, const QString &text);
     void noteGenerationHop(const wire::Message &m, const QByteArray &sid, quint32 gen);
     void installGeneration(Session &s, quint32 gen, SecretBytes key);
+    // A session_key's or rekey's generation: its first hop noted, unwrapped under our key and
+    // installed. Null when the call is not ours, or (requestFailed says so) it does not unwrap.
+    Session *takeGeneration(const wire::Message &m, skbp::WrapPurpose purpose, const QString &what);
     void endLocally(QByteArray sid, EndReason reason);
     void endHeld();
     // One step of the key timeline, its fields named: addEvent({.kind = …, .sid = …, .text = …}).
